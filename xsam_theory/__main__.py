@@ -1,0 +1,5 @@
+import sys
+
+from xsam_theory.cli import main
+
+sys.exit(main())

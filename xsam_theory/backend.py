@@ -1,0 +1,162 @@
+"""Array backends: one implementation of the math, several array libraries.
+
+All numerical code in :mod:`xsam_theory` is written against the Python array API standard and
+finds the namespace of its inputs with :func:`namespace` (``array_api_compat.array_namespace``).
+NumPy is the default. The documented switch :func:`set_backend` selects the namespace in which
+*new* arrays are created (problem data, initial points); arrays already created keep theirs.
+
+This module is the only place with global state in the package, and it holds one thing:
+the name of the default backend.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+import array_api_compat
+import numpy as np
+
+__all__ = [
+    "BACKENDS",
+    "asarray",
+    "device_of",
+    "get_backend",
+    "namespace",
+    "placement",
+    "set_backend",
+    "to_numpy",
+    "use_backend",
+]
+
+BACKENDS = ("numpy", "torch")
+
+_default: dict[str, str | None] = {"backend": "numpy", "device": None}
+
+
+def set_backend(name: str, device: str | None = None) -> None:
+    """Select the namespace in which new arrays are created: ``"numpy"`` (default) or ``"torch"``.
+
+    ``device`` is passed to the backend (``"cpu"``, ``"cuda"``); it must be ``None`` for NumPy.
+    """
+    if name not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {name!r}")
+    if name == "numpy" and device not in (None, "cpu"):
+        raise ValueError(f"device {device!r} is not available on the numpy backend")
+    if name == "torch":
+        _import_torch()
+    _default["backend"] = name
+    _default["device"] = None if name == "numpy" else (device or "cpu")
+
+
+def get_backend() -> tuple[str, str | None]:
+    """The current default backend and device, as ``(name, device)``."""
+    return _default["backend"], _default["device"]  # type: ignore[return-value]
+
+
+class use_backend:
+    """Context manager: ``with use_backend("torch", "cpu"): ...`` restores the previous one on exit."""
+
+    def __init__(self, name: str, device: str | None = None):
+        self._new = (name, device)
+
+    def __enter__(self) -> None:
+        self._old = get_backend()
+        set_backend(*self._new)
+
+    def __exit__(self, *exc: object) -> None:
+        set_backend(*self._old)
+
+
+def _import_torch() -> ModuleType:
+    try:
+        import torch
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "the torch backend needs PyTorch: install it with `pip install torch==2.13.0`"
+        ) from e
+    return torch
+
+
+def default_namespace() -> ModuleType:
+    """The array-API namespace of the current default backend."""
+    name, _ = get_backend()
+    if name == "torch":
+        _import_torch()
+        import array_api_compat.torch as xp_torch
+
+        return xp_torch
+    import array_api_compat.numpy as xp_numpy
+
+    return xp_numpy
+
+
+def placement(x: Any, xp: ModuleType | None = None) -> tuple[ModuleType, Any]:
+    """Where arrays built from ``x`` should live: ``(namespace, device)``.
+
+    An explicit ``xp`` wins (device ``None``: the namespace's default); otherwise an array keeps
+    its own namespace and device, and plain Python/NumPy input goes to the default backend.
+    """
+    if xp is not None:
+        return xp, None
+    if not isinstance(x, (int, float, list, tuple, np.ndarray, np.generic)):
+        try:
+            return namespace(x), device_of(x)
+        except TypeError:
+            pass
+    return default_namespace(), get_backend()[1]
+
+
+def namespace(*arrays: Any) -> ModuleType:
+    """The array-API namespace shared by ``arrays`` (``array_api_compat.array_namespace``)."""
+    return array_api_compat.array_namespace(*arrays)
+
+
+def device_of(x: Any) -> Any:
+    """The device an array lives on (``array_api_compat.device``)."""
+    return array_api_compat.device(x)
+
+
+def asarray(x: Any, *, like: Any = None, xp: ModuleType | None = None, dtype: Any = None) -> Any:
+    """Convert ``x`` to an array in the namespace (and on the device) of ``like``, or in ``xp``.
+
+    With neither given, the current default backend (see :func:`set_backend`) is used and the
+    dtype defaults to float64 for floating input.
+    """
+    if like is not None:
+        xp = namespace(like)
+        device = device_of(like)
+        return xp.asarray(_host(x, xp), dtype=dtype if dtype is not None else like.dtype,
+                          device=device)
+    if xp is None:
+        xp = default_namespace()
+        _, device = get_backend()
+        if device is not None:
+            return xp.asarray(_host(x, xp), dtype=dtype, device=device)
+    return xp.asarray(_host(x, xp), dtype=dtype)
+
+
+def _host(x: Any, xp: ModuleType) -> Any:
+    """Make ``x`` acceptable to ``xp.asarray``: foreign arrays go through NumPy on the host."""
+    if isinstance(x, (int, float, list, tuple, np.ndarray, np.generic)):
+        return x
+    try:
+        if namespace(x) is xp:
+            return x
+    except TypeError:
+        return x
+    return to_numpy(x)
+
+
+def to_numpy(x: Any) -> np.ndarray:
+    """A NumPy copy (or view) of an array from any supported backend, on the host."""
+    if isinstance(x, np.ndarray):
+        return x
+    if isinstance(x, (int, float, list, tuple, np.generic)):
+        return np.asarray(x)
+    if array_api_compat.is_torch_array(x):
+        return x.detach().cpu().numpy()
+    try:
+        return np.from_dlpack(x)
+    except (TypeError, AttributeError, RuntimeError, BufferError):
+        return np.asarray(x)

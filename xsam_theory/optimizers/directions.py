@@ -1,0 +1,74 @@
+r"""The pure maps of the SAM family (SPEC §2): perturbations and X-SAM's corrected direction.
+
+Notation: :math:`g = \nabla L(w)`, :math:`g_{adv} = \nabla L(w+\varepsilon)`, :math:`v` a unit
+estimate of the top Hessian eigenvector, :math:`\hat u = u/\|u\|` with :math:`\hat 0 = 0`.
+Every map is branch-free and exact at zero vectors (no NaN from a finite input).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from xsam_theory.backend import namespace
+from xsam_theory.optimizers.config import Coefficient, SignRule
+from xsam_theory.vectors import unit
+
+__all__ = ["eigen_sam_perturbation", "sam_perturbation", "xsam_direction"]
+
+
+def sam_perturbation(g: Any, rho: float, *, normalize: bool = True) -> Any:
+    r"""SAM's ascent step :math:`\varepsilon = \rho\,\hat g` (``normalize``), or USAM's :math:`\rho\,g`.
+
+    Where :math:`g = 0` the perturbation is exactly :math:`0`.
+    """
+    return rho * unit(g) if normalize else rho * g
+
+
+def eigen_sam_perturbation(g: Any, v: Any, rho: float, alpha: float) -> Any:
+    r"""Eigen-SAM's perturbation as the authors implement it (not renormalized):
+
+    .. math::
+        s = \mathrm{sign}\langle g, v\rangle,\qquad
+        \varepsilon = \rho\big(\hat g + \alpha\, s\,(v - \langle \hat g, v\rangle \hat g)\big),
+
+    so :math:`\|\varepsilon\| = \rho\sqrt{1 + \alpha^2(1 - \langle\hat g,v\rangle^2)}` when
+    :math:`\langle g, v\rangle \ne 0`. Invariant under :math:`v \to -v`. With :math:`g = 0`,
+    :math:`s = 0` and :math:`\varepsilon = 0`.
+    """
+    xp = namespace(g, v)
+    g_hat = unit(g)
+    c_g = xp.vecdot(g_hat, v)
+    s = xp.sign(xp.vecdot(g, v))
+    return rho * (g_hat + (alpha * s) * (v - c_g * g_hat))
+
+
+def xsam_direction(g_adv: Any, v: Any, alpha: float, *, sign_rule: SignRule | str = "paper",
+                   normalize: bool = True,
+                   coefficient: Coefficient | str = "normalized") -> tuple[Any, Any]:
+    r"""X-SAM's corrected descent direction ``d`` and :math:`c = \langle \hat g_{adv}, v\rangle`.
+
+    With base :math:`u = \hat g_{adv}` (``normalize``) or :math:`g_{adv}`, coefficient
+    :math:`\gamma = \langle \hat g_{adv}, v\rangle` (``coefficient="normalized"``) or
+    :math:`\langle g_{adv}, v\rangle` (``"raw"``):
+
+    .. math::
+        d = u - \alpha\,\mathrm{sign}(\gamma)\,\gamma\,v = u - \alpha|\gamma|\,v
+        \quad(\text{paper rule}),\qquad d = u - \alpha\,\gamma\,v\quad(\text{symmetric rule}).
+
+    The four forms of SPEC §2 are :class:`~xsam_theory.optimizers.config.CorrectionRule` presets.
+    At :math:`\alpha = 0` the subtraction adds an exact zero, so ``d`` equals the base bit for bit.
+
+    >>> import numpy as np
+    >>> d, c = xsam_direction(np.array([3.0, 4.0]), np.array([0.0, 1.0]), 0.5)
+    >>> d.tolist(), float(c)
+    ([0.6, 0.4], 0.8)
+    """
+    xp = namespace(g_adv, v)
+    sign_rule, coefficient = SignRule(sign_rule), Coefficient(coefficient)
+    g_hat = unit(g_adv)
+    c = xp.vecdot(g_hat, v)
+    gamma = c if coefficient is Coefficient.NORMALIZED else xp.vecdot(g_adv, v)
+    if sign_rule is SignRule.PAPER:
+        gamma = xp.abs(gamma)          # sign(γ)·γ = |γ|
+    base = g_hat if normalize else g_adv
+    return base - (alpha * gamma) * v, c

@@ -1,0 +1,149 @@
+"""The problem protocol: objectives with exact first and second derivatives (SPEC §3).
+
+A :class:`Problem` maps a flat parameter vector ``w`` (shape ``(dim,)``) to a loss. Everything a
+method needs at one point — loss, gradient, Hessian-vector products — comes from a
+:class:`Point`, made by ``problem.at(w, batch)``. A point computes the forward (and backward)
+pass once and reuses it for every HVP asked of it, which is what makes spectral methods cheap.
+
+Problems with data (``n_samples`` not ``None``) define the loss as the *mean* of per-sample
+losses, and every method takes ``batch``: ``None`` for the full data or an integer index array
+for a minibatch. Problems without data ignore ``batch`` only when it is ``None``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from xsam_theory.backend import namespace, to_numpy
+
+__all__ = ["Point", "Problem", "check_vector"]
+
+# Default memory budget (bytes) for the intermediate arrays of one batched HVP when a dense
+# Hessian is assembled; chunks of directions are sized to fit it.
+HESSIAN_CHUNK_BYTES = 256 * 2**20
+
+
+def check_vector(name: str, x: Any, dim: int) -> None:
+    """Raise ``ValueError`` unless ``x`` is a finite vector of shape ``(dim,)``."""
+    shape = tuple(getattr(x, "shape", ()))
+    if shape != (dim,):
+        raise ValueError(f"{name} must have shape ({dim},), got {shape}")
+    xp = namespace(x)
+    if not bool(xp.all(xp.isfinite(x))):
+        raise ValueError(f"{name} contains non-finite values (NaN or inf)")
+
+
+class Point(ABC):
+    """Loss, gradient and Hessian-vector products of a problem at one parameter vector.
+
+    Attributes ``loss`` (0-d array) and ``grad`` (shape ``(dim,)``) are computed on first use.
+    """
+
+    def __init__(self, problem: Problem, w: Any):
+        self.problem = problem
+        self.w = w
+        self.xp: ModuleType = namespace(w)
+
+    @property
+    @abstractmethod
+    def loss(self) -> Any:
+        """:math:`L(w)` as a 0-d array."""
+
+    @property
+    @abstractmethod
+    def grad(self) -> Any:
+        r""":math:`\nabla L(w)`, shape ``(dim,)``."""
+
+    def hvp(self, v: Any) -> Any:
+        r""":math:`H v` with :math:`H = \nabla^2 L(w)` (exact), shape ``(dim,)``."""
+        return self.hvp_batch(self.xp.expand_dims(v, axis=0))[0, :]
+
+    @abstractmethod
+    def hvp_batch(self, V: Any) -> Any:
+        r""":math:`V H` for ``k`` directions stacked as rows of ``V`` (shape ``(k, dim)``), in one pass."""
+
+    def hessian(self) -> Any:
+        r"""The dense Hessian :math:`H` (shape ``(dim, dim)``), assembled from batched HVPs."""
+        xp, d = self.xp, self.problem.dim
+        eye = xp.eye(d, dtype=self.w.dtype, device=_device(self.w))
+        step = self.problem.hessian_chunk()
+        blocks = [self.hvp_batch(eye[i : i + step, :]) for i in range(0, d, step)]
+        return xp.concat(blocks, axis=0)
+
+
+def _device(x: Any) -> Any:
+    from xsam_theory.backend import device_of
+
+    return device_of(x)
+
+
+class Problem(ABC):
+    """An objective ``L: R^dim -> R`` with exact derivatives.
+
+    Subclasses implement :meth:`at`. The convenience methods below (``loss``, ``grad``, ``hvp``,
+    ``hvp_batch``, ``hessian``) build a fresh :class:`Point` each call.
+    """
+
+    #: number of parameters
+    dim: int
+    #: number of data points (``None`` for problems without data)
+    n_samples: int | None = None
+
+    @abstractmethod
+    def at(self, w: Any, batch: Any = None) -> Point:
+        """The loss and its derivatives at ``w`` on ``batch`` (``None``: all data)."""
+
+    @abstractmethod
+    def convert(self, xp: ModuleType, device: Any = None) -> Problem:
+        """The same problem with its arrays in namespace ``xp`` (on ``device``)."""
+
+    @property
+    @abstractmethod
+    def xp(self) -> ModuleType:
+        """The array namespace of the problem's own arrays."""
+
+    # -- conveniences -------------------------------------------------------------------------
+    def loss(self, w: Any, batch: Any = None) -> Any:
+        return self.at(w, batch).loss
+
+    def grad(self, w: Any, batch: Any = None) -> Any:
+        return self.at(w, batch).grad
+
+    def hvp(self, w: Any, v: Any, batch: Any = None) -> Any:
+        return self.at(w, batch).hvp(v)
+
+    def hvp_batch(self, w: Any, V: Any, batch: Any = None) -> Any:
+        return self.at(w, batch).hvp_batch(V)
+
+    def hessian(self, w: Any, batch: Any = None) -> Any:
+        return self.at(w, batch).hessian()
+
+    def hessian_chunk(self) -> int:
+        """How many directions one batched HVP takes when the dense Hessian is assembled."""
+        return max(1, self.dim)
+
+    # -- checks shared by subclasses ----------------------------------------------------------
+    def _check_point(self, w: Any) -> None:
+        check_vector("w", w, self.dim)
+
+    def _batch_indices(self, batch: Any) -> np.ndarray | None:
+        """Validate ``batch`` and return it as a NumPy integer array (``None`` for all data)."""
+        if batch is None:
+            return None
+        if self.n_samples is None:
+            raise ValueError(f"{type(self).__name__} has no data, so batch must be None")
+        idx = to_numpy(batch)
+        if idx.ndim != 1 or idx.size == 0:
+            raise ValueError(f"batch must be a non-empty 1-D index array, got shape {idx.shape}")
+        if not np.issubdtype(idx.dtype, np.integer):
+            raise ValueError(f"batch must hold integer indices, got dtype {idx.dtype}")
+        if idx.min() < 0 or idx.max() >= self.n_samples:
+            raise ValueError(
+                f"batch indices must lie in [0, {self.n_samples}), got range "
+                f"[{idx.min()}, {idx.max()}]"
+            )
+        return idx
