@@ -55,7 +55,7 @@ def get_backend() -> tuple[str, str | None]:
 
 
 class use_backend:
-    """Context manager: ``with use_backend("torch", "cpu"): ...`` restores the previous one on exit."""
+    """Context manager: ``with use_backend("torch", "cpu"): ...``; restores the previous backend."""
 
     def __init__(self, name: str, device: str | None = None):
         self._new = (name, device)

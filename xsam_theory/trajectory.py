@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,8 +31,8 @@ from xsam_theory.vectors import angle_deg
 __all__ = [
     "NonFiniteError",
     "SpectralMonitor",
-    "Trajectory",
     "TraceMonitor",
+    "Trajectory",
     "batch_schedule",
     "run_trajectory",
 ]
@@ -238,6 +239,13 @@ def run_trajectory(problem: Problem, config: OptimizerConfig, w0: Any, steps: in
                              f"got {batch_size!r}")
         if config.schedule is Schedule.REFERENCE and config.steps_per_epoch is None:
             config = config.replace(steps_per_epoch=problem.n_samples // batch_size)
+    if (config.uses_eigvec and config.schedule is Schedule.REFERENCE
+            and config.steps_per_epoch is not None
+            and config.steps_per_epoch <= config.refresh_every):
+        warnings.warn(
+            f"reference schedule with steps_per_epoch={config.steps_per_epoch} <= "
+            f"refresh_every={config.refresh_every}: the step counter restarts every epoch "
+            "before reaching refresh_every, so v is never computed", UserWarning, stacklevel=2)
     names = [m.name for m in monitors]
     if len(set(names)) != len(names):
         raise ValueError(f"monitor names must be distinct, got {names}")
@@ -283,7 +291,10 @@ def run_trajectory(problem: Problem, config: OptimizerConfig, w0: Any, steps: in
     for t in range(steps):
         batch = next(batches)
         measure(state, batch)
-        new_state, info = step(problem, state, config, batch)
+        # overflow is detected and reported below, with the step index and the last finite
+        # state; NumPy's own floating-point warnings would only duplicate that report
+        with np.errstate(over="ignore", invalid="ignore"):
+            new_state, info = step(problem, state, config, batch)
         bad = None
         if not math.isfinite(info.loss):
             bad = f"non-finite loss {info.loss} at step {t}"

@@ -40,7 +40,7 @@ def unit(u: Any) -> Any:
 
 
 def cosine(u: Any, v: Any) -> Any:
-    r""":math:`\cos\angle(u, v) = \langle u,v\rangle/(\|u\|\|v\|)`, and ``0`` if either vector is zero."""
+    r""":math:`\cos\angle(u, v) = \langle u,v\rangle/(\|u\|\|v\|)`; ``0`` if either is zero."""
     xp = namespace(u, v)
     c = xp.vecdot(unit(u), unit(v))
     return xp.clip(c, -1.0, 1.0)

@@ -43,7 +43,8 @@ class Method(_StrEnum):
 
 
 class Perturbation(_StrEnum):
-    r"""SAM's ascent step: ``normalized`` :math:`\varepsilon = \rho\hat g` or ``unnormalized`` :math:`\rho g` (USAM)."""
+    r"""SAM's ascent step: ``normalized`` :math:`\varepsilon = \rho\hat g`, or ``unnormalized``
+    :math:`\rho g` (USAM)."""
 
     NORMALIZED = "normalized"
     UNNORMALIZED = "unnormalized"
@@ -58,7 +59,8 @@ class SignRule(_StrEnum):
 
 
 class Coefficient(_StrEnum):
-    r"""Where X-SAM's projection coefficient comes from: ``normalized`` :math:`\langle\hat g_{adv}, v\rangle`
+    r"""Where X-SAM's projection coefficient comes from:
+    ``normalized`` :math:`\langle\hat g_{adv}, v\rangle`
     or ``raw`` :math:`\langle g_{adv}, v\rangle`."""
 
     NORMALIZED = "normalized"
@@ -66,7 +68,8 @@ class Coefficient(_StrEnum):
 
 
 class EigvecSource(_StrEnum):
-    """How ``v`` is computed: dense ``exact`` eigh, ``lanczos`` (algebraic top), ``power`` (reference)."""
+    """How ``v`` is computed: dense ``exact`` eigh, ``lanczos`` (algebraic top), or ``power``
+    (the reference: dominant |λ|)."""
 
     EXACT = "exact"
     LANCZOS = "lanczos"
@@ -217,8 +220,13 @@ class OptimizerConfig:
 
     @property
     def uses_eigvec(self) -> bool:
-        """Whether the step needs the top eigenvector ``v``."""
-        return self.method in (Method.EIGEN_SAM, Method.XSAM)
+        """Whether the step needs the top eigenvector ``v``.
+
+        Eigen-SAM and X-SAM need it when ``alpha > 0``; under the reference schedule also at
+        ``alpha = 0``, because there the step changes form once ``v`` exists.
+        """
+        return self.method in (Method.EIGEN_SAM, Method.XSAM) and (
+            self.alpha > 0.0 or self.schedule is Schedule.REFERENCE)
 
     def replace(self, **changes: Any) -> OptimizerConfig:
         """A copy with some options changed (validated again)."""

@@ -17,7 +17,8 @@ __all__ = ["eigen_sam_perturbation", "sam_perturbation", "xsam_direction"]
 
 
 def sam_perturbation(g: Any, rho: float, *, normalize: bool = True) -> Any:
-    r"""SAM's ascent step :math:`\varepsilon = \rho\,\hat g` (``normalize``), or USAM's :math:`\rho\,g`.
+    r"""SAM's ascent step :math:`\varepsilon = \rho\,\hat g` (``normalize``), or USAM's
+    :math:`\rho\,g`.
 
     Where :math:`g = 0` the perturbation is exactly :math:`0`.
     """

@@ -6,7 +6,8 @@ r"""One step of the SAM family as a pure function of (problem, state, config, ba
 
     b^+ = \mu\,b + (d + \lambda_{wd}\,w),\qquad w^+ = w - \eta_t\,b^+
 
-(PyTorch SGD semantics; with :math:`\mu = 0` and :math:`\lambda_{wd} = 0`, :math:`w^+ = w - \eta_t d`).
+(PyTorch SGD semantics; with :math:`\mu = 0` and :math:`\lambda_{wd} = 0`,
+:math:`w^+ = w - \eta_t d`).
 The state is an immutable record; the step returns a new one and the step's diagnostics.
 """
 
@@ -35,7 +36,7 @@ from xsam_theory.optimizers.directions import (
 )
 from xsam_theory.problems.base import Problem, check_vector
 from xsam_theory.spectral import HessianOperator, orient, power_iteration, top_eigenpair
-from xsam_theory.vectors import angle_deg, norm
+from xsam_theory.vectors import angle_deg, norm, unit
 
 __all__ = ["OptimizerState", "StepInfo", "init_state", "learning_rate", "step"]
 
@@ -124,7 +125,8 @@ def _refresh(point: Any, state: OptimizerState, config: OptimizerConfig) -> tupl
     op = HessianOperator.from_point(point)
     start = state.v if state.v is not None else state.v_start
     if config.eigvec_source is EigvecSource.POWER:
-        # reference semantics: fixed number of normalized power steps, dominant |λ|, no re-orientation
+        # reference semantics: a fixed number of normalized power steps, dominant |λ|,
+        # no re-orientation
         res = power_iteration(op, start, config.power_steps, rayleigh=False)
         return res.eigenvector, float(res.eigenvalue), op.n_hvp
     res = top_eigenpair(op, config.eigvec_source.value, v0=start, tol=config.eigen_tol)
@@ -152,14 +154,14 @@ def step(problem: Problem, state: OptimizerState, config: OptimizerConfig,
     # --- ascent step ε -------------------------------------------------------------------
     if config.method is Method.GD:
         eps = None
-    elif config.method is Method.EIGEN_SAM and not reference_pre_v:
+    elif config.method is Method.EIGEN_SAM and v is not None:
         # ε = ρ(ĝ + α sign(<g,v>)(v − <ĝ,v>ĝ))
         eps = eigen_sam_perturbation(g, v, config.rho, config.alpha)
-    elif config.method is Method.EIGEN_SAM:
+    elif config.method is Method.EIGEN_SAM and reference_pre_v:
         # the Eigen-SAM reference perturbs by the unnormalized ρg before its first v
         eps = sam_perturbation(g, config.rho, normalize=False)
     else:
-        # ε = ρĝ (SAM, X-SAM) or ρg (USAM)
+        # ε = ρĝ (SAM, X-SAM, Eigen-SAM at α = 0) or ρg (USAM)
         eps = sam_perturbation(g, config.rho,
                                normalize=config.perturbation is Perturbation.NORMALIZED)
     if eps is None or config.rho == 0.0:
@@ -170,11 +172,13 @@ def step(problem: Problem, state: OptimizerState, config: OptimizerConfig,
 
     # --- descent direction d ----------------------------------------------------------------
     c = math.nan
-    if config.method is Method.XSAM and not reference_pre_v:
+    if config.method is Method.XSAM and v is not None:
         # d = base − α·(|γ| or γ)·v   (see xsam_direction)
         d, c_arr = xsam_direction(g_adv, v, config.alpha, sign_rule=config.sign_rule,
                                   normalize=config.normalize, coefficient=config.coefficient)
         c = float(c_arr)
+    elif config.method is Method.XSAM and not reference_pre_v:
+        d = unit(g_adv) if config.normalize else g_adv   # α = 0: no correction, v not needed
     else:
         d = g_adv                       # GD: d = g;  SAM/USAM/Eigen-SAM: d = ∇L(w + ε)
 

@@ -64,7 +64,8 @@ class Point(ABC):
 
     @abstractmethod
     def hvp_batch(self, V: Any) -> Any:
-        r""":math:`V H` for ``k`` directions stacked as rows of ``V`` (shape ``(k, dim)``), in one pass."""
+        r""":math:`V H` for ``k`` directions stacked as the rows of ``V`` (shape ``(k, dim)``),
+        in one pass."""
 
     def hessian(self) -> Any:
         r"""The dense Hessian :math:`H` (shape ``(dim, dim)``), assembled from batched HVPs."""

@@ -35,6 +35,13 @@ def _positive_int(owner: str, name: str, value: Any) -> int:
     return k
 
 
+def _check_floating(problem: Problem, w: Any) -> None:
+    """``problem``'s shape/finiteness check on ``w``, plus a real floating dtype."""
+    problem._check_point(w)
+    if not namespace(w).isdtype(w.dtype, "real floating"):
+        raise ValueError(f"{type(problem).__name__}: w must be real floating, got dtype {w.dtype}")
+
+
 def _check_directions(owner: str, V: Any, dim: int) -> None:
     shape = tuple(getattr(V, "shape", ()))
     if len(shape) != 2 or shape[1] != dim:
@@ -186,7 +193,7 @@ class Factorization(Problem):
 
     def at(self, w: Any, batch: Any = None) -> _FactorizationPoint:
         self._batch_indices(batch)
-        self._check_point(w)
+        _check_floating(self, w)
         return _FactorizationPoint(self, w)
 
     def convert(self, xp: ModuleType, device: Any = None) -> Factorization:
@@ -315,7 +322,7 @@ class TwoBlockFactorization(Problem):
 
     def at(self, w: Any, batch: Any = None) -> _TwoBlockPoint:
         idx = self._batch_indices(batch)
-        self._check_point(w)
+        _check_floating(self, w)
         if idx is None:
             weights_np = np.full(2, 0.5)
         else:

@@ -1,4 +1,4 @@
-r"""Multilayer perceptrons with exact gradients (backprop) and exact HVPs (Pearlmutter's R-operator).
+r"""Multilayer perceptrons with exact gradients (backprop) and exact HVPs (the R-operator).
 
 Layer :math:`l = 1..L` has weights :math:`W_l \in \mathbb R^{d_l\times d_{l-1}}` and bias
 :math:`b_l \in \mathbb R^{d_l}` (PyTorch's ``nn.Linear`` layout, so ``w`` is what
@@ -59,7 +59,8 @@ ACTIVATIONS = {"tanh": Activation("tanh"), "softplus": Activation("softplus")}
 
 
 def torch_default_init(widths: Sequence[int], seed: int | np.random.Generator = 0) -> np.ndarray:
-    r"""Parameters drawn like PyTorch's ``nn.Linear`` default: :math:`U(-1/\sqrt{d_{l-1}}, 1/\sqrt{d_{l-1}})`
+    r"""Parameters drawn like PyTorch's ``nn.Linear`` default:
+    :math:`U(-1/\sqrt{d_{l-1}}, 1/\sqrt{d_{l-1}})`
     for every weight and bias (``kaiming_uniform_(a=√5)`` reduces to this bound)."""
     rng = np.random.default_rng(seed)
     parts = []
@@ -326,7 +327,8 @@ class MLP(Problem):
         return cls(widths, X, Y, activation=activation, loss=loss, l2=l2)
 
     def init_params(self, seed: int | np.random.Generator = 0) -> Any:
-        """Initial parameters drawn like PyTorch's ``nn.Linear`` default (:func:`torch_default_init`)."""
+        """Initial parameters drawn like PyTorch's ``nn.Linear`` default (see
+        :func:`torch_default_init`)."""
         return asarray(torch_default_init(self.widths, seed), like=self.X)
 
     # -- layout ---------------------------------------------------------------------------------
@@ -341,7 +343,8 @@ class MLP(Problem):
         return out
 
     def unflatten_batch(self, V: Any) -> tuple[list[Any], list[Any]]:
-        """Split the rows of ``V`` (shape ``(k, dim)``) into per-layer ``(k, d_l, d_{l-1})`` and ``(k, d_l)``."""
+        """Split the rows of ``V`` (shape ``(k, dim)``) into per-layer ``(k, d_l, d_{l-1})``
+        and ``(k, d_l)`` arrays."""
         xp, k, off = namespace(V), V.shape[0], 0
         Ws, bs = [], []
         for d_out, d_in in self.shapes:

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from xsam_theory.backend import asarray, default_namespace, device_of, namespace, to_numpy
+from xsam_theory.backend import device_of, placement, to_numpy
 from xsam_theory.problems.base import Point, Problem
 
 __all__ = ["Quadratic", "random_orthogonal"]
@@ -67,7 +67,8 @@ class Quadratic(Problem):
                  eigenvectors: Any = None, xp: ModuleType | None = None):
         H_np = to_numpy(H)
         if H_np.ndim not in (1, 2) or H_np.size == 0:
-            raise ValueError(f"H must be a (d, d) matrix or a (d,) diagonal, got shape {H_np.shape}")
+            raise ValueError(
+                f"H must be a (d, d) matrix or a (d,) diagonal, got shape {H_np.shape}")
         if H_np.ndim == 2 and H_np.shape[0] != H_np.shape[1]:
             raise ValueError(f"H must be square, got shape {H_np.shape}")
         if not np.all(np.isfinite(H_np)):
@@ -79,17 +80,15 @@ class Quadratic(Problem):
                 raise ValueError(f"H is not symmetric: max |H - H^T| = {asym:.3e}")
         self.dim = int(H_np.shape[0])
         self.diagonal = H_np.ndim == 1
-        xp = xp if xp is not None else (namespace(H) if not isinstance(H, (list, tuple))
-                                         else default_namespace())
+        xp, device = placement(H, xp)
         self._xp = xp
-        self.H = asarray(H, xp=xp, dtype=xp.float64) if not _is_xp(H, xp) else H
-        b_arr = np.zeros(self.dim) if b is None else b
-        b_np = to_numpy(b_arr)
+        self.H = xp.asarray(H_np, dtype=xp.float64, device=device)
+        b_np = np.zeros(self.dim) if b is None else to_numpy(b)
         if b_np.shape != (self.dim,):
             raise ValueError(f"b must have shape ({self.dim},), got {b_np.shape}")
         if not np.all(np.isfinite(b_np)):
             raise ValueError("b contains non-finite values (NaN or inf)")
-        self.b = b_arr if _is_xp(b_arr, xp) else asarray(b_arr, xp=xp, dtype=self.H.dtype)
+        self.b = xp.asarray(b_np, dtype=xp.float64, device=device)
         self.eigenvalues = None if eigenvalues is None else np.asarray(eigenvalues, dtype=float)
         self.eigenvectors = None if eigenvectors is None else np.asarray(eigenvectors, dtype=float)
 
@@ -152,8 +151,8 @@ class Quadratic(Problem):
 
     def convert(self, xp: ModuleType, device: Any = None) -> Quadratic:
         H = xp.asarray(to_numpy(self.H), dtype=xp.float64, device=device)
-        b = xp.asarray(to_numpy(self.b), dtype=xp.float64, device=device)
-        return Quadratic(H, b, eigenvalues=self.eigenvalues, eigenvectors=self.eigenvectors, xp=xp)
+        return Quadratic(H, to_numpy(self.b), eigenvalues=self.eigenvalues,
+                         eigenvectors=self.eigenvectors)
 
     @property
     def hessian_matrix(self) -> Any:
@@ -170,9 +169,3 @@ class Quadratic(Problem):
         # rows of V times H (H symmetric): V H
         return V * self.H if self.diagonal else V @ self.H
 
-
-def _is_xp(x: Any, xp: ModuleType) -> bool:
-    try:
-        return namespace(x) is xp
-    except TypeError:
-        return False

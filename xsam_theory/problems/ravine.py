@@ -18,6 +18,13 @@ from xsam_theory.problems.base import Point, Problem
 __all__ = ["Ravine"]
 
 
+def _check_floating(problem: Problem, w: Any) -> None:
+    """``problem``'s shape/finiteness check on ``w``, plus a real floating dtype."""
+    problem._check_point(w)
+    if not namespace(w).isdtype(w.dtype, "real floating"):
+        raise ValueError(f"{type(problem).__name__}: w must be real floating, got dtype {w.dtype}")
+
+
 class _RavinePoint(Point):
     problem: Ravine
 
@@ -105,7 +112,7 @@ class Ravine(Problem):
 
     def at(self, w: Any, batch: Any = None) -> _RavinePoint:
         self._batch_indices(batch)
-        self._check_point(w)
+        _check_floating(self, w)
         return _RavinePoint(self, w)
 
     def convert(self, xp: ModuleType, device: Any = None) -> Ravine:
@@ -115,11 +122,11 @@ class Ravine(Problem):
     # -- closed forms ---------------------------------------------------------------------------
     def sharpness(self, w: Any) -> Any:
         r""":math:`\lambda_0(1 + y^2)`: the top Hessian eigenvalue at a minimizer :math:`(0, y)`."""
-        self._check_point(w)
+        _check_floating(self, w)
         return self.lam0 * (1.0 + w[1] * w[1])
 
     def grad_sharpness(self, w: Any) -> Any:
         r""":math:`\nabla_w[\lambda_0(1 + y^2)] = (0, 2\lambda_0 y)`, shape ``(2,)``."""
-        self._check_point(w)
+        _check_floating(self, w)
         y = w[1]
         return namespace(w).stack([0.0 * y, 2.0 * self.lam0 * y])
