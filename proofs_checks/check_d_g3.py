@@ -1,0 +1,14 @@
+"""D-G3: the X-SAM correction geometry (theory-notes F6.1/F6.3); see xsam_theory.claims.geometry."""
+
+from xsam_theory.claims import CheckContext, run_claim
+from xsam_theory.symbolic import geometry
+
+
+def test_symbolic_proof():
+    der = geometry.angle_monotonicity()
+    assert der.all_proved, der.proved
+
+
+def test_claim_holds():
+    result = run_claim("D-G3", CheckContext(scale="quick"))
+    assert result.verdict == "holds", result.evidence

@@ -1,0 +1,43 @@
+"""The claims ledger (SPEC §5). :func:`load_all` registers every claim module in ledger order."""
+
+from __future__ import annotations
+
+import importlib
+
+from xsam_theory.claims.registry import (
+    CLAIMS,
+    CheckContext,
+    Claim,
+    ClaimResult,
+    Kind,
+    Outcome,
+    Verdict,
+    get_claim,
+    run_claim,
+)
+
+__all__ = [
+    "CLAIMS",
+    "MODULES",
+    "CheckContext",
+    "Claim",
+    "ClaimResult",
+    "Kind",
+    "Outcome",
+    "Verdict",
+    "get_claim",
+    "load_all",
+    "run_claim",
+]
+
+#: claim modules, in ledger order (each registers its claims on import)
+MODULES = (
+    "geometry",
+)
+
+
+def load_all() -> dict[str, Claim]:
+    """Import every claim module (registering its claims) and return the registry."""
+    for name in MODULES:
+        importlib.import_module(f"xsam_theory.claims.{name}")
+    return CLAIMS

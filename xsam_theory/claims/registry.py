@@ -1,0 +1,196 @@
+"""The claims ledger (SPEC §5): one registry, the single source of truth for every claim.
+
+A :class:`Claim` couples an id, a kind, a one-sentence statement, the method and tolerance, and a
+check function ``check(ctx) -> Outcome``. ``xsam-theory verify`` and the pytest modules in
+``proofs_checks/`` both call :func:`run_claim`; no claim logic is written twice.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "CLAIMS",
+    "CheckContext",
+    "Claim",
+    "ClaimResult",
+    "Kind",
+    "Outcome",
+    "Verdict",
+    "claim",
+    "get_claim",
+    "run_claim",
+    "verdict_from_interval",
+]
+
+
+class Kind(str, Enum):
+    """D derived lemma, L literature closed form, F testbed finding, P paper claim."""
+
+    D = "D"
+    L = "L"
+    F = "F"
+    P = "P"
+
+
+class Verdict(str, Enum):
+    HOLDS = "holds"
+    FAILS = "fails"
+    INCONCLUSIVE = "inconclusive"
+    ERROR = "error"
+
+
+SCALES = ("quick", "default", "full")
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    """How a check runs: its scale (``quick`` | ``default`` | ``full``), base seed and backend."""
+
+    scale: str = "default"
+    seed: int = 0
+    backend: str = "numpy"
+    device: str | None = None
+    out_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.scale not in SCALES:
+            raise ValueError(f"scale must be one of {SCALES}, got {self.scale!r}")
+
+    def pick(self, quick: Any, default: Any, full: Any) -> Any:
+        """The value for the current scale."""
+        return {"quick": quick, "default": default, "full": full}[self.scale]
+
+    def rng(self, stream: int = 0) -> np.random.Generator:
+        """A generator seeded by ``(seed, stream)``: independent streams per purpose."""
+        return np.random.default_rng([self.seed, stream])
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a check found: the verdict, the key number as a short text, and the evidence."""
+
+    verdict: Verdict
+    key: str
+    evidence: dict[str, Any]
+    figure: str | None = None
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: str
+    kind: Kind
+    statement: str
+    method: str
+    tolerance: str
+    check: Callable[[CheckContext], Outcome]
+    facts: tuple[str, ...] = ()
+
+
+@dataclass
+class ClaimResult:
+    id: str
+    kind: str
+    statement: str
+    method: str
+    verdict: str
+    key: str
+    evidence: dict[str, Any]
+    tolerance: str
+    seconds: float
+    figure: str | None = None
+    facts: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_json(self) -> dict[str, Any]:
+        """The SPEC §5 record (plus ``key``, ``figure`` and ``facts``)."""
+        return {"id": self.id, "kind": self.kind, "statement": self.statement,
+                "method": self.method, "verdict": self.verdict, "key": self.key,
+                "evidence": _jsonable(self.evidence), "tolerance": self.tolerance,
+                "seconds": round(self.seconds, 3), "figure": self.figure,
+                "facts": list(self.facts)}
+
+
+#: id -> Claim, in ledger order
+CLAIMS: dict[str, Claim] = {}
+
+
+def claim(id: str, kind: str, statement: str, *, method: str, tolerance: str,
+          facts: tuple[str, ...] = ()) -> Callable[[Callable[[CheckContext], Outcome]],
+                                                   Callable[[CheckContext], Outcome]]:
+    """Decorator registering ``check`` as the claim ``id``."""
+
+    def register(check: Callable[[CheckContext], Outcome]) -> Callable[[CheckContext], Outcome]:
+        if id in CLAIMS:
+            raise ValueError(f"claim {id!r} is registered twice")
+        CLAIMS[id] = Claim(id, Kind(kind), statement, method, tolerance, check, facts)
+        return check
+
+    return register
+
+
+def get_claim(id: str) -> Claim:
+    from xsam_theory.claims import load_all
+
+    load_all()
+    try:
+        return CLAIMS[id]
+    except KeyError:
+        raise ValueError(f"unknown claim id {id!r}; known: {', '.join(CLAIMS)}") from None
+
+
+def run_claim(id: str, ctx: CheckContext | None = None) -> ClaimResult:
+    """Run one claim's check; an exception becomes the verdict ``error`` with its traceback."""
+    c = get_claim(id)
+    ctx = ctx or CheckContext()
+    t0 = time.perf_counter()
+    try:
+        out = c.check(ctx)
+        if not isinstance(out, Outcome):
+            raise TypeError(f"check of {id} returned {type(out).__name__}, not Outcome")
+    except Exception as e:  # a failing check is a result, not a crash of the ledger
+        out = Outcome(Verdict.ERROR, f"{type(e).__name__}: {e}",
+                      {"traceback": traceback.format_exc()})
+    return ClaimResult(c.id, c.kind.value, c.statement, c.method, Verdict(out.verdict).value,
+                       out.key, out.evidence, c.tolerance, time.perf_counter() - t0,
+                       out.figure, c.facts)
+
+
+def verdict_from_interval(low: float, high: float, *, better_if: str = "negative") -> Verdict:
+    """``holds`` if the interval excludes 0 on the claimed side, ``fails`` if it excludes 0 on the
+    other side, ``inconclusive`` if it contains 0 (or is not finite)."""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return Verdict.INCONCLUSIVE
+    if better_if not in ("negative", "positive"):
+        raise ValueError(f"better_if must be 'negative' or 'positive', got {better_if!r}")
+    if high < 0:
+        return Verdict.HOLDS if better_if == "negative" else Verdict.FAILS
+    if low > 0:
+        return Verdict.HOLDS if better_if == "positive" else Verdict.FAILS
+    return Verdict.INCONCLUSIVE
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return _jsonable(x.tolist())
+    if isinstance(x, (np.floating, float)):
+        f = float(x)
+        return f if math.isfinite(f) else str(f)   # JSON has no NaN/inf: say them in words
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, (np.bool_,)):
+        return bool(x)
+    if isinstance(x, Enum):
+        return x.value
+    return x

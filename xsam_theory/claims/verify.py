@@ -1,0 +1,130 @@
+"""``xsam-theory verify``: run the ledger, print the table, write claims.json and report.md."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from xsam_theory._version import __version__
+from xsam_theory.claims import CLAIMS, CheckContext, ClaimResult, load_all, run_claim
+from xsam_theory.io import atomic_write
+
+__all__ = ["exit_status", "render_report", "render_table", "run_ledger", "write_outputs"]
+
+
+def _select(only: Sequence[str] | None) -> list[str]:
+    load_all()
+    if not only:
+        return list(CLAIMS)
+    unknown = [i for i in only if i not in CLAIMS]
+    if unknown:
+        raise ValueError(f"unknown claim id(s) {unknown}; known: {', '.join(CLAIMS)}")
+    return [i for i in CLAIMS if i in only]
+
+
+def run_ledger(ctx: CheckContext, only: Sequence[str] | None = None, *,
+               progress: IO[str] | None = None) -> list[ClaimResult]:
+    """Run the selected claims in ledger order, drawing a progress bar on ``progress``."""
+    ids = _select(only)
+    results = []
+    t0 = time.perf_counter()
+    for i, cid in enumerate(ids):
+        if progress is not None:
+            _bar(progress, i, len(ids), cid, time.perf_counter() - t0)
+        results.append(run_claim(cid, ctx))
+    if progress is not None:
+        _bar(progress, len(ids), len(ids), "done", time.perf_counter() - t0)
+        progress.write("\n")
+        progress.flush()
+    return results
+
+
+def _bar(out: IO[str], done: int, total: int, label: str, elapsed: float) -> None:
+    width = 24
+    filled = int(width * done / max(total, 1))
+    out.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} "
+              f"{elapsed:6.1f}s  {label:<14}")
+    out.flush()
+
+
+def exit_status(results: Sequence[ClaimResult]) -> int:
+    """1 if any D/L/F claim fails or errors (SPEC §5); P verdicts never change it."""
+    bad = [r for r in results if r.kind != "P" and r.verdict in ("fails", "error")]
+    return 1 if bad else 0
+
+
+def render_table(results: Sequence[ClaimResult]) -> str:
+    """The plain-text table: id, kind, verdict, key number, seconds."""
+    rows = [("id", "kind", "verdict", "key number", "s")]
+    rows += [(r.id, r.kind, r.verdict, r.key, f"{r.seconds:.1f}") for r in results]
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def render_report(results: Sequence[ClaimResult], meta: dict[str, Any]) -> str:
+    """A readable markdown report: per claim its statement, method, evidence and verdict."""
+    out = [
+        "# xsam-theory verify report", "",
+        f"package {meta['package_version']}, backend {meta['backend']}"
+        f" ({meta['device'] or 'cpu'}, {meta['dtype']}), seed {meta['seed']}, "
+        f"scale {meta['scale']}", "",
+        "| id | kind | verdict | key number | seconds |", "|---|---|---|---|---|",
+    ]
+    out += [f"| {r.id} | {r.kind} | **{r.verdict}** | {_cell(r.key)} | {r.seconds:.1f} |"
+            for r in results]
+    for r in results:
+        out += ["", f"## {r.id} ({r.kind}): {r.verdict}", "", f"**Statement.** {r.statement}", "",
+                f"**Method.** {r.method}", "", f"**Tolerance.** {r.tolerance}", ""]
+        if r.facts:
+            out += [f"**Theory notes.** {', '.join(r.facts)}", ""]
+        if r.figure:
+            out += [f"![{r.id}]({r.figure})", ""]
+        evidence = {k: v for k, v in r.to_json()["evidence"].items() if k != "traceback"}
+        out += ["**Evidence.**", "", "```json", json.dumps(evidence, indent=1, sort_keys=True)[
+            :6000], "```"]
+        if "traceback" in r.evidence:
+            out += ["", "```", str(r.evidence["traceback"])[-3000:], "```"]
+    return "\n".join(out) + "\n"
+
+
+def _cell(text: str) -> str:
+    """Escape the pipes of a markdown table cell."""
+    return text.replace("|", "\\|")
+
+
+def write_outputs(results: Sequence[ClaimResult], out_dir: str | Path,
+                  meta: dict[str, Any]) -> tuple[Path, Path]:
+    """Write ``claims.json`` (SPEC §5 schema) and ``report.md`` atomically into ``out_dir``."""
+    out_dir = Path(out_dir)
+    doc = {
+        "package_version": meta["package_version"], "backend": meta["backend"],
+        "device": meta["device"], "dtype": meta["dtype"], "seed": meta["seed"],
+        "quick": meta["scale"] == "quick", "scale": meta["scale"],
+        "claims": [r.to_json() for r in results],
+    }
+    text = json.dumps(doc, indent=1, sort_keys=False) + "\n"
+    j = atomic_write(out_dir / "claims.json", lambda f: f.write(text.encode()))
+    report = render_report(results, meta)
+    m = atomic_write(out_dir / "report.md", lambda f: f.write(report.encode()))
+    return j, m
+
+
+def main(scale: str, only: Sequence[str] | None, out: str, seed: int, backend: str,
+         device: str | None, quiet: bool = False) -> int:
+    """The command's body: returns the exit status."""
+    ctx = CheckContext(scale=scale, seed=seed, backend=backend, device=device, out_dir=out)
+    results = run_ledger(ctx, only, progress=None if quiet else sys.stderr)
+    meta = {"package_version": __version__, "backend": backend, "device": device,
+            "dtype": "float64", "seed": seed, "scale": scale}
+    j, m = write_outputs(results, out, meta)
+    print(render_table(results))
+    status = exit_status(results)
+    print(f"\nwrote {j} and {m}; exit status {status} "
+          "(1 if any D/L/F claim fails or errors; P verdicts never change it)")
+    return status

@@ -1,0 +1,6 @@
+"""Symbolic derivations (sympy): each returns a :class:`Derivation` with the expression, its
+lambdified twin, the assumptions, and the sub-results sympy proved."""
+
+from xsam_theory.symbolic.base import Derivation, derivation, interval_nonnegative
+
+__all__ = ["Derivation", "derivation", "interval_nonnegative"]

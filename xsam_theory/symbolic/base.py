@@ -1,0 +1,51 @@
+"""The record every symbolic derivation returns."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import sympy as sp
+
+__all__ = ["Derivation", "interval_nonnegative"]
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """A sympy result with its numeric twin.
+
+    Attributes:
+        name: what was derived.
+        expr: the sympy expression (or a tuple/dict of expressions).
+        symbols: the free symbols, in the order ``func`` takes them.
+        func: ``sympy.lambdify(symbols, expr, "numpy")``.
+        assumptions: the assumptions under which ``expr`` holds, in words.
+        proved: named sub-results that sympy established (each ``True``), e.g. identities that
+            simplify to zero or inequalities reduced to sign-definite factors.
+    """
+
+    name: str
+    expr: Any
+    symbols: tuple[sp.Symbol, ...]
+    func: Callable[..., Any]
+    assumptions: str
+    proved: dict[str, bool] = field(default_factory=dict)
+
+    @property
+    def all_proved(self) -> bool:
+        return bool(self.proved) and all(self.proved.values())
+
+
+def derivation(name: str, expr: Any, symbols: tuple[sp.Symbol, ...], assumptions: str,
+               proved: dict[str, bool] | None = None) -> Derivation:
+    """Build a :class:`Derivation`, lambdifying ``expr`` over ``symbols``."""
+    return Derivation(name, expr, symbols, sp.lambdify(symbols, expr, "numpy"), assumptions,
+                      dict(proved or {}))
+
+
+def interval_nonnegative(expr: sp.Expr, var: sp.Symbol, domain: sp.Interval) -> bool:
+    """Whether sympy shows ``expr(var) >= 0`` for every ``var`` in ``domain`` (``expr``
+    univariate in ``var``): the solution set of the inequality must contain ``domain``."""
+    sol = sp.solve_univariate_inequality(expr >= 0, var, relational=False)
+    return bool(domain.is_subset(sol))
