@@ -33,6 +33,9 @@ __all__ = [
 #: claim modules, in ledger order (each registers its claims on import)
 MODULES = (
     "geometry",
+    "p_conv",
+    "p_lmax",
+    "p_angle",
 )
 
 

@@ -36,7 +36,7 @@ from xsam_theory.optimizers.directions import (
 )
 from xsam_theory.problems.base import Problem, check_vector
 from xsam_theory.spectral import HessianOperator, orient, power_iteration, top_eigenpair
-from xsam_theory.vectors import angle_deg, norm, unit
+from xsam_theory.vectors import inner, norm, unit
 
 __all__ = ["OptimizerState", "StepInfo", "init_state", "learning_rate", "step"]
 
@@ -134,6 +134,14 @@ def _refresh(point: Any, state: OptimizerState, config: OptimizerConfig) -> tupl
     return v, float(res.eigenvalue), op.n_hvp
 
 
+def _angles(dot: float, norms: float) -> tuple[float, float]:
+    """(oriented, orientation-free) angle in degrees from <u,v> and ||u||·||v|| (NaN if 0)."""
+    if norms == 0.0 or not math.isfinite(norms):
+        return math.nan, math.nan
+    cos = max(-1.0, min(1.0, dot / norms))
+    return math.degrees(math.acos(cos)), math.degrees(math.acos(abs(cos)))
+
+
 def step(problem: Problem, state: OptimizerState, config: OptimizerConfig,
          batch: Any = None) -> tuple[OptimizerState, StepInfo]:
     """One optimizer step from ``state`` on ``batch`` (``None``: all data)."""
@@ -200,17 +208,25 @@ def step(problem: Problem, state: OptimizerState, config: OptimizerConfig,
         state, w=w_new, step=t + 1, epoch_step=epoch_step, v=v, momentum=buf,
         eigenvalue=eigenvalue if refreshed else state.eigenvalue,
     )
-    have_v = v is not None
+    g_norm = float(norm(g))
+    adv_norm = g_norm if g_adv is g else float(norm(g_adv))
+    d_norm = adv_norm if d is g_adv else float(norm(d))
+    if v is not None:
+        v_norm = float(norm(v))
+        a_g, a_g_free = _angles(float(inner(g, v)), g_norm * v_norm)
+        a_d, a_d_free = _angles(float(inner(d, v)), d_norm * v_norm)
+    else:
+        a_g = a_g_free = a_d = a_d_free = math.nan
     info = StepInfo(
         loss=loss,
-        grad_norm=float(norm(g)),
-        adv_grad_norm=float(norm(g_adv)),
-        direction_norm=float(norm(d)),
+        grad_norm=g_norm,
+        adv_grad_norm=adv_norm,
+        direction_norm=d_norm,
         c=c,
-        angle_g_v=angle_deg(g, v) if have_v else math.nan,
-        angle_g_v_free=angle_deg(g, v, oriented=False) if have_v else math.nan,
-        angle_d_v=angle_deg(d, v) if have_v else math.nan,
-        angle_d_v_free=angle_deg(d, v, oriented=False) if have_v else math.nan,
+        angle_g_v=a_g,
+        angle_g_v_free=a_g_free,
+        angle_d_v=a_d,
+        angle_d_v_free=a_d_free,
         eigenvalue=eigenvalue,
         refreshed=refreshed,
         lr=eta,
