@@ -33,6 +33,11 @@ __all__ = [
 #: claim modules, in ledger order (each registers its claims on import)
 MODULES = (
     "geometry",
+    "curvature",
+    "usam",
+    "bartlett2022_two_cycle",
+    "edge",
+    "lanczos_bounds",
     "p_conv",
     "p_lmax",
     "p_angle",

@@ -1,0 +1,15 @@
+"""D-CURV: the curvature the X-SAM step sees (theory-notes F6.5); see
+xsam_theory.claims.curvature."""
+
+from xsam_theory.claims import CheckContext, run_claim
+from xsam_theory.symbolic import curvature
+
+
+def test_symbolic_proof():
+    der = curvature.curvature_seen()
+    assert der.all_proved, der.proved
+
+
+def test_claim_holds():
+    result = run_claim("D-CURV", CheckContext(scale="quick"))
+    assert result.verdict == "holds", result.evidence

@@ -1,0 +1,16 @@
+"""L-EDGE: stability edges and lambda_max along MLP training (theory-notes F3.3-F3.5); see
+xsam_theory.claims.edge."""
+
+from xsam_theory.claims import CheckContext, run_claim
+from xsam_theory.symbolic import quadratic
+
+
+def test_symbolic_proof():
+    for der in (quadratic.stability_edges(), quadratic.sam_edge(), quadratic.heavy_ball_edge()):
+        assert der.all_proved, der.proved
+
+
+def test_claim_holds():
+    result = run_claim("L-EDGE", CheckContext(scale="quick"))
+    assert result.verdict == "holds", {k: v for k, v in result.evidence.items()
+                                       if k != "quadratic_cases"}

@@ -1,0 +1,15 @@
+"""L-SAM2: normalized SAM's 2-cycle (theory-notes F3.2, F3.3); see
+xsam_theory.claims.bartlett2022_two_cycle."""
+
+from xsam_theory.claims import CheckContext, run_claim
+from xsam_theory.symbolic import quadratic
+
+
+def test_symbolic_proof():
+    for der in (quadratic.sam_two_cycle(), quadratic.sam_edge()):
+        assert der.all_proved, der.proved
+
+
+def test_claim_holds():
+    result = run_claim("L-SAM2", CheckContext(scale="quick"))
+    assert result.verdict == "holds", result.evidence

@@ -1,0 +1,14 @@
+"""L-USAM: USAM on a quadratic (theory-notes F3.1); see xsam_theory.claims.usam."""
+
+from xsam_theory.claims import CheckContext, run_claim
+from xsam_theory.symbolic import quadratic
+
+
+def test_symbolic_proof():
+    for der in (quadratic.usam_factor(), quadratic.usam_threshold()):
+        assert der.all_proved, der.proved
+
+
+def test_claim_holds():
+    result = run_claim("L-USAM", CheckContext(scale="quick"))
+    assert result.verdict == "holds", result.evidence

@@ -1,0 +1,125 @@
+"""The `verify` command: outputs, schema, exit status, and the mutation check (SPEC §5)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from xsam_theory.claims import CLAIMS, CheckContext, ClaimResult, load_all, run_claim
+from xsam_theory.claims.registry import Outcome, Verdict, claim, verdict_from_interval
+from xsam_theory.claims.verify import exit_status, render_table
+from xsam_theory.cli import main
+from xsam_theory.optimizers import directions
+
+
+def test_verify_quick_writes_both_files_with_the_spec_schema(tmp_path, capsys):
+    status = main(["verify", "--quick", "--only", "D-G1,D-G3", "--out", str(tmp_path),
+                   "--quiet"])
+    assert status == 0
+    doc = json.loads((tmp_path / "claims.json").read_text())
+    for key in ("package_version", "backend", "device", "dtype", "seed", "quick", "claims"):
+        assert key in doc
+    assert doc["quick"] is True and doc["backend"] == "numpy"
+    assert [c["id"] for c in doc["claims"]] == ["D-G1", "D-G3"]
+    for c in doc["claims"]:
+        for key in ("id", "kind", "statement", "method", "verdict", "evidence", "tolerance",
+                    "seconds"):
+            assert key in c
+        assert c["verdict"] == "holds"
+    report = (tmp_path / "report.md").read_text()
+    assert "## D-G3 (D): holds" in report and CLAIMS["D-G3"].statement in report
+    out = capsys.readouterr().out
+    assert "D-G1" in out and "holds" in out and "exit status 0" in out
+
+
+def test_unknown_claim_id_is_a_usage_error(tmp_path):
+    with pytest.raises(SystemExit) as e:
+        main(["verify", "--quick", "--only", "D-G9", "--out", str(tmp_path)])
+    assert e.value.code == 2
+
+
+def _result(kind: str, verdict: str) -> ClaimResult:
+    return ClaimResult("X", kind, "s", "m", verdict, "k", {}, "t", 0.0)
+
+
+@pytest.mark.parametrize(("kinds_verdicts", "status"), [
+    ([("D", "holds"), ("P", "fails")], 0),
+    ([("P", "error"), ("P", "inconclusive")], 0),
+    ([("D", "holds"), ("L", "fails")], 1),
+    ([("F", "error")], 1),
+    ([("D", "inconclusive")], 0),
+])
+def test_exit_status_follows_spec(kinds_verdicts, status):
+    assert exit_status([_result(k, v) for k, v in kinds_verdicts]) == status
+
+
+def test_a_raising_check_becomes_an_error_verdict_with_traceback():
+    load_all()
+
+    @claim("T-RAISE", "D", "raises", method="m", tolerance="t")
+    def boom(ctx: CheckContext) -> Outcome:
+        raise ArithmeticError("deliberate")
+
+    try:
+        r = run_claim("T-RAISE", CheckContext(scale="quick"))
+        assert r.verdict == "error" and "deliberate" in r.key
+        assert "ArithmeticError" in r.evidence["traceback"]
+        assert "T-RAISE" in render_table([r])
+    finally:
+        del CLAIMS["T-RAISE"]
+
+
+def test_verdict_from_interval():
+    assert verdict_from_interval(-2, -1) is Verdict.HOLDS
+    assert verdict_from_interval(1, 2) is Verdict.FAILS
+    assert verdict_from_interval(1, 2, better_if="positive") is Verdict.HOLDS
+    assert verdict_from_interval(-1, 2) is Verdict.INCONCLUSIVE
+    assert verdict_from_interval(float("nan"), 2) is Verdict.INCONCLUSIVE
+
+
+# --- mutation check: breaking a formula behind a D/L claim makes a check fail ----------------
+
+def _flipped_correction(g_adv, v, alpha, *, sign_rule="paper", normalize=True,
+                        coefficient="normalized"):
+    xp = namespace(g_adv, v)  # noqa: F821  (resolved in the original module's globals)
+    sign_rule, coefficient = SignRule(sign_rule), Coefficient(coefficient)  # noqa: F821
+    g_hat = unit(g_adv)  # noqa: F821
+    c = xp.vecdot(g_hat, v)
+    gamma = c if coefficient is Coefficient.NORMALIZED else xp.vecdot(g_adv, v)  # noqa: F821
+    if sign_rule is SignRule.PAPER:  # noqa: F821
+        gamma = xp.abs(gamma)
+    base = g_hat if normalize else g_adv
+    return base + (alpha * gamma) * v, c          # mutant: + instead of -
+
+
+def _no_abs(g_adv, v, alpha, *, sign_rule="paper", normalize=True, coefficient="normalized"):
+    xp = namespace(g_adv, v)  # noqa: F821
+    g_hat = unit(g_adv)  # noqa: F821
+    c = xp.vecdot(g_hat, v)
+    base = g_hat if normalize else g_adv
+    return base - (alpha * c) * v, c              # mutant: sign(c)·c replaced by c
+
+
+def _halved_ascent(g, rho, *, normalize=True):
+    return 0.5 * rho * unit(g) if normalize else rho * g  # noqa: F821  mutant: ε = ρĝ/2
+
+
+@pytest.mark.parametrize(("target", "mutant"), [
+    ("xsam_direction", _flipped_correction),
+    ("xsam_direction", _no_abs),
+    ("sam_perturbation", _halved_ascent),
+])
+def test_mutating_a_formula_makes_a_derived_or_literature_claim_fail(monkeypatch, target, mutant):
+    load_all()
+    original = getattr(directions, target)
+    monkeypatch.setattr(original, "__code__", mutant.__code__)
+    ids = [cid for cid, c in CLAIMS.items() if c.kind.value in ("D", "L")]
+    verdicts = {cid: run_claim(cid, CheckContext(scale="quick")).verdict for cid in ids}
+    assert any(v in ("fails", "error") for v in verdicts.values()), verdicts
+
+
+def test_mutants_leave_the_original_functions_intact_afterwards():
+    d, _ = directions.xsam_direction(np.array([1.0, 1.0]), np.array([1.0, 0.0]), 0.5)
+    np.testing.assert_allclose(d, [1 / np.sqrt(2) * 0.5, 1 / np.sqrt(2)])
