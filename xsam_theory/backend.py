@@ -11,6 +11,8 @@ the name of the default backend.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
@@ -19,11 +21,14 @@ import numpy as np
 
 __all__ = [
     "BACKENDS",
+    "add_backend_arguments",
+    "apply_backend_arguments",
     "asarray",
     "device_of",
     "get_backend",
     "namespace",
     "placement",
+    "resolve_backend",
     "set_backend",
     "to_numpy",
     "use_backend",
@@ -66,6 +71,70 @@ class use_backend:
 
     def __exit__(self, *exc: object) -> None:
         set_backend(*self._old)
+
+
+def resolve_backend(name: str, device: str | None = None) -> tuple[ModuleType, Any]:
+    """The array-API namespace and device for a backend name, checked: ``(xp, device)``.
+
+    ``("numpy", None | "cpu")`` gives NumPy's namespace and ``None``; ``("torch", device)``
+    gives ``array_api_compat.torch`` and a ``torch.device`` (``"cpu"`` by default). A CUDA
+    device without a visible GPU is a ``ValueError``. Use it to move a problem:
+    ``problem.convert(*resolve_backend("torch", "cuda"))``.
+    """
+    if name not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {name!r}")
+    if name == "numpy":
+        if device not in (None, "cpu"):
+            raise ValueError(f"device {device!r} is not available on the numpy backend "
+                             "(use --backend torch for cuda)")
+        import array_api_compat.numpy as xp_numpy
+
+        return xp_numpy, None
+    torch = _import_torch()
+    import array_api_compat.torch as xp_torch
+
+    dev = torch.device(device or "cpu")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r}: CUDA is not available to this torch "
+                         f"({torch.__version__})")
+    return xp_torch, dev
+
+
+def add_backend_arguments(parser: Any, *, default: str = "numpy") -> None:
+    """Add ``--backend numpy|torch`` and ``--device cpu|cuda[:N]`` to an argparse parser.
+
+    The CLI's commands share this helper; :func:`apply_backend_arguments` turns the parsed
+    values into the default backend for the duration of the command.
+    """
+    parser.add_argument("--backend", choices=BACKENDS, default=default,
+                        help=f"array backend for the package's math (default {default})")
+    parser.add_argument("--device", default=None, metavar="DEVICE",
+                        help="device for the torch backend: cpu (default) or cuda[:N]; "
+                             "--device cuda implies --backend torch")
+
+
+def apply_backend_arguments(args: Any) -> Any:
+    """Validate ``args.backend`` / ``args.device`` (from :func:`add_backend_arguments`) now, and
+    return a context manager that makes them the default backend and yields ``(name, device)``::
+
+        with apply_backend_arguments(args) as (backend, device):
+            ...   # problems built here live on that backend
+
+    ``--device cuda`` with the default backend selects torch. Raises ``ValueError`` (with the
+    reason) for an unavailable combination, before anything runs.
+    """
+    name, device = args.backend, args.device
+    if device is not None and str(device).startswith("cuda") and name == "numpy":
+        name = "torch"
+    resolve_backend(name, device)
+    device = None if name == "numpy" else (device or "cpu")
+
+    @contextlib.contextmanager
+    def active() -> Iterator[tuple[str, str | None]]:
+        with use_backend(name, device):
+            yield name, device
+
+    return active()
 
 
 def _import_torch() -> ModuleType:

@@ -26,6 +26,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("info", help="print the package version and the backends available")
     _add_verify(sub)
+    _add_sweep(sub)
+    _add_results(sub)
+    _add_bench(sub)
+    _add_figures(sub)
     return parser
 
 
@@ -48,6 +52,95 @@ def _add_verify(sub: argparse._SubParsersAction) -> None:
                    help="array backend (default numpy)")
     p.add_argument("--device", default=None, help="device for the backend (cpu, cuda)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}")
+    return value
+
+
+def _add_sweep(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sweep", help="run a grid x seeds sweep into a results store",
+                       description="Expand SPEC_FILE (TOML or JSON; see "
+                       "examples/sweeps/phase_quick.toml) into runs and execute those the store "
+                       "does not hold finished. Exit status 1 if any run failed.")
+    p.add_argument("spec_file", metavar="SPEC_FILE", help="sweep spec (.toml or .json)")
+    p.add_argument("--store", metavar="PATH",
+                   help="SQLite results store (default: <sweep name>.sqlite)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=_positive_int, metavar="N",
+                       help="local worker processes (default: the available cores)")
+    where.add_argument("--dask-local", type=_positive_int, metavar="N",
+                       help="a Dask LocalCluster of N single-threaded worker processes")
+    where.add_argument("--scheduler", metavar="ADDR",
+                       help="a running Dask scheduler, e.g. tcp://host:8786")
+    p.add_argument("--resume", action="store_true",
+                   help="continue this sweep in an existing store (finished runs are skipped, "
+                   "failed and interrupted ones rerun)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _add_results(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("results", help="show or export the runs of a results store",
+                       description="One row per run: method, seed, the configuration values "
+                       "that vary, the scalar results, status.")
+    p.add_argument("store", metavar="STORE", help="SQLite results store")
+    p.add_argument("--sweep", metavar="NAME", help="only this sweep's runs")
+    p.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
+                   help="keep rows where KEY (a column or its last dotted part) =, !=, <, <=, "
+                   ">, >= VALUE; repeat to combine (all must hold)")
+    p.add_argument("--csv", metavar="FILE", help="write the table as CSV instead of printing")
+    p.add_argument("--all-columns", action="store_true",
+                   help="every configuration column, not only those that vary")
+
+
+def _model_list(text: str) -> list[str]:
+    from xsam_theory.bench import MODELS
+
+    names = [x.strip() for x in text.split(",") if x.strip()]
+    unknown = [n for n in names if n not in MODELS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown model(s) {unknown}; known: {', '.join(MODELS)}")
+    return names
+
+
+def _add_bench(sub: argparse._SubParsersAction) -> None:
+    from xsam_theory.backend import add_backend_arguments
+
+    p = sub.add_parser("bench", help="measure the reference problem; print targets T1-T8",
+                       description="Gradient, HVP, lambda_max, exact-Hessian and per-step costs "
+                       "on the reference problem of PERFORMANCE.md, measured side by side "
+                       "(interleaved repeats, median [min-max]); each target T1-T8 printed as "
+                       "measured / target. Torch rows appear when torch is installed.")
+    add_backend_arguments(p)
+    p.add_argument("--quick", action="store_true", help="fewer repeats and rows (< 2 minutes)")
+    p.add_argument("--json", metavar="FILE", help="also write every number and the environment")
+    p.add_argument("--models", type=_model_list, metavar="NAME,...",
+                   help="students to measure (tiny, small, medium, large; default the first "
+                   "three)")
+    p.add_argument("--repeats", type=_positive_int, metavar="N",
+                   help="interleaved repeats per measurement (default 7, --quick 3)")
+    p.add_argument("--threads", type=_positive_int, metavar="N",
+                   help="limit the BLAS/OpenMP pools and torch to N threads for the run "
+                   "(default: as configured)")
+
+
+def _add_figures(sub: argparse._SubParsersAction) -> None:
+    from xsam_theory.figures import FIGURES
+
+    p = sub.add_parser("figures", help="make the paper figures (PNG + PDF + CSV per figure)",
+                       description="Compute and draw the figures of SPEC §6; each figure ID is "
+                       "written as OUT/ID.png, OUT/ID.pdf and OUT/ID.csv (the numbers it plots), "
+                       f"atomically. Ids: {', '.join(FIGURES)}.")
+    p.add_argument("--out", default="paper_figures", metavar="DIR",
+                   help="output folder (default: paper_figures)")
+    p.add_argument("--only", type=lambda s: [x.strip() for x in s.split(",") if x.strip()],
+                   metavar="ID,...", help="make only these figures")
+    p.add_argument("--quick", action="store_true",
+                   help="coarse grids, few steps and seeds (what CI and the tests run)")
+    p.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
 
 
 def _info() -> int:
@@ -78,6 +171,37 @@ def main(argv: Sequence[str] | None = None) -> int:
                                args.device, quiet=args.quiet)
         except ValueError as e:
             parser.error(str(e))
+    if args.command == "sweep":
+        from xsam_theory.sweeps.commands import sweep_command
+
+        return sweep_command(args.spec_file, store=args.store, workers=args.workers,
+                             dask_local=args.dask_local, scheduler=args.scheduler,
+                             resume=args.resume, quiet=args.quiet)
+    if args.command == "results":
+        from xsam_theory.sweeps.commands import results_command
+
+        return results_command(args.store, sweep=args.sweep, where=args.where, csv=args.csv,
+                               columns="all" if args.all_columns else "varying")
+    if args.command == "bench":
+        from xsam_theory.backend import apply_backend_arguments
+        from xsam_theory.bench import main as bench_main
+
+        try:
+            active = apply_backend_arguments(args)
+        except ValueError as e:
+            parser.error(str(e))
+        with active as (backend, device):
+            return bench_main(backend, device, quick=args.quick, json_path=args.json,
+                              models=args.models, repeats=args.repeats, threads=args.threads)
+    if args.command == "figures":
+        from xsam_theory.figures import figure_ids
+        from xsam_theory.figures import main as figures_main
+
+        try:
+            figure_ids(args.only)
+        except ValueError as e:
+            parser.error(str(e))
+        return figures_main(args.out, args.only, args.quick, args.seed)
     parser.print_help()
     return 0
 

@@ -23,7 +23,13 @@ from xsam_theory._version import __version__
 from xsam_theory.backend import namespace, to_numpy
 from xsam_theory.io import atomic_write
 from xsam_theory.optimizers.config import OptimizerConfig, Schedule
-from xsam_theory.optimizers.step import OptimizerState, StepInfo, init_state, step
+from xsam_theory.optimizers.step import (
+    OptimizerState,
+    StepInfo,
+    finite_eigenpair,
+    init_state,
+    step,
+)
 from xsam_theory.problems.base import Problem
 from xsam_theory.spectral import HessianOperator, orient, top_eigenpair
 from xsam_theory.vectors import angle_deg
@@ -66,7 +72,7 @@ class SpectralMonitor:
     def measure(self, problem: Problem, state: OptimizerState, batch: Any) -> dict[str, float]:
         point = problem.at(state.w, None if self.batch == "full" else batch)
         op = HessianOperator.from_point(point)
-        res = top_eigenpair(op, self.method, tol=self.tol)
+        res = finite_eigenpair(op, lambda: top_eigenpair(op, self.method, tol=self.tol))
         u = orient(res.eigenvector)
         g = point.grad
         return {
@@ -98,6 +104,8 @@ class TraceMonitor:
 
         op = HessianOperator.from_problem(problem, state.w)
         est = hutchinson_trace(op, self.n_probes, seed=state.step)
+        if not math.isfinite(est.estimate):
+            raise FloatingPointError("non-finite trace estimate (the Hessian overflows here)")
         return {"trace": float(est.estimate), "trace_stderr": float(est.stderr),
                 "n_hvp": float(op.n_hvp)}
 
@@ -268,11 +276,17 @@ def run_trajectory(problem: Problem, config: OptimizerConfig, w0: Any, steps: in
     rows: dict[str, list[dict[str, float]]] = {m.name: [] for m in monitors}
     batches = batch_schedule(problem.n_samples, batch_size, seed)
 
-    def measure(at_state: OptimizerState, batch: Any) -> None:
+    def measure(at_state: OptimizerState, batch: Any) -> str | None:
+        """Run the due monitors; a message instead if a monitored quantity overflowed."""
         for m in monitors:
             if at_state.step % m.every == 0 or at_state.step == steps:
-                rows[m.name].append({"step": float(at_state.step),
-                                     **m.measure(problem, at_state, batch)})
+                try:
+                    with np.errstate(over="ignore", invalid="ignore"):
+                        values = m.measure(problem, at_state, batch)
+                except FloatingPointError as err:
+                    return f"monitor {m.name!r} at step {at_state.step}: {err}"
+                rows[m.name].append({"step": float(at_state.step), **values})
+        return None
 
     def finish(status: str, message: str) -> Trajectory:
         if kept_steps[-1] != state.step:
@@ -288,13 +302,24 @@ def run_trajectory(problem: Problem, config: OptimizerConfig, w0: Any, steps: in
                           iterate_steps=np.array(kept_steps), diagnostics=diag, monitors=mons,
                           status=status, message=message)
 
+    def diverged(bad: str, t: int) -> Trajectory:
+        traj = finish("diverged", bad)
+        if on_nonfinite == "raise":
+            raise NonFiniteError(bad, t, state, traj)
+        return traj
+
     for t in range(steps):
         batch = next(batches)
-        measure(state, batch)
+        bad = measure(state, batch)
+        if bad is not None:
+            return diverged(bad, t)
         # overflow is detected and reported below, with the step index and the last finite
         # state; NumPy's own floating-point warnings would only duplicate that report
-        with np.errstate(over="ignore", invalid="ignore"):
-            new_state, info = step(problem, state, config, batch)
+        try:
+            with np.errstate(over="ignore", invalid="ignore"):
+                new_state, info = step(problem, state, config, batch)
+        except FloatingPointError as err:   # overflow inside the step (see optimizers.step)
+            return diverged(str(err) if f"step {t}" in str(err) else f"{err} (in step {t})", t)
         bad = None
         if not math.isfinite(info.loss):
             bad = f"non-finite loss {info.loss} at step {t}"
@@ -302,14 +327,13 @@ def run_trajectory(problem: Problem, config: OptimizerConfig, w0: Any, steps: in
             infos.append(info)
             bad = f"non-finite iterate after step {t} (loss there was {info.loss:.6g})"
         if bad is not None:
-            traj = finish("diverged", bad)
-            if on_nonfinite == "raise":
-                raise NonFiniteError(bad, t, state, traj)
-            return traj
+            return diverged(bad, t)
         infos.append(info)
         state = new_state
         if iterate_every is not None and state.step % iterate_every == 0:
             kept.append(to_numpy(state.w).copy())
             kept_steps.append(state.step)
-    measure(state, None)
+    bad = measure(state, None)
+    if bad is not None:
+        return diverged(bad, steps)
     return finish("completed", "")

@@ -14,10 +14,27 @@ from xsam_theory.backend import namespace
 __all__ = ["angle_deg", "cosine", "inner", "norm", "unit"]
 
 
-def norm(u: Any) -> Any:
-    r"""Euclidean norm :math:`\|u\|` of a vector, as a 0-d array."""
+def _max_abs(u: Any) -> Any:
+    r""":math:`\max_i |u_i|` as a 0-d array, and ``1`` where it is ``0`` (a safe divisor)."""
     xp = namespace(u)
-    return xp.linalg.vector_norm(u)
+    m = xp.max(xp.abs(u))
+    return xp.where(m > 0, m, xp.ones_like(m))
+
+
+def norm(u: Any) -> Any:
+    r"""Euclidean norm :math:`\|u\|` of a vector, as a 0-d array.
+
+    Computed as :math:`m\,\|u/m\|` with :math:`m = \max_i|u_i|`, so that the sum of squares
+    neither underflows (a nonzero vector whose squares are below the smallest subnormal would
+    get norm 0) nor overflows (entries above ~1e154 would get norm inf).
+
+    >>> import numpy as np
+    >>> [float(norm(np.array([3.0, 4.0]) * s)) / s for s in (2.0**-700, 2.0**700)]
+    [5.0, 5.0]
+    """
+    xp = namespace(u)
+    m = _max_abs(u)
+    return m * xp.linalg.vector_norm(u / m)
 
 
 def inner(u: Any, v: Any) -> Any:
@@ -32,11 +49,16 @@ def unit(u: Any) -> Any:
     >>> import numpy as np
     >>> unit(np.array([3.0, 4.0])).tolist(), unit(np.zeros(2)).tolist()
     ([0.6, 0.8], [0.0, 0.0])
+    >>> unit(np.array([3e-200, 4e-200])).tolist(), unit(np.array([3e200, 4e200])).tolist()
+    ([0.6, 0.8], [0.6, 0.8])
     """
     xp = namespace(u)
-    n = xp.linalg.vector_norm(u)
-    # where n == 0, u == 0 too, so dividing by 1 returns the exact zero vector.
-    return u / xp.where(n > 0, n, xp.ones_like(n))
+    # rescale by max|u_i| first, so that the norm neither underflows (||u||^2 below the smallest
+    # subnormal: u came back unnormalized) nor overflows (u came back as 0); then n is in
+    # [1, sqrt(dim)], or 0 exactly where u == 0, and dividing by 1 returns the exact zero vector.
+    s = u / _max_abs(u)
+    n = xp.linalg.vector_norm(s)
+    return s / xp.where(n > 0, n, xp.ones_like(n))
 
 
 def cosine(u: Any, v: Any) -> Any:

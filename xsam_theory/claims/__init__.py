@@ -34,13 +34,20 @@ __all__ = [
 MODULES = (
     "geometry",
     "curvature",
+    "orientation",
+    "normalization",
+    "power_quality",
+    "xsam_dynamics",
+    "confound",
     "usam",
     "bartlett2022_two_cycle",
     "edge",
+    "drift",
     "lanczos_bounds",
     "p_conv",
     "p_lmax",
     "p_angle",
+    "p_gen",
 )
 
 

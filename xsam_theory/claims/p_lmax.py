@@ -3,14 +3,15 @@
 Protocol (fixed before looking at the numbers):
 
 * Problems: (a) the scalar factorization ½(xy − 1)² from unbalanced starts x ~ U(2, 3),
-  y ~ U(0.2, 0.5) (GD stops at a sharp minimizer there, theory-notes F4.4); (b) tanh
-  teacher–student MLPs with cross-entropy, full batch. One start per seed, shared by all methods.
+  y ~ U(0.2, 0.5) (GD stops at a sharp minimizer there, theory-notes F4.4); (b) a tanh
+  teacher–student MLP (data seed 3000 + base seed) with cross-entropy, full batch, PyTorch
+  default init. One start per seed, shared by all methods. Runs go through the sweep runner.
 * Methods: GD, SAM (ρ), X-SAM paper rule (α = 0.5, exact / Lanczos top eigenvector refreshed every
   step / every 5 steps), and the α = 0 ablation (normalized SAM) which separates the effect of
   X-SAM's normalization from the eigenvector correction (F-CONFOUND). Every method uses the same
   cosine learning-rate schedule over ``T`` steps (the authors' schedule). GD and SAM take
-  ``lr = η``; the normalized methods take ``lr = η ‖g_adv(w_0)‖``, i.e. the same first step length
-  as SAM (a normalized step's ``lr`` is a length, F-NORM).
+  ``lr = η``; the normalized methods take ``lr = η · mean_seeds ‖g_adv(w_0)‖``, i.e. SAM's mean
+  first step length (a normalized step's ``lr`` is a length, F-NORM).
 * Matched training loss: λ_max is measured (dense / Lanczos, full batch) at the first iterate whose
   training loss is ≤ L* = ``loss_fraction`` × L(w_0); a run that never gets there is reported and
   left out of the paired comparison. λ_max at the end of the budget is reported too.
@@ -27,12 +28,13 @@ from typing import Any
 
 import numpy as np
 
+from xsam_theory.claims._sweep import claim_runs
 from xsam_theory.claims.registry import CheckContext, Outcome, Verdict, claim
-from xsam_theory.optimizers import preset
-from xsam_theory.problems import MLP, Factorization, Problem
+from xsam_theory.problems import Factorization, Problem
 from xsam_theory.spectral import HessianOperator, top_eigenpair
 from xsam_theory.stats import paired_difference
-from xsam_theory.trajectory import run_trajectory
+from xsam_theory.sweeps import build_problem, initial_point
+from xsam_theory.sweeps.registry import problem_factory
 
 METHODS = ("gd", "sam", "xsam", "nsam")
 
@@ -41,37 +43,74 @@ def _lambda_max(problem: Problem, w: np.ndarray, method: str) -> float:
     return float(top_eigenpair(HessianOperator.from_problem(problem, w), method).eigenvalue)
 
 
-def _configs(eta: float, rho: float, alpha: float, steps: int, step_len: float,
-             eig: dict[str, Any]) -> dict[str, Any]:
-    cos = dict(lr_schedule="cosine", total_steps=steps)
-    return {
-        "gd": preset("gd", lr=eta, **cos),
-        "sam": preset("sam", lr=eta, rho=rho, **cos),
-        "xsam": preset("xsam_paper", lr=step_len, rho=rho, alpha=alpha, **eig, **cos),
-        "nsam": preset("nsam", lr=step_len, rho=rho, **cos),
-    }
+def unbalanced_factorization() -> Factorization:
+    """The scalar factorization ½(xy − 1)²; its default init draws the unbalanced start
+    x ~ U(2, 3), y ~ U(0.2, 0.5) from the run seed (a problem factory for the sweep runner)."""
+    return Factorization()
 
 
-def _run_seed(problem: Problem, w0: np.ndarray, *, eta: float, rho: float, alpha: float,
-              steps: int, loss_fraction: float, eig: dict[str, Any],
-              eig_method: str) -> dict[str, dict[str, float]]:
-    g = problem.grad(w0)
-    g_adv = problem.grad(w0 + rho * g / np.linalg.norm(g))
-    step_len = eta * float(np.linalg.norm(g_adv))
-    target = loss_fraction * float(problem.loss(w0))
-    out = {}
-    for name, cfg in _configs(eta, rho, alpha, steps, step_len, eig).items():
-        traj = run_trajectory(problem, cfg, w0, steps, seed=0, on_nonfinite="stop")
+def _unbalanced_start(problem: Problem, seed: int) -> np.ndarray:
+    rng = np.random.default_rng([seed, 77])
+    return np.array([rng.uniform(2, 3), rng.uniform(0.2, 0.5)])
+
+
+unbalanced_factorization.default_init = _unbalanced_start  # type: ignore[attr-defined]
+
+
+def _optimizers(eta: float, rho: float, alpha: float, steps: int, step_len: float,
+                eig: dict[str, Any]) -> list[dict[str, Any]]:
+    cos = {"lr_schedule": "cosine", "total_steps": steps}
+    return [
+        {"label": "gd", "preset": "gd", "lr": eta, **cos},
+        {"label": "sam", "preset": "sam", "lr": eta, "rho": rho, **cos},
+        {"label": "xsam", "preset": "xsam_paper", "lr": step_len, "rho": rho, "alpha": alpha,
+         **eig, **cos},
+        {"label": "nsam", "preset": "nsam", "lr": step_len, "rho": rho, **cos},
+    ]
+
+
+def _study(ctx: CheckContext, name: str, problem_spec: dict[str, Any], seeds: list[int], *,
+           eta: float, rho: float, alpha: float, steps: int, loss_fraction: float,
+           eig: dict[str, Any], eig_method: str) -> dict[str, Any]:
+    problem = build_problem(problem_spec)
+    starts = {s: initial_point(problem, {"kind": "default"}, s,
+                               default_init=problem_factory(problem_spec["name"]).init)
+              for s in seeds}
+    adv = []
+    for w0 in starts.values():
+        g = problem.grad(w0)
+        adv.append(float(np.linalg.norm(problem.grad(w0 + rho * g / np.linalg.norm(g)))))
+    step_len = eta * float(np.mean(adv))
+    spec = {"name": f"P-LMAX-{name}", "problem": problem_spec, "seeds": seeds, "steps": steps,
+            "init": {"kind": "default"}, "iterate_every": 1,
+            "optimizers": _optimizers(eta, rho, alpha, steps, step_len, eig)}
+    per_seed: dict[int, dict[str, dict[str, float]]] = {s: {} for s in seeds}
+    for rec, traj in claim_runs(ctx, spec):
+        seed, method = rec.config["seed"], rec.config["method"]
+        w0 = traj.iterates[0]
+        target = loss_fraction * float(problem.loss(w0))
         loss = traj.diagnostics["loss"]
         hit = np.flatnonzero(loss <= target)
-        lam_hit = (_lambda_max(problem, traj.iterates[hit[0]], eig_method) if hit.size
-                   else math.nan)
-        out[name] = {"lambda_at_matched_loss": lam_hit,
-                     "step_at_matched_loss": int(hit[0]) if hit.size else -1,
-                     "lambda_final": _lambda_max(problem, traj.iterates[-1], eig_method),
-                     "loss_final": float(loss[-1]) if loss.size else math.nan,
-                     "status": traj.status}
-    return out
+        per_seed[seed][method] = {
+            "lambda_at_matched_loss": (_lambda_max(problem, traj.iterates[hit[0]], eig_method)
+                                       if hit.size else math.nan),
+            "step_at_matched_loss": int(hit[0]) if hit.size else -1,
+            "lambda_final": _lambda_max(problem, traj.iterates[-1], eig_method),
+            "loss_final": float(loss[-1]) if loss.size else math.nan,
+            "status": traj.status}
+    rows = [per_seed[s] for s in seeds]
+    cmp = {f"{a} - {b}": _compare(rows, a, b)
+           for a, b in (("xsam", "sam"), ("sam", "gd"), ("xsam", "nsam"))}
+    summary = {m: {k: float(np.nanmean([r[m][k] for r in rows]))
+                   for k in ("lambda_at_matched_loss", "lambda_final", "loss_final")}
+               for m in METHODS}
+    reached = {m: int(sum(r[m]["step_at_matched_loss"] >= 0 for r in rows)) for m in METHODS}
+    return {"problem": name, "verdict": _problem_verdict(cmp).value, "paired": cmp,
+            "mean_per_method": summary, "runs_reaching_matched_loss": reached,
+            "hyperparameters": {"problem": problem_spec, "eta": eta, "rho": rho,
+                                "alpha": alpha, "steps": steps, "loss_fraction": loss_fraction,
+                                "normalized_step_length": step_len, "eigvec": eig},
+            "seeds": seeds, "per_seed": rows}
 
 
 def _compare(per_seed: list[dict[str, dict[str, float]]], a: str, b: str) -> dict[str, Any]:
@@ -94,24 +133,6 @@ def _problem_verdict(cmp: dict[str, dict[str, Any]]) -> Verdict:
     return Verdict.INCONCLUSIVE
 
 
-def _study(name: str, make: Any, seeds: list[int], **kw: Any) -> dict[str, Any]:
-    per_seed = []
-    for s in seeds:
-        problem, w0 = make(s)
-        per_seed.append(_run_seed(problem, w0, **kw))
-    cmp = {f"{a} - {b}": _compare(per_seed, a, b)
-           for a, b in (("xsam", "sam"), ("sam", "gd"), ("xsam", "nsam"))}
-    summary = {m: {k: float(np.nanmean([r[m][k] for r in per_seed]))
-                   for k in ("lambda_at_matched_loss", "lambda_final", "loss_final")}
-               for m in METHODS}
-    reached = {m: int(sum(r[m]["step_at_matched_loss"] >= 0 for r in per_seed))
-               for m in METHODS}
-    return {"problem": name, "verdict": _problem_verdict(cmp).value, "paired": cmp,
-            "mean_per_method": summary, "runs_reaching_matched_loss": reached,
-            "hyperparameters": {k: v for k, v in kw.items()}, "seeds": seeds,
-            "per_seed": per_seed}
-
-
 @claim("P-LMAX", "P", "X-SAM regularizes lambda_max more effectively than SAM (and SAM than GD), "
        "at matched training loss, on the factorization problem and small MLPs.",
        method="paired seeds; cosine schedule; lambda_max at the first iterate with loss <= "
@@ -121,20 +142,14 @@ def check_p_lmax(ctx: CheckContext) -> Outcome:
     n_seeds = ctx.pick(4, 10, 20)
     seeds = [ctx.seed + s for s in range(n_seeds)]
 
-    def factorization(s: int) -> tuple[Problem, np.ndarray]:
-        rng = np.random.default_rng([s, 77])
-        return Factorization(), np.array([rng.uniform(2, 3), rng.uniform(0.2, 0.5)])
-
     widths = ctx.pick((6, 12, 3), (8, 24, 4), (8, 32, 4))
-
-    def mlp(s: int) -> tuple[Problem, np.ndarray]:
-        p = MLP.teacher_student(widths, 128, seed=3000 + s)
-        return p, p.init_params(4000 + s)
-
-    fact = _study("factorization", factorization, seeds, eta=0.05, rho=0.05, alpha=0.5,
-                  steps=ctx.pick(1500, 3000, 6000), loss_fraction=1e-4,
-                  eig={"eigvec_source": "exact"}, eig_method="exact")
-    net = _study("mlp", mlp, seeds, eta=0.5, rho=0.05, alpha=0.5, steps=ctx.pick(150, 400, 800),
+    fact = _study(ctx, "factorization",
+                  {"name": "xsam_theory.claims.p_lmax:unbalanced_factorization"}, seeds,
+                  eta=0.05, rho=0.05, alpha=0.5, steps=ctx.pick(1500, 3000, 6000),
+                  loss_fraction=1e-4, eig={"eigvec_source": "exact"}, eig_method="exact")
+    net = _study(ctx, "mlp", {"name": "mlp_teacher_student", "widths": list(widths),
+                              "n_samples": 128, "seed": 3000 + ctx.seed}, seeds,
+                 eta=0.5, rho=0.05, alpha=0.5, steps=ctx.pick(150, 400, 800),
                  loss_fraction=0.3, eig={"eigvec_source": "lanczos", "refresh_every": 5},
                  eig_method="lanczos")
     verdicts = {fact["verdict"], net["verdict"]}

@@ -39,7 +39,8 @@ def eigen_sam_perturbation(g: Any, v: Any, rho: float, alpha: float) -> Any:
     xp = namespace(g, v)
     g_hat = unit(g)
     c_g = xp.vecdot(g_hat, v)
-    s = xp.sign(xp.vecdot(g, v))
+    # sign<g, v> = sign<ĝ, v>; taken from ĝ so that it cannot underflow to 0 for a tiny g
+    s = xp.sign(c_g)
     return rho * (g_hat + (alpha * s) * (v - c_g * g_hat))
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from xsam_theory.backend import asarray
+from xsam_theory.backend import asarray, namespace
 from xsam_theory.optimizers.config import (
     EigvecSource,
     LRSchedule,
@@ -38,7 +38,8 @@ from xsam_theory.problems.base import Problem, check_vector
 from xsam_theory.spectral import HessianOperator, orient, power_iteration, top_eigenpair
 from xsam_theory.vectors import inner, norm, unit
 
-__all__ = ["OptimizerState", "StepInfo", "init_state", "learning_rate", "step"]
+__all__ = ["OptimizerState", "StepInfo", "finite_eigenpair", "init_state", "learning_rate",
+           "step"]
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,28 @@ def _refresh_due(config: OptimizerConfig, state: OptimizerState) -> bool:
     return state.step % config.refresh_every == 0
 
 
+def finite_eigenpair(op: HessianOperator, compute: Any) -> Any:
+    """``compute()`` (a spectral method on ``op``), with an overflowing Hessian reported as such.
+
+    At a finite but huge point (a diverging run) the Hessian-vector products can overflow; the
+    eigensolvers then fail in their own ways (``ValueError`` from dense ``eigh``, an ARPACK
+    error, or a NaN eigenvalue). Those become one ``FloatingPointError`` saying why, which
+    :func:`~xsam_theory.trajectory.run_trajectory` treats as divergence.
+    """
+    try:
+        res = compute()
+    except (ValueError, RuntimeError) as err:
+        probe = op.matvec(op.xp.ones((op.dim,), dtype=op.dtype, device=op.device))
+        if bool(op.xp.all(op.xp.isfinite(probe))):
+            raise
+        raise FloatingPointError("non-finite Hessian-vector products (the Hessian overflows at "
+                                 "this point)") from err
+    if not (math.isfinite(float(res.eigenvalue))
+            and bool(op.xp.all(op.xp.isfinite(res.eigenvector)))):
+        raise FloatingPointError("non-finite eigenpair (the Hessian overflows at this point)")
+    return res
+
+
 def _refresh(point: Any, state: OptimizerState, config: OptimizerConfig) -> tuple[Any, float, int]:
     """New ``(v, eigenvalue, n_hvp)`` from the Hessian at ``point``; warm-started from ``v``."""
     op = HessianOperator.from_point(point)
@@ -127,9 +150,11 @@ def _refresh(point: Any, state: OptimizerState, config: OptimizerConfig) -> tupl
     if config.eigvec_source is EigvecSource.POWER:
         # reference semantics: a fixed number of normalized power steps, dominant |λ|,
         # no re-orientation
-        res = power_iteration(op, start, config.power_steps, rayleigh=False)
+        res = finite_eigenpair(
+            op, lambda: power_iteration(op, start, config.power_steps, rayleigh=False))
         return res.eigenvector, float(res.eigenvalue), op.n_hvp
-    res = top_eigenpair(op, config.eigvec_source.value, v0=start, tol=config.eigen_tol)
+    res = finite_eigenpair(op, lambda: top_eigenpair(op, config.eigvec_source.value, v0=start,
+                                                     tol=config.eigen_tol))
     v = config.eigvec_sign * orient(res.eigenvector)
     return v, float(res.eigenvalue), op.n_hvp
 
@@ -144,7 +169,11 @@ def _angles(dot: float, norms: float) -> tuple[float, float]:
 
 def step(problem: Problem, state: OptimizerState, config: OptimizerConfig,
          batch: Any = None) -> tuple[OptimizerState, StepInfo]:
-    """One optimizer step from ``state`` on ``batch`` (``None``: all data)."""
+    """One optimizer step from ``state`` on ``batch`` (``None``: all data).
+
+    Raises ``FloatingPointError`` when the step overflows at a finite ``w`` (the perturbed point
+    ``w + eps`` or the Hessian used for ``v`` is not finite): what a diverging run meets first.
+    """
     w = state.w
     t = state.step
     eta = learning_rate(config, t)
@@ -175,7 +204,22 @@ def step(problem: Problem, state: OptimizerState, config: OptimizerConfig,
     if eps is None or config.rho == 0.0:
         g_adv = g                       # ∇L(w + 0) = g: skip the second gradient
     else:
-        g_adv = problem.grad(w + eps, batch)
+        w_adv = w + eps
+        try:
+            g_adv = problem.grad(w_adv, batch)
+        except ValueError as err:
+            xp = namespace(w_adv)
+            if bool(xp.all(xp.isfinite(w_adv))):
+                raise
+            # a diverging run: the gradient overflowed at a finite w, or a finite but huge
+            # gradient overflowed the ascent step; the problem's own finiteness check found it
+            # (no extra check on the hot path)
+            if not bool(xp.all(xp.isfinite(g))):
+                what = f"non-finite gradient at the finite iterate of step {t} (loss {loss:.6g})"
+            else:
+                what = (f"non-finite perturbed point w + eps at step {t} "
+                        f"(||g|| = {float(norm(g)):.6g}, rho = {config.rho!r})")
+            raise FloatingPointError(what) from err
         n_grad += 1
 
     # --- descent direction d ----------------------------------------------------------------

@@ -7,7 +7,12 @@ from typing import Any
 from xsam_theory.backend import namespace, to_numpy
 from xsam_theory.spectral.angles import orient
 from xsam_theory.spectral.operator import HessianOperator
-from xsam_theory.spectral.results import EigenResult, _check_k, _column_norms
+from xsam_theory.spectral.results import (
+    EigenResult,
+    _check_k,
+    _check_symmetric,
+    _column_norms,
+)
 
 __all__ = ["eigh_spectrum", "exact_top"]
 
@@ -28,7 +33,8 @@ def eigh_spectrum(H: Any) -> EigenResult:
     Parameters
     ----------
     H : array
-        Symmetric matrix of shape ``(n, n)`` in any array-API namespace.
+        Symmetric matrix of shape ``(n, n)`` in any array-API namespace (``ValueError`` if it
+        is not symmetric up to round-off).
 
     Returns
     -------
@@ -46,6 +52,7 @@ def eigh_spectrum(H: Any) -> EigenResult:
         raise ValueError(f"H must be a non-empty square matrix, got shape {tuple(H.shape)}")
     if not bool(xp.all(xp.isfinite(H))):
         raise ValueError("H contains non-finite values (NaN or inf)")
+    _check_symmetric(H)
     lam, V = xp.linalg.eigh(H)
     lam = xp.flip(lam, axis=0)
     V = orient(xp.flip(V, axis=1))

@@ -12,6 +12,7 @@ Two implementations:
 
 from __future__ import annotations
 
+import inspect
 import math
 from typing import Any
 
@@ -30,6 +31,8 @@ from xsam_theory.spectral.results import (
     _start_vector,
     _to_backend,
 )
+from xsam_theory.threads import limit_blas_for
+from xsam_theory.vectors import norm, unit
 
 __all__ = ["lanczos", "lanczos_eigsh"]
 
@@ -72,6 +75,11 @@ def lanczos_eigsh(op: HessianOperator, k: int = 1, *, v0: Any = None, tol: float
     The residuals :math:`\|Hv_i - \lambda_i v_i\|` reported are computed exactly with **one extra
     batched** ``op.matmat`` of the ``k`` eigenvectors, i.e. ``k`` extra HVPs, which *are included*
     in ``n_hvp`` (ARPACK does not expose its residuals).
+
+    During the call the BLAS pools that would compete with the HVPs are limited to one thread
+    (:func:`xsam_theory.threads.limit_blas_for`: every BLAS pool for a torch operator, SciPy's
+    own OpenBLAS for a NumPy one): ARPACK's spinning OpenBLAS threads would otherwise take the
+    cores the HVPs need (PERFORMANCE.md, T8).
 
     When ``k >= dim`` (ARPACK needs ``k < dim``), falls back to the dense decomposition
     (:func:`~xsam_theory.spectral.exact_top`, ``dim`` HVPs) and says so in ``method``.
@@ -119,9 +127,11 @@ def lanczos_eigsh(op: HessianOperator, k: int = 1, *, v0: Any = None, tol: float
     A = _linear_operator(op)
     converged = True
     try:
-        lam, V = scipy.sparse.linalg.eigsh(A, k=k, which="LA", v0=start, tol=tol,
-                                           maxiter=maxiter, ncv=ncv)
+        # SciPy's BLAS and the HVPs' pool would oversubscribe the cores (T8)
+        with limit_blas_for(op.xp):
+            lam, V, note = _eigsh_la(A, k, start, tol, maxiter, ncv, seed)
     except scipy.sparse.linalg.ArpackNoConvergence as err:
+        note = ""
         converged = False
         lam, V = err.eigenvalues, err.eigenvectors
         if lam.size == 0:
@@ -140,8 +150,59 @@ def lanczos_eigsh(op: HessianOperator, k: int = 1, *, v0: Any = None, tol: float
     residuals = _column_norms(xp, HV - Vb * xp.reshape(lam_b, (1, -1)))
     return EigenResult(
         eigenvalues=lam, eigenvectors=Vb, residuals=residuals, n_hvp=op.n_hvp - before,
-        converged=converged, method="lanczos_eigsh (ARPACK, which='LA')", iterations=iterations,
+        converged=converged, method=f"lanczos_eigsh (ARPACK, which='LA'{note})",
+        iterations=iterations,
     )
+
+
+def _eigsh_la(A: scipy.sparse.linalg.LinearOperator, k: int, start: np.ndarray, tol: float,
+              maxiter: int | None, ncv: int | None,
+              seed: int) -> tuple[np.ndarray, np.ndarray, str]:
+    r"""``eigsh(which="LA")``, reproducible and robust to a start vector in the null space of ``H``.
+
+    ARPACK's internal random vectors (drawn when the Krylov space becomes invariant) are seeded
+    from ``seed``, so the same call gives the same bits (where SciPy supports ``rng``).
+
+    ARPACK stops with error -9 ("Starting vector is zero") when :math:`Hv_0 = 0` exactly, even
+    for :math:`H \ne 0`. Then it is restarted once from a seeded Gaussian vector; if that is
+    annihilated too, :math:`H = 0` (with probability one) and its top-``k`` pairs are ``0`` with
+    any orthonormal vectors (those of the restart, completed by QR).
+    """
+    def run(v0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # ARPACK draws its own random vectors when the Krylov space becomes invariant (e.g.
+        # H = cI, or few distinct eigenvalues); without a seeded generator they come from a
+        # process-wide state, and the same call returns different eigenvectors (SPEC §8).
+        extra = {"rng": np.random.default_rng([seed, 0xA2])} if _EIGSH_HAS_RNG else {}
+        return scipy.sparse.linalg.eigsh(A, k=k, which="LA", v0=v0, tol=tol, maxiter=maxiter,
+                                         ncv=ncv, **extra)
+
+    try:
+        lam, V = run(start)
+        return lam, V, ""
+    except scipy.sparse.linalg.ArpackError as err:
+        if not _start_annihilated(err):
+            raise
+    rng = np.random.default_rng([seed, 9])
+    retry = rng.standard_normal(start.shape[0]).astype(start.dtype)
+    try:
+        lam, V = run(retry)
+        return lam, V, ", restarted from a random vector: H v0 = 0"
+    except scipy.sparse.linalg.ArpackError as err:
+        if not _start_annihilated(err):
+            raise
+    cols = np.column_stack([retry, rng.standard_normal((start.shape[0], k - 1))])
+    V = np.linalg.qr(cols)[0].astype(start.dtype)
+    return np.zeros(k), V, ", H = 0: H annihilates v0 and a random vector"
+
+
+#: SciPy >= 1.15 seeds ARPACK's internal random vectors through ``rng``
+_EIGSH_HAS_RNG = "rng" in inspect.signature(scipy.sparse.linalg.eigsh).parameters
+
+
+def _start_annihilated(err: Exception) -> bool:
+    """Whether ``err`` is ARPACK's error -9 (SciPy keeps the code only in the message)."""
+    return (not isinstance(err, scipy.sparse.linalg.ArpackNoConvergence)
+            and str(err).startswith("ARPACK error -9:"))
 
 
 def lanczos(op: HessianOperator, v0: Any, steps: int, k: int = 1, *, tol: float = 1e-8,
@@ -226,8 +287,8 @@ def lanczos(op: HessianOperator, v0: Any, steps: int, k: int = 1, *, tol: float 
         r = w - xp.matmul(h1, Qm)
         h2 = xp.matmul(Qm, r)
         r = r - xp.matmul(h2, Qm)
-        scalars = to_numpy(xp.stack([h1[j] + h2[j], xp.linalg.vector_norm(r),
-                                     xp.linalg.vector_norm(w)]))
+        # rescaled norms: ||r||^2 may underflow even where ||r|| is a normal number
+        scalars = to_numpy(xp.stack([h1[j] + h2[j], norm(r), norm(w)]))
         alpha, beta, w_norm = (float(s) for s in scalars)
         alphas.append(alpha)
         betas.append(beta)
@@ -235,7 +296,7 @@ def lanczos(op: HessianOperator, v0: Any, steps: int, k: int = 1, *, tol: float 
             breakdown = True
             break
         if j + 1 < steps:
-            Q.append(r / beta)
+            Q.append(unit(r))  # = r / beta, exact to round-off even where r is subnormal
     m = len(alphas)
     n_hvp = op.n_hvp - before
     theta, S = _tridiagonal_eigh(np.asarray(alphas), np.asarray(betas[: m - 1]))

@@ -42,7 +42,11 @@ class HessianOperator:
 
     @classmethod
     def from_matrix(cls, H: Any) -> HessianOperator:
-        """A dense symmetric matrix as an operator."""
+        """A dense symmetric matrix as an operator (``ValueError`` if it is not symmetric up to
+        round-off)."""
+        from xsam_theory.spectral.results import _check_symmetric
+
+        _check_symmetric(H)
         xp = namespace(H)
         return cls(lambda V: V @ H, H.shape[0], xp=xp, dtype=H.dtype, device=device_of(H))
 

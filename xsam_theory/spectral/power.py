@@ -16,6 +16,7 @@ import numpy as np
 
 from xsam_theory.spectral.operator import HessianOperator
 from xsam_theory.spectral.results import EigenResult, _start_vector
+from xsam_theory.vectors import norm, unit
 
 __all__ = ["power_iteration", "shifted_power_iteration"]
 
@@ -131,13 +132,14 @@ def _power(op: HessianOperator, v0: Any, steps: int, *, shift: float, rayleigh: 
     for _ in range(int(steps)):
         Hu = op.matvec(u)
         Au = Hu + shift * u if shift != 0.0 else Hu
-        n = xp.linalg.vector_norm(Au)
         last_in, last_Hu = u, Hu
         iterations += 1
-        if float(n) == 0.0:  # zero branch: (H + shift I) u = 0, u is an exact eigenvector
+        if float(norm(Au)) == 0.0:  # zero branch: (H + shift I) u = 0, an exact eigenvector
             stopped_at_zero = True
             break
-        u = Au / n
+        # unit() rescales by max|Au_i| before normalizing: ||Au||^2 may underflow, and a
+        # subnormal ||Au|| is itself too coarse to divide by
+        u = unit(Au)
     if stopped_at_zero or not rayleigh:
         v, Hv = last_in, last_Hu
     else:

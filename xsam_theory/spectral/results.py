@@ -107,8 +107,9 @@ def _start_vector(op: Any, v0: Any, seed: int) -> Any:
     """A finite, nonzero start vector of shape ``(dim,)`` on the operator's backend.
 
     ``v0=None`` draws a standard normal vector on the host from ``numpy.random.default_rng(seed)``
-    (the same vector on every backend). Raises ``ValueError`` for a wrong shape, non-finite
-    entries or the zero vector (which spans no Krylov space).
+    (the same vector on every backend), rescaled so that its largest entry has magnitude 1.
+    Raises ``ValueError`` for a wrong shape, non-finite entries or the zero vector (which spans
+    no Krylov space).
     """
     if v0 is None:
         v0 = np.random.default_rng(seed).standard_normal(op.dim)
@@ -119,9 +120,34 @@ def _start_vector(op: Any, v0: Any, seed: int) -> Any:
     xp = op.xp
     if not bool(xp.all(xp.isfinite(v))):
         raise ValueError("v0 contains non-finite values (NaN or inf)")
-    if float(xp.linalg.vector_norm(v)) == 0.0:
+    m = xp.max(xp.abs(v))
+    if float(m) == 0.0:
         raise ValueError("v0 must be nonzero")
-    return v
+    # only the direction matters: rescale to max|v_i| = 1 so that normalizing it can neither
+    # underflow (a tiny nonzero v0 would have norm 0) nor overflow
+    return v / m
+
+
+def _check_symmetric(H: Any) -> None:
+    r"""Raise ``ValueError`` unless ``H`` is a finite square matrix, symmetric up to round-off.
+
+    Tolerance: :math:`\max|H - H^\top| \le \max(10^{-12}, 10^3\varepsilon)\max|H|`
+    (``1e-12`` relative in float64, as :class:`~xsam_theory.problems.Quadratic`; ``1.2e-4`` in
+    float32). A non-symmetric "Hessian" would otherwise be read silently: ``eigh`` uses one
+    triangle, Lanczos and power iteration the whole matrix, and each gives another answer.
+    """
+    xp = namespace(H)
+    if H.ndim != 2 or H.shape[0] != H.shape[1]:
+        raise ValueError(f"H must be a square matrix, got shape {tuple(H.shape)}")
+    if H.shape[0] == 0:
+        return
+    if not bool(xp.all(xp.isfinite(H))):
+        raise ValueError("H contains non-finite values (NaN or inf)")
+    asym = float(xp.max(xp.abs(H - xp.matrix_transpose(H))))
+    scale = float(xp.max(xp.abs(H)))
+    eps = float(np.finfo(to_numpy(xp.zeros((1,), dtype=H.dtype)).dtype).eps)
+    if asym > max(1e-12, 1e3 * eps) * max(scale, np.finfo(np.float64).tiny):
+        raise ValueError(f"H is not symmetric: max |H - H^T| = {asym:.3e}")
 
 
 def _column_norms(xp: Any, R: Any) -> np.ndarray:

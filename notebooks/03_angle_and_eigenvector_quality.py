@@ -1,0 +1,98 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # The angle between g and v (P-ANGLE), and the quality of the reference eigenvector (F-POWER)
+#
+# This notebook walks through the figures `angle` and `power-quality`. Both plot the evidence
+# that the claims ledger judges: the figure functions call the claims' own data functions
+# (`xsam_theory.claims.p_angle.angle_evidence`, `xsam_theory.claims.power_quality.
+# power_evidence`), at the claims' quick scale for quick figures and their default scale for
+# full ones. Set `XSAM_FIGURES_QUICK=1` for the quick scale (what CI runs).
+
+# %%
+import os
+from pathlib import Path
+
+import numpy as np
+from IPython.display import Image, display
+
+from xsam_theory.claims import run_claim
+from xsam_theory.figures import FigureContext, make_figure
+from xsam_theory.figures.angle import claim_context
+
+ctx = FigureContext.from_env()          # XSAM_FIGURES_QUICK=1 -> quick
+OUT = Path(os.environ.get("XSAM_FIGURES_OUT", "notebook_figures"))
+print(f"mode: {ctx.mode}; figures go to {OUT.resolve()}")
+
+# %% [markdown]
+# ## 1. P-ANGLE
+#
+# The X-SAM paper argues that when the angle $\theta = \angle(g, v)$ between the gradient and
+# the top Hessian eigenvector is at most 90°, SAM's regularization of λ_max is weakened: λ_max
+# "falls less". Only $|\cos\theta|$ is intrinsic — $v$ has no natural orientation (theory-notes
+# F1.1) — so the ledger tests both the oriented statement (with the package's canonical
+# orientation of $v$, largest entry positive) and an orientation-free one, on full-batch SAM
+# runs of teacher–student MLPs: per step the Lanczos top eigenpair, and
+# $\Delta\lambda_t = \lambda_{t+1} - \lambda_t$ by angle bin, with bootstrap intervals over
+# seeds.
+#
+# Along these runs the gradient is almost orthogonal to $v$ ($|\cos\theta|$ is typically
+# between $10^{-4}$ and $10^{-2}$), so panel (a) shows $\log_{10}|\cos\theta|$ split by the
+# side of 90°, and panel (b) the change of λ_max per step in equal-count bins of
+# $|\cos\theta|$, for each side.
+
+# %%
+ang = make_figure("angle", ctx, OUT)
+display(Image(filename=str(OUT / "angle.png")))
+
+# %%
+result = run_claim("P-ANGLE", claim_context(ctx))
+row = ang.where(source="claim", angle="theta").rows[0]
+print(f"ledger: {result.verdict} - {result.key}")
+print(f"figure: diff {row['mean_diff_low_minus_high']:.2e}, "
+      f"95% CI [{row['ci_low']:.1e}, {row['ci_high']:.1e}]")
+assert np.isclose(row["mean_diff_low_minus_high"],
+                  result.evidence["oriented"]["mean_diff_low_minus_high"])
+
+# %% [markdown]
+# ## 2. F-POWER: the reference power iteration against the algebraic top eigenvector
+#
+# The authors' loop refreshes $v$ every 5 steps by 5 warm-started power steps
+# $u \leftarrow H_B u/\|H_B u\|$ on the *minibatch* Hessian, with no convergence test and no
+# eigenvalue. Power iteration converges to the eigenvector of largest $|\lambda|$ at the rate
+# $\tan\angle(u_k, v_1) \le (|\lambda_2|/|\lambda_1|)^k\tan\angle(u_0, v_1)$ (F8.1); when a
+# negative eigenvalue dominates, the iterate's sign flips at every step, so with an odd number of
+# steps per refresh $v$ flips at every refresh, and with it X-SAM's push along $+v$ (F8.3).
+#
+# Panels (a, b): along real (small) training runs, the angle and the eigenvalue error of the
+# reference $v$ against the exact top eigenvector of the same minibatch Hessian (the eigensolver's
+# error) and of the full-batch Hessian (what "the top eigenvector" means in the paper's argument).
+# Panels (c, d): the dominant-negative quadratic (top 5, dominant −7).
+
+# %%
+pq = make_figure("power-quality", ctx, OUT)
+display(Image(filename=str(OUT / "power-quality.png")))
+
+# %%
+mlp = pq.where(source="mlp_refresh")
+print(f"{len(mlp)} refreshes; median angle to the minibatch top "
+      f"{np.median(mlp.col('angle_batch_top')):.1f} deg, to the full-batch top "
+      f"{np.median(mlp.col('angle_full_top')):.1f} deg")
+dn = pq.where(source="dominant_negative")
+for k in (5, 4):
+    t = dn.where(power_steps=k)
+    late = [r["overlap_with_previous"] for r in t
+            if r["refresh"] > r["converged_from_refresh"] + 1]
+    print(f"{k} power steps: overlaps <v_j, v_(j-1)> after convergence in "
+          f"[{min(late):+.4f}, {max(late):+.4f}]")

@@ -1,0 +1,15 @@
+"""F-CONFOUND: step length, not the correction, sets the normalized forms' drift (theory-notes
+F4.3, F7.6); see xsam_theory.claims.confound."""
+
+from xsam_theory.claims import CheckContext, run_claim
+from xsam_theory.symbolic import drift
+
+
+def test_symbolic_proof():
+    for der in (drift.ravine_drift(), drift.ravine_drift_tilted(), drift.per_step_drift()):
+        assert der.all_proved, der.proved
+
+
+def test_claim_holds():
+    result = run_claim("F-CONFOUND", CheckContext(scale="quick"))
+    assert result.verdict == "holds", result.evidence

@@ -1,0 +1,15 @@
+"""F-ESCAPE: linear escape and exponential divergence for alpha > 1 (theory-notes F7.3, F7.4);
+see xsam_theory.claims.xsam_dynamics."""
+
+from xsam_theory.claims import CheckContext, run_claim
+from xsam_theory.symbolic import xsam_1d
+
+
+def test_symbolic_proof():
+    for der in (xsam_1d.escape(), xsam_1d.paper_rule_map()):
+        assert der.all_proved, der.proved
+
+
+def test_claim_holds():
+    result = run_claim("F-ESCAPE", CheckContext(scale="quick"))
+    assert result.verdict == "holds", result.evidence

@@ -1,0 +1,15 @@
+"""L-DRIFT: SAM's drift toward flat minima (theory-notes F4.3, F4.4); see
+xsam_theory.claims.drift."""
+
+from xsam_theory.claims import CheckContext, run_claim
+from xsam_theory.symbolic import drift
+
+
+def test_symbolic_proof():
+    for der in (drift.ravine_drift(), drift.factorization_gd()):
+        assert der.all_proved, der.proved
+
+
+def test_claim_holds():
+    result = run_claim("L-DRIFT", CheckContext(scale="quick"))
+    assert result.verdict == "holds", result.evidence

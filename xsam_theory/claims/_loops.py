@@ -1,0 +1,124 @@
+"""Small step loops shared by the X-SAM dynamics claims (F-SIGN … L-DRIFT).
+
+They drive :func:`xsam_theory.optimizers.step` directly, because several checks need what the
+trajectory runner does not offer: a given, fixed eigenvector ``v`` (the valley's or a seeded
+one), a per-step perturbation of the iterate (the two-block toy's 1e-10 noise, theory-notes
+F4.4), or the Hessian at the very point and minibatch of a refresh (F-POWER).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from xsam_theory.optimizers import (
+    OptimizerConfig,
+    OptimizerState,
+    StepInfo,
+    init_state,
+    preset,
+    step,
+)
+from xsam_theory.problems import Problem, Quadratic
+from xsam_theory.spectral import orient
+
+__all__ = ["SPECTRA", "Run", "exact_v", "fixed_v_config", "quadratic_case", "ravine_window",
+           "run_steps", "spectrum"]
+
+
+@dataclass(frozen=True)
+class Run:
+    """Iterates ``w_0 … w_T`` (shape ``(T+1, dim)``), per-step diagnostics (arrays of length
+    ``T``) and the final state."""
+
+    iterates: np.ndarray
+    diag: dict[str, np.ndarray]
+    state: OptimizerState
+
+
+def fixed_v_config(config: OptimizerConfig) -> OptimizerConfig:
+    """``config`` set up to keep a ``v`` given to :func:`run_steps` for the whole run.
+
+    The reference schedule never refreshes at step 0 and, with ``refresh_every`` larger than any
+    run and no epochs, never refreshes at all; once ``v`` is set it takes the ordinary X-SAM
+    step (the raw SAM step happens only while ``v`` is ``None``).
+    """
+    return config.replace(schedule="reference", refresh_every=2**62, steps_per_epoch=None)
+
+
+def run_steps(problem: Problem, config: OptimizerConfig, w0: Any, steps: int, *, seed: int = 0,
+              v: Any = None, batches: Iterator[Any] | None = None,
+              after_step: Callable[[OptimizerState], OptimizerState] | None = None) -> Run:
+    """``steps`` optimizer steps from ``w0``.
+
+    Args:
+        seed: seeds the optimizer's first eigenvector start vector (:func:`init_state`).
+        v: if given, the state starts with this unit eigenvector estimate (use
+            :func:`fixed_v_config` to keep it).
+        batches: minibatch index arrays, one per step (``None``: full batches).
+        after_step: applied to the state after every step (e.g. a small perturbation).
+    """
+    state = init_state(problem, w0, config, seed=seed)
+    if v is not None:
+        state = dataclasses.replace(state, v=np.asarray(v, dtype=float))
+    ws = [np.array(w0, dtype=float)]
+    infos: list[StepInfo] = []
+    for _ in range(steps):
+        batch = None if batches is None else next(batches)
+        state, info = step(problem, state, config, batch)
+        if after_step is not None:
+            state = after_step(state)
+        ws.append(np.array(state.w, dtype=float))
+        infos.append(info)
+    diag = {f: np.array([getattr(i, f) for i in infos]) for f in StepInfo.FIELDS}
+    return Run(np.stack(ws), diag, state)
+
+
+# -- quadratics with an exact top eigenvector ----------------------------------------------------
+#: the spectra of the quadratic checks: two from theory-notes (F7.1, F3.2) and a seeded random one
+SPECTRA = ("(10,4,1)", "(10,6,3,1)", "random d=6")
+
+
+def spectrum(name: str, seed: int) -> np.ndarray:
+    """Eigenvalues of the named spectrum (``random d=6``: top 8, five drawn from U[0.5, 5])."""
+    if name == "(10,4,1)":
+        return np.array([10.0, 4.0, 1.0])
+    if name == "(10,6,3,1)":
+        return np.array([10.0, 6.0, 3.0, 1.0])
+    if name == "random d=6":
+        rest = np.random.default_rng([seed, 0x5EC]).uniform(0.5, 5.0, 5)
+        return np.concatenate([[8.0], np.sort(rest)[::-1]])
+    raise ValueError(f"unknown spectrum {name!r}; known: {SPECTRA}")
+
+
+def quadratic_case(name: str, seed: int) -> tuple[Quadratic, np.ndarray]:
+    """``Quadratic.from_spectrum`` in a seeded random basis and its eigenbasis ``U`` (columns in
+    descending eigenvalue order, each in the canonical orientation of
+    :func:`~xsam_theory.spectral.orient`, the one ``eigvec_sign=+1`` gives)."""
+    q = Quadratic.from_spectrum(spectrum(name, seed), seed=1000 + seed)
+    U = np.stack([np.asarray(orient(q.eigenvectors[:, i])) for i in range(q.dim)], axis=1)
+    return q, U
+
+
+def exact_v(name: str, **options: Any) -> OptimizerConfig:
+    """Preset ``name`` with the exact top eigenvector, computed once at step 0 (on a quadratic
+    it never changes)."""
+    return preset(name, **{"eigvec_source": "exact", "refresh_every": 2**62, **options})
+
+
+# -- the ravine toy ----------------------------------------------------------------------------
+def ravine_window(problem: Problem, config: OptimizerConfig, w0: Any, burn: int, window: int, *,
+                  v: Any = None) -> dict[str, np.ndarray]:
+    """Run ``burn + window`` steps on the ravine toy and return, over the window, the iterates'
+    ``x`` and ``y`` at the start of each step, the per-step ``Δy`` and step lengths, and the final
+    state's ``v`` (``None`` if the optimizer has none). ``burn`` lets the cycle across the valley
+    settle; ``window`` is even, so alternating cycle phases average out."""
+    run = run_steps(problem, config, w0, burn + window, v=v)
+    W = run.iterates[burn:]
+    return {"x": W[:-1, 0], "y": W[:-1, 1], "dy": np.diff(W[:, 1]),
+            "step": np.linalg.norm(np.diff(W, axis=0), axis=1),
+            "v": None if run.state.v is None else np.asarray(run.state.v)}

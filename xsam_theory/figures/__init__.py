@@ -1,0 +1,167 @@
+"""The paper figures (SPEC §6): one module per figure, one registry, one style.
+
+Each figure module defines ``ID``, ``TITLE``, ``SUMMARY`` and two functions:
+
+* ``data(ctx) -> Table``: runs the computation and returns the numbers the figure plots (one
+  tidy table; it is written as the CSV beside the image, and the tests check it against the
+  closed forms);
+* ``plot(table, ctx) -> Figure``: draws the figure from that table alone.
+
+:func:`make_figure` chains the two and writes ``ID.png``, ``ID.pdf`` and ``ID.csv`` atomically.
+The command ``xsam-theory figures`` and the notebooks in ``notebooks/`` both call it, so there is
+one source of truth for every figure.
+
+>>> list(FIGURES)  # doctest: +NORMALIZE_WHITESPACE
+['geometry', 'quadratic-2d', 'convergence', 'lambda-max', 'drift', 'angle', 'phase',
+ 'power-quality', 'generalization']
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any, TextIO
+
+from xsam_theory.figures.table import Table, read_csv
+
+__all__ = [
+    "FIGURES",
+    "FigureContext",
+    "FigureSpec",
+    "Table",
+    "figure_ids",
+    "make_figure",
+    "make_figures",
+    "read_csv",
+]
+
+#: the environment variable that puts :meth:`FigureContext.from_env` (the notebooks) in quick mode
+QUICK_ENV = "XSAM_FIGURES_QUICK"
+
+
+@dataclass(frozen=True)
+class FigureContext:
+    """How a figure is computed: ``quick`` (coarse grids, few steps and seeds: what CI and the
+    tests run) or full (what ``paper_figures/`` holds), and the base seed."""
+
+    quick: bool = False
+    seed: int = 0
+
+    def pick(self, quick: Any, full: Any) -> Any:
+        """The value for the current mode."""
+        return quick if self.quick else full
+
+    @property
+    def mode(self) -> str:
+        return "quick" if self.quick else "full"
+
+    @classmethod
+    def from_env(cls, default_quick: bool = False) -> FigureContext:
+        """Quick mode if ``$XSAM_FIGURES_QUICK`` is set to 1/true/yes (how CI runs the
+        notebooks), else ``default_quick``."""
+        raw = os.environ.get(QUICK_ENV)
+        if raw is None:
+            return cls(quick=default_quick)
+        return cls(quick=raw.strip().lower() in ("1", "true", "yes", "on"))
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """A registered figure: its id, title, one-line summary and its module's functions."""
+
+    id: str
+    module: str
+
+    def _mod(self) -> ModuleType:
+        return importlib.import_module(f"xsam_theory.figures.{self.module}")
+
+    @property
+    def title(self) -> str:
+        return self._mod().TITLE
+
+    @property
+    def summary(self) -> str:
+        return self._mod().SUMMARY
+
+    @property
+    def data(self) -> Callable[[FigureContext], Table]:
+        return self._mod().data
+
+    @property
+    def plot(self) -> Callable[[Table, FigureContext], Any]:
+        return self._mod().plot
+
+
+#: id -> figure, in the order the command makes them (ids are stable)
+FIGURES: dict[str, FigureSpec] = {s.id: s for s in (
+    FigureSpec("geometry", "geometry"),
+    FigureSpec("quadratic-2d", "quadratic_2d"),
+    FigureSpec("convergence", "convergence"),
+    FigureSpec("lambda-max", "lambda_max"),
+    FigureSpec("drift", "drift"),
+    FigureSpec("angle", "angle"),
+    FigureSpec("phase", "phase"),
+    FigureSpec("power-quality", "power_quality"),
+    FigureSpec("generalization", "generalization"),
+)}
+
+
+def figure_ids(only: Sequence[str] | None = None) -> list[str]:
+    """The ids to make: all of them, or ``only`` (validated, in registry order)."""
+    if not only:
+        return list(FIGURES)
+    unknown = [i for i in only if i not in FIGURES]
+    if unknown:
+        raise ValueError(f"unknown figure id(s) {', '.join(map(repr, unknown))}; "
+                         f"known: {', '.join(FIGURES)}")
+    return [i for i in FIGURES if i in only]
+
+
+def make_figure(id: str, ctx: FigureContext | None = None,
+                out: str | os.PathLike[str] | None = "paper_figures") -> Table:
+    """Compute figure ``id``, draw it, and (unless ``out`` is None) write ``out/ID.png``,
+    ``out/ID.pdf`` and ``out/ID.csv`` atomically. Returns the data table."""
+    from xsam_theory.figures.style import figure_style, write_figure
+
+    spec = FIGURES[figure_ids([id])[0]]
+    ctx = ctx or FigureContext()
+    with figure_style():
+        table = spec.data(ctx)
+        fig = spec.plot(table, ctx)
+    if out is not None:
+        write_figure(fig, table, out, spec.id, draft=ctx.quick)
+    return table
+
+
+def make_figures(ids: Sequence[str] | None = None, ctx: FigureContext | None = None,
+                 out: str | os.PathLike[str] = "paper_figures", *,
+                 stream: TextIO | None = None) -> dict[str, float]:
+    """Make several figures (all by default), printing one progress line per figure to
+    ``stream`` (default stdout). Returns the seconds each figure took."""
+    ctx = ctx or FigureContext()
+    stream = sys.stdout if stream is None else stream
+    todo = figure_ids(ids)
+    seconds: dict[str, float] = {}
+    t_all = time.perf_counter()
+    for k, fid in enumerate(todo, 1):
+        print(f"[{k}/{len(todo)}] {fid:<14} ...", end="", file=stream, flush=True)
+        t0 = time.perf_counter()
+        make_figure(fid, ctx, out)
+        seconds[fid] = time.perf_counter() - t0
+        print(f" {seconds[fid]:6.1f} s  -> {Path(out) / fid}.{{png,pdf,csv}}", file=stream,
+              flush=True)
+    print(f"{len(todo)} figure(s), {ctx.mode} mode, {time.perf_counter() - t_all:.1f} s",
+          file=stream, flush=True)
+    return seconds
+
+
+def main(out: str, only: Sequence[str] | None, quick: bool, seed: int = 0) -> int:
+    """The ``xsam-theory figures`` command."""
+    make_figures(only, FigureContext(quick=quick, seed=seed), out)
+    return 0

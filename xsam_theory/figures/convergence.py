@@ -1,0 +1,209 @@
+r"""``convergence``: gradient norm and loss against steps for GD, USAM, SAM and X-SAM (L-USAM,
+L-SAM2, F-WINDOW, P-CONV).
+
+(a) On the quadratic :math:`\tfrac12 w^\top Hw`, :math:`H = Q\,\mathrm{diag}(10, 4, 1)Q^\top`,
+GD and USAM are linear maps, so their whole gradient-norm curves are closed forms:
+:math:`\|g_t\| = \big(\sum_i (r(\lambda_i)^t\langle g_0, q_i\rangle)^2\big)^{1/2}` with
+:math:`r(\lambda) = 1 - \eta\lambda - \eta\rho\lambda^2` (:func:`~xsam_theory.symbolic.quadratic.
+usam_factor`; :math:`\rho = 0` for GD) and linear rate :math:`\max_i|r(\lambda_i)|`. SAM stalls on
+its 2-cycle, where :math:`\|g\| = \lambda_1c^*` (:func:`~xsam_theory.symbolic.quadratic.
+sam_two_cycle`); X-SAM (paper rule, exact :math:`v`, constant step) stays in its window, so
+:math:`\|g\| \lesssim \lambda_1\eta(1+\alpha)` (:func:`~xsam_theory.symbolic.xsam_1d.paper_window`).
+(b) Training loss of the same methods on a teacher–student MLP (no closed form).
+(c) X-SAM with :math:`\eta_t = \eta_0/\sqrt{t+1}`: the best gradient norm so far against
+:math:`T` on both problems, with the least-squares slope on the grid :math:`T = 2^k` (P-CONV's
+statistic) against the predicted :math:`-1/2`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.legend_handler import HandlerTuple
+
+from xsam_theory.figures import FigureContext
+from xsam_theory.figures._common import matched_step_length
+from xsam_theory.figures.style import DOUBLE, OKABE_ITO, method_style, new_columns, panel_legend
+from xsam_theory.figures.table import Table
+from xsam_theory.optimizers import preset
+from xsam_theory.problems import MLP, Quadratic
+from xsam_theory.stats import loglog_slope
+from xsam_theory.symbolic import quadratic as symq
+from xsam_theory.symbolic import xsam_1d
+from xsam_theory.trajectory import run_trajectory
+
+ID = "convergence"
+TITLE = "Convergence: closed-form rates and the T^(-1/2) slope"
+SUMMARY = ("gradient norm / loss against steps for GD, USAM, SAM, X-SAM on a quadratic (with the "
+           "closed-form curves, rates, SAM cycle and X-SAM window) and an MLP; fitted T^-1/2 "
+           "slope of X-SAM with a decaying step")
+
+SPECTRUM = (10.0, 4.0, 1.0)
+QUAD = {"gd": dict(lr=0.1), "usam": dict(lr=0.1, rho=0.095), "sam": dict(lr=0.1, rho=0.05),
+        "xsam_paper": dict(lr=0.05, rho=0.05, alpha=0.5, eigvec_source="exact")}
+MLP_ETA, MLP_RHO, ALPHA = 0.5, 0.05, 0.5
+DECAY_ETA0 = 0.1
+
+
+def _quadratic(seed: int) -> tuple[Quadratic, np.ndarray]:
+    q = Quadratic.from_spectrum(list(SPECTRUM), seed=5000 + seed)
+    return q, np.random.default_rng([seed, 5]).standard_normal(len(SPECTRUM))
+
+
+def _mlp(seed: int, widths: tuple[int, ...]) -> tuple[MLP, np.ndarray]:
+    p = MLP.teacher_student(widths, 96, seed=6000 + seed)
+    return p, p.init_params(7000 + seed)
+
+
+def linear_closed_form(q: Quadratic, w0: np.ndarray, eta: float, rho: float,
+                       steps: int) -> tuple[np.ndarray, float]:
+    r"""GD (``rho=0``) / USAM on a quadratic: the exact :math:`\|g_t\|`, ``t = 0..steps``, and
+    the linear rate :math:`\max_i|r(\lambda_i)|`, from the sympy factor :math:`r(\lambda)`."""
+    lam, Q = np.asarray(q.eigenvalues), np.asarray(q.eigenvectors)
+    r = np.asarray(symq.usam_factor().func(eta, rho, lam), dtype=float)
+    a = Q.T @ (q.hessian_matrix @ w0)                     # <g_0, q_i>
+    t = np.arange(steps + 1)[:, None]
+    return np.sqrt(np.sum((a * r**t) ** 2, axis=1)), float(np.max(np.abs(r)))
+
+
+def data(ctx: FigureContext) -> Table:
+    table = Table()
+    seed = ctx.seed
+    q, w0 = _quadratic(seed)
+    steps = ctx.pick(150, 300)
+    lam1 = SPECTRUM[0]
+    for name, opts in QUAD.items():
+        traj = run_trajectory(q, preset(name, **opts), w0, steps, seed=seed, iterate_every=None)
+        d = traj.diagnostics
+        table.add_series({"step": np.arange(steps), "loss": d["loss"], "grad_norm": d["grad_norm"]},
+                         source="trajectory", problem="quadratic", series=name,
+                         schedule="constant", lr=opts["lr"], rho=opts.get("rho", 0.0),
+                         alpha=opts.get("alpha", 0.0))
+        if name in ("gd", "usam"):
+            curve, rate = linear_closed_form(q, w0, opts["lr"], opts.get("rho", 0.0), steps - 1)
+            table.add_series({"step": np.arange(steps), "grad_norm": curve},
+                             source="closed_form", problem="quadratic", series=name,
+                             quantity="linear_map", rate=rate, lr=opts["lr"],
+                             rho=opts.get("rho", 0.0))
+    c_star, _ = symq.sam_two_cycle().func(QUAD["sam"]["lr"], QUAD["sam"]["rho"], lam1, SPECTRUM[1])
+    table.add(source="closed_form", problem="quadratic", series="sam", quantity="cycle_grad_norm",
+              grad_norm=lam1 * float(c_star), lr=QUAD["sam"]["lr"], rho=QUAD["sam"]["rho"])
+    x = QUAD["xsam_paper"]
+    lower, upper, _, _ = xsam_1d.paper_window().func(x["lr"], x["alpha"])
+    table.add(source="closed_form", problem="quadratic", series="xsam_paper",
+              quantity="window_grad_norm_bound",
+              grad_norm=lam1 * max(abs(float(lower)), float(upper)), lr=x["lr"], rho=x["rho"],
+              alpha=x["alpha"])
+
+    # (b) MLP, constant steps; X-SAM's lr is a step length matched to SAM's first step
+    widths = ctx.pick((6, 12, 3), (8, 24, 4))
+    p, m0 = _mlp(seed, widths)
+    m_steps = ctx.pick(150, 500)
+    step_len = matched_step_length(p, m0, MLP_ETA, MLP_RHO)
+    eig = dict(eigvec_source="lanczos", refresh_every=5)
+    mlp_cfg = {"gd": preset("gd", lr=MLP_ETA), "usam": preset("usam", lr=MLP_ETA, rho=MLP_RHO),
+               "sam": preset("sam", lr=MLP_ETA, rho=MLP_RHO),
+               "xsam_paper": preset("xsam_paper", lr=step_len, rho=MLP_RHO, alpha=ALPHA, **eig)}
+    for name, cfg in mlp_cfg.items():
+        traj = run_trajectory(p, cfg, m0, m_steps, seed=seed, iterate_every=None)
+        d = traj.diagnostics
+        table.add_series({"step": np.arange(m_steps), "loss": d["loss"],
+                          "grad_norm": d["grad_norm"]},
+                         source="trajectory", problem="mlp", series=name, schedule="constant",
+                         lr=cfg.lr, rho=cfg.rho, alpha=cfg.alpha, widths="-".join(map(str, widths)))
+
+    # (c) decaying step: best gradient norm so far, slope on the dyadic grid
+    t_max = ctx.pick(256, 4096)
+    grid = 2 ** np.arange(4, int(np.log2(t_max)) + 1)
+    for problem_name, (prob, start, e) in {
+            "quadratic": (q, w0, dict(eigvec_source="exact")),
+            "mlp": (p, m0, eig)}.items():
+        cfg = preset("xsam_paper", lr=DECAY_ETA0, rho=MLP_RHO, alpha=ALPHA,
+                     lr_schedule="inv_sqrt", **e)
+        traj = run_trajectory(prob, cfg, start, t_max, seed=seed, iterate_every=None)
+        best = np.minimum.accumulate(traj.diagnostics["grad_norm"])
+        T = np.arange(1, t_max + 1)
+        fit = loglog_slope(grid, best[grid - 1])
+        table.add_series({"T": T, "best_grad_norm": best}, source="trajectory",
+                         problem=problem_name, series="xsam_paper", schedule="inv_sqrt",
+                         lr=DECAY_ETA0, rho=MLP_RHO, alpha=ALPHA)
+        intercept = float(np.mean(np.log(best[grid - 1]) - fit.estimate * np.log(grid)))
+        table.add_series({"T": grid, "best_grad_norm": np.exp(intercept) * grid**fit.estimate},
+                         source="fit", problem=problem_name, series="xsam_paper",
+                         schedule="inv_sqrt", slope=fit.estimate, slope_low=fit.low,
+                         slope_high=fit.high, lr=DECAY_ETA0, rho=MLP_RHO, alpha=ALPHA)
+    return table
+
+
+def plot(table: Table, ctx: FigureContext) -> Figure:
+    fig, subs, (a1, a2, a3) = new_columns(DOUBLE, 3.75, 3)
+    quad = table.where(problem="quadratic")
+    handles, labels = [], []
+    for name in ("gd", "usam", "sam", "xsam_paper"):
+        st = method_style(name)
+        t = quad.where(source="trajectory", series=name, schedule="constant")
+        r = t.rows[0]
+        step = "step " if name == "xsam_paper" else ""
+        hyper = (step + rf"$\eta={r['lr']:g}$" + (rf", $\rho={r['rho']:g}$" if r["rho"] else "")
+                 + (rf", $\alpha={r['alpha']:g}$" if r["alpha"] else ""))
+        h_run, = a1.semilogy(t.col("step"), t.col("grad_norm"), color=st["color"], ls=st["ls"],
+                             lw=1.1)
+        cf = quad.where(source="closed_form", series=name)
+        if name in ("gd", "usam"):
+            h_cf, = a1.semilogy(cf.col("step")[::6], cf.col("grad_norm")[::6], ls="none",
+                                marker="o", mfc="none", ms=3.2, mew=0.7, color=st["color"])
+            what = rf"rate {cf.rows[0]['rate']:.3g}"
+        else:
+            h_cf = a1.axhline(cf.rows[0]["grad_norm"], color=st["color"], ls="--", lw=0.9)
+            what = (r"2-cycle $\lambda_1c^*$" if name == "sam" else
+                    r"window $\lambda_1\eta(1+\alpha)$")
+        handles.append((h_run, h_cf))
+        labels.append(f"{st['label'].replace(' rule', '')}: {hyper}\nclosed form: {what}")
+    a1.set_xlabel("step $t$")
+    a1.set_ylabel(r"$\|\nabla L(w_t)\|$")
+    a1.set_ylim(1e-6, 50)
+    a1.set_title(r"(a) quadratic, spectrum (10, 4, 1)", loc="left", fontweight="bold")
+    subs[0].legend(handles, labels, loc="outside lower center", fontsize=5.8,
+                   handler_map={tuple: HandlerTuple(ndivide=None)}, handlelength=3.0)
+
+    mlp = table.where(problem="mlp", source="trajectory", schedule="constant")
+    for name in ("gd", "usam", "sam", "xsam_paper"):
+        st = method_style(name)
+        t = mlp.where(series=name)
+        r = t.rows[0]
+        step = "step " if name == "xsam_paper" else ""
+        hyper = (step + rf"$\eta={r['lr']:.3g}$" + (rf", $\rho={r['rho']:g}$" if r["rho"] else "")
+                 + (rf", $\alpha={r['alpha']:g}$" if r["alpha"] else ""))
+        a2.semilogy(t.col("step"), t.col("loss"), color=st["color"], ls=st["ls"],
+                    lw=2.0 if name == "gd" else 1.1,
+                    label=f"{st['label']} ({hyper})")
+    a2.set_xlabel("step $t$")
+    a2.set_ylabel("training loss (cross-entropy)")
+    a2.set_title(f"(b) MLP {mlp.rows[0]['widths']}, full batch", loc="left", fontweight="bold")
+    a2.text(0.03, 0.03, "GD, USAM and SAM\nnearly coincide here", transform=a2.transAxes,
+            ha="left", va="bottom", fontsize=6, color="0.3")
+    panel_legend(subs[1], a2)
+
+    colors = {"quadratic": OKABE_ITO["vermillion"], "mlp": OKABE_ITO["blue"]}
+    for prob in ("quadratic", "mlp"):
+        t = table.where(problem=prob, source="trajectory", schedule="inv_sqrt")
+        f = table.where(problem=prob, source="fit")
+        r = f.rows[0]
+        a3.loglog(t.col("T"), t.col("best_grad_norm"), color=colors[prob], lw=1.1,
+                  label=prob)
+        a3.loglog(f.col("T"), f.col("best_grad_norm"), ls="none", marker="o", ms=3.2,
+                  mfc="none", color=colors[prob],
+                  label=(f"fit, slope {r['slope']:.2f} "
+                         f"[{r['slope_low']:.2f}, {r['slope_high']:.2f}]"))
+    T = table.where(source="fit").col("T")
+    ref = table.where(problem="quadratic", source="fit").col("best_grad_norm")[0] * 3
+    a3.loglog([T.min(), T.max()], [ref, ref * (T.max() / T.min()) ** -0.5], color="0.4",
+              ls="--", lw=0.9, label=r"slope $-1/2$ (predicted)")
+    a3.set_xlabel("steps $T$")
+    a3.set_ylabel(r"$\min_{t<T}\|\nabla L(w_t)\|$")
+    a3.set_title("(c) X-SAM, decaying step", loc="left", fontweight="bold")
+    r = table.where(source="fit").rows[0]
+    panel_legend(subs[2], a3, title=(rf"X-SAM paper, $\alpha={r['alpha']:g}$," "\n"
+                                     rf"$\eta_t=\eta_0/\sqrt{{t+1}}$, $\eta_0={DECAY_ETA0:g}$"),
+                 title_fontsize=6.0)
+    return fig

@@ -1,0 +1,116 @@
+r"""``lambda-max``: the top Hessian eigenvalue during full-batch MLP training (L-EDGE, P-LMAX).
+
+GD, SAM, Eigen-SAM and X-SAM (paper rule) from one initialization of a tanh MLP with squared loss
+on teacher–student data; :math:`\lambda_{\max}` by Lanczos on exact R-operator HVPs every few
+steps. Drawn with the predicted edges: GD's :math:`2/\eta` (Cohen et al. 2021) and SAM's own edge
+:math:`\lambda_{SAM}(\|g_t\|) = \frac{\|g_t\|}{2\rho}(\sqrt{1 + 8\rho/(\eta\|g_t\|)} - 1)`
+(Long & Bartlett 2023; :func:`~xsam_theory.symbolic.quadratic.sam_edge`, evaluated at SAM's own
+gradient norm along its run; both from :func:`~xsam_theory.symbolic.quadratic.stability_edges`).
+X-SAM's step is normalized, so its ``lr`` is a step length: it is set to SAM's first step length
+:math:`\eta\|g_{adv}(w_0)\|`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from xsam_theory.figures import FigureContext
+from xsam_theory.figures._common import matched_step_length
+from xsam_theory.figures.style import DOUBLE, method_style, new_figure
+from xsam_theory.figures.table import Table
+from xsam_theory.optimizers import preset
+from xsam_theory.problems import MLP
+from xsam_theory.symbolic import quadratic as symq
+from xsam_theory.trajectory import SpectralMonitor, run_trajectory
+
+ID = "lambda-max"
+TITLE = "lambda_max during full-batch MLP training, with the GD and SAM edges"
+SUMMARY = ("lambda_max along full-batch MLP training for GD, SAM, Eigen-SAM, X-SAM with GD's 2/eta "
+           "and SAM's gradient-dependent edge")
+
+ETA, RHO, ALPHA = 0.5, 0.05, 0.5
+METHODS = ("gd", "sam", "eigen_sam", "xsam_paper")
+
+
+def gd_edge(eta: float) -> float:
+    """:math:`2/\\eta` from the sympy stability edges."""
+    return float(symq.stability_edges().func(eta, 1.0, 1.0, 0.0)[0])
+
+
+def sam_edge(eta: float, rho: float, grad_norm: np.ndarray) -> np.ndarray:
+    r""":math:`\lambda_{SAM}(\|g\|)` from the sympy derivation."""
+    return np.asarray(symq.sam_edge().func(eta, rho, np.asarray(grad_norm)), dtype=float)
+
+
+def data(ctx: FigureContext) -> Table:
+    widths = ctx.pick((8, 16, 16, 4), (8, 32, 32, 4))
+    steps = ctx.pick(200, 1000)
+    every = 20
+    problem = MLP.teacher_student(widths, 128, loss="squared", seed=1 + ctx.seed)
+    w0 = problem.init_params(2 + ctx.seed)
+    eig = dict(eigvec_source="lanczos", refresh_every=10, eigen_tol=1e-8)
+    configs = {
+        "gd": preset("gd", lr=ETA),
+        "sam": preset("sam", lr=ETA, rho=RHO),
+        "eigen_sam": preset("eigen_sam", lr=ETA, rho=RHO, alpha=ALPHA, **eig),
+        "xsam_paper": preset("xsam_paper", lr=matched_step_length(problem, w0, ETA, RHO),
+                             rho=RHO, alpha=ALPHA, **eig),
+    }
+    table = Table()
+    arch = "-".join(map(str, widths))
+    for name, cfg in configs.items():
+        traj = run_trajectory(problem, cfg, w0, steps, seed=ctx.seed, iterate_every=None,
+                              monitors=[SpectralMonitor(every=every, tol=1e-10)])
+        mon = traj.monitors["spectral"]
+        at = mon["step"].astype(int)
+        d = traj.diagnostics
+        # the gradient norm at the monitored iterate (the last one has no step after it)
+        g_at = np.array([d["grad_norm"][t] if t < steps else np.nan for t in at])
+        loss_at = np.array([d["loss"][t] if t < steps else np.nan for t in at])
+        cols = {"step": at, "lambda_max": mon["lambda_max"], "grad_norm": g_at, "loss": loss_at}
+        if name == "sam":
+            cols["sam_edge"] = sam_edge(ETA, RHO, np.where(np.isfinite(g_at), g_at, 1.0))
+            cols["sam_edge"][~np.isfinite(g_at)] = np.nan
+        table.add_series(cols, source="trajectory", series=name, lr=cfg.lr, rho=cfg.rho,
+                         alpha=cfg.alpha, widths=arch, loss_fn="squared")
+    table.add(source="closed_form", series="gd_edge", lambda_max=gd_edge(ETA), lr=ETA)
+    return table
+
+
+def plot(table: Table, ctx: FigureContext) -> Figure:
+    fig, (ax, ax_l) = new_figure(DOUBLE, 2.9, ncols=2, width_ratios=(1.45, 1.0))
+    traj = table.where(source="trajectory")
+    for name in METHODS:
+        t = traj.where(series=name)
+        r = t.rows[0]
+        st = method_style(name)
+        step = "step " if name == "xsam_paper" else ""
+        hyper = (step + rf"$\eta={r['lr']:.3g}$" + (rf", $\rho={r['rho']:g}$" if r["rho"] else "")
+                 + (rf", $\alpha={r['alpha']:g}$" if r["alpha"] else ""))
+        lab = f"{st['label']} ({hyper})"
+        ax.plot(t.col("step"), t.col("lambda_max"), color=st["color"], ls=st["ls"], lw=1.2,
+                label=lab)
+        ax_l.semilogy(t.col("step"), t.col("loss"), color=st["color"], ls=st["ls"], lw=1.2,
+                      label=lab)
+    edge = table.where(series="gd_edge").rows[0]
+    ax.axhline(edge["lambda_max"], color="k", ls=":", lw=1.0,
+               label=r"GD edge $2/\eta$")
+    sam = traj.where(series="sam")
+    ax.plot(sam.col("step"), sam.col("sam_edge"), color=method_style("sam")["color"], ls=":",
+            lw=1.1, label=r"SAM edge $\lambda_{SAM}(\|g_t\|)$, SAM's $g_t$")
+    top = max(np.nanmax(traj.col("lambda_max")), edge["lambda_max"])
+    ax.set_ylim(0, top * 1.15)
+    ax.set_xlabel("step $t$")
+    ax.set_ylabel(r"$\lambda_{\max}(\nabla^2 L(w_t))$")
+    ax.set_title(f"(a) MLP {traj.rows[0]['widths']}, squared loss, full batch", loc="left",
+                 fontweight="bold")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=2, fontsize=5.9,
+              columnspacing=1.0)
+    ax_l.set_xlabel("step $t$")
+    ax_l.set_ylabel("training loss (squared)")
+    ax_l.set_title("(b) training loss", loc="left", fontweight="bold")
+    ax_l.text(0.5, -0.22, "X-SAM's normalized step has a fixed length: with a\n"
+              r"constant $\eta$ it stays in an $O(\eta)$ neighbourhood (F3.6)",
+              transform=ax_l.transAxes, ha="center", va="top", fontsize=6, color="0.3")
+    return fig

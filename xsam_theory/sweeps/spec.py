@@ -1,0 +1,355 @@
+"""Declarative sweep specifications and their expansion into runs (SPEC §9).
+
+A :class:`SweepSpec` names one problem, one or more optimizer presets with their options and
+hyperparameter grids, the seeds, the number of steps, the monitors and the scalar results to
+keep. :meth:`SweepSpec.runs` expands it into :class:`RunConfig` records: one JSON-ready dictionary
+per run, with every optimizer option filled in, identified by :func:`run_hash` — the SHA-256 of
+its canonical JSON, which includes the package version. The same run in two sweeps has the same
+hash, so a store holds it once.
+
+The TOML form mirrors the Python one (see ``examples/sweeps/phase_quick.toml``)::
+
+    name = "phase_quick"
+    steps = 300
+    seeds = [0, 1]
+
+    [problem]
+    name = "factorization"
+    n = 4
+
+    [[optimizers]]
+    preset = "xsam_paper"
+    lr = 0.05
+    eigvec_source = "exact"
+    grid = { rho = [0.02, 0.1], alpha = [0.0, 0.5, 1.0] }
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xsam_theory._version import __version__
+from xsam_theory.optimizers.config import OptimizerConfig, preset
+from xsam_theory.sweeps.registry import (
+    check_init,
+    check_problem,
+    default_results,
+    resolve_monitors,
+    resolve_results,
+)
+
+__all__ = ["RunConfig", "SweepSpec", "canonical_json", "load_spec", "run_hash"]
+
+#: run-level fields that a top-level grid axis may set directly
+RUN_AXES = ("steps", "batch_size", "iterate_every")
+
+_SPEC_KEYS = ("name", "problem", "optimizers", "seeds", "steps", "grid", "init", "batch_size",
+              "iterate_every", "monitors", "results", "store_trajectory", "description",
+              "problem_seed_param")
+_ENTRY_KEYS = ("preset", "label", "grid")
+
+
+def canonical_json(obj: Any) -> str:
+    """The one JSON text of ``obj`` that is hashed: sorted keys, no spaces, no NaN/inf."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def run_hash(config: Mapping[str, Any]) -> str:
+    """SHA-256 (hex) of the canonical JSON of a run configuration.
+
+    >>> run_hash({"b": 1, "a": [1.0, 2]}) == run_hash({"a": [1.0, 2], "b": 1})
+    True
+    """
+    return hashlib.sha256(canonical_json(config).encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One expanded run: its content hash and its full, JSON-ready configuration."""
+
+    hash: str
+    config: dict[str, Any]
+
+    @property
+    def label(self) -> str:
+        """A short human description, e.g. ``xsam_paper rho=0.05 alpha=0.5 seed=1``."""
+        return f"{self.config['method']} seed={self.config['seed']} [{self.hash[:12]}]"
+
+
+def plain(obj: Any) -> Any:
+    """``obj`` with NumPy scalars and arrays, tuples and ranges turned into plain JSON types."""
+    if isinstance(obj, Mapping):
+        return {str(k): plain(v) for k, v in obj.items()}
+    if isinstance(obj, np.ndarray):
+        return plain(obj.tolist())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, (list, tuple, range)):
+        return [plain(v) for v in obj]
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    raise ValueError(f"sweep specs hold plain values (numbers, strings, lists, tables); "
+                     f"got {type(obj).__name__}: {obj!r}")
+
+
+def _axis_values(where: str, key: str, values: Any) -> list[Any]:
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
+        raise ValueError(f"{where}: grid axis {key!r} needs a non-empty list of values, "
+                         f"got {values!r}")
+    return list(values)
+
+
+def _product(grid: Mapping[str, list[Any]]) -> list[dict[str, Any]]:
+    keys = list(grid)
+    return [dict(zip(keys, combo)) for combo in itertools.product(*(grid[k] for k in keys))]
+
+
+def optimizer_dict(config: OptimizerConfig) -> dict[str, Any]:
+    """:meth:`OptimizerConfig.to_dict` with float options as floats (``rho = 0`` and
+    ``rho = 0.0`` in a spec give the same run)."""
+    out = config.to_dict()
+    for f in dataclasses.fields(config):
+        if f.type == "float" and isinstance(out[f.name], int):
+            out[f.name] = float(out[f.name])
+    return out
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A grid of (optimizer, hyperparameters, seed) runs on one problem.
+
+    Args:
+        name: the sweep's name in the store (one store may hold several sweeps).
+        problem: ``{"name": NAME, **params}``; ``NAME`` is one of
+            :data:`~xsam_theory.sweeps.registry.PROBLEMS` (params are the keyword arguments of the
+            constructor it names) or ``"package.module:function"`` returning a problem.
+        optimizers: entries ``{"preset": NAME, **options, "grid": {option: [values]},
+            "label": TEXT}``: a :func:`~xsam_theory.optimizers.preset` with fixed ``options`` and
+            a per-entry grid over options; ``label`` (default: the preset name) becomes the run's
+            ``method``.
+        seeds: the run seeds (minibatch order, eigenvector start vector, and the initial point
+            unless ``init`` fixes its own seed).
+        steps: optimizer steps per run.
+        grid: axes shared by every optimizer entry: an optimizer option (``"rho"``,
+            ``"optimizer.rho"``), ``"problem.PARAM"``, ``"init.PARAM"``, or one of ``steps``,
+            ``batch_size``, ``iterate_every``.
+        init: the initial point: ``{"kind": "default"}`` (the problem's own init — PyTorch-style
+            for MLPs, :math:`\\mathcal N(0, I)` otherwise), ``{"kind": "normal", "scale": s}``, or
+            ``{"kind": "explicit", "w0": [...]}``; an optional ``"seed"`` fixes the draw across
+            run seeds.
+        batch_size: ``None`` (full batch) or the minibatch size.
+        iterate_every: keep every k-th iterate in the stored trajectory (``None``: first and last).
+        monitors: ``{"type": "spectral" | "trace", **params}`` (see
+            :class:`~xsam_theory.trajectory.SpectralMonitor`, :class:`~.TraceMonitor`).
+        results: the scalar results to extract, as names or ``{column: expression}``; see
+            :func:`~xsam_theory.sweeps.registry.resolve_results`. ``None``: final loss and
+            gradient norm, plus the final λ_max / trace when those monitors are present.
+        store_trajectory: keep each run's :class:`~xsam_theory.trajectory.Trajectory` (compressed
+            arrays) in the store.
+        description: free text, stored with the sweep.
+        problem_seed_param: the name of a problem parameter that takes each run's seed (e.g.
+            ``"seed"``), so that every seed draws its own data (teacher, split) while the runs
+            of one seed share it — paired comparisons over data draws. ``None`` (default): the
+            problem is the same for every seed.
+    """
+
+    name: str
+    problem: Mapping[str, Any]
+    optimizers: Sequence[Mapping[str, Any]]
+    seeds: Sequence[int] = (0,)
+    steps: int = 100
+    grid: Mapping[str, Sequence[Any]] = field(default_factory=dict)
+    init: Mapping[str, Any] = field(default_factory=lambda: {"kind": "default"})
+    batch_size: int | None = None
+    iterate_every: int | None = None
+    monitors: Sequence[Mapping[str, Any]] = ()
+    results: Sequence[str] | Mapping[str, str] | None = None
+    store_trajectory: bool = True
+    description: str = ""
+    problem_seed_param: str | None = None
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            object.__setattr__(self, f.name, plain(getattr(self, f.name)))
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise ValueError(f"name must be a non-empty string, got {self.name!r}")
+        if not isinstance(self.problem, dict) or "name" not in self.problem:
+            raise ValueError(f"problem must be a table with a 'name', got {self.problem!r}")
+        if not self.optimizers:
+            raise ValueError("optimizers must list at least one {'preset': ...} entry")
+        for i, entry in enumerate(self.optimizers):
+            if not isinstance(entry, dict) or "preset" not in entry:
+                raise ValueError(f"optimizers[{i}] must be a table with a 'preset', got {entry!r}")
+        seeds = self.seeds
+        if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0
+                            for s in seeds):
+            raise ValueError(f"seeds must be a non-empty list of integers >= 0, got {seeds!r}")
+        if len(set(seeds)) != len(seeds):
+            raise ValueError(f"seeds must be distinct, got {seeds!r}")
+        if not isinstance(self.grid, dict):
+            raise ValueError(f"grid must be a table of lists, got {self.grid!r}")
+        psp = self.problem_seed_param
+        if psp is not None:
+            if not isinstance(psp, str) or not psp.isidentifier() or psp == "name":
+                raise ValueError(f"problem_seed_param must name a problem parameter, "
+                                 f"got {psp!r}")
+            if f"problem.{psp}" in self.grid:
+                raise ValueError(f"problem.{psp} is set by problem_seed_param; it cannot be "
+                                 "a grid axis too")
+        if not isinstance(self.store_trajectory, bool):
+            raise ValueError(f"store_trajectory must be true or false, "
+                             f"got {self.store_trajectory!r}")
+
+    # -- construction ---------------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SweepSpec:
+        """A spec from a plain mapping (a parsed TOML or JSON file); unknown keys are errors."""
+        unknown = sorted(set(data) - set(_SPEC_KEYS))
+        if unknown:
+            raise ValueError(f"unknown sweep spec key(s) {unknown}; allowed: {list(_SPEC_KEYS)}")
+        missing = [k for k in ("name", "problem", "optimizers") if k not in data]
+        if missing:
+            raise ValueError(f"sweep spec misses required key(s) {missing}")
+        return cls(**dict(data))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The spec as plain JSON-ready data (inverse of :meth:`from_dict`)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    # -- expansion ------------------------------------------------------------------------------
+    def runs(self) -> list[RunConfig]:
+        """Every run of the sweep, in a fixed order (optimizer entry, shared grid, entry grid,
+        seed), each validated; duplicates (same hash) are kept once."""
+        check_problem(self.problem)
+        check_init(self.init)
+        monitors = resolve_monitors(self.monitors)
+        results = (default_results(monitors) if self.results is None
+                   else resolve_results(self.results, monitors))
+        shared = {k: _axis_values("grid", k, v) for k, v in self.grid.items()}
+        out: dict[str, RunConfig] = {}
+        for i, entry in enumerate(self.optimizers):
+            where = f"optimizers[{i}] ({entry['preset']!r})"
+            unknown_keys = set(entry) - set(_ENTRY_KEYS) - _option_names()
+            if unknown_keys:
+                raise ValueError(f"{where}: unknown option(s) {sorted(unknown_keys)}")
+            fixed = {k: v for k, v in entry.items() if k not in _ENTRY_KEYS}
+            own_grid = entry.get("grid", {})
+            if not isinstance(own_grid, dict):
+                raise ValueError(f"{where}: grid must be a table of lists, got {own_grid!r}")
+            own = {k: _axis_values(where, k, v) for k, v in own_grid.items()}
+            label = entry.get("label", entry["preset"])
+            for point in _product(shared):
+                for own_point in _product(own):
+                    for seed in self.seeds:
+                        cfg = self._config(entry["preset"], label, fixed, point, own_point,
+                                           seed, monitors, results, where)
+                        h = run_hash(cfg)
+                        out.setdefault(h, RunConfig(h, cfg))
+        return list(out.values())
+
+    def _config(self, preset_name: str, label: str, fixed: dict[str, Any],
+                shared: dict[str, Any], own: dict[str, Any], seed: int,
+                monitors: list[dict[str, Any]], results: dict[str, str],
+                where: str) -> dict[str, Any]:
+        problem = dict(self.problem)
+        if self.problem_seed_param is not None:
+            problem[self.problem_seed_param] = seed
+        init = dict(self.init)
+        run = {"steps": self.steps, "batch_size": self.batch_size,
+               "iterate_every": self.iterate_every}
+        options = dict(fixed)
+        for key, value in shared.items():
+            head, _, rest = key.partition(".")
+            if head == "problem" and rest:
+                problem[rest] = value
+            elif head == "init" and rest:
+                init[rest] = value
+            elif head == "optimizer" and rest:
+                options[rest] = value
+            elif key in RUN_AXES:
+                run[key] = value
+            elif key in _option_names():
+                options[key] = value
+            else:
+                raise ValueError(
+                    f"grid axis {key!r} is not an optimizer option, 'problem.PARAM', "
+                    f"'init.PARAM' or one of {list(RUN_AXES)}")
+        options.update(own)
+        try:
+            opt = preset(preset_name, **options)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{where} with {options}: {e}") from None
+        _check_run_fields(run)
+        cfg = {
+            "problem": problem,
+            "method": label,
+            "optimizer": optimizer_dict(opt),
+            "init": init,
+            "seed": seed,
+            **run,
+            "monitors": monitors,
+            "results": results,
+            "store_trajectory": self.store_trajectory,
+            "backend": "numpy",
+            "package_version": __version__,
+        }
+        check_problem(problem)
+        check_init(init)
+        return cfg
+
+
+def _option_names() -> set[str]:
+    return {f.name for f in dataclasses.fields(OptimizerConfig)}
+
+
+def _check_run_fields(run: Mapping[str, Any]) -> None:
+    steps = run["steps"]
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
+    for key in ("batch_size", "iterate_every"):
+        value = run[key]
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or value < 1):
+            raise ValueError(f"{key} must be an integer >= 1 or absent, got {value!r}")
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on Python 3.10 only
+        import tomli as tomllib
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"{path}: invalid TOML: {e}") from None
+
+
+def load_spec(path: str | Path) -> SweepSpec:
+    """Read a sweep spec from a ``.toml`` or ``.json`` file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"no sweep spec file at {path}")
+    if path.suffix == ".toml":
+        data = _read_toml(path)
+    elif path.suffix == ".json":
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}: invalid JSON: {e}") from None
+    else:
+        raise ValueError(f"sweep spec files are .toml or .json, got {path.name!r}")
+    try:
+        return SweepSpec.from_dict(data)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None

@@ -1,0 +1,57 @@
+"""PyTorch-native tools: ``torch.optim`` SAM-family optimizers for any ``nn.Module``.
+
+This subpackage is separate from the torch *backend* of the package's own math (which runs the
+same array-API code on torch tensors: ``problem.convert(array_api_compat.torch, device)``, see
+:mod:`xsam_theory.backend`). Here parameters are lists of tensors of a user's model and
+derivatives come from autograd:
+
+* :mod:`xsam_theory.torch.optim`: :class:`SAM`, :class:`USAM`, :class:`EigenSAM`, :class:`XSAM`
+  (every form of SPEC §2, the reference schedule available), built on one
+  :class:`SAMFamily` optimizer that wraps a base ``torch.optim`` optimizer and shares its
+  ``param_groups``. The update formulas are the package's pure maps
+  (:mod:`xsam_theory.optimizers.directions`) applied to flat tensors.
+* :mod:`xsam_theory.torch.hvp`: Hessian-vector products by double backward (reusing the
+  gradient's graph) or forward-over-reverse (``torch.func``).
+* :mod:`xsam_theory.torch.lanczos`: a torch-native Lanczos with full reorthogonalization whose
+  loop never leaves the device, and the reference power iteration.
+
+Importing this subpackage imports torch.
+"""
+
+from __future__ import annotations
+
+from xsam_theory.torch.hvp import (
+    GradientGraph,
+    flatten,
+    forward_over_reverse_hvp,
+    module_loss_function,
+    unflatten,
+)
+from xsam_theory.torch.lanczos import TorchEigenResult, lanczos_top, power_iteration
+from xsam_theory.torch.optim import (
+    SAM,
+    USAM,
+    XSAM,
+    EigenSAM,
+    SAMFamily,
+    lr_lambda,
+    optimizer_from_config,
+)
+
+__all__ = [
+    "SAM",
+    "USAM",
+    "XSAM",
+    "EigenSAM",
+    "GradientGraph",
+    "SAMFamily",
+    "TorchEigenResult",
+    "flatten",
+    "forward_over_reverse_hvp",
+    "lanczos_top",
+    "lr_lambda",
+    "module_loss_function",
+    "optimizer_from_config",
+    "power_iteration",
+    "unflatten",
+]
