@@ -49,6 +49,7 @@ __all__ = [
     "paper_window",
     "projector_factor",
     "symmetric_window",
+    "v2_cycle_trap",
 ]
 
 eta = sp.Symbol("eta", positive=True)
@@ -296,3 +297,60 @@ def escape() -> Derivation:
     return derivation("X-SAM escape for alpha > 1", (speed, speed_mu, rate),
                       (eta, alpha, mu, rho, lam1),
                       "1-D maps along an exact top eigenvector; alpha > 1; 0 <= mu < 1", proved)
+
+
+@cache
+def v2_cycle_trap() -> Derivation:
+    r"""F-TRAP: the paper rule's linearization about the normalized-GD 2-cycle across :math:`v_2`.
+
+    Setting: :math:`H = \mathrm{diag}(\lambda_1, \lambda_2)` in its eigenbasis,
+    :math:`\lambda_1 > \lambda_2 > 0`, :math:`v = v_1`, :math:`w = (x, y)` with :math:`y > 0`.
+    At :math:`x = 0`, :math:`\hat g_{adv} = \mathrm{sign}(y)v_2`, the correction vanishes
+    (:math:`c = 0`) and every normalized form is normalized GD along :math:`v_2`:
+    :math:`y' = y - \eta\,\mathrm{sign}(y)`, so :math:`y = \pm\eta/2` is a 2-cycle. Near it,
+    :math:`c = \langle \hat g_{adv}, v_1\rangle = K x + O(x^2)` with
+
+    .. math:: K = \frac{\lambda_1(\lambda_2|y| + \rho\lambda_1)}{\lambda_2^2|y|(|y| + \rho)},
+
+    so the paper rule's :math:`x' = x - \eta(c - \alpha|c|)` multiplies :math:`x` by
+    :math:`m_+ = 1 - \eta(1-\alpha)K` for :math:`x > 0` and :math:`m_- = 1 - \eta(1+\alpha)K`
+    for :math:`x < 0`, while :math:`y` keeps cycling (its map is even in :math:`x` to first
+    order). The two-step multiplier is :math:`m_+^2` if :math:`m_+ > 0` and :math:`m_+ m_-`
+    otherwise (then the sign of :math:`x` alternates); when its modulus is below 1 the cycle
+    traps :math:`x \to 0`: the iterate locks on a 2-cycle across :math:`v_2` and never reaches
+    the 1-D map of :func:`paper_rule_map`. Since :math:`m_+ \to 1` from below as
+    :math:`\alpha \to 1`, the trap always exists for :math:`\alpha` close enough to 1.
+    Expression: ``(K, m_plus, m_minus)`` as functions of
+    :math:`(\lambda_1, \lambda_2, \rho, \eta, \alpha, y)`.
+    """
+    xs = sp.Symbol("x", real=True)
+    y = sp.Symbol("y", positive=True)
+    l2 = sp.Symbol("lambda_2", positive=True)
+    w = sp.Matrix([xs, y])
+    H = sp.diag(lam1, l2)
+    g = H * w
+    gn = sp.sqrt(g.dot(g))
+    g_adv = H * (w + rho * g / gn)
+    c = g_adv[0] / sp.sqrt(g_adv.dot(g_adv))
+    K_series = sp.simplify(sp.diff(c, xs).subs(xs, 0))
+    K = lam1 * (l2 * y + rho * lam1) / (l2**2 * y * (y + rho))
+    y_adv = g_adv[1] / sp.sqrt(g_adv.dot(g_adv))
+    m_plus = 1 - eta * (1 - alpha) * K
+    m_minus = 1 - eta * (1 + alpha) * K
+    am = 1 - delta
+    proved = {
+        "c(x=0) == 0 and <g_adv_hat, v2>(x=0) == 1": (
+            _zero(c.subs(xs, 0)) and _zero(y_adv.subs(xs, 0) - 1)),
+        "dc/dx at x = 0 == K": _zero(K_series - K),
+        "d<g_adv_hat, v2>/dx at x = 0 == 0 (y cycles to first order)": _zero(
+            sp.diff(y_adv, xs).subs(xs, 0)),
+        "K > 0": bool(K.is_positive),
+        "alpha = 1 - delta: m_plus < 1": bool((1 - m_plus.subs(alpha, am)).subs(
+            delta, sp.Symbol("d", positive=True)).is_positive),
+        "lim alpha -> 1 of m_plus == 1": _zero(sp.limit(m_plus, alpha, 1) - 1),
+    }
+    return derivation("X-SAM paper rule: trap on the v2 2-cycle", (K, m_plus, m_minus),
+                      (lam1, l2, rho, eta, alpha, y),
+                      "quadratic diag(lambda_1, lambda_2), lambda_1 > lambda_2 > 0, v = v1 "
+                      "exact; linearized in x about the normalized-GD 2-cycle y = +-eta/2",
+                      proved)
