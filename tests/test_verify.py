@@ -123,3 +123,72 @@ def test_mutating_a_formula_makes_a_derived_or_literature_claim_fail(monkeypatch
 def test_mutants_leave_the_original_functions_intact_afterwards():
     d, _ = directions.xsam_direction(np.array([1.0, 1.0]), np.array([1.0, 0.0]), 0.5)
     np.testing.assert_allclose(d, [1 / np.sqrt(2) * 0.5, 1 / np.sqrt(2)])
+
+
+# -- --backend torch -----------------------------------------------------------------------------
+def test_run_steps_runs_the_implementation_on_the_context_backend():
+    torch = pytest.importorskip("torch")
+    from xsam_theory.claims._loops import exact_v, quadratic_case, run_steps
+
+    q, _ = quadratic_case("(10,4,1)", 0)
+    cfg = exact_v("xsam_paper", lr=0.05, rho=0.05, alpha=0.5)
+    w0 = np.random.default_rng(0).standard_normal(q.dim)
+    on_numpy = run_steps(q, cfg, w0, 60)
+    on_torch = run_steps(q, cfg, w0, 60, ctx=CheckContext(scale="quick", backend="torch"))
+    assert isinstance(on_torch.state.w, torch.Tensor)
+    assert isinstance(on_torch.iterates, np.ndarray)
+    # SPEC §7: the backends agree to 1e-10 relative on 100-step trajectories (float64)
+    scale = np.linalg.norm(on_numpy.iterates, axis=1, keepdims=True)
+    assert np.max(np.abs(on_torch.iterates - on_numpy.iterates) / scale) <= 1e-10
+
+
+def test_verify_backend_torch_gives_the_numpy_verdicts_and_says_where_each_check_ran(
+        tmp_path, capsys):
+    pytest.importorskip("torch")
+    ids = "D-G1,F-WINDOW,F-TRAP,L-SAM2"
+    assert main(["verify", "--quick", "--only", ids, "--out", str(tmp_path / "t"),
+                 "--backend", "torch", "--quiet"]) == 0
+    assert main(["verify", "--quick", "--only", ids, "--out", str(tmp_path / "n"),
+                 "--quiet"]) == 0
+    t = json.loads((tmp_path / "t" / "claims.json").read_text())
+    n = json.loads((tmp_path / "n" / "claims.json").read_text())
+    assert t["backend"] == "torch" and t["device"] == "cpu"
+    on = {c["id"]: c["backend"] for c in t["claims"]}
+    assert on == {"D-G1": "numpy", "F-WINDOW": "torch:cpu", "F-TRAP": "torch:cpu",
+                  "L-SAM2": "torch:cpu"}
+    assert [c["verdict"] for c in t["claims"]] == [c["verdict"] for c in n["claims"]]
+    # the same runs: the window ranges measured on torch equal NumPy's to round-off
+    wt, wn = ({c["id"]: c for c in doc["claims"]}["F-WINDOW"]["evidence"]["paper_runs"]
+              for doc in (t, n))
+    assert [r["fraction_plus"] for r in wt] == [r["fraction_plus"] for r in wn]
+    rt = [r["max_transverse/eta"] for r in wt]
+    rn = [r["max_transverse/eta"] for r in wn]
+    assert np.allclose(rt, rn, rtol=1e-8, atol=1e-12)
+    assert "torch:cpu" in capsys.readouterr().out
+
+
+def test_verify_rejects_an_unavailable_device(tmp_path):
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is visible")
+    with pytest.raises(SystemExit) as e:
+        main(["verify", "--quick", "--only", "D-G1", "--device", "cuda", "--out", str(tmp_path)])
+    assert e.value.code == 2
+
+
+def test_ledger_order_does_not_depend_on_which_claim_module_was_imported_first():
+    import importlib
+
+    from xsam_theory.claims import MODULES
+
+    load_all()
+    want = list(CLAIMS)
+    first = {c.check.__module__ for c in CLAIMS.values()}
+    assert len(first) == len(MODULES)
+    # simulate a late-registered module: move its claims to the end of the registry
+    late = [cid for cid, c in CLAIMS.items() if c.check.__module__.endswith(MODULES[0])]
+    for cid in late:
+        CLAIMS[cid] = CLAIMS.pop(cid)
+    assert list(CLAIMS) != want
+    importlib.import_module("xsam_theory.claims")
+    assert list(load_all()) == want

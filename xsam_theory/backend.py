@@ -24,6 +24,7 @@ __all__ = [
     "add_backend_arguments",
     "apply_backend_arguments",
     "asarray",
+    "backend_from_arguments",
     "device_of",
     "get_backend",
     "namespace",
@@ -113,21 +114,25 @@ def add_backend_arguments(parser: Any, *, default: str = "numpy") -> None:
                              "--device cuda implies --backend torch")
 
 
-def apply_backend_arguments(args: Any) -> Any:
-    """Validate ``args.backend`` / ``args.device`` (from :func:`add_backend_arguments`) now, and
-    return a context manager that makes them the default backend and yields ``(name, device)``::
-
-        with apply_backend_arguments(args) as (backend, device):
-            ...   # problems built here live on that backend
-
-    ``--device cuda`` with the default backend selects torch. Raises ``ValueError`` (with the
-    reason) for an unavailable combination, before anything runs.
-    """
+def backend_from_arguments(args: Any) -> tuple[str, str | None]:
+    """The checked ``(name, device)`` of ``args.backend`` / ``args.device`` (from
+    :func:`add_backend_arguments`). ``--device cuda`` with the default backend selects torch.
+    Raises ``ValueError`` (with the reason) for an unavailable combination."""
     name, device = args.backend, args.device
     if device is not None and str(device).startswith("cuda") and name == "numpy":
         name = "torch"
     resolve_backend(name, device)
-    device = None if name == "numpy" else (device or "cpu")
+    return name, (None if name == "numpy" else (device or "cpu"))
+
+
+def apply_backend_arguments(args: Any) -> Any:
+    """Validate ``args.backend`` / ``args.device`` now (:func:`backend_from_arguments`), and
+    return a context manager that makes them the default backend and yields ``(name, device)``::
+
+        with apply_backend_arguments(args) as (backend, device):
+            ...   # problems built here live on that backend
+    """
+    name, device = backend_from_arguments(args)
 
     @contextlib.contextmanager
     def active() -> Iterator[tuple[str, str | None]]:

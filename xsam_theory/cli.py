@@ -48,9 +48,9 @@ def _add_verify(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="verify-out", metavar="DIR",
                    help="where claims.json and report.md go (default: verify-out)")
     p.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
-    p.add_argument("--backend", choices=("numpy",), default="numpy",
-                   help="array backend (default numpy)")
-    p.add_argument("--device", default=None, help="device for the backend (cpu, cuda)")
+    from xsam_theory.backend import add_backend_arguments
+
+    add_backend_arguments(p)    # the claims that can run their implementation on torch do so
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -164,12 +164,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "info":
         return _info()
     if args.command == "verify":
+        from xsam_theory.backend import backend_from_arguments
         from xsam_theory.claims.verify import main as verify_main
 
         try:
-            return verify_main(args.scale, args.only, args.out, args.seed, args.backend,
-                               args.device, quiet=args.quiet)
-        except ValueError as e:
+            backend, device = backend_from_arguments(args)
+            return verify_main(args.scale, args.only, args.out, args.seed, backend, device,
+                               quiet=args.quiet)
+        except ValueError as e:      # an unavailable backend or an unknown --only id
             parser.error(str(e))
     if args.command == "sweep":
         from xsam_theory.sweeps.commands import sweep_command

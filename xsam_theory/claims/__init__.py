@@ -52,7 +52,14 @@ MODULES = (
 
 
 def load_all() -> dict[str, Claim]:
-    """Import every claim module (registering its claims) and return the registry."""
+    """Import every claim module (registering its claims) and return the registry, in ledger
+    order: by module in :data:`MODULES`, then in registration order within a module (whatever
+    imported a claim module first)."""
     for name in MODULES:
         importlib.import_module(f"xsam_theory.claims.{name}")
+    rank = {f"xsam_theory.claims.{name}": i for i, name in enumerate(MODULES)}
+    ordered = sorted(CLAIMS.values(), key=lambda c: rank.get(c.check.__module__, len(rank)))
+    if [c.id for c in ordered] != list(CLAIMS):
+        CLAIMS.clear()
+        CLAIMS.update((c.id, c) for c in ordered)
     return CLAIMS

@@ -4,6 +4,12 @@ They drive :func:`xsam_theory.optimizers.step` directly, because several checks 
 trajectory runner does not offer: a given, fixed eigenvector ``v`` (the valley's or a seeded
 one), a per-step perturbation of the iterate (the two-block toy's 1e-10 noise, theory-notes
 F4.4), or the Hessian at the very point and minibatch of a refresh (F-POWER).
+
+Backends: the claims' measurement code is NumPy; the implementation under test (problem,
+optimizer step, trajectory runner) runs on the check's backend. :func:`run_steps` and
+:func:`trajectory` take the :class:`~xsam_theory.claims.registry.CheckContext` as ``ctx``, move
+the problem and the start point there (``xsam-theory verify --backend torch --device cuda``) and
+hand the iterates back as NumPy arrays.
 """
 
 from __future__ import annotations
@@ -11,10 +17,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from xsam_theory.backend import resolve_backend, to_numpy
 from xsam_theory.optimizers import (
     OptimizerConfig,
     OptimizerState,
@@ -25,9 +32,13 @@ from xsam_theory.optimizers import (
 )
 from xsam_theory.problems import Problem, Quadratic
 from xsam_theory.spectral import orient
+from xsam_theory.trajectory import Trajectory, run_trajectory
 
-__all__ = ["SPECTRA", "Run", "exact_v", "fixed_v_config", "quadratic_case", "ravine_window",
-           "run_steps", "spectrum"]
+if TYPE_CHECKING:
+    from xsam_theory.claims.registry import CheckContext
+
+__all__ = ["SPECTRA", "Run", "exact_v", "fixed_v_config", "placed", "quadratic_case",
+           "ravine_window", "run_steps", "spectrum", "trajectory"]
 
 
 @dataclass(frozen=True)
@@ -50,9 +61,26 @@ def fixed_v_config(config: OptimizerConfig) -> OptimizerConfig:
     return config.replace(schedule="reference", refresh_every=2**62, steps_per_epoch=None)
 
 
+def placed(ctx: CheckContext | None, problem: Problem,
+           *arrays: Any) -> tuple[Problem, Callable[[Any], Any]]:
+    """``problem`` on ``ctx``'s backend and a function that moves an array there.
+
+    NumPy (``ctx`` ``None`` or ``ctx.backend == "numpy"``) leaves everything as it is.
+    """
+    if ctx is None or ctx.backend == "numpy":
+        return problem, lambda a: a
+    xp, dev = resolve_backend(ctx.backend, ctx.device)
+
+    def move(a: Any) -> Any:
+        return None if a is None else xp.asarray(np.ascontiguousarray(to_numpy(a)), device=dev)
+
+    return problem.convert(xp, dev), move
+
+
 def run_steps(problem: Problem, config: OptimizerConfig, w0: Any, steps: int, *, seed: int = 0,
               v: Any = None, batches: Iterator[Any] | None = None,
-              after_step: Callable[[OptimizerState], OptimizerState] | None = None) -> Run:
+              after_step: Callable[[OptimizerState], OptimizerState] | None = None,
+              ctx: CheckContext | None = None) -> Run:
     """``steps`` optimizer steps from ``w0``.
 
     Args:
@@ -60,22 +88,35 @@ def run_steps(problem: Problem, config: OptimizerConfig, w0: Any, steps: int, *,
         v: if given, the state starts with this unit eigenvector estimate (use
             :func:`fixed_v_config` to keep it).
         batches: minibatch index arrays, one per step (``None``: full batches).
-        after_step: applied to the state after every step (e.g. a small perturbation).
+        after_step: applied to the state after every step (e.g. a small perturbation); it sees
+            ``w`` as a NumPy array whatever the backend.
+        ctx: run on its backend (see the module docstring); iterates and diagnostics come back
+            as NumPy arrays, ``state`` stays on the backend.
     """
-    state = init_state(problem, w0, config, seed=seed)
+    problem, move = placed(ctx, problem)
+    state = init_state(problem, move(w0), config, seed=seed)
     if v is not None:
-        state = dataclasses.replace(state, v=np.asarray(v, dtype=float))
-    ws = [np.array(w0, dtype=float)]
+        state = dataclasses.replace(state, v=move(np.asarray(v, dtype=float)))
+    ws = [np.array(to_numpy(w0), dtype=float)]
     infos: list[StepInfo] = []
     for _ in range(steps):
-        batch = None if batches is None else next(batches)
+        batch = None if batches is None else move(next(batches))
         state, info = step(problem, state, config, batch)
         if after_step is not None:
-            state = after_step(state)
-        ws.append(np.array(state.w, dtype=float))
+            new = after_step(dataclasses.replace(state, w=to_numpy(state.w)))
+            state = dataclasses.replace(new, w=move(new.w))
+        ws.append(np.array(to_numpy(state.w), dtype=float))
         infos.append(info)
     diag = {f: np.array([getattr(i, f) for i in infos]) for f in StepInfo.FIELDS}
     return Run(np.stack(ws), diag, state)
+
+
+def trajectory(problem: Problem, config: OptimizerConfig, w0: Any, steps: int, *,
+               ctx: CheckContext | None = None, **options: Any) -> Trajectory:
+    """:func:`~xsam_theory.trajectory.run_trajectory` on ``ctx``'s backend (its records are
+    NumPy arrays on every backend)."""
+    problem, move = placed(ctx, problem)
+    return run_trajectory(problem, config, move(w0), steps, **options)
 
 
 # -- quadratics with an exact top eigenvector ----------------------------------------------------
@@ -112,13 +153,13 @@ def exact_v(name: str, **options: Any) -> OptimizerConfig:
 
 # -- the ravine toy ----------------------------------------------------------------------------
 def ravine_window(problem: Problem, config: OptimizerConfig, w0: Any, burn: int, window: int, *,
-                  v: Any = None) -> dict[str, np.ndarray]:
+                  v: Any = None, ctx: CheckContext | None = None) -> dict[str, np.ndarray]:
     """Run ``burn + window`` steps on the ravine toy and return, over the window, the iterates'
     ``x`` and ``y`` at the start of each step, the per-step ``Δy`` and step lengths, and the final
     state's ``v`` (``None`` if the optimizer has none). ``burn`` lets the cycle across the valley
     settle; ``window`` is even, so alternating cycle phases average out."""
-    run = run_steps(problem, config, w0, burn + window, v=v)
+    run = run_steps(problem, config, w0, burn + window, v=v, ctx=ctx)
     W = run.iterates[burn:]
     return {"x": W[:-1, 0], "y": W[:-1, 1], "dy": np.diff(W[:, 1]),
             "step": np.linalg.norm(np.diff(W, axis=0), axis=1),
-            "v": None if run.state.v is None else np.asarray(run.state.v)}
+            "v": None if run.state.v is None else to_numpy(run.state.v)}

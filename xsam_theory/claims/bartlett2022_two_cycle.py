@@ -37,11 +37,11 @@ from typing import Any
 
 import numpy as np
 
+from xsam_theory.claims._loops import trajectory
 from xsam_theory.claims.registry import CheckContext, Outcome, Verdict, claim
 from xsam_theory.optimizers import preset
 from xsam_theory.problems import Quadratic
 from xsam_theory.symbolic import quadratic as sym
-from xsam_theory.trajectory import run_trajectory
 
 AMP_RTOL = 1e-10
 FACTOR_ATOL = 1e-7
@@ -64,14 +64,15 @@ def _closed(q: Quadratic, eta: float, rho: float) -> tuple[float, np.ndarray]:
     return float(c_star), np.asarray(tau, dtype=float)
 
 
-def _amplitude_run(q: Quadratic, eta: float, rho: float, seed: int) -> dict[str, Any]:
+def _amplitude_run(q: Quadratic, eta: float, rho: float, seed: int, ctx: CheckContext
+                   ) -> dict[str, Any]:
     lam, V = q.eigenvalues, q.eigenvectors
     c_star, tau = _closed(q, eta, rho)
     m = max(abs(1 - eta * lam[0]), float(np.max(np.abs(tau))))
     steps = min(4000, math.ceil(math.log(1e-14) / math.log(m)) + 50)
     steps += steps % 2
     w0 = np.random.default_rng([seed, 2]).standard_normal(q.dim)
-    traj = run_trajectory(q, preset("sam", lr=eta, rho=rho), w0, steps)
+    traj = trajectory(q, preset("sam", lr=eta, rho=rho), w0, steps, ctx=ctx)
     z_last, z_prev = traj.iterates[-1] @ V, traj.iterates[-2] @ V
     g_norm = float(traj.diagnostics["grad_norm"][-1])
     lam_sam = float(sym.sam_edge().func(eta, rho, g_norm))
@@ -84,12 +85,13 @@ def _amplitude_run(q: Quadratic, eta: float, rho: float, seed: int) -> dict[str,
             "edge_rel_error": float(abs(lam_sam - lam[0]) / lam[0])}
 
 
-def _factor_run(q: Quadratic, eta: float, rho: float, seed: int) -> dict[str, Any]:
+def _factor_run(q: Quadratic, eta: float, rho: float, seed: int, ctx: CheckContext
+                ) -> dict[str, Any]:
     lam, V = q.eigenvalues, q.eigenvectors
     c_star, tau = _closed(q, eta, rho)
     signs = np.random.default_rng([seed, 3]).choice([-1.0, 1.0], q.dim - 1)
     w0 = V @ np.concatenate([[c_star], DELTA * c_star * signs])
-    traj = run_trajectory(q, preset("sam", lr=eta, rho=rho), w0, 2)
+    traj = trajectory(q, preset("sam", lr=eta, rho=rho), w0, 2, ctx=ctx)
     z = traj.iterates @ V
     one = z[1, 1:] / z[0, 1:]
     two = z[2, 1:] / z[0, 1:]
@@ -110,7 +112,8 @@ def _factor_run(q: Quadratic, eta: float, rho: float, seed: int) -> dict[str, An
               "measured ||g|| on the edge, measured 1- and 2-step transverse factors; "
               "divergence at eta lambda_1 = 2.1",
        tolerance="amplitude and edge 1e-10 relative; transverse factors 1e-7 absolute",
-       facts=("F3.2", "F3.3"))
+       facts=("F3.2", "F3.3"),
+       backends=("numpy", "torch"))
 def check_two_cycle(ctx: CheckContext) -> Outcome:
     der = sym.sam_two_cycle()
     rng = ctx.rng(31)
@@ -120,14 +123,14 @@ def check_two_cycle(ctx: CheckContext) -> Outcome:
     for _ in range(n_problems):
         q, eta, rho = _problem(rng)
         for _ in range(seeds_per):
-            amp.append(_amplitude_run(q, eta, rho, int(rng.integers(2**31))))
-        fac.append(_factor_run(q, eta, rho, int(rng.integers(2**31))))
+            amp.append(_amplitude_run(q, eta, rho, int(rng.integers(2**31)), ctx))
+        fac.append(_factor_run(q, eta, rho, int(rng.integers(2**31)), ctx))
         # divergence: the same spectrum with eta lambda_1 = 2.1
         eta_div = 2.1 / float(q.eigenvalues[0])
         w0 = np.random.default_rng(int(rng.integers(2**31))).standard_normal(q.dim)
         with np.errstate(over="ignore", invalid="ignore"):
-            traj = run_trajectory(q, preset("sam", lr=eta_div, rho=rho), w0, 200,
-                                  on_nonfinite="stop")
+            traj = trajectory(q, preset("sam", lr=eta_div, rho=rho), w0, 200, ctx=ctx,
+                              on_nonfinite="stop")
         z = traj.iterates @ q.eigenvectors
         div.append({"eta_lambda_1": 2.1, "rho": rho, "status": traj.status,
                     "growth_v1": float(abs(z[-1, 0]) / max(abs(z[0, 0]), 1e-300))})

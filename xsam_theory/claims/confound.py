@@ -51,8 +51,8 @@ TOL_LEADING = 1e-2
 E_X = np.array([1.0, 0.0])
 
 
-def _run(name: str, alpha: float, vmode: str | None, y0: float, burn: int, window: int
-         ) -> dict[str, np.ndarray]:
+def _run(name: str, alpha: float, vmode: str | None, y0: float, burn: int, window: int,
+         ctx: CheckContext) -> dict[str, np.ndarray]:
     kw: dict[str, Any] = {} if name in ("sam", "nsam") else {"alpha": alpha}
     if vmode == "exact":
         kw["eigvec_source"] = "exact"
@@ -60,7 +60,7 @@ def _run(name: str, alpha: float, vmode: str | None, y0: float, burn: int, windo
     if vmode == "fixed":
         cfg = fixed_v_config(cfg)
     return ravine_window(Ravine(LAM0), cfg, np.array([1e-3, y0]), burn, window,
-                         v=E_X if vmode == "fixed" else None)
+                         v=E_X if vmode == "fixed" else None, ctx=ctx)
 
 
 def _leading(m: dict[str, np.ndarray], name: str, alpha: float, vmode: str | None) -> float:
@@ -78,9 +78,9 @@ def _leading(m: dict[str, np.ndarray], name: str, alpha: float, vmode: str | Non
     return float(np.mean(sym.per_step_drift().func(x, y, ell, RHO, alpha, kappa)))
 
 
-def _case(name: str, alpha: float, vmode: str | None, y0: float, burn: int, window: int
-          ) -> dict[str, Any]:
-    m = _run(name, alpha, vmode, y0, burn, window)
+def _case(name: str, alpha: float, vmode: str | None, y0: float, burn: int, window: int,
+          ctx: CheckContext) -> dict[str, Any]:
+    m = _run(name, alpha, vmode, y0, burn, window, ctx)
     meas = float(np.mean(m["dy"]))
     rec: dict[str, Any] = {"form": name, "alpha": alpha, "v": vmode or "-", "y0": y0,
                            "mean_y": float(np.mean(m["y"])), "mean|x|": float(np.mean(
@@ -131,12 +131,13 @@ CASES = (("sam", 0.0, None), ("xsam_projector", 0.3, "fixed"), ("xsam_projector"
               "per-step law",
        tolerance="2e-3 relative for the closed forms (SAM, projector); 1e-2 for the normalized "
                  "forms' leading-order law",
-       facts=("F4.3", "F7.6"))
+       facts=("F4.3", "F7.6"),
+       backends=("numpy", "torch"))
 def check_confound(ctx: CheckContext) -> Outcome:
     ders = (sym.ravine_drift(), sym.ravine_drift_tilted(), sym.per_step_drift())
     y0s = ctx.pick((0.25, 0.5), (0.25, 0.5, 0.75), (0.2, 0.35, 0.5, 0.65, 0.8))
     burn, window = ctx.pick(100, 200, 300), ctx.pick(200, 300, 600)
-    rows = [_case(n, a, vm, y0, burn, window) for y0 in y0s for n, a, vm in CASES]
+    rows = [_case(n, a, vm, y0, burn, window, ctx) for y0 in y0s for n, a, vm in CASES]
 
     def rate(form: str, alpha: float, v: str) -> float:
         """drift per step relative to y, averaged over the starts (y's own scale removed)."""

@@ -58,8 +58,8 @@ NOISE = 1e-10
 def _ravine(y0: float, seed: int, burn: int, window: int, ctx: CheckContext) -> dict[str, Any]:
     x0 = float(ctx.rng(1200 + seed).uniform(0.05, 0.3))
     rav, w0 = Ravine(LAM0), np.array([x0, y0])
-    sam = ravine_window(rav, preset("sam", lr=ETA_R, rho=RHO_R), w0, burn, window)
-    gd = ravine_window(rav, preset("gd", lr=ETA_R), w0, burn, window)
+    sam = ravine_window(rav, preset("sam", lr=ETA_R, rho=RHO_R), w0, burn, window, ctx=ctx)
+    gd = ravine_window(rav, preset("gd", lr=ETA_R), w0, burn, window, ctx=ctx)
     pred = float(np.mean(sym.ravine_drift().func(ETA_R, RHO_R, LAM0, sam["y"], 0.0)))
     meas = float(np.mean(sam["dy"]))
     gd_max = float(np.max(np.abs(gd["dy"]) / np.abs(gd["y"])))
@@ -70,11 +70,12 @@ def _ravine(y0: float, seed: int, burn: int, window: int, ctx: CheckContext) -> 
             "ok": bool(abs(meas / pred - 1) <= TOL_DRIFT and gd_max <= 1e-15)}
 
 
-def _factorization(steps: int) -> dict[str, Any]:
+def _factorization(steps: int, ctx: CheckContext) -> dict[str, Any]:
     p = Factorization()
     w0 = np.array([3.0, 0.4])
-    sam = run_steps(p, preset("sam", lr=ETA_F, rho=RHO_F), w0, steps).iterates
-    gd = run_steps(p, preset("gd", lr=ETA_F), w0, steps // 8).iterates   # converged long before
+    sam = run_steps(p, preset("sam", lr=ETA_F, rho=RHO_F), w0, steps, ctx=ctx).iterates
+    # GD converges long before steps // 8
+    gd = run_steps(p, preset("gd", lr=ETA_F), w0, steps // 8, ctx=ctx).iterates
     lam_sam = float(sam[-1] @ sam[-1])
     D = gd[:, 0] ** 2 - gd[:, 1] ** 2
     r = gd[:-1, 0] * gd[:-1, 1] - 1
@@ -96,7 +97,8 @@ def _two_block_start() -> np.ndarray:
     return np.array([1.01 * a, 1 / a, c, 1 / c])
 
 
-def _two_block(mode: str, steps: int, noise: float, seed: int) -> np.ndarray:
+def _two_block(mode: str, steps: int, noise: float, seed: int, ctx: CheckContext
+               ) -> np.ndarray:
     """Block sharpnesses along the run (every 50 steps)."""
     p = TwoBlockFactorization()
     noise_rng = np.random.default_rng([seed, 0x1E10])
@@ -110,11 +112,12 @@ def _two_block(mode: str, steps: int, noise: float, seed: int) -> np.ndarray:
             yield None if mode == "full" else np.array([int(batch_rng.integers(2))])
 
     run = run_steps(p, preset("sam", lr=ETA_F, rho=RHO_F), _two_block_start(), steps,
-                    batches=batches(), after_step=perturb if noise else None)
+                    batches=batches(), after_step=perturb if noise else None, ctx=ctx)
     return np.array([np.asarray(p.block_sharpness(w)) for w in run.iterates[::50]])
 
 
-def _two_block_case(phase1: int, total: int, seed: int) -> dict[str, Any]:
+def _two_block_case(phase1: int, total: int, seed: int, ctx: CheckContext
+                    ) -> dict[str, Any]:
     k = phase1 // 50
     out: dict[str, Any] = {"start_block_sharpness": [float(s) for s in
                                                      TwoBlockFactorization().block_sharpness(
@@ -124,7 +127,7 @@ def _two_block_case(phase1: int, total: int, seed: int) -> dict[str, Any]:
                            "batch-1 sampling": "one seeded uniform sample per step"}
     ok = True
     for mode in ("full", "batch-1"):
-        S = _two_block(mode, total, NOISE, seed)
+        S = _two_block(mode, total, NOISE, seed, ctx)
         d1, d2 = float(S[k, 0] - S[0, 0]), float(S[k, 1] - S[0, 1])
         rec: dict[str, Any] = {"phase1_change_block1": d1, "phase1_change_block2": d2,
                                "trace_every_500": S[::10].round(4).tolist()}
@@ -141,7 +144,7 @@ def _two_block_case(phase1: int, total: int, seed: int) -> dict[str, Any]:
         ok = ok and rec["ok"]
         out[mode] = rec
     if total > phase1:
-        ctrl = {m: _two_block(m, total, 0.0, seed)[-1].round(4).tolist() for m in ("full",
+        ctrl = {m: _two_block(m, total, 0.0, seed, ctx)[-1].round(4).tolist() for m in ("full",
                                                                                     "batch-1")}
         out["control_without_noise_final_block_sharpness"] = ctrl
     out["ok"] = ok
@@ -160,14 +163,15 @@ def _two_block_case(phase1: int, total: int, seed: int) -> dict[str, Any]:
        tolerance="ravine drift 2e-3 relative; factorization |lambda_SAM - 2| <= .05, GD identity "
                  "1e-12; two-block: block 2 moves <= 1% of block 1 (full batch), >= 10% "
                  "(batch-1)",
-       facts=("F4.3", "F4.4"))
+       facts=("F4.3", "F4.4"),
+       backends=("numpy", "torch"))
 def check_drift(ctx: CheckContext) -> Outcome:
     ders = (sym.ravine_drift(), sym.factorization_gd())
     seeds = [ctx.seed + i for i in range(ctx.pick(1, 2, 3))]
     y0s = ctx.pick((0.25, 0.5), (0.25, 0.5, 0.75), (0.15, 0.3, 0.5, 0.75))
     rav = [_ravine(y0, s, 200, ctx.pick(200, 400, 800), ctx) for y0 in y0s for s in seeds]
-    fac = _factorization(16000)
-    blocks = _two_block_case(ctx.pick(1000, 2000, 2000), ctx.pick(1000, 8000, 12000), ctx.seed)
+    fac = _factorization(16000, ctx)
+    blocks = _two_block_case(ctx.pick(1000, 2000, 2000), ctx.pick(1000, 8000, 12000), ctx.seed, ctx)
     ok = (all(d.all_proved for d in ders) and all(r["ok"] for r in rav) and fac["ok"]
           and blocks["ok"])
     evidence = {"symbolic": {d.name: d.proved for d in ders}, "seeds": seeds,

@@ -50,12 +50,13 @@ from typing import Any
 
 import numpy as np
 
+from xsam_theory.claims._loops import trajectory
 from xsam_theory.claims.registry import CheckContext, Outcome, Verdict, claim
 from xsam_theory.optimizers import preset
 from xsam_theory.problems import MLP, Quadratic
 from xsam_theory.spectral import HessianOperator, top_eigenpair
 from xsam_theory.symbolic import quadratic as sym
-from xsam_theory.trajectory import SpectralMonitor, run_trajectory
+from xsam_theory.trajectory import SpectralMonitor
 
 RATE_RTOL = 1e-6
 BAND = (0.8, 1.1)
@@ -80,7 +81,7 @@ def recurrence_rate(x: np.ndarray) -> float:
 
 
 def _quadratic_case(method: str, factor: float, eta: float, rho: float, G: float, mu: float,
-                    seed: int) -> dict[str, Any]:
+                    seed: int, ctx: CheckContext) -> dict[str, Any]:
     gd, usam, sam, hb = sym.stability_edges().func(eta, rho, G, mu)
     edge = {"gd": gd, "usam": usam, "sam": sam, "heavy_ball": hb}[method]
     lam = float(factor * edge)
@@ -101,7 +102,7 @@ def _quadratic_case(method: str, factor: float, eta: float, rho: float, G: float
         else:
             cfg = preset("gd", lr=eta, momentum=mu)
             closed = float(np.max(np.abs(np.roots([1.0, -(1 + mu - eta * lam), mu]))))
-    traj = run_trajectory(q, cfg, w0, STEPS_Q)
+    traj = trajectory(q, cfg, w0, STEPS_Q, ctx=ctx)
     x = traj.iterates[:, 0]
     rate = recurrence_rate(x) if method == "heavy_ball" else window_rate(x)
     out = {"method": method, "factor": factor, "eta": eta, "lambda": lam, "edge": float(edge),
@@ -126,14 +127,14 @@ def _quadratic_part(ctx: CheckContext) -> list[dict[str, Any]]:
         rho = float(rng.uniform(0.01, 0.3))
         for factor in (0.99, 1.01):
             seed = int(rng.integers(2**31))
-            cases.append(_quadratic_case("gd", factor, eta, rho, 1.0, 0.0, seed))
-            cases.append(_quadratic_case("usam", factor, eta, rho, 1.0, 0.0, seed))
+            cases.append(_quadratic_case("gd", factor, eta, rho, 1.0, 0.0, seed, ctx))
+            cases.append(_quadratic_case("usam", factor, eta, rho, 1.0, 0.0, seed, ctx))
             # ||g|| small, comparable and large relative to rho/eta: the edge moves from
             # sqrt(2G/(eta rho)) up to 2/eta
             for G in (1e-2 * rho / eta, rho / eta, 1e2 * rho / eta):
-                cases.append(_quadratic_case("sam", factor, eta, rho, G, 0.0, seed))
+                cases.append(_quadratic_case("sam", factor, eta, rho, G, 0.0, seed, ctx))
             for mu in (0.5, 0.9):
-                cases.append(_quadratic_case("heavy_ball", factor, eta, rho, 1.0, mu, seed))
+                cases.append(_quadratic_case("heavy_ball", factor, eta, rho, 1.0, mu, seed, ctx))
     return cases
 
 
@@ -155,7 +156,7 @@ def _median_of(values: list[float]) -> float:
     return float(np.median(values)) if values else float("nan")
 
 
-def _mlp_run(seed: int, steps: int, every: int) -> dict[str, Any]:
+def _mlp_run(seed: int, steps: int, every: int, ctx: CheckContext) -> dict[str, Any]:
     mlp = MLP.teacher_student((5, 16, 16, 1), 100, loss="squared", seed=seed)
     w0 = mlp.init_params(seed + 1)
     lam0 = float(top_eigenpair(HessianOperator.from_problem(mlp, w0), "lanczos",
@@ -167,7 +168,7 @@ def _mlp_run(seed: int, steps: int, every: int) -> dict[str, Any]:
                            "loss": "squared", "lambda_0": lam0, "eta": eta, "2/eta": 2 / eta,
                            "rho": rho, "steps": steps, "monitor_every": every}
     for name, cfg in (("gd", preset("gd", lr=eta)), ("sam", preset("sam", lr=eta, rho=rho))):
-        traj = run_trajectory(mlp, cfg, w0, steps, monitors=[mon], iterate_every=None)
+        traj = trajectory(mlp, cfg, w0, steps, ctx=ctx, monitors=[mon], iterate_every=None)
         m = traj.monitors["spectral"]
         at = m["step"].astype(int) < steps            # iterates with a measured ||g||
         lam = m["lambda_max"][at]
@@ -194,14 +195,15 @@ def _mlp_run(seed: int, steps: int, every: int) -> dict[str, Any]:
               "SAM on a tanh MLP with lambda_max by Lanczos every 10 steps, late-phase ratios",
        tolerance="quadratic rates 1e-6 relative; MLP: late-phase (from the first ratio >= 0.95) "
                  "median ratio in [0.8, 1.1]; outside: fails; edge not reached: inconclusive",
-       facts=("F3.3", "F3.4", "F3.5"))
+       facts=("F3.3", "F3.4", "F3.5"),
+       backends=("numpy", "torch"))
 def check_edge(ctx: CheckContext) -> Outcome:
     der = sym.stability_edges()
     cases = _quadratic_part(ctx)
     quad_ok = all(c["ok"] for c in cases)
     rng = ctx.rng(52)
     steps = ctx.pick(800, 1500, 3000)
-    runs = [_mlp_run(int(rng.integers(2**20)), steps, 10) for _ in range(ctx.pick(1, 3, 8))]
+    runs = [_mlp_run(int(rng.integers(2**20)), steps, 10, ctx) for _ in range(ctx.pick(1, 3, 8))]
     statuses = [r[k]["status"] for r in runs for k in ("gd", "sam")]
     if all(s == "at edge" for s in statuses):
         mlp_verdict = Verdict.HOLDS

@@ -129,7 +129,7 @@ def _quadratic_case(spec: str, seed: int, steps: int, ctx: CheckContext) -> dict
     out: dict[str, Any] = {"spectrum": spec, "seed": seed}
     for name, (kw, scales, invariant) in methods.items():
         runs = {s: run_steps(Quadratic(s * np.asarray(q.hessian_matrix)),
-                             exact_v(name, lr=ETA, rho=RHO, **kw), w0, steps).iterates
+                             exact_v(name, lr=ETA, rho=RHO, **kw), w0, steps, ctx=ctx).iterates
                 for s in (1.0, *scales)}
         dev = {s: _rel(runs[s], runs[1.0]) for s in scales}
         rec: dict[str, Any] = {"max_rel_difference_by_s": dev}
@@ -162,7 +162,7 @@ def _ravine_case(steps: int, ctx: CheckContext) -> dict[str, Any]:
             ("nsam", {}, (1e-2, 1e2), True),
             ("sam", {}, (0.5, 2.0), False)):
         runs = {s: run_steps(Ravine(5.0 * s), preset(name, lr=ETA, rho=RHO, **kw), w0,
-                             steps).iterates for s in (1.0, *scales)}
+                             steps, ctx=ctx).iterates for s in (1.0, *scales)}
         dev = {s: _rel(runs[s], runs[1.0]) for s in scales}
         ok = max(dev.values()) <= TOL_INV if invariant else min(dev.values()) >= NOT_INV
         out[name] = {"max_rel_difference_by_s": dev, "ok": bool(ok)}
@@ -181,7 +181,7 @@ def _mlp_case(steps: int, ctx: CheckContext) -> dict[str, Any]:
     def run(name: str, s: float, kw: dict[str, Any], v: Any) -> np.ndarray:
         cfg = preset(name, lr=ETA, rho=RHO, momentum=0.9, **kw)
         return run_steps(ScaledProblem(base, s), cfg, w0, steps, seed=ctx.seed, v=v,
-                         batches=batch_schedule(base.n_samples, batch, ctx.seed)).iterates
+                         batches=batch_schedule(base.n_samples, batch, ctx.seed), ctx=ctx).iterates
 
     scales = (0.1, 10.0)
     cases = {
@@ -217,7 +217,8 @@ def _mlp_case(steps: int, ctx: CheckContext) -> dict[str, Any]:
               "first v; weight decay)",
        tolerance="invariant: 1e-9 relative over the run; not invariant: > 1e-3 relative; step "
                  "length bound 1e-12 relative",
-       facts=("F1.5", "F6.1"))
+       facts=("F1.5", "F6.1"),
+       backends=("numpy", "torch"))
 def check_norm(ctx: CheckContext) -> Outcome:
     der = invariance.scale_invariance()
     seeds = [ctx.seed + i for i in range(ctx.pick(1, 2, 4))]

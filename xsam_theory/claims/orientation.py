@@ -105,7 +105,7 @@ def _pair(spec: str, seed: int, alpha: float, burn: int, tail: int, ctx: CheckCo
 
     def run(sign: int, start: np.ndarray, n: int = steps) -> np.ndarray:
         cfg = exact_v("xsam_paper", lr=ETA, rho=RHO, alpha=alpha, eigvec_sign=sign)
-        return run_steps(q, cfg, start, n).iterates
+        return run_steps(q, cfg, start, n, ctx=ctx).iterates
 
     A, B, C = run(1, w0), run(-1, R @ w0, MIRROR_STEPS), run(-1, w0)
     err = np.linalg.norm(B - A[: MIRROR_STEPS + 1] @ R.T, axis=1) / np.max(
@@ -117,7 +117,7 @@ def _pair(spec: str, seed: int, alpha: float, burn: int, tail: int, ctx: CheckCo
     Rd[0] = -1.0
     wd = U.T @ w0
     runs_d = [run_steps(qd, exact_v("xsam_paper", lr=ETA, rho=RHO, alpha=alpha,
-                                    eigvec_sign=sg), start, steps).iterates
+                                    eigvec_sign=sg), start, steps, ctx=ctx).iterates
               for sg, start in ((1, wd), (-1, Rd * wd))]
     mirror_d = float(np.max(np.abs(runs_d[1] - runs_d[0] * Rd)) / np.max(np.abs(runs_d[0])))
     rec: dict[str, Any] = {"spectrum": spec, "seed": seed, "alpha": alpha,
@@ -148,7 +148,8 @@ def _symmetric_pair(spec: str, seed: int, alpha: float, steps: int, ctx: CheckCo
     q, _ = quadratic_case(spec, seed)
     w0 = ctx.rng(700 + seed).standard_normal(q.dim)
     runs = [run_steps(q, exact_v("xsam_symmetric", lr=ETA, rho=RHO, alpha=alpha,
-                                 eigvec_sign=sign), w0, steps).iterates for sign in (1, -1)]
+                                 eigvec_sign=sign), w0, steps, ctx=ctx).iterates
+            for sign in (1, -1)]
     diff = float(np.max(np.abs(runs[0] - runs[1])) / np.max(np.abs(runs[0])))
     return {"spectrum": spec, "seed": seed, "alpha": alpha, "max_rel_difference": diff,
             "ok": diff <= TOL_SYM}
@@ -163,7 +164,8 @@ def _symmetric_pair(spec: str, seed: int, alpha: float, steps: int, ctx: CheckCo
               "{.2, .5}, eta = rho = .05",
        tolerance="directions 1e-12; mirror 1e-9 relative; means in the exact interval "
                  "sigma(eta alpha -+ eta/q); symmetric rule 1e-12 relative",
-       facts=("F1.5", "F1.7", "F6.2", "F7.1"))
+       facts=("F1.5", "F1.7", "F6.2", "F7.1"),
+       backends=("numpy", "torch"))
 def check_sign(ctx: CheckContext) -> Outcome:
     der = invariance.orientation_difference()
     win = xsam_1d.paper_window()

@@ -29,11 +29,11 @@ from typing import Any
 
 import numpy as np
 
+from xsam_theory.claims._loops import trajectory
 from xsam_theory.claims.registry import CheckContext, Outcome, Verdict, claim
 from xsam_theory.optimizers import CorrectionRule, preset
 from xsam_theory.problems import MLP, Problem, Quadratic
 from xsam_theory.stats import loglog_slope, t_interval
-from xsam_theory.trajectory import run_trajectory
 
 FORMS = {
     "paper": "xsam_paper",
@@ -58,10 +58,11 @@ def _eta0(form: str, kind: str) -> float:
 
 
 def _best_curve(problem: Problem, w0: np.ndarray, form: str, alpha: float, eta0: float,
-                t_max: int, eig: dict[str, Any], schedule: str) -> np.ndarray:
+                t_max: int, eig: dict[str, Any], schedule: str, ctx: CheckContext
+                ) -> np.ndarray:
     cfg = preset(FORMS[form], lr=eta0, rho=0.05, alpha=alpha, lr_schedule=schedule, **eig)
-    traj = run_trajectory(problem, cfg, w0, t_max, seed=0, iterate_every=None,
-                          on_nonfinite="stop")
+    traj = trajectory(problem, cfg, w0, t_max, ctx=ctx, seed=0, iterate_every=None,
+                      on_nonfinite="stop")
     g = traj.diagnostics["grad_norm"]
     if g.size < t_max:          # diverged: the gradient norm is unbounded from there on
         g = np.concatenate([g, np.full(t_max - g.size, np.inf)])
@@ -83,7 +84,8 @@ def _cell_verdict(low: float, high: float) -> Verdict:
        method="per form and alpha: log-log slope of min_{t<T} ||grad|| against T over seeds "
               "(t interval); tail gradient norm against constant eta",
        tolerance="slope interval below -0.4 (holds) / above -0.1 (fails); constant-eta slope "
-                 ">= 0.5", facts=("F3.6", "F5.3", "F7.3", "F7.4"))
+                 ">= 0.5", facts=("F3.6", "F5.3", "F7.3", "F7.4"),
+       backends=("numpy", "torch"))
 def check_p_conv(ctx: CheckContext) -> Outcome:
     n_seeds = ctx.pick(3, 5, 10)
     t_max = ctx.pick(256, 2048, 4096)
@@ -98,7 +100,7 @@ def check_p_conv(ctx: CheckContext) -> Outcome:
                 for s in range(n_seeds):
                     problem, w0, eig = _problem(kind, ctx.seed + s, widths)
                     g = _best_curve(problem, w0, form, alpha, _eta0(form, kind), t_max, eig,
-                                    "inv_sqrt")
+                                    "inv_sqrt", ctx)
                     best = np.minimum.accumulate(g)[grid - 1]
                     if not np.all(np.isfinite(best)) or np.any(best <= 0):
                         slopes.append(math.inf if not np.all(np.isfinite(best)) else -math.inf)
@@ -127,7 +129,8 @@ def check_p_conv(ctx: CheckContext) -> Outcome:
             vals = []
             for s in range(n_seeds):
                 problem, w0, eig = _problem("quadratic", ctx.seed + s, widths)
-                g = _best_curve(problem, w0, form, 0.5, float(eta), t_max, eig, "constant")
+                g = _best_curve(problem, w0, form, 0.5, float(eta), t_max, eig, "constant",
+                                ctx)
                 vals.append(float(np.mean(g[-t_max // 4:])))
                 starts.append(float(g[0]))
             tails.append(float(np.mean(vals)))

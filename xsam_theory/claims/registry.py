@@ -7,6 +7,7 @@ check function ``check(ctx) -> Outcome``. ``xsam-theory verify`` and the pytest 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 import traceback
@@ -93,6 +94,7 @@ class Claim:
     tolerance: str
     check: Callable[[CheckContext], Outcome]
     facts: tuple[str, ...] = ()
+    backends: tuple[str, ...] = ("numpy",)
 
 
 @dataclass
@@ -108,6 +110,7 @@ class ClaimResult:
     seconds: float
     figure: str | None = None
     facts: tuple[str, ...] = field(default_factory=tuple)
+    backend: str = "numpy"
 
     def to_json(self) -> dict[str, Any]:
         """The SPEC §5 record (plus ``key``, ``figure`` and ``facts``)."""
@@ -115,7 +118,7 @@ class ClaimResult:
                 "method": self.method, "verdict": self.verdict, "key": self.key,
                 "evidence": _jsonable(self.evidence), "tolerance": self.tolerance,
                 "seconds": round(self.seconds, 3), "figure": self.figure,
-                "facts": list(self.facts)}
+                "facts": list(self.facts), "backend": self.backend}
 
 
 #: id -> Claim, in ledger order
@@ -123,14 +126,20 @@ CLAIMS: dict[str, Claim] = {}
 
 
 def claim(id: str, kind: str, statement: str, *, method: str, tolerance: str,
-          facts: tuple[str, ...] = ()) -> Callable[[Callable[[CheckContext], Outcome]],
-                                                   Callable[[CheckContext], Outcome]]:
-    """Decorator registering ``check`` as the claim ``id``."""
+          facts: tuple[str, ...] = (), backends: tuple[str, ...] = ("numpy",)
+          ) -> Callable[[Callable[[CheckContext], Outcome]], Callable[[CheckContext], Outcome]]:
+    """Decorator registering ``check`` as the claim ``id``.
+
+    ``backends``: the array backends on which the check can run the implementation under test
+    (its measurements are NumPy on every backend). A check asked for another backend runs on
+    NumPy, and its result says so (``ClaimResult.backend``).
+    """
 
     def register(check: Callable[[CheckContext], Outcome]) -> Callable[[CheckContext], Outcome]:
         if id in CLAIMS:
             raise ValueError(f"claim {id!r} is registered twice")
-        CLAIMS[id] = Claim(id, Kind(kind), statement, method, tolerance, check, facts)
+        CLAIMS[id] = Claim(id, Kind(kind), statement, method, tolerance, check, facts,
+                           tuple(backends))
         return check
 
     return register
@@ -150,6 +159,8 @@ def run_claim(id: str, ctx: CheckContext | None = None) -> ClaimResult:
     """Run one claim's check; an exception becomes the verdict ``error`` with its traceback."""
     c = get_claim(id)
     ctx = ctx or CheckContext()
+    if ctx.backend not in c.backends:
+        ctx = dataclasses.replace(ctx, backend="numpy", device=None)
     t0 = time.perf_counter()
     try:
         out = c.check(ctx)
@@ -160,7 +171,8 @@ def run_claim(id: str, ctx: CheckContext | None = None) -> ClaimResult:
                       {"traceback": traceback.format_exc()})
     return ClaimResult(c.id, c.kind.value, c.statement, c.method, Verdict(out.verdict).value,
                        out.key, out.evidence, c.tolerance, time.perf_counter() - t0,
-                       out.figure, c.facts)
+                       out.figure, c.facts,
+                       ctx.backend if ctx.device is None else f"{ctx.backend}:{ctx.device}")
 
 
 def verdict_from_interval(low: float, high: float, *, better_if: str = "negative") -> Verdict:

@@ -32,11 +32,11 @@ from typing import Any
 
 import numpy as np
 
+from xsam_theory.claims._loops import trajectory
 from xsam_theory.claims.registry import CheckContext, Outcome, Verdict, claim
 from xsam_theory.optimizers import preset
 from xsam_theory.problems import Quadratic
 from xsam_theory.symbolic import quadratic as sym
-from xsam_theory.trajectory import run_trajectory
 
 MAP_TOL = 1e-12
 RATE_TOL = 1e-9
@@ -70,13 +70,14 @@ def _draw_spectrum(rng: np.random.Generator, eta: float, rho: float, lam_u: floa
             return lam
 
 
-def _run(lam: np.ndarray, eta: float, rho: float, seed: int) -> dict[str, Any]:
+def _run(lam: np.ndarray, eta: float, rho: float, seed: int, ctx: CheckContext
+         ) -> dict[str, Any]:
     q = Quadratic.from_spectrum(lam, seed=seed)
     Q, lam_sorted = q.eigenvectors, q.eigenvalues
     w0 = np.random.default_rng([seed, 1]).standard_normal(lam.size)
     with np.errstate(over="ignore", invalid="ignore"):
-        traj = run_trajectory(q, preset("usam", lr=eta, rho=rho), w0, STEPS,
-                              on_nonfinite="stop")
+        traj = trajectory(q, preset("usam", lr=eta, rho=rho), w0, STEPS, ctx=ctx,
+                          on_nonfinite="stop")
     r = sym.usam_factor().func(eta, rho, lam_sorted)
     z = traj.iterates @ Q                        # eigencomponents, row t = Q^T w_t
     scale = np.linalg.norm(traj.iterates[:-1], axis=1) * max(1.0, float(np.max(np.abs(r))))
@@ -94,7 +95,8 @@ def _run(lam: np.ndarray, eta: float, rho: float, seed: int) -> dict[str, Any]:
               "usam trajectories on random quadratics (mixed-sign spectra): per-step map "
               "equality, rate fitted from log||w|| vs closed form, decay at 0.99 lambda_U, "
               "growth at 1.01 lambda_U and for lambda in (-1/rho, 0)",
-       tolerance="map 1e-12 relative per step; fitted rate 1e-9 relative", facts=("F3.1",))
+       tolerance="map 1e-12 relative per step; fitted rate 1e-9 relative", facts=("F3.1",),
+       backends=("numpy", "torch"))
 def check_usam(ctx: CheckContext) -> Outcome:
     factor, thr = sym.usam_factor(), sym.usam_threshold()
     rng = ctx.rng(21)
@@ -105,7 +107,7 @@ def check_usam(ctx: CheckContext) -> Outcome:
         rho = float(rng.uniform(0.01, 0.3))
         lam_u = float(thr.func(eta, rho))
         lam = _draw_spectrum(rng, eta, rho, lam_u, factor.func)
-        res = _run(lam, eta, rho, seed=int(rng.integers(2**31)))
+        res = _run(lam, eta, rho, int(rng.integers(2**31)), ctx)
         res.update(kind="random", eta=eta, rho=rho, dim=int(lam.size))
         runs.append(res)
     # thresholds: top eigenvalue at 0.99 / 1.01 lambda_U, the others at s lambda_U with
@@ -119,7 +121,7 @@ def check_usam(ctx: CheckContext) -> Outcome:
         for kind, lam1 in (("0.99 lambda_U", 0.99 * lam_u), ("1.01 lambda_U", 1.01 * lam_u),
                            ("escape lambda in (-1/rho, 0)", -min(0.5 / rho, 0.2 / eta))):
             lam = np.concatenate([[lam1], rest])
-            res = _run(lam, eta, rho, seed=int(rng.integers(2**31)))
+            res = _run(lam, eta, rho, int(rng.integers(2**31)), ctx)
             res.update(kind=kind, eta=eta, rho=rho, lambda_U=lam_u, lambda_probe=float(lam1),
                        eta_lam_1_plus_rho_lam=float(eta * lam1 * (1 + rho * lam1)))
             runs.append(res)

@@ -57,11 +57,17 @@ def exit_status(results: Sequence[ClaimResult]) -> int:
     return 1 if bad else 0
 
 
+KEY_WIDTH = 96   # the printed table cuts longer key numbers (report.md and claims.json keep them)
+
+
 def render_table(results: Sequence[ClaimResult]) -> str:
-    """The plain-text table: id, kind, verdict, key number, seconds."""
-    rows = [("id", "kind", "verdict", "key number", "s")]
-    rows += [(r.id, r.kind, r.verdict, r.key, f"{r.seconds:.1f}") for r in results]
-    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    """The plain-text table: id, kind, verdict, key number, seconds, and the backend each check
+    ran its implementation on when that is not NumPy for all of them."""
+    with_backend = any(r.backend != "numpy" for r in results)
+    rows = [("id", "kind", "verdict", "key number", "s") + (("on",) if with_backend else ())]
+    rows += [(r.id, r.kind, r.verdict, _short(r.key), f"{r.seconds:.1f}")
+             + ((r.backend,) if with_backend else ()) for r in results]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
@@ -74,10 +80,13 @@ def render_report(results: Sequence[ClaimResult], meta: dict[str, Any]) -> str:
         f"package {meta['package_version']}, backend {meta['backend']}"
         f" ({meta['device'] or 'cpu'}, {meta['dtype']}), seed {meta['seed']}, "
         f"scale {meta['scale']}", "",
-        "| id | kind | verdict | key number | seconds |", "|---|---|---|---|---|",
+        "The implementation under test ran on the backend in the column *on*; every check's "
+        "measurements are NumPy. A check that cannot run on the requested backend runs on NumPy.",
+        "",
+        "| id | kind | verdict | key number | seconds | on |", "|---|---|---|---|---|---|",
     ]
-    out += [f"| {r.id} | {r.kind} | **{r.verdict}** | {_cell(r.key)} | {r.seconds:.1f} |"
-            for r in results]
+    out += [f"| {r.id} | {r.kind} | **{r.verdict}** | {_cell(r.key)} | {r.seconds:.1f} | "
+            f"{r.backend} |" for r in results]
     for r in results:
         out += ["", f"## {r.id} ({r.kind}): {r.verdict}", "", f"**Statement.** {r.statement}", "",
                 f"**Method.** {r.method}", "", f"**Tolerance.** {r.tolerance}", ""]
@@ -91,6 +100,10 @@ def render_report(results: Sequence[ClaimResult], meta: dict[str, Any]) -> str:
         if "traceback" in r.evidence:
             out += ["", "```", str(r.evidence["traceback"])[-3000:], "```"]
     return "\n".join(out) + "\n"
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= KEY_WIDTH else text[: KEY_WIDTH - 3] + "..."
 
 
 def _cell(text: str) -> str:

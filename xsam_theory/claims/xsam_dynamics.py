@@ -1,4 +1,4 @@
-r"""F-WINDOW, F-TRAP, F-FREEZE, F-ESCAPE: X-SAM along an exact top eigenvector (theory-notes §7, F6.6).
+r"""F-WINDOW, F-TRAP, F-FREEZE, F-ESCAPE: X-SAM along an exact top eigenvector (theory-notes §7).
 
 Each check proves the one-dimensional statements with sympy (:mod:`xsam_theory.symbolic.xsam_1d`)
 and runs the implementation (:func:`~xsam_theory.optimizers.step` with ``eigvec_source="exact"``)
@@ -91,7 +91,7 @@ def _paper_window_run(spec: str, seed: int, alpha: float, sign: int, burn: int, 
     q, U = quadratic_case(spec, seed)
     v = sign * U[:, 0]
     cfg = exact_v("xsam_paper", lr=ETA, rho=RHO, alpha=alpha, eigvec_sign=sign)
-    run = run_steps(q, cfg, _start(ctx, 100 + seed, q.dim), burn + tail)
+    run = run_steps(q, cfg, _start(ctx, 100 + seed, q.dim), burn + tail, ctx=ctx)
     x, perp = _coords(run.iterates, v)
     xt, pt = x[burn:], perp[burn:]
     lo, hi, frac_pred, _ = sym.paper_window().func(ETA, alpha)
@@ -134,7 +134,7 @@ def _symmetric_run(spec: str, seed: int, alpha: float, sign: int, burn: int, tai
     q, U = quadratic_case(spec, seed)
     v = sign * U[:, 0]
     cfg = exact_v("xsam_symmetric", lr=ETA, rho=RHO, alpha=alpha, eigvec_sign=sign)
-    run = run_steps(q, cfg, _start(ctx, 200 + seed, q.dim), burn + tail)
+    run = run_steps(q, cfg, _start(ctx, 200 + seed, q.dim), burn + tail, ctx=ctx)
     x, perp = _coords(run.iterates, v)
     xt, pt = x[burn:], perp[burn:]
     h = float(sym.symmetric_window().func(ETA, alpha))
@@ -155,14 +155,15 @@ def _symmetric_run(spec: str, seed: int, alpha: float, sign: int, burn: int, tai
     return rec
 
 
-def _projector_run(spec: str, seed: int, alpha: float, steps: int) -> dict[str, Any]:
+def _projector_run(spec: str, seed: int, alpha: float, steps: int, ctx: CheckContext
+                   ) -> dict[str, Any]:
     """The projector form with USAM perturbation is linear: compare every eigencomponent with
     the closed-form power of its factor (absolute error relative to ``||w_0||``)."""
     q, U = quadratic_case(spec, seed)
     lam = q.eigenvalues
     cfg = exact_v("xsam_projector", lr=ETA, rho=RHO, alpha=alpha, perturbation="unnormalized")
     w0 = U @ np.ones(q.dim)
-    run = run_steps(q, cfg, w0, steps)
+    run = run_steps(q, cfg, w0, steps, ctx=ctx)
     X = run.iterates @ U
     r = 1 - ETA * (lam + RHO * lam**2)
     r[0] = float(sym.projector_factor().func(ETA, RHO, alpha, lam[0]))
@@ -174,7 +175,7 @@ def _projector_run(spec: str, seed: int, alpha: float, steps: int) -> dict[str, 
             "ok": bool(err <= TOL_LIN and abs(measured / r[0] - 1) <= TOL_LIN)}
 
 
-def _trap_case(alpha: float, steps: int) -> dict[str, Any]:
+def _trap_case(alpha: float, steps: int, ctx: CheckContext) -> dict[str, Any]:
     r"""Start on the normalized-GD 2-cycle across v2 (y = ±η/2) with a tiny x along v1.
 
     Linearizing in x: with ``K = λ1(λ2|y| + ρλ1)/(λ2²|y|(|y| + ρ))`` (c = K x on that cycle),
@@ -191,7 +192,7 @@ def _trap_case(alpha: float, steps: int) -> dict[str, Any]:
     m2 = m_plus if m1 > 0 else m_minus
     two_step = m1 * m2
     cfg = exact_v("xsam_paper", lr=ETA, rho=RHO, alpha=alpha)
-    run = run_steps(q, cfg, x0 * U[:, 0] + y * U[:, 1], steps)
+    run = run_steps(q, cfg, x0 * U[:, 0] + y * U[:, 1], steps, ctx=ctx)
     x = run.iterates @ U[:, 0]
     measured = x[2] / x[0]
     tail = x[steps // 2:]
@@ -218,7 +219,8 @@ def _trap_case(alpha: float, steps: int) -> dict[str, Any]:
               "transverse components decayed; runs that did not are counted in the evidence",
        tolerance="per-step map 1e-9 eta; window ends 1e-9 eta; occupancy < 1/N (exact bound); "
                  "projector iterates 1e-9 of ||w0||",
-       facts=("F7.1", "F7.4", "F7.5", "F7.6"))
+       facts=("F7.1", "F7.4", "F7.5", "F7.6"),
+       backends=("numpy", "torch"))
 def check_window(ctx: CheckContext) -> Outcome:
     proved, symbolic = _all_proved(sym.paper_rule_map(), sym.paper_window(),
                                    sym.symmetric_window(), sym.projector_factor())
@@ -228,7 +230,8 @@ def check_window(ctx: CheckContext) -> Outcome:
              for spec in SPECTRA for s in seeds for i, a in enumerate(WINDOW_ALPHAS)]
     symm = [_symmetric_run(spec, s, a, -1 if s % 2 else 1, burn, tail // 2, ctx)
             for spec in SPECTRA for s in seeds[: ctx.pick(1, 1, 3)] for a in SYMMETRIC_ALPHAS]
-    proj = [_projector_run(spec, seeds[0], a, 40) for spec in SPECTRA for a in SYMMETRIC_ALPHAS]
+    proj = [_projector_run(spec, seeds[0], a, 40, ctx) for spec in SPECTRA
+            for a in SYMMETRIC_ALPHAS]
 
     reduced = [r for r in paper if r["reduced"]]
     trapped = [r for r in paper if not r["reduced"] and r["trapped"]]
@@ -271,10 +274,11 @@ def check_window(ctx: CheckContext) -> Outcome:
               "half) vs predicted (|two-step multiplier| < 1)",
        tolerance="two-step multiplier 1e-4 relative (neglected terms O(x0/eta) ~ 1e-8); trap "
                  "prediction must match for every alpha, and at least one alpha must trap",
-       facts=("F7.1",))
+       facts=("F7.1",),
+       backends=("numpy", "torch"))
 def check_trap(ctx: CheckContext) -> Outcome:
     proved, symbolic = _all_proved(sym.v2_cycle_trap())
-    trap = [_trap_case(a, ctx.pick(200, 300, 400)) for a in TRAP_ALPHAS]
+    trap = [_trap_case(a, ctx.pick(200, 300, 400), ctx) for a in TRAP_ALPHAS]
     traps = [r["alpha"] for r in trap if r["trapped"]]
     ok = (proved and all(r["multiplier_ok"] for r in trap)
           and all(r["predicted_trap"] == r["trapped"] for r in trap))
@@ -298,7 +302,7 @@ def _freeze_paper(spec: str, seed: int, sign: int, steps: int, ctx: CheckContext
     v = sign * U[:, 0]
     H = np.asarray(q.hessian_matrix)
     cfg = exact_v("xsam_paper", lr=ETA, rho=RHO, alpha=1.0, eigvec_sign=sign)
-    run = run_steps(q, cfg, _start(ctx, 300 + seed, q.dim), steps)
+    run = run_steps(q, cfg, _start(ctx, 300 + seed, q.dim), steps, ctx=ctx)
     x, perp = _coords(run.iterates, v)
     c = _c_exact(H, run.iterates[:-1], v, RHO)
     dx = np.diff(x)
@@ -324,13 +328,14 @@ def _freeze_paper(spec: str, seed: int, sign: int, steps: int, ctx: CheckContext
     return rec
 
 
-def _fixed_point(spec: str, seed: int, sign: int, steps: int) -> dict[str, Any]:
+def _fixed_point(spec: str, seed: int, sign: int, steps: int, ctx: CheckContext
+                 ) -> dict[str, Any]:
     """Start exactly at ``w0 = x0 v`` with ``x0 = 1`` along the optimizer's oriented ``v``: the
     paper rule at alpha = 1 must not move although ``||g|| = lambda1 x0``."""
     q, U = quadratic_case(spec, seed)
     v = sign * U[:, 0]
     cfg = exact_v("xsam_paper", lr=ETA, rho=RHO, alpha=1.0, eigvec_sign=sign)
-    run = run_steps(q, cfg, v.copy(), steps)
+    run = run_steps(q, cfg, v.copy(), steps, ctx=ctx)
     moved = float(np.max(np.linalg.norm(run.iterates - v, axis=1)))
     g = float(np.linalg.norm(np.asarray(q.hessian_matrix) @ run.iterates[-1]))
     return {"spectrum": spec, "eigvec_sign": sign, "max_displacement": moved,
@@ -366,7 +371,8 @@ def _freeze_projector(spec: str, seed: int, steps: int, ctx: CheckContext) -> di
               "projector (USAM perturbation) runs on three spectra x seeds",
        tolerance="per-step Delta x 1e-9 eta; frozen x 1e-9 eta; projector iterates 1e-9 "
                  "relative to the closed form",
-       facts=("F6.6", "F7.2", "F7.4"))
+       facts=("F6.6", "F7.2", "F7.4"),
+       backends=("numpy", "torch"))
 def check_freeze(ctx: CheckContext) -> Outcome:
     proved, symbolic = _all_proved(sym.fixed_points(), sym.paper_rule_map(),
                                    sym.projector_factor())
@@ -376,7 +382,7 @@ def check_freeze(ctx: CheckContext) -> Outcome:
              for spec in SPECTRA for s in seeds for sign in (1, -1)]
     proj = [_freeze_projector(spec, s, ctx.pick(300, 600, 1200), ctx)
             for spec in SPECTRA for s in seeds]
-    fixed = [_fixed_point(spec, seeds[0], sign, 50) for spec in SPECTRA for sign in (1, -1)]
+    fixed = [_fixed_point(spec, seeds[0], sign, 50, ctx) for spec in SPECTRA for sign in (1, -1)]
     ok = (proved and all(r["ok"] for r in paper) and all(r["ok"] for r in proj)
           and all(r["ok"] for r in fixed))
     evidence = {"symbolic": symbolic, "eta": ETA, "rho": RHO, "seeds": seeds, "steps": steps,
@@ -406,7 +412,7 @@ def _escape_paper(spec: str, seed: int, alpha: float, mu: float, sign: int, step
     v = sign * U[:, 0]
     H = np.asarray(q.hessian_matrix)
     cfg = exact_v("xsam_paper", lr=ETA, rho=RHO, alpha=alpha, eigvec_sign=sign, momentum=mu)
-    run = run_steps(q, cfg, _start(ctx, 500 + seed, q.dim), steps)
+    run = run_steps(q, cfg, _start(ctx, 500 + seed, q.dim), steps, ctx=ctx)
     x, _ = _coords(run.iterates, v)
     c = _c_exact(H, run.iterates[:-1], v, RHO)
     b = np.empty_like(c)
@@ -433,12 +439,12 @@ def _escape_paper(spec: str, seed: int, alpha: float, mu: float, sign: int, step
                        and rel <= (1 - c_lo) + 1e-8)}
 
 
-def _escape_projector(spec: str, seed: int, alpha: float, eta: float, steps: int
-                      ) -> dict[str, Any]:
+def _escape_projector(spec: str, seed: int, alpha: float, eta: float, steps: int,
+                      ctx: CheckContext) -> dict[str, Any]:
     q, U = quadratic_case(spec, seed)
     lam1 = q.eigenvalues[0]
     cfg = exact_v("xsam_projector", lr=eta, rho=RHO, alpha=alpha, perturbation="unnormalized")
-    run = run_steps(q, cfg, U @ np.full(q.dim, 1e-3), steps)
+    run = run_steps(q, cfg, U @ np.full(q.dim, 1e-3), steps, ctx=ctx)
     x = run.iterates @ U[:, 0]
     rate = float(sym.escape().func(eta, alpha, 0.0, RHO, lam1)[2])
     rel = float(np.max(np.abs(x[1:] / x[:-1] / rate - 1)))
@@ -457,7 +463,8 @@ def _escape_projector(spec: str, seed: int, alpha: float, eta: float, steps: int
               "{0, .9}; projector (USAM perturbation) runs at eta in {1e-3, .05}",
        tolerance="per-step law 1e-9 eta; speed within 1 - c_min of eta(alpha-1)/(1-mu) over "
                  "the last third (c_min >= .9); projector per-step ratio 1e-9 relative",
-       facts=("F5.3", "F7.3", "F7.4"))
+       facts=("F5.3", "F7.3", "F7.4"),
+       backends=("numpy", "torch"))
 def check_escape(ctx: CheckContext) -> Outcome:
     proved, symbolic = _all_proved(sym.escape(), sym.paper_rule_map())
     seeds = [ctx.seed + i for i in range(ctx.pick(1, 2, 4))]
@@ -465,7 +472,7 @@ def check_escape(ctx: CheckContext) -> Outcome:
     paper = [_escape_paper(spec, s, a, mu, 1 if (i + s) % 2 == 0 else -1, steps, ctx)
              for spec in SPECTRA for s in seeds for i, a in enumerate(ESCAPE_ALPHAS)
              for mu in (0.0, 0.9)]
-    proj = [_escape_projector(spec, seeds[0], a, eta, 60)
+    proj = [_escape_projector(spec, seeds[0], a, eta, 60, ctx)
             for spec in SPECTRA for a in ESCAPE_ALPHAS for eta in (1e-3, ETA)]
     ok = proved and all(r["ok"] for r in paper) and all(r["ok"] for r in proj)
     worst = max(r["rel_error"] for r in paper)
