@@ -11,9 +11,10 @@ from xsam_theory._version import __version__
 DESCRIPTION = """\
 Evidence-backed checks of the theory of SAM and X-SAM.
 
-The numerical core (problems with exact derivatives, spectral tools, the SAM family, the
-trajectory runner) is available from Python today. The commands `verify` (the claims ledger),
-`figures` and `bench` arrive with later releases; see README.md for what is there now.
+The main job is `verify`: every claim of the ledger (derived lemmas, literature closed forms,
+findings about the reference algorithm, and the paper's empirical claims) run as a check that
+can fail, with claims.json and report.md as evidence. `figures` reproduces the analytic figures
+from code, `sweep`/`results` run and tabulate hyperparameter grids, `bench` measures costs.
 """
 
 

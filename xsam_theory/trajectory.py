@@ -147,20 +147,45 @@ class Trajectory:
         return self.iterates[-1]
 
     # -- persistence ----------------------------------------------------------------------------
-    def save(self, path: str | Path) -> Path:
-        """Write the trajectory to ``path`` (``.npz``) atomically."""
-        arrays: dict[str, Any] = {
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The flat ``name -> array`` form that :meth:`save` writes and the sweep store keeps:
+        ``config_json``, ``status``, ``message``, ``iterates``, ``iterate_steps``,
+        ``diag/<field>`` and ``mon/<monitor>/<column>``."""
+        arrays: dict[str, np.ndarray] = {
             "config_json": np.array(json.dumps(self.config, sort_keys=True)),
             "status": np.array(self.status),
             "message": np.array(self.message),
-            "iterates": self.iterates,
-            "iterate_steps": self.iterate_steps,
+            "iterates": np.asarray(self.iterates),
+            "iterate_steps": np.asarray(self.iterate_steps),
         }
         for k, a in self.diagnostics.items():
-            arrays[f"diag/{k}"] = a
+            arrays[f"diag/{k}"] = np.asarray(a)
         for name, table in self.monitors.items():
             for k, a in table.items():
-                arrays[f"mon/{name}/{k}"] = a
+                arrays[f"mon/{name}/{k}"] = np.asarray(a)
+        return arrays
+
+    @classmethod
+    def from_arrays(cls, arrays: Any, source: str = "arrays") -> Trajectory:
+        """The trajectory whose :meth:`to_arrays` form is ``arrays`` (a mapping, e.g. an open
+        ``np.load`` file); ``source`` names it in the error for anything else."""
+        keys = list(arrays.keys())
+        if "config_json" not in keys or "iterates" not in keys:
+            raise ValueError(f"{source} is not a trajectory written by Trajectory.to_arrays")
+        diagnostics = {k[5:]: arrays[k] for k in keys if k.startswith("diag/")}
+        monitors: dict[str, dict[str, np.ndarray]] = {}
+        for k in keys:
+            if k.startswith("mon/"):
+                _, name, q = k.split("/", 2)
+                monitors.setdefault(name, {})[q] = arrays[k]
+        return cls(config=json.loads(str(arrays["config_json"])), iterates=arrays["iterates"],
+                   iterate_steps=arrays["iterate_steps"], diagnostics=diagnostics,
+                   monitors=monitors, status=str(arrays["status"]),
+                   message=str(arrays["message"]))
+
+    def save(self, path: str | Path) -> Path:
+        """Write the trajectory to ``path`` (``.npz``) atomically."""
+        arrays = self.to_arrays()
 
         def write(f: Any) -> None:
             buf = io.BytesIO()
@@ -173,18 +198,7 @@ class Trajectory:
     def load(cls, path: str | Path) -> Trajectory:
         """Read a trajectory written by :meth:`save`."""
         with np.load(Path(path), allow_pickle=False) as z:
-            keys = list(z.keys())
-            if "config_json" not in keys or "iterates" not in keys:
-                raise ValueError(f"{path} is not a trajectory file written by Trajectory.save")
-            diagnostics = {k[5:]: z[k] for k in keys if k.startswith("diag/")}
-            monitors: dict[str, dict[str, np.ndarray]] = {}
-            for k in keys:
-                if k.startswith("mon/"):
-                    _, name, q = k.split("/", 2)
-                    monitors.setdefault(name, {})[q] = z[k]
-            return cls(config=json.loads(str(z["config_json"])), iterates=z["iterates"],
-                       iterate_steps=z["iterate_steps"], diagnostics=diagnostics,
-                       monitors=monitors, status=str(z["status"]), message=str(z["message"]))
+            return cls.from_arrays(z, source=str(path))
 
 
 class NonFiniteError(FloatingPointError):

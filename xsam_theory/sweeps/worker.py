@@ -10,7 +10,6 @@ bit-identical results in all three.
 from __future__ import annotations
 
 import io
-import json
 import os
 import socket
 import threading
@@ -55,18 +54,7 @@ def encode_trajectory(traj: Trajectory) -> bytes:
     The blob is a function of the arrays alone — fixed zip timestamps, fixed member order — so
     equal trajectories give equal bytes.
     """
-    arrays: dict[str, np.ndarray] = {
-        "config_json": np.array(json.dumps(traj.config, sort_keys=True)),
-        "status": np.array(traj.status),
-        "message": np.array(traj.message),
-        "iterates": np.asarray(traj.iterates),
-        "iterate_steps": np.asarray(traj.iterate_steps),
-    }
-    for k, a in traj.diagnostics.items():
-        arrays[f"diag/{k}"] = np.asarray(a)
-    for name, table in traj.monitors.items():
-        for k, a in table.items():
-            arrays[f"mon/{name}/{k}"] = np.asarray(a)
+    arrays = traj.to_arrays()
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for key, a in arrays.items():
@@ -80,18 +68,7 @@ def encode_trajectory(traj: Trajectory) -> bytes:
 def decode_trajectory(blob: bytes) -> Trajectory:
     """The :class:`Trajectory` an :func:`encode_trajectory` blob holds."""
     with np.load(io.BytesIO(blob), allow_pickle=False) as z:
-        keys = list(z.keys())
-        if "config_json" not in keys or "iterates" not in keys:
-            raise ValueError("not a trajectory blob written by encode_trajectory")
-        diagnostics = {k[5:]: z[k] for k in keys if k.startswith("diag/")}
-        monitors: dict[str, dict[str, np.ndarray]] = {}
-        for k in keys:
-            if k.startswith("mon/"):
-                _, name, q = k.split("/", 2)
-                monitors.setdefault(name, {})[q] = z[k]
-        return Trajectory(config=json.loads(str(z["config_json"])), iterates=z["iterates"],
-                          iterate_steps=z["iterate_steps"], diagnostics=diagnostics,
-                          monitors=monitors, status=str(z["status"]), message=str(z["message"]))
+        return Trajectory.from_arrays(z, source="the blob")
 
 
 def _worker_name() -> str:
