@@ -334,3 +334,15 @@ def test_config_round_trips_through_a_dict():
     assert OptimizerConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ValueError, match="unknown"):
         OptimizerConfig.from_dict({**cfg.to_dict(), "beta": 1})
+
+
+def test_numpy_scalars_are_accepted_and_stored_as_python_numbers():
+    import json
+
+    cfg = preset("xsam", lr=np.float64(0.1), rho=np.float32(0.05), alpha=np.float64(0.5),
+                 refresh_every=np.int64(5), normalize=np.bool_(True))
+    ref = preset("xsam", lr=0.1, rho=float(np.float32(0.05)), alpha=0.5, refresh_every=5)
+    assert cfg == ref and type(cfg.lr) is float and type(cfg.refresh_every) is int
+    json.dumps(cfg.to_dict())
+    with pytest.raises(ValueError, match="alpha must be a finite number"):
+        preset("xsam", lr=0.1, rho=0.05, alpha=np.float64("nan"))

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+import numpy as np
+
 __all__ = [
     "PRESETS",
     "Coefficient",
@@ -185,6 +187,16 @@ class OptimizerConfig:
             except ValueError:
                 choices = ", ".join(repr(e.value) for e in enum)
                 raise ValueError(f"{name} must be one of {choices}, got {value!r}") from None
+        # NumPy scalars (np.float64(0.1), np.int64(5)) are accepted and stored as Python numbers,
+        # so that configurations stay JSON-serializable and hash alike
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, np.floating):
+                object.__setattr__(self, f.name, float(value))
+            elif isinstance(value, np.integer):
+                object.__setattr__(self, f.name, int(value))
+            elif isinstance(value, np.bool_):
+                object.__setattr__(self, f.name, bool(value))
         _check_number("lr", self.lr, lower=0.0, strict=True)
         _check_number("rho", self.rho, lower=0.0)
         _check_number("alpha", self.alpha, lower=0.0)
