@@ -147,9 +147,9 @@ def test_verify_backend_torch_gives_the_numpy_verdicts_and_says_where_each_check
     pytest.importorskip("torch")
     ids = "D-G1,F-WINDOW,F-TRAP,L-SAM2"
     assert main(["verify", "--quick", "--only", ids, "--out", str(tmp_path / "t"),
-                 "--backend", "torch", "--quiet"]) == 0
+                 "--backend", "torch", "--quiet", "--no-figures"]) == 0
     assert main(["verify", "--quick", "--only", ids, "--out", str(tmp_path / "n"),
-                 "--quiet"]) == 0
+                 "--quiet", "--no-figures"]) == 0
     t = json.loads((tmp_path / "t" / "claims.json").read_text())
     n = json.loads((tmp_path / "n" / "claims.json").read_text())
     assert t["backend"] == "torch" and t["device"] == "cpu"
@@ -192,3 +192,37 @@ def test_ledger_order_does_not_depend_on_which_claim_module_was_imported_first()
     assert list(CLAIMS) != want
     importlib.import_module("xsam_theory.claims")
     assert list(load_all()) == want
+
+
+# -- figures in the report -----------------------------------------------------------------------
+def test_verify_draws_each_claims_figure_and_the_report_shows_it(tmp_path):
+    assert main(["verify", "--quick", "--only", "D-G1,D-G2,D-CURV", "--out", str(tmp_path),
+                 "--quiet"]) == 0
+    doc = json.loads((tmp_path / "claims.json").read_text())
+    fig = {c["id"]: c["figure"] for c in doc["claims"]}
+    assert fig == {"D-G1": "figures/geometry.png", "D-G2": "figures/geometry.png",
+                   "D-CURV": None}
+    for ext in ("png", "pdf", "csv"):
+        assert (tmp_path / "figures" / f"geometry.{ext}").stat().st_size > 0
+    report = (tmp_path / "report.md").read_text()
+    assert "![D-G1: figure geometry](figures/geometry.png)" in report
+
+
+def test_every_figure_a_claim_names_exists():
+    from xsam_theory.figures import FIGURES
+
+    named = {c.figure for c in load_all().values()} - {None}
+    assert named and named <= set(FIGURES)
+
+
+def test_a_figure_that_fails_is_reported_without_changing_the_verdict(tmp_path, monkeypatch):
+    import xsam_theory.figures as figures
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no ink")
+
+    monkeypatch.setattr(figures, "make_figure", broken)
+    assert main(["verify", "--quick", "--only", "D-G1", "--out", str(tmp_path), "--quiet"]) == 0
+    c = json.loads((tmp_path / "claims.json").read_text())["claims"][0]
+    assert c["verdict"] == "holds" and c["figure"] is None
+    assert c["evidence"]["figure_error"] == "RuntimeError: no ink"

@@ -52,6 +52,8 @@ def _add_verify(sub: argparse._SubParsersAction) -> None:
     from xsam_theory.backend import add_backend_arguments
 
     add_backend_arguments(p)    # the claims that can run their implementation on torch do so
+    p.add_argument("--no-figures", dest="figures", action="store_false",
+                   help="do not draw the claims' figures into DIR/figures/")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -171,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             backend, device = backend_from_arguments(args)
             return verify_main(args.scale, args.only, args.out, args.seed, backend, device,
-                               quiet=args.quiet)
+                               quiet=args.quiet, figures=args.figures)
         except ValueError as e:      # an unavailable backend or an unknown --only id
             parser.error(str(e))
     if args.command == "sweep":

@@ -113,7 +113,8 @@ def _factor_run(q: Quadratic, eta: float, rho: float, seed: int, ctx: CheckConte
               "divergence at eta lambda_1 = 2.1",
        tolerance="amplitude and edge 1e-10 relative; transverse factors 1e-7 absolute",
        facts=("F3.2", "F3.3"),
-       backends=("numpy", "torch"))
+       backends=("numpy", "torch"),
+       figure="quadratic-2d")
 def check_two_cycle(ctx: CheckContext) -> Outcome:
     der = sym.sam_two_cycle()
     rng = ctx.rng(31)

@@ -132,7 +132,8 @@ CASES = (("sam", 0.0, None), ("xsam_projector", 0.3, "fixed"), ("xsam_projector"
        tolerance="2e-3 relative for the closed forms (SAM, projector); 1e-2 for the normalized "
                  "forms' leading-order law",
        facts=("F4.3", "F7.6"),
-       backends=("numpy", "torch"))
+       backends=("numpy", "torch"),
+       figure="drift")
 def check_confound(ctx: CheckContext) -> Outcome:
     ders = (sym.ravine_drift(), sym.ravine_drift_tilted(), sym.per_step_drift())
     y0s = ctx.pick((0.25, 0.5), (0.25, 0.5, 0.75), (0.2, 0.35, 0.5, 0.65, 0.8))

@@ -164,7 +164,8 @@ def _two_block_case(phase1: int, total: int, seed: int, ctx: CheckContext
                  "1e-12; two-block: block 2 moves <= 1% of block 1 (full batch), >= 10% "
                  "(batch-1)",
        facts=("F4.3", "F4.4"),
-       backends=("numpy", "torch"))
+       backends=("numpy", "torch"),
+       figure="drift")
 def check_drift(ctx: CheckContext) -> Outcome:
     ders = (sym.ravine_drift(), sym.factorization_gd())
     seeds = [ctx.seed + i for i in range(ctx.pick(1, 2, 3))]

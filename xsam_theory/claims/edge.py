@@ -196,7 +196,8 @@ def _mlp_run(seed: int, steps: int, every: int, ctx: CheckContext) -> dict[str, 
        tolerance="quadratic rates 1e-6 relative; MLP: late-phase (from the first ratio >= 0.95) "
                  "median ratio in [0.8, 1.1]; outside: fails; edge not reached: inconclusive",
        facts=("F3.3", "F3.4", "F3.5"),
-       backends=("numpy", "torch"))
+       backends=("numpy", "torch"),
+       figure="lambda-max")
 def check_edge(ctx: CheckContext) -> Outcome:
     der = sym.stability_edges()
     cases = _quadratic_part(ctx)

@@ -52,7 +52,8 @@ def _outcome(name: str, der: sym.Derivation, max_res: float, n: int, extra: dict
 
 @claim("D-G1", "D", "<d, v> = c - alpha|c| for the paper rule d = g_hat - alpha|c| v.",
        method="sympy identity in span(g_hat, v); xsam_direction on random unit pairs",
-       tolerance="1e-12 absolute", facts=("F6.1",))
+       tolerance="1e-12 absolute", facts=("F6.1",),
+       figure="geometry")
 def check_g1(ctx: CheckContext) -> Outcome:
     der = sym.parallel_component()
     draws = _draws(ctx, 1)
@@ -66,7 +67,8 @@ def check_g1(ctx: CheckContext) -> Outcome:
 @claim("D-G2", "D", "||d||^2 = 1 - c^2 + (c - alpha|c|)^2, so ||d|| <= 1 when c > 0 "
        "iff alpha in [0, 2] (and ||d|| > 1 when c < 0, alpha > 0).",
        method="sympy identity + factorization c^2 alpha(alpha -+ 2) per sign of c; "
-              "numerical draws", tolerance="1e-12 absolute", facts=("F6.1",))
+              "numerical draws", tolerance="1e-12 absolute", facts=("F6.1",),
+       figure="geometry")
 def check_g2(ctx: CheckContext) -> Outcome:
     der = sym.direction_norm()
     draws = _draws(ctx, 2)
@@ -86,7 +88,8 @@ def check_g2(ctx: CheckContext) -> Outcome:
 
 @claim("D-G3", "D", "angle(d, v) >= angle(g_hat, v) for every alpha >= 0.",
        method="sympy: per sign of c, reduce to (2a -+ a^2)(1 - c^2) >= 0; numerical draws",
-       tolerance="1e-12 absolute on the cosines", facts=("F6.3",))
+       tolerance="1e-12 absolute on the cosines", facts=("F6.3",),
+       figure="geometry")
 def check_g3(ctx: CheckContext) -> Outcome:
     der = sym.angle_monotonicity()
     draws = _draws(ctx, 3)
@@ -107,7 +110,8 @@ def check_g3(ctx: CheckContext) -> Outcome:
 
 @claim("D-G4", "D", "<d, g_hat> = 1 - alpha c|c|: d is a descent direction unless "
        "alpha c|c| >= 1.", method="sympy identity; numerical draws",
-       tolerance="1e-12 absolute", facts=("F6.1",))
+       tolerance="1e-12 absolute", facts=("F6.1",),
+       figure="geometry")
 def check_g4(ctx: CheckContext) -> Outcome:
     der = sym.descent_inner_product()
     draws = _draws(ctx, 4)

@@ -165,7 +165,8 @@ def _symmetric_pair(spec: str, seed: int, alpha: float, steps: int, ctx: CheckCo
        tolerance="directions 1e-12; mirror 1e-9 relative; means in the exact interval "
                  "sigma(eta alpha -+ eta/q); symmetric rule 1e-12 relative",
        facts=("F1.5", "F1.7", "F6.2", "F7.1"),
-       backends=("numpy", "torch"))
+       backends=("numpy", "torch"),
+       figure="quadratic-2d")
 def check_sign(ctx: CheckContext) -> Outcome:
     der = invariance.orientation_difference()
     win = xsam_1d.paper_window()

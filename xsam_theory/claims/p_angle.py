@@ -101,7 +101,8 @@ def angle_evidence(ctx: CheckContext) -> dict:
        method="full-batch SAM on teacher-student MLPs; per step Lanczos lambda_max and "
               "angle(g, v_top); mean delta-lambda by angle bin per seed; bootstrap over seeds",
        tolerance="95% bootstrap interval of the bin difference must exclude 0",
-       facts=("F1.1", "F4.2"))
+       facts=("F1.1", "F4.2"),
+       figure="angle")
 def check_p_angle(ctx: CheckContext) -> Outcome:
     ev = angle_evidence(ctx)
     runs, d_or, c_or, d_free, c_free = (ev[k] for k in ("runs", "d_or", "counts_or", "d_free",

@@ -85,7 +85,8 @@ def _cell_verdict(low: float, high: float) -> Verdict:
               "(t interval); tail gradient norm against constant eta",
        tolerance="slope interval below -0.4 (holds) / above -0.1 (fails); constant-eta slope "
                  ">= 0.5", facts=("F3.6", "F5.3", "F7.3", "F7.4"),
-       backends=("numpy", "torch"))
+       backends=("numpy", "torch"),
+       figure="convergence")
 def check_p_conv(ctx: CheckContext) -> Outcome:
     # scales sized for SPEC §5's budgets on 2 cores (~7 s, ~1 min, ~7 min); every run is a
     # Python step loop (~0.2 ms/step on the quadratic, ~0.65 ms with the MLP's Lanczos refreshes)

@@ -389,7 +389,8 @@ def _key(name: str, d: dict[str, Any]) -> str:
               "separate tuning seeds; paired evaluation seeds; t intervals of per-seed "
               "differences X-SAM - SAM in test loss",
        tolerance="95% t interval of the paired test-loss difference must exclude 0",
-       facts=("F1.4", "F1.5"))
+       facts=("F1.4", "F1.5"),
+       figure="generalization")
 def check_p_gen(ctx: CheckContext) -> Outcome:
     ev = generalization_evidence(ctx)
     verdicts = [d["verdict"] for d in ev["datasets"].values()]

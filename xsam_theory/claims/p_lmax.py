@@ -137,7 +137,8 @@ def _problem_verdict(cmp: dict[str, dict[str, Any]]) -> Verdict:
        "at matched training loss, on the factorization problem and small MLPs.",
        method="paired seeds; cosine schedule; lambda_max at the first iterate with loss <= "
               "fraction x initial loss; t intervals of per-seed differences",
-       tolerance="95% t interval of paired differences must exclude 0", facts=("F4.4", "F7.6"))
+       tolerance="95% t interval of paired differences must exclude 0", facts=("F4.4", "F7.6"),
+       figure="lambda-max")
 def check_p_lmax(ctx: CheckContext) -> Outcome:
     n_seeds = ctx.pick(4, 10, 20)
     seeds = [ctx.seed + s for s in range(n_seeds)]

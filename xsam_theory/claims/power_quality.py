@@ -192,7 +192,8 @@ def power_evidence(ctx: CheckContext) -> dict[str, Any]:
        tolerance="descriptive (distributions in the evidence); power bound 1e-8 relative; flip "
                  "signs exact once tan angle <= 0.1 by the bound; eigenvalue within the "
                  "Rayleigh-quotient bound",
-       facts=("F1.5", "F8.1", "F8.3", "F8.4"))
+       facts=("F1.5", "F8.1", "F8.3", "F8.4"),
+       figure="power-quality")
 def check_power(ctx: CheckContext) -> Outcome:
     der = dominant_negative_flip()
     ev = power_evidence(ctx)

@@ -95,6 +95,7 @@ class Claim:
     check: Callable[[CheckContext], Outcome]
     facts: tuple[str, ...] = ()
     backends: tuple[str, ...] = ("numpy",)
+    figure: str | None = None
 
 
 @dataclass
@@ -126,20 +127,23 @@ CLAIMS: dict[str, Claim] = {}
 
 
 def claim(id: str, kind: str, statement: str, *, method: str, tolerance: str,
-          facts: tuple[str, ...] = (), backends: tuple[str, ...] = ("numpy",)
+          facts: tuple[str, ...] = (), backends: tuple[str, ...] = ("numpy",),
+          figure: str | None = None
           ) -> Callable[[Callable[[CheckContext], Outcome]], Callable[[CheckContext], Outcome]]:
     """Decorator registering ``check`` as the claim ``id``.
 
     ``backends``: the array backends on which the check can run the implementation under test
     (its measurements are NumPy on every backend). A check asked for another backend runs on
     NumPy, and its result says so (``ClaimResult.backend``).
+    ``figure``: the id of the :mod:`xsam_theory.figures` figure that shows this claim's closed
+    forms or data; ``verify`` draws it next to the report.
     """
 
     def register(check: Callable[[CheckContext], Outcome]) -> Callable[[CheckContext], Outcome]:
         if id in CLAIMS:
             raise ValueError(f"claim {id!r} is registered twice")
         CLAIMS[id] = Claim(id, Kind(kind), statement, method, tolerance, check, facts,
-                           tuple(backends))
+                           tuple(backends), figure)
         return check
 
     return register

@@ -96,7 +96,8 @@ def _run(lam: np.ndarray, eta: float, rho: float, seed: int, ctx: CheckContext
               "equality, rate fitted from log||w|| vs closed form, decay at 0.99 lambda_U, "
               "growth at 1.01 lambda_U and for lambda in (-1/rho, 0)",
        tolerance="map 1e-12 relative per step; fitted rate 1e-9 relative", facts=("F3.1",),
-       backends=("numpy", "torch"))
+       backends=("numpy", "torch"),
+       figure="convergence")
 def check_usam(ctx: CheckContext) -> Outcome:
     factor, thr = sym.usam_factor(), sym.usam_threshold()
     rng = ctx.rng(21)

@@ -13,7 +13,8 @@ from xsam_theory._version import __version__
 from xsam_theory.claims import CLAIMS, CheckContext, ClaimResult, load_all, run_claim
 from xsam_theory.io import atomic_write
 
-__all__ = ["exit_status", "render_report", "render_table", "run_ledger", "write_outputs"]
+__all__ = ["draw_figures", "exit_status", "render_report", "render_table", "run_ledger",
+           "write_outputs"]
 
 
 def _select(only: Sequence[str] | None) -> list[str]:
@@ -93,7 +94,10 @@ def render_report(results: Sequence[ClaimResult], meta: dict[str, Any]) -> str:
         if r.facts:
             out += [f"**Theory notes.** {', '.join(r.facts)}", ""]
         if r.figure:
-            out += [f"![{r.id}]({r.figure})", ""]
+            fid = Path(r.figure).stem
+            out += [f"![{r.id}: figure {fid}]({r.figure})", "",
+                    f"*Figure `{fid}` (`xsam-theory figures --only {fid}`; its numbers are in "
+                    f"`{Path(r.figure).with_suffix('.csv')}`).*", ""]
         evidence = {k: v for k, v in r.to_json()["evidence"].items() if k != "traceback"}
         out += ["**Evidence.**", "", "```json", json.dumps(evidence, indent=1, sort_keys=True)[
             :6000], "```"]
@@ -128,11 +132,50 @@ def write_outputs(results: Sequence[ClaimResult], out_dir: str | Path,
     return j, m
 
 
+def draw_figures(results: Sequence[ClaimResult], out_dir: str | Path, *, quick: bool, seed: int,
+                 progress: IO[str] | None = None) -> dict[str, str]:
+    """Draw each figure that the selected claims name (``@claim(figure=...)``) into
+    ``out_dir/figures/`` (PNG, PDF and the CSV of its numbers) and point each result at it
+    (``figure = "figures/ID.png"``, relative to ``out_dir``). Quick claims get quick figures.
+    A figure that cannot be drawn leaves the claim's verdict alone: its error goes into the
+    claim's evidence as ``figure_error``. Returns ``{figure id: error}`` for those."""
+    from xsam_theory.figures import FigureContext, make_figure
+
+    wanted: dict[str, list[ClaimResult]] = {}
+    for r in results:
+        fid = CLAIMS[r.id].figure
+        if fid is not None:
+            wanted.setdefault(fid, []).append(r)
+    fctx = FigureContext(quick=quick, seed=seed)
+    errors: dict[str, str] = {}
+    t0 = time.perf_counter()
+    for i, (fid, rs) in enumerate(wanted.items()):
+        if progress is not None:
+            _bar(progress, i, len(wanted), f"figure {fid}", time.perf_counter() - t0)
+        try:
+            make_figure(fid, fctx, Path(out_dir) / "figures")
+        except Exception as e:  # a figure is an illustration; its failure is reported
+            errors[fid] = f"{type(e).__name__}: {e}"
+        for r in rs:
+            if fid in errors:
+                r.evidence["figure_error"] = errors[fid]
+            else:
+                r.figure = f"figures/{fid}.png"
+    if progress is not None and wanted:
+        _bar(progress, len(wanted), len(wanted), "figures done", time.perf_counter() - t0)
+        progress.write("\n")
+        progress.flush()
+    return errors
+
+
 def main(scale: str, only: Sequence[str] | None, out: str, seed: int, backend: str,
-         device: str | None, quiet: bool = False) -> int:
+         device: str | None, quiet: bool = False, figures: bool = True) -> int:
     """The command's body: returns the exit status."""
     ctx = CheckContext(scale=scale, seed=seed, backend=backend, device=device, out_dir=out)
     results = run_ledger(ctx, only, progress=None if quiet else sys.stderr)
+    if figures:
+        draw_figures(results, out, quick=scale == "quick", seed=seed,
+                     progress=None if quiet else sys.stderr)
     meta = {"package_version": __version__, "backend": backend, "device": device,
             "dtype": "float64", "seed": seed, "scale": scale}
     j, m = write_outputs(results, out, meta)

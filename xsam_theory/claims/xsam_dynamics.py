@@ -220,7 +220,8 @@ def _trap_case(alpha: float, steps: int, ctx: CheckContext) -> dict[str, Any]:
        tolerance="per-step map 1e-9 eta; window ends 1e-9 eta; occupancy < 1/N (exact bound); "
                  "projector iterates 1e-9 of ||w0||",
        facts=("F7.1", "F7.4", "F7.5", "F7.6"),
-       backends=("numpy", "torch"))
+       backends=("numpy", "torch"),
+       figure="quadratic-2d")
 def check_window(ctx: CheckContext) -> Outcome:
     proved, symbolic = _all_proved(sym.paper_rule_map(), sym.paper_window(),
                                    sym.symmetric_window(), sym.projector_factor())
