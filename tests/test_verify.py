@@ -226,3 +226,12 @@ def test_a_figure_that_fails_is_reported_without_changing_the_verdict(tmp_path, 
     c = json.loads((tmp_path / "claims.json").read_text())["claims"][0]
     assert c["verdict"] == "holds" and c["figure"] is None
     assert c["evidence"]["figure_error"] == "RuntimeError: no ink"
+
+
+def test_every_claim_has_its_proofs_checks_module():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "proofs_checks"
+    have = {p.stem for p in root.glob("check_*.py")}
+    want = {"check_" + cid.lower().replace("-", "_") for cid in load_all()}
+    assert want == have
