@@ -14,7 +14,8 @@
 # %% [markdown]
 # # Geometry of the X-SAM correction, and SAM / X-SAM on a quadratic
 #
-# This notebook walks through the figures `geometry` and `quadratic-2d` of `paper_figures/`.
+# This notebook walks through the figures `geometry` and `quadratic-2d` of `paper_figures/`,
+# then shows where the quadratic picture's premise fails (claim F-TRAP).
 # It calls the same functions as `xsam-theory figures` (`xsam_theory.figures.make_figure`), so
 # what you see here is what the command writes. Set the environment variable
 # `XSAM_FIGURES_QUICK=1` for the quick scale (what CI runs); by default the full scale is used.
@@ -106,3 +107,47 @@ for series in ("xsam_paper", "xsam_paper_flipped", "xsam_symmetric"):
     x = quad.where(source="trajectory", series=series).col("x")[-50:]
     print(f"{series:>19}: window [{w['lower']:+.3f}, {w['upper']:+.3f}], "
           f"last 50 iterates in [{x.min():+.3f}, {x.max():+.3f}]")
+
+# %% [markdown]
+# ## 3. When the 1-D reduction fails: the trap on the $v_2$ cycle (F-TRAP)
+#
+# The window above assumes, with theory-notes §7, that the components transverse to $v$ decay.
+# They need not. At $x = \langle w, v_1\rangle = 0$ the correction vanishes ($c = 0$) and every
+# normalized form is normalized GD along $v_2$, with the 2-cycle $y = \pm\eta/2$. Linearizing
+# about that cycle, $c = Kx + O(x^2)$ with
+# $K = \lambda_1(\lambda_2|y| + \rho\lambda_1)/(\lambda_2^2|y|(|y| + \rho))$, so the paper rule
+# multiplies $x$ by $m_+ = 1 - \eta(1-\alpha)K$ when $x > 0$ and by $m_- = 1 - \eta(1+\alpha)K$
+# when $x < 0$ (`xsam_theory.symbolic.xsam_1d.v2_cycle_trap`, proved with sympy). As
+# $\alpha \to 1$, $m_+ \to 1$ from below: the cycle *attracts* $x$, and X-SAM locks on a
+# 2-cycle across $v_2$ with $\langle w, v_1\rangle \to 0$ instead of reaching its window.
+# Below, runs of the implementation (exact $v$) on $\mathrm{diag}(10, 6, 3, 1)$ started on that
+# cycle with $x_0 = 10^{-9}$, against the predicted two-step multiplier.
+
+# %%
+import matplotlib.pyplot as plt
+
+from xsam_theory.optimizers import preset
+from xsam_theory.problems import Quadratic
+from xsam_theory.symbolic.xsam_1d import v2_cycle_trap
+from xsam_theory.trajectory import run_trajectory
+
+eta = rho = 0.05
+lam = np.array([10.0, 6.0, 3.0, 1.0])
+trap = v2_cycle_trap()
+fig, ax = plt.subplots(figsize=(6, 3.2))
+for alpha in (0.2, 0.5, 0.8, 0.9):
+    K, m_plus, m_minus = (float(t) for t in trap.func(lam[0], lam[1], rho, eta, alpha, eta / 2))
+    two_step = m_plus**2 if m_plus > 0 else m_plus * m_minus
+    cfg = preset("xsam_paper", lr=eta, rho=rho, alpha=alpha, eigvec_source="exact",
+                 refresh_every=2**62)
+    w0 = np.array([1e-9, eta / 2, 0.0, 0.0])
+    x = run_trajectory(Quadratic(np.diag(lam)), cfg, w0, ctx.pick(60, 120)).iterates[:, 0]
+    print(f"alpha = {alpha}: predicted two-step multiplier {two_step:+.4f} "
+          f"({'trap' if abs(two_step) < 1 else 'escape'}); measured x2/x0 = {x[2] / x[0]:+.4f}, "
+          f"final |x| = {abs(x[-1]):.1e}")
+    ax.semilogy(np.abs(x) + 1e-300, label=f"alpha = {alpha}")
+ax.set_ylim(1e-40, 1)
+ax.set_xlabel("step")
+ax.set_ylabel("|<w, v1>|")
+ax.legend(fontsize=8)
+plt.show()
