@@ -32,10 +32,15 @@
 import os
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Image, display
 
 from xsam_theory.figures import FIGURES, FigureContext, make_figure
+from xsam_theory.optimizers import preset
+from xsam_theory.problems import Quadratic
+from xsam_theory.symbolic.xsam_1d import v2_cycle_trap
+from xsam_theory.trajectory import run_trajectory
 
 ctx = FigureContext.from_env()          # XSAM_FIGURES_QUICK=1 -> quick
 OUT = Path(os.environ.get("XSAM_FIGURES_OUT", "notebook_figures"))
@@ -124,13 +129,6 @@ for series in ("xsam_paper", "xsam_paper_flipped", "xsam_symmetric"):
 # cycle with $x_0 = 10^{-9}$, against the predicted two-step multiplier.
 
 # %%
-import matplotlib.pyplot as plt
-
-from xsam_theory.optimizers import preset
-from xsam_theory.problems import Quadratic
-from xsam_theory.symbolic.xsam_1d import v2_cycle_trap
-from xsam_theory.trajectory import run_trajectory
-
 eta = rho = 0.05
 lam = np.array([10.0, 6.0, 3.0, 1.0])
 trap = v2_cycle_trap()
