@@ -392,7 +392,7 @@ def _key(name: str, d: dict[str, Any]) -> str:
        facts=("F1.4", "F1.5"),
        figure="generalization")
 def check_p_gen(ctx: CheckContext) -> Outcome:
-    ev = generalization_evidence(ctx)
+    ev = generalization_evidence(ctx, progress=ctx.progress)
     verdicts = [d["verdict"] for d in ev["datasets"].values()]
     verdict = _overall(verdicts)
     key = "; ".join(_key(n, d) for n, d in ev["datasets"].items())

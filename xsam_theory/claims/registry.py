@@ -61,6 +61,7 @@ class CheckContext:
     backend: str = "numpy"
     device: str | None = None
     out_dir: str | None = None
+    progress: bool = True       # whether long checks (sweeps) may draw progress on stderr
 
     def __post_init__(self) -> None:
         if self.scale not in SCALES:

@@ -171,7 +171,8 @@ def draw_figures(results: Sequence[ClaimResult], out_dir: str | Path, *, quick: 
 def main(scale: str, only: Sequence[str] | None, out: str, seed: int, backend: str,
          device: str | None, quiet: bool = False, figures: bool = True) -> int:
     """The command's body: returns the exit status."""
-    ctx = CheckContext(scale=scale, seed=seed, backend=backend, device=device, out_dir=out)
+    ctx = CheckContext(scale=scale, seed=seed, backend=backend, device=device, out_dir=out,
+                       progress=not quiet)
     results = run_ledger(ctx, only, progress=None if quiet else sys.stderr)
     if figures:
         draw_figures(results, out, quick=scale == "quick", seed=seed,
