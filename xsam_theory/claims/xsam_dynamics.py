@@ -86,14 +86,21 @@ SYMMETRIC_ALPHAS = (0.2, 0.5, 0.8)
 TRAP_ALPHAS = (0.2, 0.5, 0.8, 0.9)
 
 
+def _window_coords(name: str, spec: str, seed: int, alpha: float, sign: int, burn: int,
+                   tail: int, stream: int, ctx: CheckContext) -> tuple[np.ndarray, np.ndarray]:
+    """Run X-SAM form ``name`` with the exact ``v`` (orientation ``sign``) from a seeded start
+    and return ``x_t = <w_t, v>`` and the transverse norms over the ``tail`` steps after
+    ``burn``."""
+    q, U = quadratic_case(spec, seed)
+    cfg = exact_v(name, lr=ETA, rho=RHO, alpha=alpha, eigvec_sign=sign)
+    run = run_steps(q, cfg, _start(ctx, stream + seed, q.dim), burn + tail, ctx=ctx)
+    x, perp = _coords(run.iterates, sign * U[:, 0])
+    return x[burn:], perp[burn:]
+
+
 def _paper_window_run(spec: str, seed: int, alpha: float, sign: int, burn: int, tail: int,
                       ctx: CheckContext) -> dict[str, Any]:
-    q, U = quadratic_case(spec, seed)
-    v = sign * U[:, 0]
-    cfg = exact_v("xsam_paper", lr=ETA, rho=RHO, alpha=alpha, eigvec_sign=sign)
-    run = run_steps(q, cfg, _start(ctx, 100 + seed, q.dim), burn + tail, ctx=ctx)
-    x, perp = _coords(run.iterates, v)
-    xt, pt = x[burn:], perp[burn:]
+    xt, pt = _window_coords("xsam_paper", spec, seed, alpha, sign, burn, tail, 100, ctx)
     lo, hi, frac_pred, _ = sym.paper_window().func(ETA, alpha)
     rec: dict[str, Any] = {"spectrum": spec, "seed": seed, "alpha": alpha, "eigvec_sign": sign,
                            "reduced": bool(pt.max() <= REDUCED * ETA), "trapped": False,
@@ -131,12 +138,7 @@ def _paper_window_run(spec: str, seed: int, alpha: float, sign: int, burn: int, 
 
 def _symmetric_run(spec: str, seed: int, alpha: float, sign: int, burn: int, tail: int,
                    ctx: CheckContext) -> dict[str, Any]:
-    q, U = quadratic_case(spec, seed)
-    v = sign * U[:, 0]
-    cfg = exact_v("xsam_symmetric", lr=ETA, rho=RHO, alpha=alpha, eigvec_sign=sign)
-    run = run_steps(q, cfg, _start(ctx, 200 + seed, q.dim), burn + tail, ctx=ctx)
-    x, perp = _coords(run.iterates, v)
-    xt, pt = x[burn:], perp[burn:]
+    xt, pt = _window_coords("xsam_symmetric", spec, seed, alpha, sign, burn, tail, 200, ctx)
     h = float(sym.symmetric_window().func(ETA, alpha))
     rec: dict[str, Any] = {"spectrum": spec, "seed": seed, "alpha": alpha,
                            "reduced": bool(pt.max() <= REDUCED * ETA),
