@@ -1,7 +1,7 @@
 """D-CURV: the curvature the X-SAM step sees (theory-notes F6.5); see
 xsam_theory.claims.curvature."""
 
-from xsam_theory.claims import CheckContext, run_claim
+from xsam_theory.claims import ExperimentContext, run_claim
 from xsam_theory.symbolic import curvature
 
 
@@ -11,5 +11,5 @@ def test_symbolic_proof():
 
 
 def test_claim_holds():
-    result = run_claim("D-CURV", CheckContext(scale="quick"))
+    result = run_claim("D-CURV", ExperimentContext(scale="quick"))
     assert result.verdict == "holds", result.evidence

@@ -1,6 +1,6 @@
 """D-G1: the X-SAM correction geometry (theory-notes F6.1/F6.3); see xsam_theory.claims.geometry."""
 
-from xsam_theory.claims import CheckContext, run_claim
+from xsam_theory.claims import ExperimentContext, run_claim
 from xsam_theory.symbolic import geometry
 
 
@@ -10,5 +10,5 @@ def test_symbolic_proof():
 
 
 def test_claim_holds():
-    result = run_claim("D-G1", CheckContext(scale="quick"))
+    result = run_claim("D-G1", ExperimentContext(scale="quick"))
     assert result.verdict == "holds", result.evidence

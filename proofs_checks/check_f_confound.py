@@ -1,7 +1,7 @@
 """F-CONFOUND: step length, not the correction, sets the normalized forms' drift (theory-notes
 F4.3, F7.6); see xsam_theory.claims.confound."""
 
-from xsam_theory.claims import CheckContext, run_claim
+from xsam_theory.claims import ExperimentContext, run_claim
 from xsam_theory.symbolic import drift
 
 
@@ -11,5 +11,5 @@ def test_symbolic_proof():
 
 
 def test_claim_holds():
-    result = run_claim("F-CONFOUND", CheckContext(scale="quick"))
+    result = run_claim("F-CONFOUND", ExperimentContext(scale="quick"))
     assert result.verdict == "holds", result.evidence

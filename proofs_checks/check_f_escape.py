@@ -1,7 +1,7 @@
 """F-ESCAPE: linear escape and exponential divergence for alpha > 1 (theory-notes F7.3, F7.4);
 see xsam_theory.claims.xsam_dynamics."""
 
-from xsam_theory.claims import CheckContext, run_claim
+from xsam_theory.claims import ExperimentContext, run_claim
 from xsam_theory.symbolic import xsam_1d
 
 
@@ -11,5 +11,5 @@ def test_symbolic_proof():
 
 
 def test_claim_holds():
-    result = run_claim("F-ESCAPE", CheckContext(scale="quick"))
+    result = run_claim("F-ESCAPE", ExperimentContext(scale="quick"))
     assert result.verdict == "holds", result.evidence

@@ -1,7 +1,7 @@
 """F-NORM: X-SAM's iterates are invariant to scaling the loss (theory-notes F1.5, F6.1); see
 xsam_theory.claims.normalization."""
 
-from xsam_theory.claims import CheckContext, run_claim
+from xsam_theory.claims import ExperimentContext, run_claim
 from xsam_theory.symbolic import invariance
 
 
@@ -11,5 +11,5 @@ def test_symbolic_proof():
 
 
 def test_claim_holds():
-    result = run_claim("F-NORM", CheckContext(scale="quick"))
+    result = run_claim("F-NORM", ExperimentContext(scale="quick"))
     assert result.verdict == "holds", result.evidence

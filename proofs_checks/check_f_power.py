@@ -1,7 +1,7 @@
 """F-POWER: quality of the reference loop's power-iteration v (theory-notes F8.1, F8.3); see
 xsam_theory.claims.power_quality."""
 
-from xsam_theory.claims import CheckContext, run_claim
+from xsam_theory.claims import ExperimentContext, run_claim
 from xsam_theory.symbolic import power_flip
 
 
@@ -11,7 +11,7 @@ def test_symbolic_proof():
 
 
 def test_claim_holds():
-    result = run_claim("F-POWER", CheckContext(scale="quick"))
+    result = run_claim("F-POWER", ExperimentContext(scale="quick"))
     assert result.verdict == "holds", result.evidence
     stats = result.evidence["statistics"]
     assert stats["refreshes"] > 0 and stats["power_bound_violations"] == 0

@@ -1,7 +1,7 @@
 """F-SIGN: the paper rule depends on the orientation of v (theory-notes F6.2, F1.7); see
 xsam_theory.claims.orientation."""
 
-from xsam_theory.claims import CheckContext, run_claim
+from xsam_theory.claims import ExperimentContext, run_claim
 from xsam_theory.symbolic import invariance, xsam_1d
 
 
@@ -11,5 +11,5 @@ def test_symbolic_proof():
 
 
 def test_claim_holds():
-    result = run_claim("F-SIGN", CheckContext(scale="quick"))
+    result = run_claim("F-SIGN", ExperimentContext(scale="quick"))
     assert result.verdict == "holds", result.evidence

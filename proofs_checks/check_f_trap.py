@@ -7,13 +7,13 @@ from functools import cache
 
 import numpy as np
 
-from xsam_theory.claims import CheckContext, ClaimResult, run_claim
+from xsam_theory.claims import ClaimResult, ExperimentContext, run_claim
 from xsam_theory.symbolic import xsam_1d
 
 
 @cache
 def _result() -> ClaimResult:
-    return run_claim("F-TRAP", CheckContext(scale="quick"))
+    return run_claim("F-TRAP", ExperimentContext(scale="quick"))
 
 
 def test_symbolic_linearization():

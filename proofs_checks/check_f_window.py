@@ -9,13 +9,13 @@ lock on a normalized-GD 2-cycle across v2 with <w, v> -> 0; that finding is F-TR
 
 from functools import cache
 
-from xsam_theory.claims import CheckContext, ClaimResult, run_claim
+from xsam_theory.claims import ClaimResult, ExperimentContext, run_claim
 from xsam_theory.symbolic import xsam_1d
 
 
 @cache
 def _result() -> ClaimResult:
-    return run_claim("F-WINDOW", CheckContext(scale="quick"))
+    return run_claim("F-WINDOW", ExperimentContext(scale="quick"))
 
 
 def test_symbolic_proof():

@@ -1,7 +1,7 @@
 """L-DRIFT: SAM's drift toward flat minima (theory-notes F4.3, F4.4); see
 xsam_theory.claims.drift."""
 
-from xsam_theory.claims import CheckContext, run_claim
+from xsam_theory.claims import ExperimentContext, run_claim
 from xsam_theory.symbolic import drift
 
 
@@ -11,5 +11,5 @@ def test_symbolic_proof():
 
 
 def test_claim_holds():
-    result = run_claim("L-DRIFT", CheckContext(scale="quick"))
+    result = run_claim("L-DRIFT", ExperimentContext(scale="quick"))
     assert result.verdict == "holds", result.evidence

@@ -1,7 +1,7 @@
 """L-EDGE: stability edges and lambda_max along MLP training (theory-notes F3.3-F3.5); see
 xsam_theory.claims.edge."""
 
-from xsam_theory.claims import CheckContext, run_claim
+from xsam_theory.claims import ExperimentContext, run_claim
 from xsam_theory.symbolic import quadratic
 
 
@@ -11,6 +11,6 @@ def test_symbolic_proof():
 
 
 def test_claim_holds():
-    result = run_claim("L-EDGE", CheckContext(scale="quick"))
+    result = run_claim("L-EDGE", ExperimentContext(scale="quick"))
     assert result.verdict == "holds", {k: v for k, v in result.evidence.items()
                                        if k != "quadratic_cases"}

@@ -1,7 +1,7 @@
 """L-SAM2: normalized SAM's 2-cycle (theory-notes F3.2, F3.3); see
 xsam_theory.claims.bartlett2022_two_cycle."""
 
-from xsam_theory.claims import CheckContext, run_claim
+from xsam_theory.claims import ExperimentContext, run_claim
 from xsam_theory.symbolic import quadratic
 
 
@@ -11,5 +11,5 @@ def test_symbolic_proof():
 
 
 def test_claim_holds():
-    result = run_claim("L-SAM2", CheckContext(scale="quick"))
+    result = run_claim("L-SAM2", ExperimentContext(scale="quick"))
     assert result.verdict == "holds", result.evidence

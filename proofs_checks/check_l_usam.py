@@ -1,6 +1,6 @@
 """L-USAM: USAM on a quadratic (theory-notes F3.1); see xsam_theory.claims.usam."""
 
-from xsam_theory.claims import CheckContext, run_claim
+from xsam_theory.claims import ExperimentContext, run_claim
 from xsam_theory.symbolic import quadratic
 
 
@@ -10,5 +10,5 @@ def test_symbolic_proof():
 
 
 def test_claim_holds():
-    result = run_claim("L-USAM", CheckContext(scale="quick"))
+    result = run_claim("L-USAM", ExperimentContext(scale="quick"))
     assert result.verdict == "holds", result.evidence

@@ -7,12 +7,12 @@ that its verdict follows from them by the rule stated in the claim's module docs
 import functools
 import math
 
-from xsam_theory.claims import CheckContext, run_claim
+from xsam_theory.claims import ExperimentContext, run_claim
 
 
 @functools.cache
 def _quick():
-    return run_claim("P-ANGLE", CheckContext(scale="quick"))
+    return run_claim("P-ANGLE", ExperimentContext(scale="quick"))
 
 
 def test_experiment_runs_and_reports_a_verdict_with_evidence():

@@ -13,13 +13,13 @@ import math
 import numpy as np
 from scipy import stats
 
-from xsam_theory.claims import CheckContext, run_claim
+from xsam_theory.claims import ExperimentContext, run_claim
 from xsam_theory.claims.p_gen import EVAL_RESULTS, METHODS, PAIRS, TUNE_RESULTS
 
 
 @functools.cache
 def _quick():
-    return run_claim("P-GEN", CheckContext(scale="quick"))
+    return run_claim("P-GEN", ExperimentContext(scale="quick"))
 
 
 def _finite(*xs):

@@ -250,10 +250,10 @@ def test_drift_matches_the_factorization_and_ravine_closed_forms(quick):
 
 def test_angle_figure_shows_the_claims_own_evidence(quick):
     from xsam_theory.claims.p_angle import check_p_angle
-    from xsam_theory.claims.registry import CheckContext
+    from xsam_theory.claims.registry import ExperimentContext
 
     t = table(quick, "angle")
-    ev = check_p_angle(CheckContext(scale="quick")).evidence
+    ev = check_p_angle(ExperimentContext(scale="quick")).evidence
     for key, name in (("theta", "oriented"), ("theta_free", "orientation_free")):
         row = t.where(source="claim", angle=key).rows[0]
         assert row["mean_diff_low_minus_high"] == ev[name]["mean_diff_low_minus_high"]
@@ -287,7 +287,7 @@ def test_power_quality_shows_the_claims_runs_and_the_flip(quick):
     assert len(mlp) > 0
     for key in ("angle_batch_top", "angle_full_top"):
         assert np.all((mlp.col(key) >= 0) & (mlp.col(key) <= 90))
-    from xsam_theory.claims.power_quality import BATCH, N_SAMPLES
+    from xsam_theory.experiments.power_quality import BATCH, N_SAMPLES
 
     epoch_step = mlp.col("step") % (N_SAMPLES // BATCH)         # the counter restarts each epoch
     assert np.all((epoch_step % 5 == 0) & (epoch_step > 0))     # refreshes at 5, 10, ... (F1.5)

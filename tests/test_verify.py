@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from xsam_theory.claims import CLAIMS, CheckContext, ClaimResult, load_all, run_claim
+from xsam_theory.claims import CLAIMS, ClaimResult, ExperimentContext, load_all, run_claim
 from xsam_theory.claims.registry import Outcome, Verdict, claim, verdict_from_interval
-from xsam_theory.claims.verify import exit_status, render_table
 from xsam_theory.cli import main
 from xsam_theory.optimizers import directions
+from xsam_theory.verify import exit_status, render_table
 
 
 def test_verify_quick_writes_both_files_with_the_spec_schema(tmp_path, capsys):
@@ -59,11 +59,11 @@ def test_a_raising_check_becomes_an_error_verdict_with_traceback():
     load_all()
 
     @claim("T-RAISE", "D", "raises", method="m", tolerance="t")
-    def boom(ctx: CheckContext) -> Outcome:
+    def boom(ctx: ExperimentContext) -> Outcome:
         raise ArithmeticError("deliberate")
 
     try:
-        r = run_claim("T-RAISE", CheckContext(scale="quick"))
+        r = run_claim("T-RAISE", ExperimentContext(scale="quick"))
         assert r.verdict == "error" and "deliberate" in r.key
         assert "ArithmeticError" in r.evidence["traceback"]
         assert "T-RAISE" in render_table([r])
@@ -116,7 +116,7 @@ def test_mutating_a_formula_makes_a_derived_or_literature_claim_fail(monkeypatch
     original = getattr(directions, target)
     monkeypatch.setattr(original, "__code__", mutant.__code__)
     ids = [cid for cid, c in CLAIMS.items() if c.kind.value in ("D", "L")]
-    verdicts = {cid: run_claim(cid, CheckContext(scale="quick")).verdict for cid in ids}
+    verdicts = {cid: run_claim(cid, ExperimentContext(scale="quick")).verdict for cid in ids}
     assert any(v in ("fails", "error") for v in verdicts.values()), verdicts
 
 
@@ -128,13 +128,13 @@ def test_mutants_leave_the_original_functions_intact_afterwards():
 # -- --backend torch -----------------------------------------------------------------------------
 def test_run_steps_runs_the_implementation_on_the_context_backend():
     torch = pytest.importorskip("torch")
-    from xsam_theory.claims._loops import exact_v, quadratic_case, run_steps
+    from xsam_theory.experiments.loops import exact_v, quadratic_case, run_steps
 
     q, _ = quadratic_case("(10,4,1)", 0)
     cfg = exact_v("xsam_paper", lr=0.05, rho=0.05, alpha=0.5)
     w0 = np.random.default_rng(0).standard_normal(q.dim)
     on_numpy = run_steps(q, cfg, w0, 60)
-    on_torch = run_steps(q, cfg, w0, 60, ctx=CheckContext(scale="quick", backend="torch"))
+    on_torch = run_steps(q, cfg, w0, 60, ctx=ExperimentContext(scale="quick", backend="torch"))
     assert isinstance(on_torch.state.w, torch.Tensor)
     assert isinstance(on_torch.iterates, np.ndarray)
     # SPEC §7: the backends agree to 1e-10 relative on 100-step trajectories (float64)

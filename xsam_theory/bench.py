@@ -747,7 +747,7 @@ def bench_verify(report: Report, out: Any) -> None:
     cmd = list(cfg.verify_command or [sys.executable, "-m", "xsam_theory", "verify", "--quick",
                                       "--quiet", "--out"])
     try:
-        import xsam_theory.claims.verify  # noqa: F401
+        import xsam_theory.verify  # noqa: F401
     except ImportError:
         out("    verify: not available in this version")
         return

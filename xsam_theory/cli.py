@@ -49,12 +49,23 @@ def _add_verify(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="verify-out", metavar="DIR",
                    help="where claims.json and report.md go (default: verify-out)")
     p.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
+    p.add_argument("--datasets", type=_name_list, metavar="NAME,...",
+                   help="datasets of the generalization study P-GEN: registered names "
+                        "(xsam_theory.data.register_dataset) or module:function loaders "
+                        "returning (X, y); default: the scale's datasets")
     from xsam_theory.backend import add_backend_arguments
 
     add_backend_arguments(p)    # the claims that can run their implementation on torch do so
     p.add_argument("--no-figures", dest="figures", action="store_false",
                    help="do not draw the claims' figures into DIR/figures/")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _name_list(text: str) -> list[str]:
+    names = [x.strip() for x in text.split(",") if x.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected comma-separated names, got {text!r}")
+    return names
 
 
 def _positive_int(text: str) -> int:
@@ -168,12 +179,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _info()
     if args.command == "verify":
         from xsam_theory.backend import backend_from_arguments
-        from xsam_theory.claims.verify import main as verify_main
+        from xsam_theory.verify import main as verify_main
 
         try:
             backend, device = backend_from_arguments(args)
             return verify_main(args.scale, args.only, args.out, args.seed, backend, device,
-                               quiet=args.quiet, figures=args.figures)
+                               quiet=args.quiet, figures=args.figures, datasets=args.datasets)
         except ValueError as e:      # an unavailable backend or an unknown --only id
             parser.error(str(e))
     if args.command == "sweep":

@@ -6,9 +6,9 @@ import importlib
 
 from xsam_theory.claims.registry import (
     CLAIMS,
-    CheckContext,
     Claim,
     ClaimResult,
+    ExperimentContext,
     Kind,
     Outcome,
     Verdict,
@@ -19,9 +19,9 @@ from xsam_theory.claims.registry import (
 __all__ = [
     "CLAIMS",
     "MODULES",
-    "CheckContext",
     "Claim",
     "ClaimResult",
+    "ExperimentContext",
     "Kind",
     "Outcome",
     "Verdict",

@@ -37,8 +37,8 @@ from typing import Any
 
 import numpy as np
 
-from xsam_theory.claims._loops import trajectory
-from xsam_theory.claims.registry import CheckContext, Outcome, Verdict, claim
+from xsam_theory.claims.registry import ExperimentContext, Outcome, Verdict, claim
+from xsam_theory.experiments.loops import trajectory
 from xsam_theory.optimizers import preset
 from xsam_theory.problems import Quadratic
 from xsam_theory.symbolic import quadratic as sym
@@ -64,7 +64,7 @@ def _closed(q: Quadratic, eta: float, rho: float) -> tuple[float, np.ndarray]:
     return float(c_star), np.asarray(tau, dtype=float)
 
 
-def _amplitude_run(q: Quadratic, eta: float, rho: float, seed: int, ctx: CheckContext
+def _amplitude_run(q: Quadratic, eta: float, rho: float, seed: int, ctx: ExperimentContext
                    ) -> dict[str, Any]:
     lam, V = q.eigenvalues, q.eigenvectors
     c_star, tau = _closed(q, eta, rho)
@@ -85,7 +85,7 @@ def _amplitude_run(q: Quadratic, eta: float, rho: float, seed: int, ctx: CheckCo
             "edge_rel_error": float(abs(lam_sam - lam[0]) / lam[0])}
 
 
-def _factor_run(q: Quadratic, eta: float, rho: float, seed: int, ctx: CheckContext
+def _factor_run(q: Quadratic, eta: float, rho: float, seed: int, ctx: ExperimentContext
                 ) -> dict[str, Any]:
     lam, V = q.eigenvalues, q.eigenvectors
     c_star, tau = _closed(q, eta, rho)
@@ -115,7 +115,7 @@ def _factor_run(q: Quadratic, eta: float, rho: float, seed: int, ctx: CheckConte
        facts=("F3.2", "F3.3"),
        backends=("numpy", "torch"),
        figure="quadratic-2d")
-def check_two_cycle(ctx: CheckContext) -> Outcome:
+def check_two_cycle(ctx: ExperimentContext) -> Outcome:
     der = sym.sam_two_cycle()
     rng = ctx.rng(31)
     n_problems = ctx.pick(3, 8, 30)

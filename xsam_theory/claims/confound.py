@@ -39,8 +39,8 @@ from typing import Any
 
 import numpy as np
 
-from xsam_theory.claims._loops import fixed_v_config, ravine_window
-from xsam_theory.claims.registry import CheckContext, Outcome, Verdict, claim
+from xsam_theory.claims.registry import ExperimentContext, Outcome, Verdict, claim
+from xsam_theory.experiments.loops import fixed_v_config, ravine_window
 from xsam_theory.optimizers import preset
 from xsam_theory.problems import Ravine
 from xsam_theory.symbolic import drift as sym
@@ -52,7 +52,7 @@ E_X = np.array([1.0, 0.0])
 
 
 def _run(name: str, alpha: float, vmode: str | None, y0: float, burn: int, window: int,
-         ctx: CheckContext) -> dict[str, np.ndarray]:
+         ctx: ExperimentContext) -> dict[str, np.ndarray]:
     kw: dict[str, Any] = {} if name in ("sam", "nsam") else {"alpha": alpha}
     if vmode == "exact":
         kw["eigvec_source"] = "exact"
@@ -79,7 +79,7 @@ def _leading(m: dict[str, np.ndarray], name: str, alpha: float, vmode: str | Non
 
 
 def _case(name: str, alpha: float, vmode: str | None, y0: float, burn: int, window: int,
-          ctx: CheckContext) -> dict[str, Any]:
+          ctx: ExperimentContext) -> dict[str, Any]:
     m = _run(name, alpha, vmode, y0, burn, window, ctx)
     meas = float(np.mean(m["dy"]))
     rec: dict[str, Any] = {"form": name, "alpha": alpha, "v": vmode or "-", "y0": y0,
@@ -134,7 +134,7 @@ CASES = (("sam", 0.0, None), ("xsam_projector", 0.3, "fixed"), ("xsam_projector"
        facts=("F4.3", "F7.6"),
        backends=("numpy", "torch"),
        figure="drift")
-def check_confound(ctx: CheckContext) -> Outcome:
+def check_confound(ctx: ExperimentContext) -> Outcome:
     ders = (sym.ravine_drift(), sym.ravine_drift_tilted(), sym.per_step_drift())
     y0s = ctx.pick((0.25, 0.5), (0.25, 0.5, 0.75), (0.2, 0.35, 0.5, 0.65, 0.8))
     burn, window = ctx.pick(100, 200, 300), ctx.pick(200, 300, 600)

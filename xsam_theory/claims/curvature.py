@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from xsam_theory.claims.registry import CheckContext, Outcome, Verdict, claim
+from xsam_theory.claims.registry import ExperimentContext, Outcome, Verdict, claim
 from xsam_theory.optimizers import xsam_direction
 from xsam_theory.problems import Quadratic
 from xsam_theory.symbolic import curvature as sym
@@ -44,7 +44,7 @@ FORMS = {
               "xsam_direction (symmetric, projector, paper forms) on random quadratics, "
               "g_adv and alpha in [0, 3], against the lambdified closed form",
        tolerance="1e-12 * ||H|| ||u||^2 (1 + alpha)^2 absolute", facts=("F6.5",))
-def check_curvature(ctx: CheckContext) -> Outcome:
+def check_curvature(ctx: ExperimentContext) -> Outcome:
     der = sym.curvature_seen()
     rng = ctx.rng(11)
     n_problems = ctx.pick(20, 100, 400)

@@ -28,7 +28,7 @@ Numerical part:
    (one seeded random sample per step, ``batch=[0]`` or ``[1]``). Because a block's residual can
    hit exactly 0 in floating point and freeze that block forever (theory-notes F4.4 pitfall), the
    claim's own loop adds 1e-10·N(0, I) to the iterate after every step (the optimizer has no noise
-   option; :func:`~xsam_theory.claims._loops.run_steps` ``after_step``). Over the first phase
+   option; :func:`~xsam_theory.experiments.loops.run_steps` ``after_step``). Over the first phase
    full-batch SAM must shrink block 1 by ≥ 1 while block 2 moves by ≤ 1% of that; batch-1 SAM must
    shrink block 2 by ≥ 10% of block 1's decrease. At the default and full scales the run goes on
    until after the blocks meet (full-batch: block 2 then shrinks too), and the same runs without
@@ -43,8 +43,8 @@ from typing import Any
 
 import numpy as np
 
-from xsam_theory.claims._loops import ravine_window, run_steps
-from xsam_theory.claims.registry import CheckContext, Outcome, Verdict, claim
+from xsam_theory.claims.registry import ExperimentContext, Outcome, Verdict, claim
+from xsam_theory.experiments.loops import ravine_window, run_steps
 from xsam_theory.optimizers import OptimizerState, preset
 from xsam_theory.problems import Factorization, Ravine, TwoBlockFactorization
 from xsam_theory.symbolic import drift as sym
@@ -55,7 +55,7 @@ ETA_F = RHO_F = 0.05
 NOISE = 1e-10
 
 
-def _ravine(y0: float, seed: int, burn: int, window: int, ctx: CheckContext) -> dict[str, Any]:
+def _ravine(y0: float, seed: int, burn: int, window: int, ctx: ExperimentContext) -> dict[str, Any]:
     x0 = float(ctx.rng(1200 + seed).uniform(0.05, 0.3))
     rav, w0 = Ravine(LAM0), np.array([x0, y0])
     sam = ravine_window(rav, preset("sam", lr=ETA_R, rho=RHO_R), w0, burn, window, ctx=ctx)
@@ -70,7 +70,7 @@ def _ravine(y0: float, seed: int, burn: int, window: int, ctx: CheckContext) -> 
             "ok": bool(abs(meas / pred - 1) <= TOL_DRIFT and gd_max <= 1e-15)}
 
 
-def _factorization(steps: int, ctx: CheckContext) -> dict[str, Any]:
+def _factorization(steps: int, ctx: ExperimentContext) -> dict[str, Any]:
     p = Factorization()
     w0 = np.array([3.0, 0.4])
     sam = run_steps(p, preset("sam", lr=ETA_F, rho=RHO_F), w0, steps, ctx=ctx).iterates
@@ -97,7 +97,7 @@ def _two_block_start() -> np.ndarray:
     return np.array([1.01 * a, 1 / a, c, 1 / c])
 
 
-def _two_block(mode: str, steps: int, noise: float, seed: int, ctx: CheckContext
+def _two_block(mode: str, steps: int, noise: float, seed: int, ctx: ExperimentContext
                ) -> np.ndarray:
     """Block sharpnesses along the run (every 50 steps)."""
     p = TwoBlockFactorization()
@@ -116,7 +116,7 @@ def _two_block(mode: str, steps: int, noise: float, seed: int, ctx: CheckContext
     return np.array([np.asarray(p.block_sharpness(w)) for w in run.iterates[::50]])
 
 
-def _two_block_case(phase1: int, total: int, seed: int, ctx: CheckContext
+def _two_block_case(phase1: int, total: int, seed: int, ctx: ExperimentContext
                     ) -> dict[str, Any]:
     k = phase1 // 50
     out: dict[str, Any] = {"start_block_sharpness": [float(s) for s in
@@ -166,7 +166,7 @@ def _two_block_case(phase1: int, total: int, seed: int, ctx: CheckContext
        facts=("F4.3", "F4.4"),
        backends=("numpy", "torch"),
        figure="drift")
-def check_drift(ctx: CheckContext) -> Outcome:
+def check_drift(ctx: ExperimentContext) -> Outcome:
     ders = (sym.ravine_drift(), sym.factorization_gd())
     seeds = [ctx.seed + i for i in range(ctx.pick(1, 2, 3))]
     y0s = ctx.pick((0.25, 0.5), (0.25, 0.5, 0.75), (0.15, 0.3, 0.5, 0.75))

@@ -50,8 +50,8 @@ from typing import Any
 
 import numpy as np
 
-from xsam_theory.claims._loops import trajectory
-from xsam_theory.claims.registry import CheckContext, Outcome, Verdict, claim
+from xsam_theory.claims.registry import ExperimentContext, Outcome, Verdict, claim
+from xsam_theory.experiments.loops import trajectory
 from xsam_theory.optimizers import preset
 from xsam_theory.problems import MLP, Quadratic
 from xsam_theory.spectral import HessianOperator, top_eigenpair
@@ -81,7 +81,7 @@ def recurrence_rate(x: np.ndarray) -> float:
 
 
 def _quadratic_case(method: str, factor: float, eta: float, rho: float, G: float, mu: float,
-                    seed: int, ctx: CheckContext) -> dict[str, Any]:
+                    seed: int, ctx: ExperimentContext) -> dict[str, Any]:
     gd, usam, sam, hb = sym.stability_edges().func(eta, rho, G, mu)
     edge = {"gd": gd, "usam": usam, "sam": sam, "heavy_ball": hb}[method]
     lam = float(factor * edge)
@@ -119,7 +119,7 @@ def _quadratic_case(method: str, factor: float, eta: float, rho: float, G: float
     return out
 
 
-def _quadratic_part(ctx: CheckContext) -> list[dict[str, Any]]:
+def _quadratic_part(ctx: ExperimentContext) -> list[dict[str, Any]]:
     rng = ctx.rng(51)
     cases = []
     for _ in range(ctx.pick(1, 2, 5)):
@@ -156,7 +156,7 @@ def _median_of(values: list[float]) -> float:
     return float(np.median(values)) if values else float("nan")
 
 
-def _mlp_run(seed: int, steps: int, every: int, ctx: CheckContext) -> dict[str, Any]:
+def _mlp_run(seed: int, steps: int, every: int, ctx: ExperimentContext) -> dict[str, Any]:
     mlp = MLP.teacher_student((5, 16, 16, 1), 100, loss="squared", seed=seed)
     w0 = mlp.init_params(seed + 1)
     lam0 = float(top_eigenpair(HessianOperator.from_problem(mlp, w0), "lanczos",
@@ -198,7 +198,7 @@ def _mlp_run(seed: int, steps: int, every: int, ctx: CheckContext) -> dict[str, 
        facts=("F3.3", "F3.4", "F3.5"),
        backends=("numpy", "torch"),
        figure="lambda-max")
-def check_edge(ctx: CheckContext) -> Outcome:
+def check_edge(ctx: ExperimentContext) -> Outcome:
     der = sym.stability_edges()
     cases = _quadratic_part(ctx)
     quad_ok = all(c["ok"] for c in cases)

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from xsam_theory.claims.registry import CheckContext, Outcome, Verdict, claim
+from xsam_theory.claims.registry import ExperimentContext, Outcome, Verdict, claim
 from xsam_theory.optimizers import xsam_direction
 from xsam_theory.symbolic import geometry as sym
 
 TOL = 1e-12
 
 
-def _draws(ctx: CheckContext, stream: int) -> list[tuple[np.ndarray, np.ndarray, float]]:
+def _draws(ctx: ExperimentContext, stream: int) -> list[tuple[np.ndarray, np.ndarray, float]]:
     """Unit pairs (ĝ, v) and α ∈ [0, 3], with the edge cases c = 0, ±1, ±1e-9 included."""
     rng = ctx.rng(stream)
     n = ctx.pick(400, 4000, 40000)
@@ -54,7 +54,7 @@ def _outcome(name: str, der: sym.Derivation, max_res: float, n: int, extra: dict
        method="sympy identity in span(g_hat, v); xsam_direction on random unit pairs",
        tolerance="1e-12 absolute", facts=("F6.1",),
        figure="geometry")
-def check_g1(ctx: CheckContext) -> Outcome:
+def check_g1(ctx: ExperimentContext) -> Outcome:
     der = sym.parallel_component()
     draws = _draws(ctx, 1)
     res = 0.0
@@ -69,7 +69,7 @@ def check_g1(ctx: CheckContext) -> Outcome:
        method="sympy identity + factorization c^2 alpha(alpha -+ 2) per sign of c; "
               "numerical draws", tolerance="1e-12 absolute", facts=("F6.1",),
        figure="geometry")
-def check_g2(ctx: CheckContext) -> Outcome:
+def check_g2(ctx: ExperimentContext) -> Outcome:
     der = sym.direction_norm()
     draws = _draws(ctx, 2)
     res, violations = 0.0, 0
@@ -90,7 +90,7 @@ def check_g2(ctx: CheckContext) -> Outcome:
        method="sympy: per sign of c, reduce to (2a -+ a^2)(1 - c^2) >= 0; numerical draws",
        tolerance="1e-12 absolute on the cosines", facts=("F6.3",),
        figure="geometry")
-def check_g3(ctx: CheckContext) -> Outcome:
+def check_g3(ctx: ExperimentContext) -> Outcome:
     der = sym.angle_monotonicity()
     draws = _draws(ctx, 3)
     res, violations, worst = 0.0, 0, 0.0
@@ -112,7 +112,7 @@ def check_g3(ctx: CheckContext) -> Outcome:
        "alpha c|c| >= 1.", method="sympy identity; numerical draws",
        tolerance="1e-12 absolute", facts=("F6.1",),
        figure="geometry")
-def check_g4(ctx: CheckContext) -> Outcome:
+def check_g4(ctx: ExperimentContext) -> Outcome:
     der = sym.descent_inner_product()
     draws = _draws(ctx, 4)
     res = 0.0

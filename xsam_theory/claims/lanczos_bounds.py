@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from xsam_theory.claims.registry import CheckContext, Outcome, Verdict, claim
+from xsam_theory.claims.registry import ExperimentContext, Outcome, Verdict, claim
 from xsam_theory.problems import Quadratic
 from xsam_theory.spectral import HessianOperator, lanczos, power_iteration
 
@@ -168,7 +168,7 @@ def _gap_run(gap: float, dim: int, seed: int) -> dict[str, Any]:
        tolerance="power: 1e-10 relative + 1e-12 absolute on tan; KPS: 64 eps ||H|| absolute; "
                  "'far fewer': >= 10x at the smallest gap, ratio growing as the gap shrinks",
        facts=("F8.1", "F8.2"))
-def check_lanczos(ctx: CheckContext) -> Outcome:
+def check_lanczos(ctx: ExperimentContext) -> Outcome:
     rng = ctx.rng(41)
     n_spectra = ctx.pick(2, 4, 10)
     power_runs, kps_runs = [], []

@@ -42,8 +42,8 @@ from typing import Any
 
 import numpy as np
 
-from xsam_theory.claims._loops import SPECTRA, exact_v, quadratic_case, run_steps
-from xsam_theory.claims.registry import CheckContext, Outcome, Verdict, claim
+from xsam_theory.claims.registry import ExperimentContext, Outcome, Verdict, claim
+from xsam_theory.experiments.loops import SPECTRA, exact_v, quadratic_case, run_steps
 from xsam_theory.optimizers import REFERENCE_OPTIONS, preset
 from xsam_theory.problems import MLP, Point, Problem, Quadratic, Ravine
 from xsam_theory.symbolic import invariance
@@ -116,7 +116,7 @@ def _step_bound(q: Quadratic, W: np.ndarray, v: np.ndarray, alpha: float) -> flo
     return float(np.max(steps / (ETA * (1 + alpha * np.abs(c)))))
 
 
-def _quadratic_case(spec: str, seed: int, steps: int, ctx: CheckContext) -> dict[str, Any]:
+def _quadratic_case(spec: str, seed: int, steps: int, ctx: ExperimentContext) -> dict[str, Any]:
     q, U = quadratic_case(spec, seed)
     w0 = ctx.rng(800 + seed).standard_normal(q.dim)
     methods = {
@@ -154,7 +154,7 @@ def _quadratic_case(spec: str, seed: int, steps: int, ctx: CheckContext) -> dict
     return out
 
 
-def _ravine_case(steps: int, ctx: CheckContext) -> dict[str, Any]:
+def _ravine_case(steps: int, ctx: ExperimentContext) -> dict[str, Any]:
     w0 = np.array([0.3, 0.8]) + 0.05 * ctx.rng(900).standard_normal(2)
     out: dict[str, Any] = {"lam0": 5.0, "w0": w0}
     for name, kw, scales, invariant in (
@@ -170,7 +170,7 @@ def _ravine_case(steps: int, ctx: CheckContext) -> dict[str, Any]:
     return out
 
 
-def _mlp_case(steps: int, ctx: CheckContext) -> dict[str, Any]:
+def _mlp_case(steps: int, ctx: ExperimentContext) -> dict[str, Any]:
     base = MLP.teacher_student((4, 8, 3), n_samples=128, seed=ctx.seed)
     w0 = np.asarray(base.init_params(ctx.seed))
     v0 = ctx.rng(901).standard_normal(base.dim)
@@ -219,7 +219,7 @@ def _mlp_case(steps: int, ctx: CheckContext) -> dict[str, Any]:
                  "length bound 1e-12 relative",
        facts=("F1.5", "F6.1"),
        backends=("numpy", "torch"))
-def check_norm(ctx: CheckContext) -> Outcome:
+def check_norm(ctx: ExperimentContext) -> Outcome:
     der = invariance.scale_invariance()
     seeds = [ctx.seed + i for i in range(ctx.pick(1, 2, 4))]
     quad = [_quadratic_case(spec, s, ctx.pick(60, 150, 400), ctx)

@@ -42,8 +42,8 @@ from typing import Any
 
 import numpy as np
 
-from xsam_theory.claims._loops import SPECTRA, exact_v, quadratic_case, run_steps
-from xsam_theory.claims.registry import CheckContext, Outcome, Verdict, claim
+from xsam_theory.claims.registry import ExperimentContext, Outcome, Verdict, claim
+from xsam_theory.experiments.loops import SPECTRA, exact_v, quadratic_case, run_steps
 from xsam_theory.optimizers import xsam_direction
 from xsam_theory.problems import Quadratic
 from xsam_theory.symbolic import invariance, xsam_1d
@@ -59,7 +59,7 @@ TOL_SYM = 1e-12
 REDUCED = 1e-6
 
 
-def _direction_draws(ctx: CheckContext) -> dict[str, float]:
+def _direction_draws(ctx: ExperimentContext) -> dict[str, float]:
     """Max deviation of d(v) - d(-v) from the closed form, per form, on random pairs."""
     rng = ctx.rng(11)
     worst = {"paper": 0.0, "raw_projection": 0.0, "symmetric": 0.0, "projector": 0.0}
@@ -95,7 +95,7 @@ def _mean_bounds(alpha: float, sign: int) -> tuple[float, float, int]:
     return (lo, hi, q) if sign > 0 else (-hi, -lo, q)
 
 
-def _pair(spec: str, seed: int, alpha: float, burn: int, tail: int, ctx: CheckContext
+def _pair(spec: str, seed: int, alpha: float, burn: int, tail: int, ctx: ExperimentContext
           ) -> dict[str, Any]:
     q, U = quadratic_case(spec, seed)
     u = U[:, 0]
@@ -143,7 +143,7 @@ def _pair(spec: str, seed: int, alpha: float, burn: int, tail: int, ctx: CheckCo
     return rec
 
 
-def _symmetric_pair(spec: str, seed: int, alpha: float, steps: int, ctx: CheckContext
+def _symmetric_pair(spec: str, seed: int, alpha: float, steps: int, ctx: ExperimentContext
                     ) -> dict[str, Any]:
     q, _ = quadratic_case(spec, seed)
     w0 = ctx.rng(700 + seed).standard_normal(q.dim)
@@ -167,7 +167,7 @@ def _symmetric_pair(spec: str, seed: int, alpha: float, steps: int, ctx: CheckCo
        facts=("F1.5", "F1.7", "F6.2", "F7.1"),
        backends=("numpy", "torch"),
        figure="quadratic-2d")
-def check_sign(ctx: CheckContext) -> Outcome:
+def check_sign(ctx: ExperimentContext) -> Outcome:
     der = invariance.orientation_difference()
     win = xsam_1d.paper_window()
     seeds = [ctx.seed + i for i in range(ctx.pick(1, 2, 5))]

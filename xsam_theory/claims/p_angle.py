@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from xsam_theory.claims._sweep import claim_runs
-from xsam_theory.claims.registry import CheckContext, Outcome, claim, verdict_from_interval
+from xsam_theory.claims.registry import ExperimentContext, Outcome, claim, verdict_from_interval
+from xsam_theory.experiments.sweep import sweep_runs
 
 
-def _runs(ctx: CheckContext, seeds: list[int], steps: int, widths: tuple[int, ...], n: int,
+def _runs(ctx: ExperimentContext, seeds: list[int], steps: int, widths: tuple[int, ...], n: int,
           eta: float, rho: float) -> list[dict[str, np.ndarray]]:
     """The SAM runs, one per seed, through the sweep runner (one problem, per-seed inits)."""
     spec = {
@@ -39,7 +39,7 @@ def _runs(ctx: CheckContext, seeds: list[int], steps: int, widths: tuple[int, ..
         "monitors": [{"type": "spectral", "every": 1}],
     }
     out = []
-    for _, traj in claim_runs(ctx, spec):
+    for _, traj in sweep_runs(ctx, spec):
         mon = traj.monitors["spectral"]
         lam = mon["lambda_max"]
         out.append({"dlam": np.diff(lam), "theta": mon["angle_g_top"][:-1],
@@ -67,7 +67,7 @@ def _bootstrap(x: np.ndarray, seed: int, level: float = 0.95) -> tuple[float, fl
     return float(lo), float(hi)
 
 
-def angle_evidence(ctx: CheckContext) -> dict:
+def angle_evidence(ctx: ExperimentContext) -> dict:
     """The P-ANGLE runs and their binned statistics: what the claim judges and what the
     ``angle`` figure plots (one computation for both).
 
@@ -103,7 +103,7 @@ def angle_evidence(ctx: CheckContext) -> dict:
        tolerance="95% bootstrap interval of the bin difference must exclude 0",
        facts=("F1.1", "F4.2"),
        figure="angle")
-def check_p_angle(ctx: CheckContext) -> Outcome:
+def check_p_angle(ctx: ExperimentContext) -> Outcome:
     ev = angle_evidence(ctx)
     runs, d_or, c_or, d_free, c_free = (ev[k] for k in ("runs", "d_or", "counts_or", "d_free",
                                                         "counts_free"))

@@ -29,8 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from xsam_theory.claims._loops import trajectory
-from xsam_theory.claims.registry import CheckContext, Outcome, Verdict, claim
+from xsam_theory.claims.registry import ExperimentContext, Outcome, Verdict, claim
+from xsam_theory.experiments.loops import trajectory
 from xsam_theory.optimizers import CorrectionRule, preset
 from xsam_theory.problems import MLP, Problem, Quadratic
 from xsam_theory.stats import loglog_slope, t_interval
@@ -58,7 +58,7 @@ def _eta0(form: str, kind: str) -> float:
 
 
 def _best_curve(problem: Problem, w0: np.ndarray, form: str, alpha: float, eta0: float,
-                t_max: int, eig: dict[str, Any], schedule: str, ctx: CheckContext
+                t_max: int, eig: dict[str, Any], schedule: str, ctx: ExperimentContext
                 ) -> np.ndarray:
     cfg = preset(FORMS[form], lr=eta0, rho=0.05, alpha=alpha, lr_schedule=schedule, **eig)
     traj = trajectory(problem, cfg, w0, t_max, ctx=ctx, seed=0, iterate_every=None,
@@ -87,7 +87,7 @@ def _cell_verdict(low: float, high: float) -> Verdict:
                  ">= 0.5", facts=("F3.6", "F5.3", "F7.3", "F7.4"),
        backends=("numpy", "torch"),
        figure="convergence")
-def check_p_conv(ctx: CheckContext) -> Outcome:
+def check_p_conv(ctx: ExperimentContext) -> Outcome:
     # scales sized for SPEC §5's budgets on 2 cores (~7 s, ~1 min, ~7 min); every run is a
     # Python step loop (~0.2 ms/step on the quadratic, ~0.65 ms with the MLP's Lanczos refreshes)
     n_seeds = ctx.pick(3, 5, 10)

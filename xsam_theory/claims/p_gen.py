@@ -69,7 +69,7 @@ from typing import IO, Any
 import numpy as np
 
 from xsam_theory.claims.registry import (
-    CheckContext,
+    ExperimentContext,
     Outcome,
     Verdict,
     claim,
@@ -144,7 +144,7 @@ class Plan:
 _TS = {"d_in": 8, "n_classes": 4, "teacher_hidden": 16, "label_noise": 0.2}
 
 
-def plan(ctx: CheckContext, datasets: Sequence[str] | None = None) -> Plan:
+def plan(ctx: ExperimentContext, datasets: Sequence[str] | None = None) -> Plan:
     """The protocol's settings at ``ctx.scale`` (see the module docstring). ``datasets``
     overrides the scale's choice (the quick figure runs both)."""
     quick = ctx.scale == "quick"
@@ -313,7 +313,7 @@ def _evaluate(dp: DataPlan, pl: Plan, lrs: dict[str, float], store: Path, execut
     }
 
 
-def generalization_evidence(ctx: CheckContext, *, datasets: Sequence[str] | None = None,
+def generalization_evidence(ctx: ExperimentContext, *, datasets: Sequence[str] | None = None,
                             store: str | Path | None = None, workers: int | None = None,
                             progress: IO[str] | bool | None = True) -> dict[str, Any]:
     """Run the P-GEN protocol at ``ctx.scale`` and return its evidence: what the claim judges
@@ -391,7 +391,7 @@ def _key(name: str, d: dict[str, Any]) -> str:
        tolerance="95% t interval of the paired test-loss difference must exclude 0",
        facts=("F1.4", "F1.5"),
        figure="generalization")
-def check_p_gen(ctx: CheckContext) -> Outcome:
+def check_p_gen(ctx: ExperimentContext) -> Outcome:
     ev = generalization_evidence(ctx, progress=ctx.progress)
     verdicts = [d["verdict"] for d in ev["datasets"].values()]
     verdict = _overall(verdicts)

@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from xsam_theory.claims._sweep import claim_runs
-from xsam_theory.claims.registry import CheckContext, Outcome, Verdict, claim
+from xsam_theory.claims.registry import ExperimentContext, Outcome, Verdict, claim
+from xsam_theory.experiments.sweep import sweep_runs
 from xsam_theory.problems import Factorization, Problem
 from xsam_theory.spectral import HessianOperator, top_eigenpair
 from xsam_theory.stats import paired_difference
@@ -69,7 +69,7 @@ def _optimizers(eta: float, rho: float, alpha: float, steps: int, step_len: floa
     ]
 
 
-def _study(ctx: CheckContext, name: str, problem_spec: dict[str, Any], seeds: list[int], *,
+def _study(ctx: ExperimentContext, name: str, problem_spec: dict[str, Any], seeds: list[int], *,
            eta: float, rho: float, alpha: float, steps: int, loss_fraction: float,
            eig: dict[str, Any], eig_method: str) -> dict[str, Any]:
     problem = build_problem(problem_spec)
@@ -85,7 +85,7 @@ def _study(ctx: CheckContext, name: str, problem_spec: dict[str, Any], seeds: li
             "init": {"kind": "default"}, "iterate_every": 1,
             "optimizers": _optimizers(eta, rho, alpha, steps, step_len, eig)}
     per_seed: dict[int, dict[str, dict[str, float]]] = {s: {} for s in seeds}
-    for rec, traj in claim_runs(ctx, spec):
+    for rec, traj in sweep_runs(ctx, spec):
         seed, method = rec.config["seed"], rec.config["method"]
         w0 = traj.iterates[0]
         target = loss_fraction * float(problem.loss(w0))
@@ -139,7 +139,7 @@ def _problem_verdict(cmp: dict[str, dict[str, Any]]) -> Verdict:
               "fraction x initial loss; t intervals of per-seed differences",
        tolerance="95% t interval of paired differences must exclude 0", facts=("F4.4", "F7.6"),
        figure="lambda-max")
-def check_p_lmax(ctx: CheckContext) -> Outcome:
+def check_p_lmax(ctx: ExperimentContext) -> Outcome:
     n_seeds = ctx.pick(4, 10, 20)
     seeds = [ctx.seed + s for s in range(n_seeds)]
 

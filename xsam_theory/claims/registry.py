@@ -18,11 +18,14 @@ from typing import Any
 
 import numpy as np
 
+from xsam_theory.claims.verdicts import Verdict, verdict_from_interval
+from xsam_theory.experiments.context import ExperimentContext
+
 __all__ = [
     "CLAIMS",
-    "CheckContext",
     "Claim",
     "ClaimResult",
+    "ExperimentContext",
     "Kind",
     "Outcome",
     "Verdict",
@@ -42,40 +45,6 @@ class Kind(str, Enum):
     P = "P"
 
 
-class Verdict(str, Enum):
-    HOLDS = "holds"
-    FAILS = "fails"
-    INCONCLUSIVE = "inconclusive"
-    ERROR = "error"
-
-
-SCALES = ("quick", "default", "full")
-
-
-@dataclass(frozen=True)
-class CheckContext:
-    """How a check runs: its scale (``quick`` | ``default`` | ``full``), base seed and backend."""
-
-    scale: str = "default"
-    seed: int = 0
-    backend: str = "numpy"
-    device: str | None = None
-    out_dir: str | None = None
-    progress: bool = True       # whether long checks (sweeps) may draw progress on stderr
-
-    def __post_init__(self) -> None:
-        if self.scale not in SCALES:
-            raise ValueError(f"scale must be one of {SCALES}, got {self.scale!r}")
-
-    def pick(self, quick: Any, default: Any, full: Any) -> Any:
-        """The value for the current scale."""
-        return {"quick": quick, "default": default, "full": full}[self.scale]
-
-    def rng(self, stream: int = 0) -> np.random.Generator:
-        """A generator seeded by ``(seed, stream)``: independent streams per purpose."""
-        return np.random.default_rng([self.seed, stream])
-
-
 @dataclass(frozen=True)
 class Outcome:
     """What a check found: the verdict, the key number as a short text, and the evidence."""
@@ -93,7 +62,7 @@ class Claim:
     statement: str
     method: str
     tolerance: str
-    check: Callable[[CheckContext], Outcome]
+    check: Callable[[ExperimentContext], Outcome]
     facts: tuple[str, ...] = ()
     backends: tuple[str, ...] = ("numpy",)
     figure: str | None = None
@@ -127,10 +96,12 @@ class ClaimResult:
 CLAIMS: dict[str, Claim] = {}
 
 
+Check = Callable[[ExperimentContext], "Outcome"]
+
+
 def claim(id: str, kind: str, statement: str, *, method: str, tolerance: str,
           facts: tuple[str, ...] = (), backends: tuple[str, ...] = ("numpy",),
-          figure: str | None = None
-          ) -> Callable[[Callable[[CheckContext], Outcome]], Callable[[CheckContext], Outcome]]:
+          figure: str | None = None) -> Callable[[Check], Check]:
     """Decorator registering ``check`` as the claim ``id``.
 
     ``backends``: the array backends on which the check can run the implementation under test
@@ -140,7 +111,7 @@ def claim(id: str, kind: str, statement: str, *, method: str, tolerance: str,
     forms or data; ``verify`` draws it next to the report.
     """
 
-    def register(check: Callable[[CheckContext], Outcome]) -> Callable[[CheckContext], Outcome]:
+    def register(check: Check) -> Check:
         if id in CLAIMS:
             raise ValueError(f"claim {id!r} is registered twice")
         CLAIMS[id] = Claim(id, Kind(kind), statement, method, tolerance, check, facts,
@@ -160,10 +131,10 @@ def get_claim(id: str) -> Claim:
         raise ValueError(f"unknown claim id {id!r}; known: {', '.join(CLAIMS)}") from None
 
 
-def run_claim(id: str, ctx: CheckContext | None = None) -> ClaimResult:
+def run_claim(id: str, ctx: ExperimentContext | None = None) -> ClaimResult:
     """Run one claim's check; an exception becomes the verdict ``error`` with its traceback."""
     c = get_claim(id)
-    ctx = ctx or CheckContext()
+    ctx = ctx or ExperimentContext()
     if ctx.backend not in c.backends:
         ctx = dataclasses.replace(ctx, backend="numpy", device=None)
     t0 = time.perf_counter()
@@ -178,20 +149,6 @@ def run_claim(id: str, ctx: CheckContext | None = None) -> ClaimResult:
                        out.key, out.evidence, c.tolerance, time.perf_counter() - t0,
                        out.figure, c.facts,
                        ctx.backend if ctx.device is None else f"{ctx.backend}:{ctx.device}")
-
-
-def verdict_from_interval(low: float, high: float, *, better_if: str = "negative") -> Verdict:
-    """``holds`` if the interval excludes 0 on the claimed side, ``fails`` if it excludes 0 on the
-    other side, ``inconclusive`` if it contains 0 (or is not finite)."""
-    if not (math.isfinite(low) and math.isfinite(high)):
-        return Verdict.INCONCLUSIVE
-    if better_if not in ("negative", "positive"):
-        raise ValueError(f"better_if must be 'negative' or 'positive', got {better_if!r}")
-    if high < 0:
-        return Verdict.HOLDS if better_if == "negative" else Verdict.FAILS
-    if low > 0:
-        return Verdict.HOLDS if better_if == "positive" else Verdict.FAILS
-    return Verdict.INCONCLUSIVE
 
 
 def _jsonable(x: Any) -> Any:

@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from xsam_theory.claims._loops import trajectory
-from xsam_theory.claims.registry import CheckContext, Outcome, Verdict, claim
+from xsam_theory.claims.registry import ExperimentContext, Outcome, Verdict, claim
+from xsam_theory.experiments.loops import trajectory
 from xsam_theory.optimizers import preset
 from xsam_theory.problems import Quadratic
 from xsam_theory.symbolic import quadratic as sym
@@ -70,7 +70,7 @@ def _draw_spectrum(rng: np.random.Generator, eta: float, rho: float, lam_u: floa
             return lam
 
 
-def _run(lam: np.ndarray, eta: float, rho: float, seed: int, ctx: CheckContext
+def _run(lam: np.ndarray, eta: float, rho: float, seed: int, ctx: ExperimentContext
          ) -> dict[str, Any]:
     q = Quadratic.from_spectrum(lam, seed=seed)
     Q, lam_sorted = q.eigenvectors, q.eigenvalues
@@ -98,7 +98,7 @@ def _run(lam: np.ndarray, eta: float, rho: float, seed: int, ctx: CheckContext
        tolerance="map 1e-12 relative per step; fitted rate 1e-9 relative", facts=("F3.1",),
        backends=("numpy", "torch"),
        figure="convergence")
-def check_usam(ctx: CheckContext) -> Outcome:
+def check_usam(ctx: ExperimentContext) -> Outcome:
     factor, thr = sym.usam_factor(), sym.usam_threshold()
     rng = ctx.rng(21)
     n_problems = ctx.pick(4, 10, 40)

@@ -42,8 +42,8 @@ from typing import Any
 
 import numpy as np
 
-from xsam_theory.claims._loops import SPECTRA, exact_v, quadratic_case, run_steps
-from xsam_theory.claims.registry import CheckContext, Outcome, Verdict, claim
+from xsam_theory.claims.registry import ExperimentContext, Outcome, Verdict, claim
+from xsam_theory.experiments.loops import SPECTRA, exact_v, quadratic_case, run_steps
 from xsam_theory.symbolic import xsam_1d as sym
 
 ETA = 0.05
@@ -53,7 +53,7 @@ TOL_LIN = 1e-9          # relative, linear maps
 REDUCED = 1e-6          # transverse norm below REDUCED * eta: the 1-D reduction holds
 
 
-def _start(ctx: CheckContext, stream: int, dim: int) -> np.ndarray:
+def _start(ctx: ExperimentContext, stream: int, dim: int) -> np.ndarray:
     return ctx.rng(stream).standard_normal(dim)
 
 
@@ -87,7 +87,7 @@ TRAP_ALPHAS = (0.2, 0.5, 0.8, 0.9)
 
 
 def _window_coords(name: str, spec: str, seed: int, alpha: float, sign: int, burn: int,
-                   tail: int, stream: int, ctx: CheckContext) -> tuple[np.ndarray, np.ndarray]:
+                   tail: int, stream: int, ctx: ExperimentContext) -> tuple[np.ndarray, np.ndarray]:
     """Run X-SAM form ``name`` with the exact ``v`` (orientation ``sign``) from a seeded start
     and return ``x_t = <w_t, v>`` and the transverse norms over the ``tail`` steps after
     ``burn``."""
@@ -99,7 +99,7 @@ def _window_coords(name: str, spec: str, seed: int, alpha: float, sign: int, bur
 
 
 def _paper_window_run(spec: str, seed: int, alpha: float, sign: int, burn: int, tail: int,
-                      ctx: CheckContext) -> dict[str, Any]:
+                      ctx: ExperimentContext) -> dict[str, Any]:
     xt, pt = _window_coords("xsam_paper", spec, seed, alpha, sign, burn, tail, 100, ctx)
     lo, hi, frac_pred, _ = sym.paper_window().func(ETA, alpha)
     rec: dict[str, Any] = {"spectrum": spec, "seed": seed, "alpha": alpha, "eigvec_sign": sign,
@@ -137,7 +137,7 @@ def _paper_window_run(spec: str, seed: int, alpha: float, sign: int, burn: int, 
 
 
 def _symmetric_run(spec: str, seed: int, alpha: float, sign: int, burn: int, tail: int,
-                   ctx: CheckContext) -> dict[str, Any]:
+                   ctx: ExperimentContext) -> dict[str, Any]:
     xt, pt = _window_coords("xsam_symmetric", spec, seed, alpha, sign, burn, tail, 200, ctx)
     h = float(sym.symmetric_window().func(ETA, alpha))
     rec: dict[str, Any] = {"spectrum": spec, "seed": seed, "alpha": alpha,
@@ -157,7 +157,7 @@ def _symmetric_run(spec: str, seed: int, alpha: float, sign: int, burn: int, tai
     return rec
 
 
-def _projector_run(spec: str, seed: int, alpha: float, steps: int, ctx: CheckContext
+def _projector_run(spec: str, seed: int, alpha: float, steps: int, ctx: ExperimentContext
                    ) -> dict[str, Any]:
     """The projector form with USAM perturbation is linear: compare every eigencomponent with
     the closed-form power of its factor (absolute error relative to ``||w_0||``)."""
@@ -177,7 +177,7 @@ def _projector_run(spec: str, seed: int, alpha: float, steps: int, ctx: CheckCon
             "ok": bool(err <= TOL_LIN and abs(measured / r[0] - 1) <= TOL_LIN)}
 
 
-def _trap_case(alpha: float, steps: int, ctx: CheckContext) -> dict[str, Any]:
+def _trap_case(alpha: float, steps: int, ctx: ExperimentContext) -> dict[str, Any]:
     r"""Start on the normalized-GD 2-cycle across v2 (y = ±η/2) with a tiny x along v1.
 
     Linearizing in x: with ``K = λ1(λ2|y| + ρλ1)/(λ2²|y|(|y| + ρ))`` (c = K x on that cycle),
@@ -224,7 +224,7 @@ def _trap_case(alpha: float, steps: int, ctx: CheckContext) -> dict[str, Any]:
        facts=("F7.1", "F7.4", "F7.5", "F7.6"),
        backends=("numpy", "torch"),
        figure="quadratic-2d")
-def check_window(ctx: CheckContext) -> Outcome:
+def check_window(ctx: ExperimentContext) -> Outcome:
     proved, symbolic = _all_proved(sym.paper_rule_map(), sym.paper_window(),
                                    sym.symmetric_window(), sym.projector_factor())
     seeds = [ctx.seed + i for i in range(ctx.pick(1, 3, 8))]
@@ -279,7 +279,7 @@ def check_window(ctx: CheckContext) -> Outcome:
                  "prediction must match for every alpha, and at least one alpha must trap",
        facts=("F7.1",),
        backends=("numpy", "torch"))
-def check_trap(ctx: CheckContext) -> Outcome:
+def check_trap(ctx: ExperimentContext) -> Outcome:
     proved, symbolic = _all_proved(sym.v2_cycle_trap())
     trap = [_trap_case(a, ctx.pick(200, 300, 400), ctx) for a in TRAP_ALPHAS]
     traps = [r["alpha"] for r in trap if r["trapped"]]
@@ -299,7 +299,7 @@ def check_trap(ctx: CheckContext) -> Outcome:
 
 
 # -- F-FREEZE -------------------------------------------------------------------------------------
-def _freeze_paper(spec: str, seed: int, sign: int, steps: int, ctx: CheckContext
+def _freeze_paper(spec: str, seed: int, sign: int, steps: int, ctx: ExperimentContext
                   ) -> dict[str, Any]:
     q, U = quadratic_case(spec, seed)
     v = sign * U[:, 0]
@@ -331,7 +331,7 @@ def _freeze_paper(spec: str, seed: int, sign: int, steps: int, ctx: CheckContext
     return rec
 
 
-def _fixed_point(spec: str, seed: int, sign: int, steps: int, ctx: CheckContext
+def _fixed_point(spec: str, seed: int, sign: int, steps: int, ctx: ExperimentContext
                  ) -> dict[str, Any]:
     """Start exactly at ``w0 = x0 v`` with ``x0 = 1`` along the optimizer's oriented ``v``: the
     paper rule at alpha = 1 must not move although ``||g|| = lambda1 x0``."""
@@ -346,7 +346,7 @@ def _fixed_point(spec: str, seed: int, sign: int, steps: int, ctx: CheckContext
             "ok": bool(moved <= 1e-12 and abs(g / q.eigenvalues[0] - 1) <= 1e-12)}
 
 
-def _freeze_projector(spec: str, seed: int, steps: int, ctx: CheckContext) -> dict[str, Any]:
+def _freeze_projector(spec: str, seed: int, steps: int, ctx: ExperimentContext) -> dict[str, Any]:
     q, U = quadratic_case(spec, seed)
     lam = q.eigenvalues
     cfg = exact_v("xsam_projector", lr=ETA, rho=RHO, alpha=1.0, perturbation="unnormalized")
@@ -376,7 +376,7 @@ def _freeze_projector(spec: str, seed: int, steps: int, ctx: CheckContext) -> di
                  "relative to the closed form",
        facts=("F6.6", "F7.2", "F7.4"),
        backends=("numpy", "torch"))
-def check_freeze(ctx: CheckContext) -> Outcome:
+def check_freeze(ctx: ExperimentContext) -> Outcome:
     proved, symbolic = _all_proved(sym.fixed_points(), sym.paper_rule_map(),
                                    sym.projector_factor())
     seeds = [ctx.seed + i for i in range(ctx.pick(1, 2, 4))]
@@ -404,7 +404,7 @@ ESCAPE_ALPHAS = (1.2, 1.5, 2.0)
 
 
 def _escape_paper(spec: str, seed: int, alpha: float, mu: float, sign: int, steps: int,
-                  ctx: CheckContext) -> dict[str, Any]:
+                  ctx: ExperimentContext) -> dict[str, Any]:
     """Paper rule, alpha > 1. Exact per-step law (G1 with heavy ball): ``Δx_t = −η b_t``,
     ``b_t = μ b_{t−1} + (c_t − α|c_t|)``, with ``c_t`` recomputed from ``H``. Once ``c > 0`` for
     the window and the buffer's memory (``L`` steps, ``μ^L <= 1e-9``), each ``−η b_t`` lies in
@@ -443,7 +443,7 @@ def _escape_paper(spec: str, seed: int, alpha: float, mu: float, sign: int, step
 
 
 def _escape_projector(spec: str, seed: int, alpha: float, eta: float, steps: int,
-                      ctx: CheckContext) -> dict[str, Any]:
+                      ctx: ExperimentContext) -> dict[str, Any]:
     q, U = quadratic_case(spec, seed)
     lam1 = q.eigenvalues[0]
     cfg = exact_v("xsam_projector", lr=eta, rho=RHO, alpha=alpha, perturbation="unnormalized")
@@ -468,7 +468,7 @@ def _escape_projector(spec: str, seed: int, alpha: float, eta: float, steps: int
                  "the last third (c_min >= .9); projector per-step ratio 1e-9 relative",
        facts=("F5.3", "F7.3", "F7.4"),
        backends=("numpy", "torch"))
-def check_escape(ctx: CheckContext) -> Outcome:
+def check_escape(ctx: ExperimentContext) -> Outcome:
     proved, symbolic = _all_proved(sym.escape(), sym.paper_rule_map())
     seeds = [ctx.seed + i for i in range(ctx.pick(1, 2, 4))]
     steps = ctx.pick(400, 600, 1200)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from xsam_theory.claims.registry import CheckContext, verdict_from_interval
+from xsam_theory.claims.registry import ExperimentContext, verdict_from_interval
 from xsam_theory.figures import FigureContext
 from xsam_theory.figures.style import DOUBLE, OKABE_ITO, new_figure
 from xsam_theory.figures.table import Table
@@ -34,9 +34,9 @@ COLORS = {"le90": OKABE_ITO["blue"], "gt90": OKABE_ITO["vermillion"],
           "theta": OKABE_ITO["blue"], "theta_free": OKABE_ITO["green"]}
 
 
-def claim_context(ctx: FigureContext) -> CheckContext:
+def claim_context(ctx: FigureContext) -> ExperimentContext:
     """The claim scale behind the figure: ``quick`` for quick figures, ``default`` for full."""
-    return CheckContext(scale=ctx.pick("quick", "default"), seed=ctx.seed)
+    return ExperimentContext(scale=ctx.pick("quick", "default"), seed=ctx.seed)
 
 
 def _abs_cos(theta_deg: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from xsam_theory.claims.registry import CheckContext
+from xsam_theory.claims.registry import ExperimentContext
 from xsam_theory.figures import FigureContext
 from xsam_theory.figures.style import DOUBLE, method_style
 from xsam_theory.figures.table import Table
@@ -36,9 +36,9 @@ DATASET_TITLES = {"teacher_student": "teacher–student MLP (20% label noise)",
                   "digits": "digits (load_digits)"}
 
 
-def claim_context(ctx: FigureContext) -> CheckContext:
+def claim_context(ctx: FigureContext) -> ExperimentContext:
     """The claim scale behind the figure: ``quick`` for quick figures, ``default`` for full."""
-    return CheckContext(scale=ctx.pick("quick", "default"), seed=ctx.seed)
+    return ExperimentContext(scale=ctx.pick("quick", "default"), seed=ctx.seed)
 
 
 def data(ctx: FigureContext) -> Table:

@@ -1,7 +1,7 @@
 r"""``power-quality``: F-POWER — how good is the reference loop's power-iteration ``v``?
 
-The runs come from :func:`xsam_theory.claims.power_quality.power_evidence`, the function the
-claim F-POWER itself calls (quick figures use the claim's quick scale, full figures its default
+The runs come from :func:`xsam_theory.experiments.power_quality.power_evidence`, the runs the
+claim F-POWER judges (quick figures use the claim's quick scale, full figures its default
 scale). X-SAM under the authors' reference loop (5 warm-started power steps on the minibatch
 Hessian every 5 steps, minibatches of 16, momentum, weight decay, cosine learning rate) on small
 teacher–student MLPs. At every refresh the new ``v`` is compared with the algebraic top
@@ -19,7 +19,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from xsam_theory.claims.registry import CheckContext
+from xsam_theory.experiments.context import ExperimentContext
+from xsam_theory.experiments.power_quality import power_evidence
 from xsam_theory.figures import FigureContext
 from xsam_theory.figures.style import DOUBLE, OKABE_ITO, new_figure
 from xsam_theory.figures.table import Table
@@ -34,17 +35,12 @@ COLORS = {"batch": OKABE_ITO["blue"], "full": OKABE_ITO["vermillion"],
           5: OKABE_ITO["vermillion"], 4: OKABE_ITO["blue"]}
 
 
-def claim_context(ctx: FigureContext) -> CheckContext:
+def claim_context(ctx: FigureContext) -> ExperimentContext:
     """The claim scale behind the figure: ``quick`` for quick figures, ``default`` for full."""
-    return CheckContext(scale=ctx.pick("quick", "default"), seed=ctx.seed)
+    return ExperimentContext(scale=ctx.pick("quick", "default"), seed=ctx.seed)
 
 
 def data(ctx: FigureContext) -> Table:
-    from xsam_theory.claims import load_all
-
-    load_all()          # register the ledger in its order before importing one claim module
-    from xsam_theory.claims.power_quality import power_evidence
-
     cctx = claim_context(ctx)
     ev = power_evidence(cctx)
     table = Table()

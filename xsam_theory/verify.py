@@ -1,4 +1,7 @@
-"""``xsam-theory verify``: run the ledger, print the table, write claims.json and report.md."""
+"""``xsam-theory verify``: run the claims ledger, print the table, write claims.json and report.md.
+
+It lives outside :mod:`xsam_theory.claims` (which states and judges claims) because it also
+draws figures, which import :mod:`xsam_theory.experiments` only."""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from xsam_theory._version import __version__
-from xsam_theory.claims import CLAIMS, CheckContext, ClaimResult, load_all, run_claim
+from xsam_theory.claims import CLAIMS, ClaimResult, ExperimentContext, load_all, run_claim
 from xsam_theory.io import atomic_write
 
 __all__ = ["draw_figures", "exit_status", "render_report", "render_table", "run_ledger",
@@ -27,7 +30,7 @@ def _select(only: Sequence[str] | None) -> list[str]:
     return [i for i in CLAIMS if i in only]
 
 
-def run_ledger(ctx: CheckContext, only: Sequence[str] | None = None, *,
+def run_ledger(ctx: ExperimentContext, only: Sequence[str] | None = None, *,
                progress: IO[str] | None = None) -> list[ClaimResult]:
     """Run the selected claims in ledger order, drawing a progress bar on ``progress``."""
     ids = _select(only)
@@ -169,10 +172,12 @@ def draw_figures(results: Sequence[ClaimResult], out_dir: str | Path, *, quick: 
 
 
 def main(scale: str, only: Sequence[str] | None, out: str, seed: int, backend: str,
-         device: str | None, quiet: bool = False, figures: bool = True) -> int:
+         device: str | None, quiet: bool = False, figures: bool = True,
+         datasets: Sequence[str] | None = None) -> int:
     """The command's body: returns the exit status."""
-    ctx = CheckContext(scale=scale, seed=seed, backend=backend, device=device, out_dir=out,
-                       progress=not quiet)
+    ctx = ExperimentContext(scale=scale, seed=seed, backend=backend, device=device, out_dir=out,
+                            progress=not quiet,
+                            datasets=None if datasets is None else tuple(datasets))
     results = run_ledger(ctx, only, progress=None if quiet else sys.stderr)
     if figures:
         draw_figures(results, out, quick=scale == "quick", seed=seed,

@@ -11,14 +11,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from xsam_theory.claims.registry import CheckContext
+from xsam_theory.claims.registry import ExperimentContext
 from xsam_theory.sweeps import RunRecord, run_sweep
 from xsam_theory.trajectory import Trajectory
 
-__all__ = ["claim_runs"]
+__all__ = ["sweep_runs"]
 
 
-def claim_runs(ctx: CheckContext, spec: dict[str, Any]) -> list[tuple[RunRecord, Trajectory]]:
+def sweep_runs(ctx: ExperimentContext, spec: dict[str, Any]) -> list[tuple[RunRecord, Trajectory]]:
     """Every run of ``spec`` (a :class:`~xsam_theory.sweeps.SweepSpec` dict) with its trajectory,
     in the sweep's run order. The sweep is named after the spec, the scale and the base seed."""
     spec = {**spec, "name": f"{spec['name']}-{ctx.scale}-seed{ctx.seed}"}

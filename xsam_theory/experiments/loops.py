@@ -7,7 +7,7 @@ F4.4), or the Hessian at the very point and minibatch of a refresh (F-POWER).
 
 Backends: the claims' measurement code is NumPy; the implementation under test (problem,
 optimizer step, trajectory runner) runs on the check's backend. :func:`run_steps` and
-:func:`trajectory` take the :class:`~xsam_theory.claims.registry.CheckContext` as ``ctx``, move
+:func:`trajectory` take the :class:`~xsam_theory.claims.registry.ExperimentContext` as ``ctx``, move
 the problem and the start point there (``xsam-theory verify --backend torch --device cuda``) and
 hand the iterates back as NumPy arrays.
 """
@@ -35,7 +35,7 @@ from xsam_theory.spectral import orient
 from xsam_theory.trajectory import Trajectory, run_trajectory
 
 if TYPE_CHECKING:
-    from xsam_theory.claims.registry import CheckContext
+    from xsam_theory.claims.registry import ExperimentContext
 
 __all__ = ["SPECTRA", "Run", "exact_v", "fixed_v_config", "placed", "quadratic_case",
            "ravine_window", "run_steps", "spectrum", "trajectory"]
@@ -61,7 +61,7 @@ def fixed_v_config(config: OptimizerConfig) -> OptimizerConfig:
     return config.replace(schedule="reference", refresh_every=2**62, steps_per_epoch=None)
 
 
-def placed(ctx: CheckContext | None, problem: Problem,
+def placed(ctx: ExperimentContext | None, problem: Problem,
            *arrays: Any) -> tuple[Problem, Callable[[Any], Any]]:
     """``problem`` on ``ctx``'s backend and a function that moves an array there.
 
@@ -80,7 +80,7 @@ def placed(ctx: CheckContext | None, problem: Problem,
 def run_steps(problem: Problem, config: OptimizerConfig, w0: Any, steps: int, *, seed: int = 0,
               v: Any = None, batches: Iterator[Any] | None = None,
               after_step: Callable[[OptimizerState], OptimizerState] | None = None,
-              ctx: CheckContext | None = None) -> Run:
+              ctx: ExperimentContext | None = None) -> Run:
     """``steps`` optimizer steps from ``w0``.
 
     Args:
@@ -112,7 +112,7 @@ def run_steps(problem: Problem, config: OptimizerConfig, w0: Any, steps: int, *,
 
 
 def trajectory(problem: Problem, config: OptimizerConfig, w0: Any, steps: int, *,
-               ctx: CheckContext | None = None, **options: Any) -> Trajectory:
+               ctx: ExperimentContext | None = None, **options: Any) -> Trajectory:
     """:func:`~xsam_theory.trajectory.run_trajectory` on ``ctx``'s backend (its records are
     NumPy arrays on every backend)."""
     problem, move = placed(ctx, problem)
@@ -153,7 +153,7 @@ def exact_v(name: str, **options: Any) -> OptimizerConfig:
 
 # -- the ravine toy ----------------------------------------------------------------------------
 def ravine_window(problem: Problem, config: OptimizerConfig, w0: Any, burn: int, window: int, *,
-                  v: Any = None, ctx: CheckContext | None = None) -> dict[str, np.ndarray]:
+                  v: Any = None, ctx: ExperimentContext | None = None) -> dict[str, np.ndarray]:
     """Run ``burn + window`` steps on the ravine toy and return, over the window, the iterates'
     ``x`` and ``y`` at the start of each step, the per-step ``Δy`` and step lengths, and the final
     state's ``v`` (``None`` if the optimizer has none). ``burn`` lets the cycle across the valley
