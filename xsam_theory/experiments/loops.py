@@ -7,7 +7,8 @@ F4.4), or the Hessian at the very point and minibatch of a refresh (F-POWER).
 
 Backends: the claims' measurement code is NumPy; the implementation under test (problem,
 optimizer step, trajectory runner) runs on the check's backend. :func:`run_steps` and
-:func:`trajectory` take the :class:`~xsam_theory.claims.registry.ExperimentContext` as ``ctx``, move
+:func:`trajectory` take the :class:`~xsam_theory.experiments.context.ExperimentContext` as ``ctx``,
+move
 the problem and the start point there (``xsam-theory verify --backend torch --device cuda``) and
 hand the iterates back as NumPy arrays.
 """
@@ -35,7 +36,7 @@ from xsam_theory.spectral import orient
 from xsam_theory.trajectory import Trajectory, run_trajectory
 
 if TYPE_CHECKING:
-    from xsam_theory.claims.registry import ExperimentContext
+    from xsam_theory.experiments.context import ExperimentContext
 
 __all__ = ["SPECTRA", "Run", "exact_v", "fixed_v_config", "placed", "quadratic_case",
            "ravine_window", "run_steps", "spectrum", "trajectory"]

@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from xsam_theory.claims.registry import ExperimentContext
+from xsam_theory.experiments.context import ExperimentContext
 from xsam_theory.sweeps import RunRecord, run_sweep
 from xsam_theory.trajectory import Trajectory
 
