@@ -53,10 +53,12 @@ def test_readme_claims_table_is_generated_and_matches_the_registry():
     claims = load_all()
     assert [c[0] for c in cells] == list(claims)
     for c in cells:
-        cid, kind, statement, verdict, key = c
+        cid, kind, statement, verdict, key, attribution = c
         assert kind == claims[cid].kind.value
         assert statement.replace("\\|", "|") == claims[cid].statement
         assert verdict.strip("*") in ("holds", "fails", "inconclusive", "error")
         assert key
+        if kind == "P":     # every paper claim says what its verdict is attributable to
+            assert attribution and attribution != "exact check", (cid, attribution)
         if kind != "P":
             assert verdict == "**holds**", (cid, verdict)

@@ -232,3 +232,27 @@ def test_every_claim_has_its_proofs_checks_module():
     have = {p.stem for p in root.glob("check_*.py")}
     want = {"check_" + cid.lower().replace("-", "_") for cid in load_all()}
     assert want == have
+
+
+def test_report_shows_a_p_claims_headline_and_subclaims_table():
+    """report.md renders each subclaim's estimate, interval, n, Holm p-value and verdict, and the
+    headline rule with its attribution, from the evidence alone."""
+    from xsam_theory.claims.verdicts import judge_family, subclaim
+    from xsam_theory.verify import render_report
+
+    subs = judge_family([
+        subclaim("a/xsam-vs-sam", "X-SAM below SAM", [-1.0, -1.2, -0.9, -1.1], better_if="negative"),
+        subclaim("a/xsam-vs-ablation", "X-SAM below nsam", [0.1, -0.1, 0.05, -0.02],
+                 better_if="negative"),
+    ])
+    ev = {"subclaims": [s.to_json() for s in subs],
+          "headline": {"rule": "holds if a/xsam-vs-sam holds", "subclaims": ["a/xsam-vs-sam"],
+                       "verdict": "holds", "attribution": "normalization, not the correction"}}
+    r = ClaimResult("P-TEST", "P", "s", "m", "holds", "k", ev, "t", 0.1)
+    text = render_report([r], {"package_version": "0", "backend": "numpy", "device": None,
+                               "dtype": "float64", "seed": 0, "scale": "quick"})
+    assert "**Headline: holds.**" in text and "normalization, not the correction" in text
+    row = next(ln for ln in text.splitlines() if ln.startswith("| a/xsam-vs-sam |"))
+    assert f"{subs[0].estimate:.3g}" in row and row.rstrip().endswith("| holds |")
+    row = next(ln for ln in text.splitlines() if ln.startswith("| a/xsam-vs-ablation |"))
+    assert row.rstrip().endswith("| inconclusive |")

@@ -16,8 +16,8 @@ from xsam_theory._version import __version__
 from xsam_theory.claims import CLAIMS, ClaimResult, ExperimentContext, load_all, run_claim
 from xsam_theory.io import atomic_write
 
-__all__ = ["draw_figures", "exit_status", "render_report", "render_table", "run_ledger",
-           "write_outputs"]
+__all__ = ["draw_figures", "exit_status", "render_report", "render_subclaims", "render_table",
+           "run_ledger", "write_outputs"]
 
 
 def _select(only: Sequence[str] | None) -> list[str]:
@@ -101,12 +101,41 @@ def render_report(results: Sequence[ClaimResult], meta: dict[str, Any]) -> str:
             out += [f"![{r.id}: figure {fid}]({r.figure})", "",
                     f"*Figure `{fid}` (`xsam-theory figures --only {fid}`; its numbers are in "
                     f"`{Path(r.figure).with_suffix('.csv')}`).*", ""]
+        out += render_subclaims(r.to_json()["evidence"])
         evidence = {k: v for k, v in r.to_json()["evidence"].items() if k != "traceback"}
         out += ["**Evidence.**", "", "```json", json.dumps(evidence, indent=1, sort_keys=True)[
             :6000], "```"]
         if "traceback" in r.evidence:
             out += ["", "```", str(r.evidence["traceback"])[-3000:], "```"]
     return "\n".join(out) + "\n"
+
+
+def render_subclaims(evidence: dict[str, Any]) -> list[str]:
+    """Markdown lines for a P claim's headline (rule, verdict, attribution) and its subclaims
+    table (estimate, 95 % interval, n, Holm-adjusted p-value, verdict); nothing for a claim
+    without subclaims."""
+    subs = evidence.get("subclaims")
+    if not subs:
+        return []
+    out = []
+    head = evidence.get("headline")
+    if head:
+        out += [f"**Headline: {head.get('verdict')}.** Rule: {head.get('rule')} "
+                f"(subclaims: {', '.join(head.get('subclaims', []))}).", ""]
+        if head.get("attribution"):
+            out += [f"**Attribution.** {head['attribution']}", ""]
+    out += ["| subclaim | estimate | 95 % interval | n | diverged | p (Holm) | verdict |",
+            "|---|---|---|---|---|---|---|"]
+    for c in subs:
+        lo, hi = c.get("interval", ["nan", "nan"])
+        out.append(f"| {_cell(str(c['id']))} | {_num(c.get('estimate'))} | "
+                   f"[{_num(lo)}, {_num(hi)}] | {c.get('n')} | {c.get('n_diverged', 0)} | "
+                   f"{_num(c.get('p_adjusted'))} | {c.get('verdict')} |")
+    return [*out, ""]
+
+
+def _num(x: Any) -> str:
+    return f"{x:.3g}" if isinstance(x, (int, float)) else str(x)
 
 
 def _short(text: str) -> str:
