@@ -241,7 +241,8 @@ def test_report_shows_a_p_claims_headline_and_subclaims_table():
     from xsam_theory.verify import render_report
 
     subs = judge_family([
-        subclaim("a/xsam-vs-sam", "X-SAM below SAM", [-1.0, -1.2, -0.9, -1.1], better_if="negative"),
+        subclaim("a/xsam-vs-sam", "X-SAM below SAM", [-1.0, -1.2, -0.9, -1.1],
+                 better_if="negative"),
         subclaim("a/xsam-vs-ablation", "X-SAM below nsam", [0.1, -0.1, 0.05, -0.02],
                  better_if="negative"),
     ])
