@@ -249,25 +249,32 @@ def test_drift_matches_the_factorization_and_ravine_closed_forms(quick):
 
 
 def test_angle_figure_shows_the_claims_own_evidence(quick):
-    from xsam_theory.claims.p_angle import check_p_angle
+    from xsam_theory.claims import run_claim
     from xsam_theory.claims.registry import ExperimentContext
 
     t = table(quick, "angle")
-    ev = check_p_angle(ExperimentContext(scale="quick")).evidence
-    for key, name in (("theta", "oriented"), ("theta_free", "orientation_free")):
-        row = t.where(source="claim", angle=key).rows[0]
-        assert row["mean_diff_low_minus_high"] == ev[name]["mean_diff_low_minus_high"]
-        assert [row["ci_low"], row["ci_high"]] == ev[name]["interval95"]
+    ctx = ExperimentContext(scale="quick", progress=False)
+    p_angle, orient = run_claim("P-ANGLE", ctx).evidence, run_claim("F-ORIENT", ctx).evidence
+    subs = {s["id"]: s for s in p_angle["subclaims"]}
+    runs, summary = t.where(source="run"), t.where(source="summary", group="all")
+    for sid, stat in (("within-window", "within_window"), ("regression-slope", "slope")):
+        row = summary.where(statistic=stat).rows[0]
+        assert row["estimate"] == pytest.approx(subs[sid]["estimate"], rel=1e-12)
+        assert [row["ci_low"], row["ci_high"]] == pytest.approx(subs[sid]["interval"], rel=1e-12)
+        per_run = runs.col(stat)
+        assert per_run[np.isfinite(per_run)].tolist() == subs[sid]["samples"]
+    for c in ("canonical", "negated"):
+        row = summary.where(statistic=f"oriented_{c}").rows[0]
+        assert row["estimate"] == orient["conventions"][c]["estimate"]
+    can, neg = runs.col("oriented_canonical"), runs.col("oriented_negated")
+    both = np.isfinite(can)
+    assert both.sum() >= 2 and np.array_equal(neg[both], -can[both])       # F-ORIENT's flip
     steps = t.where(source="step")
-    assert len(steps.unique("seed")) == len(ev["hyperparameters"]["seeds"])
-    assert np.all((steps.col("theta") >= 0) & (steps.col("theta") <= 180))
-    assert np.allclose(steps.col("theta_free"), np.minimum(steps.col("theta"),
-                                                           180 - steps.col("theta")), atol=1e-9)
-    bins = t.where(source="bin")
-    assert bins.col("steps").sum() == len(steps)                # every step in exactly one bin
-    ok = np.isfinite(bins.col("ci_low"))
-    m = bins.col("mean_dlam")[ok]
-    assert np.all((bins.col("ci_low")[ok] <= m) & (m <= bins.col("ci_high")[ok]))
+    assert len(steps.unique("seed")) == p_angle["n_runs"] == len(runs)
+    assert np.array_equal(steps.col("abs_cos"), np.abs(steps.col("cos")))
+    q = t.where(source="quantile", group="all").rows[0]
+    assert q["median"] == np.median(steps.col("abs_cos"))
+    assert q["median"] == p_angle["abs_cos_quantiles"]["all"]["median"]
 
 
 def test_phase_grid_is_complete_and_escapes_for_alpha_above_one(quick):

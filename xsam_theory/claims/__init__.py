@@ -44,6 +44,7 @@ MODULES = (
     "edge",
     "drift",
     "lanczos_bounds",
+    "angle_orientation",
     "p_conv",
     "p_lmax",
     "p_angle",

@@ -1,134 +1,126 @@
-"""P-ANGLE: along SAM training, λ_max falls less per step when ∠(g, v) ≤ 90° than when it is larger.
+r"""P-ANGLE, orientation-free: along SAM training, :math:`\lambda_{\max}` falls less per step when
+:math:`|\cos\angle(g, v)|` is larger, with the training phase controlled.
 
-Protocol (fixed before looking at the numbers):
+The paper's statement is oriented ("when ∠(g, v) ≤ 90°"), but ``v`` has no natural sign, so only
+:math:`|\cos|` is intrinsic; the oriented form is the subject of F-ORIENT
+(:mod:`xsam_theory.claims.angle_orientation`). The runs and every per-run number come from
+:mod:`xsam_theory.experiments.angle` (its docstring states the protocol): full-batch SAM on
+teacher–student MLPs at two rates, per step the top eigenpair, :math:`|\cos_t|` and
+:math:`\Delta\lambda_t = \lambda_{t+1} - \lambda_t`.
 
-* Problem: a tanh teacher–student MLP (data seed 1000 + base seed), softmax cross-entropy,
-  full batch; one initialization per seed (PyTorch default init). The runs go through the sweep
-  runner (:mod:`xsam_theory.sweeps`), so ``verify --out DIR`` keeps and resumes them.
-* Optimizer: SAM (normalized ascent step), constant η, ρ; no momentum, no weight decay.
-* Every step ``t``: the algebraic top eigenpair (λ_t, v_t) of the full Hessian at w_t (ARPACK
-  Lanczos, machine precision), the angle θ_t = ∠(g_t, v_t) with ``v_t`` in the package's canonical
-  orientation (largest-magnitude entry positive; the paper fixes none, theory-notes F1.1), the
-  orientation-free angle θ'_t = arccos|cos θ_t| ∈ [0°, 90°], and Δλ_t = λ_{t+1} − λ_t.
-* Oriented test: mean Δλ over steps with θ ≤ 90° minus mean Δλ over steps with θ > 90°; the claim
-  predicts a positive difference (λ_max "falls less"). Orientation-free test: the same with the
-  bins θ' ≤ median(θ') and θ' > median(θ').
-* Intervals: percentile bootstrap over seeds (resampling whole runs, so correlated steps stay
-  together), 95 %. The first ``burn_in`` steps are dropped (the transient from initialization).
-* Verdict (oriented test): ``holds`` if the interval of the difference lies above 0, ``fails``
-  if below 0, ``inconclusive`` otherwise.
+Per run, two statistics compare steps only within windows of 10 consecutive steps (so the
+slow drift of both :math:`|\cos|` and :math:`\Delta\lambda` over training cannot make the
+association), both in units of the run's within-window SD of :math:`\Delta\lambda`:
+
+* ``within-window``: in each window, mean :math:`\Delta\lambda` of the 5 steps with the largest
+  :math:`|\cos|` minus that of the 5 smallest, averaged over windows;
+* ``regression-slope``: the slope of :math:`\Delta\lambda` on :math:`\log_{10}|\cos|` with a
+  fixed effect per window.
+
+The claim predicts both positive. Subclaims: each statistic pooled over all runs, and per rate
+(``lr=0.5/...``, ``lr=2/...``); the sample is one number per run (runs are independent), the
+interval a Student-t interval over runs, the p-value the one-sample t-test; the six form one
+Holm family (:func:`xsam_theory.claims.verdicts.judge_family`). A diverged run counts in
+``n_diverged`` and keeps its subclaims from holding.
+
+Headline rule: ``holds`` if the pooled ``within-window`` and ``regression-slope`` subclaims both
+hold, ``fails`` if either fails, ``inconclusive`` otherwise.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from xsam_theory.claims.registry import ExperimentContext, Outcome, claim, verdict_from_interval
-from xsam_theory.experiments.sweep import sweep_runs
+from xsam_theory.claims.registry import ExperimentContext, Outcome, claim
+from xsam_theory.claims.verdicts import Subclaim, headline, judge_family, subclaim
+from xsam_theory.experiments.angle import (
+    LRS,
+    abs_cos_quantiles,
+    angle_runs,
+    angle_setup,
+    run_statistics,
+)
+
+HEADLINE_IDS = ("within-window", "regression-slope")
+HEADLINE_RULE = ("holds if the pooled 'within-window' and 'regression-slope' subclaims both "
+                 "hold (Holm-adjusted over the six subclaims), fails if either fails, "
+                 "inconclusive otherwise")
+ATTRIBUTION = ("a within-run association between |cos angle(g, v)| and the next step's change "
+               "of lambda_max along full-batch SAM on small teacher-student MLPs, with no "
+               "intervention on the angle: it is not causal, and says nothing about X-SAM's "
+               "correction")
+STATISTICS = {"within-window": "within_window", "regression-slope": "slope"}
+STATEMENTS = {
+    "within-window": "within windows of 10 steps, the 5 steps with the largest |cos| have a "
+                     "larger delta-lambda than the 5 smallest (within-window SDs)",
+    "regression-slope": "with a fixed effect per 10-step window, delta-lambda rises with "
+                        "log10|cos| (within-window SDs per decade)",
+}
 
 
-def _runs(ctx: ExperimentContext, seeds: list[int], steps: int, widths: tuple[int, ...], n: int,
-          eta: float, rho: float) -> list[dict[str, np.ndarray]]:
-    """The SAM runs, one per seed, through the sweep runner (one problem, per-seed inits)."""
-    spec = {
-        "name": "P-ANGLE",
-        "problem": {"name": "mlp_teacher_student", "widths": list(widths), "n_samples": n,
-                    "seed": 1000 + ctx.seed},
-        "optimizers": [{"preset": "sam", "lr": eta, "rho": rho}],
-        "seeds": seeds, "steps": steps, "init": {"kind": "default"},
-        "monitors": [{"type": "spectral", "every": 1}],
-    }
+def _lr_label(lr: float) -> str:
+    return f"lr={lr:g}"
+
+
+def angle_subclaims(per_run: list[dict[str, Any]], seed: int = 0) -> list[Subclaim]:
+    """The six subclaims (pooled and per rate, both statistics) from the per-run numbers of
+    :func:`xsam_theory.experiments.angle.run_statistics`, Holm-judged as one family."""
+    groups: list[tuple[str, list[dict[str, Any]]]] = [("", per_run)]
+    groups += [(f"{_lr_label(lr)}/", [r for r in per_run if r["lr"] == lr]) for lr in LRS]
     out = []
-    for _, traj in sweep_runs(ctx, spec):
-        mon = traj.monitors["spectral"]
-        lam = mon["lambda_max"]
-        out.append({"dlam": np.diff(lam), "theta": mon["angle_g_top"][:-1],
-                    "theta_free": mon["angle_g_top_free"][:-1], "lam": lam})
-    return out
+    for prefix, rows in groups:
+        for name, key in STATISTICS.items():
+            ok = [r for r in rows if not r["diverged"] and np.isfinite(r[key])]
+            where = f"at {prefix[:-1]}" if prefix else "over both rates"
+            out.append(subclaim(
+                f"{prefix}{name}", f"{STATEMENTS[name]}, {where}",
+                [r[key] for r in ok], better_if="positive", test="t", seed=seed,
+                n_diverged=sum(r["diverged"] for r in rows),
+                seeds=[r["seed"] for r in ok], lrs=[r["lr"] for r in ok]))
+    return judge_family(out)
 
 
-def _bin_difference(runs: list[dict[str, np.ndarray]], key: str, split: float) -> tuple:
-    """Per run: mean Δλ in the low-angle bin minus the high-angle bin (NaN if a bin is empty)."""
-    diffs, counts = [], []
-    for r in runs:
-        low, high = r[key] <= split, r[key] > split
-        counts.append((int(low.sum()), int(high.sum())))
-        if low.any() and high.any():
-            diffs.append(float(r["dlam"][low].mean() - r["dlam"][high].mean()))
-    return np.array(diffs), counts
-
-
-def _bootstrap(x: np.ndarray, seed: int, level: float = 0.95) -> tuple[float, float]:
-    if x.size < 2:
-        return float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    boots = x[rng.integers(0, x.size, size=(4000, x.size))].mean(axis=1)
-    lo, hi = np.quantile(boots, [0.5 - level / 2, 0.5 + level / 2])
-    return float(lo), float(hi)
-
-
-def angle_evidence(ctx: ExperimentContext) -> dict:
-    """The P-ANGLE runs and their binned statistics: what the claim judges and what the
-    ``angle`` figure plots (one computation for both).
-
-    Returns ``runs`` (per seed, after the burn-in: ``dlam``, ``theta``, ``theta_free`` per step,
-    and ``lam`` for the whole run), ``hyperparameters``, the per-run bin differences ``d_or``
-    (θ ≤ 90° minus θ > 90°) and ``d_free`` (θ' ≤ median minus above), their bootstrap intervals
-    ``interval_or`` and ``interval_free``, the bin counts ``counts_or``/``counts_free`` and the
-    median split ``split_free``.
-    """
-    n_seeds = ctx.pick(4, 10, 24)
-    steps = ctx.pick(80, 200, 400)
-    widths = ctx.pick((6, 12, 3), (8, 24, 4), (8, 32, 4))
-    n, eta, rho, burn_in = 96, 0.5, 0.05, 10
-    seeds = [ctx.seed + s for s in range(n_seeds)]
-    runs = [{k: (v[burn_in:] if k != "lam" else v) for k, v in r.items()}
-            for r in _runs(ctx, seeds, steps, widths, n, eta, rho)]
-    d_or, c_or = _bin_difference(runs, "theta", 90.0)
-    med = float(np.median(np.concatenate([r["theta_free"] for r in runs])))
-    d_free, c_free = _bin_difference(runs, "theta_free", med)
-    return {"runs": runs, "d_or": d_or, "counts_or": c_or, "d_free": d_free,
-            "counts_free": c_free, "split_free": med,
-            "interval_or": _bootstrap(d_or, ctx.seed),
-            "interval_free": _bootstrap(d_free, ctx.seed + 1),
-            "hyperparameters": {"widths": widths, "n_samples": n, "lr": eta, "rho": rho,
-                                "steps": steps, "burn_in": burn_in,
-                                "seeds": [ctx.seed + s for s in range(n_seeds)]}}
-
-
-@claim("P-ANGLE", "P", "Along SAM training, lambda_max falls less per step when "
-       "angle(g, v) <= 90 deg than when it is larger.",
-       method="full-batch SAM on teacher-student MLPs; per step Lanczos lambda_max and "
-              "angle(g, v_top); mean delta-lambda by angle bin per seed; bootstrap over seeds",
-       tolerance="95% bootstrap interval of the bin difference must exclude 0",
+@claim("P-ANGLE", "P", "Along full-batch SAM training, lambda_max falls less per step when "
+       "|cos angle(g, v)| is larger (orientation-free), with the training phase controlled.",
+       method="full-batch SAM (rho 0.05, lr 0.5 and 2) on tanh teacher-student MLPs, 20+ "
+              "independent runs at the default scale; every step the top Hessian eigenpair "
+              "(warm-started ARPACK, relative residual <= 1e-9) and |cos angle(g, v)|; per run, "
+              "within 10-step windows, delta-lambda of the steps with larger vs smaller |cos| "
+              "and the slope of delta-lambda on log10|cos| with window fixed effects; "
+              "t intervals over runs; six subclaims (pooled and per rate) Holm-adjusted. "
+              f"Headline rule: {HEADLINE_RULE}.",
+       tolerance="a subclaim holds when its Holm-adjusted p < 0.05 with a positive estimate "
+                 "and no diverged run; fails when p < 0.05 with a negative estimate",
        facts=("F1.1", "F4.2"),
        figure="angle")
 def check_p_angle(ctx: ExperimentContext) -> Outcome:
-    ev = angle_evidence(ctx)
-    runs, d_or, c_or, d_free, c_free = (ev[k] for k in ("runs", "d_or", "counts_or", "d_free",
-                                                        "counts_free"))
-    med = ev["split_free"]
-    (lo, hi), (lo_f, hi_f) = ev["interval_or"], ev["interval_free"]
-    verdict = verdict_from_interval(lo, hi, better_if="positive")
-    all_theta = np.concatenate([r["theta"] for r in runs])
-    all_dlam = np.concatenate([r["dlam"] for r in runs])
+    runs = angle_runs(ctx)
+    per_run = [run_statistics(r) for r in runs]
+    judged = angle_subclaims(per_run, seed=ctx.seed)
+    verdict = headline(judged, HEADLINE_IDS)
+    by_id = {s.id: s for s in judged}
+    accuracy = {"max_relative_residual": max(r["max_relative_residual"] for r in per_run),
+                "median_abs_dlam": float(np.median([r["median_abs_dlam"] for r in per_run])),
+                "note": "|lambda_t - lambda_1(w_t)| <= the residual ||Hv - lambda v||, so the "
+                        "eigenvalue error is below max_relative_residual * lambda"}
     evidence = {
-        "hyperparameters": ev["hyperparameters"],
-        "oriented": {"mean_diff_low_minus_high": float(np.mean(d_or)) if d_or.size else None,
-                     "interval95": [lo, hi], "runs_with_both_bins": int(d_or.size),
-                     "bin_counts_per_run": c_or,
-                     "fraction_steps_angle_le_90": float(np.mean(all_theta <= 90))},
-        "orientation_free": {"split_deg": med,
-                             "mean_diff_low_minus_high": float(np.mean(d_free))
-                             if d_free.size else None,
-                             "interval95": [lo_f, hi_f], "runs_with_both_bins": int(d_free.size),
-                             "bin_counts_per_run": c_free},
-        "mean_delta_lambda_per_step": float(all_dlam.mean()),
-        "lambda_max_start_end_mean": [float(np.mean([r["lam"][0] for r in runs])),
-                                      float(np.mean([r["lam"][-1] for r in runs]))],
-        "note": "the oriented angle depends on the canonical orientation of v (largest entry "
-                "positive), a convention; the orientation-free test does not",
+        "hyperparameters": angle_setup(ctx),
+        "n_runs": len(runs), "n_diverged": sum(r.diverged for r in runs),
+        "abs_cos_quantiles": {"all": abs_cos_quantiles(runs),
+                              **{_lr_label(lr): abs_cos_quantiles([r for r in runs
+                                                                   if r.lr == lr])
+                                 for lr in LRS}},
+        "eigenvalue_accuracy": accuracy,
+        "subclaims": [s.to_json() for s in judged],
+        "headline": {"rule": HEADLINE_RULE, "subclaims": list(HEADLINE_IDS),
+                     "verdict": verdict.value, "attribution": ATTRIBUTION},
+        "runs": [{**stats, "dlam": r.dlam, "abs_cos": r.abs_cos}
+                 for stats, r in zip(per_run, runs)],
     }
-    key = (f"diff(<=90 - >90) = {np.mean(d_or) if d_or.size else float('nan'):.2e}, "
-           f"95% CI [{lo:.1e}, {hi:.1e}], {d_or.size} runs")
+    ww, sl = by_id["within-window"], by_id["regression-slope"]
+    key = (f"within-window {ww.estimate:+.3f} SD [{ww.interval[0]:+.3f}, {ww.interval[1]:+.3f}], "
+           f"slope {sl.estimate:+.3f} SD/decade [{sl.interval[0]:+.3f}, {sl.interval[1]:+.3f}], "
+           f"{ww.n} runs; median |cos| {evidence['abs_cos_quantiles']['all']['median']:.1e}")
     return Outcome(verdict, key, evidence)

@@ -1,13 +1,12 @@
-r"""``angle``: the P-ANGLE evidence — the angle between the gradient and the top eigenvector along
-SAM training, and how much :math:`\lambda_{\max}` changes per step in each angle bin.
+r"""``angle``: the P-ANGLE and F-ORIENT evidence — how aligned the gradient is with the top
+eigenvector along full-batch SAM training, whether :math:`\lambda_{\max}` falls less per step
+when :math:`|\cos\angle(g, v)|` is larger, and what the oriented statistic does when the sign
+convention of ``v`` is flipped.
 
-The runs and the claim's statistics come from
-:func:`xsam_theory.claims.p_angle.angle_evidence`, the function the claim P-ANGLE itself calls
-(quick figures use the claim's quick scale, full figures its default scale), so the figure shows
-exactly the evidence the ledger judges: full-batch SAM on teacher–student MLPs, per step the
-Lanczos top eigenpair, :math:`\theta = \angle(g, v)` with :math:`v` in the package's canonical
-orientation and the orientation-free :math:`\theta' = \arccos|\cos\theta|`. Intervals are 95 %
-percentile-bootstrap intervals over seeds (whole runs are resampled).
+The runs and per-run numbers come from :mod:`xsam_theory.experiments.angle`, the experiment both
+claims judge (quick figures use its quick scale, full figures its default scale), so the figure
+shows exactly the ledger's evidence. Intervals are 95 % Student-t intervals over runs (the
+subclaims' unadjusted intervals; the verdicts, Holm-adjusted, are in the ledger).
 """
 
 from __future__ import annotations
@@ -15,159 +14,139 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from xsam_theory.claims.registry import ExperimentContext, verdict_from_interval
+from xsam_theory.experiments.angle import (
+    CONVENTIONS,
+    LRS,
+    abs_cos_quantiles,
+    angle_runs,
+    angle_setup,
+    run_statistics,
+    summary_interval,
+)
+from xsam_theory.experiments.context import ExperimentContext
 from xsam_theory.figures import FigureContext
 from xsam_theory.figures.style import DOUBLE, OKABE_ITO, new_figure
 from xsam_theory.figures.table import Table
-from xsam_theory.stats import bootstrap_interval
 
 ID = "angle"
-TITLE = "P-ANGLE: angle(g, v) along SAM training and the change of lambda_max per angle bin"
-SUMMARY = ("the P-ANGLE evidence: distribution of angle(g, v) along SAM training (oriented and "
-           "orientation-free) and the mean per-step change of lambda_max per angle bin, with "
-           "bootstrap intervals and the claim's bin difference")
+TITLE = ("P-ANGLE / F-ORIENT: |cos angle(g, v)| along SAM training, the change of lambda_max "
+         "per step within 10-step windows, and the oriented statistic under four sign "
+         "conventions")
+SUMMARY = ("the P-ANGLE and F-ORIENT evidence: distribution of |cos angle(g, v)| per rate, "
+           "per-run within-window effects and window-fixed-effect slopes of delta-lambda on "
+           "log10|cos| with t intervals, and the oriented bin difference under the canonical, "
+           "negated, reference and continuity conventions of v")
 
-N_BINS = 5      # equal-count bins of |cos θ|: along SAM the angles crowd near 90°
-SIDES = {"le90": r"$\theta\leq 90°$ ($\cos\theta\geq 0$)",
-         "gt90": r"$\theta>90°$ ($\cos\theta<0$)"}
-COLORS = {"le90": OKABE_ITO["blue"], "gt90": OKABE_ITO["vermillion"],
-          "theta": OKABE_ITO["blue"], "theta_free": OKABE_ITO["green"]}
+GROUPS = ("all", *(f"lr={lr:g}" for lr in LRS))
+STATISTICS = ("within_window", "slope", *(f"oriented_{c}" for c in CONVENTIONS))
+COLORS = {"all": "0.2", f"lr={LRS[0]:g}": OKABE_ITO["blue"],
+          f"lr={LRS[1]:g}": OKABE_ITO["vermillion"]}
+CONVENTION_COLORS = {"canonical": OKABE_ITO["blue"], "negated": OKABE_ITO["vermillion"],
+                     "reference": OKABE_ITO["green"], "continuous": OKABE_ITO["orange"]}
 
 
 def claim_context(ctx: FigureContext) -> ExperimentContext:
-    """The claim scale behind the figure: ``quick`` for quick figures, ``default`` for full."""
-    return ExperimentContext(scale=ctx.pick("quick", "default"), seed=ctx.seed)
+    """The experiment scale behind the figure: ``quick`` for quick figures, ``default`` for
+    full."""
+    return ExperimentContext(scale=ctx.pick("quick", "default"), seed=ctx.seed, progress=False)
 
 
-def _abs_cos(theta_deg: np.ndarray) -> np.ndarray:
-    return np.abs(np.cos(np.radians(theta_deg)))
-
-
-def binned(runs: list[dict], edges: np.ndarray, side: str, seed: int) -> list[dict]:
-    r"""Per bin of :math:`|\cos\theta|` (``edges``), over the steps on one ``side`` of 90°:
-    the mean over runs of each run's mean :math:`\Delta\lambda` in the bin, with a bootstrap
-    interval over runs (runs with no step in the bin are left out; an interval needs two)."""
-    out = []
-    last = len(edges) - 2
-    for k, (lo, hi) in enumerate(zip(edges[:-1], edges[1:])):
-        per_run, xs = [], []
-        for r in runs:
-            a = _abs_cos(r["theta"])
-            on_side = (r["theta"] <= 90.0) if side == "le90" else (r["theta"] > 90.0)
-            sel = on_side & (a >= lo) & ((a < hi) if k < last else (a <= hi))
-            if sel.any():
-                per_run.append(float(r["dlam"][sel].mean()))
-                xs.append(a[sel])
-        row = {"bin_low": float(lo), "bin_high": float(hi), "side": side, "runs": len(per_run),
-               "steps": int(sum(x.size for x in xs)),
-               "bin_mean_abs_cos": float(np.concatenate(xs).mean()) if xs else np.nan,
-               "mean_dlam": float(np.mean(per_run)) if per_run else np.nan,
-               "ci_low": np.nan, "ci_high": np.nan}
-        if len(per_run) >= 2:
-            iv = bootstrap_interval(per_run, seed=seed + k)
-            row.update(ci_low=iv.low, ci_high=iv.high)
-        out.append(row)
-    return out
+def _group(rows: list[dict], group: str) -> list[dict]:
+    return rows if group == "all" else [r for r in rows if f"lr={r['lr']:g}" == group]
 
 
 def data(ctx: FigureContext) -> Table:
-    from xsam_theory.claims import load_all
-
-    load_all()          # register the ledger in its order before importing one claim module
-    from xsam_theory.claims.p_angle import angle_evidence
-
     cctx = claim_context(ctx)
-    ev = angle_evidence(cctx)
-    hp = ev["hyperparameters"]
-    common = dict(claim_scale=cctx.scale, lr=hp["lr"], rho=hp["rho"],
-                  widths="-".join(map(str, hp["widths"])), burn_in=hp["burn_in"])
+    runs = angle_runs(cctx)
+    setup = angle_setup(cctx)
+    per_run = [run_statistics(r) for r in runs]
+    common = dict(claim_scale=cctx.scale, rho=setup["rho"],
+                  widths="-".join(map(str, setup["widths"])), burn_in=setup["burn_in"],
+                  window=setup["window"])
     table = Table()
-    for seed, r in zip(hp["seeds"], ev["runs"]):
-        table.add_series({"step": np.arange(hp["burn_in"], hp["burn_in"] + r["dlam"].size),
-                          "theta": r["theta"], "theta_free": r["theta_free"],
-                          "cos_theta": np.cos(np.radians(r["theta"])), "dlam": r["dlam"]},
-                         source="step", seed=seed, **common)
-    pooled = np.concatenate([_abs_cos(r["theta"]) for r in ev["runs"]])
-    edges = np.quantile(pooled, np.linspace(0.0, 1.0, N_BINS + 1))
-    for side in SIDES:
-        for row in binned(ev["runs"], edges, side, ctx.seed):
-            table.add(source="bin", **row, **common)
-    for key, d, iv, split in (("theta", ev["d_or"], ev["interval_or"], 90.0),
-                              ("theta_free", ev["d_free"], ev["interval_free"],
-                               ev["split_free"])):
-        table.add(source="claim", angle=key, split_deg=split,
-                  mean_diff_low_minus_high=float(np.mean(d)) if d.size else np.nan,
-                  ci_low=iv[0], ci_high=iv[1], runs=int(d.size), **common)
+    for r in runs:
+        table.add_series({"step": np.arange(setup["burn_in"], setup["burn_in"] + r.dlam.size),
+                          "cos": r.kept_cos, "abs_cos": r.abs_cos, "dlam": r.dlam},
+                         source="step", seed=r.seed, lr=r.lr, **common)
+    for stats in per_run:
+        table.add(source="run", **stats, **common)
+    for group in GROUPS:
+        sel = [r for r in runs if group == "all" or f"lr={r.lr:g}" == group]
+        table.add(source="quantile", group=group, **abs_cos_quantiles(sel), **common)
+        ok = [s for s in _group(per_run, group) if not s["diverged"]]
+        for stat in STATISTICS:
+            table.add(source="summary", group=group, statistic=stat,
+                      **summary_interval([s[stat] for s in ok]), **common)
     return table
 
 
-def _scale(values: np.ndarray) -> int:
-    """The power of ten that brings the largest finite |value| into [1, 10)."""
-    m = np.nanmax(np.abs(values))
-    return int(np.floor(np.log10(m))) if np.isfinite(m) and m > 0 else 0
+def _interval(ax, x: float, row: dict, color: str, marker: str = "s") -> None:
+    m, lo, hi = row["estimate"], row["ci_low"], row["ci_high"]
+    if np.isfinite(lo):
+        ax.errorbar([x], [m], yerr=[[m - lo], [hi - m]], fmt=marker, ms=4, capsize=3,
+                    color=color, lw=1.1, zorder=3)
+    else:
+        ax.plot([x], [m], marker, ms=4, color=color, zorder=3)
+
+
+def _strip(ax, table: Table, stat: str, ylabel: str, title: str) -> None:
+    runs, summary = table.where(source="run"), table.where(source="summary", statistic=stat)
+    rng = np.random.default_rng(0)
+    for i, group in enumerate(GROUPS):
+        if group != "all":
+            y = runs.col(stat, lr=float(group.split("=")[1]))
+            y = y[np.isfinite(y)]
+            ax.plot(i + 0.18 * rng.uniform(-1, 1, y.size), y, "o", ms=2.3, alpha=0.45,
+                    color=COLORS[group], lw=0)
+        _interval(ax, i, summary.where(group=group).rows[0], COLORS[group])
+    ax.axhline(0, color="0.4", lw=0.7)
+    ax.set_xticks(range(len(GROUPS)))
+    ax.set_xticklabels(["both rates", *(f"$\\eta={lr:g}$" for lr in LRS)], fontsize=6.5)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, loc="left", fontweight="bold")
 
 
 def plot(table: Table, ctx: FigureContext) -> Figure:
-    fig, (ah, ab, ac) = new_figure(DOUBLE, 2.8, ncols=3, width_ratios=(1.0, 1.2, 0.8))
+    fig, ((ah, ao), (aw, asl)) = new_figure(DOUBLE, 4.8, nrows=2, ncols=2)
     steps = table.where(source="step")
     r0 = steps.rows[0]
-    c = steps.col("cos_theta")
-    a = np.abs(c[c != 0])
-    edges = np.linspace(np.floor(np.log10(a.min())), np.ceil(np.log10(a.max())), 31)
-    for side, sel in (("le90", c >= 0), ("gt90", c < 0)):
-        x = np.log10(np.abs(c[sel & (c != 0)]))
-        ah.hist(x, bins=edges, histtype="stepfilled", alpha=0.35, color=COLORS[side],
-                label=f"{SIDES[side]}: {int(sel.sum())} steps")
-        ah.hist(x, bins=edges, histtype="step", lw=0.9, color=COLORS[side])
+    a = steps.col("abs_cos")
+    a = a[a > 0]
+    edges = np.linspace(np.floor(np.log10(a.min())), 0.0, 31)
+    for lr in LRS:
+        group = f"lr={lr:g}"
+        x = steps.col("abs_cos", lr=lr)
+        q = table.where(source="quantile", group=group).rows[0]
+        ah.hist(np.log10(x[x > 0]), bins=edges, histtype="step", lw=1.0, color=COLORS[group],
+                label=f"$\\eta={lr:g}$: median {q['median']:.1e}\n"
+                      f"(10-90%: {q['q10']:.0e}-{q['q90']:.0e})")
+        ah.axvline(np.log10(q["median"]), color=COLORS[group], lw=0.8, ls="--")
     ah.set_xlabel(r"$\log_{10}|\cos\angle(g, v)|$  ($0$: $g\parallel v$)")
-    ah.set_ylabel("steps (all seeds)")
-    ah.set_title(r"(a) alignment of $g$ with $v$", loc="left", fontweight="bold")
-    ah.legend(loc="upper left", fontsize=5.8)
+    ah.set_ylabel("steps (all runs)")
+    ah.set_title(r"(a) $|\cos\angle(g,v)|$", loc="left", fontweight="bold")
+    ah.legend(loc="upper left", fontsize=5.5)
 
-    bins = table.where(source="bin")
-    e = _scale(np.concatenate([bins.col("ci_low"), bins.col("ci_high"), bins.col("mean_dlam")]))
-    f = 10.0 ** -e
-    for side, shift in (("le90", 0.97), ("gt90", 1.03)):
-        b = bins.where(side=side)
-        ok = np.isfinite(b.col("mean_dlam"))
-        x = b.col("bin_mean_abs_cos")[ok] * shift
-        m = b.col("mean_dlam")[ok] * f
-        lo, hi = b.col("ci_low")[ok] * f, b.col("ci_high")[ok] * f
-        ab.errorbar(x, m, yerr=np.vstack([m - lo, hi - m]), fmt="o", ms=3.5, capsize=2, lw=0.9,
-                    color=COLORS[side], label=SIDES[side])
-    ab.set_xscale("log")
-    ab.axhline(0, color="0.4", lw=0.7)
-    ab.set_xlabel(r"$|\cos\angle(g, v)|$ (bin means; equal-count bins)")
-    ab.set_ylabel(rf"mean $\Delta\lambda_{{\max}}$ per step [$10^{{{e}}}$]")
-    ab.set_title(r"(b) $\Delta\lambda_{\max}$ per step by bin, 95% CI", loc="left",
+    _strip(aw, table, "within_window",
+           r"$\Delta\lambda$: larger $-$ smaller $|\cos|$ [SD]",
+           "(c) P-ANGLE: within-window split")
+    _strip(asl, table, "slope", r"$\Delta\lambda$ per decade of $|\cos|$ [SD]",
+           "(d) P-ANGLE: window fixed-effect slope")
+
+    summary = table.where(source="summary", group="all")
+    for i, c in enumerate(CONVENTIONS):
+        _interval(ao, i, summary.where(statistic=f"oriented_{c}").rows[0],
+                  CONVENTION_COLORS[c])
+    ao.axhline(0, color="0.4", lw=0.7)
+    ao.set_xticks(range(len(CONVENTIONS)))
+    ao.set_xticklabels(["canonical $v$\n(largest entry > 0)", "negated $v$",
+                        "fixed random\nreference", "continuity\nalong the run"], fontsize=6.0)
+    ao.ticklabel_format(axis="y", style="sci", scilimits=(-2, 2))
+    ao.set_ylabel(r"mean $\Delta\lambda$: $\angle\leq 90°$ minus $> 90°$")
+    ao.set_title("(b) F-ORIENT: oriented statistic by sign of $v$", loc="left",
                  fontweight="bold")
-    ab.legend(loc="best", fontsize=5.8)
 
-    claim = table.where(source="claim")
-    e = _scale(np.concatenate([claim.col("ci_low"), claim.col("ci_high")]))
-    f = 10.0 ** -e
-    labels = []
-    for i, key in enumerate(("theta", "theta_free")):
-        row = claim.where(angle=key).rows[0]
-        m = row["mean_diff_low_minus_high"] * f
-        ac.errorbar([i], [m], yerr=[[m - row["ci_low"] * f], [row["ci_high"] * f - m]],
-                    fmt="s", ms=4, capsize=3, color=COLORS[key])
-        verdict = verdict_from_interval(row["ci_low"], row["ci_high"], better_if="positive")
-        ac.annotate(verdict.value, (i, row["ci_high"] * f), xytext=(0, 3),
-                    textcoords="offset points", ha="center", va="bottom", fontsize=6,
-                    color=COLORS[key])
-        labels.append(r"$\theta\leq 90°$" "\nvs $>90°$" if key == "theta" else
-                      "$\\theta'$ below\nvs above median")
-    ac.axhline(0, color="0.4", lw=0.7)
-    ac.set_xticks([0, 1])
-    ac.set_xticklabels(labels, fontsize=6.5)
-    ac.set_xlim(-0.7, 1.7)
-    lo, hi = ac.get_ylim()
-    ac.set_ylim(lo, hi + 0.08 * (hi - lo))
-    ac.set_ylabel(rf"low $-$ high bin, mean $\Delta\lambda$ [$10^{{{e}}}$]")
-    ac.set_title("(c) P-ANGLE statistic", loc="left", fontweight="bold")
-    fig.suptitle(f"full-batch SAM ($\\eta={r0['lr']:g}$, $\\rho={r0['rho']:g}$), MLP "
-                 f"{r0['widths']}, {len(steps.unique('seed'))} seeds (claim scale "
-                 f"'{r0['claim_scale']}'); P-ANGLE predicts (c) > 0 for the oriented split",
-                 fontsize=7.5)
+    n_runs = len(table.where(source="run"))
+    fig.suptitle(f"full-batch SAM ($\\rho={r0['rho']:g}$), MLP {r0['widths']}, {n_runs} runs "
+                 f"(scale '{r0['claim_scale']}'); P-ANGLE predicts (c), (d) > 0; "
+                 "95% t intervals over runs", fontsize=7.5)
     return fig
