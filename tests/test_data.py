@@ -189,6 +189,7 @@ def test_digits_label_noise_rate():
 
 def test_digits_without_sklearn_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
+    data._digits_arrays.cache_clear()              # load_digits is kept once loaded
     assert not data.has_digits()
     with pytest.raises(ImportError, match=r"xsam-theory\[digits\]"):
         digits()
@@ -217,3 +218,132 @@ def test_mlp_problem_carries_its_held_out_splits():
     direct = type(p)(p.widths, ds.test.X, ds.test.y)
     assert float(p.held_out["test"].loss(w)) == float(direct.loss(w))
     assert 0.0 <= p.held_out["test"].accuracy(w) <= 1.0
+
+
+# -- make_classification ------------------------------------------------------------------------
+
+@needs_sklearn
+def test_make_classification_is_seeded_and_stratified():
+    from sklearn.datasets import make_classification
+
+    opts = dict(n_samples=600, n_features=6, n_informative=3, n_redundant=1, n_classes=3)
+    a = load_dataset("make_classification", seed=4, **opts)
+    b = load_dataset("make_classification", seed=4, **opts)
+    c = load_dataset("make_classification", seed=5, **opts)
+    assert np.array_equal(a.train.X, b.train.X) and not np.array_equal(a.train.X, c.train.X)
+    assert len(a.train) == 360 and len(a.val) + len(a.test) == 240
+    assert a.n_classes == 3 and a.n_features == 6 and a.options["flip_y"] == 0.1
+    np.testing.assert_allclose(a.train.X.mean(axis=0), 0.0, atol=1e-12)
+    # the rows are scikit-learn's, drawn from a state the seed fixes, and split stratified
+    X, y = make_classification(n_samples=600, n_features=6, n_informative=3, n_redundant=1,
+                               n_classes=3, flip_y=0.1, class_sep=1.0,
+                               random_state=int(np.random.default_rng([4, data._INPUTS])
+                                                .integers(2**31 - 1)))
+    ids = np.concatenate([a.train.index, a.val.index, a.test.index])
+    assert np.array_equal(np.sort(ids), np.arange(600))
+    assert np.array_equal(a.test.y, y[a.test.index])            # no further noise on top
+    assert np.allclose(a.train.X * a.scale + a.mean, X[a.train.index])
+    fractions = np.bincount(a.train.y) / np.bincount(y)
+    assert np.all(np.abs(fractions - 0.6) < 0.01)
+
+
+# -- user datasets -------------------------------------------------------------------------------
+
+def _blobs():
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.normal(0, 1, (40, 3)), rng.normal(3, 2, (60, 3))])
+    y = np.repeat([7, 9], [40, 60])                       # any integer labels
+    return X, y
+
+
+def test_register_dataset_splits_stratified_and_standardizes_on_train_only():
+    X, y = _blobs()
+    data.register_dataset("blobs", _blobs)
+    try:
+        ds = load_dataset("blobs", seed=3)
+    finally:
+        data.USER_DATASETS.pop("blobs")
+    assert ds.name == "blobs" and ds.n_classes == 2
+    assert (len(ds.train), len(ds.val), len(ds.test)) == (60, 20, 20)
+    assert np.bincount(ds.train.y).tolist() == [24, 36]   # 7 -> 0, 9 -> 1, proportions kept
+    tr = X[ds.train.index]
+    np.testing.assert_allclose(ds.mean, tr.mean(axis=0), rtol=1e-14)
+    np.testing.assert_allclose(ds.test.X, (X[ds.test.index] - tr.mean(axis=0)) / tr.std(axis=0),
+                               rtol=1e-12)
+    assert np.array_equal(ds.test.y, (y[ds.test.index] == 9).astype(int))
+
+
+@pytest.mark.parametrize("X, y, match", [
+    (np.array([[0.0, np.nan]] * 6), np.array([0, 1] * 3), "NaN or infinite"),
+    (np.array([[0.0, np.inf]] * 6), np.array([0, 1] * 3), "NaN or infinite"),
+    (np.zeros((6, 2)), np.array([0, 1] * 4), "6 rows but y has 8"),
+    (np.zeros((6, 2)), np.zeros(6, dtype=int), "single class"),
+    (np.zeros(6), np.array([0, 1] * 3), "2-D"),
+    (np.zeros((6, 2, 1)), np.array([0, 1] * 3), "2-D"),
+    (np.zeros((6, 2)), np.array([[0, 1]] * 3), "1-D"),
+    (np.zeros((6, 2)), np.array([0.0, 1.5] * 3), "integer class labels"),
+    (np.zeros((6, 2)), np.array(["a", "b"] * 3), "integer class labels"),
+    ([["x", "y"]] * 6, np.array([0, 1] * 3), "numeric"),
+])
+def test_bad_user_data_raises_value_errors_naming_the_dataset(X, y, match):
+    data.register_dataset("broken-set", lambda: (X, y))
+    try:
+        with pytest.raises(ValueError, match=match) as err:
+            load_dataset("broken-set")
+        assert "broken-set" in str(err.value)
+    finally:
+        data.USER_DATASETS.pop("broken-set")
+
+
+def test_a_loader_must_return_a_pair():
+    data.register_dataset("not_a_pair", lambda: np.zeros((5, 2)))
+    try:
+        with pytest.raises(ValueError, match=r"not_a_pair.*tuple"):
+            load_dataset("not_a_pair")
+    finally:
+        data.USER_DATASETS.pop("not_a_pair")
+
+
+def test_register_dataset_rejects_bad_names_and_builtins():
+    with pytest.raises(ValueError, match="built in"):
+        data.register_dataset("digits", _blobs)
+    with pytest.raises(ValueError, match="dataset names"):
+        data.register_dataset("a b", _blobs)
+    with pytest.raises(ValueError, match="callable"):
+        data.register_dataset("fine", 3)
+
+
+def test_importable_path_finds_module_functions_and_refuses_lambdas_and_locals():
+    assert data.importable_path(data.teacher_student) == "xsam_theory.data:teacher_student"
+    assert data.importable_path(lambda: None) is None
+
+    def local():
+        return None
+
+    assert data.importable_path(local) is None
+    data.register_dataset("from_module", _blobs)
+    try:
+        assert data.USER_DATASETS["from_module"].path == f"{__name__}:_blobs"
+        assert data.resolve_dataset("from_module") == ("from_module", f"{__name__}:_blobs")
+    finally:
+        data.USER_DATASETS.pop("from_module")
+
+
+def test_resolve_dataset_by_module_function():
+    assert data.resolve_dataset(f"{__name__}:_blobs") == ("_blobs", f"{__name__}:_blobs")
+    assert data.resolve_dataset("digits") == ("digits", None)
+    with pytest.raises(ValueError, match="cannot import"):
+        data.resolve_dataset("no_such_module_xyz:f")
+    with pytest.raises(ValueError, match="unknown dataset"):
+        data.resolve_dataset("nothing_like_this")
+
+
+def test_mlp_problem_from_a_loader_path_checks_the_digest():
+    X, y = _blobs()
+    Xc, yc, _ = data.check_xy("_blobs", X, y)
+    digest = data.dataset_digest(Xc, yc)
+    opts = {"loader": f"{__name__}:_blobs", "digest": digest}
+    p = mlp_problem("_blobs", (4,), seed=1, options=opts)
+    assert p.widths == (3, 4, 2) and p.n_samples == 60
+    with pytest.raises(ValueError, match="other data"):
+        mlp_problem("_blobs", (4,), seed=1, options={**opts, "digest": "0" * 16})

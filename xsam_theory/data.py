@@ -1,5 +1,6 @@
 r"""Datasets for the generalization study (SPEC §3, claim P-GEN): a seeded teacher–student
-generator and scikit-learn's ``load_digits``, each with fixed train / validation / test splits.
+generator, scikit-learn's ``load_digits`` and a ``make_classification`` set, each with fixed
+train / validation / test splits, and datasets a user registers (:func:`register_dataset`).
 
 Every dataset is a function of its seed alone. The seed feeds independent streams
 (``np.random.default_rng([seed, STREAM])``) for the inputs, the teacher, the split and the label
@@ -19,7 +20,20 @@ corruption rate itself; the test labels stay clean (the test split measures how 
 function was learned). Each :class:`Split` records which labels were replaced.
 
 ``load_digits`` (1,797 8×8 images, 10 classes) ships inside scikit-learn, an optional
-dependency: ``pip install "xsam-theory[digits]"``.
+dependency: ``pip install "xsam-theory[digits]"``; so does ``make_classification``, which draws
+a fresh Gaussian-cluster classification problem per seed (its ``flip_y`` label noise hits every
+split, the test split included).
+
+**Your own data.** ``register_dataset("mydata", load_mydata)`` (or
+``xsam-theory verify --datasets mypackage.module:load_mydata``) with a loader that takes no
+arguments and returns ``(X, y)``: ``X`` finite floats of shape ``(n, d)``, ``y`` ``n`` integer
+labels (any integer values; they are renumbered ``0 .. K-1``), at least two classes. The package
+splits the rows (stratified, 60/20/20 by default, fixed by the seed) and standardizes them with
+the training rows' statistics; a loader that returns NaN or inf, lengths that differ, one class,
+or arrays of the wrong dimension is rejected with a ``ValueError`` naming the dataset. Sweeps
+run in worker processes, which find the loader by its importable ``module:qualname``; a loader
+that has none (a lambda, a local function, one defined in ``__main__``) is still accepted, and
+the studies run such a dataset in the calling process (see :func:`importable_path`).
 
 :func:`mlp_problem` turns a dataset into the :class:`~xsam_theory.problems.MLP` of its training
 split, with the validation and test splits attached as ``problem.held_out`` — the form the sweep
@@ -35,8 +49,12 @@ True
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import importlib
 import math
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,13 +69,19 @@ __all__ = [
     "Dataset",
     "Split",
     "corrupt_labels",
+    "dataset_digest",
     "digits",
+    "generated_classification",
     "has_digits",
+    "importable_path",
     "load_dataset",
     "mlp_problem",
+    "register_dataset",
+    "resolve_dataset",
     "split_indices",
     "standardize",
     "teacher_student",
+    "user_dataset",
 ]
 
 # independent random streams of one dataset seed
@@ -269,33 +293,255 @@ def has_digits() -> bool:
     return True
 
 
-def digits(fractions: Sequence[float] = (0.6, 0.2, 0.2), *, label_noise: float = 0.0,
-           seed: int = 0) -> Dataset:
-    """scikit-learn's ``load_digits`` (1,797 8×8 grey-level images, 10 classes, 64 features in
-    0..16) with a stratified seeded split (:func:`split_indices`) and training-split
-    standardization. Needs the ``digits`` extra."""
+@functools.cache
+def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """``load_digits`` once per process (it reads a compressed CSV on every call)."""
     try:
         from sklearn.datasets import load_digits
     except ImportError:
         raise ImportError(f"the digits dataset needs scikit-learn: {DIGITS_EXTRA}") from None
     X, y = load_digits(return_X_y=True)
+    X, y = np.asarray(X, dtype=np.float64), np.asarray(y)
+    X.flags.writeable = False
+    y.flags.writeable = False
+    return X, y
+
+
+def digits(fractions: Sequence[float] = (0.6, 0.2, 0.2), *, label_noise: float = 0.0,
+           seed: int = 0) -> Dataset:
+    """scikit-learn's ``load_digits`` (1,797 8×8 grey-level images, 10 classes, 64 features in
+    0..16) with a stratified seeded split (:func:`split_indices`) and training-split
+    standardization. Needs the ``digits`` extra."""
+    X, y = _digits_arrays()
     idx = split_indices(y, fractions, seed=seed, stratify=True)
     options = {"fractions": list(_check_fractions(fractions)), "label_noise": label_noise}
     return _assemble("digits", np.asarray(X, dtype=np.float64), np.asarray(y), idx, 10,
                      label_noise, seed, options)
 
 
-#: name -> loader(**options, seed=...)
-DATASETS = {"teacher_student": teacher_student, "digits": digits}
+def generated_classification(n_samples: int = 1000, n_features: int = 20, *,
+                             n_informative: int = 6, n_redundant: int = 4, n_classes: int = 4,
+                             flip_y: float = 0.1, class_sep: float = 1.0,
+                             fractions: Sequence[float] = (0.6, 0.2, 0.2),
+                             seed: int = 0) -> Dataset:
+    """scikit-learn's ``make_classification`` drawn from ``seed`` (Gaussian clusters on the
+    vertices of a hypercube, ``n_informative`` informative features, ``n_redundant`` linear
+    combinations of them, the rest noise), with its own label noise: a fraction ``flip_y`` of
+    *all* rows (the test split included) get a uniformly drawn class, possibly the same one. A
+    stratified seeded split (:func:`split_indices`) and training-split standardization follow.
+    Needs scikit-learn (the ``digits`` extra)."""
+    try:
+        from sklearn.datasets import make_classification
+    except ImportError:
+        raise ImportError(f"make_classification needs scikit-learn: {DIGITS_EXTRA}") from None
+    X, y = make_classification(n_samples=n_samples, n_features=n_features,
+                               n_informative=n_informative, n_redundant=n_redundant,
+                               n_classes=n_classes, flip_y=flip_y, class_sep=class_sep,
+                               random_state=int(np.random.default_rng([seed, _INPUTS])
+                                                .integers(2**31 - 1)))
+    idx = split_indices(y, fractions, seed=seed, stratify=True)
+    options = {"n_samples": n_samples, "n_features": n_features,
+               "n_informative": n_informative, "n_redundant": n_redundant,
+               "n_classes": n_classes, "flip_y": flip_y, "class_sep": class_sep,
+               "fractions": list(_check_fractions(fractions))}
+    return _assemble("make_classification", np.asarray(X, dtype=np.float64), np.asarray(y), idx,
+                     n_classes, 0.0, seed, options)
+
+
+#: the built-in datasets: name -> loader(**options, seed=...)
+DATASETS = {"teacher_student": teacher_student, "digits": digits,
+            "make_classification": generated_classification}
+
+
+# -- user datasets ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class UserLoader:
+    """A registered user dataset: its loader and, when it has one, the ``module:qualname``
+    by which worker processes import it (``None``: the calling process only)."""
+
+    name: str
+    loader: Callable[[], Any]
+    path: str | None
+
+
+#: name -> :class:`UserLoader`, filled by :func:`register_dataset`
+USER_DATASETS: dict[str, UserLoader] = {}
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
+_RAW_CACHE: dict[tuple[str, str], tuple[np.ndarray, np.ndarray, int]] = {}
+
+
+def importable_path(loader: Callable[..., Any]) -> str | None:
+    """``"module:qualname"`` if importing it in a fresh process gives back ``loader`` itself,
+    else ``None`` (lambdas, functions defined inside functions, anything defined in
+    ``__main__``, objects without a name)."""
+    module = getattr(loader, "__module__", None)
+    qualname = getattr(loader, "__qualname__", None)
+    if not module or not qualname or module == "__main__" or "<" in qualname:
+        return None
+    try:
+        obj: Any = importlib.import_module(module)
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError):
+        return None
+    return f"{module}:{qualname}" if obj is loader else None
+
+
+def _import_loader(path: str) -> Callable[[], Any]:
+    module, _, qualname = path.partition(":")
+    if not module or not qualname:
+        raise ValueError(f"a dataset loader is named 'package.module:function', got {path!r}")
+    try:
+        obj: Any = importlib.import_module(module)
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as e:
+        raise ValueError(f"dataset loader {path!r}: cannot import it ({e})") from None
+    if not callable(obj):
+        raise ValueError(f"dataset loader {path!r} is not callable")
+    return obj
+
+
+def register_dataset(name: str, loader: Callable[[], Any]) -> str:
+    """Make ``loader`` (no arguments, returns ``(X, y)``; see the module docstring) the dataset
+    ``name`` for :func:`load_dataset`, :func:`mlp_problem` and the generalization study
+    (``ExperimentContext(datasets=(name,))``). Registering a name again replaces it; the
+    built-in names cannot be taken. Returns ``name``.
+
+    The loader is called only when the dataset is used; it is checked then (:func:`check_xy`).
+    """
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ValueError(f"dataset names start with a letter or '_' and hold letters, digits, "
+                         f"'_', '-' and '.', got {name!r}")
+    if name in DATASETS:
+        raise ValueError(f"dataset {name!r} is built in; register yours under another name")
+    if not callable(loader):
+        raise ValueError(f"dataset {name!r}: the loader must be callable, got {loader!r}")
+    USER_DATASETS[name] = UserLoader(name, loader, importable_path(loader))
+    for key in [k for k in _RAW_CACHE if k[0] == name]:
+        del _RAW_CACHE[key]
+    return name
+
+
+def resolve_dataset(spec: str) -> tuple[str, str | None]:
+    """``(name, loader path)`` for a dataset named on the command line: a built-in name
+    (path ``None``), a registered name (the loader's ``module:qualname``, or ``None`` if it has
+    none), or ``"package.module:function"`` (named after ``function``; imported here, so a
+    typo fails now, not in a worker)."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise ValueError(f"a dataset is a name or 'package.module:function', got {spec!r}")
+    spec = spec.strip()
+    if spec in DATASETS:
+        return spec, None
+    if spec in USER_DATASETS:
+        return spec, USER_DATASETS[spec].path
+    if ":" in spec:
+        _import_loader(spec)
+        return spec.rpartition(":")[2].rpartition(".")[2], spec
+    raise ValueError(f"unknown dataset {spec!r}: built in are {sorted(DATASETS)}, registered "
+                     f"{sorted(USER_DATASETS) or 'none'}; or name a loader "
+                     "'package.module:function' returning (X, y)")
+
+
+def check_xy(name: str, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray, int]:
+    """``(X as float64 (n, d), y renumbered 0 .. K-1 as int64, K)`` from a loader's output;
+    ``ValueError`` naming the dataset for non-numeric or non-finite inputs, non-integer labels,
+    wrong dimensions, lengths that differ, or fewer than two classes."""
+    try:
+        Xa = np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"dataset {name!r}: X must be numeric ({e})") from None
+    ya = np.asarray(y)
+    if Xa.ndim != 2:
+        raise ValueError(f"dataset {name!r}: X must be 2-D (samples x features), got shape "
+                         f"{Xa.shape}")
+    if ya.ndim != 1:
+        raise ValueError(f"dataset {name!r}: y must be 1-D (one label per sample), got shape "
+                         f"{ya.shape}")
+    if Xa.shape[0] != ya.shape[0]:
+        raise ValueError(f"dataset {name!r}: X has {Xa.shape[0]} rows but y has {ya.shape[0]} "
+                         "labels")
+    if Xa.shape[1] < 1 or Xa.shape[0] < 3:
+        raise ValueError(f"dataset {name!r}: need at least 3 rows and 1 feature, got X of shape "
+                         f"{Xa.shape}")
+    if not np.all(np.isfinite(Xa)):
+        bad = int(np.sum(~np.isfinite(Xa)))
+        raise ValueError(f"dataset {name!r}: X holds {bad} NaN or infinite value(s)")
+    if ya.dtype.kind == "b":
+        ya = ya.astype(np.int64)
+    if ya.dtype.kind == "f":
+        if not np.all(np.isfinite(ya)) or np.any(ya != np.round(ya)):
+            raise ValueError(f"dataset {name!r}: y must hold integer class labels, got "
+                             f"non-integer values such as {ya[ya != np.round(ya)][:3].tolist()}")
+    elif ya.dtype.kind not in "iu":
+        raise ValueError(f"dataset {name!r}: y must hold integer class labels, got dtype "
+                         f"{ya.dtype}")
+    classes, labels = np.unique(ya, return_inverse=True)
+    if classes.size < 2:
+        raise ValueError(f"dataset {name!r}: y holds a single class ({classes.tolist()}); a "
+                         "classifier needs at least two")
+    return Xa, labels.astype(np.int64), int(classes.size)
+
+
+def dataset_digest(X: np.ndarray, y: np.ndarray) -> str:
+    """SHA-256 (first 16 hex digits) of the checked arrays: a run configuration records it, so
+    that a changed loader makes new runs and a worker that loads other data notices."""
+    h = hashlib.sha256()
+    for a in (np.ascontiguousarray(X, dtype=np.float64), np.ascontiguousarray(y, np.int64)):
+        h.update(str(a.shape).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()[:16]
+
+
+def _user_raw(name: str, loader: str | None) -> tuple[np.ndarray, np.ndarray, int]:
+    """The checked ``(X, y, K)`` of a user dataset, loaded once per process."""
+    key = (name, loader or "")
+    if key not in _RAW_CACHE:
+        if loader is not None:
+            fn = _import_loader(loader)
+        elif name in USER_DATASETS:
+            fn = USER_DATASETS[name].loader
+        else:
+            raise ValueError(f"dataset must be one of {sorted(DATASETS)} or a registered one "
+                             f"({sorted(USER_DATASETS) or 'none registered'}), got {name!r}")
+        out = fn()
+        if not isinstance(out, tuple) or len(out) != 2:
+            raise ValueError(f"dataset {name!r}: the loader must return a tuple (X, y), got "
+                             f"{type(out).__name__}")
+        _RAW_CACHE[key] = check_xy(name, *out)
+    return _RAW_CACHE[key]
+
+
+def user_dataset(name: str, *, loader: str | None = None,
+                 fractions: Sequence[float] = (0.6, 0.2, 0.2), label_noise: float = 0.0,
+                 digest: str | None = None, seed: int = 0) -> Dataset:
+    """A user dataset (registered ``name``, or the loader ``module:qualname``) with a stratified
+    split drawn from ``seed`` and training-split standardization. ``digest``: the
+    :func:`dataset_digest` the data must have (``ValueError`` otherwise)."""
+    X, y, k = _user_raw(name, loader)
+    if digest is not None and dataset_digest(X, y) != digest:
+        raise ValueError(f"dataset {name!r}: the loader returned other data than when the study "
+                         f"was planned (digest {dataset_digest(X, y)} != {digest}); is it "
+                         "deterministic?")
+    try:
+        idx = split_indices(y, fractions, seed=seed, stratify=True)
+    except ValueError as e:
+        raise ValueError(f"dataset {name!r}: {e}") from None
+    options = {"fractions": list(_check_fractions(fractions)), "label_noise": label_noise,
+               "loader": loader}
+    return _assemble(name, X, y, idx, k, label_noise, seed, options)
 
 
 def load_dataset(name: str, *, seed: int = 0, **options: Any) -> Dataset:
-    """The dataset ``name`` (one of :data:`DATASETS`) with its options."""
-    try:
-        loader = DATASETS[name]
-    except KeyError:
-        raise ValueError(f"dataset must be one of {sorted(DATASETS)}, got {name!r}") from None
-    return loader(seed=seed, **options)
+    """The dataset ``name`` (one of :data:`DATASETS`, or registered with
+    :func:`register_dataset`) with its options."""
+    if name in DATASETS:
+        return DATASETS[name](seed=seed, **options)
+    if name in USER_DATASETS or options.get("loader"):
+        return user_dataset(name, seed=seed, **options)
+    raise ValueError(f"dataset must be one of {sorted(DATASETS)} or a registered one "
+                     f"({sorted(USER_DATASETS) or 'none registered'}), got {name!r}")
 
 
 # -- as an MLP problem ---------------------------------------------------------------------------
