@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.legend_handler import HandlerTuple
+from matplotlib.ticker import NullFormatter
 
 from xsam_theory.experiments.convergence import Cell, allowance, expected_slope, run_cell
 from xsam_theory.figures import FigureContext
@@ -195,19 +196,21 @@ def plot(table: Table, ctx: FigureContext) -> Figure:
                         alpha=0.15, lw=0)
         div = f", {r['n_diverged']}/{r['n_seeds']} diverged" if r["n_diverged"] else ""
         a3.loglog(t.col("T"), t.col("best_grad_norm"), color=color, lw=1.1, marker="o", ms=2.5,
-                  label=(f"{cell.replace('/xsam', '')}: slope {r['slope']:.2f} "
+                  label=(f"{cell}: slope {r['slope']:.2f}\n"
                          f"(seeds {r['slope_low']:.2f}..{r['slope_high']:.2f}{div})"))
     T = fits.col("T")
     r0 = fits.rows[0]
     ref = fits.where(cell=r0["cell"]).col("best_grad_norm")[0] * 3
     a3.loglog([T.min(), T.max()], [ref, ref * (T.max() / T.min()) ** r0["expected_slope"]],
               color="0.4", ls="--", lw=0.9,
-              label=(rf"derived slope ${r0['expected_slope']:g}$ (threshold "
-                     rf"${r0['threshold']:.2f}$ with the finite-$T$ allowance)"))
+              label=(rf"derived slope ${r0['expected_slope']:g}$" "\n"
+                     rf"(threshold ${r0['threshold']:.2f}$ with finite-$T$ allowance)"))
     a3.set_xlabel("steps $T$")
     a3.set_ylabel(r"$\min_{t<T}\|\nabla L(w_t)\|$")
-    a3.set_title("(c) P-CONV cells, decaying step", loc="left", fontweight="bold")
-    panel_legend(subs[2], a3, title=(r"X-SAM paper rule, $\eta_t=\eta_0/\sqrt{t+1}$, "
-                                     "median and range over seeds"),
+    a3.set_xscale("log", base=2)
+    a3.xaxis.set_minor_formatter(NullFormatter())
+    a3.set_title("(c) P-CONV cells", loc="left", fontweight="bold")
+    panel_legend(subs[2], a3, title=(r"paper rule, $\eta_t=\eta_0/\sqrt{t+1}$;" "\n"
+                                     "median, range over seeds"),
                  title_fontsize=6.0)
     return fig

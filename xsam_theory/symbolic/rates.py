@@ -22,8 +22,9 @@ with constants :math:`A, B \ge 0`. This module derives, with sympy:
 
 At finite :math:`T` the :math:`\ln T` factor flattens the bound: its least-squares log-log slope
 on a grid of :math:`T` is larger than :math:`-p/2`, by at most the amount for :math:`A = 0`
-(the bound is then :math:`B H_T/S_T`; any :math:`A > 0` only steepens it, since
-:math:`\ln(A + BH_T)` grows more slowly in :math:`\ln T` than :math:`\ln(BH_T)`).
+(the bound is then :math:`B H_T/S_T`; any :math:`A > 0` only steepens it: the local slope
+:math:`d\ln(A + BH_T)/d\ln T` is at most :math:`d\ln(BH_T)/d\ln T`, and a least-squares slope
+is an average of local slopes with non-negative weights).
 :func:`finite_t_allowance` computes that worst case from the exact sums; it does not depend on
 the constants, so it is fixed by the grid alone.
 """
