@@ -80,6 +80,15 @@ def flip_findings(per_run: list[dict[str, Any]], n_zero_cos: int) -> dict[str, A
             "decisive": vc in OPPOSITE, "verdict_flips": verdict_flips}
 
 
+def flip_verdict(found: dict[str, Any]) -> Verdict:
+    """``holds`` when conditions 1-3 of the module docstring hold (:func:`flip_findings`),
+    ``fails`` otherwise."""
+    ok = (found["runs_with_both_sides"] >= 2 and found["exact_negation"]
+          and found["zero_cosines"] == 0 and found["pooled_sign_flips"]
+          and found["verdict_flips"] is not False)
+    return Verdict.HOLDS if ok else Verdict.FAILS
+
+
 def _median(x: list[float]) -> float:
     x = [v for v in x if math.isfinite(v)]
     return float(np.median(x)) if x else float("nan")
@@ -103,9 +112,6 @@ def check_f_orient(ctx: ExperimentContext) -> Outcome:
     per_run = [run_statistics(r) for r in runs]
     n_zero = int(sum(np.count_nonzero(r.cos[BURN_IN:] == 0) for r in runs))
     found = flip_findings(per_run, n_zero)
-    ok = (found["runs_with_both_sides"] >= 2 and found["exact_negation"]
-          and found["zero_cosines"] == 0 and found["pooled_sign_flips"]
-          and found["verdict_flips"] is not False)
     conventions = {c: oriented_summary(per_run, c) for c in CONVENTIONS}
     by_lr = {f"lr={lr:g}": {c: oriented_summary([r for r in per_run if r["lr"] == lr], c)
                             for c in FLIP} for lr in LRS}
@@ -125,4 +131,4 @@ def check_f_orient(ctx: ExperimentContext) -> Outcome:
     c, n = conventions["canonical"], conventions["negated"]
     key = (f"canonical {c['estimate']:+.2e} ({c['verdict']}) vs negated {n['estimate']:+.2e} "
            f"({n['verdict']}), {found['runs_with_both_sides']} runs with both sides")
-    return Outcome(Verdict.HOLDS if ok else Verdict.FAILS, key, evidence)
+    return Outcome(flip_verdict(found), key, evidence)
