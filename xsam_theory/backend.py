@@ -181,8 +181,18 @@ def placement(x: Any, xp: ModuleType | None = None) -> tuple[ModuleType, Any]:
     return default_namespace(), get_backend()[1]
 
 
+#: what ``array_api_compat.array_namespace`` returns for NumPy arrays
+_NUMPY_NAMESPACE = array_api_compat.array_namespace(np.empty(0))
+
+
 def namespace(*arrays: Any) -> ModuleType:
-    """The array-API namespace shared by ``arrays`` (``array_api_compat.array_namespace``)."""
+    """The array-API namespace shared by ``arrays`` (``array_api_compat.array_namespace``).
+
+    NumPy arrays take a shortcut to the same answer: the lookup runs several times per
+    optimizer step, and the general one costs more than the step's arithmetic on small problems.
+    """
+    if arrays and all(type(a) is np.ndarray for a in arrays):
+        return _NUMPY_NAMESPACE
     return array_api_compat.array_namespace(*arrays)
 
 
