@@ -103,7 +103,7 @@ def cell_record(r: CellResult, s: Subclaim) -> dict[str, Any]:
             "final_grad_norm": _finite(r.final), "diverged": r.diverged.tolist(),
             "T_grid": r.grid.tolist(), "best_grad_norm": [_finite(b) for b in r.best],
             "max_alpha_adv_grad_norm": _finite(r.max_alpha_gadv),
-            "noise_floor": _finite(r.noise_floor)}
+            "noise_floor": _finite(r.noise_floor), "median_abs_c": _finite(r.median_abs_c)}
 
 
 def constant_step_subclaim(cs: dict[str, Any]) -> Subclaim:

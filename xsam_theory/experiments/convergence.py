@@ -62,8 +62,9 @@ The threshold of a cell is ``expected_slope + allowance``.
   gradient multiplier on the quadratic), 0.5 for the projector form on the MLP (as SAM).
 * Per seed: :math:`\mathrm{best}(T) = \min_{t<T}\|\nabla L(w_t)\|` (full-batch gradient, also
   in minibatch runs) on :math:`T = 2^k`, :math:`16 \le T \le T_{max}`, and its least-squares
-  log-log slope. **Diverged**: a non-finite value, or a final full-batch :math:`\|\nabla L\|`
-  above the start's.
+  log-log slope; the median over steps of :math:`|c| = |\langle\hat g_{adv}, v\rangle|` (how
+  much the correction can act). **Diverged**: a non-finite value, or a final full-batch
+  :math:`\|\nabla L\|` above the start's.
 * Constant step (reported): the paper rule at α = 0.5 on the quadratic with
   :math:`\eta \in \{\eta_0, \eta_0/2, \eta_0/4\}`; the tail mean of :math:`\|g\|` over the last
   quarter against the bound of the same descent lemma over the tail,
@@ -157,6 +158,7 @@ class CellResult:
     diverged: np.ndarray        # bool
     max_alpha_gadv: np.ndarray  # max_t alpha ||g_adv|| (the raw-projection condition)
     noise_floor: np.ndarray     # 2 sigma_B at the last iterate (minibatch); NaN otherwise
+    median_abs_c: np.ndarray    # median over steps of |<g_adv/|g_adv|, v>| (NaN at alpha = 0)
 
 
 def grid_for(t_max: int) -> np.ndarray:
@@ -209,7 +211,7 @@ def quadratic_runs(form: str, alpha: float, eta0: float, seeds: tuple[int, ...],
     paper, normalize, coef_normalized = _SWITCHES[form]
     n = len(seeds)
     gn, loss = np.full((n, steps + 1), np.inf), np.full((n, steps + 1), np.inf)
-    agn = np.full((n, steps), np.inf)
+    agn, cs = np.full((n, steps), np.inf), np.full((n, steps), np.nan)
     alive = np.ones(n, dtype=bool)
     with np.errstate(over="ignore", invalid="ignore"):
         for t in range(steps + 1):
@@ -224,11 +226,12 @@ def quadratic_runs(form: str, alpha: float, eta0: float, seeds: tuple[int, ...],
             g_adv = np.einsum("sij,sj->si", H, w + RHO * g_hat)
             ga_hat, ga_norm = _unit_rows(g_adv)
             agn[alive, t] = ga_norm[alive]
+            cs[alive, t] = np.einsum("si,si->s", ga_hat, v)[alive]
             c = np.einsum("si,si->s", ga_hat if coef_normalized else g_adv, v)
             gamma = np.abs(c) if paper else c
             d = (ga_hat if normalize else g_adv) - (alpha * gamma)[:, None] * v
             w = np.where(alive[:, None], w - eta * d, w)
-    return {"grad_norm": gn, "loss": loss, "adv_grad_norm": agn}
+    return {"grad_norm": gn, "loss": loss, "adv_grad_norm": agn, "c": cs}
 
 
 def fast_path_deviation(form: str, alpha: float, seed: int, steps: int = 64) -> float:
@@ -264,6 +267,7 @@ def mlp_runs(cell: Cell, seeds: tuple[int, ...], steps: int, widths: tuple[int, 
     non-finite stop), ``adv_grad_norm`` (seeds, steps) and ``noise_floor`` (seeds)."""
     n = len(seeds)
     gn, agn = np.full((n, steps + 1), np.inf), np.full((n, steps), np.inf)
+    cs = np.full((n, steps), np.nan)
     floor = np.full(n, math.nan)
     mini = cell.batch == "minibatch"
     for i, s in enumerate(seeds):
@@ -275,6 +279,7 @@ def mlp_runs(cell: Cell, seeds: tuple[int, ...], steps: int, widths: tuple[int, 
                           iterate_every=1 if mini else None)
         k = traj.n_steps
         agn[i, :k] = traj.diagnostics["adv_grad_norm"]
+        cs[i, :k] = traj.diagnostics["c"]
         with np.errstate(over="ignore", invalid="ignore"):
             if mini:
                 full = [float(np.linalg.norm(np.asarray(p.grad(w)))) for w in traj.iterates]
@@ -287,7 +292,7 @@ def mlp_runs(cell: Cell, seeds: tuple[int, ...], steps: int, widths: tuple[int, 
             gn[i, k:] = np.inf
         elif mini:
             floor[i] = _noise_floor(p, np.asarray(traj.final_w), s)
-    return {"grad_norm": gn, "adv_grad_norm": agn, "noise_floor": floor}
+    return {"grad_norm": gn, "adv_grad_norm": agn, "noise_floor": floor, "c": cs}
 
 
 # -- one cell -------------------------------------------------------------------------------------
@@ -319,8 +324,11 @@ def run_cell(cell: Cell, seeds: tuple[int, ...], t_max: int, *,
     with np.errstate(invalid="ignore"):
         max_ag = cell.alpha * np.max(np.where(np.isfinite(runs["adv_grad_norm"]),
                                               runs["adv_grad_norm"], np.inf), axis=1)
+    abs_c = np.abs(runs["c"])
+    med_c = np.array([np.median(r[np.isfinite(r)]) if cell.alpha > 0 and np.any(np.isfinite(r))
+                      else math.nan for r in abs_c])
     return CellResult(cell, tuple(seeds), grid, best, slopes, initial, final, diverged, max_ag,
-                      floor)
+                      floor, med_c)
 
 
 # -- the plan per scale ---------------------------------------------------------------------------
