@@ -101,6 +101,8 @@ class Subclaim:
     n_diverged: int = 0
     verdict: Verdict = Verdict.INCONCLUSIVE
     extra: dict[str, Any] = field(default_factory=dict)
+    #: the resampling seed of a ``test="bootstrap"`` subclaim (its simultaneous interval reuses it)
+    seed: int = 0
 
     def __post_init__(self) -> None:
         if self.better_if not in ("negative", "positive"):
@@ -118,7 +120,9 @@ class Subclaim:
                 "verdict": Verdict(self.verdict).value, "better_if": self.better_if,
                 "test": self.test, "p_value": self.p_value, "p_adjusted": self.p_adjusted,
                 "interval_simultaneous": list(self.interval_simultaneous),
-                "n_diverged": self.n_diverged, "samples": list(self.samples), **self.extra}
+                "n_diverged": self.n_diverged, "samples": list(self.samples),
+                **({"bootstrap_seed": self.seed} if self.test == "bootstrap" else {}),
+                **self.extra}
 
 
 def subclaim(id: str, statement: str, samples: Iterable[float], *, better_if: str,
@@ -150,7 +154,8 @@ def subclaim(id: str, statement: str, samples: Iterable[float], *, better_if: st
                              f"got {test!r}")
         lo, hi = iv.low, iv.high
     return Subclaim(id, statement, est, (lo, hi), int(x.size), better_if,
-                    tuple(float(v) for v in x), test, p, n_diverged=int(n_diverged), extra=extra)
+                    tuple(float(v) for v in x), test, p, n_diverged=int(n_diverged), extra=extra,
+                    seed=int(seed))
 
 
 def holm(p_values: Sequence[float]) -> list[float]:
@@ -176,6 +181,8 @@ def judge_family(subclaims: Sequence[Subclaim], alpha: float = FAMILY_ALPHA) -> 
     """The subclaims of one claim with Holm-adjusted p-values, Bonferroni simultaneous
     intervals and verdicts (see the module docstring). Subclaims with ``test="rule"`` keep the
     verdict they were given and are not part of the family."""
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"judge_family: alpha must lie in (0, 1), got {alpha!r}")
     family = [k for k, s in enumerate(subclaims) if s.test != "rule"]
     m = sum(1 for k in family if math.isfinite(subclaims[k].p_value))
     adjusted = dict(zip(family, holm([subclaims[k].p_value for k in family])))
@@ -186,17 +193,18 @@ def judge_family(subclaims: Sequence[Subclaim], alpha: float = FAMILY_ALPHA) -> 
             continue
         p_adj = adjusted[k]
         verdict = Verdict.INCONCLUSIVE
-        if math.isfinite(p_adj) and p_adj < alpha and math.isfinite(s.estimate):
+        if math.isfinite(p_adj) and p_adj < alpha and math.isfinite(s.estimate) \
+                and s.estimate != 0.0:
             on_claimed_side = (s.estimate < 0) == (s.better_if == "negative")
             verdict = Verdict.HOLDS if on_claimed_side else Verdict.FAILS
         if s.n_diverged and verdict is Verdict.HOLDS:
             verdict = Verdict.INCONCLUSIVE
         simultaneous = (math.nan, math.nan)
-        if m and s.n >= 2:
+        if m and len(s.samples) >= 2:
             level = 1 - alpha / m
             x = np.asarray(s.samples)
             iv = (stats.t_interval(x, level) if s.test == "t"
-                  else stats.bootstrap_interval(x, level, seed=0))
+                  else stats.bootstrap_interval(x, level, seed=s.seed))
             simultaneous = (iv.low, iv.high)
         out.append(replace(s, p_adjusted=p_adj, verdict=verdict,
                            interval_simultaneous=simultaneous))
