@@ -16,9 +16,16 @@ Numerical part:
    * mirror: the run with ``eigvec_sign=-1`` from :math:`Rw_0` equals :math:`R` times the run
      with ``+1`` from :math:`w_0`. In the eigenbasis (diagonal ``H``, ``u = e_1``) ``R`` only
      negates a coordinate, which is exact in floating point, so the runs must agree to 1e-15
-     relative (0 expected). In the random basis ``R`` is rounded and the normalized map amplifies
-     rounding where ``||g||`` is small (its derivative is ~ηλ/||g||), so there the first 50 steps
-     are compared at 1e-9 relative;
+     relative (0 expected). In the random basis ``R`` is rounded, and the step map amplifies
+     rounding: it is normalized, so its derivative has terms ~ηλ/||g_adv|| that exceed 1 once
+     the run nears the minimum, and a component along ``v`` that the run has shrunk to ~1e-10
+     carries a relative rounding error ~1e-6 that the expanding steps then carry up to O(η).
+     So the first 50 steps are compared against a first-order round-off bound derived from the
+     run itself (:func:`mirror_roundoff_bound`): every step's rounding (float64 unit round-off
+     ``u``, the dimension, λ_max, η, ρ, α, ||w||, ||g||, ||g_adv||) propagated through the
+     product of the step map's exact Jacobians along the run. The comparison covers the steps
+     where that first-order bound is valid (the bound below 1 % of the smallest ||g||, ||g_adv||
+     so far, so the neglected second-order terms are below 1 % of it);
    * long-run mean of :math:`\langle w, u\rangle` (``u`` the canonical eigenvector) from the same
      :math:`w_0` with ``eigvec_sign = ±1``: in the 1-D regime the window map is a rotation by
      :math:`(1-\alpha)/2 = p/q` of a circle of length :math:`2\eta`, so over whole periods the
@@ -42,8 +49,9 @@ from typing import Any
 
 import numpy as np
 
+from xsam_theory.backend import to_numpy
 from xsam_theory.claims.registry import ExperimentContext, Outcome, Verdict, claim
-from xsam_theory.experiments.loops import SPECTRA, exact_v, quadratic_case, run_steps
+from xsam_theory.experiments.loops import SPECTRA, Run, exact_v, quadratic_case, run_steps
 from xsam_theory.optimizers import xsam_direction
 from xsam_theory.problems import Quadratic
 from xsam_theory.symbolic import invariance, xsam_1d
@@ -52,11 +60,15 @@ ETA = 0.05
 RHO = 0.05
 ALPHAS = (0.2, 0.5)
 TOL_DIR = 1e-12
-TOL_MIRROR = 1e-9
 TOL_MIRROR_EXACT = 1e-15
 MIRROR_STEPS = 50
+#: the first-order round-off bound is used while its second-order remainder is below this
+#: fraction of it (see :func:`mirror_roundoff_bound`)
+LINEAR_REGIME = 0.01
 TOL_SYM = 1e-12
 REDUCED = 1e-6
+#: float64 unit round-off u = 2^-53
+UNIT_ROUNDOFF = float(np.finfo(np.float64).eps) / 2
 
 
 def _direction_draws(ctx: ExperimentContext) -> dict[str, float]:
@@ -89,6 +101,122 @@ def _direction_draws(ctx: ExperimentContext) -> dict[str, float]:
     return worst
 
 
+def paper_step_jacobian(H: np.ndarray, w: np.ndarray, v: np.ndarray, alpha: float,
+                        eta: float = ETA, rho: float = RHO) -> np.ndarray:
+    r"""Jacobian of one paper-rule X-SAM step with fixed ``v`` on :math:`L = \tfrac12 w^\top Hw`,
+    :math:`w \mapsto w - \eta(\hat g_a - \alpha|c|v)`, at ``w`` (see
+    :func:`mirror_roundoff_bound`; :math:`c \ne 0` assumed, the map has a kink at 0)."""
+    I = np.eye(H.shape[0])
+    g = H @ w
+    n = float(np.linalg.norm(g))
+    gh = g / n
+    ga = H @ (w + rho * gh)
+    na = float(np.linalg.norm(ga))
+    gah = ga / na
+    c = float(gah @ v)
+    dgh = (I - np.outer(gh, gh)) / n @ H
+    dgah = (I - np.outer(gah, gah)) / na @ H @ (I + rho * dgh)
+    return I - eta * (I - alpha * np.sign(c) * np.outer(v, v)) @ dgah
+
+
+def mirror_roundoff_bound(H: np.ndarray, iterates: np.ndarray, v: np.ndarray, R: np.ndarray,
+                          alpha: float, eta: float = ETA, rho: float = RHO
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    r"""First-order bound on the floating-point mirror error :math:`\|B_k - RA_k\|` of a paper-
+    rule X-SAM run ``A`` (``iterates``, from :math:`w_0`, exact fixed ``v``) and its mirror run
+    ``B`` (from :math:`Rw_0`, ``-v``) on :math:`L = \tfrac12 w^\top Hw`, for
+    :math:`k = 0 \dots K`; and, per step, whether the first-order bound is valid there.
+
+    In exact arithmetic :math:`B_k = RA_k`. In float64 each run commits a rounding error
+    :math:`r_j` at step ``j``, and an error :math:`e` in :math:`w_j` becomes :math:`J_j e` after
+    the step, with :math:`J_j = I - \eta\,\partial d/\partial w` the exact Jacobian of the step
+    map at :math:`w_j` (for :math:`d = \hat g_a - \alpha|c|v`, :math:`g_a = \nabla L(w +
+    \rho\hat g)`, :math:`c = \langle\hat g_a, v\rangle`):
+
+    .. math::
+
+        \partial d/\partial w = (I - \alpha\,\mathrm{sign}(c)\,vv^\top)\,
+        \frac{I - \hat g_a\hat g_a^\top}{\|g_a\|}\,H\Bigl(I + \rho\,
+        \frac{I - \hat g\hat g^\top}{\|g\|}\,H\Bigr).
+
+    To first order :math:`\|B_k - RA_k\| \le \|\Phi_{k,0}\|e_0 + \sum_{j<k}
+    \|\Phi_{k,j+1}\|\,2r_j + e^{cmp}_k` with :math:`\Phi_{k,j} = J_{k-1}\cdots J_j`. The
+    rounding model (``u`` the unit round-off 2^-53, ``d`` the dimension, :math:`\gamma_d =
+    du/(1 - du)`, :math:`\lambda = \|H\|_2`, :math:`|H|` the 2-norm of the entrywise absolute
+    value), with the mirror's own defects measured in float64 (:math:`\delta_H = \|RHR^\top -
+    H\|`, :math:`\delta_R = \|R^\top R - I\|`, :math:`\delta_v = \|Rv + v\|`, each plus the
+    rounding of computing it):
+
+    * gradient at ``w``: :math:`e_g = (\gamma_d|H| + \delta_H + \lambda\delta_R)\|w\|`;
+    * ascent point: :math:`e_a = \rho(e_g/\|g\| + 2(d+2)u + \delta_R) + u(\|w\| + \rho)`
+      (a normalization :math:`g/\|g\|` is good to :math:`2(d+2)u` relative);
+    * gradient there: :math:`e_{g_a} = \lambda e_a + (\gamma_d|H| + \delta_H +
+      \lambda\delta_R)\|w_a\|`;
+    * direction: :math:`e_d = (1+\alpha)(e_{g_a}/\|g_a\| + 2(d+2)u + \delta_R) +
+      \alpha(\delta_v + (d+1)u)`;
+    * step: :math:`r = \eta e_d + u(\|w\| + \eta\|d\|)`; the start :math:`e_0 =
+      (\gamma_d|R| + \delta_R)\|w_0\|`; the comparison :math:`e^{cmp}_k = (\gamma_d|R| +
+      u)\|A_k\|`.
+
+    The bound is first order. An error :math:`E_k` in :math:`w_k` moves the gradients by at
+    most :math:`e_k = \lambda(1 + \rho\lambda/\|g_k\|)E_k`; the normalizations bend on the
+    scale of :math:`\|g_k\|` and :math:`\|g_{a,k}\|`, so the neglected second-order terms are
+    below :data:`LINEAR_REGIME` (1 %) of the bound while :math:`e_k \le 0.01\min(\|g_k\|,
+    \|g_{a,k}\|)`; the :math:`|c|` term is linear on each side of its kink, so it is exact
+    while the error cannot flip the sign of :math:`c`, :math:`e_k/\|g_{a,k}\| < |c_k|`. The
+    second return value marks the steps where both hold. No constant in the bound is fitted to
+    the runs: on seeds 0..40, 999, 4242 and 12345 (264 pairs) the observed error is at most
+    12 % of it (typically 1-5 %).
+    """
+    W = np.asarray(iterates, dtype=float)
+    H, v, R = (np.asarray(a, dtype=float) for a in (H, v, R))
+    steps, dim = W.shape[0] - 1, W.shape[1]
+    u = UNIT_ROUNDOFF
+    gam = dim * u / (1 - dim * u)
+    I = np.eye(dim)
+    lam = float(np.linalg.norm(H, 2))
+    abs_h, abs_r = float(np.linalg.norm(np.abs(H), 2)), float(np.linalg.norm(np.abs(R), 2))
+    d_h = float(np.linalg.norm(R @ H @ R.T - H, 2)) + 2 * gam * abs_r**2 * abs_h
+    d_r = float(np.linalg.norm(R.T @ R - I, 2)) + 2 * gam * abs_r**2
+    d_v = float(np.linalg.norm(R @ v + v)) + gam * abs_r
+    grad_err = gam * abs_h + d_h + lam * d_r     # gradient error per unit ||w||
+    unit_err = 2 * (dim + 2) * u                 # relative error of g/||g||
+    jac, local = [], np.zeros(steps)
+    smooth, kink = np.full(steps + 1, np.inf), np.full(steps + 1, np.inf)
+    for j in range(steps):
+        w = W[j]
+        g = H @ w
+        n = float(np.linalg.norm(g))
+        gh = g / n
+        wa = w + rho * gh
+        ga = H @ wa
+        na = float(np.linalg.norm(ga))
+        gah = ga / na
+        c = float(gah @ v)
+        d = gah - alpha * abs(c) * v
+        jac.append(paper_step_jacobian(H, w, v, alpha, eta, rho))
+        nw, nwa = float(np.linalg.norm(w)), float(np.linalg.norm(wa))
+        e_a = rho * (grad_err * nw / n + unit_err + d_r) + u * (nw + rho)
+        e_ga = lam * e_a + grad_err * nwa
+        e_d = (1 + alpha) * (e_ga / na + unit_err + d_r) + alpha * (d_v + (dim + 1) * u)
+        local[j] = 2 * (eta * e_d + u * (nw + eta * float(np.linalg.norm(d))))
+        smooth[j] = LINEAR_REGIME * min(n, na) / (lam * (1 + rho * lam / n))
+        kink[j] = abs(c) * na / (lam * (1 + rho * lam / n))
+    bound = np.zeros(steps + 1)
+    bound[0] = (gam * abs_r + d_r) * float(np.linalg.norm(W[0]))
+    # start error through Φ_{k,0}; step j's error through Φ_{k,j+1}
+    sources = [(0, bound[0])] + [(j + 1, local[j]) for j in range(steps)]
+    for start, err in sources:
+        M = I
+        for k in range(start + 1, steps + 1):
+            M = jac[k - 1] @ M
+            bound[k] += float(np.linalg.norm(M, 2)) * err
+        if start > 0:
+            bound[start] += err
+    bound += (gam * abs_r + u) * np.linalg.norm(W, axis=1)
+    return bound, (bound <= smooth) & (bound < kink)
+
+
 def _mean_bounds(alpha: float, sign: int) -> tuple[float, float, int]:
     q = Fraction((1.0 - alpha) / 2.0).limit_denominator(1000).denominator
     lo, hi = ETA * alpha - ETA / q, ETA * alpha + ETA / q
@@ -103,14 +231,21 @@ def _pair(spec: str, seed: int, alpha: float, burn: int, tail: int, ctx: Experim
     w0 = ctx.rng(700 + seed).standard_normal(q.dim)
     steps = burn + tail
 
-    def run(sign: int, start: np.ndarray, n: int = steps) -> np.ndarray:
+    def run(sign: int, start: np.ndarray, n: int = steps) -> Run:
         cfg = exact_v("xsam_paper", lr=ETA, rho=RHO, alpha=alpha, eigvec_sign=sign)
-        return run_steps(q, cfg, start, n, ctx=ctx).iterates
+        return run_steps(q, cfg, start, n, ctx=ctx)
 
-    A, B, C = run(1, w0), run(-1, R @ w0, MIRROR_STEPS), run(-1, w0)
-    err = np.linalg.norm(B - A[: MIRROR_STEPS + 1] @ R.T, axis=1) / np.max(
-        np.linalg.norm(A, axis=1))
-    mirror = float(np.max(err))
+    run_a = run(1, w0)
+    A, B, C = run_a.iterates, run(-1, R @ w0, MIRROR_STEPS).iterates, run(-1, w0).iterates
+    A50 = A[: MIRROR_STEPS + 1]
+    err = np.linalg.norm(B - A50 @ R.T, axis=1)
+    # v as the optimizer computed it (u up to rounding)
+    bound, first_order = mirror_roundoff_bound(q.hessian_matrix, A50, to_numpy(run_a.state.v), R,
+                                             alpha)
+    # compare over the steps where the first-order bound is valid (a prefix of the run)
+    valid = np.cumprod(first_order).astype(bool)
+    horizon = int(np.sum(valid)) - 1
+    mirror = float(np.max(err[valid] / bound[valid]))
     # the same pair in the eigenbasis (diagonal H, u = e_1): R is exact in floating point
     qd = Quadratic.diagonal_from(q.eigenvalues)
     Rd = np.ones(q.dim)
@@ -120,9 +255,13 @@ def _pair(spec: str, seed: int, alpha: float, burn: int, tail: int, ctx: Experim
                                     eigvec_sign=sg), start, steps, ctx=ctx).iterates
               for sg, start in ((1, wd), (-1, Rd * wd))]
     mirror_d = float(np.max(np.abs(runs_d[1] - runs_d[0] * Rd)) / np.max(np.abs(runs_d[0])))
+    scale = float(np.max(np.linalg.norm(A50, axis=1)))
     rec: dict[str, Any] = {"spectrum": spec, "seed": seed, "alpha": alpha,
                            "mirror_rel_error_eigenbasis": mirror_d,
-                           f"mirror_rel_error_first_{MIRROR_STEPS}_steps": mirror}
+                           "mirror_steps_compared": horizon,
+                           "mirror_rel_error": float(np.max(err[valid])) / scale,
+                           "mirror_rel_roundoff_bound": float(bound[horizon]) / scale,
+                           "mirror_error_over_bound": mirror}
     for name, W, sign in (("v=+u", A, 1), ("v=-u", C, -1)):
         x = W @ u
         perp = np.linalg.norm(W - np.outer(x, u), axis=1)
@@ -137,7 +276,7 @@ def _pair(spec: str, seed: int, alpha: float, burn: int, tail: int, ctx: Experim
     plus, minus = rec["v=+u"], rec["v=-u"]
     rec["sign_flips"] = bool(plus["mean<w,u>"] > 0 > minus["mean<w,u>"])
     rec["compared"] = not (plus["trapped"] or minus["trapped"])
-    rec["mirror_ok"] = bool(mirror_d <= TOL_MIRROR_EXACT and mirror <= TOL_MIRROR)
+    rec["mirror_ok"] = bool(mirror_d <= TOL_MIRROR_EXACT and mirror <= 1.0 and horizon >= 1)
     rec["ok"] = bool(rec["mirror_ok"] and (not rec["compared"] or rec["sign_flips"])
                      and all(r["in_interval"] for r in (plus, minus) if r["reduced"]))
     return rec
@@ -162,7 +301,9 @@ def _symmetric_pair(spec: str, seed: int, alpha: float, steps: int, ctx: Experim
        method="sympy identities (four forms, mirror symmetry); xsam_direction on random pairs; "
               "X-SAM runs with exact v, eigvec_sign = +-1, on three spectra x seeds x alpha in "
               "{.2, .5}, eta = rho = .05",
-       tolerance="directions 1e-12; mirror 1e-9 relative; means in the exact interval "
+       tolerance="directions 1e-12; mirror exact in the eigenbasis (1e-15), in a random basis "
+                 "within a first-order round-off bound derived from the run (first 50 steps, "
+                 "where the bound is first-order valid); means in the exact interval "
                  "sigma(eta alpha -+ eta/q); symmetric rule 1e-12 relative",
        facts=("F1.5", "F1.7", "F6.2", "F7.1"),
        backends=("numpy", "torch"),
@@ -195,14 +336,16 @@ def check_sign(ctx: ExperimentContext) -> Outcome:
         "predicted_mean_over_eta": {a: f"+-{a} (within 1/q)" for a in ALPHAS},
         "symmetric_runs": symm,
         "max_mirror_rel_error_eigenbasis": max(p["mirror_rel_error_eigenbasis"] for p in pairs),
-        f"max_mirror_rel_error_first_{MIRROR_STEPS}_steps": max(
-            p[f"mirror_rel_error_first_{MIRROR_STEPS}_steps"] for p in pairs),
+        "max_mirror_error_over_roundoff_bound": max(p["mirror_error_over_bound"]
+                                                    for p in pairs),
+        "min_mirror_steps_compared": min(p["mirror_steps_compared"] for p in pairs),
         "max_symmetric_rel_difference": max(s["max_rel_difference"] for s in symm),
     }
     a0 = ALPHAS[-1]
     m = [p for p in compared if p["alpha"] == a0]
     key = (f"mean<w,u>/eta at a={a0}: {m[0]['v=+u']['mean<w,u>'] / ETA:+.2f} vs "
            f"{m[0]['v=-u']['mean<w,u>'] / ETA:+.2f}; mirror exact "
-           f"({evidence['max_mirror_rel_error_eigenbasis']:.0e})"
+           f"({evidence['max_mirror_rel_error_eigenbasis']:.0e}), in a random basis "
+           f"{evidence['max_mirror_error_over_roundoff_bound']:.0%} of its round-off bound"
            if m else "no run in the 1-D regime")
     return Outcome(Verdict.HOLDS if ok else Verdict.FAILS, key, evidence)
