@@ -141,7 +141,7 @@ def setups(ctx: ExperimentContext) -> list[Setup]:
     """The three problems at ``ctx``'s scale (see the module docstring)."""
     f_steps = ctx.pick(100, 400, 1500)
     t_steps = ctx.pick(40, 250, 600)
-    d_steps = ctx.pick(20, 80, 200)
+    d_steps = ctx.pick(40, 80, 200)
     refresh = ctx.pick(10, 5, 5)
     lanczos = {"eigvec_source": "lanczos", "refresh_every": refresh, "eigen_tol": 1e-8}
     return [

@@ -1,5 +1,14 @@
-r"""``lambda-max``: the top Hessian eigenvalue during full-batch MLP training (L-EDGE, P-LMAX).
+r"""``lambda-max``: the top Hessian eigenvalue during full-batch MLP training (L-EDGE) and at
+matched training loss (P-LMAX).
 
+Bottom row (P-LMAX): the runs of :func:`xsam_theory.experiments.lambda_max.lambda_max_evidence`
+(quick figures use the claim's quick scale, full figures its default scale). Per problem,
+:math:`\lambda_{\max}` against the training loss at which it was measured, for GD, SAM, X-SAM
+(α = 0.2, 0.5) and the α = 0 ablation: light points per seed, the line through the medians over
+seeds at the early, mid and late matched levels and at the end of the budget (square); dotted
+verticals mark the median matched levels.
+
+Top row (L-EDGE):
 GD, SAM, Eigen-SAM and X-SAM (paper rule) from one initialization of a tanh MLP with squared loss
 on teacher–student data; :math:`\lambda_{\max}` by Lanczos on exact R-operator HVPs every few
 steps. Drawn with the predicted edges: GD's :math:`2/\eta` (Cohen et al. 2021) and SAM's own edge
@@ -15,6 +24,8 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
+from xsam_theory.experiments.context import ExperimentContext
+from xsam_theory.experiments.lambda_max import LEVELS, lambda_max_evidence
 from xsam_theory.figures import FigureContext
 from xsam_theory.figures._common import matched_step_length
 from xsam_theory.figures.style import DOUBLE, method_style, new_figure
@@ -25,9 +36,14 @@ from xsam_theory.symbolic import quadratic as symq
 from xsam_theory.trajectory import SpectralMonitor, run_trajectory
 
 ID = "lambda-max"
-TITLE = "lambda_max during full-batch MLP training, with the GD and SAM edges"
+TITLE = ("lambda_max during full-batch MLP training with the GD and SAM edges, and at matched "
+         "training loss (P-LMAX)")
 SUMMARY = ("lambda_max along full-batch MLP training for GD, SAM, Eigen-SAM, X-SAM with GD's 2/eta "
-           "and SAM's gradient-dependent edge")
+           "and SAM's gradient-dependent edge; P-LMAX: lambda_max against training loss per "
+           "method at the matched loss levels and the end of the budget")
+#: P-LMAX methods drawn, with the figure style each borrows
+PLMAX_METHODS = {"gd": "gd", "sam": "sam", "xsam0.2": "xsam_paper", "xsam0.5": "xsam_symmetric",
+                 "nsam": "nsam"}
 
 ETA, RHO, ALPHA = 0.5, 0.05, 0.5
 METHODS = ("gd", "sam", "eigen_sam", "xsam_paper")
@@ -75,11 +91,80 @@ def data(ctx: FigureContext) -> Table:
         table.add_series(cols, source="trajectory", series=name, lr=cfg.lr, rho=cfg.rho,
                          alpha=cfg.alpha, widths=arch, loss_fn="squared")
     table.add(source="closed_form", series="gd_edge", lambda_max=gd_edge(ETA), lr=ETA)
+    _add_matched(table, ctx)
     return table
 
 
+def claim_context(ctx: FigureContext) -> ExperimentContext:
+    """The P-LMAX scale behind the figure: ``quick`` for quick figures, ``default`` for full."""
+    return ExperimentContext(scale=ctx.pick("quick", "default"), seed=ctx.seed, progress=False)
+
+
+def _add_matched(table: Table, ctx: FigureContext) -> None:
+    """One row per problem × seed × method × level (``source="matched"``)."""
+    cctx = claim_context(ctx)
+    ev = lambda_max_evidence(cctx)
+    for problem, study in ev["problems"].items():
+        for rec in study["per_seed"]:
+            for method, row in rec["methods"].items():
+                for level in LEVELS:
+                    table.add(source="matched", claim_scale=cctx.scale, problem=problem,
+                              seed=rec["seed"], series=method, level=level,
+                              level_loss=rec["levels"].get(level, np.nan),
+                              loss=row["loss_at"][level], lambda_max=row["lambda"][level],
+                              step=row["step"][level], diverged=row["diverged"])
+
+
 def plot(table: Table, ctx: FigureContext) -> Figure:
-    fig, (ax, ax_l) = new_figure(DOUBLE, 2.9, ncols=2, width_ratios=(1.45, 1.0))
+    fig = new_figure(DOUBLE, 6.2)[0]
+    fig.clear()
+    grid = fig.add_gridspec(2, 6, height_ratios=(1.0, 0.9), hspace=0.75, wspace=1.4)
+    ax, ax_l = fig.add_subplot(grid[0, :4]), fig.add_subplot(grid[0, 4:])
+    _plot_edges(table, ax, ax_l)
+    matched = table.where(source="matched")
+    problems = list(dict.fromkeys(matched.col("problem")))
+    for k, problem in enumerate(problems):
+        _plot_matched(matched.where(problem=problem), fig.add_subplot(grid[1, 2 * k:2 * k + 2]),
+                      problem, "cde"[k], legend=k == 0)
+    return fig
+
+
+def _plot_matched(t: Table, ax, problem: str, letter: str, legend: bool) -> None:
+    for method, style_name in PLMAX_METHODS.items():
+        m = t.where(series=method)
+        st = method_style(style_name)
+        loss, lam = m.col("loss"), m.col("lambda_max")
+        ok = np.isfinite(loss) & np.isfinite(lam) & (loss > 0)
+        ax.scatter(loss[ok], lam[ok], s=3, color=st["color"], alpha=0.25, lw=0)
+        med = []
+        for level in LEVELS:
+            lv = m.where(level=level)
+            x, y = lv.col("loss"), lv.col("lambda_max")
+            keep = np.isfinite(x) & np.isfinite(y) & (x > 0)
+            med.append((np.median(x[keep]), np.median(y[keep])) if keep.any()
+                       else (np.nan, np.nan))
+        xs, ys = np.array(med).T
+        ax.plot(xs, ys, color=st["color"], ls=st["ls"], lw=1.0, marker="o", ms=2.5,
+                label=method)
+        ax.plot(xs[-1:], ys[-1:], color=st["color"], marker="s", ms=4, ls="none")
+    for level in LEVELS[:-1]:
+        v = t.where(level=level).col("level_loss")
+        v = v[np.isfinite(v) & (v > 0)]
+        if v.size:
+            ax.axvline(np.median(v), color="0.6", ls=":", lw=0.8)
+            ax.text(np.median(v), 0.02, level, transform=ax.get_xaxis_transform(), fontsize=5,
+                    ha="right", va="bottom", color="0.4", rotation=90)
+    ax.set_xscale("log")
+    ax.invert_xaxis()
+    ax.set_xlabel("training loss")
+    ax.set_ylabel(r"$\lambda_{\max}$")
+    ax.set_title(f"({letter}) P-LMAX: {problem}", loc="left", fontweight="bold", fontsize=7,
+                 pad=9)
+    if legend:
+        ax.legend(fontsize=5, loc="best", title="square: end of budget", title_fontsize=5)
+
+
+def _plot_edges(table: Table, ax, ax_l) -> None:
     traj = table.where(source="trajectory")
     for name in METHODS:
         t = traj.where(series=name)
@@ -113,4 +198,3 @@ def plot(table: Table, ctx: FigureContext) -> Figure:
     ax_l.text(0.5, -0.22, "X-SAM's normalized step has a fixed length: with a\n"
               r"constant $\eta$ it stays in an $O(\eta)$ neighbourhood (F3.6)",
               transform=ax_l.transAxes, ha="center", va="top", fontsize=6, color="0.3")
-    return fig
