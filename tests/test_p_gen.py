@@ -148,6 +148,7 @@ def test_tuning_sensitive_when_a_neighbouring_pairing_reverses_the_sign():
     comps["xsam-vs-sgd"] = _comparison(better, base, [(0.3, 0.1, same, base)])
     subs = {s.id: s for s in build_subclaims(_evidence(comps))}
     assert subs["toy/xsam-vs-sam"].extra["tuning_sensitive"] is True
+    assert subs["toy/xsam-vs-sam"].extra["n_reversing_pairings"] == 1
     assert subs["toy/xsam-vs-sgd"].extra["tuning_sensitive"] is False
     assert subs["toy/xsam-vs-sam"].estimate < 0
     quick = build_subclaims(_evidence(comps, neighbouring=False))

@@ -21,8 +21,8 @@ seeds where either side diverged leave the pair, and a subclaim whose X-SAM side
 seed cannot hold (``n_diverged``). Alongside: the paired test-accuracy difference with its
 interval (not judged), and ``tuning_sensitive``: whether some pairing of the grid rates next to
 the two chosen rates (evaluated on the same evaluation seeds) has a 95 % t interval that excludes
-0 on the side opposite to the subclaim's estimate (not computed at ``quick``, where those rates
-are not run: ``null``).
+0 on the side opposite to the subclaim's estimate, with the number of such pairings out of the
+(up to 8) evaluated (not computed at ``quick``, where those rates are not run: ``null``).
 
 **Headline rule**: ``holds`` if ``D/xsam-vs-sam`` holds on every dataset run, ``fails`` if it
 fails on any, ``inconclusive`` otherwise. The attribution sentence reads the correction's own
@@ -86,7 +86,7 @@ def build_subclaims(evidence: dict[str, Any]) -> list[Subclaim]:
             acc = _pair(va, vb, "test_accuracy")
             acc_est, acc_lo, acc_hi = _interval(acc)
             est = float(diff.mean()) if diff.size else math.nan
-            pairings, sensitive = [], None
+            pairings, sensitive, n_reversing = [], None, None
             if evidence["protocol"]["neighbouring_rates"]:
                 for p in comp["neighbours"]:
                     x = _pair(p["a"], p["b"], "test_loss")
@@ -94,7 +94,8 @@ def build_subclaims(evidence: dict[str, Any]) -> list[Subclaim]:
                     pairings.append({"lr_a": p["lr_a"], "lr_b": p["lr_b"], "estimate": e,
                                      "interval": [lo, hi], "n": int(x.size),
                                      "reverses": reverses(est, lo, hi)})
-                sensitive = any(p["reverses"] for p in pairings)
+                n_reversing = sum(p["reverses"] for p in pairings)
+                sensitive = n_reversing > 0
             out.append(subclaim(
                 f"{name}/{cid}",
                 f"on {name}, {LABELS[a]} reaches a lower test loss than {LABELS[b]}, each at "
@@ -107,7 +108,8 @@ def build_subclaims(evidence: dict[str, Any]) -> list[Subclaim]:
                 accuracy={"estimate": acc_est, "interval": [acc_lo, acc_hi],
                           "n": int(acc.size), "better_if": "positive",
                           "samples": acc.tolist()},
-                tuning_sensitive=sensitive, neighbour_pairings=pairings))
+                tuning_sensitive=sensitive, n_reversing_pairings=n_reversing,
+                neighbour_pairings=pairings))
     return out
 
 
