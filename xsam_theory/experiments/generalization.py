@@ -64,8 +64,8 @@ Protocol (fixed before looking at the numbers):
 * **Changed after a first run** (nothing else was): teacher–student's epochs went from 20 to
   30, because at 20 no teacher–student run met the plateau criterion; λ_max was dropped from
   the neighbouring-rate runs (budget). The first run's per-seed differences had been seen
-  (X-SAM − SAM on teacher–student was positive on 8 of 10 seeds at 20 epochs, as it is at
-  30); the change answers the plateau criterion, not a verdict.
+  (X-SAM − SAM test loss on teacher–student was positive on 8 of 10 seeds at 20 epochs, on 10
+  of 10 at 30); the change answers the plateau criterion, not a verdict.
 * **Results are kept**: every run goes through :func:`~xsam_theory.sweeps.run_sweep` into a
   SQLite store (``OUT/p_gen/runs.sqlite`` under ``xsam-theory verify --out OUT``), so an
   interrupted study resumes. ``ctx.workers`` worker processes (``1``: in this process); a user
