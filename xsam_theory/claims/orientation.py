@@ -202,17 +202,15 @@ def mirror_roundoff_bound(H: np.ndarray, iterates: np.ndarray, v: np.ndarray, R:
         local[j] = 2 * (eta * e_d + u * (nw + eta * float(np.linalg.norm(d))))
         smooth[j] = LINEAR_REGIME * min(n, na) / (lam * (1 + rho * lam / n))
         kink[j] = abs(c) * na / (lam * (1 + rho * lam / n))
+    # the error entering at w_s (s = 0: the start; s = j + 1: step j's rounding) reaches w_k
+    # through Φ_{k,s} = J_{k-1} ⋯ J_s; all sources at once, Phi[s] = Φ_{k,s}
+    errs = np.concatenate([[(gam * abs_r + d_r) * float(np.linalg.norm(W[0]))], local])
     bound = np.zeros(steps + 1)
-    bound[0] = (gam * abs_r + d_r) * float(np.linalg.norm(W[0]))
-    # start error through Φ_{k,0}; step j's error through Φ_{k,j+1}
-    sources = [(0, bound[0])] + [(j + 1, local[j]) for j in range(steps)]
-    for start, err in sources:
-        M = I
-        for k in range(start + 1, steps + 1):
-            M = jac[k - 1] @ M
-            bound[k] += float(np.linalg.norm(M, 2)) * err
-        if start > 0:
-            bound[start] += err
+    bound[0] = errs[0]
+    Phi = I[None]
+    for k in range(1, steps + 1):
+        Phi = np.concatenate([jac[k - 1] @ Phi, I[None]])
+        bound[k] = float(np.linalg.norm(Phi, 2, axis=(1, 2)) @ errs[: k + 1])
     bound += (gam * abs_r + u) * np.linalg.norm(W, axis=1)
     return bound, (bound <= smooth) & (bound < kink)
 
