@@ -166,7 +166,7 @@ def test_divergence_on_the_xsam_side_blocks_holds_and_leaves_the_pair():
     s = judged[0]
     assert s.n == 9 and s.extra["other_diverged"] == 0 and s.n_diverged == 1
     assert s.estimate < 0 and s.p_adjusted < 0.05 and s.verdict is Verdict.INCONCLUSIVE
-    text = attribution(_evidence(comps), judged, Verdict.INCONCLUSIVE)
+    text = attribution(_evidence(comps), judged)
     assert "correction" in text and "toy" in text
 
 

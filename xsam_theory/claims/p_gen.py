@@ -123,7 +123,7 @@ def _fmt(s: Subclaim) -> str:
     return f"{s.estimate:+.3g} [{lo:+.3g}, {hi:+.3g}] {Verdict(s.verdict).value}"
 
 
-def attribution(evidence: dict[str, Any], judged: list[Subclaim], verdict: Verdict) -> str:
+def attribution(evidence: dict[str, Any], judged: list[Subclaim]) -> str:
     """One sentence: what the headline is attributable to (the correction, judged by
     ``xsam-vs-ablation``, or the normalization, the reported ablation − SAM difference)."""
     by_id = {s.id: s for s in judged}
@@ -134,21 +134,28 @@ def attribution(evidence: dict[str, Any], judged: list[Subclaim], verdict: Verdi
         p = evidence["datasets"][n]["reported_pairs"]["nsam - sam"]["test_loss"]
         norm.append(f"{n} {p['mean']:+.3g} [{p['ci95'][0]:+.3g}, {p['ci95'][1]:+.3g}]")
     holds_corr = [n for n in names if corr[n] is Verdict.HOLDS]
+    xsam = {n: Verdict(by_id[f"{n}/xsam-vs-sam"].verdict) for n in names}
+    better = [n for n in names if xsam[n] is Verdict.HOLDS]
+    worse = [n for n in names if xsam[n] is Verdict.FAILS]
+    if better and all(corr[n] is Verdict.HOLDS for n in better):
+        why = (f"where X-SAM beats SAM ({', '.join(better)}) its correction's own effect holds "
+               "too, so the difference is attributable to the eigenvector correction")
+    elif better:
+        why = (f"where X-SAM beats SAM ({', '.join(better)}) the correction's own effect is not "
+               "established, so the difference is attributable to X-SAM's gradient "
+               "normalization")
+    else:
+        why = "X-SAM beats SAM on no dataset"
+    if worse:
+        why += f"; X-SAM is worse than SAM on {', '.join(worse)}"
+    if holds_corr:
+        why += f"; the correction's own effect holds on {', '.join(holds_corr)}"
+    elif not better:
+        why += ", and the correction's own effect is established on none"
     sensitive = [s.id for s in judged if s.extra.get("tuning_sensitive")
                  and s.id.endswith("/xsam-vs-sam")]
     xs = "; ".join(f"{n} {_fmt(by_id[f'{n}/xsam-vs-sam'])}" for n in names)
     cs = "; ".join(f"{n} {_fmt(by_id[f'{n}/xsam-vs-ablation'])}" for n in names)
-    if verdict is Verdict.HOLDS and len(holds_corr) == len(names):
-        why = "the difference from SAM is attributable to the eigenvector correction"
-    elif verdict is Verdict.HOLDS:
-        why = ("the correction's own effect is not established where X-SAM beats SAM, so the "
-               "difference is attributable to X-SAM's gradient normalization")
-    elif holds_corr:
-        why = (f"X-SAM is not shown better than SAM everywhere; the correction's own effect "
-               f"holds on {', '.join(holds_corr)}")
-    else:
-        why = ("X-SAM is not shown better than SAM, and the correction's own effect is not "
-               "established on any dataset")
     tail = f"; tuning-sensitive: {', '.join(sensitive)}" if sensitive else ""
     return (f"Test loss X-SAM - SAM: {xs}; the correction's own effect (X-SAM - alpha=0 "
             f"ablation): {cs}; normalization (ablation - SAM, unjudged 95% t): "
@@ -181,5 +188,5 @@ def check_p_gen(ctx: ExperimentContext) -> Outcome:
     evidence = {**ev, "subclaims": [s.to_json() for s in judged],
                 "headline": {"rule": HEADLINE_RULE, "subclaims": ids,
                              "verdict": Verdict(verdict).value,
-                             "attribution": attribution(ev, judged, verdict)}}
+                             "attribution": attribution(ev, judged)}}
     return Outcome(verdict, key or "no dataset ran", evidence)
