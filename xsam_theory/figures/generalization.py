@@ -49,7 +49,7 @@ def claim_context(ctx: FigureContext) -> ExperimentContext:
 def _style(method: str) -> dict:
     if method == "xsam_paper_alpha0.5":
         s = dict(method_style("xsam_paper"))
-        s.update(marker="v", color="#CC79A7")
+        s.update(marker="v", color="#882255")
         return s
     return dict(method_style("gd" if method == "sgd" else method))
 
@@ -163,7 +163,7 @@ def _comparison_panel(ax, table: Table, name: str) -> None:
     ax.axvline(0.0, color="grey", lw=0.7, ls="--")
     ax.set_yticks(y)
     ax.set_yticklabels([r["comparison"] for r in rows], fontsize=5.5)
-    ax.set_xlabel("test loss a - b, 95% t\n(< 0: X-SAM side better)", fontsize=6.5)
+    ax.set_xlabel("test loss a - b, 95% t\n(< 0: X-SAM better)", fontsize=6.5)
 
 
 def plot(table: Table, ctx: FigureContext) -> Figure:
