@@ -29,7 +29,6 @@ from IPython.display import Image, display
 
 from xsam_theory.claims import run_claim
 from xsam_theory.figures import FigureContext, make_figure
-from xsam_theory.figures.angle import claim_context
 
 ctx = FigureContext.from_env()          # XSAM_FIGURES_QUICK=1 -> quick
 OUT = Path(os.environ.get("XSAM_FIGURES_OUT", "notebook_figures"))
@@ -59,7 +58,7 @@ ang = make_figure("angle", ctx, OUT)
 display(Image(filename=str(OUT / "angle.png")))
 
 # %%
-cctx = claim_context(ctx)
+cctx = ctx.experiment_context()
 result, orient = run_claim("P-ANGLE", cctx), run_claim("F-ORIENT", cctx)
 print(f"P-ANGLE: {result.verdict} - {result.key}")
 print(f"F-ORIENT: {orient.verdict} - {orient.key}")

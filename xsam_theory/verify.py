@@ -5,15 +5,19 @@ draws figures, which import :mod:`xsam_theory.experiments` only."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import multiprocessing
 import sys
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import IO, Any
 
 from xsam_theory._version import __version__
 from xsam_theory.claims import CLAIMS, ClaimResult, ExperimentContext, load_all, run_claim
+from xsam_theory.figures import FIGURES
 from xsam_theory.io import atomic_write
 
 __all__ = ["draw_figures", "exit_status", "render_report", "render_subclaims", "render_table",
@@ -164,28 +168,54 @@ def write_outputs(results: Sequence[ClaimResult], out_dir: str | Path,
     return j, m
 
 
+def figures_of(ids: Sequence[str]) -> list[str]:
+    """The figure ids the claims ``ids`` name, each once, in ledger order."""
+    return list(dict.fromkeys(CLAIMS[i].figure for i in ids if CLAIMS[i].figure is not None))
+
+
+def _figure_context(quick: bool, seed: int, experiment_scale: str | None,
+                    datasets: Sequence[str] | None) -> Any:
+    from xsam_theory.figures import FigureContext
+
+    return FigureContext(quick=quick, seed=seed, experiment_scale=experiment_scale,
+                         datasets=None if datasets is None else tuple(datasets))
+
+
+def _draw_one(fid: str, fctx: Any, folder: Path) -> None:
+    from xsam_theory.figures import make_figure
+
+    make_figure(fid, fctx, folder)
+
+
 def draw_figures(results: Sequence[ClaimResult], out_dir: str | Path, *, quick: bool, seed: int,
-                 progress: IO[str] | None = None) -> dict[str, str]:
+                 progress: IO[str] | None = None, experiment_scale: str | None = None,
+                 datasets: Sequence[str] | None = None,
+                 drawn: dict[str, Future[None]] | None = None) -> dict[str, str]:
     """Draw each figure that the selected claims name (``@claim(figure=...)``) into
     ``out_dir/figures/`` (PNG, PDF and the CSV of its numbers) and point each result at it
-    (``figure = "figures/ID.png"``, relative to ``out_dir``). Quick claims get quick figures.
+    (``figure = "figures/ID.png"``, relative to ``out_dir``). Quick claims get quick figures;
+    with ``experiment_scale`` (verify's scale) a figure that draws a claim's experiment draws
+    the evidence that claim's check measured in this process (no second run). ``drawn``: figures
+    already being drawn elsewhere (futures); their results are collected here.
     A figure that cannot be drawn leaves the claim's verdict alone: its error goes into the
     claim's evidence as ``figure_error``. Returns ``{figure id: error}`` for those."""
-    from xsam_theory.figures import FigureContext, make_figure
-
     wanted: dict[str, list[ClaimResult]] = {}
     for r in results:
         fid = CLAIMS[r.id].figure
         if fid is not None:
             wanted.setdefault(fid, []).append(r)
-    fctx = FigureContext(quick=quick, seed=seed)
+    fctx = _figure_context(quick, seed, experiment_scale, datasets)
+    drawn = drawn or {}
     errors: dict[str, str] = {}
     t0 = time.perf_counter()
     for i, (fid, rs) in enumerate(wanted.items()):
         if progress is not None:
             _bar(progress, i, len(wanted), f"figure {fid}", time.perf_counter() - t0)
         try:
-            make_figure(fid, fctx, Path(out_dir) / "figures")
+            if fid in drawn:
+                drawn[fid].result()
+            else:
+                _draw_one(fid, fctx, Path(out_dir) / "figures")
         except Exception as e:  # a figure is an illustration; its failure is reported
             errors[fid] = f"{type(e).__name__}: {e}"
         for r in rs:
@@ -207,10 +237,23 @@ def main(scale: str, only: Sequence[str] | None, out: str, seed: int, backend: s
     ctx = ExperimentContext(scale=scale, seed=seed, backend=backend, device=device, out_dir=out,
                             progress=not quiet,
                             datasets=None if datasets is None else tuple(datasets))
-    results = run_ledger(ctx, only, progress=None if quiet else sys.stderr)
-    if figures:
-        draw_figures(results, out, quick=scale == "quick", seed=seed,
-                     progress=None if quiet else sys.stderr)
+    with contextlib.ExitStack() as stack:
+        # figures that draw no claim's experiment are drawn by a second process while the
+        # checks run; the others are drawn here afterwards, from the evidence just measured
+        drawn: dict[str, Future[None]] = {}
+        independent = [f for f in figures_of(_select(only)) if figures
+                       and not FIGURES[f].draws_claim_evidence]
+        if independent:
+            pool = stack.enter_context(ProcessPoolExecutor(
+                1, mp_context=multiprocessing.get_context("spawn")))
+            fctx = _figure_context(scale == "quick", seed, scale, ctx.datasets)
+            drawn = {f: pool.submit(_draw_one, f, fctx, Path(out) / "figures")
+                     for f in independent}
+        results = run_ledger(ctx, only, progress=None if quiet else sys.stderr)
+        if figures:
+            draw_figures(results, out, quick=scale == "quick", seed=seed,
+                         progress=None if quiet else sys.stderr, experiment_scale=scale,
+                         datasets=ctx.datasets, drawn=drawn)
     meta = {"package_version": __version__, "backend": backend, "device": device,
             "dtype": "float64", "seed": seed, "scale": scale}
     j, m = write_outputs(results, out, meta)

@@ -9,13 +9,17 @@ paper-scale seeds and grids).
 
 from __future__ import annotations
 
+import copy
+import functools
 import numbers
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
-__all__ = ["SCALES", "ExperimentContext"]
+__all__ = ["SCALES", "ExperimentContext", "reusable"]
 
 SCALES = ("quick", "default", "full")
 
@@ -72,3 +76,42 @@ class ExperimentContext:
     def rng(self, stream: int = 0) -> np.random.Generator:
         """A generator seeded by ``(seed, stream)``: independent streams per purpose."""
         return np.random.default_rng([self.seed, stream])
+
+    def measurement_key(self) -> tuple[Any, ...]:
+        """What a measurement's result depends on: scale, seed, backend, device, datasets (not
+        where runs are kept, how many workers ran them or whether progress was drawn)."""
+        return (self.scale, self.seed, self.backend, self.device, self.datasets)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: results of :func:`reusable` measurements in this process, newest last
+_RESULTS: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+_MAX_RESULTS = 8
+
+
+def reusable(measure: F) -> F:
+    """Let a figure draw the result a claim's check just measured, instead of measuring again.
+
+    ``measure(ctx)`` always runs (a check never reads an earlier result, so a changed
+    implementation, e.g. a mutation test, is always measured afresh) and its result is kept
+    for this process under ``ctx.measurement_key()``. ``measure(ctx, reuse=True)`` returns a
+    copy of the kept result when there is one, else runs. Calls with other arguments neither
+    read nor keep results.
+    """
+
+    @functools.wraps(measure)
+    def wrapper(ctx: ExperimentContext, *args: Any, reuse: bool = False, **options: Any) -> Any:
+        key = (measure.__module__, measure.__qualname__, ctx.measurement_key())
+        if args or options:
+            return measure(ctx, *args, **options)
+        if reuse and key in _RESULTS:
+            return copy.deepcopy(_RESULTS[key])
+        result = measure(ctx)
+        _RESULTS[key] = copy.deepcopy(result)
+        _RESULTS.move_to_end(key)
+        while len(_RESULTS) > _MAX_RESULTS:
+            _RESULTS.popitem(last=False)
+        return result
+
+    return wrapper  # type: ignore[return-value]

@@ -88,7 +88,7 @@ from typing import IO, Any
 import numpy as np
 
 from xsam_theory import data
-from xsam_theory.experiments.context import ExperimentContext
+from xsam_theory.experiments.context import ExperimentContext, reusable
 from xsam_theory.optimizers import REFERENCE_OPTIONS
 from xsam_theory.stats import paired_difference, t_interval
 
@@ -583,13 +583,9 @@ def _dataset_evidence(runner: _Runner, dp: DataPlan, pl: Plan) -> dict[str, Any]
     return out
 
 
-# the last evidence per (scale, seed, datasets), for the figure drawn after the claim
-_LAST: dict[tuple[Any, ...], dict[str, Any]] = {}
-
-
+@reusable
 def generalization_evidence(ctx: ExperimentContext, *, store: str | Path | None = None,
-                            progress: IO[str] | bool | None = None,
-                            reuse: bool = False) -> dict[str, Any]:
+                            progress: IO[str] | bool | None = None) -> dict[str, Any]:
     """Run the study at ``ctx.scale`` (see the module docstring) and return its evidence.
 
     Args:
@@ -597,15 +593,9 @@ def generalization_evidence(ctx: ExperimentContext, *, store: str | Path | None 
             temporary one). Finished runs in it are reused.
         progress: where the sweeps draw progress (``True``: stderr; ``None``: stderr if
             ``ctx.progress``; ``False``: silent).
-        reuse: return the evidence of an earlier call in this process with the same scale, seed
-            and datasets instead of computing it (the figure after the claim); never used by the
-            claim itself.
     """
     from xsam_theory.sweeps import LocalExecutor
 
-    key = (ctx.scale, ctx.seed, ctx.datasets)
-    if reuse and key in _LAST:
-        return _LAST[key]
     if progress is None:
         progress = ctx.progress
     stream = sys.stderr if progress is True else (progress or None)
@@ -645,5 +635,4 @@ def generalization_evidence(ctx: ExperimentContext, *, store: str | Path | None 
         "compute": {**runner.counts, "workers": getattr(pool, "workers", 1)},
         "store": store_text,
     }
-    _LAST[key] = evidence
     return evidence

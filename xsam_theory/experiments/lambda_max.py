@@ -57,7 +57,7 @@ from typing import Any
 import numpy as np
 
 from xsam_theory.data import mlp_problem
-from xsam_theory.experiments.context import ExperimentContext
+from xsam_theory.experiments.context import ExperimentContext, reusable
 from xsam_theory.problems import Factorization, Problem
 from xsam_theory.spectral import HessianOperator, top_eigenpair
 from xsam_theory.sweeps import build_problem, initial_point, run_sweep
@@ -370,6 +370,7 @@ def paired_log_ratios(per_seed: Sequence[Mapping[str, Any]], a: str, b: str,
             "nonpositive": nonpositive, "diverged": div}
 
 
+@reusable
 def lambda_max_evidence(ctx: ExperimentContext,
                         problems: Sequence[str] = PROBLEMS) -> dict[str, Any]:
     """Run the study at ``ctx``'s scale: ``{"methods", "levels", "seeds", "problems": {name:

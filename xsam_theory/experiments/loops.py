@@ -8,7 +8,8 @@ F4.4), or the Hessian at the very point and minibatch of a refresh (F-POWER).
 Backends: the claims' measurement code is NumPy; the implementation under test (problem,
 optimizer step, trajectory runner) runs on the check's backend. :func:`run_steps` and
 :func:`trajectory` take the :class:`~xsam_theory.experiments.context.ExperimentContext` as
-``ctx``, move the problem and the start point there (``xsam-theory verify --backend torch --device cuda``) and
+``ctx``, move the problem and the start point there (``xsam-theory verify --backend torch
+--device cuda``) and
 hand the iterates back as NumPy arrays.
 """
 

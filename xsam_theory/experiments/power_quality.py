@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from xsam_theory.experiments.context import ExperimentContext
+from xsam_theory.experiments.context import ExperimentContext, reusable
 from xsam_theory.optimizers import REFERENCE_OPTIONS, init_state, preset, step
 from xsam_theory.problems import MLP, Quadratic
 from xsam_theory.spectral import HessianOperator, top_eigenpair
@@ -131,6 +131,7 @@ def _flip_run(dim: int, seed: int, power_steps: int, refreshes: int) -> dict[str
             "ok": bool(signs_ok and bound_ok and eig_ok)}
 
 
+@reusable
 def power_evidence(ctx: ExperimentContext) -> dict[str, Any]:
     """The F-POWER runs: what the claim judges and what the ``power-quality`` figure plots (one
     computation for both). ``rows``: one record per refresh of the MLP runs; ``flips``: the

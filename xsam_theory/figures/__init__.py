@@ -52,10 +52,25 @@ class FigureContext:
 
     quick: bool = False
     seed: int = 0
+    #: the scale of the claims' experiments a figure draws (``quick`` | ``default`` | ``full``);
+    #: ``None``: ``quick`` for quick figures, ``default`` otherwise. ``xsam-theory verify`` sets
+    #: it to its own scale, so that a figure draws the very evidence the claims judged.
+    experiment_scale: str | None = None
+    #: the generalization study's datasets (``None``: the scale's defaults)
+    datasets: tuple[str, ...] | None = None
 
     def pick(self, quick: Any, full: Any) -> Any:
         """The value for the current mode."""
         return quick if self.quick else full
+
+    def experiment_context(self) -> Any:
+        """The :class:`~xsam_theory.experiments.context.ExperimentContext` of the experiments
+        behind this figure (quiet: a figure draws no progress)."""
+        from xsam_theory.experiments.context import ExperimentContext
+
+        scale = self.experiment_scale or self.pick("quick", "default")
+        return ExperimentContext(scale=scale, seed=self.seed, progress=False,
+                                 datasets=self.datasets)
 
     @property
     def mode(self) -> str:
@@ -77,6 +92,9 @@ class FigureSpec:
 
     id: str
     module: str
+    #: whether the figure draws a claim's experiment (:meth:`FigureContext.experiment_context`),
+    #: so that ``verify`` must draw it in the process that ran the claim (to reuse the evidence)
+    draws_claim_evidence: bool = False
 
     def _mod(self) -> ModuleType:
         return importlib.import_module(f"xsam_theory.figures.{self.module}")
@@ -103,12 +121,12 @@ FIGURES: dict[str, FigureSpec] = {s.id: s for s in (
     FigureSpec("geometry", "geometry"),
     FigureSpec("quadratic-2d", "quadratic_2d"),
     FigureSpec("convergence", "convergence"),
-    FigureSpec("lambda-max", "lambda_max"),
+    FigureSpec("lambda-max", "lambda_max", draws_claim_evidence=True),
     FigureSpec("drift", "drift"),
-    FigureSpec("angle", "angle"),
+    FigureSpec("angle", "angle", draws_claim_evidence=True),
     FigureSpec("phase", "phase"),
-    FigureSpec("power-quality", "power_quality"),
-    FigureSpec("generalization", "generalization"),
+    FigureSpec("power-quality", "power_quality", draws_claim_evidence=True),
+    FigureSpec("generalization", "generalization", draws_claim_evidence=True),
 )}
 
 

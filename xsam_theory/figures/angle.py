@@ -23,7 +23,6 @@ from xsam_theory.experiments.angle import (
     run_statistics,
     summary_interval,
 )
-from xsam_theory.experiments.context import ExperimentContext
 from xsam_theory.figures import FigureContext
 from xsam_theory.figures.style import DOUBLE, OKABE_ITO, new_figure
 from xsam_theory.figures.table import Table
@@ -45,18 +44,12 @@ CONVENTION_COLORS = {"canonical": OKABE_ITO["blue"], "negated": OKABE_ITO["vermi
                      "reference": OKABE_ITO["green"], "continuous": OKABE_ITO["orange"]}
 
 
-def claim_context(ctx: FigureContext) -> ExperimentContext:
-    """The experiment scale behind the figure: ``quick`` for quick figures, ``default`` for
-    full."""
-    return ExperimentContext(scale=ctx.pick("quick", "default"), seed=ctx.seed, progress=False)
-
-
 def _group(rows: list[dict], group: str) -> list[dict]:
     return rows if group == "all" else [r for r in rows if f"lr={r['lr']:g}" == group]
 
 
 def data(ctx: FigureContext) -> Table:
-    cctx = claim_context(ctx)
+    cctx = ctx.experiment_context()
     runs = angle_runs(cctx)
     setup = angle_setup(cctx)
     per_run = [run_statistics(r) for r in runs]

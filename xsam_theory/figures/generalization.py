@@ -17,7 +17,6 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from xsam_theory.experiments.context import ExperimentContext
 from xsam_theory.experiments.generalization import (
     COMPARISONS,
     METHODS,
@@ -41,11 +40,6 @@ LABELS = {"sgd": "SGD", "sam": "SAM", "eigen_sam": "Eigen-SAM", "xsam_paper": "X
 PANEL_METRICS = {"test_loss": "test loss", "test_accuracy": "test accuracy"}
 
 
-def claim_context(ctx: FigureContext) -> ExperimentContext:
-    """The study's scale behind the figure: ``quick`` for quick figures, ``default`` for full."""
-    return ExperimentContext(scale=ctx.pick("quick", "default"), seed=ctx.seed, progress=False)
-
-
 def _style(method: str) -> dict:
     if method == "xsam_paper_alpha0.5":
         s = dict(method_style("xsam_paper"))
@@ -55,7 +49,7 @@ def _style(method: str) -> dict:
 
 
 def data(ctx: FigureContext) -> Table:
-    cctx = claim_context(ctx)
+    cctx = ctx.experiment_context()
     ev = generalization_evidence(cctx, reuse=True)
     table = Table()
     for name, d in ev["datasets"].items():

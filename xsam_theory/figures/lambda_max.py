@@ -24,7 +24,6 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from xsam_theory.experiments.context import ExperimentContext
 from xsam_theory.experiments.lambda_max import LEVELS, lambda_max_evidence
 from xsam_theory.figures import FigureContext
 from xsam_theory.figures._common import matched_step_length
@@ -95,15 +94,10 @@ def data(ctx: FigureContext) -> Table:
     return table
 
 
-def claim_context(ctx: FigureContext) -> ExperimentContext:
-    """The P-LMAX scale behind the figure: ``quick`` for quick figures, ``default`` for full."""
-    return ExperimentContext(scale=ctx.pick("quick", "default"), seed=ctx.seed, progress=False)
-
-
 def _add_matched(table: Table, ctx: FigureContext) -> None:
     """One row per problem × seed × method × level (``source="matched"``)."""
-    cctx = claim_context(ctx)
-    ev = lambda_max_evidence(cctx)
+    cctx = ctx.experiment_context()
+    ev = lambda_max_evidence(cctx, reuse=True)
     for problem, study in ev["problems"].items():
         for rec in study["per_seed"]:
             for method, row in rec["methods"].items():

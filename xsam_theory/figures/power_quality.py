@@ -19,7 +19,6 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from xsam_theory.experiments.context import ExperimentContext
 from xsam_theory.experiments.power_quality import power_evidence
 from xsam_theory.figures import FigureContext
 from xsam_theory.figures.style import DOUBLE, OKABE_ITO, new_figure
@@ -35,14 +34,9 @@ COLORS = {"batch": OKABE_ITO["blue"], "full": OKABE_ITO["vermillion"],
           5: OKABE_ITO["vermillion"], 4: OKABE_ITO["blue"]}
 
 
-def claim_context(ctx: FigureContext) -> ExperimentContext:
-    """The claim scale behind the figure: ``quick`` for quick figures, ``default`` for full."""
-    return ExperimentContext(scale=ctx.pick("quick", "default"), seed=ctx.seed)
-
-
 def data(ctx: FigureContext) -> Table:
-    cctx = claim_context(ctx)
-    ev = power_evidence(cctx)
+    cctx = ctx.experiment_context()
+    ev = power_evidence(cctx, reuse=True)
     table = Table()
     keys = ("seed", "step", "angle_batch_top", "angle_full_top", "rayleigh", "lambda_max_batch",
             "lambda_max_full", "reference_eigenvalue", "rel_error", "dominant_negative")
