@@ -30,7 +30,8 @@ def render(doc: dict) -> str:
     for c in doc["claims"]:
         head = c.get("evidence", {}).get("headline") or {}
         cells = [c["id"], c["kind"], c["statement"], f"**{c['verdict']}**", c.get("key", ""),
-                 head.get("attribution", "") if c["kind"] == "P" else "exact check"]
+                 (head.get("attributable_to") or head.get("attribution", ""))
+                 if c["kind"] == "P" else "exact check"]
         lines.append("| " + " | ".join(str(x).replace("|", "\\|") for x in cells) + " |")
     return "\n".join(lines)
 

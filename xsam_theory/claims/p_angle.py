@@ -115,7 +115,9 @@ def check_p_angle(ctx: ExperimentContext) -> Outcome:
         "eigenvalue_accuracy": accuracy,
         "subclaims": [s.to_json() for s in judged],
         "headline": {"rule": HEADLINE_RULE, "subclaims": list(HEADLINE_IDS),
-                     "verdict": verdict.value, "attribution": ATTRIBUTION},
+                     "verdict": verdict.value, "attribution": ATTRIBUTION,
+                     "attributable_to": "a within-run association along SAM training (not "
+                                        "causal; it says nothing about X-SAM's correction)"},
         "runs": [{**stats, "dlam": r.dlam, "abs_cos": r.abs_cos}
                  for stats, r in zip(per_run, runs)],
     }

@@ -122,6 +122,19 @@ def constant_step_subclaim(cs: dict[str, Any]) -> Subclaim:
     return dataclasses.replace(s, test="rule", verdict=Verdict.HOLDS if ok else Verdict.FAILS)
 
 
+def _attributable_to(records: list[dict[str, Any]]) -> str:
+    """In a clause: the normalized step if the α = 0 ablation (normalized SAM, same schedule and
+    step lengths) reaches the rate in every ablation cell, else what the ablation does."""
+    abl = [r for r in records if r["alpha"] == 0.0]
+    if not abl:
+        return "not attributed: no alpha = 0 ablation at this scale"
+    if all(r["verdict"] == "holds" for r in abl):
+        return ("the normalized step: the alpha = 0 ablation (normalized SAM) reaches the same "
+                "rate, so the correction is not what makes X-SAM converge")
+    return ("partly the correction: the alpha = 0 ablation does not reach the rate in "
+            + ", ".join(r["id"] for r in abl if r["verdict"] != "holds"))
+
+
 def _attribution(records: list[dict[str, Any]]) -> str:
     """One sentence from the numbers: the headline slopes and what the alpha = 0 ablation
     (normalized SAM, same schedule and step lengths) reaches."""
@@ -172,7 +185,8 @@ def check_p_conv(ctx: ExperimentContext) -> Outcome:
         "cells": records,
         "subclaims": [s.to_json() for s in judged],
         "headline": {"rule": HEADLINE_RULE, "subclaims": head_ids, "verdict": verdict.value,
-                     "attribution": _attribution(records)},
+                     "attribution": _attribution(records),
+                     "attributable_to": _attributable_to(records)},
         "constant_step": m["constant_step"],
         "fast_path_deviation": m["fast_path_deviation"],
         "hyperparameters": {k: (list(v) if isinstance(v, tuple) else v)

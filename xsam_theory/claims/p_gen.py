@@ -42,8 +42,8 @@ from xsam_theory.claims.verdicts import Subclaim, Verdict, headline, judge_famil
 from xsam_theory.experiments.generalization import COMPARISONS, generalization_evidence
 from xsam_theory.stats import t_interval
 
-__all__ = ["HEADLINE_RULE", "LABELS", "attribution", "build_subclaims", "check_p_gen",
-           "headline_ids", "reverses"]
+__all__ = ["HEADLINE_RULE", "LABELS", "attributable_to", "attribution", "build_subclaims",
+           "check_p_gen", "headline_ids", "reverses"]
 
 LABELS = {"sgd": "SGD", "sam": "SAM", "nsam": "the alpha = 0 ablation",
           "xsam_paper": "X-SAM (paper rule, alpha = 0.2)",
@@ -123,16 +123,12 @@ def _fmt(s: Subclaim) -> str:
     return f"{s.estimate:+.3g} [{lo:+.3g}, {hi:+.3g}] {Verdict(s.verdict).value}"
 
 
-def attribution(evidence: dict[str, Any], judged: list[Subclaim]) -> str:
-    """One sentence: what the headline is attributable to (the correction, judged by
-    ``xsam-vs-ablation``, or the normalization, the reported ablation − SAM difference)."""
+def attributable_to(evidence: dict[str, Any], judged: list[Subclaim]) -> str:
+    """What the headline is attributable to, in a clause: the eigenvector correction (judged by
+    the ``xsam-vs-ablation`` subclaims) or X-SAM's gradient normalization."""
     by_id = {s.id: s for s in judged}
     names = list(evidence["datasets"])
     corr = {n: Verdict(by_id[f"{n}/xsam-vs-ablation"].verdict) for n in names}
-    norm = []
-    for n in names:
-        p = evidence["datasets"][n]["reported_pairs"]["nsam - sam"]["test_loss"]
-        norm.append(f"{n} {p['mean']:+.3g} [{p['ci95'][0]:+.3g}, {p['ci95'][1]:+.3g}]")
     holds_corr = [n for n in names if corr[n] is Verdict.HOLDS]
     xsam = {n: Verdict(by_id[f"{n}/xsam-vs-sam"].verdict) for n in names}
     better = [n for n in names if xsam[n] is Verdict.HOLDS]
@@ -152,6 +148,19 @@ def attribution(evidence: dict[str, Any], judged: list[Subclaim]) -> str:
         why += f"; the correction's own effect holds on {', '.join(holds_corr)}"
     elif not better:
         why += ", and the correction's own effect is established on none"
+    return why
+
+
+def attribution(evidence: dict[str, Any], judged: list[Subclaim]) -> str:
+    """One sentence: the headline differences, the correction's own effect, the normalization's
+    (the reported ablation − SAM difference), and :func:`attributable_to`."""
+    by_id = {s.id: s for s in judged}
+    names = list(evidence["datasets"])
+    norm = []
+    for n in names:
+        p = evidence["datasets"][n]["reported_pairs"]["nsam - sam"]["test_loss"]
+        norm.append(f"{n} {p['mean']:+.3g} [{p['ci95'][0]:+.3g}, {p['ci95'][1]:+.3g}]")
+    why = attributable_to(evidence, judged)
     sensitive = [s.id for s in judged if s.extra.get("tuning_sensitive")
                  and s.id.endswith("/xsam-vs-sam")]
     xs = "; ".join(f"{n} {_fmt(by_id[f'{n}/xsam-vs-sam'])}" for n in names)
@@ -188,5 +197,6 @@ def check_p_gen(ctx: ExperimentContext) -> Outcome:
     evidence = {**ev, "subclaims": [s.to_json() for s in judged],
                 "headline": {"rule": HEADLINE_RULE, "subclaims": ids,
                              "verdict": Verdict(verdict).value,
-                             "attribution": attribution(ev, judged)}}
+                             "attribution": attribution(ev, judged),
+                             "attributable_to": attributable_to(ev, judged)}}
     return Outcome(verdict, key or "no dataset ran", evidence)

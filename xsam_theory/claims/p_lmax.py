@@ -78,14 +78,19 @@ def _count(subs: list[Subclaim]) -> dict[str, int]:
     return c
 
 
-def attribution(judged: list[Subclaim], problems: list[str]) -> str:
-    """One sentence: what the headline subclaims found and whether the correction itself (X-SAM
-    against its α = 0 ablation at the same levels) accounts for it."""
+def _headline_and_ablation(judged: list[Subclaim],
+                           problems: list[str]) -> tuple[list[Subclaim], list[Subclaim]]:
     by_id = {s.id: s for s in judged}
-    vs_sam = [by_id[i] for i in headline_ids(problems)]
-    abl = [by_id[f"{p}/{lv}/{c}"] for p in problems for lv in HEADLINE_LEVELS
-           for c in ABLATION_COMPARISONS]
-    cs, ca = _count(vs_sam), _count(abl)
+    return ([by_id[i] for i in headline_ids(problems)],
+            [by_id[f"{p}/{lv}/{c}"] for p in problems for lv in HEADLINE_LEVELS
+             for c in ABLATION_COMPARISONS])
+
+
+def attributable_to(judged: list[Subclaim], problems: list[str]) -> str:
+    """Whether the correction itself (X-SAM against its α = 0 ablation at the headline levels)
+    accounts for X-SAM's difference from SAM, in a clause."""
+    _, abl = _headline_and_ablation(judged, problems)
+    ca = _count(abl)
     if ca["holds"] == len(abl):
         why = "the correction itself lowers lambda_max wherever compared"
     elif ca["holds"] == 0 and ca["fails"] == 0:
@@ -96,6 +101,14 @@ def attribution(judged: list[Subclaim], problems: list[str]) -> str:
                "lowering relative to SAM comes from the normalized step")
     else:
         why = "the correction's own effect is mixed across problems and levels"
+    return why
+
+
+def attribution(judged: list[Subclaim], problems: list[str]) -> str:
+    """One sentence: what the headline subclaims found and :func:`attributable_to`."""
+    vs_sam, abl = _headline_and_ablation(judged, problems)
+    cs, ca = _count(vs_sam), _count(abl)
+    why = attributable_to(judged, problems)
     return (f"X-SAM vs SAM at the late level and end of budget: {cs['holds']} hold, "
             f"{cs['fails']} fail, {cs['inconclusive']} inconclusive of {len(vs_sam)}; X-SAM vs "
             f"its alpha = 0 ablation there: {ca['holds']} hold, {ca['fails']} fail, "
@@ -130,5 +143,6 @@ def check_p_lmax(ctx: ExperimentContext) -> Outcome:
         f"{_pct(by_id[f'{p}/end/xsam0.2-vs-sam'])}" for p in problems)
     evidence["subclaims"] = [s.to_json() for s in judged]
     evidence["headline"] = {"rule": HEADLINE_RULE, "subclaims": ids, "verdict": verdict.value,
-                            "attribution": attribution(judged, problems)}
+                            "attribution": attribution(judged, problems),
+                            "attributable_to": attributable_to(judged, problems)}
     return Outcome(verdict, key, evidence)
