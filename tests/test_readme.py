@@ -62,3 +62,23 @@ def test_readme_claims_table_is_generated_and_matches_the_registry():
             assert attribution and attribution != "exact check", (cid, attribution)
         if kind != "P":
             assert verdict == "**holds**", (cid, verdict)
+
+
+def test_readme_own_data_example_runs_as_a_script(tmp_path):
+    """The "your own data" example runs as written, as a script (its study uses worker
+    processes), and prints a verdict and what it is attributable to."""
+    import subprocess
+    import sys
+
+    pytest = __import__("pytest")
+    pytest.importorskip("sklearn")
+    text = README.read_text(encoding="utf-8")
+    block = next(b for b in re.findall(r"```python\n(.*?)```", text, flags=re.S)
+                 if "register_dataset" in b)
+    script = tmp_path / "own_data.py"
+    script.write_text(block, encoding="utf-8")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    verdict = out.stdout.strip().splitlines()[-1].split()[0]
+    assert verdict in ("holds", "fails", "inconclusive"), out.stdout
