@@ -213,16 +213,32 @@ def test_every_figure_a_claim_names_exists():
 
 
 def test_a_figure_that_fails_is_reported_without_changing_the_verdict(tmp_path, monkeypatch):
+    """In this process (a figure that draws a claim's evidence is drawn here)."""
+    import dataclasses
+
     import xsam_theory.figures as figures
+    import xsam_theory.verify as verify
 
     def broken(*args, **kwargs):
         raise RuntimeError("no ink")
 
     monkeypatch.setattr(figures, "make_figure", broken)
+    monkeypatch.setitem(verify.FIGURES, "geometry", dataclasses.replace(
+        figures.FIGURES["geometry"], draws_claim_evidence=True))
     assert main(["verify", "--quick", "--only", "D-G1", "--out", str(tmp_path), "--quiet"]) == 0
     c = json.loads((tmp_path / "claims.json").read_text())["claims"][0]
     assert c["verdict"] == "holds" and c["figure"] is None
     assert c["evidence"]["figure_error"] == "RuntimeError: no ink"
+
+
+def test_a_figure_that_fails_in_the_background_process_is_reported_too(tmp_path):
+    """The geometry figure is drawn by a second process while the checks run; its failure (here:
+    the figures folder is blocked by a file) comes back into the claim's evidence."""
+    (tmp_path / "figures").write_text("not a folder")
+    assert main(["verify", "--quick", "--only", "D-G1", "--out", str(tmp_path), "--quiet"]) == 0
+    c = json.loads((tmp_path / "claims.json").read_text())["claims"][0]
+    assert c["verdict"] == "holds" and c["figure"] is None
+    assert "Error" in c["evidence"]["figure_error"], c["evidence"]
 
 
 def test_every_claim_has_its_proofs_checks_module():
