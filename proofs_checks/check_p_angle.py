@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 import pytest
+from oracles import holm_step_down
 from scipy import stats as sps
 
 from xsam_theory.claims import ExperimentContext, get_claim, run_claim
@@ -43,18 +44,6 @@ def _per_run(dlam, abs_cos):
     xd = x - x.mean(axis=1, keepdims=True)
     slope = float(np.sum(xd * yd) / np.sum(xd ** 2)) / sd
     return split, slope
-
-
-def _holm(p):
-    p = np.asarray(p, dtype=float)
-    m = p.size
-    order = np.argsort(p)
-    adj = np.empty(m)
-    running = 0.0
-    for k, i in enumerate(order):
-        running = max(running, min(1.0, (m - k) * p[i]))
-        adj[i] = running
-    return adj
 
 
 def test_experiment_runs_and_reports_the_schema():
@@ -105,7 +94,7 @@ def test_subclaims_recomputed_with_scipy_and_holm_reapplied():
             p = sps.ttest_1samp(x, 0.0).pvalue
             assert s["p_value"] == pytest.approx(p, rel=1e-9, abs=1e-15), s["id"]
         p_values.append(s["p_value"])
-    adjusted = _holm(p_values)
+    adjusted = holm_step_down(p_values)
     n_div = sum(r["diverged"] for r in ev["runs"])
     for s, p_adj in zip(subs, adjusted):
         assert s["p_adjusted"] == pytest.approx(p_adj, rel=1e-12), s["id"]

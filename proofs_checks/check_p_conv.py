@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 import pytest
+from oracles import holm_step_down
 from scipy import stats as sps
 
 from xsam_theory.claims import ExperimentContext, run_claim
@@ -86,14 +87,10 @@ def test_verdicts_and_headline_rederived():
     ev = _quick().evidence
     subs = {s["id"]: s for s in ev["subclaims"]}
     family = [s for s in ev["subclaims"] if s["test"] != "rule"]
-    # two-sided one-sample t p-values by scipy, Holm step-down by hand
+    # two-sided one-sample t p-values by scipy, Holm step-down written out (oracles.py)
     pv = {s["id"]: (sps.ttest_1samp(s["samples"], 0.0).pvalue if len(s["samples"]) >= 2
                     else math.nan) for s in family}
-    finite = sorted((p, i) for i, p in pv.items() if math.isfinite(p))
-    m, running, adj = len(finite), 0.0, {}
-    for rank, (p, i) in enumerate(finite):
-        running = max(running, min(1.0, (m - rank) * p))
-        adj[i] = running
+    adj = {i: a for i, a in zip(pv, holm_step_down(list(pv.values()))) if math.isfinite(a)}
     for c in ev["cells"]:
         s = subs[c["id"]]
         shifted = [x - c["threshold"] for x in c["seed_slopes"] if x is not None]

@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 import pytest
+from oracles import holm_step_down
 from scipy import stats
 
 from xsam_theory.claims import ExperimentContext, run_claim
@@ -33,17 +34,6 @@ def _evidence():
 
 def _per_seed(values, metric):
     return np.asarray(values[metric], dtype=float)
-
-
-def _holm(p):
-    """Holm's step-down adjustment, written out again (not the package's)."""
-    p = list(p)
-    order = sorted(range(len(p)), key=lambda i: p[i])
-    m, adjusted, running = len(p), [0.0] * len(p), 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * p[i]))
-        adjusted[i] = running
-    return adjusted
 
 
 def test_experiment_runs_with_the_schema():
@@ -124,7 +114,7 @@ def test_holm_verdicts_and_headline_rederived():
     subs = r.evidence["subclaims"]
     p = [s["p_value"] for s in subs]
     finite = [i for i, x in enumerate(p) if isinstance(x, float) and math.isfinite(x)]
-    adjusted = dict(zip(finite, _holm([p[i] for i in finite])))
+    adjusted = dict(zip(finite, holm_step_down([p[i] for i in finite])))
     for i, s in enumerate(subs):
         if i in adjusted:
             assert s["p_adjusted"] == pytest.approx(adjusted[i], rel=1e-12)

@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 import pytest
+from oracles import holm_step_down
 from scipy import stats as sps
 
 from xsam_theory.claims import ExperimentContext, get_claim, run_claim
@@ -28,18 +29,6 @@ COMPARISONS = {"xsam0.2-vs-sam": ("xsam0.2", "sam"), "xsam0.5-vs-sam": ("xsam0.5
 @functools.cache
 def _quick():
     return run_claim("P-LMAX", ExperimentContext(scale="quick", progress=False))
-
-
-def _holm(p):
-    p = np.asarray(p, dtype=float)
-    out = np.full(p.shape, np.nan)
-    ok = np.flatnonzero(np.isfinite(p))
-    order = ok[np.argsort(p[ok], kind="stable")]
-    running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (ok.size - rank) * p[i]))
-        out[i] = running
-    return out
 
 
 def test_experiment_runs_and_reports_the_schema():
@@ -108,7 +97,7 @@ def test_subclaims_recomputed_from_raw_per_seed_values():
                     pv = float(sps.ttest_1samp(x, 0.0).pvalue)
                     assert s["p_value"] == pytest.approx(pv, rel=1e-6, abs=1e-12), s["id"]
                 recomputed_p.append((s["id"], s["p_value"]))
-    adjusted = _holm([pv for _, pv in recomputed_p])
+    adjusted = holm_step_down([pv for _, pv in recomputed_p])
     for (sid, _), padj in zip(recomputed_p, adjusted):
         s = by_id[sid]
         if math.isfinite(padj):

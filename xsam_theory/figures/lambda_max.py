@@ -189,6 +189,7 @@ def _plot_edges(table: Table, ax, ax_l) -> None:
     ax_l.set_xlabel("step $t$")
     ax_l.set_ylabel("training loss (squared)")
     ax_l.set_title("(b) training loss", loc="left", fontweight="bold")
-    ax_l.text(0.5, -0.22, "X-SAM's normalized step has a fixed length: with a\n"
-              r"constant $\eta$ it stays in an $O(\eta)$ neighbourhood (F3.6)",
-              transform=ax_l.transAxes, ha="center", va="top", fontsize=6, color="0.3")
+    # below panel (b)'s axis label, right-aligned: clear of the legend under panel (a)
+    ax_l.text(1.0, -0.24, "X-SAM's normalized step has a\nfixed length: with a constant "
+              r"$\eta$" "\n" r"it stays in an $O(\eta)$ neighbourhood",
+              transform=ax_l.transAxes, ha="right", va="top", fontsize=5.5, color="0.3")
