@@ -39,7 +39,7 @@ def test_claim_holds():
 
 def test_flip_recomputed_from_the_runs():
     ev = _quick().evidence
-    runs = angle_runs(CTX)
+    runs = angle_runs(CTX, reuse=True)
     assert len(runs) == len(ev["runs"])
     both = 0
     for run, rec in zip(runs, ev["runs"]):
@@ -65,7 +65,7 @@ def test_recorded_cosines_use_the_canonical_orientation():
     setup = angle_setup(CTX)
     lr = 2.0
     seed = setup["seeds"][str(lr)][0]
-    run = next(r for r in angle_runs(CTX) if r.seed == seed and r.lr == lr)
+    run = next(r for r in angle_runs(CTX, reuse=True) if r.seed == seed and r.lr == lr)
     p = MLP.teacher_student(setup["widths"], n_samples=setup["n_samples"],
                             seed=setup["data_seed"])
     cfg = preset("sam", lr=lr, rho=RHO)

@@ -108,7 +108,7 @@ def _median(x: list[float]) -> float:
        facts=("F1.1",),
        figure="angle")
 def check_f_orient(ctx: ExperimentContext) -> Outcome:
-    runs = angle_runs(ctx)
+    runs = angle_runs(ctx, reuse=True)
     per_run = [run_statistics(r) for r in runs]
     n_zero = int(sum(np.count_nonzero(r.cos[BURN_IN:] == 0) for r in runs))
     found = flip_findings(per_run, n_zero)

@@ -96,7 +96,7 @@ def angle_subclaims(per_run: list[dict[str, Any]], seed: int = 0) -> list[Subcla
        facts=("F1.1", "F4.2"),
        figure="angle")
 def check_p_angle(ctx: ExperimentContext) -> Outcome:
-    runs = angle_runs(ctx)
+    runs = angle_runs(ctx, reuse=True)
     per_run = [run_statistics(r) for r in runs]
     judged = angle_subclaims(per_run, seed=ctx.seed)
     verdict = headline(judged, HEADLINE_IDS)

@@ -51,7 +51,7 @@ from typing import Any
 import numpy as np
 
 from xsam_theory import stats
-from xsam_theory.experiments.context import ExperimentContext
+from xsam_theory.experiments.context import ExperimentContext, reusable
 from xsam_theory.optimizers import init_state, preset, step
 from xsam_theory.problems import MLP
 from xsam_theory.spectral import HessianOperator, lanczos_eigsh
@@ -211,36 +211,27 @@ def _workers(ctx: ExperimentContext, n_jobs: int) -> int:
     return max(1, min(n_jobs, ctx.workers or cores))
 
 
+@reusable
 def angle_runs(ctx: ExperimentContext) -> list[AngleRun]:
     """Every run at ``ctx``'s scale, rate by rate, seed by seed (:func:`angle_setup`).
 
-    Cached per ``(scale, seed)`` in the process: P-ANGLE and F-ORIENT judge the same runs.
-    Default and full scales run in a local process pool (``ctx.workers``, default: the cores);
-    the runs do not depend on how many workers ran them.
+    P-ANGLE and F-ORIENT judge the same runs: both ask ``angle_runs(ctx, reuse=True)``, so the
+    first measures and the second reads its result (:func:`~xsam_theory.experiments.context.
+    reusable`). Default and full scales run in a local process pool (``ctx.workers``, default:
+    the cores); the runs do not depend on how many workers ran them.
     """
-    key = (ctx.scale, ctx.seed)
-    if key not in _RUNS:
-        setup = angle_setup(ctx)
-        jobs = [(setup["widths"], setup["data_seed"], s, lr, setup["steps"])
-                for lr in LRS for s in setup["seeds"][str(lr)]]
-        workers = _workers(ctx, len(jobs))
-        if workers == 1:
-            runs = tuple(one_run(*job) for job in jobs)
-        else:
-            methods = multiprocessing.get_all_start_methods()
-            mp = multiprocessing.get_context("forkserver" if "forkserver" in methods
-                                             else "spawn")
-            if mp.get_start_method() == "forkserver":
-                mp.set_forkserver_preload(["xsam_theory.experiments.angle"])
-            with ProcessPoolExecutor(max_workers=workers, mp_context=mp) as pool:
-                runs = tuple(pool.map(_run_job, jobs))
-        if len(_RUNS) >= 4:
-            _RUNS.pop(next(iter(_RUNS)))
-        _RUNS[key] = runs
-    return list(_RUNS[key])
-
-
-_RUNS: dict[tuple[str, int], tuple[AngleRun, ...]] = {}
+    setup = angle_setup(ctx)
+    jobs = [(setup["widths"], setup["data_seed"], s, lr, setup["steps"])
+            for lr in LRS for s in setup["seeds"][str(lr)]]
+    workers = _workers(ctx, len(jobs))
+    if workers == 1:
+        return [one_run(*job) for job in jobs]
+    methods = multiprocessing.get_all_start_methods()
+    mp = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    if mp.get_start_method() == "forkserver":
+        mp.set_forkserver_preload(["xsam_theory.experiments.angle"])
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp) as pool:
+        return list(pool.map(_run_job, jobs))
 
 
 # -- per-run statistics (pure functions of the per-step arrays) --------------------------------

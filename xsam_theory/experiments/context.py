@@ -93,9 +93,10 @@ _MAX_RESULTS = 8
 def reusable(measure: F) -> F:
     """Let a figure draw the result a claim's check just measured, instead of measuring again.
 
-    ``measure(ctx)`` always runs (a check never reads an earlier result, so a changed
-    implementation, e.g. a mutation test, is always measured afresh) and its result is kept
-    for this process under ``ctx.measurement_key()``. ``measure(ctx, reuse=True)`` returns a
+    ``measure(ctx)`` always runs (a check reads no earlier result, so a changed implementation,
+    e.g. a mutation test, is measured afresh; the exception is two claims that judge one
+    experiment, which both ask ``reuse=True``) and its result is kept for this process under
+    ``ctx.measurement_key()``. ``measure(ctx, reuse=True)`` returns a
     copy of the kept result when there is one, else runs. Calls with other arguments neither
     read nor keep results.
     """

@@ -78,7 +78,6 @@ from __future__ import annotations
 import hashlib
 import math
 import sys
-import tempfile
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -89,6 +88,7 @@ import numpy as np
 
 from xsam_theory import data
 from xsam_theory.experiments.context import ExperimentContext, reusable
+from xsam_theory.experiments.sweep import run_store
 from xsam_theory.optimizers import REFERENCE_OPTIONS
 from xsam_theory.stats import paired_difference, t_interval
 
@@ -601,13 +601,11 @@ def generalization_evidence(ctx: ExperimentContext, *, store: str | Path | None 
     stream = sys.stderr if progress is True else (progress or None)
     pl = plan(ctx)
     with ExitStack() as stack:
-        if store is None and ctx.out_dir is not None:
-            store = Path(ctx.out_dir) / "p_gen" / "runs.sqlite"
-        temporary = store is None
-        if temporary:
-            store = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "runs.sqlite"
-        store = Path(store)
-        store.parent.mkdir(parents=True, exist_ok=True)
+        if store is None:
+            store, temporary = run_store(ctx, stack, "p_gen/runs.sqlite")
+        else:
+            store, temporary = Path(store), False
+            store.parent.mkdir(parents=True, exist_ok=True)
         local = stack.enter_context(LocalExecutor(1))
         pool = (local if ctx.workers == 1 or all(d.in_process for d in pl.datasets)
                 else stack.enter_context(LocalExecutor(ctx.workers)))

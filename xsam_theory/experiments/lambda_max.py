@@ -48,7 +48,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +57,7 @@ import numpy as np
 
 from xsam_theory.data import mlp_problem
 from xsam_theory.experiments.context import ExperimentContext, reusable
+from xsam_theory.experiments.sweep import run_store
 from xsam_theory.problems import Factorization, Problem
 from xsam_theory.spectral import HessianOperator, top_eigenpair
 from xsam_theory.sweeps import build_problem, initial_point, run_sweep
@@ -384,12 +384,7 @@ def lambda_max_evidence(ctx: ExperimentContext,
     seeds = [ctx.seed + s for s in range(n_seeds)]
     chosen = [s for s in setups(ctx) if s.name in problems]
     with contextlib.ExitStack() as stack:
-        if ctx.out_dir is not None:
-            store = Path(ctx.out_dir) / "sweeps.sqlite"
-            store.parent.mkdir(parents=True, exist_ok=True)
-        else:
-            store = Path(stack.enter_context(
-                tempfile.TemporaryDirectory(prefix="xsam-lmax-"))) / "sweeps.sqlite"
+        store, _ = run_store(ctx, stack)
         executor = stack.enter_context(contextlib.closing(LocalExecutor(ctx.workers)))
         studies = {s.name: _study(ctx, s, seeds, executor, store) for s in chosen}
     return {"methods": {m: {"preset": p, "alpha": a} for m, (p, a) in METHODS.items()},

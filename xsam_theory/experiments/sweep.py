@@ -1,37 +1,29 @@
-"""Run a claim's grid of (method, hyperparameters, seed) runs through the sweep runner (SPEC §9).
+"""Where an experiment keeps the runs it sends through the sweep runner.
 
-With ``ctx.out_dir`` set (``verify --out DIR``) the runs are kept in ``DIR/sweeps.sqlite`` and a
-rerun resumes: finished runs are read back instead of recomputed. Run hashes include the full
-configuration and the package version. Without ``out_dir`` a temporary store is used.
+With ``ctx.out_dir`` set (``verify --out DIR``) the runs are kept in an SQLite store under
+``DIR`` and a rerun resumes: finished runs are read back instead of recomputed (run hashes
+include the full configuration and the package version). Without ``out_dir`` the store is a
+temporary one, removed when the experiment ends.
 """
 
 from __future__ import annotations
 
 import tempfile
+from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
 
 from xsam_theory.experiments.context import ExperimentContext
-from xsam_theory.sweeps import RunRecord, run_sweep
-from xsam_theory.trajectory import Trajectory
 
-__all__ = ["sweep_runs"]
+__all__ = ["run_store"]
 
 
-def sweep_runs(ctx: ExperimentContext, spec: dict[str, Any]) -> list[tuple[RunRecord, Trajectory]]:
-    """Every run of ``spec`` (a :class:`~xsam_theory.sweeps.SweepSpec` dict) with its trajectory,
-    in the sweep's run order. The sweep is named after the spec, the scale and the base seed."""
-    spec = {**spec, "name": f"{spec['name']}-{ctx.scale}-seed{ctx.seed}"}
+def run_store(ctx: ExperimentContext, stack: ExitStack,
+              relative: str = "sweeps.sqlite") -> tuple[Path, bool]:
+    """``(path, temporary)``: ``ctx.out_dir/relative`` (its folder created), or a store in a
+    temporary folder that ``stack`` removes on exit (``temporary=True``)."""
     if ctx.out_dir is not None:
-        return _collect(spec, Path(ctx.out_dir) / "sweeps.sqlite")
-    with tempfile.TemporaryDirectory(prefix="xsam-claim-") as d:
-        return _collect(spec, Path(d) / "sweeps.sqlite")
-
-
-def _collect(spec: dict[str, Any], store: Path) -> list[tuple[RunRecord, Trajectory]]:
-    store.parent.mkdir(parents=True, exist_ok=True)
-    result = run_sweep(spec, store, workers=1, resume=True)
-    if not result.ok:
-        bad = [r for r in result.records if r.status != "done"]
-        raise RuntimeError(f"{len(bad)} run(s) of {spec['name']} failed: {bad[0].message}")
-    return [(rec, result.trajectory(rec)) for rec in result.records]
+        store = Path(ctx.out_dir) / relative
+        store.parent.mkdir(parents=True, exist_ok=True)
+        return store, False
+    folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="xsam-runs-"))
+    return Path(folder) / Path(relative).name, True

@@ -50,7 +50,7 @@ def _group(rows: list[dict], group: str) -> list[dict]:
 
 def data(ctx: FigureContext) -> Table:
     cctx = ctx.experiment_context()
-    runs = angle_runs(cctx)
+    runs = angle_runs(cctx, reuse=True)
     setup = angle_setup(cctx)
     per_run = [run_statistics(r) for r in runs]
     common = dict(claim_scale=cctx.scale, rho=setup["rho"],
