@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import multiprocessing
+import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -17,11 +18,19 @@ from typing import IO, Any
 
 from xsam_theory._version import __version__
 from xsam_theory.claims import CLAIMS, ClaimResult, ExperimentContext, load_all, run_claim
+from xsam_theory.experiments.sweep import store_tally
 from xsam_theory.figures import FIGURES
-from xsam_theory.io import atomic_write
+from xsam_theory.io import (
+    atomic_write,
+    prepare_output_folder,
+    remove_stale_temporaries,
+    replace_together,
+    temporary_path,
+)
+from xsam_theory.provenance import package_digest
 
-__all__ = ["draw_figures", "exit_status", "render_report", "render_subclaims", "render_table",
-           "run_ledger", "write_outputs"]
+__all__ = ["OUTPUTS", "OUTPUT_FAILED", "OutputError", "draw_figures", "exit_status",
+           "render_report", "render_subclaims", "render_table", "run_ledger", "write_outputs"]
 
 
 def _select(only: Sequence[str] | None) -> list[str]:
@@ -36,14 +45,22 @@ def _select(only: Sequence[str] | None) -> list[str]:
 
 def run_ledger(ctx: ExperimentContext, only: Sequence[str] | None = None, *,
                progress: IO[str] | None = None) -> list[ClaimResult]:
-    """Run the selected claims in ledger order, drawing a progress bar on ``progress``."""
+    """Run the selected claims in ledger order, drawing a progress bar on ``progress``.
+
+    A claim whose check ran sweeps gets ``evidence["cached_runs"] = {"cached": k, "runs": n}``:
+    ``k`` of its ``n`` sweep runs were read from a run store (computed before this check
+    started, by the same code: see :mod:`xsam_theory.experiments.sweep`), the rest computed."""
     ids = _select(only)
     results = []
     t0 = time.perf_counter()
     for i, cid in enumerate(ids):
         if progress is not None:
             _bar(progress, i, len(ids), cid, time.perf_counter() - t0)
-        results.append(run_claim(cid, ctx))
+        with store_tally() as use:
+            result = run_claim(cid, ctx)
+        if use.runs:
+            result.evidence["cached_runs"] = {"cached": use.cached, "runs": use.runs}
+        results.append(result)
     if progress is not None:
         _bar(progress, len(ids), len(ids), "done", time.perf_counter() - t0)
         progress.write("\n")
@@ -85,7 +102,9 @@ def render_report(results: Sequence[ClaimResult], meta: dict[str, Any]) -> str:
     """A readable markdown report: per claim its statement, method, evidence and verdict."""
     out = [
         "# xsam-theory verify report", "",
-        f"package {meta['package_version']}, backend {meta['backend']}"
+        f"package {meta['package_version']}"
+        + (f" (source digest {meta['source_digest']})" if meta.get("source_digest") else "")
+        + f", backend {meta['backend']}"
         f" ({meta['device'] or 'cpu'}, {meta['dtype']}), seed {meta['seed']}, "
         f"scale {meta['scale']}", "",
         "The implementation under test ran on the backend in the column *on*; every check's "
@@ -106,12 +125,25 @@ def render_report(results: Sequence[ClaimResult], meta: dict[str, Any]) -> str:
                     f"*Figure `{fid}` (`xsam-theory figures --only {fid}`; its numbers are in "
                     f"`{Path(r.figure).with_suffix('.csv')}`).*", ""]
         out += render_subclaims(r.to_json()["evidence"])
+        out += _cache_line(r.evidence.get("cached_runs"))
         evidence = {k: v for k, v in r.to_json()["evidence"].items() if k != "traceback"}
         out += ["**Evidence.**", "", "```json", json.dumps(evidence, indent=1, sort_keys=True)[
             :6000], "```"]
         if "traceback" in r.evidence:
             out += ["", "```", str(r.evidence["traceback"])[-3000:], "```"]
     return "\n".join(out) + "\n"
+
+
+def _cache_line(cached: dict[str, int] | None) -> list[str]:
+    """The report's line on where a claim's sweep runs came from (none without sweeps)."""
+    if not cached:
+        return []
+    k, n = cached["cached"], cached["runs"]
+    if k == 0:
+        return [f"**Runs.** All {n} sweep runs were computed by this run.", ""]
+    return [f"**Runs.** {k} of {n} sweep runs were read from the run store (computed earlier "
+            f"by the same code and configuration: the source digest is part of each run's "
+            f"hash); {n - k} were computed by this run.", ""]
 
 
 def render_subclaims(evidence: dict[str, Any]) -> list[str]:
@@ -151,12 +183,19 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
+#: verify's outputs in ``--out``, replaced together by each run, the index first (see
+#: :func:`xsam_theory.io.replace_together`); every other entry (the run stores) is kept
+OUTPUTS = ["report.md", "claims.json", "figures"]
+
+
 def write_outputs(results: Sequence[ClaimResult], out_dir: str | Path,
                   meta: dict[str, Any]) -> tuple[Path, Path]:
-    """Write ``claims.json`` (SPEC §5 schema) and ``report.md`` atomically into ``out_dir``."""
+    """Write ``claims.json`` (SPEC §5 schema, plus ``source_digest``: the digest of the code
+    that ran) and ``report.md`` atomically into ``out_dir``."""
     out_dir = Path(out_dir)
     doc = {
-        "package_version": meta["package_version"], "backend": meta["backend"],
+        "package_version": meta["package_version"],
+        "source_digest": meta.get("source_digest"), "backend": meta["backend"],
         "device": meta["device"], "dtype": meta["dtype"], "seed": meta["seed"],
         "quick": meta["scale"] == "quick", "scale": meta["scale"],
         "claims": [r.to_json() for r in results],
@@ -197,8 +236,11 @@ def draw_figures(results: Sequence[ClaimResult], out_dir: str | Path, *, quick: 
     with ``experiment_scale`` (verify's scale) a figure that draws a claim's experiment draws
     the evidence that claim's check measured in this process (no second run). ``drawn``: figures
     already being drawn elsewhere (futures); their results are collected here.
-    A figure that cannot be drawn leaves the claim's verdict alone: its error goes into the
-    claim's evidence as ``figure_error``. Returns ``{figure id: error}`` for those."""
+
+    Every figure is attempted. Returns ``{figure id: error}`` for the figures that could not be
+    drawn or written (an exception, a full disk); their claims keep ``figure = None`` and their
+    verdicts (a figure illustrates a claim, it does not judge it). :func:`main` turns any such
+    error into exit status :data:`OUTPUT_FAILED`."""
     wanted: dict[str, list[ClaimResult]] = {}
     for r in results:
         fid = CLAIMS[r.id].figure
@@ -216,12 +258,10 @@ def draw_figures(results: Sequence[ClaimResult], out_dir: str | Path, *, quick: 
                 drawn[fid].result()
             else:
                 _draw_one(fid, fctx, Path(out_dir) / "figures")
-        except Exception as e:  # a figure is an illustration; its failure is reported
+        except Exception as e:  # reported by the caller, with every other figure's error
             errors[fid] = f"{type(e).__name__}: {e}"
-        for r in rs:
-            if fid in errors:
-                r.evidence["figure_error"] = errors[fid]
-            else:
+        if fid not in errors:
+            for r in rs:
                 r.figure = f"figures/{fid}.png"
     if progress is not None and wanted:
         _bar(progress, len(wanted), len(wanted), "figures done", time.perf_counter() - t0)
@@ -230,35 +270,98 @@ def draw_figures(results: Sequence[ClaimResult], out_dir: str | Path, *, quick: 
     return errors
 
 
+#: exit status when an output (a figure, claims.json, report.md) could not be made or written;
+#: 1 is kept for "a D/L/F claim fails or errors", 2 for bad input (argparse's usage errors)
+OUTPUT_FAILED = 3
+
+
+class OutputError(RuntimeError):
+    """verify's outputs could not be made or written; the previous outputs are unchanged."""
+
+
 def main(scale: str, only: Sequence[str] | None, out: str, seed: int, backend: str,
          device: str | None, quiet: bool = False, figures: bool = True,
          datasets: Sequence[str] | None = None) -> int:
-    """The command's body: returns the exit status."""
+    """The command's body: returns the exit status.
+
+    Status: 0, or 1 if any D/L/F claim fails or errors (P verdicts never change it); 2 if
+    ``out`` cannot be an output folder (a file, under a file, not writable: checked before any
+    check runs; ``error: ...`` on stderr); :data:`OUTPUT_FAILED` (3) if a figure or
+    ``claims.json``/``report.md`` could not be drawn or written.
+
+    Outputs: everything is written into a fresh temporary folder inside ``out`` and then
+    replaces ``claims.json``, ``report.md`` and ``figures/`` of ``out`` as one set
+    (:func:`xsam_theory.io.replace_together`): ``out`` never holds a report next to another
+    run's figures, and a run that fails or is interrupted leaves the previous outputs as they
+    were. The run stores (``out/sweeps.sqlite``, ``out/p_gen/``) stay in ``out`` throughout, so
+    a run killed at any point resumes from them."""
+    ids = _select(only)
+    try:
+        out_dir = prepare_output_folder(out)
+        remove_stale_temporaries(out_dir / "verify")
+        staging = temporary_path(out_dir / "verify")
+        staging.mkdir()
+    except OSError as e:   # OutputPathError included
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    try:
+        return _run_into(staging, ids, scale, out, seed, backend, device, quiet, figures,
+                         datasets)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _run_into(staging: Path, ids: Sequence[str], scale: str, out: str, seed: int, backend: str,
+              device: str | None, quiet: bool, figures: bool,
+              datasets: Sequence[str] | None) -> int:
+    """Run the checks (their stores in ``out``), write every output into ``staging``, then
+    move them into ``out`` together; returns the exit status."""
     ctx = ExperimentContext(scale=scale, seed=seed, backend=backend, device=device, out_dir=out,
                             progress=not quiet,
                             datasets=None if datasets is None else tuple(datasets))
+    errors: dict[str, str] = {}
     with contextlib.ExitStack() as stack:
         # figures that draw no claim's experiment are drawn by a second process while the
         # checks run; the others are drawn here afterwards, from the evidence just measured
         drawn: dict[str, Future[None]] = {}
-        independent = [f for f in figures_of(_select(only)) if figures
+        independent = [f for f in figures_of(ids) if figures
                        and not FIGURES[f].draws_claim_evidence]
         if independent:
             pool = stack.enter_context(ProcessPoolExecutor(
                 1, mp_context=multiprocessing.get_context("spawn")))
             fctx = _figure_context(scale == "quick", seed, scale, ctx.datasets)
-            drawn = {f: pool.submit(_draw_one, f, fctx, Path(out) / "figures")
+            drawn = {f: pool.submit(_draw_one, f, fctx, staging / "figures")
                      for f in independent}
-        results = run_ledger(ctx, only, progress=None if quiet else sys.stderr)
+        results = run_ledger(ctx, ids, progress=None if quiet else sys.stderr)
         if figures:
-            draw_figures(results, out, quick=scale == "quick", seed=seed,
-                         progress=None if quiet else sys.stderr, experiment_scale=scale,
-                         datasets=ctx.datasets, drawn=drawn)
-    meta = {"package_version": __version__, "backend": backend, "device": device,
-            "dtype": "float64", "seed": seed, "scale": scale}
-    j, m = write_outputs(results, out, meta)
+            errors = draw_figures(results, staging, quick=scale == "quick", seed=seed,
+                                  progress=None if quiet else sys.stderr,
+                                  experiment_scale=scale, datasets=ctx.datasets, drawn=drawn)
+    meta = {"package_version": __version__, "source_digest": package_digest(),
+            "backend": backend, "device": device, "dtype": "float64", "seed": seed,
+            "scale": scale}
     print(render_table(results))
+    for r in results:
+        if "cached_runs" in r.evidence:
+            c = r.evidence["cached_runs"]
+            print(f"{r.id}: {c['cached']} of {c['runs']} sweep runs read from the run store "
+                  f"in {out} (computed earlier by this code); {c['runs'] - c['cached']} "
+                  "computed now")
+    try:
+        if errors:
+            raise OutputError("; ".join(f"figure {fid!r} could not be drawn or written ({e})"
+                                        for fid, e in errors.items()))
+        try:
+            write_outputs(results, staging, meta)
+            replace_together(out, staging, OUTPUTS)
+        except OSError as e:
+            raise OutputError(f"could not write the outputs: {e}") from None
+    except OutputError as e:
+        print(f"error: {e}; nothing in {out} was changed (claims.json, report.md and figures/ "
+              f"are still those of the previous run; finished sweep runs are kept in its "
+              f"stores): fix the cause (e.g. free disk space) and rerun", file=sys.stderr)
+        return OUTPUT_FAILED
     status = exit_status(results)
-    print(f"\nwrote {j} and {m}; exit status {status} "
-          "(1 if any D/L/F claim fails or errors; P verdicts never change it)")
+    print(f"\nwrote {Path(out) / 'claims.json'} and {Path(out) / 'report.md'}; exit status "
+          f"{status} (1 if any D/L/F claim fails or errors; P verdicts never change it)")
     return status

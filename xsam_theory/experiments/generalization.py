@@ -75,7 +75,6 @@ Protocol (fixed before looking at the numbers):
 
 from __future__ import annotations
 
-import hashlib
 import math
 import sys
 from collections.abc import Sequence
@@ -88,7 +87,7 @@ import numpy as np
 
 from xsam_theory import data
 from xsam_theory.experiments.context import ExperimentContext, reusable
-from xsam_theory.experiments.sweep import run_store
+from xsam_theory.experiments.sweep import run_experiment_sweep, run_store
 from xsam_theory.optimizers import REFERENCE_OPTIONS
 from xsam_theory.stats import paired_difference, t_interval
 
@@ -382,24 +381,20 @@ class _Runner:
             seeds: Sequence[int], results: dict[str, str], monitors: list[dict[str, Any]],
             trajectories: bool) -> list[tuple[Any, Any]]:
         """Every (method, rate) in ``runs`` on every seed: ``[(RunRecord, Trajectory|None)]``."""
-        from xsam_theory.sweeps import SweepSpec, SweepStore, run_sweep
+        from xsam_theory.sweeps import SweepSpec, SweepStore
 
         entries = [_entry(m, lrs, dp.steps) for m, lrs in runs.items() if lrs]
         if not entries:
             return []
-
-        def make(name: str) -> SweepSpec:
-            return SweepSpec(name=name, problem=dp.problem(), optimizers=entries,
-                             seeds=list(seeds), steps=dp.steps, batch_size=dp.batch_size,
-                             iterate_every=None, monitors=monitors, results=results,
-                             store_trajectory=trajectories, problem_seed_param="seed",
-                             description=f"P-GEN {phase} runs on {dp.name}")
-
-        digest = hashlib.sha256("".join(sorted(r.hash for r in make("x").runs())).encode())
-        spec = make(f"p_gen-{dp.name}-{phase}-{digest.hexdigest()[:12]}")
+        spec = SweepSpec(name=f"p_gen-{dp.name}-{phase}", problem=dp.problem(),
+                         optimizers=entries, seeds=list(seeds), steps=dp.steps,
+                         batch_size=dp.batch_size, iterate_every=None, monitors=monitors,
+                         results=results, store_trajectory=trajectories,
+                         problem_seed_param="seed",
+                         description=f"P-GEN {phase} runs on {dp.name}")
         executor = self.local if dp.in_process else self.pool
-        result = run_sweep(spec, self.store, executor=executor, resume=True,
-                           progress=self.progress or False)
+        result = run_experiment_sweep(spec, self.store, executor=executor,
+                                      progress=self.progress or False)
         if result.failed:
             first = result.failed[0]
             raise RuntimeError(f"{len(result.failed)} P-GEN run(s) on {dp.name} failed, e.g. "

@@ -57,10 +57,10 @@ import numpy as np
 
 from xsam_theory.data import mlp_problem
 from xsam_theory.experiments.context import ExperimentContext, reusable
-from xsam_theory.experiments.sweep import run_store
+from xsam_theory.experiments.sweep import run_experiment_sweep, run_store
 from xsam_theory.problems import Factorization, Problem
 from xsam_theory.spectral import HessianOperator, top_eigenpair
-from xsam_theory.sweeps import build_problem, initial_point, run_sweep
+from xsam_theory.sweeps import build_problem, initial_point
 from xsam_theory.sweeps.executors import LocalExecutor
 from xsam_theory.sweeps.registry import problem_factory
 
@@ -277,7 +277,7 @@ def _study(ctx: ExperimentContext, setup: Setup, seeds: list[int], executor: Loc
     spec = {"name": f"P-LMAX-{setup.name}-{ctx.scale}-seed{ctx.seed}", "problem": setup.problem,
             "seeds": seeds, "steps": setup.steps, "init": {"kind": "default"},
             "iterate_every": setup.iterate_every, "optimizers": _optimizers(setup, step_len)}
-    result = run_sweep(spec, store, executor=executor, resume=True, progress=ctx.progress)
+    result = run_experiment_sweep(spec, store, executor=executor, progress=ctx.progress)
     if not result.ok:
         bad = [r for r in result.records if r.status != "done"]
         raise RuntimeError(f"{len(bad)} run(s) of {spec['name']} failed: {bad[0].message}")

@@ -7,7 +7,8 @@ Each figure module defines ``ID``, ``TITLE``, ``SUMMARY`` and two functions:
   closed forms);
 * ``plot(table, ctx) -> Figure``: draws the figure from that table alone.
 
-:func:`make_figure` chains the two and writes ``ID.png``, ``ID.pdf`` and ``ID.csv`` atomically.
+:func:`make_figure` chains the two and writes ``ID.png``, ``ID.pdf`` and ``ID.csv`` together (the
+three of one run, or the previous three if anything failed).
 The command ``xsam-theory figures`` and the notebooks in ``notebooks/`` both call it, so there is
 one source of truth for every figure.
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -39,6 +41,7 @@ __all__ = [
     "make_figure",
     "make_figures",
     "read_csv",
+    "write_together",
 ]
 
 #: the environment variable that puts :meth:`FigureContext.from_env` (the notebooks) in quick mode
@@ -144,8 +147,9 @@ def figure_ids(only: Sequence[str] | None = None) -> list[str]:
 def make_figure(id: str, ctx: FigureContext | None = None,
                 out: str | os.PathLike[str] | None = "paper_figures") -> Table:
     """Compute figure ``id``, draw it, and (unless ``out`` is None) write ``out/ID.png``,
-    ``out/ID.pdf`` and ``out/ID.csv`` atomically. Returns the data table."""
-    from xsam_theory.figures.style import figure_style, write_figure
+    ``out/ID.pdf`` and ``out/ID.csv`` together (:func:`write_together`). Returns the data
+    table."""
+    from xsam_theory.figures.style import figure_style
 
     spec = FIGURES[figure_ids([id])[0]]
     ctx = ctx or FigureContext()
@@ -153,15 +157,44 @@ def make_figure(id: str, ctx: FigureContext | None = None,
         table = spec.data(ctx)
         fig = spec.plot(table, ctx)
     if out is not None:
-        write_figure(fig, table, out, spec.id, draft=ctx.quick)
+        write_together(fig, table, out, spec.id, draft=ctx.quick)
     return table
+
+
+def write_together(fig: Any, table: Table, out: str | os.PathLike[str], stem: str, *,
+                   draft: bool = False) -> list[Path]:
+    """Write ``out/STEM.png``, ``.pdf`` and ``.csv`` as one set: all three are written into a
+    temporary folder inside ``out`` first and then renamed into place
+    (:func:`xsam_theory.io.replace_together`). A failure while drawing or writing (an
+    exception, a full disk) leaves the previous three files as they were and none of the new
+    ones. Returns the three paths."""
+    from xsam_theory.figures.style import write_figure
+    from xsam_theory.io import remove_stale_temporaries, replace_together, temporary_path
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(out / stem)
+    staging = temporary_path(out / stem)
+    staging.mkdir()
+    try:
+        written = write_figure(fig, table, staging, stem, draft=draft)
+        names = [p.name for p in written]
+        replace_together(out, staging, names)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return [out / name for name in names]
 
 
 def make_figures(ids: Sequence[str] | None = None, ctx: FigureContext | None = None,
                  out: str | os.PathLike[str] = "paper_figures", *,
-                 stream: TextIO | None = None) -> dict[str, float]:
+                 stream: TextIO | None = None,
+                 failures: dict[str, str] | None = None) -> dict[str, float]:
     """Make several figures (all by default), printing one progress line per figure to
-    ``stream`` (default stdout). Returns the seconds each figure took."""
+    ``stream`` (default stdout). Returns the seconds each figure took.
+
+    A figure that fails (an exception while computing, drawing or writing it) raises, unless
+    ``failures`` is given: then its error is stored there (``{id: "Type: message"}``), its
+    previous files are left as they were, and the other figures are still made."""
     ctx = ctx or FigureContext()
     stream = sys.stdout if stream is None else stream
     todo = figure_ids(ids)
@@ -170,16 +203,43 @@ def make_figures(ids: Sequence[str] | None = None, ctx: FigureContext | None = N
     for k, fid in enumerate(todo, 1):
         print(f"[{k}/{len(todo)}] {fid:<14} ...", end="", file=stream, flush=True)
         t0 = time.perf_counter()
-        make_figure(fid, ctx, out)
+        try:
+            make_figure(fid, ctx, out)
+        except Exception as e:
+            if failures is None:
+                print(" failed", file=stream, flush=True)
+                raise
+            failures[fid] = f"{type(e).__name__}: {e}"
+            print(f" failed: {failures[fid]}", file=stream, flush=True)
+            continue
         seconds[fid] = time.perf_counter() - t0
         print(f" {seconds[fid]:6.1f} s  -> {Path(out) / fid}.{{png,pdf,csv}}", file=stream,
               flush=True)
-    print(f"{len(todo)} figure(s), {ctx.mode} mode, {time.perf_counter() - t_all:.1f} s",
+    print(f"{len(seconds)} figure(s), {ctx.mode} mode, {time.perf_counter() - t_all:.1f} s",
           file=stream, flush=True)
     return seconds
 
 
+#: the exit status of ``xsam-theory figures`` (and ``verify``) when an output could not be
+#: made or written (1 is verify's "a claim fails", 2 bad input)
+OUTPUT_FAILED = 3
+
+
 def main(out: str, only: Sequence[str] | None, quick: bool, seed: int = 0) -> int:
-    """The ``xsam-theory figures`` command."""
-    make_figures(only, FigureContext(quick=quick, seed=seed), out)
-    return 0
+    """The ``xsam-theory figures`` command. Exit status: 0; 2 (``error: ...`` on stderr,
+    before any figure is computed) if ``out`` is a file, lies under one or cannot be written;
+    :data:`OUTPUT_FAILED` if a figure could not be made or written (each such figure is named;
+    its previous PNG, PDF and CSV are left as they were, the other figures are made)."""
+    from xsam_theory.io import OutputPathError, prepare_output_folder
+
+    try:
+        prepare_output_folder(out)
+    except OutputPathError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    failures: dict[str, str] = {}
+    make_figures(only, FigureContext(quick=quick, seed=seed), out, failures=failures)
+    for fid, err in failures.items():
+        print(f"error: figure {fid!r} could not be made or written ({err}); its previous "
+              f"files in {out} are unchanged", file=sys.stderr)
+    return OUTPUT_FAILED if failures else 0

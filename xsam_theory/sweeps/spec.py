@@ -332,6 +332,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
         with path.open("rb") as f:
             return tomllib.load(f)
     except tomllib.TOMLDecodeError as e:
+        from xsam_theory import provenance   # the code that computes the run is in its hash
+
+        cfg["source_digest"] = provenance.source_digest(problem["name"])
         raise ValueError(f"{path}: invalid TOML: {e}") from None
 
 
