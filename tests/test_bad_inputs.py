@@ -1,9 +1,11 @@
-"""Bad inputs get clear errors (SPEC §8): the table in ``docs/bad_inputs.md`` is executed row by
-row, and two hypothesis properties sweep whole classes of bad input."""
+"""Bad inputs get clear errors (SPEC §8): the tables in ``docs/bad_inputs.md`` are executed row
+by row (Python calls, and ``xsam-theory`` command lines run in a fresh working directory), and two
+hypothesis properties sweep whole classes of bad input."""
 
 from __future__ import annotations
 
 import re
+import shlex
 import warnings
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from xsam_theory import NonFiniteError, OptimizerConfig
+from xsam_theory.cli import main as cli_main
 from xsam_theory.strategies import InvalidOption, invalid_optimizer_options, problem_cases
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "bad_inputs.md"
@@ -36,8 +39,12 @@ def _code(cell: str) -> str:
     return cell[1:-1]
 
 
+CLI_HEADING = "\n## Command line\n"
+
+
 def _parse() -> tuple[str, list[tuple[str, str, str]]]:
-    text = DOC.read_text(encoding="utf-8")
+    """The Python setup block and the rows ``(id, call, error)`` of the Python table."""
+    text = DOC.read_text(encoding="utf-8").split(CLI_HEADING)[0]
     setup = re.search(r"```python\n(.*?)```", text, re.S).group(1)
     rows = []
     for line in text.splitlines():
@@ -48,14 +55,36 @@ def _parse() -> tuple[str, list[tuple[str, str, str]]]:
     return setup, rows
 
 
+def _parse_cli() -> tuple[dict[str, str], list[tuple[str, str, int, str]]]:
+    """The setup files (every fenced block of the document that starts with ``# file: NAME``,
+    that line left out) and the rows ``(id, arguments, exit status, error)`` of the command-line
+    table."""
+    text = DOC.read_text(encoding="utf-8")
+    files = dict(re.findall(r"```[\w-]*\n# file: (\S+)\n(.*?)```", text, re.S))
+    assert CLI_HEADING in text, "docs/bad_inputs.md has no '## Command line' section"
+    rows = []
+    for line in text.split(CLI_HEADING, 1)[1].splitlines():
+        if line.startswith("| `"):
+            cells = _cells(line)
+            assert len(cells) == 5, line
+            command = _code(cells[2])
+            assert command.startswith("xsam-theory"), line
+            rows.append((_code(cells[0]), command.removeprefix("xsam-theory").strip(),
+                         int(_code(cells[3])), _code(cells[4])))
+    return files, rows
+
+
 SETUP, ROWS = _parse()
+SETUP_FILES, CLI_ROWS = _parse_cli()
 
 
 def test_the_table_covers_every_bad_input_the_issue_names():
-    ids = [r[0] for r in ROWS]
+    ids = [r[0] for r in ROWS] + [r[0] for r in CLI_ROWS]
     assert len(ids) == len(set(ids)), "row ids must be unique"
     assert set(REQUIRED) <= set(ids)
     assert len(ROWS) >= 40
+    assert {"a_file", "ok.toml"} <= set(SETUP_FILES)
+    assert len(CLI_ROWS) >= 10
 
 
 @pytest.mark.parametrize(("row_id", "call", "error"), ROWS, ids=[r[0] for r in ROWS])
@@ -75,6 +104,25 @@ def test_bad_input_row(row_id, call, error):
         eval(call, namespace)
     assert type(info.value).__name__ == kind
     assert str(info.value) == message
+
+
+@pytest.mark.parametrize(("row_id", "args", "status", "error"), CLI_ROWS,
+                         ids=[r[0] for r in CLI_ROWS])
+def test_bad_command_line_row(row_id, args, status, error, tmp_path, monkeypatch, capsys):
+    """One command-line row of docs/bad_inputs.md: in a fresh working directory holding the
+    setup files, ``xsam-theory ARGS`` exits with the status shown, its stderr contains the error
+    text, and no traceback is printed."""
+    for name, content in SETUP_FILES.items():
+        (tmp_path / name).write_text(content, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    try:
+        code = cli_main(shlex.split(args))
+    except SystemExit as exit_:        # argparse's parser.error exits 2
+        code = exit_.code
+    out, err = capsys.readouterr()
+    assert (code or 0) == status, (code, err)
+    assert error in err, err
+    assert "Traceback" not in out + err, out + err
 
 
 # Pinned edge case (not a failure): ``True`` is an int in Python; lr=True must be rejected as

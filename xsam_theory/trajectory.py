@@ -21,6 +21,7 @@ import numpy as np
 
 from xsam_theory._version import __version__
 from xsam_theory.backend import namespace, to_numpy
+from xsam_theory.checks import check_seed, check_tolerance
 from xsam_theory.io import atomic_write
 from xsam_theory.optimizers.config import OptimizerConfig, Schedule
 from xsam_theory.optimizers.step import (
@@ -44,6 +45,12 @@ __all__ = [
 ]
 
 
+def _check_every(every: Any) -> None:
+    """A monitor's period: an integer >= 1 (``True`` is refused, not read as 1)."""
+    if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+        raise ValueError(f"every must be an integer >= 1, got {every!r}")
+
+
 @dataclass(frozen=True)
 class SpectralMonitor:
     """Every ``every`` steps (and after the last), the top eigenpair of the Hessian at the iterate.
@@ -52,7 +59,8 @@ class SpectralMonitor:
     gradient with the top eigenvector (oriented after :func:`~xsam_theory.spectral.orient`, and
     orientation-free), the orientation-free angle between the optimizer's own ``v`` and it (NaN
     when the optimizer has none), and the HVPs spent. ``batch="full"`` measures the full-data
-    Hessian; ``"current"`` the minibatch of the step.
+    Hessian; ``"current"`` the minibatch of the step. ``tol`` is the eigen-solver's relative
+    tolerance (a finite number >= 0; ``0``: machine precision).
     """
 
     every: int = 10
@@ -62,8 +70,8 @@ class SpectralMonitor:
     name: str = "spectral"
 
     def __post_init__(self) -> None:
-        if not isinstance(self.every, int) or self.every < 1:
-            raise ValueError(f"every must be an integer >= 1, got {self.every!r}")
+        _check_every(self.every)
+        check_tolerance("tol", self.tol)
         if self.method not in ("lanczos", "exact"):
             raise ValueError(f"method must be 'lanczos' or 'exact', got {self.method!r}")
         if self.batch not in ("full", "current"):
@@ -94,9 +102,9 @@ class TraceMonitor:
     name: str = "trace"
 
     def __post_init__(self) -> None:
-        if not isinstance(self.every, int) or self.every < 1:
-            raise ValueError(f"every must be an integer >= 1, got {self.every!r}")
-        if not isinstance(self.n_probes, int) or self.n_probes < 1:
+        _check_every(self.every)
+        if isinstance(self.n_probes, bool) or not isinstance(self.n_probes, int) \
+                or self.n_probes < 1:
             raise ValueError(f"n_probes must be an integer >= 1, got {self.n_probes!r}")
 
     def measure(self, problem: Problem, state: OptimizerState, batch: Any) -> dict[str, float]:
@@ -217,7 +225,9 @@ class NonFiniteError(FloatingPointError):
 
 def batch_schedule(n_samples: int | None, batch_size: int | None, seed: int) -> Iterator[Any]:
     """Minibatch index arrays: a fresh seeded permutation each epoch, the last partial batch
-    dropped (``drop_last``, as in the reference loop); ``None`` forever for full batches."""
+    dropped (``drop_last``, as in the reference loop); ``None`` forever for full batches.
+    ``seed`` must be an integer >= 0."""
+    seed = check_seed(seed)
     if batch_size is None or n_samples is None:
         while True:
             yield None
@@ -236,8 +246,11 @@ def run_trajectory(problem: Problem, config: OptimizerConfig, w0: Any, steps: in
     """Run ``steps`` optimizer steps from ``w0`` and collect a :class:`Trajectory`.
 
     Args:
-        seed: seeds the minibatch order and the optimizer's first eigenvector start vector; the
-            same seed gives bit-identical results on the NumPy backend.
+        w0: the start point, an array of shape ``(dim,)`` of finite real numbers (a list, a
+            complex or a bool array raises ``ValueError`` naming ``w0``).
+        seed: an integer >= 0; seeds the minibatch order and the optimizer's first eigenvector
+            start vector; the same seed gives bit-identical results on the NumPy backend.
+            ``None`` is refused (it would draw fresh entropy: not reproducible).
         batch_size: ``None`` for full batches; otherwise minibatches of this size (problems with
             data only). The reference schedule's epoch length is set to ``n // batch_size``.
         monitors: :class:`SpectralMonitor` / :class:`TraceMonitor` instances.
@@ -247,6 +260,7 @@ def run_trajectory(problem: Problem, config: OptimizerConfig, w0: Any, steps: in
     """
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
+    seed = check_seed(seed)
     if on_nonfinite not in ("raise", "stop"):
         raise ValueError(f"on_nonfinite must be 'raise' or 'stop', got {on_nonfinite!r}")
     if iterate_every is not None and (not isinstance(iterate_every, int) or iterate_every < 1):

@@ -19,6 +19,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from xsam_theory.checks import check_seed
+
 __all__ = ["SCALES", "ExperimentContext", "reusable"]
 
 SCALES = ("quick", "default", "full")
@@ -30,7 +32,7 @@ class ExperimentContext:
 
     Attributes:
         scale: ``quick`` | ``default`` | ``full``.
-        seed: the base seed; every experiment derives its seeds from it.
+        seed: the base seed, an integer >= 0; every experiment derives its seeds from it.
         backend, device: where the implementation under test runs (measurements stay NumPy).
         out_dir: a folder where runs may be kept (``verify --out``); ``None``: nothing is kept.
         progress: whether long experiments (sweeps) may draw progress on stderr.
@@ -52,10 +54,7 @@ class ExperimentContext:
     def __post_init__(self) -> None:
         if self.scale not in SCALES:
             raise ValueError(f"scale must be one of {SCALES}, got {self.scale!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral) \
-                or self.seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
-        object.__setattr__(self, "seed", int(self.seed))
+        object.__setattr__(self, "seed", check_seed(self.seed))
         if self.datasets is not None:
             if isinstance(self.datasets, str):
                 raise ValueError(f"datasets must be a sequence of names, got the string "

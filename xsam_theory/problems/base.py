@@ -19,22 +19,13 @@ from typing import Any
 import numpy as np
 
 from xsam_theory.backend import namespace, to_numpy
+from xsam_theory.checks import check_directions, check_vector
 
 __all__ = ["Point", "Problem", "check_vector"]
 
 # Default memory budget (bytes) for the intermediate arrays of one batched HVP when a dense
 # Hessian is assembled; chunks of directions are sized to fit it.
 HESSIAN_CHUNK_BYTES = 256 * 2**20
-
-
-def check_vector(name: str, x: Any, dim: int) -> None:
-    """Raise ``ValueError`` unless ``x`` is a finite vector of shape ``(dim,)``."""
-    shape = tuple(getattr(x, "shape", ()))
-    if shape != (dim,):
-        raise ValueError(f"{name} must have shape ({dim},), got {shape}")
-    xp = namespace(x)
-    if not bool(xp.all(xp.isfinite(x))):
-        raise ValueError(f"{name} contains non-finite values (NaN or inf)")
 
 
 class Point(ABC):
@@ -59,7 +50,9 @@ class Point(ABC):
         r""":math:`\nabla L(w)`, shape ``(dim,)``."""
 
     def hvp(self, v: Any) -> Any:
-        r""":math:`H v` with :math:`H = \nabla^2 L(w)` (exact), shape ``(dim,)``."""
+        r""":math:`H v` with :math:`H = \nabla^2 L(w)` (exact), shape ``(dim,)``; ``ValueError``
+        unless ``v`` is a finite real vector of shape ``(dim,)``."""
+        check_vector("v", v, self.problem.dim)
         return self.hvp_batch(self.xp.expand_dims(v, axis=0))[0, :]
 
     @abstractmethod
@@ -115,10 +108,16 @@ class Problem(ABC):
         return self.at(w, batch).grad
 
     def hvp(self, w: Any, v: Any, batch: Any = None) -> Any:
+        r""":math:`\nabla^2 L(w)\,v`; ``ValueError`` for a direction ``v`` that is not a finite
+        real vector of shape ``(dim,)``."""
         return self.at(w, batch).hvp(v)
 
     def hvp_batch(self, w: Any, V: Any, batch: Any = None) -> Any:
-        return self.at(w, batch).hvp_batch(V)
+        r""":math:`V\,\nabla^2 L(w)` for the rows of ``V``; ``ValueError`` unless ``V`` is a
+        finite real array of shape ``(k, dim)``."""
+        point = self.at(w, batch)
+        check_directions("V", V, self.dim)
+        return point.hvp_batch(V)
 
     def hessian(self, w: Any, batch: Any = None) -> Any:
         return self.at(w, batch).hessian()

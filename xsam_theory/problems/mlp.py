@@ -21,6 +21,7 @@ axis first (arrays of shape ``(n, k, d)``) so that every product is one large ma
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import ModuleType
@@ -29,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from xsam_theory.backend import asarray, device_of, namespace, placement, to_numpy
+from xsam_theory.checks import check_seed
 from xsam_theory.problems.base import HESSIAN_CHUNK_BYTES, Point, Problem
 
 __all__ = ["ACTIVATIONS", "LOSSES", "MLP", "torch_default_init"]
@@ -70,11 +72,26 @@ class Activation:
 ACTIVATIONS = {"tanh": Activation("tanh"), "softplus": Activation("softplus")}
 
 
+def _layer_widths(widths: Sequence[int]) -> tuple[int, ...]:
+    """``widths`` as a tuple of ``int``, checked: at least two layer sizes, each an integer >= 1
+    (``2.5`` and ``True`` are refused, never truncated or read as 1)."""
+    try:
+        sizes = tuple(widths)
+    except TypeError:
+        sizes = (widths,)
+    if len(sizes) < 2 or any(isinstance(d, bool) or not isinstance(d, numbers.Integral)
+                             or d < 1 for d in sizes):
+        raise ValueError(f"widths must hold >= 2 layer sizes, each an integer >= 1, "
+                         f"got {widths!r}")
+    return tuple(int(d) for d in sizes)
+
+
 def torch_default_init(widths: Sequence[int], seed: int | np.random.Generator = 0) -> np.ndarray:
     r"""Parameters drawn like PyTorch's ``nn.Linear`` default:
     :math:`U(-1/\sqrt{d_{l-1}}, 1/\sqrt{d_{l-1}})`
-    for every weight and bias (``kaiming_uniform_(a=√5)`` reduces to this bound)."""
-    rng = np.random.default_rng(seed)
+    for every weight and bias (``kaiming_uniform_(a=√5)`` reduces to this bound). ``seed``: an
+    integer >= 0 or a ``numpy.random.Generator``."""
+    rng = np.random.default_rng(check_seed(seed, generator_ok=True))
     parts = []
     for d_in, d_out in zip(widths[:-1], widths[1:]):
         bound = 1.0 / math.sqrt(d_in)
@@ -279,7 +296,8 @@ class MLP(Problem):
     r"""A fully connected network on fixed data (see the module docstring for the formulas).
 
     Args:
-        widths: layer widths ``(d_0, d_1, ..., d_L)``; ``d_0`` inputs, ``d_L`` outputs.
+        widths: layer widths ``(d_0, d_1, ..., d_L)``, integers >= 1; ``d_0`` inputs, ``d_L``
+            outputs.
         X: inputs, shape ``(n, d_0)``.
         Y: targets. Cross-entropy: integer class labels ``(n,)`` or rows of class probabilities
             ``(n, d_L)`` (one-hot or soft, each summing to 1). Squared loss: ``(n, d_L)``.
@@ -290,9 +308,7 @@ class MLP(Problem):
 
     def __init__(self, widths: Sequence[int], X: Any, Y: Any, *, activation: str = "tanh",
                  loss: str = "cross_entropy", l2: float = 0.0, xp: ModuleType | None = None):
-        widths = tuple(int(d) for d in widths)
-        if len(widths) < 2 or any(d < 1 for d in widths):
-            raise ValueError(f"widths must hold >= 2 positive layer sizes, got {widths}")
+        widths = _layer_widths(widths)
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {tuple(ACTIVATIONS)}, got {activation!r}")
         if loss not in LOSSES:
@@ -335,8 +351,8 @@ class MLP(Problem):
         Squared loss: the target is the teacher's output plus ``label_noise`` times
         :math:`\mathcal N(0, I)`.
         """
-        widths = tuple(int(d) for d in widths)
-        teacher_widths = tuple(teacher_widths or (widths[0], 64, widths[-1]))
+        widths = _layer_widths(widths)
+        teacher_widths = _layer_widths(teacher_widths or (widths[0], 64, widths[-1]))
         if teacher_widths[0] != widths[0] or teacher_widths[-1] != widths[-1]:
             raise ValueError(
                 f"teacher_widths {teacher_widths} must share input and output sizes with {widths}"
@@ -347,7 +363,7 @@ class MLP(Problem):
             raise ValueError(f"label_noise must be finite and >= 0, got {label_noise}")
         if loss == "cross_entropy" and label_noise > 1.0:
             raise ValueError(f"label_noise is a probability for cross_entropy, got {label_noise}")
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(check_seed(seed))
         X = rng.standard_normal((n_samples, widths[0]))
         w_teacher = math.sqrt(3.0) * torch_default_init(teacher_widths, rng)
         teacher = cls(teacher_widths, X, np.zeros((n_samples, widths[-1])), loss="squared",

@@ -14,16 +14,18 @@ from typing import Any
 import numpy as np
 
 from xsam_theory.backend import device_of, placement, to_numpy
+from xsam_theory.checks import check_seed
 from xsam_theory.problems.base import Point, Problem
 
 __all__ = ["Quadratic", "random_orthogonal"]
 
 
 def random_orthogonal(dim: int, seed: int | np.random.Generator = 0) -> np.ndarray:
-    """A Haar-distributed orthogonal matrix (QR of a Gaussian matrix with the sign of R fixed)."""
+    """A Haar-distributed orthogonal matrix (QR of a Gaussian matrix with the sign of R fixed);
+    ``seed``: an integer >= 0 or a ``numpy.random.Generator``."""
     if dim < 1:
         raise ValueError(f"dim must be >= 1, got {dim}")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed, generator_ok=True))
     q, r = np.linalg.qr(rng.standard_normal((dim, dim)))
     return q * np.sign(np.diag(r))
 
@@ -98,7 +100,9 @@ class Quadratic(Problem):
                       b: Any = None) -> Quadratic:
         r""":math:`H = Q\,\mathrm{diag}(\lambda)\,Q^\top` with a Haar-random orthogonal ``Q``.
 
-        ``seed=None`` keeps the standard basis (``Q = I``, a dense diagonal matrix).
+        ``seed`` (an integer >= 0) draws ``Q``; ``seed=None`` keeps the standard basis
+        (``Q = I``, a dense diagonal matrix): here ``None`` is a choice of basis, not fresh
+        entropy, so the result is reproducible either way.
         """
         lam = np.asarray(eigenvalues, dtype=float)
         if lam.ndim != 1 or lam.size == 0:

@@ -21,6 +21,7 @@ import scipy.linalg
 import scipy.sparse.linalg
 
 from xsam_theory.backend import to_numpy
+from xsam_theory.checks import check_tolerance
 from xsam_theory.spectral.angles import orient
 from xsam_theory.spectral.dense import exact_top
 from xsam_theory.spectral.operator import HessianOperator
@@ -100,7 +101,7 @@ def lanczos_eigsh(op: HessianOperator, k: int = 1, *, v0: Any = None, tol: float
     ncv : int, optional
         Krylov subspace size (SciPy's default ``min(dim, max(2k + 1, 20))``).
     seed : int
-        Seed for the default ``v0``.
+        Seed for the default ``v0``, an integer >= 0.
 
     Returns
     -------
@@ -111,8 +112,11 @@ def lanczos_eigsh(op: HessianOperator, k: int = 1, *, v0: Any = None, tol: float
         its restart count), so ``n_hvp = iterations + k``.
     """
     k = _check_k(k, op.dim)
-    if not tol >= 0:
-        raise ValueError(f"tol must be >= 0, got {tol!r}")
+    tol = check_tolerance("tol", tol)
+    for name, value in (("maxiter", maxiter), ("ncv", ncv)):
+        if value is not None and (isinstance(value, bool) or
+                                  not isinstance(value, (int, np.integer)) or value < 1):
+            raise ValueError(f"{name} must be an integer >= 1 or None, got {value!r}")
     before = op.n_hvp
     if k >= op.dim:
         dense = exact_top(op, k)
@@ -253,7 +257,7 @@ def lanczos(op: HessianOperator, v0: Any, steps: int, k: int = 1, *, tol: float 
     tol : float
         Relative residual tolerance for ``converged``.
     seed : int
-        Seed for the default ``v0``.
+        Seed for the default ``v0``, an integer >= 0.
 
     Returns
     -------
@@ -266,8 +270,7 @@ def lanczos(op: HessianOperator, v0: Any, steps: int, k: int = 1, *, tol: float 
     k = _check_k(k, op.dim)
     if steps < k:
         raise ValueError(f"steps must be >= k to produce k Ritz pairs, got steps={steps}, k={k}")
-    if not tol >= 0:
-        raise ValueError(f"tol must be >= 0, got {tol!r}")
+    tol = check_tolerance("tol", tol)
     xp = op.xp
     q = _start_vector(op, v0, seed)
     q = q / xp.linalg.vector_norm(q)

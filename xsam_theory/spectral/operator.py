@@ -7,6 +7,7 @@ from types import ModuleType
 from typing import Any
 
 from xsam_theory.backend import device_of, namespace
+from xsam_theory.checks import check_directions, check_vector
 
 __all__ = ["HessianOperator"]
 
@@ -16,7 +17,9 @@ class HessianOperator:
 
     ``matvec(v)`` applies ``H`` to one vector (shape ``(dim,)``); ``matmat(V)`` applies it to the
     ``k`` rows of ``V`` (shape ``(k, dim)``) in one pass and counts ``k`` HVPs. ``n_hvp`` is the
-    running total; spectral methods report the difference they caused.
+    running total; spectral methods report the difference they caused. A direction that is not
+    a finite real array of the right shape raises ``ValueError`` naming it (``v`` or ``V``)
+    before any HVP is spent: ``H`` applied to NaN would only give NaN.
     """
 
     def __init__(self, matmat: Callable[[Any], Any], dim: int, *, xp: ModuleType,
@@ -52,11 +55,13 @@ class HessianOperator:
 
     def matvec(self, v: Any) -> Any:
         """:math:`Hv` (one HVP)."""
+        check_vector("v", v, self.dim)
         self.n_hvp += 1
         return self._matmat(self.xp.expand_dims(v, axis=0))[0, :]
 
     def matmat(self, V: Any) -> Any:
         """:math:`VH` for the rows of ``V`` (``k`` HVPs in one pass)."""
+        check_directions("V", V, self.dim)
         self.n_hvp += int(V.shape[0])
         return self._matmat(V)
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from xsam_theory.checks import check_tolerance
 from xsam_theory.spectral.operator import HessianOperator
 from xsam_theory.spectral.results import EigenResult, _start_vector
 from xsam_theory.vectors import norm, unit
@@ -65,7 +66,7 @@ def power_iteration(op: HessianOperator, v0: Any, steps: int, *, rayleigh: bool 
         Only for the reported ``converged`` flag: ``residual <= tol * |eigenvalue|``. It never
         stops the iteration.
     seed : int
-        Seed for the default ``v0``.
+        Seed for the default ``v0``, an integer >= 0.
 
     Returns
     -------
@@ -120,8 +121,7 @@ def _power(op: HessianOperator, v0: Any, steps: int, *, shift: float, rayleigh: 
     if not rayleigh and steps < 1:
         raise ValueError("rayleigh=False needs steps >= 1 (the eigenvalue of the last input "
                          f"vector comes from the last power step), got steps={steps}")
-    if not tol >= 0:
-        raise ValueError(f"tol must be >= 0, got {tol!r}")
+    tol = check_tolerance("tol", tol)
     xp = op.xp
     u = _start_vector(op, v0, seed)
     u = u / xp.linalg.vector_norm(u)

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from xsam_theory.backend import namespace, to_numpy
+from xsam_theory.checks import check_seed
 
 __all__ = ["EigenResult"]
 
@@ -109,8 +110,10 @@ def _start_vector(op: Any, v0: Any, seed: int) -> Any:
     ``v0=None`` draws a standard normal vector on the host from ``numpy.random.default_rng(seed)``
     (the same vector on every backend), rescaled so that its largest entry has magnitude 1.
     Raises ``ValueError`` for a wrong shape, non-finite entries or the zero vector (which spans
-    no Krylov space).
+    no Krylov space), and for a ``seed`` that is not an integer >= 0 (``None`` included: it would
+    not be reproducible).
     """
+    seed = check_seed(seed)
     if v0 is None:
         v0 = np.random.default_rng(seed).standard_normal(op.dim)
     v = _to_backend(op, v0)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from xsam_theory.backend import to_numpy
+from xsam_theory.checks import check_seed
 from xsam_theory.spectral.operator import HessianOperator
 
 __all__ = ["TraceEstimate", "hutchinson_trace"]
@@ -59,7 +60,7 @@ def hutchinson_trace(op: HessianOperator, n_probes: int, *, seed: int = 0,
     n_probes : int
         Number of probes, ``>= 1``.
     seed : int
-        Seed of the probe generator.
+        Seed of the probe generator, an integer >= 0 (``None`` is refused: not reproducible).
     block : int
         Probes per batched HVP, ``>= 1``.
 
@@ -71,7 +72,7 @@ def hutchinson_trace(op: HessianOperator, n_probes: int, *, seed: int = 0,
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
     xp = op.xp
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     before = op.n_hvp
     samples: list[np.ndarray] = []
     done = 0
