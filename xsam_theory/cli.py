@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from xsam_theory._version import __version__
 
@@ -44,11 +44,11 @@ def _add_verify(sub: argparse._SubParsersAction) -> None:
     scale.add_argument("--full", dest="scale", action="store_const", const="full",
                        help="paper-scale seeds and grids (< 30 min on 2 cores)")
     p.set_defaults(scale="default")
-    p.add_argument("--only", type=lambda s: [x.strip() for x in s.split(",") if x.strip()],
-                   metavar="ID,...", help="run only these claim ids")
+    p.add_argument("--only", type=_id_list("claim"), metavar="ID,...",
+                   help="run only these claim ids")
     p.add_argument("--out", default="verify-out", metavar="DIR",
                    help="where claims.json and report.md go (default: verify-out)")
-    p.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="base seed, an integer >= 0 (default 0)")
     p.add_argument("--datasets", type=_name_list, metavar="NAME,...",
                    help="datasets of the generalization study P-GEN: registered names "
                         "(xsam_theory.data.register_dataset) or module:function loaders "
@@ -59,6 +59,30 @@ def _add_verify(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-figures", dest="figures", action="store_false",
                    help="do not draw the claims' figures into DIR/figures/")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _id_list(kind: str) -> Callable[[str], list[str]]:
+    """The argparse type of ``--only``: comma-separated ``kind`` ids, at least one (an empty
+    ``--only ''`` is an error, not "everything")."""
+
+    def ids(text: str) -> list[str]:
+        names = [x.strip() for x in text.split(",") if x.strip()]
+        if not names:
+            raise argparse.ArgumentTypeError(f"needs at least one {kind} id, got {text!r}")
+        return names
+
+    return ids
+
+
+def _seed(text: str) -> int:
+    """The argparse type of ``--seed``: an integer >= 0 (NumPy accepts no negative seed)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
+    return value
 
 
 def _name_list(text: str) -> list[str]:
@@ -150,11 +174,11 @@ def _add_figures(sub: argparse._SubParsersAction) -> None:
                        f"atomically. Ids: {', '.join(FIGURES)}.")
     p.add_argument("--out", default="paper_figures", metavar="DIR",
                    help="output folder (default: paper_figures)")
-    p.add_argument("--only", type=lambda s: [x.strip() for x in s.split(",") if x.strip()],
-                   metavar="ID,...", help="make only these figures")
+    p.add_argument("--only", type=_id_list("figure"), metavar="ID,...",
+                   help="make only these figures")
     p.add_argument("--quick", action="store_true",
                    help="coarse grids, few steps and seeds (what CI and the tests run)")
-    p.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="base seed, an integer >= 0 (default 0)")
 
 
 def _info() -> int:
