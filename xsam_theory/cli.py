@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Callable, Sequence
 
@@ -99,11 +100,29 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return value
+
+
 def _add_sweep(sub: argparse._SubParsersAction) -> None:
+    import inspect
+
+    from xsam_theory.sweeps.runner import run_sweep
+    from xsam_theory.sweeps.spec import MAX_RUNS
+
+    lease_default = inspect.signature(run_sweep).parameters["lease_s"].default
     p = sub.add_parser("sweep", help="run a grid x seeds sweep into a results store",
                        description="Expand SPEC_FILE (TOML or JSON; see "
                        "examples/sweeps/phase_quick.toml) into runs and execute those the store "
-                       "does not hold finished. Exit status 1 if any run failed.")
+                       "does not hold finished. Exit status 1 if any run failed, 2 on bad "
+                       "input (checked before any run starts). Ctrl-C or SIGTERM stops it "
+                       "with status 130: finished runs stay stored; rerun with --resume.")
     p.add_argument("spec_file", metavar="SPEC_FILE", help="sweep spec (.toml or .json)")
     p.add_argument("--store", metavar="PATH",
                    help="SQLite results store (default: <sweep name>.sqlite)")
@@ -117,6 +136,12 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true",
                    help="continue this sweep in an existing store (finished runs are skipped, "
                    "failed and interrupted ones rerun)")
+    p.add_argument("--lease", type=_positive_seconds, metavar="SECONDS",
+                   help="how long another driver sharing the store waits before it takes over "
+                   "the runs claimed by a driver that stopped sending heartbeats (it stopped, "
+                   f"or its host was lost); default {lease_default:g}")
+    p.add_argument("--force", action="store_true",
+                   help=f"run a sweep of more than {MAX_RUNS:,} runs (refused without it)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -216,7 +241,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return sweep_command(args.spec_file, store=args.store, workers=args.workers,
                              dask_local=args.dask_local, scheduler=args.scheduler,
-                             resume=args.resume, quiet=args.quiet)
+                             resume=args.resume, quiet=args.quiet, force=args.force,
+                             lease_s=args.lease)
     if args.command == "results":
         from xsam_theory.sweeps.commands import results_command
 

@@ -1,16 +1,30 @@
 """The ``xsam-theory sweep`` and ``xsam-theory results`` commands (``cli.py`` wires the
-arguments; the work is here). Each returns the process exit status."""
+arguments; the work is here). Each returns the process exit status.
+
+Bad input is refused before any work, with ``error: ...`` on stderr and exit status 2: an
+output path that cannot be written (a folder, a path under a file, a location where no file can
+be created), a bad spec, a sweep larger than :data:`~xsam_theory.sweeps.spec.MAX_RUNS` without
+``force``, a ``--where`` condition on an unknown column or comparing a number column with
+text. ``sweep`` treats SIGTERM like Ctrl-C: finished runs stay stored, its claims are released,
+and it exits with status 130.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import math
+import os
+import signal
 import sys
-from collections.abc import Sequence
+import tempfile
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
 from xsam_theory.sweeps.executors import make_executor
 from xsam_theory.sweeps.runner import run_sweep
-from xsam_theory.sweeps.spec import load_spec
+from xsam_theory.sweeps.spec import check_run_count, load_spec
 from xsam_theory.sweeps.store import StoreError, SweepStore
 from xsam_theory.sweeps.table import filter_rows, format_table, parse_where, tidy, write_csv
 
@@ -22,26 +36,90 @@ def _error(message: str, err: IO[str]) -> int:
     return 2
 
 
+def unwritable_file(path: str | os.PathLike[str]) -> str | None:
+    """Why a file cannot be written at ``path`` (``None`` when it can): ``path`` is a folder,
+    a component of its folder is a file, or no file can be created in the nearest existing
+    folder (checked by creating and removing a probe file there; missing folders below it
+    are created by the writer). An existing file must be writable too."""
+    path = Path(path)
+    if path.is_dir():
+        return f"{path} is a folder; give a file name inside it"
+    folder = path.parent
+    while not folder.exists():
+        if folder == folder.parent:
+            break
+        folder = folder.parent
+    if not folder.is_dir():
+        return f"{folder} is a file, not a folder, so {path} cannot be created"
+    if path.exists() and not os.access(path, os.W_OK):
+        return f"{path} is not writable"
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".xsam-probe-", dir=folder)
+    except OSError as e:
+        return f"no file can be created in {folder} ({e.strerror or e})"
+    os.close(fd)
+    os.unlink(probe)
+    return None
+
+
+def check_lease(lease_s: float) -> float:
+    """``lease_s`` if it is a positive finite number of seconds, else ``ValueError``."""
+    if isinstance(lease_s, bool) or not isinstance(lease_s, (int, float)) or \
+            not (math.isfinite(lease_s) and lease_s > 0):
+        raise ValueError(f"--lease must be a positive number of seconds, got {lease_s!r}")
+    return float(lease_s)
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """For the duration: SIGTERM raises ``KeyboardInterrupt`` in the main thread, as Ctrl-C
+    does (the previous handler is restored after). Outside the main thread, nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def sweep_command(spec_file: str, *, store: str | None = None, workers: int | None = None,
                   dask_local: int | None = None, scheduler: str | None = None,
-                  resume: bool = False, quiet: bool = False,
+                  resume: bool = False, quiet: bool = False, force: bool = False,
+                  lease_s: float | None = None,
                   out: IO[str] | None = None, err: IO[str] | None = None) -> int:
     """Run a sweep spec file. Exit status 0 when every run is done, 1 when some failed, 2 on
-    a usage, spec or store error. The store defaults to ``<sweep name>.sqlite`` here."""
+    a usage, spec or store error (found before any run starts), 130 when interrupted by Ctrl-C
+    or SIGTERM. The store defaults to ``<sweep name>.sqlite`` here; ``force`` runs a sweep
+    larger than :data:`~xsam_theory.sweeps.spec.MAX_RUNS`; ``lease_s`` (a positive number of
+    seconds; ``None``: the default of :func:`~xsam_theory.sweeps.runner.run_sweep`) is how long
+    another driver waits before taking over the runs of a driver without heartbeats."""
     out = out or sys.stdout
     err = err or sys.stderr
-    try:
-        spec = load_spec(spec_file)
-        store_path = Path(store) if store else Path(f"{spec.name}.sqlite")
-        executor = make_executor(workers, dask_local=dask_local, scheduler=scheduler)
-        with executor:
-            result = run_sweep(spec, store_path, executor=executor, resume=resume,
-                               progress=False if quiet else err)
-    except (ValueError, StoreError, ImportError) as e:
-        return _error(str(e), err)
-    except KeyboardInterrupt:
-        err.write("\ninterrupted: finished runs are stored; rerun with --resume to continue\n")
-        return 130
+    with sigterm_as_interrupt():
+        try:
+            lease = {} if lease_s is None else {"lease_s": check_lease(lease_s)}
+            spec = load_spec(spec_file)
+            store_path = Path(store) if store else Path(f"{spec.name}.sqlite")
+            problem = unwritable_file(store_path)
+            if problem is not None:
+                raise ValueError(f"cannot write the results store: {problem}")
+            check_run_count(spec.run_count(), force=force)
+            executor = make_executor(workers, dask_local=dask_local, scheduler=scheduler)
+            with executor:
+                result = run_sweep(spec, store_path, executor=executor, resume=resume,
+                                   progress=False if quiet else err, force=force, **lease)
+        except (ValueError, StoreError, ImportError) as e:
+            return _error(str(e), err)
+        except KeyboardInterrupt:
+            err.write("\ninterrupted: finished runs are stored; rerun with --resume to "
+                      "continue\n")
+            return 130
     failed = result.failed
     diverged = sum(r.outcome == "diverged" for r in result.records)
     out.write(f"{result.name}: {len(result)} runs, {len(result) - len(failed)} done "
@@ -65,6 +143,10 @@ def results_command(store: str, *, sweep: str | None = None, where: Sequence[str
     or filter error."""
     out = out or sys.stdout
     err = err or sys.stderr
+    if csv:
+        problem = unwritable_file(csv)
+        if problem is not None:
+            return _error(f"cannot write --csv {csv}: {problem}", err)
     try:
         with SweepStore(store, create=False) as st:
             sweeps = st.sweeps()

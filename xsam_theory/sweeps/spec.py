@@ -30,6 +30,7 @@ import dataclasses
 import hashlib
 import itertools
 import json
+import math
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -48,7 +49,12 @@ from xsam_theory.sweeps.registry import (
     resolve_results,
 )
 
-__all__ = ["RunConfig", "SweepSpec", "canonical_json", "load_spec", "run_hash"]
+__all__ = ["MAX_RUNS", "RunConfig", "SweepSpec", "canonical_json", "load_spec", "run_hash"]
+
+#: the most runs a sweep may expand to without ``force=True`` (``xsam-theory sweep --force``):
+#: the size is computed from the grid lengths before anything is expanded, so that a mistyped
+#: grid is refused at once instead of filling memory (10 million runs take about 2 GB)
+MAX_RUNS = 100_000
 
 #: run-level fields that a top-level grid axis may set directly
 RUN_AXES = ("steps", "batch_size", "iterate_every")
@@ -130,6 +136,8 @@ class SweepSpec:
 
     Args:
         name: the sweep's name in the store (one store may hold several sweeps).
+        Every number anywhere in a spec must be finite: a NaN or an infinity is an error that
+        names where it is (e.g. ``optimizers[0].grid.rho[1]``).
         problem: ``{"name": NAME, **params}``; ``NAME`` is one of
             :data:`~xsam_theory.sweeps.registry.PROBLEMS` (params are the keyword arguments of the
             constructor it names) or ``"package.module:function"`` returning a problem.
@@ -137,8 +145,9 @@ class SweepSpec:
             "label": TEXT}``: a :func:`~xsam_theory.optimizers.preset` with fixed ``options`` and
             a per-entry grid over options; ``label`` (default: the preset name) becomes the run's
             ``method``.
-        seeds: the run seeds (minibatch order, eigenvector start vector, and the initial point
-            unless ``init`` fixes its own seed).
+        seeds: the run seeds, a list of distinct non-negative integers such as ``[0, 1, 2]``
+            (minibatch order, eigenvector start vector, and the initial point unless ``init``
+            fixes its own seed).
         steps: optimizer steps per run.
         grid: axes shared by every optimizer entry: an optimizer option (``"rho"``,
             ``"optimizer.rho"``), ``"problem.PARAM"``, ``"init.PARAM"``, or one of ``steps``,
@@ -181,6 +190,7 @@ class SweepSpec:
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             object.__setattr__(self, f.name, plain(getattr(self, f.name)))
+        _check_finite(self.to_dict())
         if not isinstance(self.name, str) or not self.name.strip():
             raise ValueError(f"name must be a non-empty string, got {self.name!r}")
         if not isinstance(self.problem, dict) or "name" not in self.problem:
@@ -190,14 +200,10 @@ class SweepSpec:
         for i, entry in enumerate(self.optimizers):
             if not isinstance(entry, dict) or "preset" not in entry:
                 raise ValueError(f"optimizers[{i}] must be a table with a 'preset', got {entry!r}")
-        seeds = self.seeds
-        if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0
-                            for s in seeds):
-            raise ValueError(f"seeds must be a non-empty list of integers >= 0, got {seeds!r}")
-        if len(set(seeds)) != len(seeds):
-            raise ValueError(f"seeds must be distinct, got {seeds!r}")
+        _check_seeds(self.seeds)
         if not isinstance(self.grid, dict):
             raise ValueError(f"grid must be a table of lists, got {self.grid!r}")
+        _check_problem_seeds(self.problem, self.grid)
         psp = self.problem_seed_param
         if psp is not None:
             if not isinstance(psp, str) or not psp.isidentifier() or psp == "name":
@@ -227,9 +233,30 @@ class SweepSpec:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
     # -- expansion ------------------------------------------------------------------------------
-    def runs(self) -> list[RunConfig]:
+    def run_count(self) -> int:
+        """The number of runs the spec expands to, counted from the grid lengths without
+        expanding anything: for each optimizer entry, the product of the shared and the entry's
+        grid lengths times the number of seeds (runs that turn out identical are counted once
+        each here, and kept once by :meth:`runs`)."""
+        shared = math.prod(len(_axis_values("grid", k, v)) for k, v in self.grid.items())
+        total = 0
+        for i, entry in enumerate(self.optimizers):
+            where = f"optimizers[{i}] ({entry['preset']!r})"
+            own_grid = entry.get("grid", {})
+            if not isinstance(own_grid, dict):
+                raise ValueError(f"{where}: grid must be a table of lists, got {own_grid!r}")
+            own = math.prod(len(_axis_values(where, k, v)) for k, v in own_grid.items())
+            total += shared * own * len(self.seeds)
+        return total
+
+    def runs(self, *, force: bool = False) -> list[RunConfig]:
         """Every run of the sweep, in a fixed order (optimizer entry, shared grid, entry grid,
-        seed), each validated; duplicates (same hash) are kept once."""
+        seed), each validated; duplicates (same hash) are kept once.
+
+        A spec of more than :data:`MAX_RUNS` runs (:meth:`run_count`) is refused with a
+        ``ValueError`` before anything is expanded, unless ``force`` is true.
+        """
+        check_run_count(self.run_count(), force=force)
         check_problem(self.problem)
         check_init(self.init)
         monitors = resolve_monitors(self.monitors)
@@ -305,7 +332,73 @@ class SweepSpec:
         }
         check_problem(problem)
         check_init(init)
+        from xsam_theory import provenance  # the code that computes the run is in its hash
+
+        cfg["source_digest"] = provenance.source_digest(problem["name"])
         return cfg
+
+
+def check_run_count(n_runs: int, *, force: bool = False) -> None:
+    """Refuse (``ValueError``) a sweep of more than :data:`MAX_RUNS` runs unless ``force``."""
+    if n_runs > MAX_RUNS and not force:
+        raise ValueError(f"the sweep expands to {n_runs:,} runs, more than the limit of "
+                         f"{MAX_RUNS:,}; check the grid and seeds, or pass --force "
+                         "(force=True) to run it anyway")
+
+
+_SEEDS_FORM = "seeds must be a list of distinct non-negative integers, e.g. seeds = [0, 1, 2]"
+
+
+def _check_seeds(seeds: Any) -> None:
+    """Validate the run seeds (see :class:`SweepSpec`); the message names the bad seed."""
+    if not isinstance(seeds, list) or not seeds:
+        raise ValueError(f"{_SEEDS_FORM}; got {seeds!r}")
+    for i, seed in enumerate(seeds):
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ValueError(f"seeds[{i}] = {seed!r} is not an integer; {_SEEDS_FORM}")
+        if seed < 0:
+            raise ValueError(f"seeds[{i}] = {seed} is negative; {_SEEDS_FORM}")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be distinct, got {seeds!r}")
+
+
+def _check_problem_seeds(problem: Mapping[str, Any], grid: Mapping[str, Any]) -> None:
+    """A problem's own ``seed`` (fixed or a grid axis ``problem.seed``/``init.seed``) is a
+    random seed: a non-negative integer (NumPy's seeding would fail on it only in the run)."""
+    values = [("problem.seed", problem["seed"])] if "seed" in problem else []
+    for key in ("problem.seed", "init.seed"):
+        axis = grid.get(key)
+        if isinstance(axis, list):
+            values += [(f"grid[{key!r}][{j}]", v) for j, v in enumerate(axis)]
+    for where, value in values:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{where} = {value!r}: a seed must be a non-negative integer")
+
+
+def _nonfinite(obj: Any, path: str) -> tuple[str, float] | None:
+    """The path and value of the first NaN or infinite number in ``obj`` (plain data)."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return path, obj
+    if isinstance(obj, dict):
+        items = ((f"{path}.{k}" if path else str(k), v) for k, v in obj.items())
+    elif isinstance(obj, list):
+        items = ((f"{path}[{i}]", v) for i, v in enumerate(obj))
+    else:
+        return None
+    for sub_path, value in items:
+        found = _nonfinite(value, sub_path)
+        if found is not None:
+            return found
+    return None
+
+
+def _check_finite(data: Mapping[str, Any]) -> None:
+    """Refuse a NaN or an infinity anywhere in a spec, naming its place
+    (e.g. ``optimizers[0].grid.rho[1]``)."""
+    found = _nonfinite(dict(data), "")
+    if found is not None:
+        where, value = found
+        raise ValueError(f"{where} is {value!r}: sweep spec values must be finite numbers")
 
 
 def _option_names() -> set[str]:
@@ -332,9 +425,6 @@ def _read_toml(path: Path) -> dict[str, Any]:
         with path.open("rb") as f:
             return tomllib.load(f)
     except tomllib.TOMLDecodeError as e:
-        from xsam_theory import provenance   # the code that computes the run is in its hash
-
-        cfg["source_digest"] = provenance.source_digest(problem["name"])
         raise ValueError(f"{path}: invalid TOML: {e}") from None
 
 

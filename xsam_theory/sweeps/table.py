@@ -105,6 +105,8 @@ class Filter:
 
     ``KEY`` is a column name or its unique last dotted part (``rho`` for ``optimizer.rho``);
     ``VALUE`` is read as JSON when it parses (numbers, ``true``, ``null``), as text otherwise.
+    :meth:`check_column` refuses a value that cannot compare with a column's values (text
+    for a column of numbers, a number ordered against text).
 
     >>> Filter.parse("rho>=0.05")({"optimizer.rho": 0.1})
     True
@@ -112,6 +114,10 @@ class Filter:
 
     def __init__(self, key: str, op: str, value: Any):
         self.key, self.op, self.value = key, "=" if op == "==" else op, value
+
+    def __str__(self) -> str:
+        value = self.value if isinstance(self.value, str) else json.dumps(self.value)
+        return f"{self.key}{self.op}{value}"
 
     @classmethod
     def parse(cls, text: str) -> Filter:
@@ -138,6 +144,21 @@ class Filter:
                              f"{sorted(names)}")
         raise ValueError(f"--where {self.key!r} is ambiguous: {sorted(hits)}")
 
+    def check_column(self, column: str, values: Iterable[Any]) -> None:
+        """Refuse (``ValueError``) a value of the wrong kind for ``column``, whose values are
+        ``values`` (``None``, an empty cell, is ignored): a column of numbers compares only
+        with a number (or ``null`` for ``=``/``!=``); an ordering (``<``, ``>``, ...) on a
+        column of text needs text."""
+        kinds = {_kind(v) for v in values if v is not None}
+        want = _kind(self.value)
+        if kinds == {"number"} and want != "number" and not (
+                self.value is None and self.op in ("=", "!=")):
+            raise ValueError(f"--where {str(self)!r}: column {column!r} holds numbers, and "
+                             f"{self.value!r} is not a number")
+        if kinds == {"text"} and self.op not in ("=", "!=") and want != "text":
+            raise ValueError(f"--where {str(self)!r}: column {column!r} holds text; compare "
+                             "it with = or != or with text")
+
     def __call__(self, row: Mapping[str, Any]) -> bool:
         have = row.get(self.column(list(row)))
         want = self.value
@@ -152,19 +173,28 @@ class Filter:
             return False
 
 
+def _kind(value: Any) -> str:
+    """``"number"``, ``"text"`` or ``"other"`` (booleans, lists, tables, ``None``)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return "number"
+    return "text" if isinstance(value, str) else "other"
+
+
 def parse_where(conditions: Iterable[str]) -> list[Filter]:
     """Parse ``--where`` conditions (all must hold)."""
     return [Filter.parse(c) for c in conditions]
 
 
 def filter_rows(records: Sequence[RunRecord], filters: Sequence[Filter]) -> list[RunRecord]:
-    """The records whose full flat row satisfies every filter."""
+    """The records whose full flat row satisfies every filter; a filter on an unknown column,
+    or with a value that cannot compare with its column, is a ``ValueError``."""
     if not filters:
         return list(records)
     rows = [flat_row(r) for r in records]
     names = sorted({k for row in rows for k in row})
     for f in filters:
-        f.column(names)  # an unknown or ambiguous key is an error even when no row has it
+        column = f.column(names)  # an unknown or ambiguous key is an error even with no rows
+        f.check_column(column, (row.get(column) for row in rows))
     return [r for r, row in zip(records, rows) if all(f(row) for f in filters)]
 
 
