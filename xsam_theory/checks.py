@@ -16,7 +16,7 @@ import numpy as np
 
 from xsam_theory.backend import namespace
 
-__all__ = ["check_directions", "check_seed", "check_tolerance", "check_vector"]
+__all__ = ["check_directions", "check_real", "check_seed", "check_tolerance", "check_vector"]
 
 
 def _describe(x: Any) -> str:
@@ -24,16 +24,21 @@ def _describe(x: Any) -> str:
     return "None" if x is None else f"a {type(x).__name__}"
 
 
+def check_real(name: str, x: Any) -> None:
+    """Raise ``ValueError`` unless the array ``x`` holds real numbers: a floating-point or
+    integer dtype (complex parts would be dropped or kept silently, booleans read as 0 and 1)."""
+    if not namespace(x).isdtype(x.dtype, ("real floating", "integral")):
+        raise ValueError(f"{name} must hold real numbers (a floating-point or integer dtype), "
+                         f"got dtype {x.dtype}")
+
+
 def _check_array(name: str, x: Any, shape_text: str) -> Any:
     """The array namespace of ``x``; ``ValueError`` if ``x`` is not an array (a list, a float)
     or holds something other than real numbers (complex, bool, strings)."""
     if not hasattr(x, "shape") or not hasattr(x, "dtype"):
         raise ValueError(f"{name} must be an array of shape {shape_text}, got {_describe(x)}")
-    xp = namespace(x)
-    if not xp.isdtype(x.dtype, ("real floating", "integral")):
-        raise ValueError(f"{name} must hold real numbers (a floating-point or integer dtype), "
-                         f"got dtype {x.dtype}")
-    return xp
+    check_real(name, x)
+    return namespace(x)
 
 
 def check_vector(name: str, x: Any, dim: int) -> None:

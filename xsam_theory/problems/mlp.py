@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from xsam_theory.backend import asarray, device_of, namespace, placement, to_numpy
-from xsam_theory.checks import check_seed
+from xsam_theory.checks import check_real, check_seed
 from xsam_theory.problems.base import HESSIAN_CHUNK_BYTES, Point, Problem
 
 __all__ = ["ACTIVATIONS", "LOSSES", "MLP", "torch_default_init"]
@@ -313,9 +313,11 @@ class MLP(Problem):
             raise ValueError(f"activation must be one of {tuple(ACTIVATIONS)}, got {activation!r}")
         if loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
-        if not (math.isfinite(l2) and l2 >= 0):
+        if isinstance(l2, bool) or not (math.isfinite(l2) and l2 >= 0):
             raise ValueError(f"l2 must be a finite number >= 0, got {l2!r}")
         X_np, Y_np = to_numpy(X), to_numpy(Y)
+        check_real("X", X_np)
+        check_real("Y", Y_np)
         if X_np.ndim != 2 or X_np.shape[1] != widths[0]:
             raise ValueError(f"X must have shape (n, {widths[0]}), got {X_np.shape}")
         n = X_np.shape[0]

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from xsam_theory.backend import device_of, placement, to_numpy
-from xsam_theory.checks import check_seed
+from xsam_theory.checks import check_real, check_seed
 from xsam_theory.problems.base import Point, Problem
 
 __all__ = ["Quadratic", "random_orthogonal"]
@@ -68,6 +68,7 @@ class Quadratic(Problem):
     def __init__(self, H: Any, b: Any = None, *, eigenvalues: Any = None,
                  eigenvectors: Any = None, xp: ModuleType | None = None):
         H_np = to_numpy(H)
+        check_real("H", H_np)
         if H_np.ndim not in (1, 2) or H_np.size == 0:
             raise ValueError(
                 f"H must be a (d, d) matrix or a (d,) diagonal, got shape {H_np.shape}")
@@ -86,6 +87,7 @@ class Quadratic(Problem):
         self._xp = xp
         self.H = xp.asarray(H_np, dtype=xp.float64, device=device)
         b_np = np.zeros(self.dim) if b is None else to_numpy(b)
+        check_real("b", b_np)
         if b_np.shape != (self.dim,):
             raise ValueError(f"b must have shape ({self.dim},), got {b_np.shape}")
         if not np.all(np.isfinite(b_np)):

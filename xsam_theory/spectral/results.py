@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from xsam_theory.backend import namespace, to_numpy
-from xsam_theory.checks import check_seed
+from xsam_theory.checks import check_real, check_seed
 
 __all__ = ["EigenResult"]
 
@@ -116,6 +116,8 @@ def _start_vector(op: Any, v0: Any, seed: int) -> Any:
     seed = check_seed(seed)
     if v0 is None:
         v0 = np.random.default_rng(seed).standard_normal(op.dim)
+    elif hasattr(v0, "dtype"):
+        check_real("v0", v0)      # a complex or bool v0 would be cast silently
     v = _to_backend(op, v0)
     shape = tuple(v.shape)
     if shape != (op.dim,):
@@ -132,7 +134,8 @@ def _start_vector(op: Any, v0: Any, seed: int) -> Any:
 
 
 def _check_symmetric(H: Any) -> None:
-    r"""Raise ``ValueError`` unless ``H`` is a finite square matrix, symmetric up to round-off.
+    r"""Raise ``ValueError`` unless ``H`` is a finite real square matrix, symmetric up to
+    round-off.
 
     Tolerance: :math:`\max|H - H^\top| \le \max(10^{-12}, 10^3\varepsilon)\max|H|`
     (``1e-12`` relative in float64, as :class:`~xsam_theory.problems.Quadratic`; ``1.2e-4`` in
@@ -140,6 +143,7 @@ def _check_symmetric(H: Any) -> None:
     triangle, Lanczos and power iteration the whole matrix, and each gives another answer.
     """
     xp = namespace(H)
+    check_real("H", H)
     if H.ndim != 2 or H.shape[0] != H.shape[1]:
         raise ValueError(f"H must be a square matrix, got shape {tuple(H.shape)}")
     if H.shape[0] == 0:
