@@ -50,12 +50,12 @@ def _linear_operator(op: HessianOperator) -> scipy.sparse.linalg.LinearOperator:
 
     def matvec(x: np.ndarray) -> np.ndarray:
         v = _to_backend(op, np.asarray(x, dtype=dtype).reshape(-1))
-        return np.asarray(to_numpy(op.matvec(v)), dtype=dtype)
+        return np.asarray(to_numpy(op._apply_one(v)), dtype=dtype)
 
     def matmat(X: np.ndarray) -> np.ndarray:
         # SciPy passes (dim, k) columns; the operator takes (k, dim) rows.
         rows = _to_backend(op, np.ascontiguousarray(np.asarray(X, dtype=dtype).T))
-        return np.asarray(to_numpy(op.matmat(rows)), dtype=dtype).T
+        return np.asarray(to_numpy(op._apply_rows(rows)), dtype=dtype).T
 
     return scipy.sparse.linalg.LinearOperator(
         shape=(op.dim, op.dim), matvec=matvec, rmatvec=matvec, matmat=matmat, dtype=dtype
@@ -149,7 +149,7 @@ def lanczos_eigsh(op: HessianOperator, k: int = 1, *, v0: Any = None, tol: float
     Vb = _to_backend(op, np.ascontiguousarray(V[:, order]))
     xp = op.xp
     Vb = orient(Vb / xp.reshape(xp.linalg.vector_norm(Vb, axis=0), (1, -1)))
-    HV = xp.matrix_transpose(op.matmat(xp.matrix_transpose(Vb)))  # k extra HVPs
+    HV = xp.matrix_transpose(op._apply_rows(xp.matrix_transpose(Vb)))  # k extra HVPs
     lam_b = xp.asarray(lam, dtype=op.dtype, device=op.device)
     residuals = _column_norms(xp, HV - Vb * xp.reshape(lam_b, (1, -1)))
     return EigenResult(
@@ -283,7 +283,7 @@ def lanczos(op: HessianOperator, v0: Any, steps: int, k: int = 1, *, tol: float 
     betas: list[float] = []
     breakdown = False
     for j in range(int(steps)):
-        w = op.matvec(Q[j])
+        w = op._apply_one(Q[j])
         W.append(w)
         Qm = xp.stack(Q, axis=0)  # (j + 1, dim)
         h1 = xp.matmul(Qm, w)

@@ -19,7 +19,9 @@ class HessianOperator:
     ``k`` rows of ``V`` (shape ``(k, dim)``) in one pass and counts ``k`` HVPs. ``n_hvp`` is the
     running total; spectral methods report the difference they caused. A direction that is not
     a finite real array of the right shape raises ``ValueError`` naming it (``v`` or ``V``)
-    before any HVP is spent: ``H`` applied to NaN would only give NaN.
+    before any HVP is spent: ``H`` applied to NaN would only give NaN. The spectral methods check
+    their start vector once and then apply ``H`` to their own iterates unchecked
+    (:meth:`_apply_one`, :meth:`_apply_rows`), which costs no device synchronisation per HVP.
     """
 
     def __init__(self, matmat: Callable[[Any], Any], dim: int, *, xp: ModuleType,
@@ -56,16 +58,23 @@ class HessianOperator:
     def matvec(self, v: Any) -> Any:
         """:math:`Hv` (one HVP)."""
         check_vector("v", v, self.dim)
-        self.n_hvp += 1
-        return self._matmat(self.xp.expand_dims(v, axis=0))[0, :]
+        return self._apply_one(v)
 
     def matmat(self, V: Any) -> Any:
         """:math:`VH` for the rows of ``V`` (``k`` HVPs in one pass)."""
         check_directions("V", V, self.dim)
+        return self._apply_rows(V)
+
+    def _apply_one(self, v: Any) -> Any:
+        """:meth:`matvec` without the input check, for a spectral method's own iterates."""
+        return self._apply_rows(self.xp.expand_dims(v, axis=0))[0, :]
+
+    def _apply_rows(self, V: Any) -> Any:
+        """:meth:`matmat` without the input check (HVPs counted)."""
         self.n_hvp += int(V.shape[0])
         return self._matmat(V)
 
     def dense(self) -> Any:
         """The dense matrix, assembled from ``dim`` HVPs (for small problems)."""
         eye = self.xp.eye(self.dim, dtype=self.dtype, device=self.device)
-        return self.matmat(eye)
+        return self._apply_rows(eye)

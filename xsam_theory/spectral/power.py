@@ -130,7 +130,7 @@ def _power(op: HessianOperator, v0: Any, steps: int, *, shift: float, rayleigh: 
     stopped_at_zero = False
     iterations = 0
     for _ in range(int(steps)):
-        Hu = op.matvec(u)
+        Hu = op._apply_one(u)
         Au = Hu + shift * u if shift != 0.0 else Hu
         last_in, last_Hu = u, Hu
         iterations += 1
@@ -143,7 +143,7 @@ def _power(op: HessianOperator, v0: Any, steps: int, *, shift: float, rayleigh: 
     if stopped_at_zero or not rayleigh:
         v, Hv = last_in, last_Hu
     else:
-        v, Hv = u, op.matvec(u)
+        v, Hv = u, op._apply_one(u)
     lam = float(xp.vecdot(v, Hv))
     res = float(xp.linalg.vector_norm(Hv - lam * v))
     return EigenResult(

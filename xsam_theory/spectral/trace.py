@@ -80,7 +80,7 @@ def hutchinson_trace(op: HessianOperator, n_probes: int, *, seed: int = 0,
         b = min(int(block), int(n_probes) - done)
         Z_host = (2.0 * rng.integers(0, 2, size=(b, op.dim)) - 1.0)
         Z = xp.asarray(Z_host, dtype=op.dtype, device=op.device)
-        HZ = op.matmat(Z)
+        HZ = op._apply_rows(Z)
         samples.append(np.asarray(to_numpy(xp.sum(Z * HZ, axis=1)), dtype=float))
         done += b
     values = np.concatenate(samples)
