@@ -212,8 +212,12 @@ def test_every_figure_a_claim_names_exists():
     assert named and named <= set(FIGURES)
 
 
-def test_a_figure_that_fails_is_reported_without_changing_the_verdict(tmp_path, monkeypatch):
-    """In this process (a figure that draws a claim's evidence is drawn here)."""
+def test_a_figure_that_fails_is_an_error_exit_and_leaves_the_verdicts_alone(
+        tmp_path, monkeypatch, capsys):
+    """In this process (a figure that draws a claim's evidence is drawn here): the table still
+    shows the verdicts, the figure is named, the exit status is 3 and nothing is written
+    (tests/test_verify_outputs.py covers the background process, full disks and the previous
+    outputs)."""
     import dataclasses
 
     import xsam_theory.figures as figures
@@ -225,20 +229,21 @@ def test_a_figure_that_fails_is_reported_without_changing_the_verdict(tmp_path, 
     monkeypatch.setattr(figures, "make_figure", broken)
     monkeypatch.setitem(verify.FIGURES, "geometry", dataclasses.replace(
         figures.FIGURES["geometry"], draws_claim_evidence=True))
-    assert main(["verify", "--quick", "--only", "D-G1", "--out", str(tmp_path), "--quiet"]) == 0
-    c = json.loads((tmp_path / "claims.json").read_text())["claims"][0]
-    assert c["verdict"] == "holds" and c["figure"] is None
-    assert c["evidence"]["figure_error"] == "RuntimeError: no ink"
+    assert main(["verify", "--quick", "--only", "D-G1", "--out", str(tmp_path), "--quiet"]) == 3
+    out, err = capsys.readouterr()
+    assert "D-G1" in out and "holds" in out
+    assert "figure 'geometry' could not be drawn or written (RuntimeError: no ink)" in err
+    assert not (tmp_path / "claims.json").exists() and not (tmp_path / "report.md").exists()
 
 
-def test_a_figure_that_fails_in_the_background_process_is_reported_too(tmp_path):
-    """The geometry figure is drawn by a second process while the checks run; its failure (here:
-    the figures folder is blocked by a file) comes back into the claim's evidence."""
+def test_a_file_named_figures_in_out_is_replaced_by_the_figures_folder(tmp_path):
+    """``figures/`` is one of verify's outputs: whatever held that name is replaced with the
+    rest of the previous run's outputs."""
     (tmp_path / "figures").write_text("not a folder")
     assert main(["verify", "--quick", "--only", "D-G1", "--out", str(tmp_path), "--quiet"]) == 0
     c = json.loads((tmp_path / "claims.json").read_text())["claims"][0]
-    assert c["verdict"] == "holds" and c["figure"] is None
-    assert "Error" in c["evidence"]["figure_error"], c["evidence"]
+    assert c["verdict"] == "holds" and c["figure"] == "figures/geometry.png"
+    assert (tmp_path / "figures" / "geometry.png").stat().st_size > 0
 
 
 def test_every_claim_has_its_proofs_checks_module():

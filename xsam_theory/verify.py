@@ -21,6 +21,7 @@ from xsam_theory.claims import CLAIMS, ClaimResult, ExperimentContext, load_all,
 from xsam_theory.experiments.sweep import store_tally
 from xsam_theory.figures import FIGURES
 from xsam_theory.io import (
+    OutputPathError,
     atomic_write,
     prepare_output_folder,
     remove_stale_temporaries,
@@ -301,7 +302,7 @@ def main(scale: str, only: Sequence[str] | None, out: str, seed: int, backend: s
         remove_stale_temporaries(out_dir / "verify")
         staging = temporary_path(out_dir / "verify")
         staging.mkdir()
-    except OSError as e:   # OutputPathError included
+    except (OutputPathError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     try:
