@@ -11,7 +11,13 @@ import sys
 import pytest
 
 from xsam_theory.sweeps import StoreError, SweepExistsError, SweepSpec, SweepStore
-from xsam_theory.sweeps.store import APPLICATION_ID, owner_alive
+from xsam_theory.sweeps.store import (
+    APPLICATION_ID,
+    _process_identity,
+    claim_is_live,
+    new_owner,
+    owner_proven_dead,
+)
 from xsam_theory.sweeps.worker import decode_trajectory, execute_run
 
 
@@ -27,15 +33,17 @@ def register(store, sp, **kw):
     return runs
 
 
-def test_a_new_store_is_wal_tagged_and_reopens(tmp_path):
+def test_a_new_store_is_tagged_in_wal_mode_while_open_and_self_contained_when_closed(tmp_path):
     path = tmp_path / "deep" / "s.sqlite"
     with SweepStore(path) as st:
         runs = register(st, spec())
         assert st.counts() == {"pending": 4, "running": 0, "done": 0, "failed": 0}
+        assert st.con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     con = sqlite3.connect(path)
-    assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert con.execute("PRAGMA journal_mode").fetchone()[0] == "delete", "checkpointed"
     assert con.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
     con.close()
+    assert sorted(p.name for p in path.parent.iterdir()) == ["s.sqlite"]
     with SweepStore(path, create=False) as st:
         assert [r.hash for r in st.records("s")] == [r.hash for r in runs]
         assert st.sweeps()[0]["name"] == "s" and st.spec("s")["name"] == "s"
@@ -65,22 +73,35 @@ def test_claim_complete_release_cycle(tmp_path):
         assert claimed == hashes[1:]
 
 
-def test_claims_of_live_owners_are_respected_and_dead_ones_taken_over(tmp_path):
+def test_claims_live_by_their_lease_and_proven_dead_owners_are_taken_over(tmp_path):
     here = socket.gethostname()
-    live = f"{here}|{os.getpid()}|x"
-    proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    proc.wait()
-    dead = f"{here}|{proc.pid}|x"
-    assert owner_alive(live, None, lease_s=1.0)
-    assert not owner_alive(dead, 1e18, lease_s=1.0)
-    assert owner_alive("elsewhere|1|x", 100.0, lease_s=10.0, now=105.0)
-    assert not owner_alive("elsewhere|1|x", 100.0, lease_s=10.0, now=111.0)
+    live = new_owner()
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        dead = f"{here}|{proc.pid}|x|{_process_identity(proc.pid)}"
+    finally:
+        proc.kill()
+        proc.wait()
+    assert claim_is_live(live, 100.0, lease_s=10.0, now=105.0)
+    assert not claim_is_live(live, 100.0, lease_s=10.0, now=111.0), "a live PID is no excuse"
+    assert not claim_is_live(live, None, lease_s=10.0)
+    proven = _process_identity(os.getpid()) != ""  # /proc tells process identities here
+    assert owner_proven_dead(dead) is proven
+    assert not owner_proven_dead(f"{here}|{os.getpid()}|x"), "no process identity: no proof"
+    assert not owner_proven_dead(f"elsewhere|1|x|{_process_identity(1)}")
+    assert claim_is_live("elsewhere|1|x", 100.0, lease_s=10.0, now=105.0)
+    assert not claim_is_live("elsewhere|1|x", 100.0, lease_s=10.0, now=111.0)
     with SweepStore(tmp_path / "s.sqlite") as st:
         hashes = [r.hash for r in register(st, spec())]
         st.claim(hashes[:2], live)
         st.claim(hashes[2:], dead)
-        claimed, busy = st.claim(hashes, f"{here}|{os.getpid()}|other")
-        assert busy == hashes[:2] and claimed == hashes[2:]
+        me = new_owner()
+        claimed, busy = st.claim(hashes, me)
+        assert busy == hashes[:2] + ([] if proven else hashes[2:])
+        assert claimed == (hashes[2:] if proven else [])
+        holders = st.holders(hashes, exclude=me)
+        assert (holders[0].owner, holders[0].runs) == (live, 2)
+        assert f"2 runs held by {here} (pid {os.getpid()})" in holders[0].describe()
 
 
 def test_registering_the_same_sweep_needs_resume_and_a_different_one_is_refused(tmp_path):
