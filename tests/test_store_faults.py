@@ -101,6 +101,46 @@ def test_a_zombie_owner_does_not_hold_its_runs_past_the_lease(tmp_path):
         zombie.wait()
 
 
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_a_zombie_owner_on_this_host_is_proven_dead_and_taken_over_at_once(tmp_path):
+    """The one shortcut past the lease: a claim made here whose process is now a zombie (or
+    gone, or another process under its PID) is taken over even with a fresh heartbeat."""
+    from xsam_theory.sweeps.store import _process_identity, owner_proven_dead
+
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+                             stdin=subprocess.PIPE)
+    try:
+        owner = f"{socket.gethostname()}|{child.pid}|tok|{_process_identity(child.pid)}"
+        assert not owner_proven_dead(owner), "alive: the lease decides"
+        with SweepStore(tmp_path / "s.sqlite") as st:
+            hashes = register(st, spec())
+            st.claim(hashes, owner)
+            assert st.claim(hashes, "me|2|x", lease_s=600) == ([], hashes)
+            child.stdin.close()  # it exits and, never reaped, stays a zombie
+            deadline = time.monotonic() + 30
+            while not owner_proven_dead(owner) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert st.claim(hashes, "me|2|x", lease_s=600) == (hashes, [])
+    finally:
+        child.wait()
+
+
+def test_the_heartbeat_timer_keeps_claims_fresh_while_the_caller_is_busy(tmp_path):
+    from xsam_theory.sweeps.store import Heartbeat
+
+    path = tmp_path / "s.sqlite"
+    with SweepStore(path) as st:
+        hashes = register(st, spec())
+        st.claim(hashes[:2], "me|1|x")
+        set_heartbeat(path, hashes[:2], 0.0)
+        with Heartbeat(path, "me|1|x", period=0.05) as beat:
+            deadline = time.monotonic() + 30
+            while beat.beats < 2 and time.monotonic() < deadline:
+                sum(range(10_000))  # the calling thread keeps computing
+        assert beat.beats >= 2 and beat.error is None
+        assert st.claim(hashes, "other|2|y", lease_s=60) == (hashes[2:], hashes[:2])
+
+
 @pytest.mark.parametrize("pid", ["1", "self"])
 def test_a_live_pid_that_is_not_the_owner_does_not_hold_its_runs(tmp_path, pid):
     """PID 1 (a restarted container) and a reused PID (here: this very process) are alive,
