@@ -5,6 +5,10 @@ Temporary files and folders of this package are named ``.NAME.PID@HOST.RANDOM.tm
 ``NAME`` they stand in for, so that a later write can tell an abandoned one from one still being
 written (:func:`remove_stale_temporaries`).
 
+:func:`replace_together` replaces a set of outputs (a report and the figures it links; the PNG,
+PDF and CSV of one figure) by a new set written beside them, so that a reader never finds parts of
+two runs side by side.
+
 :func:`prepare_output_folder` checks an output folder before any computation starts, so that a
 command given a file, or a place it cannot write, says so at once instead of after its work.
 """
@@ -24,8 +28,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-__all__ = ["OutputPathError", "atomic_write", "is_stale", "prepare_output_folder",
-           "remove_stale_temporaries", "replace_together", "temporary_path"]
+__all__ = ["OUTPUT_FAILED", "OutputPathError", "atomic_write", "is_stale",
+           "prepare_output_folder", "remove_stale_temporaries", "replace_together",
+           "temporary_path"]
+
+#: the exit status of ``xsam-theory verify`` and ``figures`` when an output (a figure,
+#: claims.json, report.md) could not be made or written: 1 is verify's "a D/L/F claim fails or
+#: errors", 2 a usage error (bad input, an unusable ``--out``)
+OUTPUT_FAILED = 3
 
 #: a temporary not modified for this long is abandoned, whoever made it (a write in progress
 #: keeps modifying its file; the rule matters only for temporaries of other hosts, whose

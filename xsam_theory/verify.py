@@ -21,6 +21,7 @@ from xsam_theory.claims import CLAIMS, ClaimResult, ExperimentContext, load_all,
 from xsam_theory.experiments.sweep import store_tally
 from xsam_theory.figures import FIGURES
 from xsam_theory.io import (
+    OUTPUT_FAILED,
     OutputPathError,
     atomic_write,
     prepare_output_folder,
@@ -191,8 +192,8 @@ OUTPUTS = ["report.md", "claims.json", "figures"]
 
 def write_outputs(results: Sequence[ClaimResult], out_dir: str | Path,
                   meta: dict[str, Any]) -> tuple[Path, Path]:
-    """Write ``claims.json`` (SPEC §5 schema, plus ``source_digest``: the digest of the code
-    that ran) and ``report.md`` atomically into ``out_dir``."""
+    """Write ``claims.json`` (the run's settings, ``source_digest``: the digest of the code that
+    ran, and every claim's record) and ``report.md`` atomically into ``out_dir``."""
     out_dir = Path(out_dir)
     doc = {
         "package_version": meta["package_version"],
@@ -269,11 +270,6 @@ def draw_figures(results: Sequence[ClaimResult], out_dir: str | Path, *, quick: 
         progress.write("\n")
         progress.flush()
     return errors
-
-
-#: exit status when an output (a figure, claims.json, report.md) could not be made or written;
-#: 1 is kept for "a D/L/F claim fails or errors", 2 for bad input (argparse's usage errors)
-OUTPUT_FAILED = 3
 
 
 class OutputError(RuntimeError):

@@ -220,17 +220,13 @@ def make_figures(ids: Sequence[str] | None = None, ctx: FigureContext | None = N
     return seconds
 
 
-#: the exit status of ``xsam-theory figures`` (and ``verify``) when an output could not be
-#: made or written (1 is verify's "a claim fails", 2 bad input)
-OUTPUT_FAILED = 3
-
-
 def main(out: str, only: Sequence[str] | None, quick: bool, seed: int = 0) -> int:
     """The ``xsam-theory figures`` command. Exit status: 0; 2 (``error: ...`` on stderr,
     before any figure is computed) if ``out`` is a file, lies under one or cannot be written;
-    :data:`OUTPUT_FAILED` if a figure could not be made or written (each such figure is named;
-    its previous PNG, PDF and CSV are left as they were, the other figures are made)."""
-    from xsam_theory.io import OutputPathError, prepare_output_folder
+    :data:`xsam_theory.io.OUTPUT_FAILED` (3) if a figure could not be made or written (each
+    such figure is named; its previous PNG, PDF and CSV are left as they were, the other
+    figures are made)."""
+    from xsam_theory.io import OUTPUT_FAILED, OutputPathError, prepare_output_folder
 
     try:
         prepare_output_folder(out)
