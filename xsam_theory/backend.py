@@ -37,6 +37,9 @@ __all__ = [
 
 BACKENDS = ("numpy", "torch")
 
+#: the devices the torch backend accepts, in words (the package's math is float64: cpu or CUDA)
+DEVICE_FORMS = "cpu, cuda or cuda:N (N a GPU index)"
+
 _default: dict[str, str | None] = {"backend": "numpy", "device": None}
 
 
@@ -78,27 +81,47 @@ def resolve_backend(name: str, device: str | None = None) -> tuple[ModuleType, A
     """The array-API namespace and device for a backend name, checked: ``(xp, device)``.
 
     ``("numpy", None | "cpu")`` gives NumPy's namespace and ``None``; ``("torch", device)``
-    gives ``array_api_compat.torch`` and a ``torch.device`` (``"cpu"`` by default). A CUDA
-    device without a visible GPU is a ``ValueError``. Use it to move a problem:
+    gives ``array_api_compat.torch`` and a ``torch.device`` (``"cpu"`` by default). Any other
+    device — one torch cannot parse (``"tpu"``, ``"cuda:x"``), one of another kind (``"mps"``,
+    ``"meta"``), a CUDA device without a visible GPU or with an index beyond the GPUs present —
+    is a ``ValueError`` naming it and the accepted forms. Use it to move a problem:
     ``problem.convert(*resolve_backend("torch", "cuda"))``.
     """
     if name not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {name!r}")
     if name == "numpy":
         if device not in (None, "cpu"):
-            raise ValueError(f"device {device!r} is not available on the numpy backend "
-                             "(use --backend torch for cuda)")
+            raise ValueError(f"device {device!r} is not available on the numpy backend, which "
+                             f"runs on the cpu; the torch backend (--backend torch) takes "
+                             f"{DEVICE_FORMS}")
         import array_api_compat.numpy as xp_numpy
 
         return xp_numpy, None
     torch = _import_torch()
     import array_api_compat.torch as xp_torch
 
-    dev = torch.device(device or "cpu")
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r}: CUDA is not available to this torch "
-                         f"({torch.__version__})")
-    return xp_torch, dev
+    return xp_torch, _torch_device(torch, "cpu" if device is None else device)
+
+
+def _torch_device(torch: ModuleType, device: Any) -> Any:
+    """The checked ``torch.device`` for ``device`` (see :func:`resolve_backend`)."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError) as e:
+        raise ValueError(f"device {device!r} is not a device torch knows ({e}); use "
+                         f"{DEVICE_FORMS}") from e
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"device {device!r} is not supported (the package computes in float64 "
+                         f"on the cpu or CUDA); use {DEVICE_FORMS}")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r}: CUDA is not available to this torch "
+                             f"({torch.__version__}); use cpu")
+        count = torch.cuda.device_count()
+        if dev.index is not None and dev.index >= count:
+            raise ValueError(f"device {device!r}: this machine has {count} GPU(s), "
+                             f"cuda:0 to cuda:{count - 1}")
+    return dev
 
 
 def add_backend_arguments(parser: Any, *, default: str = "numpy") -> None:

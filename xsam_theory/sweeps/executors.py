@@ -7,14 +7,22 @@ Each executor calls the same top-level function,
 :func:`~xsam_theory.sweeps.worker.worker_entry`, which limits the worker's BLAS threads to one
 and runs :func:`~xsam_theory.sweeps.worker.execute_run`. A lost worker is never a silent gap: its
 runs are rerun, and a run that keeps killing its worker comes back as ``failed`` with a message.
+Local workers exit by themselves when their driver process dies (SIGKILL included), and leaving
+a :class:`LocalExecutor` while runs are in flight (Ctrl-C) ends its workers at once. Workers that
+cannot start at all raise :class:`WorkerImportError` naming the import that failed (a file in
+the working directory that shadows a standard-library module, for instance).
 
 Dask is optional and imported only by :class:`DaskExecutor`.
 """
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import os
+import re
+import subprocess
+import sys
 import time
 from abc import ABC, abstractmethod
 from collections import deque
@@ -24,9 +32,29 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from xsam_theory.sweeps.spec import run_hash
-from xsam_theory.sweeps.worker import execute_run, failed_output, worker_entry
+from xsam_theory.sweeps.worker import execute_run, failed_output, watch_driver, worker_entry
 
-__all__ = ["DaskExecutor", "Executor", "LocalExecutor", "available_cores", "make_executor"]
+__all__ = [
+    "DaskExecutor",
+    "Executor",
+    "LocalExecutor",
+    "SchedulerUnreachableError",
+    "WorkerImportError",
+    "available_cores",
+    "make_executor",
+]
+
+
+class WorkerImportError(ImportError):
+    """The worker processes of a local pool could not start: importing the package failed in a
+    new Python process (a module in the working directory shadowing a standard-library one, or
+    a broken environment). The message names the failing import and any shadowing files."""
+
+
+class SchedulerUnreachableError(ConnectionError, ValueError):
+    """No Dask scheduler answered at the given address within the connect timeout (a
+    :class:`ConnectionError`, and a :class:`ValueError` as the address given is unusable)."""
+
 
 def available_cores() -> int:
     """The cores this process may use (its CPU affinity where the OS tells it)."""
@@ -68,6 +96,12 @@ class LocalExecutor(Executor):
     platform has it (``spawn`` elsewhere), never ``fork``: the driver may hold threads and
     locks. As with any ``spawn``-style pool, a script that drives a sweep must guard its entry
     point with ``if __name__ == "__main__":``.
+
+    Each worker watches a pipe held open by this process (:func:`~xsam_theory.sweeps.worker.
+    watch_driver`) and exits when it closes: when the driver dies, however it dies, its workers
+    follow within moments, and with them the fork server and the resource tracker. Closing the
+    executor while runs are still in flight (the consumer stopped, Ctrl-C) terminates the
+    workers instead of waiting for their runs.
     """
 
     def __init__(self, workers: int | None = None, *, tick: float = 0.5,
@@ -80,6 +114,8 @@ class LocalExecutor(Executor):
         methods = multiprocessing.get_all_start_methods()
         self.mp_context = mp_context or ("forkserver" if "forkserver" in methods else "spawn")
         self._pool: ProcessPoolExecutor | None = None
+        self._driver_alive: Any = None  # the write end of the pipe the workers watch
+        self._inflight: dict[Future[dict[str, Any]], str] = {}
 
     def describe(self) -> str:
         if self.workers == 1:
@@ -87,15 +123,52 @@ class LocalExecutor(Executor):
         return f"{self.workers} local processes"
 
     def close(self) -> None:
-        if self._pool is not None:
+        """Shut the pool down: wait for idle workers to exit, or terminate them when runs are
+        still in flight (nobody will read their outputs)."""
+        if any(not f.done() for f in self._inflight):
+            self._terminate_pool()
+        elif self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+        self._release_workers()
 
     def _new_pool(self) -> ProcessPoolExecutor:
         ctx = multiprocessing.get_context(self.mp_context)
         if self.mp_context == "forkserver":
             ctx.set_forkserver_preload(["xsam_theory.sweeps.worker"])
-        return ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx)
+        self._release_workers()
+        watched, self._driver_alive = ctx.Pipe(duplex=False)
+        return ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx,
+                                   initializer=watch_driver, initargs=(watched,))
+
+    def _release_workers(self) -> None:
+        """Close the pipe the workers watch: those still alive exit."""
+        if self._driver_alive is not None:
+            self._driver_alive.close()
+            self._driver_alive = None
+
+    def _terminate_pool(self) -> None:
+        """End the workers now, runs in flight included, and shut the pool down."""
+        pool, self._pool = self._pool, None
+        self._inflight = {}
+        self._release_workers()
+        if pool is None:
+            return
+        processes = getattr(pool, "_processes", None) or {}  # pid -> Process (CPython)
+        for process in list(processes.values()):
+            if process.is_alive():
+                process.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+    def _submit(self, config: Mapping[str, Any]) -> Future[dict[str, Any]]:
+        """Hand one run to the pool; a pool that cannot start a process is diagnosed."""
+        try:
+            return self._pool.submit(worker_entry, config)  # type: ignore[union-attr]
+        except (EOFError, ConnectionError) as e:  # the fork server died while starting
+            self._terminate_pool()
+            raise (start_failure() or RuntimeError(
+                f"the worker processes could not start ({type(e).__name__}: {e}); "
+                "workers=1 (--workers 1) runs in this process")) from e
 
     def map_unordered(self, configs: Sequence[Mapping[str, Any]]
                       ) -> Iterator[dict[str, Any] | None]:
@@ -105,6 +178,7 @@ class LocalExecutor(Executor):
         by_hash = {run_hash(c): c for c in configs}
         queue, suspects = deque(by_hash), deque()
         inflight: dict[Future[dict[str, Any]], str] = {}
+        self._inflight = inflight  # what close() finds still running
         alone = False  # the one run in flight is a suspect, isolated
         received = False  # some run finished in this call: the workers can start
         try:
@@ -113,11 +187,11 @@ class LocalExecutor(Executor):
                     self._pool = self._new_pool()
                 if suspects and not inflight:
                     h = suspects.popleft()
-                    inflight[self._pool.submit(worker_entry, by_hash[h])] = h
+                    inflight[self._submit(by_hash[h])] = h
                     alone = True
                 while queue and not suspects and len(inflight) < self.workers:
                     h = queue.popleft()
-                    inflight[self._pool.submit(worker_entry, by_hash[h])] = h
+                    inflight[self._submit(by_hash[h])] = h
                     alone = False
                 done, _ = wait(inflight, timeout=self.tick, return_when=FIRST_COMPLETED)
                 if not done:
@@ -139,8 +213,9 @@ class LocalExecutor(Executor):
                 if broken:
                     yield from self._lost(inflight, suspects, alone, received)
         finally:
-            for f in inflight:  # the consumer stopped early: drop the work in flight
-                f.cancel()
+            if any(not f.done() for f in inflight):  # the consumer stopped early, or Ctrl-C:
+                self._terminate_pool()  # nobody will read these runs; end them now
+            self._inflight = {}
 
     def _lost(self, inflight: dict[Future[dict[str, Any]], str], suspects: deque[str],
               alone: bool, received: bool) -> Iterator[dict[str, Any]]:
@@ -157,18 +232,115 @@ class LocalExecutor(Executor):
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
+        self._release_workers()
         if not received and not alone:
-            raise RuntimeError(
-                "the worker processes died before finishing any run (see their traceback "
-                "above). A script that drives a sweep must be an importable file whose entry "
-                "point is guarded by `if __name__ == \"__main__\":`; workers=1 runs in this "
-                "process")
+            failure = start_failure()
+            if failure is not None:
+                raise failure
         for h in lost:
             if alone:
                 yield failed_output(h, "its worker process died while it ran alone (killed, "
                                        "or out of memory?); see the system log")
             else:
                 suspects.append(h)
+
+
+#: run by :func:`start_failure` in a new interpreter started the way the pool starts one
+#: (``python -c``: the working directory heads ``sys.path``); prints one tab-separated line:
+#: a marker, the failed import's exception (or nothing), and the top-level modules it loaded
+#: from the working directory
+_IMPORT_PROBE = """\
+import os, sys
+error, files = "", []
+try:
+    import multiprocessing.connection, xsam_theory.sweeps.worker
+except BaseException as e:
+    error = (type(e).__name__ + ": " + str(e)).replace("\\t", " ").replace("\\n", " ")
+    tb = e.__traceback__
+    while tb is not None:  # a module that raised is no longer in sys.modules
+        files.append(tb.tb_frame.f_code.co_filename)
+        tb = tb.tb_next
+files += [m.__file__ for name, m in list(sys.modules.items())
+          if "." not in name and name != "xsam_theory" and getattr(m, "__file__", None)]
+here = os.path.realpath(os.getcwd()) + os.sep
+local = sorted({os.path.realpath(f) for f in files if os.path.isfile(f)
+                and os.path.realpath(f).startswith(here)
+                and not os.path.realpath(f).startswith(here + "xsam_theory" + os.sep)})
+print("\\nxsam-import-probe\\t" + error + "\\t" + "\\t".join(local))
+"""
+
+_MAIN_GUARD = re.compile(r"""__name__\s*==\s*['"]__main__['"]|['"]__main__['"]\s*==\s*__name__""")
+
+
+def start_failure(timeout: float = 60.0) -> Exception | None:
+    """Why worker processes died before finishing any run, when a cause can be named; else
+    ``None`` (the runs themselves killed them: rerun them one at a time).
+
+    Imports the package in a new interpreter started the way the pool starts its processes
+    (in this working directory, which heads its ``sys.path``): a failure is a
+    :class:`WorkerImportError` naming the exception and the files of the working directory
+    that the new process imported in place of modules of the same name. Otherwise, a
+    ``__main__`` script without an ``if __name__ == "__main__":`` guard (its workers rerun it
+    at import) is a :class:`RuntimeError` saying so.
+    """
+    cwd = os.getcwd()
+    try:
+        probe = subprocess.run([sys.executable, "-c", _IMPORT_PROBE], cwd=cwd,
+                               capture_output=True, text=True, timeout=timeout)
+        error, shadowing = _parse_probe(probe.stdout, probe.returncode, probe.stderr)
+    except (OSError, subprocess.SubprocessError):
+        error, shadowing = "", []
+    if error:
+        return WorkerImportError(_import_failure_message(cwd, error, shadowing))
+    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+    if main_file and _lacks_main_guard(main_file):
+        return RuntimeError(
+            f"the worker processes died before finishing any run: {main_file} starts a sweep "
+            "when it is imported, and every worker process imports it. Guard its entry point "
+            "with `if __name__ == \"__main__\":`; workers=1 runs in this process")
+    return None
+
+
+def _parse_probe(stdout: str, returncode: int, stderr: str) -> tuple[str, list[str]]:
+    """``(the failed import's exception or "", files loaded from the working directory)``."""
+    for line in reversed(stdout.splitlines()):
+        if line.startswith("xsam-import-probe\t"):
+            error, *shadowing = line.split("\t")[1:]
+            return error, [f for f in shadowing if f]
+    if returncode != 0:  # the probe itself could not run (a shadowed os or sys?)
+        lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+        return (lines[-1] if lines else f"exit status {returncode}"), []
+    return "", []
+
+
+def _import_failure_message(cwd: str, error: str, shadowing: Sequence[str]) -> str:
+    message = (f"the worker processes could not start: importing xsam_theory in a new Python "
+               f"process in {cwd} failed with {error}")
+    if not shadowing:
+        return (message + ". Check that `python -c \"import xsam_theory.sweeps.worker\"` "
+                "works in that directory; workers=1 (--workers 1) runs in this process")
+    modules = ", ".join(_module_name(f) for f in shadowing)
+    files = "that file" if len(shadowing) == 1 else "those files"
+    return (message + f". It imported {', '.join(shadowing)} from the working directory (which "
+            f"heads a new process's sys.path) in place of the module(s) {modules} of the "
+            f"standard library or an installed package: rename or move {files}, or run from "
+            "another directory")
+
+
+def _module_name(path: str) -> str:
+    """``numbers`` for ``.../numbers.py`` and for ``.../numbers/__init__.py``."""
+    name = os.path.basename(path)
+    if name.startswith("__init__."):
+        return os.path.basename(os.path.dirname(path))
+    return name.split(".")[0]
+
+
+def _lacks_main_guard(path: str) -> bool:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return _MAIN_GUARD.search(f.read()) is None
+    except OSError:
+        return False
 
 
 def _serial(configs: Sequence[Mapping[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -194,16 +366,25 @@ class DaskExecutor(Executor):
     xsam-theory version installed (a run on a mismatched worker fails with a message saying
     so). When a worker dies, the scheduler reruns its tasks elsewhere; a task that kills
     workers repeatedly comes back as ``failed``.
+
+    Entering the executor (``with DaskExecutor(...)``) connects at once. A scheduler that does
+    not answer within ``connect_timeout`` seconds is a :class:`SchedulerUnreachableError`
+    naming the address.
     """
 
     def __init__(self, address: str | None = None, *, n_workers: int | None = None,
                  processes: bool = True, client: Any = None, tick: float = 0.5,
-                 poll: float = 0.02):
+                 poll: float = 0.02, connect_timeout: float = 5.0):
         if sum(x is not None for x in (address, client)) > 1:
             raise ValueError("give a scheduler address or a client, not both")
         if n_workers is not None and (isinstance(n_workers, bool) or
                                       not isinstance(n_workers, int) or n_workers < 1):
             raise ValueError(f"n_workers must be an integer >= 1, got {n_workers!r}")
+        if (isinstance(connect_timeout, bool) or not isinstance(connect_timeout, (int, float))
+                or not math.isfinite(connect_timeout) or connect_timeout <= 0):
+            raise ValueError("connect_timeout must be a positive number of seconds, got "
+                             f"{connect_timeout!r}")
+        self.connect_timeout = float(connect_timeout)
         self.address = address
         self.n_workers = n_workers
         self.processes = processes
@@ -221,13 +402,17 @@ class DaskExecutor(Executor):
         kind = "processes" if self.processes else "threads"
         return f"Dask LocalCluster ({self.n_workers or available_cores()} worker {kind})"
 
+    def __enter__(self) -> DaskExecutor:
+        self.client  # noqa: B018 - connect (or start the cluster) before any work
+        return self
+
     @property
     def client(self) -> Any:
         """The :class:`distributed.Client`, connecting or starting a cluster on first use."""
         if self._client is None:
             distributed = _import_distributed()
             if self.address is not None:
-                self._client = distributed.Client(self.address)
+                self._client = _connect(distributed, self.address, self.connect_timeout)
             else:
                 self._cluster = distributed.LocalCluster(
                     n_workers=self.n_workers or available_cores(), threads_per_worker=1,
@@ -277,6 +462,18 @@ class DaskExecutor(Executor):
             for f in futures:
                 if not f.done():
                     f.cancel()
+
+
+def _connect(distributed: Any, address: str, timeout: float) -> Any:
+    """A :class:`distributed.Client` of the scheduler at ``address``, or a
+    :class:`SchedulerUnreachableError` after ``timeout`` seconds."""
+    try:
+        return distributed.Client(address, timeout=timeout)
+    except OSError as e:  # a refused or timed-out connection, an unknown host
+        raise SchedulerUnreachableError(
+            f"no Dask scheduler answered at {address} within {timeout:g} s ({e}): start one "
+            "(`dask scheduler`) and give the address it prints, or check the host and port"
+        ) from e
 
 
 def _import_distributed() -> Any:

@@ -40,6 +40,7 @@ __all__ = [
     "execute_run",
     "failed_output",
     "limit_blas_threads",
+    "watch_driver",
     "worker_entry",
 ]
 
@@ -154,3 +155,27 @@ def worker_entry(config: Mapping[str, Any]) -> dict[str, Any]:
     """What pool and Dask workers call: :func:`limit_blas_threads` then :func:`execute_run`."""
     limit_blas_threads(1)
     return execute_run(config)
+
+
+def watch_driver(driver_alive: Any) -> None:
+    """Pool initializer: end this worker process as soon as its driver is gone.
+
+    ``driver_alive`` is the read end of a pipe (a :class:`multiprocessing.connection.Connection`)
+    whose write end only the driver holds and never writes to. A daemon thread blocks on it; the
+    read returns end-of-file when the driver closes the pipe or dies in any way (SIGKILL
+    included), and the thread then ends the process with :func:`os._exit`, even in the middle
+    of a run. The parent process cannot serve as the signal: under ``forkserver`` the workers'
+    parent is the fork server, which outlives the driver for as long as the workers do.
+    """
+    threading.Thread(target=_exit_at_end_of_file, args=(driver_alive,),
+                     name="xsam-driver-watchdog", daemon=True).start()
+
+
+def _exit_at_end_of_file(driver_alive: Any) -> None:
+    try:
+        while True:
+            driver_alive.recv_bytes()  # the driver sends nothing: this returns only at EOF
+    except (EOFError, OSError):
+        pass
+    os._exit(1)
+
