@@ -17,15 +17,20 @@ from hypothesis import strategies as st
 from xsam_theory import NonFiniteError, OptimizerConfig
 from xsam_theory.cli import main as cli_main
 from xsam_theory.strategies import InvalidOption, invalid_optimizer_options, problem_cases
+from xsam_theory.sweeps import StoreError
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "bad_inputs.md"
 
 #: the bad inputs the issue names; each must have at least one row
 REQUIRED = ("nan-parameters", "nan-inputs", "inf-targets", "shape-parameters", "shape-inputs",
             "empty-data", "negative-rho", "zero-lr", "negative-lr", "negative-alpha",
-            "unknown-sign-rule", "refresh-zero", "non-symmetric-hessian", "zero-dim-quadratic")
+            "unknown-sign-rule", "refresh-zero", "non-symmetric-hessian", "zero-dim-quadratic",
+            "sweep-seeds-int", "cli-sweep-seeds-int", "sweep-nan-in-grid", "cli-sweep-nan-in-grid",
+            "cli-sweep-inf-in-problem", "sweep-lease-negative", "cli-sweep-lease-zero",
+            "cli-sweep-store-under-file", "cli-results-text-file", "cli-verify-out-file",
+            "cli-figures-out-file")
 
-EXCEPTIONS = {"ValueError": ValueError, "NonFiniteError": NonFiniteError}
+EXCEPTIONS = {"ValueError": ValueError, "NonFiniteError": NonFiniteError, "StoreError": StoreError}
 
 
 def _cells(line: str) -> list[str]:
@@ -82,14 +87,23 @@ def test_the_table_covers_every_bad_input_the_issue_names():
     ids = [r[0] for r in ROWS] + [r[0] for r in CLI_ROWS]
     assert len(ids) == len(set(ids)), "row ids must be unique"
     assert set(REQUIRED) <= set(ids)
-    assert len(ROWS) >= 40
-    assert {"a_file", "ok.toml"} <= set(SETUP_FILES)
-    assert len(CLI_ROWS) >= 10
+    assert len(ROWS) >= 100
+    assert {"a_file", "ok.toml", "notastore.sqlite", "empty.sqlite"} <= set(SETUP_FILES)
+    assert len(CLI_ROWS) >= 39
+
+
+def _enter_fresh_workdir(tmp_path, monkeypatch) -> None:
+    """Make ``tmp_path`` the working directory, holding every setup file of the document."""
+    for name, content in SETUP_FILES.items():
+        (tmp_path / name).write_text(content, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
 
 
 @pytest.mark.parametrize(("row_id", "call", "error"), ROWS, ids=[r[0] for r in ROWS])
-def test_bad_input_row(row_id, call, error):
-    """One row of docs/bad_inputs.md: the call raises (or warns) exactly the error shown."""
+def test_bad_input_row(row_id, call, error, tmp_path, monkeypatch):
+    """One row of docs/bad_inputs.md: run in a fresh working directory holding the setup files,
+    the call raises (or warns) exactly the error shown."""
+    _enter_fresh_workdir(tmp_path, monkeypatch)
     namespace: dict = {}
     exec(SETUP, namespace)
     kind, message = error.split(": ", 1)
@@ -112,9 +126,7 @@ def test_bad_command_line_row(row_id, args, status, error, tmp_path, monkeypatch
     """One command-line row of docs/bad_inputs.md: in a fresh working directory holding the
     setup files, ``xsam-theory ARGS`` exits with the status shown, its stderr contains the error
     text, and no traceback is printed."""
-    for name, content in SETUP_FILES.items():
-        (tmp_path / name).write_text(content, encoding="utf-8")
-    monkeypatch.chdir(tmp_path)
+    _enter_fresh_workdir(tmp_path, monkeypatch)
     try:
         code = cli_main(shlex.split(args))
     except SystemExit as exit_:        # argparse's parser.error exits 2
