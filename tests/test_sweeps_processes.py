@@ -17,7 +17,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from xsam_theory.backend import backend_from_arguments, resolve_backend
+from xsam_theory.backend import backend_from_arguments, get_backend, resolve_backend, set_backend
 from xsam_theory.cli import main
 from xsam_theory.sweeps import LocalExecutor, SweepSpec
 from xsam_theory.sweeps.executors import DaskExecutor
@@ -319,6 +319,22 @@ def test_resolve_backend_rejects_a_device_torch_cannot_parse():
     pytest.importorskip("torch")
     with pytest.raises(ValueError, match=r"'tpu'.*cpu, cuda or cuda:N"):
         resolve_backend("torch", "tpu")
+
+
+@pytest.mark.parametrize("device", ["mps", "meta", "cpu:0", "CUDA"])
+def test_devices_torch_knows_but_the_package_does_not_support_are_refused(device):
+    """The package's math is float64: the cpu, or CUDA."""
+    pytest.importorskip("torch")
+    with pytest.raises(ValueError, match="cuda:N"):
+        resolve_backend("torch", device)
+
+
+def test_set_backend_checks_the_device_form():
+    """A bad device is refused when it is set, not when the first array is created."""
+    pytest.importorskip("torch")
+    with pytest.raises(ValueError, match=r"'tpu' is not one of cpu, cuda or cuda:N"):
+        set_backend("torch", "tpu")
+    assert get_backend() == ("numpy", None)
 
 
 @pytest.mark.parametrize("argv", [

@@ -12,6 +12,7 @@ the name of the default backend.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
@@ -25,6 +26,7 @@ __all__ = [
     "apply_backend_arguments",
     "asarray",
     "backend_from_arguments",
+    "check_device_form",
     "device_of",
     "get_backend",
     "namespace",
@@ -37,8 +39,9 @@ __all__ = [
 
 BACKENDS = ("numpy", "torch")
 
-#: the devices the torch backend accepts, in words (the package's math is float64: cpu or CUDA)
+#: the devices the package accepts, in words (its math is float64: the cpu, or CUDA with torch)
 DEVICE_FORMS = "cpu, cuda or cuda:N (N a GPU index)"
+_DEVICE_FORM = re.compile(r"cpu|cuda(:[0-9]+)?")
 
 _default: dict[str, str | None] = {"backend": "numpy", "device": None}
 
@@ -46,10 +49,12 @@ _default: dict[str, str | None] = {"backend": "numpy", "device": None}
 def set_backend(name: str, device: str | None = None) -> None:
     """Select the namespace in which new arrays are created: ``"numpy"`` (default) or ``"torch"``.
 
-    ``device`` is passed to the backend (``"cpu"``, ``"cuda"``); it must be ``None`` for NumPy.
+    ``device`` is passed to the backend (``"cpu"``, ``"cuda"``, ``"cuda:N"``); it must be
+    ``None`` or ``"cpu"`` for NumPy.
     """
     if name not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {name!r}")
+    check_device_form(device)
     if name == "numpy" and device not in (None, "cpu"):
         raise ValueError(f"device {device!r} is not available on the numpy backend")
     if name == "torch":
@@ -82,18 +87,18 @@ def resolve_backend(name: str, device: str | None = None) -> tuple[ModuleType, A
 
     ``("numpy", None | "cpu")`` gives NumPy's namespace and ``None``; ``("torch", device)``
     gives ``array_api_compat.torch`` and a ``torch.device`` (``"cpu"`` by default). Any other
-    device — one torch cannot parse (``"tpu"``, ``"cuda:x"``), one of another kind (``"mps"``,
-    ``"meta"``), a CUDA device without a visible GPU or with an index beyond the GPUs present —
-    is a ``ValueError`` naming it and the accepted forms. Use it to move a problem:
+    device — not of the form ``cpu``, ``cuda`` or ``cuda:N`` (``"tpu"``, ``"cuda:x"``, ``"mps"``),
+    CUDA on the numpy backend, CUDA without a visible GPU or with an index beyond the GPUs
+    present — is a ``ValueError`` naming it and what to use. Use it to move a problem:
     ``problem.convert(*resolve_backend("torch", "cuda"))``.
     """
     if name not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {name!r}")
+    check_device_form(device)
     if name == "numpy":
         if device not in (None, "cpu"):
-            raise ValueError(f"device {device!r} is not available on the numpy backend, which "
-                             f"runs on the cpu; the torch backend (--backend torch) takes "
-                             f"{DEVICE_FORMS}")
+            raise ValueError(f"device {device!r} needs the torch backend (--backend torch); "
+                             "the numpy backend runs on the cpu")
         import array_api_compat.numpy as xp_numpy
 
         return xp_numpy, None
@@ -103,16 +108,17 @@ def resolve_backend(name: str, device: str | None = None) -> tuple[ModuleType, A
     return xp_torch, _torch_device(torch, "cpu" if device is None else device)
 
 
-def _torch_device(torch: ModuleType, device: Any) -> Any:
-    """The checked ``torch.device`` for ``device`` (see :func:`resolve_backend`)."""
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError, ValueError) as e:
-        raise ValueError(f"device {device!r} is not a device torch knows ({e}); use "
-                         f"{DEVICE_FORMS}") from e
-    if dev.type not in ("cpu", "cuda"):
-        raise ValueError(f"device {device!r} is not supported (the package computes in float64 "
-                         f"on the cpu or CUDA); use {DEVICE_FORMS}")
+def check_device_form(device: Any) -> None:
+    """Raise ``ValueError`` unless ``device`` is ``None`` or one of ``cpu``, ``cuda``,
+    ``cuda:N`` — the devices the package's float64 math runs on (torch knows more kinds; the
+    package supports these)."""
+    if device is not None and not (isinstance(device, str) and _DEVICE_FORM.fullmatch(device)):
+        raise ValueError(f"device {device!r} is not one of {DEVICE_FORMS}")
+
+
+def _torch_device(torch: ModuleType, device: str) -> Any:
+    """The checked ``torch.device`` for a device of a valid form (see :func:`resolve_backend`)."""
+    dev = torch.device(device)
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError(f"device {device!r}: CUDA is not available to this torch "

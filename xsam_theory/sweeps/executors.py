@@ -164,9 +164,13 @@ class LocalExecutor(Executor):
         """Hand one run to the pool; a pool that cannot start a process is diagnosed."""
         try:
             return self._pool.submit(worker_entry, config)  # type: ignore[union-attr]
+        except BrokenProcessPool as e:  # a worker died since the last wait: a loss, as below
+            lost: Future[dict[str, Any]] = Future()
+            lost.set_exception(e)
+            return lost
         except (EOFError, ConnectionError) as e:  # the fork server died while starting
             self._terminate_pool()
-            raise (start_failure() or RuntimeError(
+            raise (_start_failure() or RuntimeError(
                 f"the worker processes could not start ({type(e).__name__}: {e}); "
                 "workers=1 (--workers 1) runs in this process")) from e
 
@@ -234,7 +238,7 @@ class LocalExecutor(Executor):
             self._pool = None
         self._release_workers()
         if not received and not alone:
-            failure = start_failure()
+            failure = _start_failure()
             if failure is not None:
                 raise failure
         for h in lost:
@@ -245,12 +249,14 @@ class LocalExecutor(Executor):
                 suspects.append(h)
 
 
-#: run by :func:`start_failure` in a new interpreter started the way the pool starts one
-#: (``python -c``: the working directory heads ``sys.path``); prints one tab-separated line:
-#: a marker, the failed import's exception (or nothing), and the top-level modules it loaded
-#: from the working directory
+#: run by :func:`_start_failure` in a new interpreter started the way the pool starts one
+#: (``python -c``: the working directory heads ``sys.path``, the driver's path follows); prints
+#: one tab-separated line: a marker, the failed import's exception (or nothing), and the
+#: files it loaded from the working directory
 _IMPORT_PROBE = """\
 import os, sys
+sys.path += [p for p in os.environ.get("XSAM_DRIVER_PATH", "").split(os.pathsep)
+             if p and p not in sys.path]
 error, files = "", []
 try:
     import multiprocessing.connection, xsam_theory.sweeps.worker
@@ -272,7 +278,7 @@ print("\\nxsam-import-probe\\t" + error + "\\t" + "\\t".join(local))
 _MAIN_GUARD = re.compile(r"""__name__\s*==\s*['"]__main__['"]|['"]__main__['"]\s*==\s*__name__""")
 
 
-def start_failure(timeout: float = 60.0) -> Exception | None:
+def _start_failure(timeout: float = 60.0) -> Exception | None:
     """Why worker processes died before finishing any run, when a cause can be named; else
     ``None`` (the runs themselves killed them: rerun them one at a time).
 
@@ -281,11 +287,12 @@ def start_failure(timeout: float = 60.0) -> Exception | None:
     :class:`WorkerImportError` naming the exception and the files of the working directory
     that the new process imported in place of modules of the same name. Otherwise, a
     ``__main__`` script without an ``if __name__ == "__main__":`` guard (its workers rerun it
-    at import) is a :class:`RuntimeError` saying so.
+    at import; a package's ``__main__.py`` is never rerun) is a :class:`RuntimeError` saying so.
     """
     cwd = os.getcwd()
+    env = {**os.environ, "XSAM_DRIVER_PATH": os.pathsep.join(p for p in sys.path if p)}
     try:
-        probe = subprocess.run([sys.executable, "-c", _IMPORT_PROBE], cwd=cwd,
+        probe = subprocess.run([sys.executable, "-c", _IMPORT_PROBE], cwd=cwd, env=env,
                                capture_output=True, text=True, timeout=timeout)
         error, shadowing = _parse_probe(probe.stdout, probe.returncode, probe.stderr)
     except (OSError, subprocess.SubprocessError):
@@ -293,7 +300,7 @@ def start_failure(timeout: float = 60.0) -> Exception | None:
     if error:
         return WorkerImportError(_import_failure_message(cwd, error, shadowing))
     main_file = getattr(sys.modules.get("__main__"), "__file__", None)
-    if main_file and _lacks_main_guard(main_file):
+    if main_file and os.path.basename(main_file) != "__main__.py" and _lacks_main_guard(main_file):
         return RuntimeError(
             f"the worker processes died before finishing any run: {main_file} starts a sweep "
             "when it is imported, and every worker process imports it. Guard its entry point "
