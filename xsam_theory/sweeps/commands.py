@@ -148,7 +148,8 @@ def results_command(store: str, *, sweep: str | None = None, where: Sequence[str
         if problem is not None:
             return _error(f"cannot write --csv {csv}: {problem}", err)
     try:
-        with SweepStore(store, create=False) as st:
+        with SweepStore(store, read_only=True,
+                        on_warning=lambda m: err.write(f"warning: {m}\n")) as st:
             sweeps = st.sweeps()
             records = st.records(sweep)
         filters = parse_where(where)
