@@ -28,7 +28,8 @@ REQUIRED = ("nan-parameters", "nan-inputs", "inf-targets", "shape-parameters", "
             "sweep-seeds-int", "cli-sweep-seeds-int", "sweep-nan-in-grid", "cli-sweep-nan-in-grid",
             "cli-sweep-inf-in-problem", "sweep-lease-negative", "cli-sweep-lease-zero",
             "cli-sweep-store-under-file", "cli-results-text-file", "cli-verify-out-file",
-            "cli-figures-out-file")
+            "cli-figures-out-file", "cli-verify-device-tpu", "cli-sweep-scheduler-unreachable",
+            "resolve-device-tpu")
 
 EXCEPTIONS = {"ValueError": ValueError, "NonFiniteError": NonFiniteError, "StoreError": StoreError}
 
