@@ -24,6 +24,8 @@ from xsam_theory.sweeps.executors import (
     DaskExecutor,
     Executor,
     LocalExecutor,
+    SchedulerUnreachableError,
+    WorkerImportError,
     available_cores,
     make_executor,
 )
@@ -35,24 +37,36 @@ from xsam_theory.sweeps.registry import (
     register_problem,
 )
 from xsam_theory.sweeps.runner import SweepResult, load_records, run_sweep
-from xsam_theory.sweeps.spec import RunConfig, SweepSpec, load_spec, run_hash
-from xsam_theory.sweeps.store import RunRecord, StoreError, SweepExistsError, SweepStore
+from xsam_theory.sweeps.spec import MAX_RUNS, RunConfig, SweepSpec, load_spec, run_hash
+from xsam_theory.sweeps.store import (
+    DEFAULT_LEASE_S,
+    RunRecord,
+    StoreError,
+    StoreFullError,
+    SweepExistsError,
+    SweepStore,
+)
 from xsam_theory.sweeps.table import filter_rows, parse_where, tidy, to_dataframe, write_csv
 from xsam_theory.sweeps.worker import decode_trajectory, encode_trajectory, execute_run
 
 __all__ = [
     "BUILTIN_RESULTS",
+    "DEFAULT_LEASE_S",
+    "MAX_RUNS",
     "PROBLEMS",
     "DaskExecutor",
     "Executor",
     "LocalExecutor",
     "RunConfig",
     "RunRecord",
+    "SchedulerUnreachableError",
     "StoreError",
+    "StoreFullError",
     "SweepExistsError",
     "SweepResult",
     "SweepSpec",
     "SweepStore",
+    "WorkerImportError",
     "available_cores",
     "build_problem",
     "decode_trajectory",
