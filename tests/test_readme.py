@@ -82,3 +82,19 @@ def test_readme_own_data_example_runs_as_a_script(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     verdict = out.stdout.strip().splitlines()[-1].split()[0]
     assert verdict in ("holds", "fails", "inconclusive"), out.stdout
+
+
+def test_readme_failure_model_states_the_numbers_the_code_uses():
+    """The README's failure model quotes the default lease, the run limit and the exit statuses;
+    they must be the code's (a change in the code without the README fails here)."""
+    from xsam_theory.io import OUTPUT_FAILED
+    from xsam_theory.sweeps import DEFAULT_LEASE_S, MAX_RUNS
+
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index("## Failure model"):text.index("## Layout")]
+    assert f"default {DEFAULT_LEASE_S:g} s" in section
+    assert f"{MAX_RUNS:,} runs" in text
+    assert f"exit status {OUTPUT_FAILED}" in section and f"{OUTPUT_FAILED} when an output" in text
+    for case in ("Bad input", "killed sweep", "Several drivers", "lost worker", "full disk",
+                 "consistent", "never stale"):
+        assert case in section, case
