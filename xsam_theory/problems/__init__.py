@@ -1,5 +1,8 @@
-"""Objectives with exact derivatives (SPEC §3): the :class:`Problem` / :class:`Point` protocol,
-quadratics, the factorization and ravine toys, and multilayer perceptrons."""
+"""Objectives with exact derivatives (SPEC §3).
+
+The :class:`Problem` / :class:`Point` protocol, quadratics, the factorization and ravine toys,
+and multilayer perceptrons.
+"""
 
 from __future__ import annotations
 

@@ -50,15 +50,19 @@ class Point(ABC):
         r""":math:`\nabla L(w)`, shape ``(dim,)``."""
 
     def hvp(self, v: Any) -> Any:
-        r""":math:`H v` with :math:`H = \nabla^2 L(w)` (exact), shape ``(dim,)``; ``ValueError``
-        unless ``v`` is a finite real vector of shape ``(dim,)``."""
+        r""":math:`H v` with :math:`H = \nabla^2 L(w)` (exact), shape ``(dim,)``.
+
+        ``ValueError`` unless ``v`` is a finite real vector of shape ``(dim,)``.
+        """
         check_vector("v", v, self.problem.dim)
         return self.hvp_batch(self.xp.expand_dims(v, axis=0))[0, :]
 
     @abstractmethod
     def hvp_batch(self, V: Any) -> Any:
-        r""":math:`V H` for ``k`` directions stacked as the rows of ``V`` (shape ``(k, dim)``),
-        in one pass."""
+        r""":math:`V H` for ``k`` directions stacked as the rows of ``V``, in one pass.
+
+        ``V`` has shape ``(k, dim)``.
+        """
 
     def hessian(self) -> Any:
         r"""The dense Hessian :math:`H` (shape ``(dim, dim)``), assembled from batched HVPs."""
@@ -102,24 +106,31 @@ class Problem(ABC):
 
     # -- conveniences -------------------------------------------------------------------------
     def loss(self, w: Any, batch: Any = None) -> Any:
+        """:math:`L(w)` on ``batch`` (``None``: all data)."""
         return self.at(w, batch).loss
 
     def grad(self, w: Any, batch: Any = None) -> Any:
+        r""":math:`\nabla L(w)` on ``batch`` (``None``: all data), shape ``(dim,)``."""
         return self.at(w, batch).grad
 
     def hvp(self, w: Any, v: Any, batch: Any = None) -> Any:
-        r""":math:`\nabla^2 L(w)\,v`; ``ValueError`` for a direction ``v`` that is not a finite
-        real vector of shape ``(dim,)``."""
+        r""":math:`\nabla^2 L(w)\,v`.
+
+        ``ValueError`` for a direction ``v`` that is not a finite real vector of shape ``(dim,)``.
+        """
         return self.at(w, batch).hvp(v)
 
     def hvp_batch(self, w: Any, V: Any, batch: Any = None) -> Any:
-        r""":math:`V\,\nabla^2 L(w)` for the rows of ``V``; ``ValueError`` unless ``V`` is a
-        finite real array of shape ``(k, dim)``."""
+        r""":math:`V\,\nabla^2 L(w)` for the rows of ``V``.
+
+        ``ValueError`` unless ``V`` is a finite real array of shape ``(k, dim)``.
+        """
         point = self.at(w, batch)
         check_directions("V", V, self.dim)
         return point.hvp_batch(V)
 
     def hessian(self, w: Any, batch: Any = None) -> Any:
+        r"""The dense Hessian :math:`\nabla^2 L(w)` on ``batch``, shape ``(dim, dim)``."""
         return self.at(w, batch).hessian()
 
     def hessian_chunk(self) -> int:

@@ -155,25 +155,20 @@ class Factorization(Problem):
 
     The problem has no data (``n_samples`` is ``None``): ``batch`` must be ``None``.
 
-    Parameters
-    ----------
-    n : int
-        Number of products in the sum (width).
-    depth : int
-        Number of factors in each product.
-    xp : module, optional
-        Array namespace reported by :attr:`xp` (the problem holds no arrays; computations use
-        the namespace of ``w``).
+    Args:
+        n (int): Number of products in the sum (width).
+        depth (int): Number of factors in each product.
+        xp (module, optional): Array namespace reported by :attr:`xp` (the problem holds no arrays;
+            computations use the namespace of ``w``).
 
-    Examples
-    --------
-    >>> import numpy as np
-    >>> toy = Factorization()                      # L = (xy - 1)^2 / 2
-    >>> w = np.array([2.0, 1.0])
-    >>> float(toy.loss(w)), toy.grad(w).tolist()
-    (0.5, [1.0, 2.0])
-    >>> float(toy.sharpness_on_manifold(np.array([2.0, 0.5])))   # x^2 + y^2 on xy = 1
-    4.25
+    Examples:
+        >>> import numpy as np
+        >>> toy = Factorization()                      # L = (xy - 1)^2 / 2
+        >>> w = np.array([2.0, 1.0])
+        >>> float(toy.loss(w)), toy.grad(w).tolist()
+        (0.5, [1.0, 2.0])
+        >>> float(toy.sharpness_on_manifold(np.array([2.0, 0.5])))   # x^2 + y^2 on xy = 1
+        4.25
     """
 
     n_samples = None
@@ -189,9 +184,11 @@ class Factorization(Problem):
 
     @property
     def xp(self) -> ModuleType:
+        """The array namespace the problem reports (it holds no arrays)."""
         return self._xp
 
     def at(self, w: Any, batch: Any = None) -> _FactorizationPoint:
+        """The loss and its derivatives at ``w`` (no data: ``batch`` must be ``None``)."""
         self._batch_indices(batch)
         _check_floating(self, w)
         return _FactorizationPoint(self, w)
@@ -296,15 +293,14 @@ class TwoBlockFactorization(Problem):
     :math:`\tfrac12(c^2+d^2)`, 0, 0 — half the block sharpnesses :math:`a^2 + b^2`,
     :math:`c^2 + d^2` of the per-sample losses (see :meth:`block_sharpness`).
 
-    Examples
-    --------
-    >>> import numpy as np
-    >>> toy = TwoBlockFactorization()
-    >>> w = np.array([2.0, 1.0, 1.0, 1.0])
-    >>> float(toy.loss(w)), float(toy.loss(w, batch=np.array([0])))
-    (0.25, 0.5)
-    >>> toy.block_sharpness(np.array([2.0, 0.5, 1.0, 1.0])).tolist()
-    [4.25, 2.0]
+    Examples:
+        >>> import numpy as np
+        >>> toy = TwoBlockFactorization()
+        >>> w = np.array([2.0, 1.0, 1.0, 1.0])
+        >>> float(toy.loss(w)), float(toy.loss(w, batch=np.array([0])))
+        (0.25, 0.5)
+        >>> toy.block_sharpness(np.array([2.0, 0.5, 1.0, 1.0])).tolist()
+        [4.25, 2.0]
     """
 
     dim = 4
@@ -318,9 +314,11 @@ class TwoBlockFactorization(Problem):
 
     @property
     def xp(self) -> ModuleType:
+        """The array namespace the problem reports (it holds no arrays)."""
         return self._xp
 
     def at(self, w: Any, batch: Any = None) -> _TwoBlockPoint:
+        """The loss and its derivatives at ``w`` on samples ``batch`` (``None``: both samples)."""
         idx = self._batch_indices(batch)
         _check_floating(self, w)
         if idx is None:

@@ -61,9 +61,10 @@ class Activation:
         return xp.logaddexp(xp.zeros_like(z), z), s
 
     def second(self, xp: ModuleType, a: Any, d1: Any) -> Any:
-        r""":math:`\varphi''(z)` from :math:`a = \varphi(z)` and :math:`\varphi'(z)`:
-        tanh'' = :math:`-2\tanh(z)(1 - \tanh^2 z)`,
-        softplus'' = :math:`\sigma(z)(1 - \sigma(z))`."""
+        r""":math:`\varphi''(z)` from :math:`a = \varphi(z)` and :math:`\varphi'(z)`.
+
+        tanh'' = :math:`-2\tanh(z)(1 - \tanh^2 z)`, softplus'' = :math:`\sigma(z)(1 - \sigma(z))`.
+        """
         if self.name == "tanh":
             return -2.0 * a * d1
         return d1 * (1.0 - d1)
@@ -73,8 +74,10 @@ ACTIVATIONS = {"tanh": Activation("tanh"), "softplus": Activation("softplus")}
 
 
 def _layer_widths(widths: Sequence[int]) -> tuple[int, ...]:
-    """``widths`` as a tuple of ``int``, checked: at least two layer sizes, each an integer >= 1
-    (``2.5`` and ``True`` are refused, never truncated or read as 1)."""
+    """``widths`` as a tuple of ``int``, checked: at least two layer sizes, each an integer >= 1.
+
+    ``2.5`` and ``True`` are refused, never truncated or read as 1.
+    """
     try:
         sizes = tuple(widths)
     except TypeError:
@@ -87,10 +90,12 @@ def _layer_widths(widths: Sequence[int]) -> tuple[int, ...]:
 
 
 def torch_default_init(widths: Sequence[int], seed: int | np.random.Generator = 0) -> np.ndarray:
-    r"""Parameters drawn like PyTorch's ``nn.Linear`` default:
-    :math:`U(-1/\sqrt{d_{l-1}}, 1/\sqrt{d_{l-1}})`
-    for every weight and bias (``kaiming_uniform_(a=√5)`` reduces to this bound). ``seed``: an
-    integer >= 0 or a ``numpy.random.Generator``."""
+    r"""Parameters drawn like PyTorch's ``nn.Linear`` default.
+
+    Every weight and bias is drawn from :math:`U(-1/\sqrt{d_{l-1}}, 1/\sqrt{d_{l-1}})`
+    (``kaiming_uniform_(a=√5)`` reduces to this bound). ``seed``: an integer >= 0 or a
+    ``numpy.random.Generator``.
+    """
     rng = np.random.default_rng(check_seed(seed, generator_ok=True))
     parts = []
     for d_in, d_out in zip(widths[:-1], widths[1:]):
@@ -188,8 +193,10 @@ class _MLPPoint(Point):
 
     # -- R-operator -----------------------------------------------------------------------
     def _curvature_terms(self) -> list[Any]:
-        r""":math:`\varphi''(z_l)\odot e_l` per hidden layer, computed once per point (every HVP
-        at this point needs it; the gradient does not)."""
+        r""":math:`\varphi''(z_l)\odot e_l` per hidden layer, computed once per point.
+
+        Every HVP at this point needs it; the gradient does not.
+        """
         if self._curvature is None:
             act = self.problem.activation
             self._curvature = [act.second(self.xp, a, d1) * e
@@ -381,8 +388,10 @@ class MLP(Problem):
         return cls(widths, X, Y, activation=activation, loss=loss, l2=l2)
 
     def init_params(self, seed: int | np.random.Generator = 0) -> Any:
-        """Initial parameters drawn like PyTorch's ``nn.Linear`` default (see
-        :func:`torch_default_init`)."""
+        """Initial parameters drawn like PyTorch's ``nn.Linear`` default.
+
+        See :func:`torch_default_init`.
+        """
         return asarray(torch_default_init(self.widths, seed), like=self.X)
 
     # -- layout ---------------------------------------------------------------------------------
@@ -397,8 +406,10 @@ class MLP(Problem):
         return out
 
     def unflatten_batch(self, V: Any) -> tuple[list[Any], list[Any]]:
-        """Split the rows of ``V`` (shape ``(k, dim)``) into per-layer ``(k, d_l, d_{l-1})``
-        and ``(k, d_l)`` arrays."""
+        """Split the rows of ``V`` (shape ``(k, dim)``) into per-layer arrays.
+
+        The arrays have shapes ``(k, d_l, d_{l-1})`` and ``(k, d_l)``.
+        """
         xp, k, off = namespace(V), V.shape[0], 0
         Ws, bs = [], []
         for d_out, d_in in self.shapes:
@@ -423,9 +434,11 @@ class MLP(Problem):
     # -- protocol -------------------------------------------------------------------------------
     @property
     def xp(self) -> ModuleType:
+        """The array namespace of the data ``X`` and ``Y``."""
         return self._xp
 
     def at(self, w: Any, batch: Any = None) -> _MLPPoint:
+        """The loss and its derivatives at ``w`` on samples ``batch`` (``None``: all samples)."""
         idx = self._batch_indices(batch)
         self._check_point(w)
         if idx is None:
@@ -447,6 +460,7 @@ class MLP(Problem):
         return float(xp.mean(xp.astype(hit, xp.float64)))
 
     def convert(self, xp: ModuleType, device: Any = None) -> MLP:
+        """The same MLP with its data in namespace ``xp`` (on ``device``)."""
         new = object.__new__(MLP)
         new.__dict__.update(self.__dict__)
         new._xp = xp
@@ -455,16 +469,23 @@ class MLP(Problem):
         return new
 
     def hessian_chunk(self) -> int:
+        """How many directions one batched HVP takes when the dense Hessian is assembled.
+
+        About eight ``(n, k, width)`` float64 arrays are live per batched HVP; ``k`` keeps them
+        under :data:`HESSIAN_CHUNK_BYTES`.
+        """
         # ~8 live (n, k, width) float64 arrays per batched HVP
         n, width = self.n_samples, max(self.widths)
         return max(1, min(self.dim, HESSIAN_CHUNK_BYTES // (8 * 8 * n * width)))
 
     def hvp_block(self, n: int, like: Any) -> int:
-        """How many directions one R-operator pass takes on ``n`` samples: as many as keep each
-        ``(n, k, width)`` float64 intermediate under :data:`HVP_BLOCK_BYTES` on a CPU (larger
-        temporaries are fresh ``mmap``s that the kernel zero-fills page by page on every
-        allocation, which costs more than the wider matrix products gain), and under 1 GiB on
-        an accelerator."""
+        """How many directions one R-operator pass takes on ``n`` samples.
+
+        As many as keep each ``(n, k, width)`` float64 intermediate under :data:`HVP_BLOCK_BYTES`
+        on a CPU (larger temporaries are fresh ``mmap``s that the kernel zero-fills page by page
+        on every allocation, which costs more than the wider matrix products gain), and under
+        1 GiB on an accelerator.
+        """
         budget = HVP_BLOCK_BYTES if _on_cpu(like) else 2**30
         return max(1, budget // (8 * n * max(self.widths)))
 
@@ -499,8 +520,10 @@ HVP_BLOCK_BYTES = 2**20
 
 
 def _on_cpu(x: Any) -> bool:
-    """Whether ``x`` lives in host memory (NumPy: ``"cpu"``; torch: ``device(type="cpu")``;
-    array_api_strict: ``CPU_DEVICE``)."""
+    """Whether ``x`` lives in host memory.
+
+    NumPy: ``"cpu"``; torch: ``device(type="cpu")``; array_api_strict: ``CPU_DEVICE``.
+    """
     device = device_of(x)
     return getattr(device, "type", None) == "cpu" or "cpu" in str(device).lower()
 

@@ -21,8 +21,11 @@ __all__ = ["Quadratic", "random_orthogonal"]
 
 
 def random_orthogonal(dim: int, seed: int | np.random.Generator = 0) -> np.ndarray:
-    """A Haar-distributed orthogonal matrix (QR of a Gaussian matrix with the sign of R fixed);
-    ``seed``: an integer >= 0 or a ``numpy.random.Generator``."""
+    """A Haar-distributed orthogonal matrix.
+
+    QR of a Gaussian matrix with the sign of R fixed. ``seed``: an integer >= 0 or a
+    ``numpy.random.Generator``.
+    """
     if dim < 1:
         raise ValueError(f"dim must be >= 1, got {dim}")
     rng = np.random.default_rng(check_seed(seed, generator_ok=True))
@@ -148,14 +151,17 @@ class Quadratic(Problem):
     # -- protocol -------------------------------------------------------------------------------
     @property
     def xp(self) -> ModuleType:
+        """The array namespace of ``H``."""
         return self._xp
 
     def at(self, w: Any, batch: Any = None) -> Point:
+        """The loss and its derivatives at ``w`` (no data: ``batch`` must be ``None``)."""
         self._batch_indices(batch)
         self._check_point(w)
         return _QuadraticPoint(self, w)
 
     def convert(self, xp: ModuleType, device: Any = None) -> Quadratic:
+        """The same quadratic with ``H`` in namespace ``xp`` (on ``device``)."""
         H = xp.asarray(to_numpy(self.H), dtype=xp.float64, device=device)
         return Quadratic(H, to_numpy(self.b), eigenvalues=self.eigenvalues,
                          eigenvectors=self.eigenvectors)

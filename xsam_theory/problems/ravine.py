@@ -74,20 +74,17 @@ class Ravine(Problem):
     :math:`\nabla\lambda_1 = (0, 2\lambda_0 y)` (:meth:`grad_sharpness`). No data:
     ``batch`` must be ``None``.
 
-    Parameters
-    ----------
-    lam0 : float
-        The curvature :math:`\lambda_0 > 0` across the ravine at :math:`y = 0`.
+    Args:
+        lam0 (float): The curvature :math:`\lambda_0 > 0` across the ravine at :math:`y = 0`.
 
-    Examples
-    --------
-    >>> import numpy as np
-    >>> toy = Ravine(lam0=5.0)
-    >>> w = np.array([0.0, 0.5])
-    >>> float(toy.sharpness(w)), toy.grad_sharpness(w).tolist()
-    (6.25, [0.0, 5.0])
-    >>> toy.hessian(w).tolist()
-    [[6.25, 0.0], [0.0, 0.0]]
+    Examples:
+        >>> import numpy as np
+        >>> toy = Ravine(lam0=5.0)
+        >>> w = np.array([0.0, 0.5])
+        >>> float(toy.sharpness(w)), toy.grad_sharpness(w).tolist()
+        (6.25, [0.0, 5.0])
+        >>> toy.hessian(w).tolist()
+        [[6.25, 0.0], [0.0, 0.0]]
     """
 
     dim = 2
@@ -108,9 +105,11 @@ class Ravine(Problem):
 
     @property
     def xp(self) -> ModuleType:
+        """The array namespace the problem reports (it holds no arrays)."""
         return self._xp
 
     def at(self, w: Any, batch: Any = None) -> _RavinePoint:
+        """The loss and its derivatives at ``w`` (no data: ``batch`` must be ``None``)."""
         self._batch_indices(batch)
         _check_floating(self, w)
         return _RavinePoint(self, w)

@@ -59,10 +59,9 @@ def top_eigenpair(op: HessianOperator, method: str = "lanczos", *, v0: Any = Non
 
     ``v0=None`` draws a standard normal start vector from ``seed``.
 
-    Raises
-    ------
-    ValueError
-        For an unknown ``method`` (the message names it), or ``method="power"`` without ``steps``.
+    Raises:
+        ValueError: For an unknown ``method`` (the message names it), or ``method="power"`` without
+            ``steps``.
     """
     if method == "exact":
         return exact_top(op, 1)

@@ -35,21 +35,17 @@ def orient(v: Any) -> Any:
     power iteration does not (its sign is part of the reference semantics, F8.3). The zero vector
     is returned unchanged. Works for shape ``(dim,)`` and, column by column, ``(dim, k)``.
 
-    Parameters
-    ----------
-    v : array
-        A vector ``(dim,)`` or a matrix ``(dim, k)`` of column vectors, in any array-API namespace.
+    Args:
+        v (array): A vector ``(dim,)`` or a matrix ``(dim, k)`` of column vectors, in any array-API
+            namespace.
 
-    Returns
-    -------
-    array
-        ``v`` with each vector's sign fixed, same namespace, shape and dtype.
+    Returns:
+        array: ``v`` with each vector's sign fixed, same namespace, shape and dtype.
 
-    Examples
-    --------
-    >>> import numpy as np
-    >>> orient(np.array([0.5, -2.0, 2.0])).tolist()
-    [-0.5, 2.0, -2.0]
+    Examples:
+        >>> import numpy as np
+        >>> orient(np.array([0.5, -2.0, 2.0])).tolist()
+        [-0.5, 2.0, -2.0]
     """
     xp = namespace(v)
     if v.ndim not in (1, 2):
@@ -81,19 +77,13 @@ def top_eigenspace(eigenvalues: Any, eigenvectors: Any, rtol: float = 1e-8) -> A
     only as complete as the pairs passed in: pass at least as many pairs as the multiplicity of
     :math:`\lambda_1` (e.g. the output of :func:`~xsam_theory.spectral.eigh_spectrum`).
 
-    Parameters
-    ----------
-    eigenvalues : array_like
-        Shape ``(k,)`` (NumPy or any backend; any order).
-    eigenvectors : array
-        Shape ``(dim, k)``, column ``i`` belonging to ``eigenvalues[i]``.
-    rtol : float
-        Relative tolerance for a tie with :math:`\lambda_1` (``>= 0``).
+    Args:
+        eigenvalues (array_like): Shape ``(k,)`` (NumPy or any backend; any order).
+        eigenvectors (array): Shape ``(dim, k)``, column ``i`` belonging to ``eigenvalues[i]``.
+        rtol (float): Relative tolerance for a tie with :math:`\lambda_1` (``>= 0``).
 
-    Returns
-    -------
-    array
-        Shape ``(dim, m)``, orthonormal columns, in the namespace of ``eigenvectors``
+    Returns:
+        array: Shape ``(dim, m)``, orthonormal columns, in the namespace of ``eigenvectors``
         (:math:`m = |S| \ge 1`).
     """
     if not rtol >= 0:
@@ -132,18 +122,13 @@ def angle_to_subspace(u: Any, basis: Any) -> float:
     :math:`\mathcal{S}`. Returns NaN when :math:`u = 0` (the angle is undefined; a documented
     "not available", not a numerical failure).
 
-    Parameters
-    ----------
-    u : array
-        Shape ``(dim,)``.
-    basis : array
-        Shape ``(dim, m)`` with orthonormal columns (or ``(dim,)`` for a unit vector), in the same
-        namespace as ``u``.
+    Args:
+        u (array): Shape ``(dim,)``.
+        basis (array): Shape ``(dim, m)`` with orthonormal columns (or ``(dim,)`` for a unit
+            vector), in the same namespace as ``u``.
 
-    Returns
-    -------
-    float
-        The angle in degrees.
+    Returns:
+        float: The angle in degrees.
     """
     xp = namespace(u, basis)
     B = basis if basis.ndim == 2 else xp.reshape(basis, (basis.shape[0], 1))

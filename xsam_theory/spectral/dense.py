@@ -30,22 +30,17 @@ def eigh_spectrum(H: Any) -> EigenResult:
     Residuals :math:`\|Hv_i - \lambda_i v_i\|` are computed with one dense product, not with HVPs,
     so ``n_hvp = 0``.
 
-    Parameters
-    ----------
-    H : array
-        Symmetric matrix of shape ``(n, n)`` in any array-API namespace (``ValueError`` if it
-        is not symmetric up to round-off).
+    Args:
+        H (array): Symmetric matrix of shape ``(n, n)`` in any array-API namespace (``ValueError``
+            if it is not symmetric up to round-off).
 
-    Returns
-    -------
-    EigenResult
-        ``n`` pairs, ``method="dense_eigh"``, ``converged=True``, ``iterations=0``.
+    Returns:
+        EigenResult: ``n`` pairs, ``method="dense_eigh"``, ``converged=True``, ``iterations=0``.
 
-    Examples
-    --------
-    >>> import numpy as np
-    >>> eigh_spectrum(np.array([[2.0, 1.0], [1.0, 2.0]])).eigenvalues.tolist()
-    [3.0, 1.0]
+    Examples:
+        >>> import numpy as np
+        >>> eigh_spectrum(np.array([[2.0, 1.0], [1.0, 2.0]])).eigenvalues.tolist()
+        [3.0, 1.0]
     """
     xp = namespace(H)
     if H.ndim != 2 or H.shape[0] != H.shape[1] or H.shape[0] == 0:
@@ -77,17 +72,12 @@ def exact_top(op_or_matrix: HessianOperator | Any, k: int = 1) -> EigenResult:
     of the HVPs). Given a matrix, it is used as is (``n_hvp = 0``). Then
     :func:`eigh_spectrum` and the first ``k`` pairs :math:`\lambda_1 \ge \dots \ge \lambda_k`.
 
-    Parameters
-    ----------
-    op_or_matrix : HessianOperator or array
-        The operator, or a dense symmetric matrix.
-    k : int
-        Number of pairs, ``1 <= k <= dim``.
+    Args:
+        op_or_matrix (HessianOperator or array): The operator, or a dense symmetric matrix.
+        k (int): Number of pairs, ``1 <= k <= dim``.
 
-    Returns
-    -------
-    EigenResult
-        ``k`` pairs, ``method="exact_dense"``.
+    Returns:
+        EigenResult: ``k`` pairs, ``method="exact_dense"``.
     """
     if isinstance(op_or_matrix, HessianOperator):
         op = op_or_matrix

@@ -85,31 +85,21 @@ def lanczos_eigsh(op: HessianOperator, k: int = 1, *, v0: Any = None, tol: float
     When ``k >= dim`` (ARPACK needs ``k < dim``), falls back to the dense decomposition
     (:func:`~xsam_theory.spectral.exact_top`, ``dim`` HVPs) and says so in ``method``.
 
-    Parameters
-    ----------
-    op : HessianOperator
-        The symmetric operator.
-    k : int
-        Number of pairs, ``1 <= k <= dim``.
-    v0 : array, optional
-        Start vector (any backend). Default: a standard normal vector from
-        ``numpy.random.default_rng(seed)``, so results are reproducible.
-    tol : float
-        ARPACK's relative tolerance (``0``: machine precision).
-    maxiter : int, optional
-        ARPACK's maximum number of restarts (SciPy's default ``10 * dim``).
-    ncv : int, optional
-        Krylov subspace size (SciPy's default ``min(dim, max(2k + 1, 20))``).
-    seed : int
-        Seed for the default ``v0``, an integer >= 0.
+    Args:
+        op (HessianOperator): The symmetric operator.
+        k (int): Number of pairs, ``1 <= k <= dim``.
+        v0 (array, optional): Start vector (any backend). Default: a standard normal vector from
+            ``numpy.random.default_rng(seed)``, so results are reproducible.
+        tol (float): ARPACK's relative tolerance (``0``: machine precision).
+        maxiter (int, optional): ARPACK's maximum number of restarts (SciPy's default ``10 * dim``).
+        ncv (int, optional): Krylov subspace size (SciPy's default ``min(dim, max(2k + 1, 20))``).
+        seed (int): Seed for the default ``v0``, an integer >= 0.
 
-    Returns
-    -------
-    EigenResult
-        ``k`` pairs in descending order; ``converged`` is ARPACK's verdict (on non-convergence the
-        pairs ARPACK did converge are returned with ``converged=False``); ``iterations`` is the
-        number of operator applications ARPACK made (its Lanczos steps; ``eigsh`` does not expose
-        its restart count), so ``n_hvp = iterations + k``.
+    Returns:
+        EigenResult: ``k`` pairs in descending order; ``converged`` is ARPACK's verdict (on
+        non-convergence the pairs ARPACK did converge are returned with ``converged=False``);
+        ``iterations`` is the number of operator applications ARPACK made (its Lanczos steps;
+        ``eigsh`` does not expose its restart count), so ``n_hvp = iterations + k``.
     """
     k = _check_k(k, op.dim)
     tol = check_tolerance("tol", tol)
@@ -243,26 +233,18 @@ def lanczos(op: HessianOperator, v0: Any, steps: int, k: int = 1, *, tol: float 
     Everything except the ``m x m`` tridiagonal problem runs in the operator's array-API namespace
     and on its device; the loop synchronises once per step (the breakdown test).
 
-    Parameters
-    ----------
-    op : HessianOperator
-        The symmetric operator.
-    v0 : array or None
-        Start vector (any backend); ``None`` draws a standard normal vector from
-        ``numpy.random.default_rng(seed)``.
-    steps : int
-        Number of Lanczos steps (= HVPs, = Krylov dimension ``m`` without breakdown), ``>= k``.
-    k : int
-        Number of Ritz pairs returned (fewer, ``m``, if a breakdown left ``m < k``).
-    tol : float
-        Relative residual tolerance for ``converged``.
-    seed : int
-        Seed for the default ``v0``, an integer >= 0.
+    Args:
+        op (HessianOperator): The symmetric operator.
+        v0 (array or None): Start vector (any backend); ``None`` draws a standard normal vector from
+            ``numpy.random.default_rng(seed)``.
+        steps (int): Number of Lanczos steps (= HVPs, = Krylov dimension ``m`` without breakdown),
+            ``>= k``.
+        k (int): Number of Ritz pairs returned (fewer, ``m``, if a breakdown left ``m < k``).
+        tol (float): Relative residual tolerance for ``converged``.
+        seed (int): Seed for the default ``v0``, an integer >= 0.
 
-    Returns
-    -------
-    EigenResult
-        Ritz values in descending order, unit Ritz vectors (package sign convention),
+    Returns:
+        EigenResult: Ritz values in descending order, unit Ritz vectors (package sign convention),
         ``iterations = m``, ``method`` noting a breakdown.
     """
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:

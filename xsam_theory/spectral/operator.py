@@ -47,8 +47,10 @@ class HessianOperator:
 
     @classmethod
     def from_matrix(cls, H: Any) -> HessianOperator:
-        """A dense symmetric matrix as an operator (``ValueError`` if it is not symmetric up to
-        round-off)."""
+        """A dense symmetric matrix as an operator.
+
+        ``ValueError`` if it is not symmetric up to round-off.
+        """
         from xsam_theory.spectral.results import _check_symmetric
 
         _check_symmetric(H)

@@ -51,28 +51,19 @@ def power_iteration(op: HessianOperator, v0: Any, steps: int, *, rayleigh: bool 
       :math:`\|Hu_{k-1} - \lambda u_{k-1}\|`, both free; they belong to :math:`u_{k-1}`, not to
       the returned :math:`u_k` (after a zero-branch stop the two coincide). Needs ``steps >= 1``.
 
-    Parameters
-    ----------
-    op : HessianOperator
-        The symmetric operator.
-    v0 : array or None
-        Start (warm-start) vector, any backend; normalized first. ``None`` draws a standard
-        normal vector from ``numpy.random.default_rng(seed)``.
-    steps : int
-        Number of power steps ``k >= 0`` (``>= 1`` when ``rayleigh=False``).
-    rayleigh : bool
-        Spend one extra HVP on the Rayleigh quotient of the returned vector.
-    tol : float
-        Only for the reported ``converged`` flag: ``residual <= tol * |eigenvalue|``. It never
-        stops the iteration.
-    seed : int
-        Seed for the default ``v0``, an integer >= 0.
+    Args:
+        op (HessianOperator): The symmetric operator.
+        v0 (array or None): Start (warm-start) vector, any backend; normalized first. ``None`` draws
+            a standard normal vector from ``numpy.random.default_rng(seed)``.
+        steps (int): Number of power steps ``k >= 0`` (``>= 1`` when ``rayleigh=False``).
+        rayleigh (bool): Spend one extra HVP on the Rayleigh quotient of the returned vector.
+        tol (float): Only for the reported ``converged`` flag: ``residual <= tol * |eigenvalue|``.
+            It never stops the iteration.
+        seed (int): Seed for the default ``v0``, an integer >= 0.
 
-    Returns
-    -------
-    EigenResult
-        One pair, ``method="power"``, ``iterations`` = power steps actually run (HVPs in the
-        loop; fewer than ``steps`` only after a zero-branch stop).
+    Returns:
+        EigenResult: One pair, ``method="power"``, ``iterations`` = power steps actually run (HVPs
+        in the loop; fewer than ``steps`` only after a zero-branch stop).
     """
     return _power(op, v0, steps, shift=0.0, rayleigh=rayleigh, tol=tol, seed=seed,
                   method="power")
@@ -95,17 +86,17 @@ def shifted_power_iteration(op: HessianOperator, v0: Any, steps: int, shift: flo
     the same ``rayleigh`` semantics, zero branch (:math:`(H + \sigma I)u = 0`), ``tol`` and HVP
     counts as :func:`power_iteration`.
 
-    Parameters
-    ----------
-    op, v0, steps, rayleigh, tol, seed
-        As in :func:`power_iteration`.
-    shift : float
-        The shift :math:`\sigma` (finite).
+    Args:
+        op: As in :func:`power_iteration`.
+        v0: As in :func:`power_iteration`.
+        steps: As in :func:`power_iteration`.
+        rayleigh: As in :func:`power_iteration`.
+        tol: As in :func:`power_iteration`.
+        seed: As in :func:`power_iteration`.
+        shift (float): The shift :math:`\sigma` (finite).
 
-    Returns
-    -------
-    EigenResult
-        One pair, ``method="shifted_power (shift=σ)"``.
+    Returns:
+        EigenResult: One pair, ``method="shifted_power (shift=σ)"``.
     """
     shift = float(shift)
     if not np.isfinite(shift):

@@ -22,29 +22,23 @@ __all__ = ["EigenResult"]
 class EigenResult:
     r"""Eigenpairs :math:`(\lambda_i, v_i)` of a symmetric operator :math:`H`, with diagnostics.
 
-    Attributes
-    ----------
-    eigenvalues : numpy.ndarray
-        Shape ``(k,)``, float, on the host. In descending algebraic order
-        (:math:`\lambda_1 \ge \lambda_2 \ge \dots`) for every method except power iteration, which
-        returns one eigenvalue estimate of the *dominant* (largest-:math:`|\lambda|`) pair.
-    eigenvectors : array
-        Shape ``(dim, k)`` in the operator's namespace and on its device; column ``i`` is the unit
-        vector belonging to ``eigenvalues[i]``.
-    residuals : numpy.ndarray
-        Shape ``(k,)``: :math:`\|H v_i - \lambda_i v_i\|` per pair (each method's docstring says
-        which vector a residual belongs to when that is not obvious).
-    n_hvp : int
-        HVPs the method spent (the change of the operator's ``n_hvp`` counter).
-    converged : bool
-        Whether the method's stated convergence criterion holds for every returned pair.
-    method : str
-        Which algorithm produced the result, with notes (fallbacks, breakdown).
-    iterations : int
-        Iterations run (power steps, Lanczos steps, ARPACK restarts; ``0`` for dense methods).
-    residual_estimates : numpy.ndarray or None
-        Shape ``(k,)`` when the method has cheap residual estimates (Lanczos:
-        :math:`|\beta_m e_m^\top s_i|`), else ``None``.
+    Attributes:
+        eigenvalues (numpy.ndarray): Shape ``(k,)``, float, on the host. In descending algebraic
+            order (:math:`\lambda_1 \ge \lambda_2 \ge \dots`) for every method except power
+            iteration, which returns one eigenvalue estimate of the *dominant*
+            (largest-:math:`|\lambda|`) pair.
+        eigenvectors (array): Shape ``(dim, k)`` in the operator's namespace and on its device;
+            column ``i`` is the unit vector belonging to ``eigenvalues[i]``.
+        residuals (numpy.ndarray): Shape ``(k,)``: :math:`\|H v_i - \lambda_i v_i\|` per pair (each
+            method's docstring says which vector a residual belongs to when that is not obvious).
+        n_hvp (int): HVPs the method spent (the change of the operator's ``n_hvp`` counter).
+        converged (bool): Whether the method's stated convergence criterion holds for every returned
+            pair.
+        method (str): Which algorithm produced the result, with notes (fallbacks, breakdown).
+        iterations (int): Iterations run (power steps, Lanczos steps, ARPACK restarts; ``0`` for
+            dense methods).
+        residual_estimates (numpy.ndarray or None): Shape ``(k,)`` when the method has cheap
+            residual estimates (Lanczos: :math:`|\beta_m e_m^\top s_i|`), else ``None``.
     """
 
     eigenvalues: np.ndarray
@@ -134,8 +128,7 @@ def _start_vector(op: Any, v0: Any, seed: int) -> Any:
 
 
 def _check_symmetric(H: Any) -> None:
-    r"""Raise ``ValueError`` unless ``H`` is a finite real square matrix, symmetric up to
-    round-off.
+    r"""Raise ``ValueError`` unless ``H`` is a finite real square matrix, symmetric up to round-off.
 
     Tolerance: :math:`\max|H - H^\top| \le \max(10^{-12}, 10^3\varepsilon)\max|H|`
     (``1e-12`` relative in float64, as :class:`~xsam_theory.problems.Quadratic`; ``1.2e-4`` in

@@ -18,17 +18,12 @@ __all__ = ["TraceEstimate", "hutchinson_trace"]
 class TraceEstimate:
     r"""A trace estimate :math:`\widehat{\operatorname{tr}}(H)` with its standard error.
 
-    Attributes
-    ----------
-    estimate : float
-        The sample mean :math:`\frac1N\sum_i z_i^\top H z_i`.
-    stderr : float
-        The standard error of the mean, :math:`s/\sqrt N` with :math:`s` the sample standard
-        deviation (``ddof=1``); NaN ("not available") when ``n_probes == 1``.
-    n_probes : int
-        Number of probes :math:`N`.
-    n_hvp : int
-        HVPs spent (``= n_probes``).
+    Attributes:
+        estimate (float): The sample mean :math:`\frac1N\sum_i z_i^\top H z_i`.
+        stderr (float): The standard error of the mean, :math:`s/\sqrt N` with :math:`s` the sample
+            standard deviation (``ddof=1``); NaN ("not available") when ``n_probes == 1``.
+        n_probes (int): Number of probes :math:`N`.
+        n_hvp (int): HVPs spent (``= n_probes``).
     """
 
     estimate: float
@@ -53,20 +48,15 @@ def hutchinson_trace(op: HessianOperator, n_probes: int, *, seed: int = 0,
     at a time through one batched ``op.matmat`` each; the quadratic forms are computed on the
     operator's backend. Uses exactly ``n_probes`` HVPs.
 
-    Parameters
-    ----------
-    op : HessianOperator
-        The symmetric operator.
-    n_probes : int
-        Number of probes, ``>= 1``.
-    seed : int
-        Seed of the probe generator, an integer >= 0 (``None`` is refused: not reproducible).
-    block : int
-        Probes per batched HVP, ``>= 1``.
+    Args:
+        op (HessianOperator): The symmetric operator.
+        n_probes (int): Number of probes, ``>= 1``.
+        seed (int): Seed of the probe generator, an integer >= 0 (``None`` is refused: not
+            reproducible).
+        block (int): Probes per batched HVP, ``>= 1``.
 
-    Returns
-    -------
-    TraceEstimate
+    Returns:
+        TraceEstimate: The sample mean, its standard error, and the probe and HVP counts.
     """
     for name, value in (("n_probes", n_probes), ("block", block)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
