@@ -53,9 +53,11 @@ MODULES = (
 
 
 def load_all() -> dict[str, Claim]:
-    """Import every claim module (registering its claims) and return the registry, in ledger
-    order: by module in :data:`MODULES`, then in registration order within a module (whatever
-    imported a claim module first)."""
+    """Import every claim module (registering its claims) and return the registry, in ledger order.
+
+    The order is by module in :data:`MODULES`, then in registration order within a module
+    (whatever imported a claim module first).
+    """
     for name in MODULES:
         importlib.import_module(f"xsam_theory.claims.{name}")
     rank = {f"xsam_theory.claims.{name}": i for i, name in enumerate(MODULES)}

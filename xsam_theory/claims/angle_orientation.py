@@ -57,8 +57,11 @@ OPPOSITE = {Verdict.HOLDS: Verdict.FAILS, Verdict.FAILS: Verdict.HOLDS}
 
 
 def oriented_summary(per_run: list[dict[str, Any]], convention: str) -> dict[str, Any]:
-    """The oriented statistic under ``convention`` over the runs where both sides have steps:
-    mean, 95 % t interval, and the oriented claim's verdict (positive supports it)."""
+    """The oriented statistic under ``convention``: mean, 95 % t interval and verdict.
+
+    Taken over the runs where both sides have steps; the oriented claim's verdict counts a
+    positive statistic as support.
+    """
     s = summary_interval([r[f"oriented_{convention}"] for r in per_run if not r["diverged"]])
     verdict = verdict_from_interval(s["ci_low"], s["ci_high"], better_if="positive")
     return {**s, "verdict": verdict.value}
@@ -81,8 +84,11 @@ def flip_findings(per_run: list[dict[str, Any]], n_zero_cos: int) -> dict[str, A
 
 
 def flip_verdict(found: dict[str, Any]) -> Verdict:
-    """``holds`` when conditions 1-3 of the module docstring hold (:func:`flip_findings`),
-    ``fails`` otherwise."""
+    """The verdict of the flip findings.
+
+    ``holds`` when conditions 1-3 of the module docstring hold (:func:`flip_findings`), ``fails``
+    otherwise.
+    """
     ok = (found["runs_with_both_sides"] >= 2 and found["exact_negation"]
           and found["zero_cosines"] == 0 and found["pooled_sign_flips"]
           and found["verdict_flips"] is not False)
@@ -108,6 +114,7 @@ def _median(x: list[float]) -> float:
        facts=("F1.1",),
        figure="angle")
 def check_f_orient(ctx: ExperimentContext) -> Outcome:
+    """Check F-ORIENT: negating v's sign convention negates the oriented statistic on every run."""
     runs = angle_runs(ctx, reuse=True)
     per_run = [run_statistics(r) for r in runs]
     n_zero = int(sum(np.count_nonzero(r.cos[BURN_IN:] == 0) for r in runs))

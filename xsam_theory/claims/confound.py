@@ -1,5 +1,6 @@
-r"""F-CONFOUND: step length, not the correction, sets how fast the normalized forms move λ_max
-(theory-notes F4.3, F7.6).
+r"""F-CONFOUND: step length, not the correction, sets how fast normalized forms move λ_max.
+
+See theory-notes F4.3, F7.6.
 
 On the ravine toy :math:`L = \tfrac12\lambda_0(1 + y^2)x^2` (λ₀ = 5, η = 0.1, ρ = 0.02 as in
 F4.3; starts ``(1e-3, y0)``), :math:`\lambda_{\max} = \lambda_0(1 + y^2)` on the valley floor, so
@@ -135,13 +136,14 @@ CASES = (("sam", 0.0, None), ("xsam_projector", 0.3, "fixed"), ("xsam_projector"
        backends=("numpy", "torch"),
        figure="drift")
 def check_confound(ctx: ExperimentContext) -> Outcome:
+    """Check F-CONFOUND on the ravine toy: the normalized forms' drift against the closed forms."""
     ders = (sym.ravine_drift(), sym.ravine_drift_tilted(), sym.per_step_drift())
     y0s = ctx.pick((0.25, 0.5), (0.25, 0.5, 0.75), (0.2, 0.35, 0.5, 0.65, 0.8))
     burn, window = ctx.pick(100, 200, 300), ctx.pick(200, 300, 600)
     rows = [_case(n, a, vm, y0, burn, window, ctx) for y0 in y0s for n, a, vm in CASES]
 
     def rate(form: str, alpha: float, v: str) -> float:
-        """drift per step relative to y, averaged over the starts (y's own scale removed)."""
+        """Drift per step relative to y, averaged over the starts (y's own scale removed)."""
         return float(np.mean([r["dy_per_step_over_y"] for r in rows
                               if r["form"] == form and r["alpha"] == alpha and r["v"] == v]))
 

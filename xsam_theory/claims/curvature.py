@@ -45,6 +45,11 @@ FORMS = {
               "g_adv and alpha in [0, 3], against the lambdified closed form",
        tolerance="1e-12 * ||H|| ||u||^2 (1 + alpha)^2 absolute", facts=("F6.5",))
 def check_curvature(ctx: ExperimentContext) -> Outcome:
+    """Check D-CURV: the curvature change of the projector and paper forms against the closed form.
+
+    With v the exact top eigenvector the projector forms change the curvature the step sees by
+    -(2α - α²)λ_1c², the paper rule with c < 0 by +(2α + α²)λ_1c².
+    """
     der = sym.curvature_seen()
     rng = ctx.rng(11)
     n_problems = ctx.pick(20, 100, 400)

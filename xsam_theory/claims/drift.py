@@ -1,5 +1,6 @@
-r"""L-DRIFT: SAM drifts toward flat minima along a valley of minimizers (theory-notes F4.3, F4.4;
-Bartlett, Long, Bousquet 2023; Wen, Ma, Li 2023).
+r"""L-DRIFT: SAM drifts toward flat minima along a valley of minimizers.
+
+See theory-notes F4.3, F4.4; Bartlett, Long, Bousquet 2023; Wen, Ma, Li 2023.
 
 Symbolic part (:mod:`xsam_theory.symbolic.drift`): SAM's 2-cycle across the ravine
 :math:`L = \tfrac12\lambda_0(1 + y^2)x^2` has amplitude :math:`x^* = \eta\rho\lambda_1/(2 -
@@ -167,6 +168,7 @@ def _two_block_case(phase1: int, total: int, seed: int, ctx: ExperimentContext
        backends=("numpy", "torch"),
        figure="drift")
 def check_drift(ctx: ExperimentContext) -> Outcome:
+    """Check L-DRIFT: SAM's drift along the ravine, factorization and two-block toys."""
     ders = (sym.ravine_drift(), sym.factorization_gd())
     seeds = [ctx.seed + i for i in range(ctx.pick(1, 2, 3))]
     y0s = ctx.pick((0.25, 0.5), (0.25, 0.5, 0.75), (0.15, 0.3, 0.5, 0.75))

@@ -1,6 +1,7 @@
-r"""L-EDGE: stability edges of GD, USAM, SAM and heavy ball, and λ_max along full-batch MLP
-training (Cohen et al. 2021; Long & Bartlett 2023; Agarwala & Dauphin 2023; theory-notes
-F3.3–F3.5).
+r"""L-EDGE: stability edges of GD, USAM, SAM and heavy ball, and λ_max along MLP training.
+
+The MLP training is full-batch. After Cohen et al. 2021; Long & Bartlett 2023; Agarwala &
+Dauphin 2023; theory-notes F3.3–F3.5.
 
 Symbolic: :func:`xsam_theory.symbolic.quadratic.stability_edges` — GD :math:`2/\eta`, USAM
 :math:`\eta\lambda(1+\rho\lambda) = 2`, SAM :math:`\lambda_{SAM}(\|g\|) =
@@ -73,8 +74,10 @@ def window_rate(x: np.ndarray, start: int = 60, gap: int = 200, width: int = 40)
 
 
 def recurrence_rate(x: np.ndarray) -> float:
-    """Largest root modulus of the two-term recurrence ``x[t+1] = a x[t] + b x[t-1]`` fitted to
-    ``x`` by least squares."""
+    """Largest root modulus of the recurrence ``x[t+1] = a x[t] + b x[t-1]`` fitted to ``x``.
+
+    The coefficients ``a`` and ``b`` are fitted by least squares.
+    """
     A = np.stack([x[1:-1], x[:-2]], axis=1)
     (a, b), *_ = np.linalg.lstsq(A, x[2:], rcond=None)
     return float(np.max(np.abs(np.roots([1.0, -a, -b]))))
@@ -199,6 +202,7 @@ def _mlp_run(seed: int, steps: int, every: int, ctx: ExperimentContext) -> dict[
        backends=("numpy", "torch"),
        figure="lambda-max")
 def check_edge(ctx: ExperimentContext) -> Outcome:
+    """Check L-EDGE: stability edges of GD, USAM, SAM, heavy ball; λ_max along MLP training."""
     der = sym.stability_edges()
     cases = _quadratic_part(ctx)
     quad_ok = all(c["ok"] for c in cases)

@@ -55,6 +55,7 @@ def _outcome(name: str, der: sym.Derivation, max_res: float, n: int, extra: dict
        tolerance="1e-12 absolute", facts=("F6.1",),
        figure="geometry")
 def check_g1(ctx: ExperimentContext) -> Outcome:
+    """Check D-G1: ⟨d, v⟩ = c − α|c| for the paper rule d = ĝ − α|c|v."""
     der = sym.parallel_component()
     draws = _draws(ctx, 1)
     res = 0.0
@@ -70,6 +71,7 @@ def check_g1(ctx: ExperimentContext) -> Outcome:
               "numerical draws", tolerance="1e-12 absolute", facts=("F6.1",),
        figure="geometry")
 def check_g2(ctx: ExperimentContext) -> Outcome:
+    """Check D-G2: ‖d‖² = 1 − c² + (c − α|c|)², so ‖d‖ ≤ 1 when c > 0 iff α ∈ [0, 2]."""
     der = sym.direction_norm()
     draws = _draws(ctx, 2)
     res, violations = 0.0, 0
@@ -91,6 +93,7 @@ def check_g2(ctx: ExperimentContext) -> Outcome:
        tolerance="1e-12 absolute on the cosines", facts=("F6.3",),
        figure="geometry")
 def check_g3(ctx: ExperimentContext) -> Outcome:
+    """Check D-G3: ∠(d, v) ≥ ∠(ĝ, v) for every α ≥ 0."""
     der = sym.angle_monotonicity()
     draws = _draws(ctx, 3)
     res, violations, worst = 0.0, 0, 0.0
@@ -113,6 +116,7 @@ def check_g3(ctx: ExperimentContext) -> Outcome:
        tolerance="1e-12 absolute", facts=("F6.1",),
        figure="geometry")
 def check_g4(ctx: ExperimentContext) -> Outcome:
+    """Check D-G4: ⟨d, ĝ⟩ = 1 − αc|c|, so d is a descent direction unless αc|c| ≥ 1."""
     der = sym.descent_inner_product()
     draws = _draws(ctx, 4)
     res = 0.0

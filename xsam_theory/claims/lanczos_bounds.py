@@ -169,6 +169,7 @@ def _gap_run(gap: float, dim: int, seed: int) -> dict[str, Any]:
                  "'far fewer': >= 10x at the smallest gap, ratio growing as the gap shrinks",
        facts=("F8.1", "F8.2"))
 def check_lanczos(ctx: ExperimentContext) -> Outcome:
+    """Check L-LANCZOS: power iteration's and Lanczos' errors within their bounds; HVP counts."""
     rng = ctx.rng(41)
     n_spectra = ctx.pick(2, 4, 10)
     power_runs, kps_runs = [], []

@@ -1,5 +1,6 @@
-r"""F-NORM: X-SAM's normalization makes it blind to the scale of the loss (theory-notes F1.5(a),
-F1.5(c), F6.1).
+r"""F-NORM: X-SAM's normalization makes it blind to the scale of the loss.
+
+See theory-notes F1.5(a), F1.5(c), F6.1.
 
 Symbolic part (:func:`xsam_theory.symbolic.invariance.scale_invariance`): the paper rule's step
 satisfies :math:`\|d\| \le 1 + \alpha|c| \le 1 + \alpha`; the paper and symmetric directions
@@ -89,16 +90,20 @@ class ScaledProblem(Problem):
         self.n_samples = base.n_samples
 
     def at(self, w: Any, batch: Any = None) -> Point:
+        """The scaled problem's loss and derivatives at ``w`` on ``batch``: ``s`` times base's."""
         return _ScaledPoint(self, self.base.at(w, batch))
 
     def convert(self, xp: ModuleType, device: Any = None) -> ScaledProblem:
+        """The same scaled problem with ``base`` converted to namespace ``xp`` (on ``device``)."""
         return ScaledProblem(self.base.convert(xp, device), self.s)
 
     @property
     def xp(self) -> ModuleType:
+        """The array namespace of ``base``."""
         return self.base.xp
 
     def hessian_chunk(self) -> int:
+        """``base``'s batch size for assembling the dense Hessian."""
         return self.base.hessian_chunk()
 
 

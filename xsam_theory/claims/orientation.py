@@ -1,5 +1,6 @@
-r"""F-SIGN: the paper rule depends on the orientation of ``v``; the symmetric rule does not
-(theory-notes F1.5(d), F1.7, F6.2).
+r"""F-SIGN: the paper rule depends on the orientation of ``v``; the symmetric rule does not.
+
+See theory-notes F1.5(d), F1.7, F6.2.
 
 Symbolic part (:func:`xsam_theory.symbolic.invariance.orientation_difference`):
 :math:`d(v) - d(-v) = -2\alpha|c|v` for the paper rule, 0 for the symmetric and projector forms,
@@ -103,9 +104,12 @@ def _direction_draws(ctx: ExperimentContext) -> dict[str, float]:
 
 def paper_step_jacobian(H: np.ndarray, w: np.ndarray, v: np.ndarray, alpha: float,
                         eta: float = ETA, rho: float = RHO) -> np.ndarray:
-    r"""Jacobian of one paper-rule X-SAM step with fixed ``v`` on :math:`L = \tfrac12 w^\top Hw`,
-    :math:`w \mapsto w - \eta(\hat g_a - \alpha|c|v)`, at ``w`` (see
-    :func:`mirror_roundoff_bound`; :math:`c \ne 0` assumed, the map has a kink at 0)."""
+    r"""Jacobian at ``w`` of one paper-rule X-SAM step with fixed ``v`` on a quadratic.
+
+    The step is :math:`w \mapsto w - \eta(\hat g_a - \alpha|c|v)` on
+    :math:`L = \tfrac12 w^\top Hw` (see :func:`mirror_roundoff_bound`; :math:`c \ne 0` assumed,
+    the map has a kink at 0).
+    """
     I = np.eye(H.shape[0])
     g = H @ w
     n = float(np.linalg.norm(g))
@@ -122,10 +126,12 @@ def paper_step_jacobian(H: np.ndarray, w: np.ndarray, v: np.ndarray, alpha: floa
 def mirror_roundoff_bound(H: np.ndarray, iterates: np.ndarray, v: np.ndarray, R: np.ndarray,
                           alpha: float, eta: float = ETA, rho: float = RHO
                           ) -> tuple[np.ndarray, np.ndarray]:
-    r"""First-order bound on the floating-point mirror error :math:`\|B_k - RA_k\|` of a paper-
-    rule X-SAM run ``A`` (``iterates``, from :math:`w_0`, exact fixed ``v``) and its mirror run
-    ``B`` (from :math:`Rw_0`, ``-v``) on :math:`L = \tfrac12 w^\top Hw`, for
-    :math:`k = 0 \dots K`; and, per step, whether the first-order bound is valid there.
+    r"""First-order bound on the floating-point mirror error of a paper-rule X-SAM run.
+
+    The error is :math:`\|B_k - RA_k\|` between the run ``A`` (``iterates``, from :math:`w_0`,
+    exact fixed ``v``) and its mirror run ``B`` (from :math:`Rw_0`, ``-v``) on
+    :math:`L = \tfrac12 w^\top Hw`, for :math:`k = 0 \dots K`; and, per step, whether the
+    first-order bound is valid there.
 
     In exact arithmetic :math:`B_k = RA_k`. In float64 each run commits a rounding error
     :math:`r_j` at step ``j``, and an error :math:`e` in :math:`w_j` becomes :math:`J_j e` after
@@ -307,6 +313,7 @@ def _symmetric_pair(spec: str, seed: int, alpha: float, steps: int, ctx: Experim
        backends=("numpy", "torch"),
        figure="quadratic-2d")
 def check_sign(ctx: ExperimentContext) -> Outcome:
+    """Check F-SIGN: the paper rule's long-run mean ⟨w, v⟩ flips with v; the symmetric one's not."""
     der = invariance.orientation_difference()
     win = xsam_1d.paper_window()
     seeds = [ctx.seed + i for i in range(ctx.pick(1, 2, 5))]

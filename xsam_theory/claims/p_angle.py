@@ -1,4 +1,6 @@
-r"""P-ANGLE, orientation-free: along SAM training, :math:`\lambda_{\max}` falls less per step when
+r"""P-ANGLE, orientation-free: λ_max falls less per step when the gradient is more aligned with v.
+
+Along SAM training, :math:`\lambda_{\max}` falls less per step when
 :math:`|\cos\angle(g, v)|` is larger, with the training phase controlled.
 
 The paper's statement is oriented ("when ∠(g, v) ≤ 90°"), but ``v`` has no natural sign, so only
@@ -65,8 +67,11 @@ def _lr_label(lr: float) -> str:
 
 
 def angle_subclaims(per_run: list[dict[str, Any]], seed: int = 0) -> list[Subclaim]:
-    """The six subclaims (pooled and per rate, both statistics) from the per-run numbers of
-    :func:`xsam_theory.experiments.angle.run_statistics`, Holm-judged as one family."""
+    """The six subclaims (pooled and per rate, both statistics), Holm-judged as one family.
+
+    They are built from the per-run numbers of
+    :func:`xsam_theory.experiments.angle.run_statistics`.
+    """
     groups: list[tuple[str, list[dict[str, Any]]]] = [("", per_run)]
     groups += [(f"{_lr_label(lr)}/", [r for r in per_run if r["lr"] == lr]) for lr in LRS]
     out = []
@@ -96,6 +101,7 @@ def angle_subclaims(per_run: list[dict[str, Any]], seed: int = 0) -> list[Subcla
        facts=("F1.1", "F4.2"),
        figure="angle")
 def check_p_angle(ctx: ExperimentContext) -> Outcome:
+    """Check P-ANGLE: λ_max falls less per step when |cos∠(g, v)| is larger (Holm-judged)."""
     runs = angle_runs(ctx, reuse=True)
     per_run = [run_statistics(r) for r in runs]
     judged = angle_subclaims(per_run, seed=ctx.seed)

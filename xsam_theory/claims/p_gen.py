@@ -1,6 +1,7 @@
-r"""P-GEN: X-SAM generalizes better than SAM and SGD (the paper's experiments, here on small
-MLPs), with the α = 0 ablation that separates the eigenvector correction from X-SAM's gradient
-normalization.
+r"""P-GEN: X-SAM generalizes better than SAM and SGD.
+
+The paper's experiments, here on small MLPs, with the α = 0 ablation that separates the
+eigenvector correction from X-SAM's gradient normalization.
 
 The runs and measurements are :mod:`xsam_theory.experiments.generalization` (its docstring
 states the protocol: datasets, methods, schedule, rate tuning on separate seeds, plateau
@@ -124,8 +125,11 @@ def _fmt(s: Subclaim) -> str:
 
 
 def attributable_to(evidence: dict[str, Any], judged: list[Subclaim]) -> str:
-    """What the headline is attributable to, in a clause: the eigenvector correction (judged by
-    the ``xsam-vs-ablation`` subclaims) or X-SAM's gradient normalization."""
+    """What the headline is attributable to, in a clause.
+
+    Either the eigenvector correction (judged by the ``xsam-vs-ablation`` subclaims) or X-SAM's
+    gradient normalization.
+    """
     by_id = {s.id: s for s in judged}
     names = list(evidence["datasets"])
     corr = {n: Verdict(by_id[f"{n}/xsam-vs-ablation"].verdict) for n in names}
@@ -152,8 +156,11 @@ def attributable_to(evidence: dict[str, Any], judged: list[Subclaim]) -> str:
 
 
 def attribution(evidence: dict[str, Any], judged: list[Subclaim]) -> str:
-    """One sentence: the headline differences, the correction's own effect, the normalization's
-    (the reported ablation − SAM difference), and :func:`attributable_to`."""
+    """One sentence summing up the headline and what it is attributable to.
+
+    It names the headline differences, the correction's own effect, the normalization's (the
+    reported ablation − SAM difference), and :func:`attributable_to`.
+    """
     by_id = {s.id: s for s in judged}
     names = list(evidence["datasets"])
     norm = []
@@ -186,6 +193,7 @@ def attribution(evidence: dict[str, Any], judged: list[Subclaim]) -> str:
        facts=("F1.4", "F1.5"),
        figure="generalization")
 def check_p_gen(ctx: ExperimentContext) -> Outcome:
+    """Check P-GEN: X-SAM's test loss against SAM, SGD and the α = 0 ablation, paired by seed."""
     ev = generalization_evidence(ctx)
     judged = judge_family(build_subclaims(ev))
     ids = headline_ids(ev)

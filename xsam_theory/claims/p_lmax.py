@@ -87,8 +87,10 @@ def _headline_and_ablation(judged: list[Subclaim],
 
 
 def attributable_to(judged: list[Subclaim], problems: list[str]) -> str:
-    """Whether the correction itself (X-SAM against its α = 0 ablation at the headline levels)
-    accounts for X-SAM's difference from SAM, in a clause."""
+    """Whether the correction itself accounts for X-SAM's difference from SAM, in a clause.
+
+    The correction's effect is X-SAM against its α = 0 ablation at the headline levels.
+    """
     _, abl = _headline_and_ablation(judged, problems)
     ca = _count(abl)
     if ca["holds"] == len(abl):
@@ -132,6 +134,7 @@ def _pct(s: Subclaim) -> str:
                  "diverged run on the claimed-better side prevents holds",
        facts=("F4.4", "F7.6"), figure="lambda-max")
 def check_p_lmax(ctx: ExperimentContext) -> Outcome:
+    """Check P-LMAX: λ_max of X-SAM, SAM and GD at matched training loss (per-seed log ratios)."""
     evidence = lambda_max_evidence(ctx)
     problems = list(evidence["problems"])
     judged = judge_family(build_subclaims(evidence))

@@ -71,6 +71,7 @@ from xsam_theory.symbolic.power_flip import dominant_negative_flip
        facts=("F1.5", "F8.1", "F8.3", "F8.4"),
        figure="power-quality")
 def check_power(ctx: ExperimentContext) -> Outcome:
+    """Check F-POWER: the power-iteration v against the exact top eigenvector, and the sign flip."""
     der = dominant_negative_flip()
     ev = power_evidence(ctx)
     seeds, steps, rows, flips = ev["seeds"], ev["steps"], ev["rows"], ev["flips"]

@@ -57,6 +57,11 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Claim:
+    """A registered claim: its id, kind, statement, method, tolerance and check function.
+
+    ``facts`` names the derivations it rests on, ``backends`` the array backends its check can run
+    the implementation under test on, ``figure`` the figure that shows it.
+    """
     id: str
     kind: Kind
     statement: str
@@ -70,6 +75,7 @@ class Claim:
 
 @dataclass
 class ClaimResult:
+    """The outcome of one claim's check: verdict, key number and evidence, with the claim's text."""
     id: str
     kind: str
     statement: str
@@ -122,6 +128,7 @@ def claim(id: str, kind: str, statement: str, *, method: str, tolerance: str,
 
 
 def get_claim(id: str) -> Claim:
+    """The claim ``id``, after importing every claim module; ``ValueError`` naming the known ids."""
     from xsam_theory.claims import load_all
 
     load_all()

@@ -55,8 +55,11 @@ def fitted_rate(iterates: np.ndarray) -> float:
 
 def _draw_spectrum(rng: np.random.Generator, eta: float, rho: float, lam_u: float,
                    r_of: Any) -> np.ndarray:
-    """Eigenvalues (dim 3–16) whose rate-setting |r| in [0.6, 0.97] dominates the rest by
-    SEPARATION; some include an attracted negative eigenvalue (|lambda| > 1/rho, |r| < 1)."""
+    """Eigenvalues (dim 3–16) whose rate-setting |r| in [0.6, 0.97] dominates the rest.
+
+    The dominance margin is SEPARATION; some draws include an attracted negative eigenvalue
+    (|lambda| > 1/rho, |r| < 1).
+    """
     while True:
         dim = int(rng.integers(3, 17))
         lam = rng.uniform(0.02 * lam_u, 0.98 * lam_u, dim)
@@ -99,6 +102,7 @@ def _run(lam: np.ndarray, eta: float, rho: float, seed: int, ctx: ExperimentCont
        backends=("numpy", "torch"),
        figure="convergence")
 def check_usam(ctx: ExperimentContext) -> Outcome:
+    """Check L-USAM: USAM's per-eigencomponent factor 1 − ηλ_i − ηρλ_i², its edge and its rate."""
     factor, thr = sym.usam_factor(), sym.usam_threshold()
     rng = ctx.rng(21)
     n_problems = ctx.pick(4, 10, 40)

@@ -64,8 +64,11 @@ class Verdict(str, Enum):
 
 
 def verdict_from_interval(low: float, high: float, *, better_if: str = "negative") -> Verdict:
-    """``holds`` if the interval excludes 0 on the claimed side, ``fails`` if it excludes 0 on the
-    other side, ``inconclusive`` if it contains 0 (or is not finite)."""
+    """The verdict of an interval for a claimed sign.
+
+    ``holds`` if the interval excludes 0 on the claimed side, ``fails`` if it excludes 0 on the
+    other side, ``inconclusive`` if it contains 0 (or is not finite).
+    """
     if better_if not in ("negative", "positive"):
         raise ValueError(f"better_if must be 'negative' or 'positive', got {better_if!r}")
     if not (math.isfinite(low) and math.isfinite(high)):
@@ -113,8 +116,11 @@ class Subclaim:
                              f"got {self.test!r}")
 
     def to_json(self) -> dict[str, Any]:
-        """The evidence record ``{"id", "statement", "estimate", "interval", "n", "verdict",
-        ...}`` (non-finite numbers are written as text by the ledger)."""
+        """The evidence record ``{"id", "statement", "estimate", "interval", "n", ...}``.
+
+        The record also holds ``"verdict"`` and the subclaim's other fields (test, p-values,
+        simultaneous interval, samples); non-finite numbers are written as text by the ledger.
+        """
         return {"id": self.id, "statement": self.statement, "estimate": self.estimate,
                 "interval": list(self.interval), "n": self.n,
                 "verdict": Verdict(self.verdict).value, "better_if": self.better_if,
@@ -159,8 +165,10 @@ def subclaim(id: str, statement: str, samples: Iterable[float], *, better_if: st
 
 
 def holm(p_values: Sequence[float]) -> list[float]:
-    """Holm's step-down adjusted p-values (see the module docstring); NaN stays NaN and does not
-    count towards the family size."""
+    """Holm's step-down adjusted p-values (see the module docstring).
+
+    NaN stays NaN and does not count towards the family size.
+    """
     p = np.asarray(p_values, dtype=float)
     out = np.full(p.shape, math.nan)
     ok = np.flatnonzero(np.isfinite(p))
@@ -178,9 +186,11 @@ def holm(p_values: Sequence[float]) -> list[float]:
 
 
 def judge_family(subclaims: Sequence[Subclaim], alpha: float = FAMILY_ALPHA) -> list[Subclaim]:
-    """The subclaims of one claim with Holm-adjusted p-values, Bonferroni simultaneous
-    intervals and verdicts (see the module docstring). Subclaims with ``test="rule"`` keep the
-    verdict they were given and are not part of the family."""
+    """The subclaims of one claim with Holm-adjusted p-values, intervals and verdicts.
+
+    The intervals are Bonferroni simultaneous intervals (see the module docstring). Subclaims
+    with ``test="rule"`` keep the verdict they were given and are not part of the family.
+    """
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"judge_family: alpha must lie in (0, 1), got {alpha!r}")
     family = [k for k, s in enumerate(subclaims) if s.test != "rule"]
@@ -212,8 +222,10 @@ def judge_family(subclaims: Sequence[Subclaim], alpha: float = FAMILY_ALPHA) -> 
 
 
 def headline(subclaims: Sequence[Subclaim], ids: Sequence[str]) -> Verdict:
-    """The rule most P claims state: ``holds`` if every named subclaim holds, ``fails`` if any
-    fails, ``inconclusive`` otherwise (also when ``ids`` names none that exist)."""
+    """The rule most P claims state: ``holds`` if every named subclaim holds.
+
+    ``fails`` if any fails, ``inconclusive`` otherwise (also when ``ids`` names none that exist).
+    """
     by_id = {s.id: s for s in subclaims}
     missing = [i for i in ids if i not in by_id]
     if missing:
