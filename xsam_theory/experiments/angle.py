@@ -1,5 +1,7 @@
-r"""The runs behind P-ANGLE and F-ORIENT: the angle between the gradient and the top Hessian
-eigenvector along full-batch SAM training, and the change of :math:`\lambda_{\max}` per step.
+r"""The runs behind P-ANGLE and F-ORIENT.
+
+They measure the angle between the gradient and the top Hessian eigenvector along full-batch
+SAM training, and the change of :math:`\lambda_{\max}` per step.
 
 Measurements only: the claims :mod:`xsam_theory.claims.p_angle` (the orientation-free
 statement) and :mod:`xsam_theory.claims.angle_orientation` (F-ORIENT, the oriented statement's
@@ -117,8 +119,7 @@ class AngleRun:
 
     @property
     def dlam(self) -> np.ndarray:
-        r""":math:`\Delta\lambda_t = \lambda_{t+1} - \lambda_t` for the kept steps
-        (``t >= BURN_IN``)."""
+        r"""Per-step change :math:`\lambda_{t+1} - \lambda_t` for kept steps (``t >= BURN_IN``)."""
         return np.diff(self.lam)[BURN_IN:]
 
     @property
@@ -192,8 +193,11 @@ def _run_job(job: tuple) -> AngleRun:
 
 
 def _one_blas_thread() -> contextlib.AbstractContextManager[Any]:
-    """Worker processes run their small dense algebra on one BLAS thread (two processes on two
-    cores; spinning BLAS threads would fight them)."""
+    """A context manager that runs a worker process's small dense algebra on one BLAS thread.
+
+    Two processes share two cores; spinning BLAS threads would fight them. Without threadpoolctl
+    it changes nothing.
+    """
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover - optional
@@ -251,9 +255,12 @@ def _check_pair(dlam: np.ndarray, x: np.ndarray, name: str) -> tuple[np.ndarray,
 
 
 def within_window_sd(dlam: np.ndarray, window: int = WINDOW) -> float:
-    r"""The within-window standard deviation of :math:`\Delta\lambda`,
-    :math:`\sqrt{\operatorname{mean}_t (\Delta\lambda_t - \overline{\Delta\lambda}_{W(t)})^2}`
-    over the complete windows (:math:`W(t)` the window of step ``t``); NaN without a window."""
+    r"""The within-window standard deviation of :math:`\Delta\lambda`.
+
+    It is :math:`\sqrt{\operatorname{mean}_t (\Delta\lambda_t -
+    \overline{\Delta\lambda}_{W(t)})^2}` over the complete windows (:math:`W(t)` the window of
+    step ``t``); NaN without a window.
+    """
     dlam = np.asarray(dlam, dtype=float)
     parts = [dlam[w] - dlam[w].mean() for w in _windows(dlam.size, window)]
     return float(np.sqrt(np.mean(np.concatenate(parts) ** 2))) if parts else float("nan")
@@ -282,9 +289,10 @@ def window_split_effect(dlam: np.ndarray, abs_cos: np.ndarray, window: int = WIN
 
 
 def window_slope(dlam: np.ndarray, abs_cos: np.ndarray, window: int = WINDOW) -> float:
-    r"""Least-squares slope of :math:`\Delta\lambda` on :math:`\log_{10}|\cos|` with a fixed
-    effect per window, in within-window SDs of :math:`\Delta\lambda` per decade of
-    :math:`|\cos|`.
+    r"""Least-squares slope of :math:`\Delta\lambda` on :math:`\log_{10}|\cos|`.
+
+    The slope is in within-window SDs of :math:`\Delta\lambda` per decade of :math:`|\cos|`, with
+    a fixed effect per window.
 
     With :math:`\tilde x, \tilde y` the within-window deviations of
     :math:`x = \log_{10}\max(|\cos|, 10^{-16})` and :math:`y = \Delta\lambda`:
@@ -307,9 +315,12 @@ def window_slope(dlam: np.ndarray, abs_cos: np.ndarray, window: int = WINDOW) ->
 
 
 def oriented_difference(dlam: np.ndarray, cos: np.ndarray) -> float:
-    r"""The oriented statistic: mean :math:`\Delta\lambda` over steps with
-    :math:`\angle(g, v) \le 90°` (:math:`\cos \ge 0`) minus the mean over steps with
-    :math:`\angle > 90°`; NaN when either side has no step."""
+    r"""The oriented statistic: mean Δλ at acute angles minus mean Δλ at obtuse angles.
+
+    The mean of :math:`\Delta\lambda` over steps with :math:`\angle(g, v) \le 90°`
+    (:math:`\cos \ge 0`) minus the mean over steps with :math:`\angle > 90°`; NaN when either
+    side has no step.
+    """
     dlam, cos = _check_pair(dlam, cos, "cos")
     le = cos >= 0
     if le.all() or not le.any():
@@ -318,10 +329,12 @@ def oriented_difference(dlam: np.ndarray, cos: np.ndarray) -> float:
 
 
 def convention_signs(run: AngleRun, convention: str) -> np.ndarray:
-    r"""Per kept step, the sign ``s_t`` that turns the canonical :math:`v_t` into the
-    convention's: ``canonical`` +1, ``negated`` -1, ``reference`` the sign of
-    :math:`\langle v_t, r\rangle`, ``continuous`` the running product of the signs of
-    :math:`\langle v_t, v_{t-1}\rangle` (so that consecutive ``v`` never point apart)."""
+    r"""Per kept step, the sign ``s_t`` that turns the canonical :math:`v_t` into the convention's.
+
+    ``canonical`` +1, ``negated`` -1, ``reference`` the sign of :math:`\langle v_t, r\rangle`,
+    ``continuous`` the running product of the signs of :math:`\langle v_t, v_{t-1}\rangle` (so
+    that consecutive ``v`` never point apart).
+    """
     n = run.kept_cos.size
     if convention == "canonical":
         return np.ones(n)
@@ -356,8 +369,10 @@ def run_statistics(run: AngleRun, window: int = WINDOW) -> dict[str, Any]:
 
 
 def abs_cos_quantiles(runs: Sequence[AngleRun]) -> dict[str, float]:
-    r"""Quantiles :data:`QUANTILES` of :math:`|\cos\angle(g, v)|` over all kept steps of
-    ``runs``, keyed ``q10``, ``q25``, ``median``, ``q75``, ``q90``."""
+    r"""Quantiles :data:`QUANTILES` of :math:`|\cos\angle(g, v)|` over all kept steps of ``runs``.
+
+    Keyed ``q10``, ``q25``, ``median``, ``q75``, ``q90``.
+    """
     a = np.concatenate([r.abs_cos for r in runs]) if runs else np.array([])
     if a.size == 0:
         return {k: float("nan") for k in ("q10", "q25", "median", "q75", "q90")}

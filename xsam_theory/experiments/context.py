@@ -77,8 +77,10 @@ class ExperimentContext:
         return np.random.default_rng([self.seed, stream])
 
     def measurement_key(self) -> tuple[Any, ...]:
-        """What a measurement's result depends on: scale, seed, backend, device, datasets (not
-        where runs are kept, how many workers ran them or whether progress was drawn)."""
+        """What a measurement's result depends on: scale, seed, backend, device, datasets.
+
+        Not where runs are kept, how many workers ran them or whether progress was drawn.
+        """
         return (self.scale, self.seed, self.backend, self.device, self.datasets)
 
 

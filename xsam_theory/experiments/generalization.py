@@ -1,7 +1,9 @@
-r"""The runs of the generalization study (claim P-GEN): every method trained under one schedule on
-each dataset, its learning rate tuned on seeds the comparison never sees, then evaluated on
-fresh seeds at the chosen rate and at the rates next to it. Measurements only; the claim
-:mod:`xsam_theory.claims.p_gen` judges them and the ``generalization`` figure draws them.
+r"""The runs of the generalization study (claim P-GEN).
+
+Every method is trained under one schedule on each dataset, its learning rate tuned on seeds
+the comparison never sees, then evaluated on fresh seeds at the chosen rate and at the rates
+next to it. Measurements only; the claim :mod:`xsam_theory.claims.p_gen` judges them and the
+``generalization`` figure draws them.
 
 Protocol (fixed before looking at the numbers):
 
@@ -186,17 +188,21 @@ class DataPlan:
 
     @property
     def batch_size(self) -> int:
+        """Minibatch size: ``n_train // STEPS_PER_EPOCH``."""
         return self.n_train // STEPS_PER_EPOCH
 
     @property
     def steps(self) -> int:
+        """Training steps: ``epochs * STEPS_PER_EPOCH``."""
         return self.epochs * STEPS_PER_EPOCH
 
     def problem(self) -> dict[str, Any]:
+        """The sweep runner's problem table: an MLP of widths ``hidden`` on ``dataset``."""
         return {"name": "xsam_theory.data:mlp_problem", "dataset": self.dataset,
                 "hidden": list(self.hidden), "options": dict(self.options)}
 
     def setup(self) -> dict[str, Any]:
+        """The dataset's setup as recorded in the evidence."""
         return {"dataset": self.dataset, "options": self.options, "hidden": list(self.hidden),
                 "epochs": self.epochs, "steps": self.steps, "batch_size": self.batch_size,
                 "n_train": self.n_train, "in_process": self.in_process,
@@ -217,8 +223,11 @@ class Plan:
 
 
 def noise_floor(label_noise: float, n_classes: int) -> float:
-    r"""Expected cross-entropy of the Bayes classifier on labels replaced with probability ``p``
-    by a uniform other class: :math:`-(1-p)\ln(1-p) - p\ln\frac{p}{K-1}` (0 for ``p = 0``)."""
+    r"""Expected cross-entropy of the Bayes classifier under uniform label noise ``p``.
+
+    Each label is replaced with probability ``p`` by a uniform other class; the loss is
+    :math:`-(1-p)\ln(1-p) - p\ln\frac{p}{K-1}` (0 for ``p = 0``).
+    """
     p, k = float(label_noise), int(n_classes)
     if not 0.0 <= p < 1.0 or k < 2:
         raise ValueError(f"need 0 <= label_noise < 1 and n_classes >= 2, got {p}, {k}")
@@ -292,8 +301,11 @@ def plan(ctx: ExperimentContext) -> Plan:
 # -- pure helpers ------------------------------------------------------------------------------
 
 def select_rate(mean_val: dict[float, float]) -> float:
-    """The rate with the lowest mean validation loss (``inf`` for diverged; ties: the smaller
-    rate). ``ValueError`` if every rate diverged."""
+    """The rate with the lowest mean validation loss.
+
+    Diverged runs count as ``inf``; ties go to the smaller rate. ``ValueError`` if every rate
+    diverged.
+    """
     finite = {lr: v for lr, v in mean_val.items() if math.isfinite(v)}
     if not finite:
         raise ValueError("every tuning run diverged at every rate tried")
@@ -307,10 +319,12 @@ def ladder_neighbours(lr: float) -> tuple[float | None, float | None]:
 
 
 def plateau(losses: np.ndarray, epochs: int) -> dict[str, Any]:
-    """The plateau criterion on per-step minibatch losses: epoch means ``E[1..K]``,
-    ``drop = E[ceil(3K/4)] − E[K]``, ``total = E[1] − E[K]``; met if
-    ``drop ≤ PLATEAU_FRACTION · max(total, 0)`` (a run that did not fall at all has not
-    plateaued unless it did not fall in the last quarter either)."""
+    """The plateau criterion on per-step minibatch losses.
+
+    With epoch means ``E[1..K]``, ``drop = E[ceil(3K/4)] − E[K]`` and ``total = E[1] − E[K]``,
+    the criterion is met if ``drop ≤ PLATEAU_FRACTION · max(total, 0)`` (a run that did not fall
+    at all has not plateaued unless it did not fall in the last quarter either).
+    """
     x = np.asarray(losses, dtype=float)
     if x.size < epochs * STEPS_PER_EPOCH or not np.all(np.isfinite(x)):
         return {"met": False, "drop": math.nan, "total": math.nan}
@@ -411,8 +425,10 @@ class _Runner:
 
 
 def _tune(runner: _Runner, dp: DataPlan, pl: Plan) -> dict[str, Any]:
-    """Tuning rounds: start at :data:`START_RATES`, add the next ladder rate beyond an edge
-    while a method's choice lies on it."""
+    """Tuning rounds: start at :data:`START_RATES`, extend the grid past an edge that is chosen.
+
+    The next ladder rate beyond an edge is added while a method's choice lies on it.
+    """
     grid = {m: list(START_RATES) for m in METHODS}
     extended: dict[str, list[float]] = {m: [] for m in METHODS}
     per_seed: dict[str, dict[float, list[float]]] = {m: {} for m in METHODS}
@@ -463,9 +479,12 @@ def _median_abs_c(traj: Any) -> float:
 
 def _evaluate(runner: _Runner, dp: DataPlan, pl: Plan,
               selected: dict[str, float]) -> dict[str, dict[float, dict[str, list[Any]]]]:
-    """Every method at its chosen rate, and (``pl.neighbours``) every method of a comparison at
-    the ladder rates next to it (without λ_max), on the evaluation seeds:
-    ``{method: {lr: {column: [per seed]}}}``."""
+    """Evaluate every method at its chosen rate, and optionally at the neighbouring rates.
+
+    With ``pl.neighbours``, every method of a comparison is also run at the ladder rates next to
+    its chosen one (without λ_max). All runs use the evaluation seeds. Returns
+    ``{method: {lr: {column: [per seed]}}}``.
+    """
     compared = {m for _, a, b in COMPARISONS for m in (a, b)}
     at_selected = {m: [selected[m]] for m in METHODS}
     neighbours: dict[str, list[float]] = {}
@@ -517,8 +536,10 @@ def _rate_table(table: dict[str, dict[float, dict[str, list[Any]]]],
 
 def _comparisons(table: dict[str, dict[float, dict[str, list[Any]]]],
                  selected: dict[str, float]) -> dict[str, Any]:
-    """Per comparison the raw per-seed values at the chosen rates and at each neighbouring
-    pairing (what the claim builds its subclaims from)."""
+    """Per comparison, the raw per-seed values at the chosen and at the neighbouring rates.
+
+    These are what the claim builds its subclaims from.
+    """
     out = {}
     for cid, a, b in COMPARISONS:
         def cols(m: str, lr: float) -> dict[str, list[Any]]:
@@ -584,6 +605,7 @@ def generalization_evidence(ctx: ExperimentContext, *, store: str | Path | None 
     """Run the study at ``ctx.scale`` (see the module docstring) and return its evidence.
 
     Args:
+        ctx: the experiment context: scale, seed, backend, datasets, workers and ``out_dir``.
         store: the SQLite store of the runs (default: ``ctx.out_dir/p_gen/runs.sqlite``, else a
             temporary one). Finished runs in it are reused.
         progress: where the sweeps draw progress (``True``: stderr; ``None``: stderr if

@@ -1,5 +1,7 @@
-r"""The P-LMAX runs: :math:`\lambda_{\max}` of GD, SAM, X-SAM and its α = 0 ablation compared at
-matched training loss and at the end of equal budgets.
+r"""The P-LMAX runs: λ_max of GD, SAM, X-SAM and its α = 0 ablation.
+
+The methods' :math:`\lambda_{\max}` are compared at matched training loss and at the end of
+equal budgets.
 
 Protocol (fixed before looking at the numbers):
 
@@ -94,8 +96,10 @@ LATE_FACTOR = 2.0
 
 
 def unbalanced_factorization() -> Factorization:
-    """The scalar factorization ½(xy − 1)²; its default init draws the unbalanced start
-    x ~ U(2, 3), y ~ U(0.2, 0.5) from the run seed (a problem factory for the sweep runner)."""
+    """The scalar factorization ½(xy − 1)² (a problem factory for the sweep runner).
+
+    Its default init draws the unbalanced start x ~ U(2, 3), y ~ U(0.2, 0.5) from the run seed.
+    """
     return Factorization()
 
 
@@ -114,9 +118,11 @@ def _digits_mlp(hidden: tuple[int, ...], seed: int) -> Problem:
 
 
 def digits_mlp(hidden: Sequence[int] = (8,), seed: int = 0) -> Problem:
-    """:func:`xsam_theory.data.mlp_problem` on digits with a 30 % training split (539 images;
-    :data:`DIGITS_FRACTIONS`), built once per process (every run of a sweep asks for the same
-    problem; loading the data dominates a short run)."""
+    """:func:`xsam_theory.data.mlp_problem` on digits with a 30 % training split.
+
+    The split holds 539 images (:data:`DIGITS_FRACTIONS`). The problem is built once per process
+    (every run of a sweep asks for the same problem; loading the data dominates a short run).
+    """
     return _digits_mlp(tuple(int(h) for h in hidden), int(seed))
 
 
@@ -164,8 +170,10 @@ def setups(ctx: ExperimentContext) -> list[Setup]:
 
 def matched_step_length(problem: Problem, starts: Sequence[np.ndarray], eta: float,
                         rho: float) -> float:
-    r""":math:`\eta \cdot \operatorname{mean}_s \|\nabla L(w_0^s + \rho\,\hat g(w_0^s))\|`: SAM's
-    mean first step length over the starts, the ``lr`` of the normalized methods."""
+    r"""SAM's mean first step length over the starts, the ``lr`` of the normalized methods.
+
+    It is :math:`\eta \cdot \operatorname{mean}_s \|\nabla L(w_0^s + \rho\,\hat g(w_0^s))\|`.
+    """
     if not starts:
         raise ValueError("matched_step_length needs at least one start")
     lengths = []
@@ -253,8 +261,10 @@ def _one_blas_thread() -> Iterator[None]:
 
 
 def _stored_losses(problem: Problem, traj: Any) -> np.ndarray:
-    """Training loss at each stored iterate (the per-step diagnostic where the step exists,
-    else evaluated)."""
+    """Training loss at each stored iterate.
+
+    The per-step diagnostic where the step exists, else evaluated.
+    """
     steps = np.asarray(traj.iterate_steps, dtype=int)
     diag = np.asarray(traj.diagnostics.get("loss", ()), dtype=float)
     out = np.empty(steps.size)
@@ -335,8 +345,9 @@ def _measure_seed(problem: Problem, setup: Setup, seed: int,
 
 def paired_log_ratios(per_seed: Sequence[Mapping[str, Any]], a: str, b: str,
                       level: str) -> dict[str, Any]:
-    r"""Per-seed :math:`\ln(\lambda_a/\lambda_b)` at ``level`` over the seeds where both runs
-    have a finite positive :math:`\lambda_{\max}` there, and what was left out.
+    r"""Per-seed :math:`\ln(\lambda_a/\lambda_b)` at ``level``, and what was left out.
+
+    Taken over the seeds where both runs have a finite positive :math:`\lambda_{\max}` there.
 
     Returns ``{"samples", "seeds", "unreached": {a: n, b: n}, "nonpositive": n,
     "diverged": {a: n, b: n}}``: ``unreached`` counts runs never measured at the level (they
@@ -373,10 +384,13 @@ def paired_log_ratios(per_seed: Sequence[Mapping[str, Any]], a: str, b: str,
 @reusable
 def lambda_max_evidence(ctx: ExperimentContext,
                         problems: Sequence[str] = PROBLEMS) -> dict[str, Any]:
-    """Run the study at ``ctx``'s scale: ``{"methods", "levels", "seeds", "problems": {name:
-    study}}``, each study with its rates and per-seed records (levels, per-method λ_max, step
-    and loss at each level, divergence). Runs go through the sweep runner with ``ctx.workers``
-    local processes (``1``: in this process); ``ctx.out_dir`` keeps them (a rerun resumes)."""
+    """Run the study at ``ctx``'s scale.
+
+    Returns ``{"methods", "levels", "seeds", "problems": {name: study}}``, each study with its
+    rates and per-seed records (levels, per-method λ_max, step and loss at each level,
+    divergence). Runs go through the sweep runner with ``ctx.workers`` local processes (``1``: in
+    this process); ``ctx.out_dir`` keeps them (a rerun resumes).
+    """
     unknown = [p for p in problems if p not in PROBLEMS]
     if unknown:
         raise ValueError(f"problems must be among {PROBLEMS}, got {unknown}")

@@ -44,8 +44,10 @@ __all__ = ["SPECTRA", "Run", "exact_v", "fixed_v_config", "placed", "quadratic_c
 
 @dataclass(frozen=True)
 class Run:
-    """Iterates ``w_0 … w_T`` (shape ``(T+1, dim)``), per-step diagnostics (arrays of length
-    ``T``) and the final state."""
+    """Iterates, per-step diagnostics and the final state of a run.
+
+    Iterates ``w_0 … w_T`` have shape ``(T+1, dim)``; diagnostics are arrays of length ``T``.
+    """
 
     iterates: np.ndarray
     diag: dict[str, np.ndarray]
@@ -85,6 +87,10 @@ def run_steps(problem: Problem, config: OptimizerConfig, w0: Any, steps: int, *,
     """``steps`` optimizer steps from ``w0``.
 
     Args:
+        problem: the objective.
+        config: the optimizer configuration (see :func:`~xsam_theory.optimizers.preset`).
+        w0: the initial point, shape ``(dim,)``.
+        steps: the number of optimizer steps.
         seed: seeds the optimizer's first eigenvector start vector (:func:`init_state`).
         v: if given, the state starts with this unit eigenvector estimate (use
             :func:`fixed_v_config` to keep it).
@@ -114,8 +120,10 @@ def run_steps(problem: Problem, config: OptimizerConfig, w0: Any, steps: int, *,
 
 def trajectory(problem: Problem, config: OptimizerConfig, w0: Any, steps: int, *,
                ctx: ExperimentContext | None = None, **options: Any) -> Trajectory:
-    """:func:`~xsam_theory.trajectory.run_trajectory` on ``ctx``'s backend (its records are
-    NumPy arrays on every backend)."""
+    """:func:`~xsam_theory.trajectory.run_trajectory` on ``ctx``'s backend.
+
+    Its records are NumPy arrays on every backend.
+    """
     problem, move = placed(ctx, problem)
     return run_trajectory(problem, config, move(w0), steps, **options)
 
@@ -138,27 +146,34 @@ def spectrum(name: str, seed: int) -> np.ndarray:
 
 
 def quadratic_case(name: str, seed: int) -> tuple[Quadratic, np.ndarray]:
-    """``Quadratic.from_spectrum`` in a seeded random basis and its eigenbasis ``U`` (columns in
-    descending eigenvalue order, each in the canonical orientation of
-    :func:`~xsam_theory.spectral.orient`, the one ``eigvec_sign=+1`` gives)."""
+    """``Quadratic.from_spectrum`` in a seeded random basis, and its eigenbasis ``U``.
+
+    The columns of ``U`` are in descending eigenvalue order, each in the canonical orientation of
+    :func:`~xsam_theory.spectral.orient` (the one ``eigvec_sign=+1`` gives).
+    """
     q = Quadratic.from_spectrum(spectrum(name, seed), seed=1000 + seed)
     U = np.stack([np.asarray(orient(q.eigenvectors[:, i])) for i in range(q.dim)], axis=1)
     return q, U
 
 
 def exact_v(name: str, **options: Any) -> OptimizerConfig:
-    """Preset ``name`` with the exact top eigenvector, computed once at step 0 (on a quadratic
-    it never changes)."""
+    """Preset ``name`` with the exact top eigenvector, computed once at step 0.
+
+    On a quadratic the eigenvector never changes.
+    """
     return preset(name, **{"eigvec_source": "exact", "refresh_every": 2**62, **options})
 
 
 # -- the ravine toy ----------------------------------------------------------------------------
 def ravine_window(problem: Problem, config: OptimizerConfig, w0: Any, burn: int, window: int, *,
                   v: Any = None, ctx: ExperimentContext | None = None) -> dict[str, np.ndarray]:
-    """Run ``burn + window`` steps on the ravine toy and return, over the window, the iterates'
-    ``x`` and ``y`` at the start of each step, the per-step ``Δy`` and step lengths, and the final
-    state's ``v`` (``None`` if the optimizer has none). ``burn`` lets the cycle across the valley
-    settle; ``window`` is even, so alternating cycle phases average out."""
+    """Run ``burn + window`` steps on the ravine toy and return the window's records.
+
+    Over the window: the iterates' ``x`` and ``y`` at the start of each step, the per-step ``Δy``
+    and step lengths, and the final state's ``v`` (``None`` if the optimizer has none). ``burn``
+    lets the cycle across the valley settle; ``window`` is even, so alternating cycle phases
+    average out.
+    """
     run = run_steps(problem, config, w0, burn + window, v=v, ctx=ctx)
     W = run.iterates[burn:]
     return {"x": W[:-1, 0], "y": W[:-1, 1], "dy": np.diff(W[:, 1]),

@@ -1,6 +1,9 @@
-"""The F-POWER runs: the reference loop's power-iteration ``v`` against the algebraic top
-eigenvectors along MLP training, and the dominant-negative quadratic flip runs. The claim
-:mod:`xsam_theory.claims.power_quality` judges them; the ``power-quality`` figure draws them."""
+"""The F-POWER runs: the reference loop's power-iteration ``v`` against the true top eigenvectors.
+
+The power-iteration ``v`` is compared with the algebraic top eigenvectors along MLP training,
+and the dominant-negative quadratic flip runs are made. The claim
+:mod:`xsam_theory.claims.power_quality` judges them; the ``power-quality`` figure draws them.
+"""
 
 
 from __future__ import annotations
@@ -30,8 +33,10 @@ def _angle(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _tan(a: np.ndarray, u: np.ndarray) -> float:
-    """tan of the angle between ``a`` and the unit ``u``, from the orthogonal component (accurate
-    near 0, unlike sqrt(1 - cos^2))."""
+    """Tangent of the angle between ``a`` and the unit vector ``u``.
+
+    Computed from the orthogonal component, accurate near 0 (unlike sqrt(1 - cos^2)).
+    """
     along = float(a @ u)
     return float(np.linalg.norm(a - along * u) / abs(along)) if along != 0 else np.inf
 
@@ -75,9 +80,12 @@ def _mlp_run(seed: int, steps: int) -> list[dict[str, Any]]:
 
 
 def _one_blas_thread() -> contextlib.AbstractContextManager[Any]:
-    """Small dense problems (75 x 75 eigh, HVPs on 16 samples) run fastest on one BLAS thread;
-    on a busy 2-core machine OpenBLAS's busy-waiting workers made them ~10x slower. Uses
-    threadpoolctl when it is installed (it is not a dependency), else changes nothing."""
+    """A context manager that runs small dense problems on one BLAS thread.
+
+    Small dense problems (75 x 75 eigh, HVPs on 16 samples) run fastest on one BLAS thread; on a
+    busy 2-core machine OpenBLAS's busy-waiting workers made them ~10x slower. Uses threadpoolctl
+    when it is installed (it is not a dependency), else changes nothing.
+    """
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover - optional
@@ -86,6 +94,7 @@ def _one_blas_thread() -> contextlib.AbstractContextManager[Any]:
 
 
 def quantiles(x: list[float]) -> dict[str, float]:
+    """The 10 %, 50 % and 90 % quantiles of ``x``, keyed ``q10``, ``median``, ``q90``."""
     q = np.quantile(np.asarray(x), [0.1, 0.5, 0.9])
     return {"q10": float(q[0]), "median": float(q[1]), "q90": float(q[2])}
 
@@ -133,9 +142,11 @@ def _flip_run(dim: int, seed: int, power_steps: int, refreshes: int) -> dict[str
 
 @reusable
 def power_evidence(ctx: ExperimentContext) -> dict[str, Any]:
-    """The F-POWER runs: what the claim judges and what the ``power-quality`` figure plots (one
-    computation for both). ``rows``: one record per refresh of the MLP runs; ``flips``: the
-    dominant-negative quadratic runs (5 and 4 power steps per refresh)."""
+    """The F-POWER runs: what the claim judges and what the ``power-quality`` figure plots.
+
+    One computation serves both. ``rows``: one record per refresh of the MLP runs; ``flips``: the
+    dominant-negative quadratic runs (5 and 4 power steps per refresh).
+    """
     seeds = [ctx.seed + i for i in range(ctx.pick(2, 4, 8))]
     steps = ctx.pick(96, 480, 960)
     with _one_blas_thread():

@@ -36,8 +36,11 @@ __all__ = ["StoreUse", "run_experiment_sweep", "run_store", "store_tally", "swee
 
 def run_store(ctx: ExperimentContext, stack: ExitStack,
               relative: str = "sweeps.sqlite") -> tuple[Path, bool]:
-    """``(path, temporary)``: ``ctx.out_dir/relative`` (its folder created), or a store in a
-    temporary folder that ``stack`` removes on exit (``temporary=True``)."""
+    """``(path, temporary)``: ``ctx.out_dir/relative``, or a store in a temporary folder.
+
+    ``ctx.out_dir/relative`` has its folder created; a temporary folder is removed by ``stack`` on
+    exit (``temporary=True``).
+    """
     if ctx.out_dir is not None:
         store = Path(ctx.out_dir) / relative
         store.parent.mkdir(parents=True, exist_ok=True)
@@ -67,8 +70,10 @@ _TALLIES: list[StoreUse] = []
 
 @contextlib.contextmanager
 def store_tally() -> Iterator[StoreUse]:
-    """Count the runs that :func:`run_experiment_sweep` reads or computes inside the block
-    (tallies nest: every open one counts)."""
+    """Count the runs that :func:`run_experiment_sweep` reads or computes inside the block.
+
+    Tallies nest: every open one counts.
+    """
     use = StoreUse(since=time.time())
     _TALLIES.append(use)
     try:
@@ -78,19 +83,23 @@ def store_tally() -> Iterator[StoreUse]:
 
 
 def sweep_name(base: str, spec: Any) -> str:
-    """``BASE-DIGEST``: the first 12 hex digits of the SHA-256 of the sorted run hashes of
-    ``spec`` (a :class:`~xsam_theory.sweeps.SweepSpec`). Other code or another configuration
-    gives other hashes, hence another name."""
+    """``BASE-DIGEST``: 12 hex digits of the SHA-256 of the sorted run hashes of ``spec``.
+
+    ``spec`` is a :class:`~xsam_theory.sweeps.SweepSpec`. Other code or another configuration gives
+    other hashes, hence another name.
+    """
     digest = hashlib.sha256("".join(sorted(r.hash for r in spec.runs())).encode())
     return f"{base}-{digest.hexdigest()[:12]}"
 
 
 def run_experiment_sweep(spec: Mapping[str, Any] | Any, store: str | Path, **options: Any
                          ) -> Any:
-    """Run ``spec`` (a sweep spec or its dict form; its ``name`` is the base name) into
-    ``store`` as the sweep :func:`sweep_name` names, resuming it when the store holds it, and
-    count its runs in the open :func:`store_tally` blocks. ``options`` go to
-    :func:`~xsam_theory.sweeps.run_sweep`. Returns its :class:`~xsam_theory.sweeps.SweepResult`.
+    """Run ``spec`` into ``store`` as the sweep :func:`sweep_name` names, resuming it if present.
+
+    ``spec`` is a sweep spec or its dict form; its ``name`` is the base name. The sweep is resumed
+    when the store holds it, and its runs are counted in the open :func:`store_tally` blocks.
+    ``options`` go to :func:`~xsam_theory.sweeps.run_sweep`. Returns its
+    :class:`~xsam_theory.sweeps.SweepResult`.
     """
     from xsam_theory.sweeps import SweepSpec, run_sweep
 
