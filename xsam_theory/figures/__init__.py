@@ -50,8 +50,11 @@ QUICK_ENV = "XSAM_FIGURES_QUICK"
 
 @dataclass(frozen=True)
 class FigureContext:
-    """How a figure is computed: ``quick`` (coarse grids, few steps and seeds: what CI and the
-    tests run) or full (what ``paper_figures/`` holds), and the base seed."""
+    """How a figure is computed: ``quick`` or full mode, and the base seed.
+
+    ``quick``: coarse grids, few steps and seeds (what CI and the tests run); full: what
+    ``paper_figures/`` holds.
+    """
 
     quick: bool = False
     seed: int = 0
@@ -67,8 +70,11 @@ class FigureContext:
         return quick if self.quick else full
 
     def experiment_context(self) -> Any:
-        """The :class:`~xsam_theory.experiments.context.ExperimentContext` of the experiments
-        behind this figure (quiet: a figure draws no progress)."""
+        """The experiment context of the experiments behind this figure.
+
+        An :class:`~xsam_theory.experiments.context.ExperimentContext`, quiet: a figure draws no
+        progress.
+        """
         from xsam_theory.experiments.context import ExperimentContext
 
         scale = self.experiment_scale or self.pick("quick", "default")
@@ -77,12 +83,15 @@ class FigureContext:
 
     @property
     def mode(self) -> str:
+        """``"quick"`` or ``"full"``."""
         return "quick" if self.quick else "full"
 
     @classmethod
     def from_env(cls, default_quick: bool = False) -> FigureContext:
-        """Quick mode if ``$XSAM_FIGURES_QUICK`` is set to 1/true/yes (how CI runs the
-        notebooks), else ``default_quick``."""
+        """Quick mode if ``$XSAM_FIGURES_QUICK`` is 1/true/yes/on, else ``default_quick``.
+
+        CI runs the notebooks this way.
+        """
         raw = os.environ.get(QUICK_ENV)
         if raw is None:
             return cls(quick=default_quick)
@@ -104,18 +113,22 @@ class FigureSpec:
 
     @property
     def title(self) -> str:
+        """The figure's title (its module's ``TITLE``)."""
         return self._mod().TITLE
 
     @property
     def summary(self) -> str:
+        """The figure's one-line summary (its module's ``SUMMARY``)."""
         return self._mod().SUMMARY
 
     @property
     def data(self) -> Callable[[FigureContext], Table]:
+        """The figure module's ``data`` function: context to data table."""
         return self._mod().data
 
     @property
     def plot(self) -> Callable[[Table, FigureContext], Any]:
+        """The figure module's ``plot`` function: data table and context to a matplotlib figure."""
         return self._mod().plot
 
 
@@ -146,9 +159,11 @@ def figure_ids(only: Sequence[str] | None = None) -> list[str]:
 
 def make_figure(id: str, ctx: FigureContext | None = None,
                 out: str | os.PathLike[str] | None = "paper_figures") -> Table:
-    """Compute figure ``id``, draw it, and (unless ``out`` is None) write ``out/ID.png``,
-    ``out/ID.pdf`` and ``out/ID.csv`` together (:func:`write_together`). Returns the data
-    table."""
+    """Compute figure ``id``, draw it, and write its PNG, PDF and CSV together; return the table.
+
+    Unless ``out`` is None, ``out/ID.png``, ``out/ID.pdf`` and ``out/ID.csv`` are written together
+    (:func:`write_together`). Returns the data table.
+    """
     from xsam_theory.figures.style import figure_style
 
     spec = FIGURES[figure_ids([id])[0]]
@@ -163,11 +178,12 @@ def make_figure(id: str, ctx: FigureContext | None = None,
 
 def write_together(fig: Any, table: Table, out: str | os.PathLike[str], stem: str, *,
                    draft: bool = False) -> list[Path]:
-    """Write ``out/STEM.png``, ``.pdf`` and ``.csv`` as one set: all three are written into a
-    temporary folder inside ``out`` first and then renamed into place
-    (:func:`xsam_theory.io.replace_together`). A failure while drawing or writing (an
-    exception, a full disk) leaves the previous three files as they were and none of the new
-    ones. Returns the three paths."""
+    """Write ``out/STEM.png``, ``.pdf`` and ``.csv`` as one set; return the three paths.
+
+    All three are written into a temporary folder inside ``out`` first and then renamed into place
+    (:func:`xsam_theory.io.replace_together`). A failure while drawing or writing (an exception, a
+    full disk) leaves the previous three files as they were and none of the new ones.
+    """
     from xsam_theory.figures.style import write_figure
     from xsam_theory.io import remove_stale_temporaries, replace_together, temporary_path
 
@@ -189,12 +205,14 @@ def make_figures(ids: Sequence[str] | None = None, ctx: FigureContext | None = N
                  out: str | os.PathLike[str] = "paper_figures", *,
                  stream: TextIO | None = None,
                  failures: dict[str, str] | None = None) -> dict[str, float]:
-    """Make several figures (all by default), printing one progress line per figure to
-    ``stream`` (default stdout). Returns the seconds each figure took.
+    """Make several figures (all by default); return the seconds each figure took.
+
+    One progress line per figure is printed to ``stream`` (default stdout).
 
     A figure that fails (an exception while computing, drawing or writing it) raises, unless
     ``failures`` is given: then its error is stored there (``{id: "Type: message"}``), its
-    previous files are left as they were, and the other figures are still made."""
+    previous files are left as they were, and the other figures are still made.
+    """
     ctx = ctx or FigureContext()
     stream = sys.stdout if stream is None else stream
     todo = figure_ids(ids)
@@ -221,11 +239,13 @@ def make_figures(ids: Sequence[str] | None = None, ctx: FigureContext | None = N
 
 
 def main(out: str, only: Sequence[str] | None, quick: bool, seed: int = 0) -> int:
-    """The ``xsam-theory figures`` command. Exit status: 0; 2 (``error: ...`` on stderr,
-    before any figure is computed) if ``out`` is a file, lies under one or cannot be written;
-    :data:`xsam_theory.io.OUTPUT_FAILED` (3) if a figure could not be made or written (each
-    such figure is named; its previous PNG, PDF and CSV are left as they were, the other
-    figures are made)."""
+    """The ``xsam-theory figures`` command; returns the exit status.
+
+    Exit status: 0; 2 (``error: ...`` on stderr, before any figure is computed) if ``out`` is a
+    file, lies under one or cannot be written; :data:`xsam_theory.io.OUTPUT_FAILED` (3) if a
+    figure could not be made or written (each such figure is named; its previous PNG, PDF and CSV
+    are left as they were, the other figures are made).
+    """
     from xsam_theory.io import OUTPUT_FAILED, OutputPathError, prepare_output_folder
 
     try:

@@ -11,9 +11,11 @@ from xsam_theory.spectral import HessianOperator, top_eigenpair
 
 
 def matched_step_length(problem: Problem, w0: Any, eta: float, rho: float) -> float:
-    r"""The learning rate that gives a normalized method (X-SAM, NSAM) the same first step length
-    as SAM with ``lr=eta``: :math:`\eta\,\|\nabla L(w_0 + \rho\hat g_0)\|` (a normalized step's
-    ``lr`` is a length, F-NORM; P-LMAX matches methods the same way)."""
+    r"""The learning rate that gives a normalized method the first step length of SAM at ``lr=eta``.
+
+    For X-SAM and NSAM the rate is :math:`\eta\,\|\nabla L(w_0 + \rho\hat g_0)\|` (a normalized
+    step's ``lr`` is a length, F-NORM; P-LMAX matches methods the same way).
+    """
     g = problem.grad(w0)
     g_adv = problem.grad(w0 + rho * g / np.linalg.norm(g))
     return float(eta * np.linalg.norm(g_adv))

@@ -1,7 +1,8 @@
-r"""``angle``: the P-ANGLE and F-ORIENT evidence — how aligned the gradient is with the top
-eigenvector along full-batch SAM training, whether :math:`\lambda_{\max}` falls less per step
-when :math:`|\cos\angle(g, v)|` is larger, and what the oriented statistic does when the sign
-convention of ``v`` is flipped.
+r"""``angle``: the P-ANGLE and F-ORIENT evidence.
+
+How aligned the gradient is with the top eigenvector along full-batch SAM training, whether
+:math:`\lambda_{\max}` falls less per step when :math:`|\cos\angle(g, v)|` is larger, and what
+the oriented statistic does when the sign convention of ``v`` is flipped.
 
 The runs and per-run numbers come from :mod:`xsam_theory.experiments.angle`, the experiment both
 claims judge (quick figures use its quick scale, full figures its default scale), so the figure
@@ -49,6 +50,7 @@ def _group(rows: list[dict], group: str) -> list[dict]:
 
 
 def data(ctx: FigureContext) -> Table:
+    """The ``angle`` figure's table: per-run statistics, |cos| quantiles and pooled summaries."""
     cctx = ctx.experiment_context()
     runs = angle_runs(cctx, reuse=True)
     setup = angle_setup(cctx)
@@ -100,6 +102,7 @@ def _strip(ax, table: Table, stat: str, ylabel: str, title: str) -> None:
 
 
 def plot(table: Table, ctx: FigureContext) -> Figure:
+    """Draw the ``angle`` figure from its table."""
     fig, ((ah, ao), (aw, asl)) = new_figure(DOUBLE, 4.8, nrows=2, ncols=2)
     steps = table.where(source="step")
     r0 = steps.rows[0]

@@ -1,5 +1,6 @@
-r"""``convergence``: gradient norm and loss against steps for GD, USAM, SAM and X-SAM (L-USAM,
-L-SAM2, F-WINDOW, P-CONV).
+r"""``convergence``: gradient norm and loss against steps for GD, USAM, SAM and X-SAM.
+
+The evidence of L-USAM, L-SAM2, F-WINDOW and P-CONV.
 
 (a) On the quadratic :math:`\tfrac12 w^\top Hw`, :math:`H = Q\,\mathrm{diag}(10, 4, 1)Q^\top`,
 GD and USAM are linear maps, so their whole gradient-norm curves are closed forms:
@@ -60,8 +61,11 @@ def _mlp(seed: int, widths: tuple[int, ...]) -> tuple[MLP, np.ndarray]:
 
 def linear_closed_form(q: Quadratic, w0: np.ndarray, eta: float, rho: float,
                        steps: int) -> tuple[np.ndarray, float]:
-    r"""GD (``rho=0``) / USAM on a quadratic: the exact :math:`\|g_t\|`, ``t = 0..steps``, and
-    the linear rate :math:`\max_i|r(\lambda_i)|`, from the sympy factor :math:`r(\lambda)`."""
+    r"""GD (``rho=0``) / USAM on a quadratic: the exact gradient norms and the linear rate.
+
+    The exact :math:`\|g_t\|`, ``t = 0..steps``, and the linear rate
+    :math:`\max_i|r(\lambda_i)|`, from the sympy factor :math:`r(\lambda)`.
+    """
     lam, Q = np.asarray(q.eigenvalues), np.asarray(q.eigenvectors)
     r = np.asarray(symq.usam_factor().func(eta, rho, lam), dtype=float)
     a = Q.T @ (q.hessian_matrix @ w0)                     # <g_0, q_i>
@@ -70,6 +74,7 @@ def linear_closed_form(q: Quadratic, w0: np.ndarray, eta: float, rho: float,
 
 
 def data(ctx: FigureContext) -> Table:
+    """The ``convergence`` figure's table: runs and closed forms on a quadratic and an MLP."""
     table = Table()
     seed = ctx.seed
     q, w0 = _quadratic(seed)
@@ -139,6 +144,7 @@ def data(ctx: FigureContext) -> Table:
 
 
 def plot(table: Table, ctx: FigureContext) -> Figure:
+    """Draw the ``convergence`` figure from its table."""
     fig, subs, (a1, a2, a3) = new_columns(DOUBLE, 3.75, 3)
     quad = table.where(problem="quadratic")
     handles, labels = [], []

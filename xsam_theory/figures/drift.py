@@ -1,5 +1,6 @@
-r"""``drift``: sharpness drift along a manifold of minimizers (L-DRIFT, F-CONFOUND; theory-notes
-F4.3, F4.4, F7.6).
+r"""``drift``: sharpness drift along a manifold of minimizers (L-DRIFT, F-CONFOUND).
+
+See theory-notes F4.3, F4.4, F7.6.
 
 (a, b) The factorization toy :math:`\tfrac12(xy - 1)^2` from the unbalanced start (3, 0.4): its
 minimizers :math:`xy = 1` have :math:`\lambda_{\max} = x^2 + y^2 = \sqrt{D^2 + 4}`,
@@ -52,9 +53,11 @@ def _kept(steps: int) -> np.ndarray:
 
 
 def ravine_prediction(method: str, y0: float, n: int) -> np.ndarray:
-    r"""``y`` over ``n`` steps from ``y0`` by iterating the closed-form per-step drift: SAM's
-    :math:`-4\eta\lambda_0\rho^2y/(2-\eta\lambda_1)^2` (:math:`\alpha = 0`), or the projector
-    form's with the iterate's exact eigenvector (the tilted formula)."""
+    r"""``y`` over ``n`` steps from ``y0``, iterating the closed-form per-step drift.
+
+    The drift is SAM's :math:`-4\eta\lambda_0\rho^2y/(2-\eta\lambda_1)^2` (:math:`\alpha = 0`), or
+    the projector form's with the iterate's exact eigenvector (the tilted formula).
+    """
     r = RAVINE
     if method == "sam":
         f, a = symd.ravine_drift().func, 0.0
@@ -70,6 +73,7 @@ def ravine_prediction(method: str, y0: float, n: int) -> np.ndarray:
 
 
 def data(ctx: FigureContext) -> Table:
+    """The ``drift`` figure's table: paths on the factorization and ravine toys, closed forms."""
     table = Table()
     problem = Factorization()
     w0 = np.array(W0)
@@ -133,6 +137,7 @@ def _hyper(r: dict, normalized: bool) -> str:
 
 
 def plot(table: Table, ctx: FigureContext) -> Figure:
+    """Draw the ``drift`` figure from its table."""
     fig, (ax, ax_l, ax_r) = new_figure(DOUBLE, 3.6, ncols=3, width_ratios=(1.0, 1.1, 1.0))
     fact = table.where(problem="factorization")
     rav = table.where(problem="ravine")

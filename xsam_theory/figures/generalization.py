@@ -1,7 +1,9 @@
-r"""``generalization``: the P-GEN evidence — per dataset, test loss and test accuracy of every
-method at its tuned learning rate (per-seed dots, mean with 95 % t interval), the rate
-sensitivity (test loss at the tuned rate and at the grid rates next to it, beside the tuning
-curve of mean validation loss), and the judged paired differences with their 95 % t intervals.
+r"""``generalization``: the P-GEN evidence.
+
+Per dataset, test loss and test accuracy of every method at its tuned learning rate (per-seed
+dots, mean with 95 % t interval), the rate sensitivity (test loss at the tuned rate and at the
+grid rates next to it, beside the tuning curve of mean validation loss), and the judged paired
+differences with their 95 % t intervals.
 
 The runs come from :func:`xsam_theory.experiments.generalization.generalization_evidence`, the
 function the claim P-GEN calls (quick figures use the ``quick`` scale, full figures
@@ -49,6 +51,7 @@ def _style(method: str) -> dict:
 
 
 def data(ctx: FigureContext) -> Table:
+    """The ``generalization`` figure's table: methods, tuning curves, rates and comparisons."""
     cctx = ctx.experiment_context()
     ev = generalization_evidence(cctx, reuse=True)
     table = Table()
@@ -161,6 +164,7 @@ def _comparison_panel(ax, table: Table, name: str) -> None:
 
 
 def plot(table: Table, ctx: FigureContext) -> Figure:
+    """Draw the ``generalization`` figure from its table."""
     datasets = table.unique("dataset")
     fig = Figure(figsize=(DOUBLE, 2.45 * len(datasets) + 0.3), layout="constrained")
     FigureCanvasAgg(fig)

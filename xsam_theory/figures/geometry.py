@@ -38,8 +38,10 @@ RULES = ("paper", "symmetric")
 
 
 def closed_form(rule: str, c: np.ndarray, alpha: float) -> dict[str, np.ndarray]:
-    r"""G1–G4 at :math:`c = \cos\angle(\hat g, v)` for ``rule``: ``d_dot_v``, ``norm_d``,
-    ``cos_d_v``, ``d_dot_g`` (from the lambdified sympy derivations)."""
+    r"""G1–G4 at :math:`c = \cos\angle(\hat g, v)` for ``rule``, from the sympy derivations.
+
+    The columns are ``d_dot_v``, ``norm_d``, ``cos_d_v`` and ``d_dot_g``, lambdified.
+    """
     c = np.asarray(c, dtype=float)
     if rule == "paper":
         s, cc = np.ones_like(c), c
@@ -58,6 +60,7 @@ def closed_form(rule: str, c: np.ndarray, alpha: float) -> dict[str, np.ndarray]
 
 
 def data(ctx: FigureContext) -> Table:
+    """The ``geometry`` figure's table: sympy closed forms and the implementation's values."""
     table = Table()
     # open grid: at theta = 0 and alpha = 1, d = 0 and the angle is undefined
     theta = np.linspace(0.25, 179.75, 719)
@@ -92,6 +95,7 @@ def data(ctx: FigureContext) -> Table:
 
 
 def plot(table: Table, ctx: FigureContext) -> Figure:
+    """Draw the ``geometry`` figure from its table."""
     fig, axes = new_figure(DOUBLE, 4.3, nrows=2, ncols=2, sharex=True)
     colors = alpha_colors(list(ALPHAS))
     names = {"paper": r"paper rule $d=\hat g-\alpha|c|\,v$",

@@ -1,5 +1,6 @@
-r"""``lambda-max``: the top Hessian eigenvalue during full-batch MLP training (L-EDGE) and at
-matched training loss (P-LMAX).
+r"""``lambda-max``: the top Hessian eigenvalue during training and at matched training loss.
+
+Along full-batch MLP training (L-EDGE) and at matched training loss (P-LMAX).
 
 Bottom row (P-LMAX): the runs of :func:`xsam_theory.experiments.lambda_max.lambda_max_evidence`
 (quick figures use the claim's quick scale, full figures its default scale). Per problem,
@@ -49,7 +50,7 @@ METHODS = ("gd", "sam", "eigen_sam", "xsam_paper")
 
 
 def gd_edge(eta: float) -> float:
-    """:math:`2/\\eta` from the sympy stability edges."""
+    r""":math:`2/\eta` from the sympy stability edges."""
     return float(symq.stability_edges().func(eta, 1.0, 1.0, 0.0)[0])
 
 
@@ -59,6 +60,7 @@ def sam_edge(eta: float, rho: float, grad_norm: np.ndarray) -> np.ndarray:
 
 
 def data(ctx: FigureContext) -> Table:
+    """The ``lambda-max`` figure's table: λ_max along MLP training, edges, matched-loss records."""
     widths = ctx.pick((8, 16, 16, 4), (8, 32, 32, 4))
     steps = ctx.pick(200, 1000)
     every = 20
@@ -110,6 +112,7 @@ def _add_matched(table: Table, ctx: FigureContext) -> None:
 
 
 def plot(table: Table, ctx: FigureContext) -> Figure:
+    """Draw the ``lambda-max`` figure from its table."""
     fig = new_figure(DOUBLE, 6.2)[0]
     fig.clear()
     grid = fig.add_gridspec(2, 6, height_ratios=(1.0, 0.9), hspace=0.75, wspace=1.4)

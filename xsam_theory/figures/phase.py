@@ -58,8 +58,10 @@ def sweep_spec(ctx: FigureContext) -> dict[str, Any]:
 
 
 def run_grid(ctx: FigureContext) -> list[dict[str, Any]]:
-    """Run the grid with :func:`~xsam_theory.sweeps.run_sweep` (one process in quick mode, the
-    available cores in full mode) and return its rows."""
+    """Run the grid with :func:`~xsam_theory.sweeps.run_sweep` and return its rows.
+
+    One process in quick mode, the available cores in full mode.
+    """
     from xsam_theory.sweeps import run_sweep
 
     with tempfile.TemporaryDirectory(prefix="xsam-phase-") as tmp:
@@ -72,6 +74,7 @@ def run_grid(ctx: FigureContext) -> list[dict[str, Any]]:
 
 
 def data(ctx: FigureContext) -> Table:
+    """The ``phase`` figure's table: final λ_max and loss per run and the median per (ρ, α) cell."""
     rows = run_grid(ctx)
     spec = sweep_spec(ctx)
     table = Table()
@@ -96,6 +99,7 @@ def _fmt(v: float) -> str:
 
 
 def plot(table: Table, ctx: FigureContext) -> Figure:
+    """Draw the ``phase`` figure from its table."""
     fig, (ax, ax_l) = new_figure(DOUBLE, 2.9, ncols=2)
     med = table.where(source="median")
     rhos = sorted(set(med.col("rho")))

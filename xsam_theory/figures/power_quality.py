@@ -35,6 +35,7 @@ COLORS = {"batch": OKABE_ITO["blue"], "full": OKABE_ITO["vermillion"],
 
 
 def data(ctx: FigureContext) -> Table:
+    """The ``power-quality`` figure's table: MLP refresh records and dominant-negative runs."""
     cctx = ctx.experiment_context()
     ev = power_evidence(cctx, reuse=True)
     table = Table()
@@ -56,6 +57,7 @@ def data(ctx: FigureContext) -> Table:
 
 
 def plot(table: Table, ctx: FigureContext) -> Figure:
+    """Draw the ``power-quality`` figure from its table."""
     fig, axes = new_figure(DOUBLE, 4.4, nrows=2, ncols=2)
     (a_ang, a_err), (a_eig, a_flip) = axes
     mlp = table.where(source="mlp_refresh")

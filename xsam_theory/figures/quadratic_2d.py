@@ -46,9 +46,11 @@ RUNS = (
 
 
 def window(series: str, eta: float, alpha: float) -> tuple[float, float]:
-    r"""The closed-form range of :math:`x = \langle w, e_1\rangle` in the long run: the paper
-    rule's :math:`(-\eta(1-\alpha), \eta(1+\alpha)]` along the oriented :math:`v` (mirrored for
-    :math:`-v`), the symmetric rule's :math:`[-\eta(1-\alpha), \eta(1-\alpha)]`."""
+    r"""The closed-form long-run range of :math:`x = \langle w, e_1\rangle`.
+
+    The paper rule's :math:`(-\eta(1-\alpha), \eta(1+\alpha)]` along the oriented :math:`v`
+    (mirrored for :math:`-v`), the symmetric rule's :math:`[-\eta(1-\alpha), \eta(1-\alpha)]`.
+    """
     if series == "xsam_symmetric":
         h = float(xsam_1d.symmetric_window().func(eta, alpha))
         return -h, h
@@ -57,6 +59,7 @@ def window(series: str, eta: float, alpha: float) -> tuple[float, float]:
 
 
 def data(ctx: FigureContext) -> Table:
+    """The ``quadratic-2d`` figure's table: SAM and X-SAM paths, the 2-cycle and the windows."""
     problem = Quadratic.diagonal_from(list(LAMBDAS))
     w0 = np.array(W0)
     steps = ctx.pick(200, 300)
@@ -91,6 +94,7 @@ def _label(series: str, row: dict) -> str:
 
 
 def plot(table: Table, ctx: FigureContext) -> Figure:
+    """Draw the ``quadratic-2d`` figure from its table."""
     fig, (ax, ax_x) = new_figure(DOUBLE, 2.9, ncols=2, width_ratios=(1.0, 1.15))
     traj = table.where(source="trajectory")
     l1, l2 = traj.rows[0]["lambda_1"], traj.rows[0]["lambda_2"]

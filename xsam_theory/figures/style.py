@@ -1,5 +1,7 @@
-"""One style for every figure: sizes for a two-column paper, the Okabe–Ito colour-blind-safe
-palette, one colour, line style and marker per method, and the atomic PNG + PDF + CSV writer.
+"""One style for every figure.
+
+Sizes for a two-column paper, the Okabe–Ito colour-blind-safe palette, one colour, line style
+and marker per method, and the atomic PNG + PDF + CSV writer.
 
 Figures are built on :class:`matplotlib.figure.Figure` directly (no pyplot, no global state),
 rendered by the Agg backend for PNG and by matplotlib's PDF backend for PDF.
@@ -112,8 +114,10 @@ _METHODS: dict[str, dict[str, Any]] = {
 
 
 def method_style(method: str, label: str | None = None) -> MethodStyle:
-    """The colour, line style, marker and default label of a method (a preset name, or
-    ``xsam_paper_flipped`` for the paper rule with ``-v``)."""
+    """The colour, line style, marker and default label of a method.
+
+    A method is a preset name, or ``xsam_paper_flipped`` for the paper rule with ``-v``.
+    """
     try:
         s = dict(_METHODS[method])
     except KeyError:
@@ -149,9 +153,11 @@ def new_figure(width: float = DOUBLE, height: float = 2.4, *, nrows: int = 1, nc
 
 def new_columns(width: float, height: float, n: int,
                 width_ratios: tuple[float, ...] | None = None) -> tuple[Figure, list, list[Axes]]:
-    """A figure of ``n`` side-by-side subfigures with one axes each: a legend placed with
-    ``subfig.legend(loc="outside lower center")`` sits under its own panel and is laid out by
-    constrained layout (an axes legend outside its axes is not)."""
+    """A figure of ``n`` side-by-side subfigures with one axes each.
+
+    A legend placed with ``subfig.legend(loc="outside lower center")`` sits under its own panel
+    and is laid out by constrained layout (an axes legend outside its axes is not).
+    """
     fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)
     subs = list(fig.subfigures(1, n, wspace=0.01, width_ratios=width_ratios))
@@ -171,11 +177,13 @@ def panel_label(ax: Axes, text: str) -> None:
 
 def write_figure(fig: Figure, table: Table, out: str | os.PathLike[str], stem: str, *,
                  draft: bool = False) -> list[Path]:
-    """Write ``stem.png``, ``stem.pdf`` and ``stem.csv`` under ``out``, each atomically
-    (temporary file, then rename): an interrupted run never leaves a half-written file.
+    """Write ``stem.png``, ``stem.pdf`` and ``stem.csv`` under ``out``, each atomically.
+
+    Each is a temporary file, then renamed: an interrupted run never leaves a half-written file.
 
     ``draft`` (quick mode) renders faster: PNG at 110 dpi and Type 3 fonts in the PDF
-    (embedding TrueType subsets costs about a second per figure)."""
+    (embedding TrueType subsets costs about a second per figure).
+    """
     out = Path(out)
     paths = []
     rc = {"savefig.dpi": 110, "pdf.fonttype": 3} if draft else {}

@@ -77,12 +77,16 @@ class Table:
         self.rows.append(dict(row))
 
     def extend(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Append every row of ``rows`` (see :meth:`add`)."""
         for r in rows:
             self.add(**r)
 
     def add_series(self, columns: Mapping[str, Any], **constant: Any) -> None:
-        """Append one row per entry of the equal-length arrays in ``columns``, each row also
-        carrying the ``constant`` values (e.g. the series name and its hyperparameters)."""
+        """Append one row per entry of the equal-length arrays in ``columns``.
+
+        Each row also carries the ``constant`` values (e.g. the series name and its
+        hyperparameters).
+        """
         arrays = {k: np.asarray(v) for k, v in columns.items()}
         lengths = {a.shape[0] for a in arrays.values()}
         if len(lengths) != 1:
@@ -103,8 +107,10 @@ class Table:
         return Table(r for r in self.rows if all(r.get(k) == v for k, v in match.items()))
 
     def col(self, name: str, **match: Any) -> np.ndarray:
-        """Column ``name`` (of the rows matching ``match``) as an array; numbers as float64,
-        missing values as NaN."""
+        """Column ``name`` (of the rows matching ``match``) as an array.
+
+        Numbers as float64, missing values as NaN.
+        """
         rows = self.where(**match).rows if match else self.rows
         vals = [r.get(name) for r in rows]
         if all(v is None or isinstance(v, (int, float, np.number, bool)) for v in vals):
@@ -121,6 +127,7 @@ class Table:
         return out
 
     def to_csv(self) -> str:
+        """The table as CSV text: a header of the columns, then one line per row."""
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(self.columns)
