@@ -1,5 +1,7 @@
-"""Sweeps that scale out (SPEC §9): a grid × seeds runner, an embedded SQLite results store,
-a local process pool by default and Dask distributed for clusters.
+"""Sweeps that scale out (SPEC §9).
+
+A grid × seeds runner, an embedded SQLite results store, a local process pool by default and
+Dask distributed for clusters.
 
 The whole API in one example::
 

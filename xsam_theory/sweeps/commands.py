@@ -1,5 +1,6 @@
-"""The ``xsam-theory sweep`` and ``xsam-theory results`` commands (``cli.py`` wires the
-arguments; the work is here). Each returns the process exit status.
+"""The ``xsam-theory sweep`` and ``xsam-theory results`` commands.
+
+``cli.py`` wires the arguments; the work is here. Each returns the process exit status.
 
 Bad input is refused before any work, with ``error: ...`` on stderr and exit status 2: an
 output path that cannot be written (a folder, a path under a file, a location where no file can
@@ -37,10 +38,12 @@ def _error(message: str, err: IO[str]) -> int:
 
 
 def unwritable_file(path: str | os.PathLike[str]) -> str | None:
-    """Why a file cannot be written at ``path`` (``None`` when it can): ``path`` is a folder,
-    a component of its folder is a file, or no file can be created in the nearest existing
-    folder (checked by creating and removing a probe file there; missing folders below it
-    are created by the writer). An existing file must be writable too."""
+    """Why a file cannot be written at ``path`` (``None`` when it can).
+
+    ``path`` is a folder, a component of its folder is a file, or no file can be created in the
+    nearest existing folder (checked by creating and removing a probe file there; missing folders
+    below it are created by the writer). An existing file must be writable too.
+    """
     path = Path(path)
     if path.is_dir():
         return f"{path} is a folder; give a file name inside it"
@@ -72,8 +75,10 @@ def check_lease(lease_s: float) -> float:
 
 @contextlib.contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
-    """For the duration: SIGTERM raises ``KeyboardInterrupt`` in the main thread, as Ctrl-C
-    does (the previous handler is restored after). Outside the main thread, nothing changes."""
+    """For the duration, SIGTERM raises ``KeyboardInterrupt`` in the main thread, as Ctrl-C does.
+
+    The previous handler is restored after. Outside the main thread, nothing changes.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -93,12 +98,15 @@ def sweep_command(spec_file: str, *, store: str | None = None, workers: int | No
                   resume: bool = False, quiet: bool = False, force: bool = False,
                   lease_s: float | None = None,
                   out: IO[str] | None = None, err: IO[str] | None = None) -> int:
-    """Run a sweep spec file. Exit status 0 when every run is done, 1 when some failed, 2 on
-    a usage, spec or store error (found before any run starts), 130 when interrupted by Ctrl-C
-    or SIGTERM. The store defaults to ``<sweep name>.sqlite`` here; ``force`` runs a sweep
-    larger than :data:`~xsam_theory.sweeps.spec.MAX_RUNS`; ``lease_s`` (a positive number of
-    seconds; ``None``: the default of :func:`~xsam_theory.sweeps.runner.run_sweep`) is how long
-    another driver waits before taking over the runs of a driver without heartbeats."""
+    """Run a sweep spec file; return the exit status.
+
+    Exit status 0 when every run is done, 1 when some failed, 2 on a usage, spec or store error
+    (found before any run starts), 130 when interrupted by Ctrl-C or SIGTERM. The store defaults
+    to ``<sweep name>.sqlite`` here; ``force`` runs a sweep larger than
+    :data:`~xsam_theory.sweeps.spec.MAX_RUNS`; ``lease_s`` (a positive number of seconds;
+    ``None``: the default of :func:`~xsam_theory.sweeps.runner.run_sweep`) is how long another
+    driver waits before taking over the runs of a driver without heartbeats.
+    """
     out = out or sys.stdout
     err = err or sys.stderr
     with sigterm_as_interrupt():
@@ -139,8 +147,10 @@ def sweep_command(spec_file: str, *, store: str | None = None, workers: int | No
 def results_command(store: str, *, sweep: str | None = None, where: Sequence[str] = (),
                     csv: str | None = None, columns: str = "varying",
                     out: IO[str] | None = None, err: IO[str] | None = None) -> int:
-    """Print (or write as CSV) the runs of a store, one row per run. Exit status 2 on a store
-    or filter error."""
+    """Print (or write as CSV) the runs of a store, one row per run.
+
+    Exit status 2 on a store or filter error.
+    """
     out = out or sys.stdout
     err = err or sys.stderr
     if csv:

@@ -1,5 +1,6 @@
-"""What a run configuration names, and how a worker builds it: problems, initial points,
-monitors and scalar results.
+"""What a run configuration names, and how a worker builds it.
+
+Problems, initial points, monitors and scalar results.
 
 Everything here works on plain JSON data, so a run configuration can be shipped to another
 process or machine as it is — no pickled closures.
@@ -134,8 +135,11 @@ PROBLEMS: dict[str, ProblemFactory] = {
 
 def register_problem(name: str, build: Callable[..., Problem], *,
                      init: Callable[[Problem, int], Any] | None = None) -> None:
-    """Add a named problem factory. Workers in other processes see it only if the module that
-    calls this is imported there too; an importable ``"module:function"`` name needs nothing."""
+    """Add a named problem factory.
+
+    Workers in other processes see it only if the module that calls this is imported there too;
+    an importable ``"module:function"`` name needs nothing.
+    """
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
         raise ValueError(f"problem names are identifiers, got {name!r}")
     PROBLEMS[name] = ProblemFactory(build, init)
@@ -212,10 +216,12 @@ def check_init(spec: Mapping[str, Any]) -> None:
 
 def initial_point(problem: Problem, spec: Mapping[str, Any], run_seed: int, *,
                   default_init: Callable[[Problem, int], Any] | None = None) -> np.ndarray:
-    """The initial point an ``init`` table describes, drawn from ``init.seed`` (default: the
-    run seed). ``default``: ``default_init(problem, seed)`` (the factory's own init) if given
-    and no ``scale`` is set, else like ``normal``; ``normal``: ``scale`` times a standard normal
-    vector; ``explicit``: ``w0`` as given."""
+    """The initial point an ``init`` table describes, drawn from ``init.seed``.
+
+    The seed defaults to the run seed. ``default``: ``default_init(problem, seed)`` (the factory's
+    own init) if given and no ``scale`` is set, else like ``normal``; ``normal``: ``scale`` times
+    a standard normal vector; ``explicit``: ``w0`` as given.
+    """
     check_init(spec)
     kind = spec.get("kind", "default")
     if kind == "explicit":
@@ -359,8 +365,10 @@ def default_results(monitors: Sequence[Mapping[str, Any]]) -> dict[str, str]:
 
 def extract_results(problem: Problem, traj: Trajectory,
                     results: Mapping[str, str]) -> dict[str, float | int]:
-    """Evaluate resolved result expressions on a finished trajectory (NaN for an empty
-    series)."""
+    """Evaluate resolved result expressions on a finished trajectory.
+
+    NaN for an empty series.
+    """
     out: dict[str, float | int] = {}
     point = None
     for column, expr in results.items():

@@ -107,9 +107,11 @@ class Progress:
 
     @property
     def remaining(self) -> int:
+        """Runs neither skipped nor finished yet."""
         return self.total - self.skipped - self.done - self.failed
 
     def line(self) -> str:
+        """The progress line: bar, done, failed, left, elapsed time, ETA and the waiting note."""
         elapsed = time.monotonic() - self.t0
         finished = self.done + self.failed
         eta = (elapsed / finished * self.remaining if finished
@@ -122,8 +124,10 @@ class Progress:
                 f" · {self.remaining} left · {_seconds(elapsed)} · ETA {eta_text}{note}")
 
     def waiting(self, holders: Sequence[ClaimHolder]) -> None:
-        """Say that the sweep waits for runs other owners hold (``[]``: it no longer waits);
-        the line is written at once whenever who holds how many runs changes."""
+        """Say that the sweep waits for runs other owners hold (``[]``: it no longer waits).
+
+        The line is written at once whenever who holds how many runs changes.
+        """
         key = tuple((h.owner, h.runs) for h in holders)
         self.note = ("waiting for " + "; ".join(h.describe() for h in holders)) if holders \
             else ""
@@ -131,6 +135,7 @@ class Progress:
         self.draw(force=changed)
 
     def update(self, output: Mapping[str, Any] | None = None) -> None:
+        """Count a finished run (``output["status"]``; ``None``: nothing finished) and redraw."""
         if output is not None:
             if output["status"] == "done":
                 self.done += 1
@@ -139,6 +144,10 @@ class Progress:
         self.draw()
 
     def draw(self, *, force: bool = False) -> None:
+        """Redraw the progress line: in place on a terminal, else at most every ``every`` seconds.
+
+        ``force`` writes the line now.
+        """
         if self.stream is None:
             return
         now = time.monotonic()
@@ -152,6 +161,7 @@ class Progress:
         self.stream.flush()
 
     def close(self) -> None:
+        """Draw the final progress line and end it."""
         if self.stream is None:
             return
         self.draw(force=True)
@@ -177,9 +187,10 @@ def _as_spec(spec: SweepSpec | Mapping[str, Any] | str | os.PathLike[str]) -> Sw
 
 
 def claim_batch_size(capacity: int) -> int:
-    """How many runs a driver claims at a time: twice what its executor runs at once. A multiple
-    of the capacity keeps every worker busy through a batch of equally long runs, and claiming
-    no more than that leaves the rest of the sweep to other drivers (on other hosts).
+    """How many runs a driver claims at a time: twice what its executor runs at once.
+
+    A multiple of the capacity keeps every worker busy through a batch of equally long runs, and
+    claiming no more than that leaves the rest of the sweep to other drivers (on other hosts).
 
     >>> claim_batch_size(1), claim_batch_size(8)
     (2, 16)
@@ -305,7 +316,9 @@ def run_sweep(spec: SweepSpec | Mapping[str, Any] | str | os.PathLike[str],
 
 def load_records(store: str | os.PathLike[str], sweep: str | None = None, *,
                  status: str | Sequence[str] | None = None) -> list[RunRecord]:
-    """The records of a store (one sweep, or all runs), without running anything or writing to
-    the store (it is opened read-only, so this works in a read-only folder)."""
+    """The records of a store (one sweep, or all runs), without running or writing anything.
+
+    The store is opened read-only, so this works in a read-only folder.
+    """
     with SweepStore(store, read_only=True) as st:
         return st.records(sweep, status=status)

@@ -58,6 +58,7 @@ def tidy(records: Iterable[RunRecord], *, columns: str = "varying") -> list[dict
     """One flat row per run.
 
     Args:
+        records: the run records (of a store or a sweep result).
         columns: ``"varying"`` keeps the configuration columns whose value differs between the
             records (plus ``hash``, ``method``, ``seed``, the results and the status columns);
             ``"all"`` keeps every configuration leaf.
@@ -121,6 +122,7 @@ class Filter:
 
     @classmethod
     def parse(cls, text: str) -> Filter:
+        """The filter ``KEY OP VALUE`` in ``text``; ``ValueError`` if ``text`` has another form."""
         m = _WHERE.fullmatch(text)
         if m is None:
             raise ValueError(f"--where takes KEY=VALUE (or !=, <, <=, >, >=), got {text!r}")
@@ -145,10 +147,12 @@ class Filter:
         raise ValueError(f"--where {self.key!r} is ambiguous: {sorted(hits)}")
 
     def check_column(self, column: str, values: Iterable[Any]) -> None:
-        """Refuse (``ValueError``) a value of the wrong kind for ``column``, whose values are
-        ``values`` (``None``, an empty cell, is ignored): a column of numbers compares only
-        with a number (or ``null`` for ``=``/``!=``); an ordering (``<``, ``>``, ...) on a
-        column of text needs text."""
+        """Refuse (``ValueError``) a value of the wrong kind for ``column``.
+
+        The column's values are ``values`` (``None``, an empty cell, is ignored): a column of
+        numbers compares only with a number (or ``null`` for ``=``/``!=``); an ordering (``<``,
+        ``>``, ...) on a column of text needs text.
+        """
         kinds = {_kind(v) for v in values if v is not None}
         want = _kind(self.value)
         if kinds == {"number"} and want != "number" and not (
@@ -160,6 +164,10 @@ class Filter:
                              "it with = or != or with text")
 
     def __call__(self, row: Mapping[str, Any]) -> bool:
+        """Whether ``row`` satisfies the condition.
+
+        An ordering between values that do not compare (``TypeError``) is false.
+        """
         have = row.get(self.column(list(row)))
         want = self.value
         if isinstance(want, (list, dict)) and isinstance(have, str):
@@ -186,8 +194,11 @@ def parse_where(conditions: Iterable[str]) -> list[Filter]:
 
 
 def filter_rows(records: Sequence[RunRecord], filters: Sequence[Filter]) -> list[RunRecord]:
-    """The records whose full flat row satisfies every filter; a filter on an unknown column,
-    or with a value that cannot compare with its column, is a ``ValueError``."""
+    """The records whose full flat row satisfies every filter.
+
+    A filter on an unknown column, or with a value that cannot compare with its column, is a
+    ``ValueError``.
+    """
     if not filters:
         return list(records)
     rows = [flat_row(r) for r in records]
