@@ -99,7 +99,7 @@ class GradientGraph:
 
     @property
     def flat_grad(self) -> Tensor:
-        """:math:`\\nabla L` as one flat vector (zeros for parameters without a gradient)."""
+        r""":math:`\nabla L` as one flat vector (zeros for parameters without a gradient)."""
         return flatten(self.grads, self.params)
 
     def hvp(self, v: Tensor) -> Tensor:
@@ -142,8 +142,11 @@ def forward_over_reverse_hvp(func: Callable[..., Tensor], params: Sequence[Tenso
 
 
 class _ClosureModule(torch.nn.Module):
-    """Wraps a model and a closure so that ``torch.func.functional_call`` can substitute the
-    model's parameters while the closure (which calls the model) runs."""
+    """A model and a closure wrapped for ``torch.func.functional_call``.
+
+    ``functional_call`` can then substitute the model's parameters while the closure (which calls
+    the model) runs.
+    """
 
     def __init__(self, model: torch.nn.Module, closure: Callable[[], Tensor]):
         super().__init__()
@@ -156,9 +159,11 @@ class _ClosureModule(torch.nn.Module):
 
 def module_loss_function(model: torch.nn.Module, closure: Callable[[], Tensor],
                          params: Sequence[Tensor]) -> Callable[..., Tensor]:
-    """``func(*tensors)``: the loss that ``closure()`` computes with ``params`` of ``model``
-    replaced by ``tensors`` (public ``torch.func.functional_call``; other parameters and the
-    buffers stay the model's own). For :func:`forward_over_reverse_hvp`."""
+    """``func(*tensors)``: the loss ``closure()`` computes with ``params`` replaced by ``tensors``.
+
+    Uses public ``torch.func.functional_call``; the model's other parameters and its buffers stay
+    its own. For :func:`forward_over_reverse_hvp`.
+    """
     by_id = {id(p): name for name, p in model.named_parameters()}
     missing = [i for i, p in enumerate(params) if id(p) not in by_id]
     if missing:

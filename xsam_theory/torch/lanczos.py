@@ -32,12 +32,12 @@ __all__ = ["TorchEigenResult", "lanczos_top", "power_iteration"]
 
 @dataclass(frozen=True)
 class TorchEigenResult:
-    """Eigenpairs as tensors on the operator's device.
+    r"""Eigenpairs as tensors on the operator's device.
 
     Attributes:
         eigenvalues: shape ``(k,)``, descending (power iteration: one dominant estimate).
         eigenvectors: shape ``(dim, k)``, unit columns.
-        residuals: shape ``(k,)``, :math:`\\|Hv_i - \\lambda_i v_i\\|`.
+        residuals: shape ``(k,)``, :math:`\|Hv_i - \lambda_i v_i\|`.
         n_hvp: HVPs spent.
         iterations: Lanczos steps kept (``m``) or power steps run.
         method: which algorithm, with notes.
