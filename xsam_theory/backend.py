@@ -109,9 +109,11 @@ def resolve_backend(name: str, device: str | None = None) -> tuple[ModuleType, A
 
 
 def check_device_form(device: Any) -> None:
-    """Raise ``ValueError`` unless ``device`` is ``None`` or one of ``cpu``, ``cuda``,
-    ``cuda:N`` — the devices the package's float64 math runs on (torch knows more kinds; the
-    package supports these)."""
+    """Raise ``ValueError`` unless ``device`` has a form the package supports.
+
+    The forms are ``None``, ``cpu``, ``cuda`` and ``cuda:N``: the devices the package's float64
+    math runs on (torch knows more kinds; the package supports these).
+    """
     if device is not None and not (isinstance(device, str) and _DEVICE_FORM.fullmatch(device)):
         raise ValueError(f"device {device!r} is not one of {DEVICE_FORMS}")
 
@@ -144,9 +146,11 @@ def add_backend_arguments(parser: Any, *, default: str = "numpy") -> None:
 
 
 def backend_from_arguments(args: Any) -> tuple[str, str | None]:
-    """The checked ``(name, device)`` of ``args.backend`` / ``args.device`` (from
-    :func:`add_backend_arguments`). ``--device cuda`` with the default backend selects torch.
-    Raises ``ValueError`` (with the reason) for an unavailable combination."""
+    """The checked ``(name, device)`` of ``args.backend`` / ``args.device``.
+
+    The arguments come from :func:`add_backend_arguments`. ``--device cuda`` with the default
+    backend selects torch. Raises ``ValueError`` (with the reason) for an unavailable combination.
+    """
     name, device = args.backend, args.device
     if device is not None and str(device).startswith("cuda") and name == "numpy":
         name = "torch"
@@ -155,8 +159,10 @@ def backend_from_arguments(args: Any) -> tuple[str, str | None]:
 
 
 def apply_backend_arguments(args: Any) -> Any:
-    """Validate ``args.backend`` / ``args.device`` now (:func:`backend_from_arguments`), and
-    return a context manager that makes them the default backend and yields ``(name, device)``::
+    """Validate the backend arguments now and return a context manager that applies them.
+
+    ``args.backend`` / ``args.device`` are checked by :func:`backend_from_arguments`; the context
+    manager makes them the default backend and yields ``(name, device)``::
 
         with apply_backend_arguments(args) as (backend, device):
             ...   # problems built here live on that backend

@@ -25,16 +25,22 @@ def _describe(x: Any) -> str:
 
 
 def check_real(name: str, x: Any) -> None:
-    """Raise ``ValueError`` unless the array ``x`` holds real numbers: a floating-point or
-    integer dtype (complex parts would be dropped or kept silently, booleans read as 0 and 1)."""
+    """Raise ``ValueError`` unless the array ``x`` holds real numbers.
+
+    Real means a floating-point or integer dtype (complex parts would be dropped or kept silently,
+    booleans read as 0 and 1).
+    """
     if not namespace(x).isdtype(x.dtype, ("real floating", "integral")):
         raise ValueError(f"{name} must hold real numbers (a floating-point or integer dtype), "
                          f"got dtype {x.dtype}")
 
 
 def _check_array(name: str, x: Any, shape_text: str) -> Any:
-    """The array namespace of ``x``; ``ValueError`` if ``x`` is not an array (a list, a float)
-    or holds something other than real numbers (complex, bool, strings)."""
+    """The array namespace of ``x``, after checking that ``x`` is an array of real numbers.
+
+    ``ValueError`` if ``x`` is not an array (a list, a float) or holds something other than real
+    numbers (complex, bool, strings).
+    """
     if not hasattr(x, "shape") or not hasattr(x, "dtype"):
         raise ValueError(f"{name} must be an array of shape {shape_text}, got {_describe(x)}")
     check_real(name, x)
@@ -42,8 +48,10 @@ def _check_array(name: str, x: Any, shape_text: str) -> Any:
 
 
 def check_vector(name: str, x: Any, dim: int) -> None:
-    """Raise ``ValueError`` unless ``x`` is an array of shape ``(dim,)`` holding finite real
-    numbers (a floating-point or integer dtype; not complex, not bool)."""
+    """Raise ``ValueError`` unless ``x`` is a finite real vector of shape ``(dim,)``.
+
+    Real means a floating-point or integer dtype; not complex, not bool.
+    """
     shape = tuple(getattr(x, "shape", ()))
     if hasattr(x, "shape") and shape != (dim,):
         raise ValueError(f"{name} must have shape ({dim},), got {shape}")
@@ -53,8 +61,10 @@ def check_vector(name: str, x: Any, dim: int) -> None:
 
 
 def check_directions(name: str, V: Any, dim: int) -> None:
-    """Raise ``ValueError`` unless ``V`` is an array of shape ``(k, dim)`` (``k`` directions as
-    rows) holding finite real numbers."""
+    """Raise ``ValueError`` unless ``V`` is a finite real array of shape ``(k, dim)``.
+
+    The ``k`` rows of ``V`` are directions.
+    """
     shape = tuple(getattr(V, "shape", ()))
     if hasattr(V, "shape") and (len(shape) != 2 or shape[1] != dim):
         raise ValueError(f"{name} must have shape (k, {dim}), got {shape}")
@@ -64,8 +74,9 @@ def check_directions(name: str, V: Any, dim: int) -> None:
 
 
 def check_seed(seed: Any, name: str = "seed", *, generator_ok: bool = False) -> Any:
-    """``seed`` as an ``int``, checked: an integer ``>= 0`` (or, with ``generator_ok``, a
-    ``numpy.random.Generator``, returned as is).
+    """``seed`` as an ``int``, checked: an integer ``>= 0``.
+
+    With ``generator_ok``, a ``numpy.random.Generator`` is accepted too and returned as is.
 
     ``None`` is refused: NumPy would draw fresh entropy from the operating system, and the
     package promises that the same seed gives the same result.

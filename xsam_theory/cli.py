@@ -20,6 +20,7 @@ from code, `sweep`/`results` run and tabulate hyperparameter grids, `bench` meas
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``xsam-theory`` argument parser, with every subcommand."""
     parser = argparse.ArgumentParser(
         prog="xsam-theory", description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -63,8 +64,10 @@ def _add_verify(sub: argparse._SubParsersAction) -> None:
 
 
 def _id_list(kind: str) -> Callable[[str], list[str]]:
-    """The argparse type of ``--only``: comma-separated ``kind`` ids, at least one (an empty
-    ``--only ''`` is an error, not "everything")."""
+    """The argparse type of ``--only``: comma-separated ``kind`` ids, at least one.
+
+    An empty ``--only ''`` is an error, not "everything".
+    """
 
     def ids(text: str) -> list[str]:
         names = [x.strip() for x in text.split(",") if x.strip()]
@@ -222,6 +225,7 @@ def _info() -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``xsam-theory`` with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "info":

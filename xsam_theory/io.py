@@ -80,9 +80,12 @@ def _process_gone(pid: int) -> bool:
 
 
 def is_stale(path: Path, *, now: float | None = None) -> bool:
-    """Whether the temporary ``path`` (named by :func:`temporary_path`) is abandoned: its
-    writer ran on this host and is gone (or is this process, which did not make it), or it has
-    not been modified for :data:`STALE_AFTER_S` seconds. Other names are never stale."""
+    """Whether the temporary ``path`` (named by :func:`temporary_path`) is abandoned.
+
+    It is when its writer ran on this host and is gone (or is this process, which did not make
+    it), or when it has not been modified for :data:`STALE_AFTER_S` seconds. Other names are never
+    stale.
+    """
     m = _TEMPORARY.search(path.name)
     if m is None or not path.name.endswith(".tmp"):
         return False
@@ -101,9 +104,12 @@ def is_stale(path: Path, *, now: float | None = None) -> bool:
 
 
 def remove_stale_temporaries(target: str | os.PathLike[str]) -> list[Path]:
-    """Remove the abandoned temporaries (files or folders) of ``target``: the entries
-    ``.NAME.PID@HOST.RANDOM.tmp`` next to it that :func:`is_stale` calls abandoned. Returns
-    what was removed; entries that vanish meanwhile or cannot be removed are skipped."""
+    """Remove the abandoned temporaries (files or folders) of ``target``; return what was removed.
+
+    The temporaries are the entries ``.NAME.PID@HOST.RANDOM.tmp`` next to it that
+    :func:`is_stale` calls abandoned. Entries that vanish meanwhile or cannot be removed are
+    skipped.
+    """
     target = Path(target)
     prefix = f".{target.name}."
     removed = []
@@ -169,10 +175,12 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None
 
 def replace_together(folder: str | os.PathLike[str], staging: str | os.PathLike[str],
                      names: list[str]) -> None:
-    """Replace the entries ``names`` of ``folder`` (files or folders) by those of ``staging``
-    (a folder on the same file system, e.g. a :func:`temporary_path` inside ``folder``) as one
-    set: afterwards ``folder`` holds the new entries, and an entry of the old set that has no new
-    counterpart is gone; other entries of ``folder`` are untouched.
+    """Replace the entries ``names`` of ``folder`` by those of ``staging``, as one set.
+
+    Entries are files or folders; ``staging`` is a folder on the same file system (e.g. a
+    :func:`temporary_path` inside ``folder``). Afterwards ``folder`` holds the new entries, and an
+    entry of the old set that has no new counterpart is gone; other entries of ``folder`` are
+    untouched.
 
     Order: the old entries are moved out in the order of ``names``, then the new ones moved in
     in the reverse order; with the index first in ``names`` (a report that links the others),
@@ -205,8 +213,10 @@ def replace_together(folder: str | os.PathLike[str], staging: str | os.PathLike[
 
 def _put_back(folder: Path, staging: Path, trash: Path, moved_in: list[str],
               moved_out: list[str]) -> None:
-    """Undo a :func:`replace_together` that failed part-way; the old entries' temporary folder
-    is removed only when every one of them is back in place."""
+    """Undo a :func:`replace_together` that failed part-way.
+
+    The old entries' temporary folder is removed only when every one of them is back in place.
+    """
     ok = True
     for name in reversed(moved_in):
         try:
@@ -224,13 +234,16 @@ def _put_back(folder: Path, staging: Path, trash: Path, moved_in: list[str],
 
 
 class OutputPathError(ValueError):
-    """An output path that cannot be used: a file where a folder is wanted, or a place this
-    process cannot create or write."""
+    """An output path that cannot be used.
+
+    A file where a folder is wanted, or a place this process cannot create or write.
+    """
 
 
 def prepare_output_folder(path: str | os.PathLike[str], option: str = "--out") -> Path:
-    """Check, before any work, that ``path`` is (or can be made) a folder this process can
-    write files in; create it. Returns it.
+    """Check, before any work, that ``path`` is a writable folder; create it and return it.
+
+    ``path`` must be (or be able to become) a folder this process can write files in.
 
     Raises:
         OutputPathError: ``path`` is a file, lies under a file, or cannot be created or

@@ -41,9 +41,11 @@ def _sha(*parts: bytes) -> str:
 
 @functools.lru_cache(maxsize=1)
 def package_digest() -> str:
-    """The digest of the installed package's source: every ``.py`` file under the package
-    folder, as (relative POSIX path, contents) pairs sorted by path. Cached for the process
-    (an edit takes effect in the next process, as the edited code itself does)."""
+    """The digest of the installed package's source, cached for the process.
+
+    Every ``.py`` file under the package folder, as (relative POSIX path, contents) pairs sorted
+    by path. An edit takes effect in the next process, as the edited code itself does.
+    """
     files = sorted((p.relative_to(_PACKAGE_ROOT).as_posix(), p)
                    for p in _PACKAGE_ROOT.rglob("*.py") if p.is_file())
     parts: list[bytes] = []
@@ -66,9 +68,11 @@ def _in_package(path: Path) -> bool:
 
 
 def _function_source(fn: Callable[..., Any]) -> bytes | None:
-    """The bytes that define ``fn``: its module's source file (``None`` when it is a file of
-    this package, already in :func:`package_digest`), else the function's own source text,
-    else a per-process token."""
+    """The bytes that define ``fn``.
+
+    Its module's source file (``None`` when it is a file of this package, already in
+    :func:`package_digest`), else the function's own source text, else a per-process token.
+    """
     module = sys.modules.get(getattr(fn, "__module__", "") or "")
     try:
         file = inspect.getsourcefile(module) if module is not None else None
@@ -85,8 +89,11 @@ def _function_source(fn: Callable[..., Any]) -> bytes | None:
 
 
 def problem_digest(name: str) -> str | None:
-    """The digest of the source defining problem ``name`` when it comes from outside this
-    package (its build and init functions' modules), else ``None``."""
+    """The digest of the source defining problem ``name`` when it comes from outside this package.
+
+    The digest covers its build and init functions' modules; ``None`` for a problem of this
+    package.
+    """
     from xsam_theory.sweeps.registry import problem_factory
 
     factory = problem_factory(name)
@@ -101,8 +108,11 @@ def _functions_digest(*functions: Callable[..., Any] | None) -> str | None:
 
 
 def source_digest(problem: str | None = None) -> str:
-    """The digest run configurations carry: :func:`package_digest`, combined with
-    :func:`problem_digest` for a problem defined outside the package."""
+    """The digest run configurations carry.
+
+    :func:`package_digest`, combined with :func:`problem_digest` for a problem defined outside the
+    package.
+    """
     pkg = package_digest()
     if problem is None:
         return pkg

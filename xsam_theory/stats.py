@@ -1,7 +1,10 @@
-"""Interval estimates and tests for the empirical (P) claims: t and percentile-bootstrap intervals
-of a mean, paired differences, log–log slopes, and the two-sided p-values that go with them.
-Everything random is seeded; results are plain floats. ``docs/statistics.md`` states when each is
-used (the percentile bootstrap undercovers at small samples: the t interval is the default)."""
+"""Interval estimates and tests for the empirical (P) claims.
+
+t and percentile-bootstrap intervals of a mean, paired differences, log–log slopes, and the
+two-sided p-values that go with them. Everything random is seeded; results are plain floats.
+``docs/statistics.md`` states when each is used (the percentile bootstrap undercovers at small
+samples: the t interval is the default).
+"""
 
 from __future__ import annotations
 
@@ -29,9 +32,11 @@ class Interval:
     std: float = math.nan
 
     def excludes_zero(self) -> bool:
+        """Whether the interval lies strictly on one side of 0."""
         return self.low > 0 or self.high < 0
 
     def as_dict(self) -> dict[str, Any]:
+        """The interval's fields as a dict."""
         return asdict(self)
 
 
@@ -54,8 +59,10 @@ def _sample(x: Any, where: str) -> np.ndarray:
 
 def _resample_means(x: np.ndarray, n_boot: Any, seed: int, statistic: str, where: str
                     ) -> np.ndarray:
-    """``n_boot`` bootstrap replicates of the mean (or median) of ``x``: resample indices
-    ``default_rng(seed).integers(0, n, (n_boot, n))``."""
+    """``n_boot`` bootstrap replicates of the mean (or median) of ``x``.
+
+    The resampled indices are ``default_rng(seed).integers(0, n, (n_boot, n))``.
+    """
     if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
         raise ValueError(f"{where}: n_boot must be a positive integer, got {n_boot!r}")
     if statistic not in _STATISTICS:
@@ -69,9 +76,11 @@ _STATISTICS = {"mean": np.mean, "median": np.median}
 
 
 def t_interval(x: Any, level: float = 0.95) -> Interval:
-    r"""Mean with the Student-t interval :math:`\bar x \pm t_{n-1,(1+\ell)/2}\, s/\sqrt n`
-    (``s`` the sample standard deviation, ``n - 1`` degrees of freedom). A sample with zero
-    spread gives the zero-width interval at its mean."""
+    r"""Mean with the Student-t interval :math:`\bar x \pm t_{n-1,(1+\ell)/2}\, s/\sqrt n`.
+
+    ``s`` is the sample standard deviation, with ``n - 1`` degrees of freedom. A sample with zero
+    spread gives the zero-width interval at its mean.
+    """
     level = _check_level(level, "t_interval")
     x = _sample(x, "t_interval")
     if np.all(x == x[0]):     # exactly, not up to the rounding of the mean
@@ -83,13 +92,15 @@ def t_interval(x: Any, level: float = 0.95) -> Interval:
 
 def bootstrap_interval(x: Any, level: float = 0.95, *, n_boot: int = 4000, seed: int = 0,
                        statistic: str = "mean") -> Interval:
-    r"""Percentile bootstrap interval of the mean (or median) of a 1-D sample: the
-    :math:`(1 \mp \ell)/2` quantiles (linear interpolation) of the statistic over ``n_boot``
+    r"""Percentile bootstrap interval of the mean (or median) of a 1-D sample.
+
+    The :math:`(1 \mp \ell)/2` quantiles (linear interpolation) of the statistic over ``n_boot``
     resamples of size ``n`` drawn with replacement (``seed``). It is the same interval as
     ``scipy.stats.bootstrap(..., method="percentile")`` with the same generator.
 
     It undercovers at small ``n`` (nominal 95 %: about 90 % at n = 10 and 75 % at n = 3 for
-    normal data; see ``docs/statistics.md``); :func:`t_interval` is the default."""
+    normal data; see ``docs/statistics.md``); :func:`t_interval` is the default.
+    """
     level = _check_level(level, "bootstrap_interval")
     x = _sample(x, "bootstrap_interval")
     boots = _resample_means(x, n_boot, seed, statistic, "bootstrap_interval")
@@ -100,9 +111,11 @@ def bootstrap_interval(x: Any, level: float = 0.95, *, n_boot: int = 4000, seed:
 
 
 def t_test_p_value(x: Any, mu: float = 0.0) -> float:
-    r"""Two-sided p-value of the one-sample t-test of :math:`E[x] = \mu`:
-    :math:`2\,P(T_{n-1} \ge |\bar x - \mu| / (s/\sqrt n))`. A sample with zero spread gives
-    1 if its mean equals ``mu`` and 0 otherwise (where ``scipy.stats.ttest_1samp`` gives NaN)."""
+    r"""Two-sided p-value of the one-sample t-test of :math:`E[x] = \mu`.
+
+    It is :math:`2\,P(T_{n-1} \ge |\bar x - \mu| / (s/\sqrt n))`. A sample with zero spread gives
+    1 if its mean equals ``mu`` and 0 otherwise (where ``scipy.stats.ttest_1samp`` gives NaN).
+    """
     x = _sample(x, "t_test_p_value")
     if not math.isfinite(mu):
         raise ValueError(f"t_test_p_value: mu must be finite, got {mu!r}")
@@ -114,12 +127,14 @@ def t_test_p_value(x: Any, mu: float = 0.0) -> float:
 
 
 def bootstrap_p_value(x: Any, *, n_boot: int = 4000, seed: int = 0) -> float:
-    r"""Two-sided percentile-bootstrap p-value of "the mean is 0": twice the smaller tail of the
-    bootstrap distribution of the mean beyond 0, :math:`2\min(P^*(\bar x^* \le 0),
-    P^*(\bar x^* \ge 0))` capped at 1, with the same resamples as :func:`bootstrap_interval`
-    (``seed``), so that the 95 % interval excludes 0 exactly when this is below 0.05 (up to
-    the quantile interpolation). Resampling p-values are never 0: the tail count is
-    :math:`(k + 1)/(B + 1)`, so the smallest is :math:`2/(B + 1)`."""
+    r"""Two-sided percentile-bootstrap p-value of "the mean is 0".
+
+    Twice the smaller tail of the bootstrap distribution of the mean beyond 0,
+    :math:`2\min(P^*(\bar x^* \le 0), P^*(\bar x^* \ge 0))` capped at 1, with the same resamples
+    as :func:`bootstrap_interval` (``seed``), so that the 95 % interval excludes 0 exactly when
+    this is below 0.05 (up to the quantile interpolation). Resampling p-values are never 0: the
+    tail count is :math:`(k + 1)/(B + 1)`, so the smallest is :math:`2/(B + 1)`.
+    """
     x = _sample(x, "bootstrap_p_value")
     boots = _resample_means(x, n_boot, seed, "mean", "bootstrap_p_value")
     # (k + 1)/(B + 1): a resampling p-value is never exactly 0
@@ -128,8 +143,10 @@ def bootstrap_p_value(x: Any, *, n_boot: int = 4000, seed: int = 0) -> float:
 
 
 def paired_difference(a: Any, b: Any, level: float = 0.95) -> Interval:
-    """Mean of the per-seed differences ``a - b`` with a t interval (the paired t interval,
-    as ``scipy.stats.ttest_rel(a, b).confidence_interval``)."""
+    """Mean of the per-seed differences ``a - b`` with a t interval.
+
+    The paired t interval, as ``scipy.stats.ttest_rel(a, b).confidence_interval``.
+    """
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if a.shape != b.shape:
         raise ValueError(f"paired samples need equal shapes, got {a.shape} and {b.shape}")
@@ -137,9 +154,12 @@ def paired_difference(a: Any, b: Any, level: float = 0.95) -> Interval:
 
 
 def loglog_slope(x: Any, y: Any, level: float = 0.95) -> Interval:
-    r"""Least-squares slope :math:`\hat\beta` of :math:`\log y` against :math:`\log x` with its
-    t interval :math:`\hat\beta \pm t_{n-2,(1+\ell)/2}\,\mathrm{se}(\hat\beta)` (the
-    standard error of ``scipy.stats.linregress``)."""
+    r"""Least-squares slope of :math:`\log y` against :math:`\log x`, with its t interval.
+
+    The slope is :math:`\hat\beta`; the t interval is
+    :math:`\hat\beta \pm t_{n-2,(1+\ell)/2}\,\mathrm{se}(\hat\beta)` (the standard error of
+    ``scipy.stats.linregress``).
+    """
     level = _check_level(level, "loglog_slope")
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     if x.shape != y.shape or x.ndim != 1 or x.size < 3:

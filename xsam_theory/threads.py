@@ -48,8 +48,9 @@ def scipy_drives_foreign_namespace(xp: ModuleType) -> bool:
 
 @contextlib.contextmanager
 def limit_blas_for(xp: ModuleType, threads: int = 1) -> Iterator[None]:
-    """Inside the block (SciPy driving HVPs of namespace ``xp``), limit the BLAS pools that
-    would compete with the HVPs to ``threads``.
+    """Inside the block, limit the BLAS pools that would compete with the HVPs to ``threads``.
+
+    The block is SciPy driving HVPs of namespace ``xp``.
 
     For torch operators every BLAS pool is limited (NumPy's and SciPy's OpenBLAS, not torch: the
     torch wheels link MKL statically and run on their own OpenMP pool, which threadpoolctl's
@@ -77,8 +78,10 @@ _SCIPY_BLAS: list[Any] | None = None
 
 
 def _scipy_only_blas() -> list[Any]:
-    """threadpoolctl controllers of the BLAS libraries that live in SciPy's installation and not
-    in NumPy's (found once; loaded libraries do not change)."""
+    """The threadpoolctl controllers of the BLAS libraries in SciPy's installation, not NumPy's.
+
+    Found once; loaded libraries do not change.
+    """
     global _SCIPY_BLAS
     if _SCIPY_BLAS is None:
         import numpy
@@ -100,8 +103,11 @@ def _scipy_only_blas() -> list[Any]:
 
 
 def pool_info() -> dict[str, Any]:
-    """The loaded thread pools (threadpoolctl), torch's thread counts if torch is imported, and
-    the environment variables in :data:`POOL_ENV` that are set."""
+    """The loaded thread pools and the thread settings in force.
+
+    The pools as threadpoolctl reports them, torch's thread counts if torch is imported, and the
+    environment variables in :data:`POOL_ENV` that are set.
+    """
     import sys
 
     from threadpoolctl import threadpool_info

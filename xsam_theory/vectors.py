@@ -25,11 +25,14 @@ _SAFE_SUMSQ = (2.0**-900, 2.0**900)
 
 
 def _numpy_norm(u: Any) -> float | None:
-    r""":math:`\|u\|` of a float64 NumPy vector by a direct formula when that is as accurate as
-    the rescaled one (short vectors: ``math.hypot``, which scales internally; long ones:
-    :math:`\sqrt{\langle u,u\rangle}` when the sum of squares lies safely inside the float64
-    range); ``None`` for other namespaces and dtypes and for zero, tiny, huge or non-finite
-    vectors, which take the rescaled, branch-free path."""
+    r""":math:`\|u\|` of a float64 NumPy vector by a direct formula, when that is as accurate.
+
+    The direct formula is used when it is as accurate as the rescaled one (short vectors:
+    ``math.hypot``, which scales internally; long ones: :math:`\sqrt{\langle u,u\rangle}` when
+    the sum of squares lies safely inside the float64 range); ``None`` for other namespaces and
+    dtypes and for zero, tiny, huge or non-finite vectors, which take the rescaled, branch-free
+    path.
+    """
     if type(u) is not np.ndarray or u.dtype != np.float64 or u.ndim != 1:
         return None
     if u.size <= _HYPOT_MAX:

@@ -1,7 +1,8 @@
 """``xsam-theory verify``: run the claims ledger, print the table, write claims.json and report.md.
 
 It lives outside :mod:`xsam_theory.claims` (which states and judges claims) because it also
-draws figures, which import :mod:`xsam_theory.experiments` only."""
+draws figures, which import :mod:`xsam_theory.experiments` only.
+"""
 
 from __future__ import annotations
 
@@ -51,7 +52,8 @@ def run_ledger(ctx: ExperimentContext, only: Sequence[str] | None = None, *,
 
     A claim whose check ran sweeps gets ``evidence["cached_runs"] = {"cached": k, "runs": n}``:
     ``k`` of its ``n`` sweep runs were read from a run store (computed before this check
-    started, by the same code: see :mod:`xsam_theory.experiments.sweep`), the rest computed."""
+    started, by the same code: see :mod:`xsam_theory.experiments.sweep`), the rest computed.
+    """
     ids = _select(only)
     results = []
     t0 = time.perf_counter()
@@ -88,8 +90,11 @@ KEY_WIDTH = 96   # the printed table cuts longer key numbers (report.md and clai
 
 
 def render_table(results: Sequence[ClaimResult]) -> str:
-    """The plain-text table: id, kind, verdict, key number, seconds, and the backend each check
-    ran its implementation on when that is not NumPy for all of them."""
+    """The plain-text table: id, kind, verdict, key number, seconds, and the backends.
+
+    The backend column names what each check ran its implementation on when that is not NumPy for
+    all of them.
+    """
     with_backend = any(r.backend != "numpy" for r in results)
     rows = [("id", "kind", "verdict", "key number", "s") + (("on",) if with_backend else ())]
     rows += [(r.id, r.kind, r.verdict, _short(r.key), f"{r.seconds:.1f}")
@@ -149,9 +154,11 @@ def _cache_line(cached: dict[str, int] | None) -> list[str]:
 
 
 def render_subclaims(evidence: dict[str, Any]) -> list[str]:
-    """Markdown lines for a P claim's headline (rule, verdict, attribution) and its subclaims
-    table (estimate, 95 % interval, n, Holm-adjusted p-value, verdict); nothing for a claim
-    without subclaims."""
+    """Markdown lines for a P claim's headline and its subclaims table.
+
+    The headline gives the rule, verdict and attribution; the table the estimate, 95 % interval,
+    n, Holm-adjusted p-value and verdict. Nothing for a claim without subclaims.
+    """
     subs = evidence.get("subclaims")
     if not subs:
         return []
@@ -192,8 +199,11 @@ OUTPUTS = ["report.md", "claims.json", "figures"]
 
 def write_outputs(results: Sequence[ClaimResult], out_dir: str | Path,
                   meta: dict[str, Any]) -> tuple[Path, Path]:
-    """Write ``claims.json`` (the run's settings, ``source_digest``: the digest of the code that
-    ran, and every claim's record) and ``report.md`` atomically into ``out_dir``."""
+    """Write ``claims.json`` and ``report.md`` atomically into ``out_dir``.
+
+    ``claims.json`` holds the run's settings, ``source_digest`` (the digest of the code that ran)
+    and every claim's record.
+    """
     out_dir = Path(out_dir)
     doc = {
         "package_version": meta["package_version"],
@@ -232,17 +242,20 @@ def draw_figures(results: Sequence[ClaimResult], out_dir: str | Path, *, quick: 
                  progress: IO[str] | None = None, experiment_scale: str | None = None,
                  datasets: Sequence[str] | None = None,
                  drawn: dict[str, Future[None]] | None = None) -> dict[str, str]:
-    """Draw each figure that the selected claims name (``@claim(figure=...)``) into
-    ``out_dir/figures/`` (PNG, PDF and the CSV of its numbers) and point each result at it
-    (``figure = "figures/ID.png"``, relative to ``out_dir``). Quick claims get quick figures;
-    with ``experiment_scale`` (verify's scale) a figure that draws a claim's experiment draws
-    the evidence that claim's check measured in this process (no second run). ``drawn``: figures
-    already being drawn elsewhere (futures); their results are collected here.
+    """Draw each figure that the selected claims name and point each result at it.
+
+    Figures named by ``@claim(figure=...)`` go to ``out_dir/figures/`` (PNG, PDF and the CSV of
+    its numbers), and each result gets ``figure = "figures/ID.png"`` (relative to ``out_dir``).
+    Quick claims get quick figures; with ``experiment_scale`` (verify's scale) a figure that draws
+    a claim's experiment draws the evidence that claim's check measured in this process (no
+    second run). ``drawn``: figures already being drawn elsewhere (futures); their results are
+    collected here.
 
     Every figure is attempted. Returns ``{figure id: error}`` for the figures that could not be
     drawn or written (an exception, a full disk); their claims keep ``figure = None`` and their
     verdicts (a figure illustrates a claim, it does not judge it). :func:`main` turns any such
-    error into exit status :data:`OUTPUT_FAILED`."""
+    error into exit status :data:`OUTPUT_FAILED`.
+    """
     wanted: dict[str, list[ClaimResult]] = {}
     for r in results:
         fid = CLAIMS[r.id].figure
@@ -291,7 +304,8 @@ def main(scale: str, only: Sequence[str] | None, out: str, seed: int, backend: s
     (:func:`xsam_theory.io.replace_together`): ``out`` never holds a report next to another
     run's figures, and a run that fails or is interrupted leaves the previous outputs as they
     were. The run stores (``out/sweeps.sqlite``, ``out/p_gen/``) stay in ``out`` throughout, so
-    a run killed at any point resumes from them."""
+    a run killed at any point resumes from them.
+    """
     ids = _select(only)
     try:
         out_dir = prepare_output_folder(out)
@@ -311,8 +325,10 @@ def main(scale: str, only: Sequence[str] | None, out: str, seed: int, backend: s
 def _run_into(staging: Path, ids: Sequence[str], scale: str, out: str, seed: int, backend: str,
               device: str | None, quiet: bool, figures: bool,
               datasets: Sequence[str] | None) -> int:
-    """Run the checks (their stores in ``out``), write every output into ``staging``, then
-    move them into ``out`` together; returns the exit status."""
+    """Run the checks, write every output into ``staging``, then move them into ``out`` together.
+
+    The checks keep their stores in ``out``. Returns the exit status.
+    """
     ctx = ExperimentContext(scale=scale, seed=seed, backend=backend, device=device, out_dir=out,
                             progress=not quiet,
                             datasets=None if datasets is None else tuple(datasets))
