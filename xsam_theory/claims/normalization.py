@@ -103,7 +103,7 @@ class ScaledProblem(Problem):
         return self.base.xp
 
     def hessian_chunk(self) -> int:
-        """``base``'s batch size for assembling the dense Hessian."""
+        """How many directions one batched HVP takes for the dense Hessian: ``base``'s."""
         return self.base.hessian_chunk()
 
 
