@@ -1,5 +1,7 @@
-"""D-CURV: the curvature the X-SAM step sees (theory-notes F6.5); see
-xsam_theory.claims.curvature."""
+"""D-CURV: the curvature the X-SAM step sees (theory-notes F6.5).
+
+See xsam_theory.claims.curvature.
+"""
 
 from xsam_theory.claims import ExperimentContext, run_claim
 from xsam_theory.symbolic import curvature

@@ -1,5 +1,7 @@
-"""F-CONFOUND: step length, not the correction, sets the normalized forms' drift (theory-notes
-F4.3, F7.6); see xsam_theory.claims.confound."""
+"""F-CONFOUND: step length, not the correction, sets the normalized forms' drift.
+
+Theory-notes F4.3, F7.6; see xsam_theory.claims.confound.
+"""
 
 from xsam_theory.claims import ExperimentContext, run_claim
 from xsam_theory.symbolic import drift

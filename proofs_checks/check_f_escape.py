@@ -1,5 +1,7 @@
-"""F-ESCAPE: linear escape and exponential divergence for alpha > 1 (theory-notes F7.3, F7.4);
-see xsam_theory.claims.xsam_dynamics."""
+"""F-ESCAPE: linear escape and exponential divergence for alpha > 1.
+
+Theory-notes F7.3, F7.4; see xsam_theory.claims.xsam_dynamics.
+"""
 
 from xsam_theory.claims import ExperimentContext, run_claim
 from xsam_theory.symbolic import xsam_1d

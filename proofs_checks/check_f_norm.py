@@ -1,5 +1,7 @@
-"""F-NORM: X-SAM's iterates are invariant to scaling the loss (theory-notes F1.5, F6.1); see
-xsam_theory.claims.normalization."""
+"""F-NORM: X-SAM's iterates are invariant to scaling the loss (theory-notes F1.5, F6.1).
+
+See xsam_theory.claims.normalization.
+"""
 
 from xsam_theory.claims import ExperimentContext, run_claim
 from xsam_theory.symbolic import invariance

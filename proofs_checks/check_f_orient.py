@@ -1,7 +1,6 @@
-"""F-ORIENT: the oriented P-ANGLE statistic flips with v's sign convention (see
-xsam_theory.claims.angle_orientation).
+"""F-ORIENT: the oriented P-ANGLE statistic flips with v's sign convention.
 
-Checked independently of the claim's code: the runs are re-read through the experiment, and for
+See xsam_theory.claims.angle_orientation. Checked independently of the claim's code: the runs are re-read through the experiment, and for
 each run the oriented statistic under v and -v is recomputed here; the canonical convention of
 the recorded cosines is confirmed on one run by re-running its first steps with a dense Hessian
 and orienting its top eigenvector here (largest-magnitude entry positive).
@@ -60,8 +59,11 @@ def test_flip_recomputed_from_the_runs():
 
 
 def test_recorded_cosines_use_the_canonical_orientation():
-    """Re-run the first steps of the first eta = 2 run (where g swings into v) with a dense
-    Hessian; orient its top eigenvector here; compare lambda and cos with the record."""
+    """The recorded lambda and cos match a dense-Hessian re-run of the first eta = 2 run.
+
+    Re-run the first steps of that run (where g swings into v) with a dense Hessian; orient its
+    top eigenvector here; compare lambda and cos with the record.
+    """
     setup = angle_setup(CTX)
     lr = 2.0
     seed = setup["seeds"][str(lr)][0]

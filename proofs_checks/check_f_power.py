@@ -1,5 +1,7 @@
-"""F-POWER: quality of the reference loop's power-iteration v (theory-notes F8.1, F8.3); see
-xsam_theory.claims.power_quality."""
+"""F-POWER: quality of the reference loop's power-iteration v (theory-notes F8.1, F8.3).
+
+See xsam_theory.claims.power_quality.
+"""
 
 from xsam_theory.claims import ExperimentContext, run_claim
 from xsam_theory.symbolic import power_flip

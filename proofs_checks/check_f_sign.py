@@ -1,5 +1,7 @@
-"""F-SIGN: the paper rule depends on the orientation of v (theory-notes F6.2, F1.7); see
-xsam_theory.claims.orientation."""
+"""F-SIGN: the paper rule depends on the orientation of v (theory-notes F6.2, F1.7).
+
+See xsam_theory.claims.orientation.
+"""
 
 from xsam_theory.claims import ExperimentContext, run_claim
 from xsam_theory.symbolic import invariance, xsam_1d
@@ -34,9 +36,12 @@ def _mirror_case(spec="(10,4,1)", seed=12345, alpha=0.2, steps=50):
 
 
 def test_step_jacobian_against_finite_differences():
-    """The Jacobian the round-off bound propagates with is the step's: central differences of
-    the package's own step (one step of run_steps) agree to 1e-6 relative, at points away from
-    the kink c = 0 (at step 20 of this run c ~ 1e-9, the differences would straddle it)."""
+    """The Jacobian the round-off bound propagates with is the step's.
+
+    Central differences of the package's own step (one step of run_steps) agree to 1e-6
+    relative, at points away from the kink c = 0 (at step 20 of this run c ~ 1e-9, the
+    differences would straddle it).
+    """
     import numpy as np
 
     from xsam_theory.claims import orientation as o
@@ -55,9 +60,11 @@ def test_step_jacobian_against_finite_differences():
 
 
 def test_mirror_bound_holds_at_the_seed_that_failed_and_can_fail():
-    """Seed 12345 (where a fixed 1e-9 tolerance failed): the mirror run is within the derived
-    bound over the whole first-order horizon. With the wrong orientation for the mirror run
-    (v instead of -v) the comparison breaks the bound at once."""
+    """The mirror run stays within the derived bound over the whole first-order horizon.
+
+    Seed 12345 (where a fixed 1e-9 tolerance failed). With the wrong orientation for the mirror
+    run (v instead of -v) the comparison breaks the bound at once.
+    """
     import numpy as np
 
     from xsam_theory.claims import orientation as o

@@ -1,6 +1,7 @@
-"""F-TRAP: the paper rule can lock on the normalized-GD 2-cycle across v2 with <w, v> -> 0,
-exactly when the linearized two-step multiplier about that cycle has modulus < 1; see
-xsam_theory.claims.xsam_dynamics and xsam_theory.symbolic.xsam_1d.v2_cycle_trap.
+"""F-TRAP: the paper rule can lock on the normalized-GD 2-cycle across v2 with <w, v> -> 0.
+
+It does so exactly when the linearized two-step multiplier about that cycle has modulus < 1;
+see xsam_theory.claims.xsam_dynamics and xsam_theory.symbolic.xsam_1d.v2_cycle_trap.
 """
 
 from functools import cache

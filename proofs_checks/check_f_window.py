@@ -1,5 +1,6 @@
-"""F-WINDOW: the paper rule's window along an exact top eigenvector (theory-notes F7.1, F7.4,
-F7.6); see xsam_theory.claims.xsam_dynamics.
+"""F-WINDOW: the paper rule's window along an exact top eigenvector.
+
+Theory-notes F7.1, F7.4, F7.6; see xsam_theory.claims.xsam_dynamics.
 
 The statement is conditional on the premise of theory-notes §7's 1-D reduction (the components
 transverse to v decay). That premise does not always hold: for alpha near 1 the paper rule can

@@ -1,5 +1,7 @@
-"""L-DRIFT: SAM's drift toward flat minima (theory-notes F4.3, F4.4); see
-xsam_theory.claims.drift."""
+"""L-DRIFT: SAM's drift toward flat minima (theory-notes F4.3, F4.4).
+
+See xsam_theory.claims.drift.
+"""
 
 from xsam_theory.claims import ExperimentContext, run_claim
 from xsam_theory.symbolic import drift

@@ -1,5 +1,7 @@
-"""L-EDGE: stability edges and lambda_max along MLP training (theory-notes F3.3-F3.5); see
-xsam_theory.claims.edge."""
+"""L-EDGE: stability edges and lambda_max along MLP training (theory-notes F3.3-F3.5).
+
+See xsam_theory.claims.edge.
+"""
 
 from xsam_theory.claims import ExperimentContext, run_claim
 from xsam_theory.symbolic import quadratic

@@ -1,5 +1,7 @@
-"""L-LANCZOS: power iteration and Lanczos bounds (theory-notes F8.1, F8.2); see
-xsam_theory.claims.lanczos_bounds."""
+"""L-LANCZOS: power iteration and Lanczos bounds (theory-notes F8.1, F8.2).
+
+See xsam_theory.claims.lanczos_bounds.
+"""
 
 from xsam_theory.claims import ExperimentContext, run_claim
 

@@ -1,5 +1,7 @@
-"""L-SAM2: normalized SAM's 2-cycle (theory-notes F3.2, F3.3); see
-xsam_theory.claims.bartlett2022_two_cycle."""
+"""L-SAM2: normalized SAM's 2-cycle (theory-notes F3.2, F3.3).
+
+See xsam_theory.claims.bartlett2022_two_cycle.
+"""
 
 from xsam_theory.claims import ExperimentContext, run_claim
 from xsam_theory.symbolic import quadratic
