@@ -76,6 +76,11 @@ def _period(alpha: float) -> int:
     return Fraction((1.0 - alpha) / 2.0).limit_denominator(1000).denominator
 
 
+def _backend_of(x: Any) -> str:
+    """The array library ``x`` belongs to: ``"numpy"`` or ``"torch"`` (its type's top module)."""
+    return type(x).__module__.split(".")[0]
+
+
 def _all_proved(*ders: Any) -> tuple[bool, dict[str, dict[str, bool]]]:
     return all(d.all_proved for d in ders), {d.name: d.proved for d in ders}
 
@@ -315,8 +320,9 @@ def _freeze_paper(spec: str, seed: int, sign: int, steps: int, ctx: ExperimentCo
     pos = np.flatnonzero(x > 0)
     t_f = int(pos[0]) if pos.size else -1
     rec: dict[str, Any] = {"spectrum": spec, "seed": seed, "eigvec_sign": sign,
-                           "x0": float(x[0]), "freeze_step": t_f,
-                           "map_residual/eta": res, "sign(c) == sign(x)": sign_ok}
+                           "backend": _backend_of(run.state.w), "x0": float(x[0]),
+                           "freeze_step": t_f, "map_residual/eta": res,
+                           "sign(c) == sign(x)": sign_ok}
     if t_f >= 0:
         xf = x[t_f]
         g_end = float(np.linalg.norm(H @ run.iterates[-1]))
@@ -341,8 +347,8 @@ def _fixed_point(spec: str, seed: int, sign: int, steps: int, ctx: ExperimentCon
     run = run_steps(q, cfg, v.copy(), steps, ctx=ctx)
     moved = float(np.max(np.linalg.norm(run.iterates - v, axis=1)))
     g = float(np.linalg.norm(np.asarray(q.hessian_matrix) @ run.iterates[-1]))
-    return {"spectrum": spec, "eigvec_sign": sign, "max_displacement": moved,
-            "grad_norm": g, "lambda1": float(q.eigenvalues[0]),
+    return {"spectrum": spec, "eigvec_sign": sign, "backend": _backend_of(run.state.w),
+            "max_displacement": moved, "grad_norm": g, "lambda1": float(q.eigenvalues[0]),
             "ok": bool(moved <= 1e-12 and abs(g / q.eigenvalues[0] - 1) <= 1e-12)}
 
 
@@ -351,14 +357,15 @@ def _freeze_projector(spec: str, seed: int, steps: int, ctx: ExperimentContext) 
     lam = q.eigenvalues
     cfg = exact_v("xsam_projector", lr=ETA, rho=RHO, alpha=1.0, perturbation="unnormalized")
     w0 = _start(ctx, 400 + seed, q.dim)
-    run = run_steps(q, cfg, w0, steps)
+    run = run_steps(q, cfg, w0, steps, ctx=ctx)
     r = 1 - ETA * (lam + RHO * lam**2)
     r[0] = float(sym.projector_factor().func(ETA, RHO, 1.0, lam[0]))
     pred = U @ (r**steps * (U.T @ w0))
     err = float(np.linalg.norm(run.iterates[-1] - pred) / np.linalg.norm(pred))
     x0 = float(U[:, 0] @ w0)
     g_end = float(np.linalg.norm(np.asarray(q.hessian_matrix) @ run.iterates[-1]))
-    return {"spectrum": spec, "seed": seed, "factor_v1": float(r[0]),
+    return {"spectrum": spec, "seed": seed, "backend": _backend_of(run.state.w),
+            "factor_v1": float(r[0]),
             "rel_error_vs_closed_form": err, "x0": x0,
             "final_grad_norm": g_end, "lambda1*|x0|": float(lam[0] * abs(x0)),
             "ok": bool(r[0] == 1.0 and err <= TOL_LIN and g_end > 0)}
