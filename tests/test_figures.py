@@ -1,9 +1,9 @@
-"""``xsam-theory figures --quick``: every figure is written (PNG, PDF, CSV), and the numbers in
-each CSV agree with the closed forms they illustrate.
+"""``xsam-theory figures --quick`` writes every figure, and its numbers match the closed forms.
 
-The closed forms are re-derived here by hand in NumPy (not through the package's sympy
-derivations that the figures use), so a wrong derivation and a wrong figure cannot agree by
-construction.
+Every figure is written (PNG, PDF, CSV), and the numbers in each CSV agree with the closed forms
+they illustrate. The closed forms are re-derived here by hand in NumPy (not through the
+package's sympy derivations that the figures use), so a wrong derivation and a wrong figure
+cannot agree by construction.
 """
 
 from __future__ import annotations

@@ -1,5 +1,8 @@
-"""Atomic writes: file modes, abandoned temporaries, kills and full disks mid-write; output
-folders checked before any work; sets of files replaced together."""
+"""Atomic writes and output folders under faults.
+
+File modes, abandoned temporaries, kills and full disks mid-write; output folders checked before
+any work; sets of files replaced together.
+"""
 
 from __future__ import annotations
 
@@ -91,8 +94,10 @@ def test_an_abandoned_temporary_is_removed_on_the_next_write_and_a_live_one_is_k
 
 
 def test_a_temporary_named_with_this_process_id_but_not_made_by_it_is_abandoned(tmp_path):
-    """A container restart reuses PIDs: a temporary named with our PID that this process did
-    not create was left by an earlier process."""
+    """A temporary named with our PID that this process did not create counts as abandoned.
+
+    A container restart reuses PIDs, so such a temporary was left by an earlier process.
+    """
     leftover = tmp_path / f".a.{os.getpid()}@{_host()}.5badc0de.tmp"
     leftover.mkdir()                       # folders (staging areas) count too
     (leftover / "x").write_bytes(b"1")

@@ -1,6 +1,8 @@
-"""A mutation test of the ablation subclaims: with X-SAM's correction switched off, X-SAM *is* its
-α = 0 ablation, so every ``xsam…-vs-ablation`` difference of P-GEN and P-LMAX must be exactly 0
-on every seed; without the mutation some of them are not (so the test can fail).
+"""A mutation test of the ablation subclaims of P-GEN and P-LMAX.
+
+With X-SAM's correction switched off, X-SAM *is* its α = 0 ablation, so every
+``xsam…-vs-ablation`` difference of P-GEN and P-LMAX must be exactly 0 on every seed; without
+the mutation some of them are not (so the test can fail).
 
 The mutation replaces :func:`~xsam_theory.optimizers.xsam_direction` (every rule: paper,
 symmetric, projector, raw projection) by the same function called with α = 0, in this process
@@ -52,8 +54,10 @@ def unmutated() -> dict[str, dict[str, Any]]:
 
 
 def _switch_off_the_correction(monkeypatch: pytest.MonkeyPatch) -> int:
-    """Replace ``xsam_direction`` by its α = 0 version in every loaded package module that holds
-    it; returns how many modules were patched."""
+    """Replace ``xsam_direction`` by its α = 0 version in every loaded package module holding it.
+
+    Returns how many modules were patched.
+    """
     original = directions.xsam_direction
 
     def no_correction(g_adv, v, alpha, **kwargs):

@@ -148,9 +148,11 @@ def test_flip_verdict_fails_for_an_orientation_free_angle():
 
 
 def test_per_step_lambda_max_matches_a_dense_eigensolver():
-    """Warm-started ARPACK at relative residual 1e-9 against numpy.linalg.eigh, on a short run
-    at the edge-reaching rate, where lambda_max moves fastest; and its error is far below the
-    per-step change it measures."""
+    """Warm-started ARPACK at relative residual 1e-9 agrees with numpy.linalg.eigh.
+
+    Checked on a short run at the edge-reaching rate, where lambda_max moves fastest; and its error
+    is far below the per-step change it measures.
+    """
     widths, data_seed, seed, steps = (6, 12, 3), 1000, 5, 15
     run = one_run(widths, data_seed, seed, 2.0, steps)
     p = MLP.teacher_student(widths, n_samples=96, seed=data_seed)

@@ -1,5 +1,8 @@
-"""The generalization study (P-GEN): the pieces of its protocol against independent
-computations, the mutation that switches the correction off, and user datasets end to end."""
+"""The generalization study (P-GEN) checked piece by piece.
+
+The pieces of its protocol against independent computations, the mutation that switches the
+correction off, and user datasets end to end.
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,9 @@
-"""The P-LMAX experiment's pieces: matched loss levels, pairing, divergence, step-length matching,
-and the ablation twin (switch the correction off and X-SAM becomes its alpha = 0 ablation bit for
-bit, so every xsam-vs-ablation sample is exactly 0)."""
+"""The P-LMAX experiment's pieces.
+
+Matched loss levels, pairing, divergence, step-length matching, and the ablation twin (switch the
+correction off and X-SAM becomes its alpha = 0 ablation bit for bit, so every xsam-vs-ablation
+sample is exactly 0).
+"""
 
 import functools
 import importlib

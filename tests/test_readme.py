@@ -32,9 +32,11 @@ def test_readme_names_the_test_command_that_ci_runs():
 
 
 def test_readme_claims_table_is_generated_and_matches_the_registry():
-    """The table between the markers is scripts/claims_table.py's rendering of a verify run: one
-    row per registered claim, in ledger order, with the registry's statement, a verdict and a
-    key number. A claim added or restated without regenerating the table fails here."""
+    """The table between the README markers is scripts/claims_table.py's rendering of a verify run.
+
+    One row per registered claim, in ledger order, with the registry's statement, a verdict and a
+    key number. A claim added or restated without regenerating the table fails here.
+    """
     import importlib.util
 
     from xsam_theory.claims import load_all
@@ -65,8 +67,11 @@ def test_readme_claims_table_is_generated_and_matches_the_registry():
 
 
 def test_readme_own_data_example_runs_as_a_script(tmp_path):
-    """The "your own data" example runs as written, as a script (its study uses worker
-    processes), and prints a verdict and what it is attributable to."""
+    """The "your own data" example runs as written, as a script, and prints its verdict.
+
+    It runs as a script because its study uses worker processes; it prints a verdict and what it is
+    attributable to.
+    """
     import subprocess
     import sys
 
@@ -85,8 +90,10 @@ def test_readme_own_data_example_runs_as_a_script(tmp_path):
 
 
 def test_readme_failure_model_states_the_numbers_the_code_uses():
-    """The README's failure model quotes the default lease, the run limit and the exit statuses;
-    they must be the code's (a change in the code without the README fails here)."""
+    """The default lease, run limit and exit statuses in the README's failure model are the code's.
+
+    A change in the code without the README fails here.
+    """
     from xsam_theory.io import OUTPUT_FAILED
     from xsam_theory.sweeps import DEFAULT_LEASE_S, MAX_RUNS
 

@@ -74,7 +74,7 @@ def oracle(q: Quadratic) -> tuple[np.ndarray, np.ndarray]:
 
 
 def tan_angle(u: np.ndarray, v: np.ndarray) -> float:
-    """tan of the angle between the lines of u and unit v: ||u - (u.v)v|| / |u.v|."""
+    """Tan of the angle between the lines of u and unit v: ||u - (u.v)v|| / |u.v|."""
     c = float(u @ v)
     return float(np.linalg.norm(u - c * v)) / abs(c)
 

@@ -1,6 +1,8 @@
-"""The interval and test helpers of :mod:`xsam_theory.stats` against ``scipy.stats``, their bad
-inputs and edge cases, and the coverage of the t and percentile-bootstrap intervals by
-simulation (the numbers ``docs/statistics.md`` quotes)."""
+"""The interval and test helpers of :mod:`xsam_theory.stats`.
+
+Checked against ``scipy.stats``, with their bad inputs and edge cases, and the coverage of the t
+and percentile-bootstrap intervals by simulation (the numbers ``docs/statistics.md`` quotes).
+"""
 
 from __future__ import annotations
 
@@ -100,8 +102,10 @@ def test_bootstrap_p_value_from_scipys_bootstrap_distribution(x):
 
 
 def test_bootstrap_p_value_agrees_with_its_interval():
-    """The 95 % interval excludes 0 exactly when p < 0.05, up to the quantile interpolation
-    (a disagreement needs 0 within one resample's gap of the interval's end)."""
+    """The 95 % interval excludes 0 exactly when p < 0.05, up to the quantile interpolation.
+
+    A disagreement needs 0 within one resample's gap of the interval's end.
+    """
     rng = np.random.default_rng(5)
     disagree = 0
     for k in range(300):
@@ -200,8 +204,11 @@ def test_bad_loglog_input(x, y, match):
 # -- coverage by simulation ---------------------------------------------------------------------
 def _percentile_bootstrap_batch(X: np.ndarray, rng: np.random.Generator, n_boot: int,
                                 level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`stats.bootstrap_interval` for each row of ``X`` at once (one generator for all
-    rows; the same algorithm: resample indices, row means, linear-interpolation quantiles)."""
+    """:func:`stats.bootstrap_interval` for each row of ``X`` at once.
+
+    One generator for all rows; the same algorithm: resample indices, row means,
+    linear-interpolation quantiles.
+    """
     n = X.shape[1]
     lows, highs = [], []
     for chunk in np.array_split(X, max(1, X.shape[0] // 250)):
@@ -214,8 +221,11 @@ def _percentile_bootstrap_batch(X: np.ndarray, rng: np.random.Generator, n_boot:
 
 
 def test_batch_bootstrap_is_the_package_bootstrap():
-    """The vectorized replica used for the coverage simulation computes what
-    :func:`stats.bootstrap_interval` computes (same generator state, same numbers)."""
+    """The vectorized replica used for the coverage simulation is the package's bootstrap.
+
+    It computes what :func:`stats.bootstrap_interval` computes (same generator state, same
+    numbers).
+    """
     x = np.random.default_rng(1).standard_normal((1, 20))
     lo, hi = _percentile_bootstrap_batch(x, np.random.default_rng(9), 4000)
     iv = stats.bootstrap_interval(x[0], n_boot=4000, seed=9)
@@ -240,10 +250,13 @@ def test_t_interval_covers_95_percent_of_normal_means(n):
 
 @pytest.mark.parametrize("n", [50])
 def test_percentile_bootstrap_covers_95_percent_of_normal_means_at_n_50(n):
-    """At n = 50 the percentile bootstrap is within the band (94.3 % in 4,000 sets); at n = 20
-    it sits on its edge (92.6-93.5 %) and below that it undercovers (next test). 500 resamples per
-    set keep this test under a second; the 2.5 % and 97.5 % quantiles of 500 resamples are what
-    4,000 give up to noise that averages out over the sets."""
+    """At n = 50 the percentile bootstrap covers 93-97 % of normal means.
+
+    At n = 50 it is within the band (94.3 % in 4,000 sets); at n = 20 it sits on its edge
+    (92.6-93.5 %) and below that it undercovers (next test). 500 resamples per set keep this test
+    under a second; the 2.5 % and 97.5 % quantiles of 500 resamples are what 4,000 give up to noise
+    that averages out over the sets.
+    """
     rng = np.random.default_rng([n, 2])
     X = rng.normal(2.0, 3.0, (N_SETS, n))
     lo, hi = _percentile_bootstrap_batch(X, rng, 500)    # 95.1 % here
@@ -253,10 +266,12 @@ def test_percentile_bootstrap_covers_95_percent_of_normal_means_at_n_50(n):
 
 @pytest.mark.parametrize("n, at_most", [(3, 0.80), (10, 0.925)])
 def test_percentile_bootstrap_undercovers_small_samples(n, at_most):
-    """The documented undercoverage (docs/statistics.md): about 75 % at n = 3 and 90 % at
-    n = 10 for normal data, against a nominal 95 % (the percentile interval is too narrow by
-    about sqrt((n-1)/n) and uses normal rather than t quantiles). If this test fails the
-    bootstrap was changed and the documentation must follow."""
+    """The percentile bootstrap undercovers small samples as docs/statistics.md documents.
+
+    About 75 % at n = 3 and 90 % at n = 10 for normal data, against a nominal 95 % (the percentile
+    interval is too narrow by about sqrt((n-1)/n) and uses normal rather than t quantiles). If this
+    test fails the bootstrap was changed and the documentation must follow.
+    """
     rng = np.random.default_rng([n, 3])
     X = rng.normal(0.0, 1.0, (N_SETS, n))
     lo, hi = _percentile_bootstrap_batch(X, rng, 1000)

@@ -1,7 +1,10 @@
-"""The results store and the sweep driver under faults: dead owners that look alive, two hosts
-sharing a sweep, concurrent creators of one new store, read-only readers, a lost ``-wal``, a
-full disk. Each fault is injected here (zombies, faked host names, a short lease, a file size
-limit), and no assertion depends on tight timing: waits poll with generous deadlines."""
+"""The results store and the sweep driver under faults.
+
+Dead owners that look alive, two hosts sharing a sweep, concurrent creators of one new store,
+read-only readers, a lost ``-wal``, a full disk. Each fault is injected here (zombies, faked host
+names, a short lease, a file size limit), and no assertion depends on tight timing: waits poll
+with generous deadlines.
+"""
 
 from __future__ import annotations
 
@@ -57,8 +60,10 @@ def set_heartbeat(path, hashes, heartbeat):
 
 
 class DeadlineStream:
-    """A progress stream that keeps what is written and raises once ``seconds`` have passed,
-    so a sweep that would wait forever fails the test instead of hanging it."""
+    """A progress stream that keeps what is written and raises once ``seconds`` have passed.
+
+    A sweep that would wait forever thus fails the test instead of hanging it.
+    """
 
     def __init__(self, seconds: float):
         self.deadline = time.monotonic() + seconds
@@ -103,8 +108,11 @@ def test_a_zombie_owner_does_not_hold_its_runs_past_the_lease(tmp_path):
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
 def test_a_zombie_owner_on_this_host_is_proven_dead_and_taken_over_at_once(tmp_path):
-    """The one shortcut past the lease: a claim made here whose process is now a zombie (or
-    gone, or another process under its PID) is taken over even with a fresh heartbeat."""
+    """A zombie owner on this host is proven dead and its claim taken over at once.
+
+    The one shortcut past the lease: a claim made here whose process is now a zombie (or gone, or
+    another process under its PID) is taken over even with a fresh heartbeat.
+    """
     from xsam_theory.sweeps.store import _process_identity, owner_proven_dead
 
     child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
@@ -143,8 +151,11 @@ def test_the_heartbeat_timer_keeps_claims_fresh_while_the_caller_is_busy(tmp_pat
 
 @pytest.mark.parametrize("pid", ["1", "self"])
 def test_a_live_pid_that_is_not_the_owner_does_not_hold_its_runs(tmp_path, pid):
-    """PID 1 (a restarted container) and a reused PID (here: this very process) are alive,
-    but the claim's heartbeat is older than the lease: the runs are taken over."""
+    """A live PID that is not the owner does not hold its runs once the heartbeat is past the lease.
+
+    PID 1 (a restarted container) and a reused PID (here: this very process) are alive, but the
+    claim's heartbeat is older than the lease: the runs are taken over.
+    """
     pid = str(os.getpid()) if pid == "self" else pid
     with SweepStore(tmp_path / "s.sqlite") as st:
         hashes = register(st, spec())
@@ -214,8 +225,11 @@ assert result.ok, [r.message for r in result.failed]
 
 
 def test_two_hosts_sharing_a_sweep_compute_each_run_once(tmp_path):
-    """Each driver's runs outlast the 2 s lease many times over (a driver that claimed them
-    all up front and refreshed them only between results would lose them to the other)."""
+    """Two hosts sharing a sweep compute each run once.
+
+    Each driver's runs outlast the 2 s lease many times over (a driver that claimed them all up
+    front and refreshed them only between results would lose them to the other).
+    """
     sp = spec(name="shared", steps=STEPS_SLOW, seeds=(0, 1, 2, 3), alphas=(0.5, 1.0, 1.5))
     script = tmp_path / "driver.py"
     script.write_text(DRIVER.format(spec=sp.to_dict()))
@@ -381,9 +395,12 @@ print("RESUMED", result.ok, result.ran, [r.attempts for r in result])
 
 
 def test_a_full_disk_is_reported_as_such_and_the_sweep_resumes(tmp_path):
-    """A file size limit (``ulimit -f``) strikes part-way: the error says the disk is full and
-    the store intact; a resume computes the rest, and every run counts one attempt (claims
-    that never started count none)."""
+    """A full disk is reported as such, the store stays intact and the sweep resumes.
+
+    A file size limit (``ulimit -f``) strikes part-way: the error says the disk is full and the
+    store intact; a resume computes the rest, and every run counts one attempt (claims that never
+    started count none).
+    """
     sp = spec(steps=400, seeds=(0, 1, 2, 3))
     path = tmp_path / "s.sqlite"
     script = tmp_path / "full.py"

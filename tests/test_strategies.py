@@ -37,8 +37,11 @@ EPS = np.finfo(float).eps
 
 @given(symmetric_matrices(max_dim=8))
 def test_symmetric_matrices_are_symmetric_with_the_requested_spectrum(case):
-    """H == H^T bit for bit; eigvalsh(H) = the requested eigenvalues to 64 n eps ||H||; the
-    basis is orthogonal to 16 n eps (exactly the identity when basis_seed is None)."""
+    """Symmetric cases are symmetric bit for bit, with the requested spectrum and basis.
+
+    H == H^T bit for bit; eigvalsh(H) = the requested eigenvalues to 64 n eps ||H||; the basis is
+    orthogonal to 16 n eps (exactly the identity when basis_seed is None).
+    """
     n = case.dim
     assert case.H.shape == (n, n) and np.array_equal(case.H, case.H.T)
     lam = np.linalg.eigvalsh(case.H)[::-1]
@@ -53,9 +56,12 @@ def test_symmetric_matrices_are_symmetric_with_the_requested_spectrum(case):
 @given(st.sampled_from(SPECTRUM_KINDS).flatmap(
     lambda k: st.tuples(st.just(k), symmetric_matrices(kinds=(k,), max_dim=8))))
 def test_each_spectrum_kind_has_its_structure(kind_case):
-    """Scale in [1e-8, 1e8] and condition <= 1e8 (up to the rounding of 10**x), plus each kind's
+    """Each spectrum kind has its scale, condition and defining structure.
+
+    Scale in [1e-8, 1e8] and condition <= 1e8 (up to the rounding of 10**x), plus each kind's
     defining structure: PSD / both signs / exactly repeated top / a top gap in [1e-12, 1e-1]
-    relative / a dominant negative eigenvalue below a positive top / exact zeros."""
+    relative / a dominant negative eigenvalue below a positive top / exact zeros.
+    """
     kind, case = kind_case
     lam = case.eigenvalues
     assert case.kind == kind
@@ -82,8 +88,10 @@ def test_each_spectrum_kind_has_its_structure(kind_case):
 
 @given(symmetric_matrices(max_dim=5))
 def test_symmetric_case_repr_rebuilds_the_same_matrix(case):
-    """repr(case) is a call of symmetric_case that rebuilds H bit for bit (paste it into an
-    @example)."""
+    """The repr of a case is a call of symmetric_case that rebuilds H bit for bit.
+
+    Paste it into an @example.
+    """
     again = eval(repr(case))
     assert np.array_equal(again.H, case.H) and again.kind == case.kind
 
@@ -108,8 +116,11 @@ def test_orthogonal_matrices_are_orthogonal(nq):
 
 @given(mlp_cases())
 def test_mlp_cases_are_consistent_and_reproducible(m):
-    """The parameter vector fits the network, loss and gradient are finite, and the repr is a
-    mlp_case call that rebuilds the same data and parameters."""
+    """MLP cases are consistent and their repr reproduces them.
+
+    The parameter vector fits the network, loss and gradient are finite, and the repr is a mlp_case
+    call that rebuilds the same data and parameters.
+    """
     p = m.problem
     assert m.w.shape == (p.dim,) and p.widths == m.widths and p.n_samples == m.n_samples
     assert math.isfinite(float(p.loss(m.w))) and np.all(np.isfinite(p.grad(m.w)))
@@ -127,8 +138,10 @@ def test_problem_cases_are_evaluable(pc):
 
 @given(optimizer_configs())
 def test_valid_optimizer_configs_are_accepted_silently_and_round_trip(cfg):
-    """Every drawn configuration is valid (no error, no warning for alpha in [0, 2]) and survives
-    to_dict/from_dict."""
+    """Every drawn configuration is valid and survives to_dict/from_dict.
+
+    Valid means no error and no warning for alpha in [0, 2].
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         again = OptimizerConfig.from_dict(cfg.to_dict())

@@ -1,7 +1,9 @@
-"""The ``sweep`` and ``results`` commands under bad input and signals: output paths checked
-before any run, spec values that cannot make a run (seeds that are not a list of non-negative
-integers, NaN or inf anywhere), ``--where`` values of the wrong kind, grids too large to
-expand, SIGTERM handled like Ctrl-C, and the ``--lease`` option."""
+"""The ``sweep`` and ``results`` commands under bad input and signals.
+
+Output paths checked before any run, spec values that cannot make a run (seeds that are not a
+list of non-negative integers, NaN or inf anywhere), ``--where`` values of the wrong kind, grids
+too large to expand, SIGTERM handled like Ctrl-C, and the ``--lease`` option.
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,9 @@
-"""The two sweep features the generalization study (P-GEN) needs: a problem parameter that takes
-each run's seed (``problem_seed_param``: every seed its own data, paired across methods) and
-results on a problem's held-out splits (``final_loss@test``, ``final_accuracy@val``)."""
+"""The two sweep features the generalization study (P-GEN) needs.
+
+A problem parameter that takes each run's seed (``problem_seed_param``: every seed its own data,
+paired across methods) and results on a problem's held-out splits (``final_loss@test``,
+``final_accuracy@val``).
+"""
 
 from __future__ import annotations
 

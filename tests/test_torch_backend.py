@@ -155,8 +155,11 @@ def test_documented_switch_creates_torch_arrays():
 
 
 def test_scipy_driving_hvps_limits_the_competing_blas_pools():
-    """T8: inside eigsh on a torch operator every BLAS pool runs one thread; on a NumPy operator
-    SciPy's own OpenBLAS runs one thread and NumPy's (which computes the HVPs) keeps its own."""
+    """T8: SciPy driving HVPs limits the competing BLAS pools to one thread inside eigsh.
+
+    On a torch operator every BLAS pool runs one thread; on a NumPy operator SciPy's own OpenBLAS
+    runs one thread and NumPy's (which computes the HVPs) keeps its own.
+    """
     from threadpoolctl import threadpool_info
 
     from xsam_theory.threads import _scipy_only_blas

@@ -33,8 +33,11 @@ def test_direct_and_rescaled_paths_agree(dim, scale):
 
 
 def test_norm_is_within_two_ulps_of_the_exact_norm():
-    """Against 60-digit decimal arithmetic: the direct path (math.hypot, within 1 ulp) and the
-    rescaled path (max-scaling, then a float64 sum of squares) both stay within 2 ulps."""
+    """The norm is within 2 ulps of the exact norm computed in 60-digit decimal arithmetic.
+
+    Both the direct path (math.hypot, within 1 ulp) and the rescaled path (max-scaling, then a
+    float64 sum of squares) stay within 2 ulps.
+    """
     getcontext().prec = 60
     rng = np.random.default_rng(3)
     worst = 0.0

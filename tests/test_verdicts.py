@@ -1,6 +1,8 @@
-"""The verdict rules of the P claims (:mod:`xsam_theory.claims.verdicts`): subclaims, Holm's
-family adjustment (against a brute-force closed test and a published example), simultaneous
-intervals, the divergence rule and the headline rule."""
+"""The verdict rules of the P claims (:mod:`xsam_theory.claims.verdicts`).
+
+Subclaims, Holm's family adjustment (against a brute-force closed test and a published example),
+simultaneous intervals, the divergence rule and the headline rule.
+"""
 
 from __future__ import annotations
 
@@ -26,10 +28,12 @@ from xsam_theory.claims.verdicts import (
 
 # -- Holm ---------------------------------------------------------------------------------------
 def closed_test_bonferroni(p: list[float]) -> list[float]:
-    """Holm's adjusted p-values by their definition (Marcus, Peritz & Gabriel's closed testing
-    with Bonferroni tests of the intersections): hypothesis i is rejected at level a iff every
-    intersection containing i is, so its adjusted p-value is the largest Bonferroni p-value
-    min(1, |S| min_{j in S} p_j) over the index sets S that contain i."""
+    """Holm's adjusted p-values by their definition, by brute-force closed testing.
+
+    Marcus, Peritz & Gabriel's closed testing with Bonferroni tests of the intersections: hypothesis
+    i is rejected at level a iff every intersection containing i is, so its adjusted p-value is the
+    largest Bonferroni p-value min(1, |S| min_{j in S} p_j) over the index sets S that contain i.
+    """
     m = len(p)
     out = []
     for i in range(m):

@@ -214,10 +214,13 @@ def test_every_figure_a_claim_names_exists():
 
 def test_a_figure_that_fails_is_an_error_exit_and_leaves_the_verdicts_alone(
         tmp_path, monkeypatch, capsys):
-    """In this process (a figure that draws a claim's evidence is drawn here): the table still
-    shows the verdicts, the figure is named, the exit status is 3 and nothing is written
+    """A figure that fails in this process is an error exit that leaves the verdicts alone.
+
+    In this process (a figure that draws a claim's evidence is drawn here): the table still shows
+    the verdicts, the figure is named, the exit status is 3 and nothing is written
     (tests/test_verify_outputs.py covers the background process, full disks and the previous
-    outputs)."""
+    outputs).
+    """
     import dataclasses
 
     import xsam_theory.figures as figures
@@ -237,8 +240,11 @@ def test_a_figure_that_fails_is_an_error_exit_and_leaves_the_verdicts_alone(
 
 
 def test_a_file_named_figures_in_out_is_replaced_by_the_figures_folder(tmp_path):
-    """``figures/`` is one of verify's outputs: whatever held that name is replaced with the
-    rest of the previous run's outputs."""
+    """A file named ``figures`` in the output folder is replaced by the figures folder.
+
+    ``figures/`` is one of verify's outputs: whatever held that name is replaced with the rest of
+    the previous run's outputs.
+    """
     (tmp_path / "figures").write_text("not a folder")
     assert main(["verify", "--quick", "--only", "D-G1", "--out", str(tmp_path), "--quiet"]) == 0
     c = json.loads((tmp_path / "claims.json").read_text())["claims"][0]
@@ -256,8 +262,11 @@ def test_every_claim_has_its_proofs_checks_module():
 
 
 def test_report_shows_a_p_claims_headline_and_subclaims_table():
-    """report.md renders each subclaim's estimate, interval, n, Holm p-value and verdict, and the
-    headline rule with its attribution, from the evidence alone."""
+    """The report shows a P claim's headline and subclaims table, from the evidence alone.
+
+    report.md renders each subclaim's estimate, interval, n, Holm p-value and verdict, and the
+    headline rule with its attribution.
+    """
     from xsam_theory.claims.verdicts import judge_family, subclaim
     from xsam_theory.verify import render_report
 

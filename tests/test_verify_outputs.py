@@ -1,7 +1,10 @@
-"""verify's and figures' outputs under faults: a figure that cannot be drawn or written (an
-exception, a full disk) is an error (exit 3) that leaves the previous outputs as they were; the
-output folder always holds claims.json, report.md and figures/ of one run; output paths are
-checked before any work (exit 2); cached runs are keyed by the source digest and reported."""
+"""The outputs of verify and figures under faults.
+
+A figure that cannot be drawn or written (an exception, a full disk) is an error (exit 3) that
+leaves the previous outputs as they were; the output folder always holds claims.json, report.md
+and figures/ of one run; output paths are checked before any work (exit 2); cached runs are
+keyed by the source digest and reported.
+"""
 
 from __future__ import annotations
 
@@ -102,9 +105,11 @@ _FULL_DISK = textwrap.dedent("""
 
 
 def test_a_full_disk_while_the_background_process_writes_a_figure_is_an_error(tmp_path):
-    """The geometry figure (its CSV is larger than the limit) is drawn by verify's second
-    process while the checks run; the write error comes back, verify exits 3 and the old
-    outputs are untouched."""
+    """A full disk while verify's background process writes a figure is an error.
+
+    The geometry figure (its CSV is larger than the limit) is drawn by verify's second process while
+    the checks run; the write error comes back, verify exits 3 and the old outputs are untouched.
+    """
     out = tmp_path / "out"
     before = _previous_outputs(out)
     run = subprocess.run([sys.executable, "-c", _FULL_DISK, str(out)], capture_output=True,
