@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from xsam_theory import (
     MLP,
+    Factorization,
     NonFiniteError,
     Quadratic,
     SpectralMonitor,
@@ -15,8 +18,8 @@ from xsam_theory import (
     preset,
     run_trajectory,
 )
-from xsam_theory.optimizers import REFERENCE_OPTIONS
-from xsam_theory.trajectory import batch_schedule
+from xsam_theory.optimizers import REFERENCE_OPTIONS, StepInfo, init_state, step
+from xsam_theory.trajectory import RunOptions, batch_schedule
 
 
 @pytest.fixture(scope="module")
@@ -140,3 +143,167 @@ def test_runner_rejects_non_finite_initial_point_and_minibatches_without_data(ml
     q = Quadratic.diagonal_from([1.0, 2.0])
     with pytest.raises(ValueError, match="batch_size"):
         run_trajectory(q, preset("sam", lr=0.1, rho=0.05), np.ones(2), 3, batch_size=1)
+
+
+# -- the runner against a plain loop ---------------------------------------------------------------
+# run_trajectory is built from a validated options record, a recorder and one divergence path;
+# these tests pin what it returns against a straightforward loop written from its docstring:
+# step t maps w_t to w_{t+1} by step() on the t-th batch of batch_schedule; monitors measure at
+# w_t before the step when t % every == 0, and at the last iterate (batch None); iterates are kept
+# at steps divisible by iterate_every, plus the first and the last; the run stops at the first
+# overflow a step or a monitor reports (FloatingPointError) or the first non-finite loss or
+# iterate, keeping the last finite state (and, for a non-finite iterate, the diagnostics of the
+# step that produced it). The loop shares only the public building blocks (init_state, step,
+# batch_schedule and the monitors' measure) with the runner; each has tests of its own.
+
+
+def _measure_due(problem, monitors, state, batch, rows, *, last):
+    """Append to ``rows`` what each monitor due at ``state`` measures (all at the last one)."""
+    for m in monitors:
+        if last or state.step % m.every == 0:
+            rows[m.name].append({"step": state.step, **m.measure(problem, state, batch)})
+
+
+def _plain_loop(problem, config, w0, steps, *, seed=0, batch_size=None, monitors=(),
+                iterate_every=1):
+    """What run_trajectory should return, as plain lists (see the comment above)."""
+    state = init_state(problem, w0, config, seed=seed)
+    batches = batch_schedule(problem.n_samples, batch_size, seed)
+    kept, kept_steps, infos = [np.array(w0)], [0], []
+    rows = {m.name: [] for m in monitors}
+    diverged = False
+    with np.errstate(over="ignore", invalid="ignore"):  # the runner reports overflow itself
+        try:
+            for _ in range(steps):
+                batch = next(batches)
+                _measure_due(problem, monitors, state, batch, rows, last=False)
+                new, info = step(problem, state, config, batch)
+                if not np.isfinite(info.loss):
+                    raise FloatingPointError("loss")
+                infos.append(info)
+                if not np.all(np.isfinite(new.w)):
+                    raise FloatingPointError("iterate")
+                state = new
+                if iterate_every is not None and state.step % iterate_every == 0:
+                    kept.append(np.array(state.w))
+                    kept_steps.append(state.step)
+            _measure_due(problem, monitors, state, None, rows, last=True)
+        except FloatingPointError:
+            diverged = True
+    if kept_steps[-1] != state.step:
+        kept.append(np.array(state.w))
+        kept_steps.append(state.step)
+    return dict(state=state, kept=kept, kept_steps=kept_steps, infos=infos, rows=rows,
+                diverged=diverged)
+
+
+def _assert_matches_plain_loop(traj, want):
+    assert traj.status == ("diverged" if want["diverged"] else "completed")
+    assert np.array_equal(traj.iterates, np.stack(want["kept"]))
+    assert traj.iterate_steps.tolist() == want["kept_steps"]
+    assert traj.n_steps == len(want["infos"])
+    for f in StepInfo.FIELDS:
+        got = traj.diagnostics[f]
+        assert got.dtype == (bool if f == "refreshed" else np.int64 if f.startswith("n_")
+                             else np.float64), f
+        want_f = [getattr(i, f) for i in want["infos"]]
+        assert np.array_equal(got, want_f, equal_nan=f != "refreshed"), f
+    assert traj.monitors.keys() == want["rows"].keys()
+    for name, rows in want["rows"].items():
+        table = traj.monitors[name]
+        assert set(table) == (set(rows[0]) if rows else set()), name
+        for k, col in table.items():
+            assert np.array_equal(col, [r[k] for r in rows], equal_nan=True), (name, k)
+
+
+_TEACHER = MLP.teacher_student((6, 16, 4), 96, seed=11)
+_FACTOR = Factorization()
+_DIVERGING_PROJECTOR = dict(lr=0.1, rho=0.0, alpha=1.8, eigvec_source="exact",
+                            perturbation="unnormalized")
+
+# (problem, preset name, preset options, w0, steps, run options, expected message or "")
+RUNS = {
+    "minibatch-reference-xsam-monitors": (
+        _TEACHER, "xsam", dict(lr=0.1, rho=0.05, alpha=0.4,
+                               **{**REFERENCE_OPTIONS["xsam"], "refresh_every": 3}),
+        _TEACHER.init_params(12), 13,
+        dict(seed=3, batch_size=16, iterate_every=4,
+             monitors=[SpectralMonitor(every=5), TraceMonitor(every=6, n_probes=4)]), ""),
+    "full-batch-sam-first-and-last-iterate": (
+        _TEACHER, "sam", dict(lr=0.2, rho=0.05), _TEACHER.init_params(12), 7,
+        dict(iterate_every=None,
+             monitors=[SpectralMonitor(every=3, batch="current", method="exact")]), ""),
+    "no-steps": (
+        Quadratic.diagonal_from([10.0, 1.0]), "gd", dict(lr=0.1), np.array([1.0, 1.0]), 0,
+        dict(monitors=[SpectralMonitor(every=4)]), ""),
+    "non-finite-loss": (
+        Quadratic.diagonal_from([10.0, 1.0]), "xsam_projector", _DIVERGING_PROJECTOR,
+        np.array([1.0, 1.0]), 2000, dict(iterate_every=50),
+        "non-finite loss inf at step 602"),
+    "non-finite-iterate": (
+        Quadratic.diagonal_from([10.0, 1.0]), "gd", dict(lr=1e300), np.array([1e10, 1.0]), 5,
+        {}, "non-finite iterate after step 0 (loss there was 5e+20)"),
+    "overflow-in-the-ascent": (
+        Quadratic.diagonal_from([10.0, 1.0]), "usam", dict(lr=0.1, rho=1e300),
+        np.array([1e10, 1.0]), 5, {},
+        "non-finite perturbed point w + eps at step 0 (||g|| = 1e+11, rho = 1e+300)"),
+    "overflow-in-the-refresh": (
+        _FACTOR, "xsam", dict(lr=0.1, rho=0.05, alpha=0.4), np.array([1e160, 1e-160]), 5, {},
+        "non-finite Hessian-vector products (the Hessian overflows at this point) (in step 0)"),
+    "overflow-in-a-monitor": (
+        _FACTOR, "gd", dict(lr=1e150), np.array([1e10, 1.0]), 5,
+        dict(monitors=[TraceMonitor(every=1, n_probes=2)]),
+        "monitor 'trace' at step 1: non-finite trace estimate (the Hessian overflows here)"),
+    "overflow-in-the-last-measurement": (
+        _FACTOR, "gd", dict(lr=1e150), np.array([1e10, 1.0]), 1,
+        dict(monitors=[SpectralMonitor(every=7, method="exact")]),
+        "monitor 'spectral' at step 1: non-finite Hessian-vector products (the Hessian "
+        "overflows at this point)"),
+}
+
+
+@pytest.mark.parametrize("case", list(RUNS))
+def test_runner_matches_a_plain_loop_and_stops_or_raises_alike(case):
+    problem, name, options, w0, steps, kw, message = RUNS[case]
+    config = preset(name, **options)
+    loop_config = config
+    if kw.get("batch_size") is not None:   # documented: the epoch is n // batch_size steps
+        loop_config = preset(name, **options, steps_per_epoch=problem.n_samples // kw["batch_size"])
+    want = _plain_loop(problem, loop_config, w0, steps, **kw)
+    assert want["diverged"] == bool(message)
+
+    stopped = run_trajectory(problem, config, w0, steps, on_nonfinite="stop", **kw)
+    _assert_matches_plain_loop(stopped, want)
+    assert stopped.message == message
+    assert stopped.config["steps"] == steps
+    assert stopped.config["optimizer"] == loop_config.to_dict()   # the epoch length it ran with
+    if not message:
+        return
+    with pytest.raises(NonFiniteError) as info:
+        run_trajectory(problem, config, w0, steps, **kw)
+    err = info.value
+    assert str(err) == message
+    assert err.step == want["state"].step
+    assert np.array_equal(err.state.w, want["state"].w)
+    _assert_matches_plain_loop(err.trajectory, want)
+    assert err.trajectory.message == message
+
+
+def test_run_options_are_validated_when_built():
+    opts = RunOptions(steps=4, seed=np.int64(2), monitors=[SpectralMonitor()])
+    assert opts.seed == 2 and type(opts.seed) is int
+    assert isinstance(opts.monitors, tuple)
+    with pytest.raises(ValueError, match="monitor names must be distinct"):
+        RunOptions(steps=4, monitors=[SpectralMonitor(), SpectralMonitor(every=3)])
+    with pytest.raises(ValueError, match="steps"):
+        RunOptions(steps=True)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        opts.steps = 5
+
+
+def test_the_never_computed_v_warning_points_at_the_caller(mlp):
+    p, w0 = mlp
+    # 96 // 48 = 2 steps per epoch <= refresh_every = 3: the counter never reaches a refresh
+    with pytest.warns(UserWarning, match="v is never computed") as record:
+        run_trajectory(p, _reference_xsam(), w0, 2, batch_size=48)
+    assert record[0].filename == __file__
