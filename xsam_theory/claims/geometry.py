@@ -51,7 +51,8 @@ def _outcome(name: str, der: sym.Derivation, max_res: float, n: int, extra: dict
 
 
 @claim("D-G1", "D", "<d, v> = c - alpha|c| for the paper rule d = g_hat - alpha|c| v.",
-       method="sympy identity in span(g_hat, v); xsam_direction on random unit pairs",
+       method="sympy: <d, v> from d = g_hat - alpha|c| v in a general frame (ideal of unit "
+              "g_hat, v); xsam_direction on random unit pairs",
        tolerance="1e-12 absolute", facts=("F6.1",),
        figure="geometry")
 def check_g1(ctx: ExperimentContext) -> Outcome:
