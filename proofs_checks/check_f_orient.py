@@ -1,6 +1,8 @@
 """F-ORIENT: the oriented P-ANGLE statistic flips with v's sign convention.
 
-See xsam_theory.claims.angle_orientation. Checked independently of the claim's code: the runs are re-read through the experiment, and for
+See xsam_theory.claims.angle_orientation.
+
+Checked independently of the claim's code: the runs are re-read through the experiment, and for
 each run the oriented statistic under v and -v is recomputed here; the canonical convention of
 the recorded cosines is confirmed on one run by re-running its first steps with a dense Hessian
 and orienting its top eigenvector here (largest-magnitude entry positive).

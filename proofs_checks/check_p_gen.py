@@ -1,6 +1,8 @@
 """P-GEN: a paper claim, checked as an experiment.
 
-See xsam_theory.claims.p_gen and xsam_theory.experiments.generalization. Any verdict is a result. What must hold, checked independently of the package's statistics
+See xsam_theory.claims.p_gen and xsam_theory.experiments.generalization.
+
+Any verdict is a result. What must hold, checked independently of the package's statistics
 code: every subclaim's estimate, 95 % t interval and p-value recomputed from the raw per-seed
 numbers in the evidence with ``scipy.stats``; Holm's adjustment re-applied by a separate
 implementation; every verdict and the headline re-derived from the stated rule; tuning and

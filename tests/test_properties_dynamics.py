@@ -1,5 +1,7 @@
-r"""Properties of optimizer steps and trajectories: equivariance, invariance, reductions,
-robustness, determinism, persistence (SPEC §2, §5 F-NORM/F-SIGN, §8).
+r"""Properties of optimizer steps and trajectories.
+
+Equivariance, invariance, reductions, robustness, determinism, persistence (SPEC §2, §5
+F-NORM/F-SIGN, §8).
 
 Tolerances for "the same trajectory up to round-off". Two runs that are equal in exact arithmetic
 (a rotated or rescaled problem) differ in floating point by a few ulps per operation, and a step
@@ -106,8 +108,11 @@ def rotation_inputs(draw, kinds=("psd", "near_repeated_top", "singular", "repeat
 
 
 def _config(method, case, w0, h, r, alpha):
-    """Step sizes relative to the problem's scales: GD/USAM/SAM contract (eta ||H|| <= 1);
-    X-SAM's normalized step length is a fraction of ||w0||; rho is a fraction of ||w0||."""
+    """Step sizes relative to the problem's scales.
+
+    GD/USAM/SAM contract (eta ||H|| <= 1); X-SAM's normalized step length is a fraction of ||w0||;
+    rho is a fraction of ||w0||.
+    """
     N, nw = case.scale, float(np.linalg.norm(w0))
     rho = r * nw
     if method == "gd":
@@ -133,8 +138,10 @@ def _rotated(case, Q):
               np.linalg.qr(np.random.default_rng(0).standard_normal((5, 5)))[0],
               np.array([1.0, 0.0, 0.0, 0.0, 0.0]), 1.0, 0.0, 1.0, 1))
 def test_rotation_equivariance(method, inp):
-    """Running GD, USAM, SAM and symmetric X-SAM (exact eigenvector) on Q^T H Q from Q^T w0 gives
-    Q^T times the original trajectory, to the propagated round-off bound.
+    """The trajectory on a rotated problem is the rotated trajectory, up to round-off.
+
+    Running GD, USAM, SAM and symmetric X-SAM (exact eigenvector) on Q^T H Q from Q^T w0 gives Q^T
+    times the original trajectory, to the propagated round-off bound.
 
     Finding (kept, see test_rotation_equivariance_fails_for_a_repeated_top_eigenvalue): when
     lambda_1 is repeated, "the" exact top eigenvector is any unit vector of the top eigenspace
@@ -166,9 +173,12 @@ def test_rotation_equivariance(method, inp):
 
 
 def test_rotation_equivariance_fails_for_a_repeated_top_eigenvalue():
-    """The finding above, pinned: H = diag(2, 2, 1), Q swapping the first two axes (so
-    Q^T H Q = H exactly). eigh returns the same vector v for both problems, but the rotated
-    problem should use Q^T v: symmetric X-SAM's first iterates differ by O(eta alpha)."""
+    """Rotation equivariance fails for a repeated top eigenvalue (the finding above, pinned).
+
+    H = diag(2, 2, 1), Q swapping the first two axes (so Q^T H Q = H exactly). eigh returns the same
+    vector v for both problems, but the rotated problem should use Q^T v: symmetric X-SAM's first
+    iterates differ by O(eta alpha).
+    """
     case = symmetric_case([2.0, 2.0, 1.0], kind="repeated_top")
     Q = np.eye(3)[:, [1, 0, 2]]
     w0 = np.array([1.0, 0.5, 0.25])
@@ -199,11 +209,14 @@ def scale_inputs(draw):
 @example((symmetric_case([1.0, 1.0, 0.9999942494524862, 0.1], basis_seed=0, kind="psd"),
           np.array([1.0, 0.0, 0.0, 0.0]), np.zeros(4), 10.0, "xsam_paper", 0.5, 0.0, 1.0, 1))
 def test_xsam_iterates_are_invariant_to_scaling_the_loss(inp):
-    """F-NORM: X-SAM's normalized forms (paper rule, symmetric rule, alpha = 0) give the same
-    iterates on (sH, sb) as on (H, b) for every s > 0 (scales 1e-4..1e4), to the propagated
-    round-off bound. For a repeated lambda_1 the weaker statement of the rotation property
-    holds (eigh may pick another vector of the top eigenspace for sH): after one step the
-    discrepancy lies in E and is at most 2 eta alpha."""
+    """F-NORM: X-SAM's normalized forms give the same iterates on (sH, sb) as on (H, b) for s > 0.
+
+    The normalized forms (paper rule, symmetric rule, alpha = 0) give the same iterates on (sH, sb)
+    as on (H, b) for every s > 0 (scales 1e-4..1e4), to the propagated round-off bound. For a
+    repeated lambda_1 the weaker statement of the rotation property holds (eigh may pick another
+    vector of the top eigenspace for sH): after one step the discrepancy lies in E and is at most
+    2 eta alpha.
+    """
     case, w0, b, s, rule, lr, rho, alpha, steps = inp
     opts = dict(lr=lr, rho=rho)
     if rule != "nsam":
@@ -232,10 +245,13 @@ SAM_INSTANCE = symmetric_case([10.0, 4.0, 1.0], basis_seed=7, kind="psd")
 @given(st.floats(-3.0, 3.0))
 @example(0.0)
 def test_sam_is_not_loss_scale_invariant_its_step_scales_with_the_loss(log_s):
-    """The same property FAILS for SAM, shown on one instance (H = Q diag(10, 4, 1) Q^T,
-    w0 = (1, -1, 0.5), eta = 0.05, rho = 0.1): scaling the loss by s multiplies SAM's step
-    w1 − w0 = −eta g_adv by exactly s (its perturbation rho ĝ is scale-free, its step is not),
-    so the iterates differ by |s − 1| ||w1 − w0|| > 0 for every s != 1."""
+    """The same property FAILS for SAM: its step scales with the loss.
+
+    Shown on one instance (H = Q diag(10, 4, 1) Q^T, w0 = (1, -1, 0.5), eta = 0.05, rho = 0.1):
+    scaling the loss by s multiplies SAM's step w1 − w0 = −eta g_adv by exactly s (its perturbation
+    rho ĝ is scale-free, its step is not), so the iterates differ by |s − 1| ||w1 − w0|| > 0 for
+    every s != 1.
+    """
     s = 10.0 ** log_s
     w0 = np.array([1.0, -1.0, 0.5])
     cfg = preset("sam", lr=0.05, rho=0.1)
@@ -263,9 +279,12 @@ def flip_inputs(draw):
 
 @given(flip_inputs())
 def test_v_flip_changes_the_paper_rule_by_two_eta_alpha_abs_c_v_and_not_the_symmetric_rule(inp):
-    """F-SIGN at the step level: with the exact eigenvector multiplied by −1 (eigvec_sign = −1),
-    the symmetric rule's whole trajectory is identical bit for bit, while the paper rule's first
-    step moves by exactly 2 eta alpha |c| v more along +v: w1(v) − w1(−v) = 2 eta alpha |c| v."""
+    """F-SIGN at the step level: flipping v moves the paper rule's step, not the symmetric rule's.
+
+    With the exact eigenvector multiplied by −1 (eigvec_sign = −1), the symmetric rule's whole
+    trajectory is identical bit for bit, while the paper rule's first step moves by exactly
+    2 eta alpha |c| v more along +v: w1(v) − w1(−v) = 2 eta alpha |c| v.
+    """
     case, w0, lr, rho, alpha, steps = inp
     sym = preset("xsam_symmetric", lr=lr, rho=rho, alpha=alpha, eigvec_source="exact")
     a = run_trajectory(case.quadratic(), sym, w0, steps)
@@ -308,10 +327,12 @@ def _same(a, b):
                                                       "xsam_raw_projection"),
                                              eigvec_sources=("exact", "lanczos")))
 def test_alpha_zero_xsam_reproduces_normalized_sam_bit_for_bit(inp, cfg):
-    """alpha = 0: every normalized X-SAM form reproduces NSAM (normalized SAM) bit for bit, with
-    any base optimizer (momentum, weight decay, lr schedule), on quadratics and MLPs, full batch
-    or minibatch; the projector form at alpha = 0 reproduces SAM and Eigen-SAM at alpha = 0
-    reproduces SAM, bit for bit."""
+    """At alpha = 0 every normalized X-SAM form reproduces NSAM (normalized SAM) bit for bit.
+
+    This holds with any base optimizer (momentum, weight decay, lr schedule), on quadratics and
+    MLPs, full batch or minibatch; the projector form at alpha = 0 reproduces SAM and Eigen-SAM
+    at alpha = 0 reproduces SAM, bit for bit.
+    """
     problem, w0, batch_size, steps, seed = inp
     base = cfg.replace(alpha=0.0, schedule="standard")
     kw = dict(seed=seed, batch_size=batch_size, on_nonfinite="stop")
@@ -328,8 +349,10 @@ def test_alpha_zero_xsam_reproduces_normalized_sam_bit_for_bit(inp, cfg):
 
 @given(reduction_inputs(), st.floats(1e-4, 1.0))
 def test_rho_zero_reduces_sam_usam_to_gd_and_xsam_to_normalized_gd_bit_for_bit(inp, lr):
-    """rho = 0: SAM and USAM reproduce GD, and X-SAM at alpha = 0 reproduces normalized GD
-    w+ = w − eta unit(g), bit for bit."""
+    """At rho = 0 SAM and USAM reproduce GD, and X-SAM at alpha = 0 normalized GD, bit for bit.
+
+    Normalized GD is w+ = w − eta unit(g).
+    """
     problem, w0, batch_size, steps, seed = inp
     kw = dict(seed=seed, batch_size=batch_size, on_nonfinite="stop")
     gd = run_trajectory(problem, preset("gd", lr=lr), w0, steps, **kw)
@@ -358,9 +381,12 @@ def test_rho_zero_reduces_sam_usam_to_gd_and_xsam_to_normalized_gd_bit_for_bit(i
 @example((symmetric_case([100.0]).quadratic(), np.array([1.0]), None, 1, 0),
          preset("xsam_raw_projection", lr=0.1, rho=0.0, alpha=1.0, eigvec_source="exact"))
 def test_normalized_xsam_step_length_is_at_most_eta_times_one_plus_alpha(inp, cfg):
-    """F-NORM: without momentum and weight decay, a normalized X-SAM step has length
-    eta ||d|| <= eta (1 + alpha), whatever the gradient's scale (8 ulp allowance); for the
-    raw-projection form only eta (1 + alpha ||g_adv||) (the finding above)."""
+    """F-NORM: a normalized X-SAM step has length at most eta (1 + alpha).
+
+    Without momentum and weight decay, eta ||d|| <= eta (1 + alpha), whatever the gradient's scale
+    (8 ulp allowance); for the raw-projection form only eta (1 + alpha ||g_adv||) (the finding
+    above).
+    """
     problem, w0, batch_size, steps, seed = inp
     cfg = cfg.replace(schedule="standard")   # the reference schedule's pre-v steps are raw SAM
     traj = run_trajectory(problem, cfg, w0, steps, seed=seed, batch_size=batch_size,
@@ -375,8 +401,11 @@ def test_normalized_xsam_step_length_is_at_most_eta_times_one_plus_alpha(inp, cf
 
 
 def test_raw_projection_step_length_depends_on_the_gradient_scale():
-    """The finding above, pinned: on L = 50 w^2 at w = 1 (g = 100) the raw-projection form's
-    direction has norm 99 > 1 + alpha = 2, while the paper rule's is <= 2."""
+    """The raw-projection step length depends on the gradient's scale (the finding above, pinned).
+
+    On L = 50 w^2 at w = 1 (g = 100) the raw-projection form's direction has norm
+    99 > 1 + alpha = 2, while the paper rule's is <= 2.
+    """
     p = symmetric_case([100.0]).quadratic()
     for name, want in (("xsam_raw_projection", 99.0), ("xsam_paper", 0.0)):
         cfg = preset(name, lr=0.1, rho=0.0, alpha=1.0, eigvec_source="exact")
@@ -388,10 +417,13 @@ def test_raw_projection_step_length_depends_on_the_gradient_scale():
                                             "singular")),
        st.data())
 def test_projected_direction_sees_curvature_lowered_by_two_alpha_minus_alpha_squared(case, data):
-    """D-CURV (F6.5): with v the exact top eigenvector (H v = lambda_1 v) and c = <ĝ, v>, the
-    symmetric form sees (Pĝ)^T H (Pĝ) = ĝ^T H ĝ − (2 alpha − alpha^2) lambda_1 c^2, and the
-    paper rule with c < 0 sees ĝ^T H ĝ + (2 alpha + alpha^2) lambda_1 c^2. Tolerance
-    16 (n + 2) eps ||H|| (1 + alpha)^2: quadratic forms of vectors of norm <= 1 + alpha."""
+    """D-CURV (F6.5): the symmetric form sees curvature lowered by (2 alpha − alpha^2) lambda_1 c^2.
+
+    With v the exact top eigenvector (H v = lambda_1 v) and c = <ĝ, v>, the symmetric form sees
+    (Pĝ)^T H (Pĝ) = ĝ^T H ĝ − (2 alpha − alpha^2) lambda_1 c^2, and the paper rule with c < 0 sees
+    ĝ^T H ĝ + (2 alpha + alpha^2) lambda_1 c^2. Tolerance 16 (n + 2) eps ||H|| (1 + alpha)^2:
+    quadratic forms of vectors of norm <= 1 + alpha.
+    """
     n = case.dim
     g = data.draw(unit_vectors(n))
     alpha = data.draw(st.floats(0.0, 3.0))
@@ -410,9 +442,12 @@ def test_projected_direction_sees_curvature_lowered_by_two_alpha_minus_alpha_squ
 
 @given(symmetric_matrices(max_dim=5), st.data())
 def test_usam_multiplies_each_eigencomponent_by_its_closed_form_factor(case, data):
-    """L-USAM: on L = ½ w^T H w one USAM step maps the i-th eigencomponent x_i to
+    """L-USAM: one USAM step multiplies each eigencomponent by its closed-form factor.
+
+    On L = ½ w^T H w one USAM step maps the i-th eigencomponent x_i to
     (1 − eta lambda_i − eta rho lambda_i^2) x_i (PSD and indefinite H, any scale). Tolerance:
-    16 n eps (1 + eta ||H|| + eta rho ||H||^2) ||w|| (the terms of the step)."""
+    16 n eps (1 + eta ||H|| + eta rho ||H||^2) ||w|| (the terms of the step).
+    """
     w0 = data.draw(unit_vectors(case.dim))
     N = case.scale
     lr = data.draw(st.floats(0.0, 1.0)) / N + 1e-300
@@ -448,10 +483,13 @@ def stationary_inputs(draw):
           preset("xsam", lr=0.1, rho=0.05, alpha=0.5, eigvec_source="lanczos"),
           np.array([0.0, 0.0])))
 def test_steps_from_zero_and_subnormal_gradients_are_finite(inp):
-    """No NaN or inf from finite inputs (SPEC §2): every preset, every eigenvector source, every
-    base optimizer, at w = 0 (an exact stationary point: g = 0, ε = 0, d = 0, so w+ = w exactly)
-    and at subnormal w (gradients in the subnormal range). Loss, norms and the learning rate are
-    finite; the angles are NaN only where a vector is zero (documented "not available")."""
+    """No NaN or inf from finite inputs, at zero and at subnormal w.
+
+    SPEC §2: every preset, every eigenvector source, every base optimizer, at w = 0 (an exact
+    stationary point: g = 0, ε = 0, d = 0, so w+ = w exactly) and at subnormal w (gradients in the
+    subnormal range). Loss, norms and the learning rate are finite; the angles are NaN only where a
+    vector is zero (documented "not available").
+    """
     case, cfg, w = inp
     p = case.quadratic()
     state, info = step(p, init_state(p, w, cfg), cfg)
@@ -496,10 +534,12 @@ REFERENCE_WARNING = "ignore:reference schedule with steps_per_epoch:UserWarning"
 @pytest.mark.filterwarnings(REFERENCE_WARNING)
 @given(run_inputs())
 def test_same_seed_gives_the_same_bits(inp):
-    """SPEC §8: the same problem, configuration, start and seed give bit-identical trajectories
-    (iterates, every diagnostic, statuses) on the NumPy backend — for every preset, eigenvector
-    source (incl. ARPACK and power iteration from the seeded start), schedule and base
-    optimizer, with seeded minibatches."""
+    """The same problem, configuration, start and seed give bit-identical trajectories (SPEC §8).
+
+    Iterates, every diagnostic and statuses agree bit for bit on the NumPy backend — for every
+    preset, eigenvector source (incl. ARPACK and power iteration from the seeded start), schedule
+    and base optimizer, with seeded minibatches.
+    """
     m, cfg, batch_size, steps, seed = inp
     kw = dict(seed=seed, batch_size=batch_size, on_nonfinite="stop")
     _equal_trajectories(run_trajectory(m.problem, cfg, m.w, steps, **kw),
@@ -523,9 +563,11 @@ DIVERGING_USAM = mlp_case((1, 1, 1), 4, activation="softplus", loss="squared", s
 @example((DIVERGING_USAM, preset("usam", lr=1.0, rho=0.5), None, 4, 0), None)
 @example((DIVERGING_USAM, preset("usam", lr=1.0, rho=0.5), None, 3, 0), None)
 def test_trajectory_save_load_round_trip(inp, iterate_every):
-    """Trajectory.save then Trajectory.load gives back the same configuration, status,
-    iterates, diagnostics (dtypes included) and monitors, bit for bit — for completed and for
-    diverged runs (on_nonfinite="stop" always returns a trajectory)."""
+    """Trajectory.save then Trajectory.load gives back the same trajectory, bit for bit.
+
+    The same configuration, status, iterates, diagnostics (dtypes included) and monitors — for
+    completed and for diverged runs (on_nonfinite="stop" always returns a trajectory).
+    """
     from xsam_theory import SpectralMonitor
 
     m, cfg, batch_size, steps, seed = inp
@@ -538,6 +580,9 @@ def test_trajectory_save_load_round_trip(inp, iterate_every):
 
 
 def test_optimizer_config_round_trips_through_its_dict():
-    """(Companion of the save/load property: the configuration stored in a trajectory.)"""
+    """OptimizerConfig survives to_dict/from_dict.
+
+    (Companion of the save/load property: the configuration stored in a trajectory.)
+    """
     cfg = OptimizerConfig(method="xsam", alpha=0.3, eigvec_source="power", refresh_every=3)
     assert OptimizerConfig.from_dict(cfg.to_dict()) == cfg

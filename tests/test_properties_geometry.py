@@ -1,5 +1,7 @@
-r"""Properties of the pure maps: X-SAM's correction geometry (G1–G4), orientation, reductions, and
-the zero/underflow/overflow branches of the vector primitives (SPEC §2, theory-notes §6).
+r"""Properties of the pure maps.
+
+X-SAM's correction geometry (G1–G4), orientation, reductions, and the zero/underflow/overflow
+branches of the vector primitives (SPEC §2, theory-notes §6).
 
 Tolerances. Every map here is a handful of dot products and axpys on vectors of dimension
 ``n <= 8`` whose inputs are unit vectors (after normalization). ``c = <ĝ, v>`` then carries an
@@ -100,8 +102,10 @@ def test_G2_norm_identity(inp):
 @example(_example([0.6, 0.8], [0.6, 0.8], 2.0))   # c = 1, alpha = 2: a reflection, ||d|| = 1
 @example(_example([0.6, 0.8], [0.6, 0.8], 1.0))   # c = 1, alpha = 1: d = 0 (F6.6 fixed point)
 def test_G2_norm_bound_holds_exactly_when_c_positive_and_alpha_at_most_two(inp):
-    """G2: for c > 0, ||d|| <= 1 iff alpha in [0, 2]; for c < 0 and alpha > 0, ||d|| > 1
-    (up to round-off at the boundary: |c| or alpha at the ends of their ranges)."""
+    """G2: for c > 0, ||d|| <= 1 iff alpha in [0, 2]; for c < 0 and alpha > 0, ||d|| > 1.
+
+    Up to round-off at the boundary: |c| or alpha at the ends of their ranges.
+    """
     g, v, alpha = inp
     d, _ = xsam_direction(g, v, alpha)
     c = float(reference_unit(g) @ v)
@@ -119,8 +123,10 @@ def test_G2_norm_bound_holds_exactly_when_c_positive_and_alpha_at_most_two(inp):
 @given(geometry_inputs())
 @example(_example([1.0, 0.0], [0.6, 0.8], 1e3))
 def test_G3_correction_never_decreases_the_angle_to_v(inp):
-    """G3: angle(d, v) >= angle(ĝ, v) for every alpha >= 0, i.e. <d, v> <= c ||d|| (the
-    division-free form, which also covers d = 0)."""
+    """G3: angle(d, v) >= angle(ĝ, v) for every alpha >= 0.
+
+    That is, <d, v> <= c ||d|| (the division-free form, which also covers d = 0).
+    """
     g, v, alpha = inp
     d, _ = xsam_direction(g, v, alpha)
     c = float(reference_unit(g) @ v)
@@ -140,8 +146,10 @@ def test_G4_inner_product_with_the_normalized_gradient(inp):
 
 @given(geometry_inputs())
 def test_paper_rule_under_v_flip_gains_exactly_two_alpha_abs_c_v(inp):
-    """F6.2: d(v) − d(−v) = −2 alpha |c| v for the paper rule (not invariant when alpha c != 0),
-    and likewise −2 alpha |<g, v>| v for the raw-projection form; c(−v) = −c(v) bit for bit."""
+    """F6.2: d(v) − d(−v) = −2 alpha |c| v for the paper rule (not invariant when alpha c != 0).
+
+    Likewise −2 alpha |<g, v>| v for the raw-projection form; c(−v) = −c(v) bit for bit.
+    """
     g, v, alpha = inp
     d_plus, c_plus = xsam_direction(g, v, alpha)
     d_minus, c_minus = xsam_direction(g, -v, alpha)
@@ -159,8 +167,10 @@ def test_paper_rule_under_v_flip_gains_exactly_two_alpha_abs_c_v(inp):
 
 @given(geometry_inputs())
 def test_symmetric_projector_and_eigen_sam_are_invariant_under_v_flip_bit_for_bit(inp):
-    """The symmetric rule, the projector form and Eigen-SAM's perturbation do not depend on the
-    orientation of v: negation is exact in floating point, so the results agree bit for bit."""
+    """The symmetric rule, projector form and Eigen-SAM's perturbation ignore the orientation of v.
+
+    Negation is exact in floating point, so the results agree bit for bit.
+    """
     g, v, alpha = inp
     for rule in (CorrectionRule.SYMMETRIC, CorrectionRule.PROJECTOR):
         d_plus, _ = xsam_direction(g, v, alpha, **rule.switches)
@@ -182,8 +192,11 @@ def unit_or_zero(n):
 @given(st.integers(1, 8).flatmap(lambda n: st.tuples(finite_vectors(n), unit_or_zero(n))))
 @example((np.array([0.0, 0.0, 2.0**512]), np.array([0.0, 0.0, 1.0])))
 def test_alpha_zero_reduces_every_form_to_its_base_bit_for_bit(gv):
-    """alpha = 0: the normalized forms return unit(g_adv) and the projector returns g_adv, bit
-    for bit, for any finite g_adv (zero, subnormal or huge) and v a unit or zero vector."""
+    """At alpha = 0 every form reduces to its base, bit for bit.
+
+    The normalized forms return unit(g_adv) and the projector returns g_adv, bit for bit, for any
+    finite g_adv (zero, subnormal or huge) and v a unit or zero vector.
+    """
     g, v = gv
     for rule in CorrectionRule:
         d, _ = xsam_direction(g, v, 0.0, **rule.switches)
@@ -194,7 +207,7 @@ def test_alpha_zero_reduces_every_form_to_its_base_bit_for_bit(gv):
 
 @st.composite
 def any_gradient_and_direction(draw):
-    """g any finite vector (zero, subnormal, huge); v a unit vector or the zero vector."""
+    """G any finite vector (zero, subnormal, huge); v a unit vector or the zero vector."""
     n = draw(dims)
     g = draw(finite_vectors(n))
     v = draw(unit_or_zero(n))
@@ -206,9 +219,11 @@ def any_gradient_and_direction(draw):
 @example((*_example([5e-324, 0.0], [1.0, 0.0], 0.5), 0.1))     # subnormal gradient
 @example((*_example([0.0, 0.0, 1.0, 1.0, 1.0], [0.0] * 5, 0.0), 5e-324))  # subnormal radius
 def test_pure_maps_return_finite_values_from_finite_inputs(inp):
-    """No NaN or inf from finite inputs (SPEC §2): zero gradients give a zero perturbation and a
-    zero normalized direction, zero directions give no correction, subnormal and huge gradients
-    are normalized correctly."""
+    """No NaN or inf from finite inputs (SPEC §2).
+
+    Zero gradients give a zero perturbation and a zero normalized direction, zero directions give no
+    correction, subnormal and huge gradients are normalized correctly.
+    """
     g, v, alpha, rho = inp
     zero = not np.any(g)
     for rule in CorrectionRule:
@@ -237,9 +252,12 @@ def test_pure_maps_return_finite_values_from_finite_inputs(inp):
 @example(np.array([1e200, -1e200, 3.0]))   # squared norm overflows to inf
 @example(np.array([5e-324]))               # the smallest subnormal
 def test_norm_and_unit_are_exact_to_round_off_at_every_scale(x):
-    """||x|| equals math.hypot (an independent, overflow- and underflow-free reference) to
-    2 n eps relative; unit(x) is 0 exactly when x = 0, otherwise x/||x|| to 4 n eps per
-    component, with norm 1 to 4 n eps."""
+    """The norm and unit vector are exact to round-off at every scale.
+
+    ||x|| equals math.hypot (an independent, overflow- and underflow-free reference) to 2 n eps
+    relative; unit(x) is 0 exactly when x = 0, otherwise x/||x|| to 4 n eps per component, with
+    norm 1 to 4 n eps.
+    """
     n = x.size
     ref = math.hypot(*x)
     got = float(norm(x))
@@ -255,8 +273,11 @@ def test_norm_and_unit_are_exact_to_round_off_at_every_scale(x):
 
 @given(st.integers(1, 8).flatmap(lambda n: st.tuples(finite_vectors(n), finite_vectors(n))))
 def test_cosine_and_angles_are_bounded_and_defined_exactly_when_both_vectors_are_nonzero(uv):
-    """cos in [−1, 1]; angles in [0°, 180°] (oriented) and [0°, 90°] (orientation-free), the
-    latter invariant under v -> −v; NaN ("not available") exactly when a vector is zero."""
+    """The cosine and angles are bounded, and defined exactly when both vectors are nonzero.
+
+    Cos in [−1, 1]; angles in [0°, 180°] (oriented) and [0°, 90°] (orientation-free), the latter
+    invariant under v -> −v; NaN ("not available") exactly when a vector is zero.
+    """
     u, v = uv
     c = float(cosine(u, v))
     assert -1.0 <= c <= 1.0
@@ -277,8 +298,11 @@ def test_cosine_and_angles_are_bounded_and_defined_exactly_when_both_vectors_are
 @example((np.array([3.34095589e-052, 1.32384217e-272, 0.0]), np.array([0.0, 1.0, 0.0]), 1.0), -172)
 def test_normalized_forms_and_eigen_sam_depend_on_the_gradient_only_through_its_direction(
         inp, k):
-    """Scaling g_adv by s = 2^k > 0 leaves the paper and symmetric directions, and Eigen-SAM's
-    perturbation (as a function of g), unchanged up to round-off: they see ĝ only."""
+    """The normalized forms and Eigen-SAM depend on the gradient only through its direction.
+
+    Scaling g_adv by s = 2^k > 0 leaves the paper and symmetric directions, and Eigen-SAM's
+    perturbation (as a function of g), unchanged up to round-off: they see ĝ only.
+    """
     g, v, alpha = inp
     with np.errstate(over="ignore", under="ignore"):
         gs = np.ldexp(g, k)

@@ -1,5 +1,6 @@
-r"""Properties of the Hessian-vector products and the spectral tools (SPEC §3, §4;
-theory-notes §8).
+r"""Properties of the Hessian-vector products and the spectral tools.
+
+SPEC §3, §4; theory-notes §8.
 
 Tolerances are absolute and scale with :math:`\|H\|_2` (for matrices from the strategies,
 ``case.scale = max|λ|``), never with the condition number: eigenvalue errors of backward-stable
@@ -70,8 +71,11 @@ HVP_RTOL = 1e4 * EPS
 
 
 def _hvp_scale(pc) -> float:
-    """||H||_F, computed without underflow (found by the stress profile: a factorization at
-    w = (0, 0, 1e-289) has entries ~1e-289 whose squares underflow, and np.linalg.norm gave 0)."""
+    """||H||_F, computed without underflow.
+
+    Found by the stress profile: a factorization at w = (0, 0, 1e-289) has entries ~1e-289 whose
+    squares underflow, and np.linalg.norm gave 0.
+    """
     H = np.asarray(pc.problem.hessian(pc.w))
     m = float(np.max(np.abs(H)))
     return max(m * float(np.linalg.norm(H / m)) if m > 0 else 0.0, np.finfo(float).tiny)
@@ -130,10 +134,13 @@ def test_batched_hvp_rows_equal_single_hvps_and_the_dense_hessian(inp):
 @given(symmetric_matrices())
 @example(symmetric_case([1e8, 1e8, 1.0], basis_seed=3, kind="repeated_top"))
 def test_eigenvalue_methods_agree_with_dense_eigh(case):
-    """exact_top (dense from HVPs), ARPACK Lanczos (which='LA') and the native Lanczos run for
-    dim steps (a full Krylov space) all return the algebraic top eigenvalue lambda_1 to
-    EIG_TOL = 64 n eps ||H||, for every kind: PSD, indefinite, repeated and near-repeated tops,
-    a dominant negative eigenvalue, singular; condition numbers up to 1e8, scales 1e-8..1e8."""
+    """Every eigenvalue method returns the algebraic top eigenvalue lambda_1 to EIG_TOL.
+
+    exact_top (dense from HVPs), ARPACK Lanczos (which='LA') and the native Lanczos run for dim
+    steps (a full Krylov space) all return lambda_1 to EIG_TOL = 64 n eps ||H||, for every kind:
+    PSD, indefinite, repeated and near-repeated tops, a dominant negative eigenvalue, singular;
+    condition numbers up to 1e8, scales 1e-8..1e8.
+    """
     lam1 = float(np.linalg.eigvalsh(case.H)[-1])
     assert abs(lam1 - case.eigenvalues[0]) <= eig_tol(case)   # the strategy's promise
     results = {
@@ -149,9 +156,12 @@ def test_eigenvalue_methods_agree_with_dense_eigh(case):
 
 @given(symmetric_matrices(min_dim=2))
 def test_top_eigenvectors_lie_within_the_davis_kahan_angle_of_the_top_eigenspace(case):
-    """sin angle(v, E_1) <= (||Hv − θv|| + EIG_TOL) / (gap − |θ − lambda_1|) for the vector v and
+    """Each method's top eigenvector lies within the Davis–Kahan angle of the top eigenspace.
+
+    sin angle(v, E_1) <= (||Hv − θv|| + EIG_TOL) / (gap − |θ − lambda_1|) for the vector v and
     Ritz value θ of each method, E_1 the exact top eigenspace (well defined when lambda_1 is
-    repeated) and gap = lambda_1 − lambda_{m+1} (Davis–Kahan sin-theta theorem)."""
+    repeated) and gap = lambda_1 − lambda_{m+1} (Davis–Kahan sin-theta theorem).
+    """
     m = case.top_multiplicity
     E = case.eigenvectors[:, :m]
     for res in (exact_top(op_of(case)), lanczos_eigsh(op_of(case)),
@@ -168,9 +178,12 @@ def test_top_eigenvectors_lie_within_the_davis_kahan_angle_of_the_top_eigenspace
 
 
 def _dominant_bound(case, v0, steps):
-    """Power iteration's F8.1 bound on |RQ(u_k) − lambda_dom|: spread * tan^2 theta_k with
-    tan theta_k <= ratio^k tan theta_0; ratio = max |lambda_i| / |lambda_dom| over the
-    eigenvalues not equal to lambda_dom. Returns (lambda_dom, bound)."""
+    """Power iteration's F8.1 bound on |RQ(u_k) − lambda_dom|.
+
+    The bound is spread * tan^2 theta_k with tan theta_k <= ratio^k tan theta_0; ratio =
+    max |lambda_i| / |lambda_dom| over the eigenvalues not equal to lambda_dom. Returns
+    (lambda_dom, bound).
+    """
     lam = case.eigenvalues
     i = int(np.argmax(np.abs(lam)))
     lam_dom = float(lam[i])
@@ -201,9 +214,12 @@ SUBNORMAL_NORM = (symmetric_case([1.0, 1.0, 1.0, 0.0], kind="singular"),
 @given(matrix_and_start(), st.integers(0, 30))
 @example(SUBNORMAL_NORM, 1)
 def test_power_iteration_respects_its_rate_bound(inp, steps):
-    """F8.1: after k steps the Rayleigh quotient of the DOMINANT (largest-|lambda|) pair has error
+    """F8.1: power iteration respects its rate bound.
+
+    After k steps the Rayleigh quotient of the DOMINANT (largest-|lambda|) pair has error
     <= spread * (ratio^k tan theta_0)^2 (+ EIG_TOL and a per-step round-off allowance of
-    k n eps spread: each step perturbs the iterate by O(n eps) relative)."""
+    k n eps spread: each step perturbs the iterate by O(n eps) relative).
+    """
     case, v0 = inp
     res = power_iteration(op_of(case), v0, steps)
     assert res.n_hvp <= steps + 1
@@ -230,11 +246,14 @@ LANCZOS_BREAKDOWN = (symmetric_case([1e8, 1.0], kind="psd"), np.array([1e-25, 1.
 # subnormal beta (see SUBNORMAL_NORM above):
 @example((symmetric_case([1.0, 1.0, 0.0], kind="singular"), np.array([0.0, 1e-160, 1.0])), 2)
 def test_lanczos_top_ritz_value_dominates_the_power_rayleigh_quotient(inp, hvps):
-    """theta_1 after m Lanczos steps >= the Rayleigh quotient of power iteration after the same
-    m HVPs (m − 1 power steps + one Rayleigh HVP) from the same start vector: the Ritz value
-    maximizes the Rayleigh quotient over K_m, which contains the power iterate. Tolerance
-    EIG_TOL (both are Rayleigh quotients computed with backward-stable steps). Holds on PSD
-    matrices (the issue's statement) and on every other kind drawn."""
+    """Lanczos's top Ritz value dominates power iteration's Rayleigh quotient for the same HVPs.
+
+    theta_1 after m Lanczos steps >= the Rayleigh quotient of power iteration after the same m HVPs
+    (m − 1 power steps + one Rayleigh HVP) from the same start vector: the Ritz value maximizes the
+    Rayleigh quotient over K_m, which contains the power iterate. Tolerance EIG_TOL (both are
+    Rayleigh quotients computed with backward-stable steps). Holds on PSD matrices (the issue's
+    statement) and on every other kind drawn.
+    """
     case, v0 = inp
     lz = lanczos(op_of(case), v0, hvps)
     m = lz.iterations
@@ -245,8 +264,11 @@ def test_lanczos_top_ritz_value_dominates_the_power_rayleigh_quotient(inp, hvps)
 
 
 def test_lanczos_breakdown_counterexample_to_the_requested_hvp_count_comparison():
-    """The documented finding above, pinned: with the *requested* 4 HVPs the exact-arithmetic
-    statement fails in floating point on H = diag(1e8, 1), v0 = (1e-25, 1)."""
+    """A Lanczos breakdown is a counterexample to the requested HVP-count comparison.
+
+    The documented finding above, pinned: with the *requested* 4 HVPs the exact-arithmetic statement
+    fails in floating point on H = diag(1e8, 1), v0 = (1e-25, 1).
+    """
     case, v0 = LANCZOS_BREAKDOWN
     lz = lanczos(op_of(case), v0, 4)
     pw = power_iteration(op_of(case), v0, 3)
@@ -257,9 +279,12 @@ def test_lanczos_breakdown_counterexample_to_the_requested_hvp_count_comparison(
 @given(symmetric_matrices(kinds=("dominant_negative",)), st.integers(0, 2**32 - 1))
 def test_shifted_power_iteration_targets_the_algebraic_top_and_plain_power_the_dominant(
         case, seed):
-    """F8.3: with a dominant negative eigenvalue, plain power iteration's Rayleigh quotient tends
-    to lambda_min < 0 (never above lambda_1), while the shift sigma = ||H|| makes every eigenvalue
-    >= 0 so the shifted iteration's quotient lies in [lambda_1 − spread * tan^2, lambda_1]."""
+    """F8.3: shifted power iteration finds the algebraic top, plain power iteration the dominant.
+
+    With a dominant negative eigenvalue, plain power iteration's Rayleigh quotient tends to
+    lambda_min < 0 (never above lambda_1), while the shift sigma = ||H|| makes every eigenvalue >= 0
+    so the shifted iteration's quotient lies in [lambda_1 − spread * tan^2, lambda_1].
+    """
     v0 = np.random.default_rng(seed).standard_normal(case.dim)
     lam1, lam_n = case.eigenvalues[0], case.eigenvalues[-1]
     plain = power_iteration(op_of(case), v0, 60)
@@ -301,8 +326,11 @@ def tiny_or_zero_matrices(draw):
 @example((np.diag([7.45834073e-155, 7.45834073e-155, 7.45834073e-156]), np.array([0.0, 0.0, 1.0])))
 @example((np.diag([1e-323, 5e-324]), np.array([1.0, 1.0])))
 def test_spectral_methods_return_finite_results_from_finite_inputs(inp):
-    """Zero matrices, subnormal matrices, tiny start vectors: every method returns finite
-    eigenvalues and unit eigenvectors (or raises ValueError for the zero start vector)."""
+    """Every spectral method returns finite results from finite inputs.
+
+    Zero matrices, subnormal matrices, tiny start vectors: every method returns finite eigenvalues
+    and unit eigenvectors (or raises ValueError for the zero start vector).
+    """
     H, v0 = inp
     n = H.shape[0]
     op = HessianOperator.from_matrix(H)
@@ -337,8 +365,11 @@ def test_spectral_methods_return_finite_results_from_finite_inputs(inp):
 
 @given(st.integers(1, 8).flatmap(finite_vectors))
 def test_orient_is_a_sign_convention(v):
-    """orient(v) = ±v, orient(−v) = orient(v) and orient(orient(v)) = orient(v), bit for bit,
-    and the first component of largest magnitude of orient(v) is >= 0."""
+    """Orient is a sign convention: a choice of ±v, the same for v and −v, and idempotent.
+
+    orient(v) = ±v, orient(−v) = orient(v) and orient(orient(v)) = orient(v), bit for bit, and the
+    first component of largest magnitude of orient(v) is >= 0.
+    """
     o = orient(v)
     assert np.array_equal(o, v) or np.array_equal(o, -v)
     assert np.array_equal(orient(-v), o)
@@ -348,8 +379,11 @@ def test_orient_is_a_sign_convention(v):
 
 @given(symmetric_matrices(kinds=("repeated_top",), basis="random"), st.data())
 def test_angle_to_the_top_eigenspace_ignores_basis_sign_and_scale(case, data):
-    """angle_to_subspace(u, E) is in [0°, 90°] and unchanged (to 1e-6 degrees) under u -> −u,
-    u -> 2^k u and any rotation of the basis of E within E; top_eigenspace recovers E."""
+    """The angle to the top eigenspace ignores the sign and scale of u and the choice of basis.
+
+    angle_to_subspace(u, E) is in [0°, 90°] and unchanged (to 1e-6 degrees) under u -> −u,
+    u -> 2^k u and any rotation of the basis of E within E; top_eigenspace recovers E.
+    """
     n, m = case.dim, case.top_multiplicity
     u = data.draw(unit_vectors(n))
     k = data.draw(st.integers(-500, 500))
@@ -370,8 +404,11 @@ def test_angle_to_the_top_eigenspace_ignores_basis_sign_and_scale(case, data):
 
 @given(symmetric_matrices(basis="identity"), st.integers(1, 40), st.integers(0, 2**32 - 1))
 def test_hutchinson_is_exact_on_diagonal_matrices(case, n_probes, seed):
-    """For diagonal H every Rademacher probe gives z^T H z = tr(H) exactly (z_i^2 = 1), so the
-    estimate equals the trace to n eps sum|lambda| and the spread of the probes is zero."""
+    """Hutchinson's estimator is exact on diagonal matrices.
+
+    For diagonal H every Rademacher probe gives z^T H z = tr(H) exactly (z_i^2 = 1), so the estimate
+    equals the trace to n eps sum|lambda| and the spread of the probes is zero.
+    """
     est = hutchinson_trace(op_of(case), n_probes, seed=seed)
     tol = 4 * case.dim * EPS * float(np.sum(np.abs(case.eigenvalues)))
     assert abs(est.estimate - float(np.sum(case.eigenvalues))) <= tol
