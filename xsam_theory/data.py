@@ -445,9 +445,35 @@ def resolve_dataset(spec: str) -> tuple[str, str | None]:
 
 
 def check_xy(name: str, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray, int]:
-    """``(X as float64 (n, d), y renumbered 0 .. K-1 as int64, K)`` from a loader's output;
-    ``ValueError`` naming the dataset for non-numeric or non-finite inputs, non-integer labels,
-    wrong dimensions, lengths that differ, or fewer than two classes."""
+    """A loader's output, checked and brought to the arrays a classifier uses.
+
+    Args:
+        name: The dataset's name, quoted in every error.
+        X: The features, one row per sample.
+        y: The class labels, one per sample (integers, or floats or booleans holding integers).
+
+    Returns:
+        ``(X as float64 (n, d), y renumbered 0 .. K-1 as int64, K)``.
+
+    Raises:
+        ValueError: Naming the dataset, for non-numeric or non-finite inputs, non-integer
+            labels, wrong dimensions, lengths that differ, or fewer than two classes.
+    """
+    Xa, ya = _checked_arrays(name, X, y)
+    classes, labels = np.unique(_integer_labels(name, ya), return_inverse=True)
+    if classes.size < 2:
+        raise ValueError(f"dataset {name!r}: y holds a single class ({classes.tolist()}); a "
+                         "classifier needs at least two")
+    return Xa, labels.astype(np.int64), int(classes.size)
+
+
+def _checked_arrays(name: str, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``(X as float64, y as an array)``, with their shapes and ``X``'s values checked.
+
+    Raises:
+        ValueError: Naming the dataset, unless ``X`` is numeric, finite and 2-D with at least 3
+            rows and 1 feature, and ``y`` is 1-D with one entry per row of ``X``.
+    """
     try:
         Xa = np.asarray(X, dtype=np.float64)
     except (TypeError, ValueError) as e:
@@ -468,8 +494,18 @@ def check_xy(name: str, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray, int]:
     if not np.all(np.isfinite(Xa)):
         bad = int(np.sum(~np.isfinite(Xa)))
         raise ValueError(f"dataset {name!r}: X holds {bad} NaN or infinite value(s)")
+    return Xa, ya
+
+
+def _integer_labels(name: str, ya: np.ndarray) -> np.ndarray:
+    """``ya`` with booleans read as 0 and 1, checked to hold integer values.
+
+    Raises:
+        ValueError: Naming the dataset, unless ``ya`` has an integer dtype, or a floating-point
+            one holding finite integer values.
+    """
     if ya.dtype.kind == "b":
-        ya = ya.astype(np.int64)
+        return ya.astype(np.int64)
     if ya.dtype.kind == "f":
         if not np.all(np.isfinite(ya)) or np.any(ya != np.round(ya)):
             raise ValueError(f"dataset {name!r}: y must hold integer class labels, got "
@@ -477,11 +513,7 @@ def check_xy(name: str, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray, int]:
     elif ya.dtype.kind not in "iu":
         raise ValueError(f"dataset {name!r}: y must hold integer class labels, got dtype "
                          f"{ya.dtype}")
-    classes, labels = np.unique(ya, return_inverse=True)
-    if classes.size < 2:
-        raise ValueError(f"dataset {name!r}: y holds a single class ({classes.tolist()}); a "
-                         "classifier needs at least two")
-    return Xa, labels.astype(np.int64), int(classes.size)
+    return ya
 
 
 def dataset_digest(X: np.ndarray, y: np.ndarray) -> str:
