@@ -188,6 +188,7 @@ class SweepSpec:
     problem_seed_param: str | None = None
 
     def __post_init__(self) -> None:
+        """Convert the fields to plain data and check them; ``ValueError`` names the bad one."""
         for f in dataclasses.fields(self):
             object.__setattr__(self, f.name, plain(getattr(self, f.name)))
         _check_finite(self.to_dict())
@@ -195,23 +196,12 @@ class SweepSpec:
             raise ValueError(f"name must be a non-empty string, got {self.name!r}")
         if not isinstance(self.problem, dict) or "name" not in self.problem:
             raise ValueError(f"problem must be a table with a 'name', got {self.problem!r}")
-        if not self.optimizers:
-            raise ValueError("optimizers must list at least one {'preset': ...} entry")
-        for i, entry in enumerate(self.optimizers):
-            if not isinstance(entry, dict) or "preset" not in entry:
-                raise ValueError(f"optimizers[{i}] must be a table with a 'preset', got {entry!r}")
+        _check_optimizer_entries(self.optimizers)
         _check_seeds(self.seeds)
         if not isinstance(self.grid, dict):
             raise ValueError(f"grid must be a table of lists, got {self.grid!r}")
         _check_problem_seeds(self.problem, self.grid)
-        psp = self.problem_seed_param
-        if psp is not None:
-            if not isinstance(psp, str) or not psp.isidentifier() or psp == "name":
-                raise ValueError(f"problem_seed_param must name a problem parameter, "
-                                 f"got {psp!r}")
-            if f"problem.{psp}" in self.grid:
-                raise ValueError(f"problem.{psp} is set by problem_seed_param; it cannot be "
-                                 "a grid axis too")
+        _check_problem_seed_param(self.problem_seed_param, self.grid)
         if not isinstance(self.store_trajectory, bool):
             raise ValueError(f"store_trajectory must be true or false, "
                              f"got {self.store_trajectory!r}")
@@ -347,6 +337,35 @@ def check_run_count(n_runs: int, *, force: bool = False) -> None:
 
 
 _SEEDS_FORM = "seeds must be a list of distinct non-negative integers, e.g. seeds = [0, 1, 2]"
+
+
+def _check_optimizer_entries(optimizers: Any) -> None:
+    """Check that ``optimizers`` lists at least one table with a ``preset``.
+
+    Raises:
+        ValueError: Naming the first entry that is not such a table.
+    """
+    if not optimizers:
+        raise ValueError("optimizers must list at least one {'preset': ...} entry")
+    for i, entry in enumerate(optimizers):
+        if not isinstance(entry, dict) or "preset" not in entry:
+            raise ValueError(f"optimizers[{i}] must be a table with a 'preset', got {entry!r}")
+
+
+def _check_problem_seed_param(psp: Any, grid: Mapping[str, Any]) -> None:
+    """Check ``problem_seed_param``: ``None``, or a problem parameter that no grid axis sets.
+
+    Raises:
+        ValueError: ``psp`` is not an identifier other than ``name``, or ``problem.<psp>`` is a
+            grid axis too.
+    """
+    if psp is None:
+        return
+    if not isinstance(psp, str) or not psp.isidentifier() or psp == "name":
+        raise ValueError(f"problem_seed_param must name a problem parameter, got {psp!r}")
+    if f"problem.{psp}" in grid:
+        raise ValueError(f"problem.{psp} is set by problem_seed_param; it cannot be "
+                         "a grid axis too")
 
 
 def _check_seeds(seeds: Any) -> None:
