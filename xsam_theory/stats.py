@@ -31,10 +31,6 @@ class Interval:
     method: str
     std: float = math.nan
 
-    def excludes_zero(self) -> bool:
-        """Whether the interval lies strictly on one side of 0."""
-        return self.low > 0 or self.high < 0
-
     def as_dict(self) -> dict[str, Any]:
         """The interval's fields as a dict."""
         return asdict(self)

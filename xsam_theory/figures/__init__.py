@@ -112,11 +112,6 @@ class FigureSpec:
         return importlib.import_module(f"xsam_theory.figures.{self.module}")
 
     @property
-    def title(self) -> str:
-        """The figure's title (its module's ``TITLE``)."""
-        return self._mod().TITLE
-
-    @property
     def summary(self) -> str:
         """The figure's one-line summary (its module's ``SUMMARY``)."""
         return self._mod().SUMMARY

@@ -35,7 +35,6 @@ __all__ = [
     "method_style",
     "new_columns",
     "new_figure",
-    "panel_label",
     "panel_legend",
     "write_figure",
 ]
@@ -168,11 +167,6 @@ def panel_legend(sub: Any, ax: Axes, **kw: Any) -> None:
     """The legend of ``ax`` under its subfigure ``sub`` (see :func:`new_columns`)."""
     handles, labels = ax.get_legend_handles_labels()
     sub.legend(handles, labels, loc="outside lower center", **{"ncols": 1, "fontsize": 5.8, **kw})
-
-
-def panel_label(ax: Axes, text: str) -> None:
-    """A bold panel letter ("a", "b", ...) in the top-left corner outside the axes."""
-    ax.set_title(f"({text})", loc="left", fontweight="bold", fontsize=8.5)
 
 
 def write_figure(fig: Figure, table: Table, out: str | os.PathLike[str], stem: str, *,

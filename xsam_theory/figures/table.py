@@ -76,11 +76,6 @@ class Table:
                 self.columns.append(k)
         self.rows.append(dict(row))
 
-    def extend(self, rows: Iterable[Mapping[str, Any]]) -> None:
-        """Append every row of ``rows`` (see :meth:`add`)."""
-        for r in rows:
-            self.add(**r)
-
     def add_series(self, columns: Mapping[str, Any], **constant: Any) -> None:
         """Append one row per entry of the equal-length arrays in ``columns``.
 

@@ -97,11 +97,6 @@ class GradientGraph:
         self.grads: list[Tensor | None] = [None if g is None else g.detach() for g in graph]
         self.n_hvp = 0
 
-    @property
-    def flat_grad(self) -> Tensor:
-        r""":math:`\nabla L` as one flat vector (zeros for parameters without a gradient)."""
-        return flatten(self.grads, self.params)
-
     def hvp(self, v: Tensor) -> Tensor:
         """:math:`Hv` for a flat vector ``v`` (one double-backward pass)."""
         self.n_hvp += 1
