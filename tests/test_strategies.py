@@ -145,4 +145,4 @@ def test_valid_optimizer_configs_are_accepted_silently_and_round_trip(cfg):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         again = OptimizerConfig.from_dict(cfg.to_dict())
-    assert again == cfg
+    assert again == cfg.canonical()   # options the values make inert take their off value

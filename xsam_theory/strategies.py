@@ -51,9 +51,11 @@ from xsam_theory.problems.quadratic import random_orthogonal
 __all__ = [
     "INVALID_OPTION_VALUES",
     "MAX_CONDITION",
+    "OPTION_SAMPLES",
     "SCALE_RANGE",
     "SPECTRUM_KINDS",
     "TINY_VALUES",
+    "UNUSED_OPTIONS",
     "InvalidOption",
     "MLPCase",
     "ProblemCase",
@@ -63,6 +65,7 @@ __all__ = [
     "invalid_optimizer_options",
     "mlp_case",
     "mlp_cases",
+    "optimizer_config_pairs",
     "optimizer_configs",
     "orthogonal_matrices",
     "problem_cases",
@@ -463,9 +466,10 @@ def optimizer_configs(draw: Any, *, presets: Sequence[str] = tuple(_PRESET_KINDS
 
     ``lr`` in :math:`[10^{-4}, 1]`, ``rho`` in :math:`[0, 0.5]`, ``alpha`` in
     ``[0, max_alpha]`` (``max_alpha > 2`` draws configurations that warn), any eigenvector source
-    of ``eigvec_sources``, ``refresh_every`` 1-5, ``power_steps`` 1-6, both sign orientations,
-    both schedules, and with ``base_optimizer`` momentum, weight decay and every learning-rate
-    schedule.
+    of ``eigvec_sources``, ``refresh_every`` 1-5, ``power_steps`` 1-6 (power iteration) or
+    either sign orientation (``exact``, ``lanczos``), both schedules, and with
+    ``base_optimizer`` momentum, weight decay and every learning-rate schedule. Only options the
+    method uses are drawn (any other raises ``ValueError``).
     """
     name = draw(st.sampled_from(list(presets)))
     kind = _PRESET_KINDS[name]
@@ -474,10 +478,12 @@ def optimizer_configs(draw: Any, *, presets: Sequence[str] = tuple(_PRESET_KINDS
         opts["rho"] = draw(st.one_of(st.just(0.0), st.floats(0.0, 0.5)))
     if kind == "eig":
         opts["alpha"] = draw(st.floats(0.0, max_alpha))
-        opts["eigvec_source"] = draw(st.sampled_from(list(eigvec_sources)))
+        source = opts["eigvec_source"] = draw(st.sampled_from(list(eigvec_sources)))
         opts["refresh_every"] = draw(st.integers(1, 5))
-        opts["power_steps"] = draw(st.integers(1, 6))
-        opts["eigvec_sign"] = draw(st.sampled_from([1, -1]))
+        if source == "power":      # the only source with a step count, and no orientation
+            opts["power_steps"] = draw(st.integers(1, 6))
+        else:
+            opts["eigvec_sign"] = draw(st.sampled_from([1, -1]))
         opts["schedule"] = draw(st.sampled_from(["standard", "reference"]))
     if base_optimizer:
         opts["momentum"] = draw(st.one_of(st.just(0.0), st.floats(0.0, 0.95)))
@@ -491,10 +497,93 @@ def optimizer_configs(draw: Any, *, presets: Sequence[str] = tuple(_PRESET_KINDS
     return preset(name, **opts)
 
 
+#: a few valid values of every option, the off value (the default; 0 for rho) first, in an
+#: order where an option comes after those it depends on; ``lr_schedule`` and ``total_steps``
+#: are drawn together
+OPTION_SAMPLES: dict[str, tuple[Any, ...]] = {
+    "lr": (0.1, 0.02),
+    "rho": (0.0, 0.05, 0.3),
+    "alpha": (0.0, 0.4, 1.2),
+    "perturbation": ("normalized", "unnormalized"),
+    "sign_rule": ("paper", "symmetric"),
+    "normalize": (True, False),
+    "coefficient": ("normalized", "raw"),
+    "eigvec_source": ("lanczos", "exact", "power"),
+    "refresh_every": (1, 2, 3),
+    "power_steps": (5, 1, 8),
+    "eigen_tol": (0.0, 1e-3),
+    "eigvec_sign": (1, -1),
+    "schedule": ("standard", "reference"),
+    "steps_per_epoch": (None, 2, 3),
+    "momentum": (0.0, 0.5),
+    "weight_decay": (0.0, 1e-2),
+    "lr_schedule": (("constant", None), ("inv_sqrt", None), ("cosine", 3), ("cosine", 10)),
+}
+
+
+def _build(method: str, wanted: dict[str, Any]) -> OptimizerConfig:
+    """The configuration of ``method`` with every wanted value that is valid.
+
+    An option's wanted value is kept when it is valid given the options before it
+    (:data:`OPTION_SAMPLES` order); otherwise the option takes its off value.
+    """
+    options: dict[str, Any] = {"method": method}
+    for name, samples in OPTION_SAMPLES.items():
+        for value in (wanted[name], samples[0]):
+            trial = ({**options, "lr_schedule": value[0], "total_steps": value[1]}
+                     if name == "lr_schedule" else {**options, name: value})
+            try:
+                OptimizerConfig(**trial)
+            except ValueError:
+                continue
+            options = trial
+            break
+    return OptimizerConfig(**options)
+
+
+@st.composite
+def optimizer_config_pairs(draw: Any, *, max_changes: int = 3) -> tuple[OptimizerConfig,
+                                                                        OptimizerConfig]:
+    """Two valid configurations over every option, the second a variant of the first.
+
+    The first draws the family and every option from :data:`OPTION_SAMPLES` (an option its
+    method does not use, or one the options before it rule out, keeps its off value); the second
+    redraws 1 to ``max_changes`` of them: half the time among the options the first one's
+    values make inert (:meth:`~xsam_theory.optimizers.OptimizerConfig.inert_options`), when it
+    has some, otherwise among all (the family too). So the pair often differs only in inert
+    options, and often in options that matter.
+
+    Returns:
+        ``(a, b)``.
+    """
+    method = draw(st.sampled_from(["gd", "sam", "eigen_sam", "xsam"]))
+    wanted = {name: draw(st.sampled_from(samples)) for name, samples in OPTION_SAMPLES.items()}
+    a = _build(method, wanted)
+    inert = [name for name in a.inert_options() if name != "lr_schedule"]
+    if inert and draw(st.booleans()):
+        # the options that a's values make inert: the pairs whose canonical forms should agree
+        changed = draw(st.sets(st.sampled_from(inert), min_size=1, max_size=max_changes))
+    else:
+        changed = draw(st.sets(st.sampled_from(["method", *OPTION_SAMPLES]), min_size=1,
+                               max_size=max_changes))
+    if "method" in changed:
+        method = draw(st.sampled_from([m for m in ("gd", "sam", "eigen_sam", "xsam")
+                                       if m != method]))
+    current = {name: getattr(a, name) for name in OPTION_SAMPLES}
+    current["lr_schedule"] = (a.lr_schedule.value, a.total_steps)
+    for name in sorted(changed - {"method"}):
+        others = [v for v in OPTION_SAMPLES[name] if v != current[name]]
+        current[name] = draw(st.sampled_from(others))
+    return a, _build(method, current)
+
+
 @dataclass(frozen=True)
 class InvalidOption:
-    """Options for :class:`~xsam_theory.optimizers.OptimizerConfig` with exactly one invalid
-    entry, ``name = value``; the constructor must raise ``ValueError`` naming both."""
+    """Options for :class:`~xsam_theory.optimizers.OptimizerConfig` with one bad entry.
+
+    The entry ``name = value`` is invalid or unused by the method; the constructor must raise
+    ``ValueError`` naming both.
+    """
 
     options: dict[str, Any]
     name: str
@@ -526,20 +615,52 @@ INVALID_OPTION_VALUES: dict[str, tuple[Any, ...]] = {
 }
 
 
+#: options a method does not use, each with the base options that make it unused and values
+#: other than its off value: (base options, option, values). Written out by hand from the step's
+#: definition, independently of ``OPTION_USE``.
+_NO_EIGVEC = {"alpha": (0.3, 2.0), "eigvec_source": ("exact", "power"), "refresh_every": (2, 7),
+              "power_steps": (1, 9), "eigen_tol": (1e-6, 0.5), "eigvec_sign": (-1,),
+              "schedule": ("reference",), "steps_per_epoch": (1, 50)}
+_NOT_XSAM = {"sign_rule": ("symmetric",), "normalize": (False,), "coefficient": ("raw",)}
+UNUSED_OPTIONS: tuple[tuple[dict[str, Any], str, tuple[Any, ...]], ...] = (
+    *(({"method": "gd", "rho": 0.0}, k, v) for k, v in
+      {**_NO_EIGVEC, **_NOT_XSAM, "perturbation": ("unnormalized",)}.items()),
+    ({"method": "gd"}, "rho", (0.05, 1e-9)),
+    *(({"method": "sam", "perturbation": p}, k, v) for p in ("normalized", "unnormalized")
+      for k, v in {**_NO_EIGVEC, **_NOT_XSAM}.items()),
+    *(({"method": "eigen_sam", "alpha": 0.2}, k, v) for k, v in
+      {**_NOT_XSAM, "perturbation": ("unnormalized",)}.items()),
+    *(({"method": m, "alpha": 0.2, "eigvec_source": "lanczos"}, "power_steps", (1, 9))
+      for m in ("eigen_sam", "xsam")),
+    *(({"method": m, "alpha": 0.2, "eigvec_source": s}, "eigen_tol", (1e-6, 0.5))
+      for m in ("eigen_sam", "xsam") for s in ("exact", "power")),
+    *(({"method": m, "alpha": 0.2, "eigvec_source": "power"}, "eigvec_sign", (-1,))
+      for m in ("eigen_sam", "xsam")),
+    *(({"method": m, "alpha": a}, "steps_per_epoch", (1, 50))
+      for m in ("eigen_sam", "xsam") for a in (0.0, 0.2)),
+    *(({"method": m, "lr_schedule": s}, "total_steps", (1, 1000))
+      for m in ("sam", "xsam") for s in ("constant", "inv_sqrt")),
+)
+
+
 @st.composite
 def invalid_optimizer_options(draw: Any) -> InvalidOption:
-    """One invalid option (from :data:`INVALID_OPTION_VALUES`) on top of valid X-SAM options, or
-    an option a method does not use (``alpha`` for GD/SAM, ``rho`` for GD)."""
+    """One invalid option, or one option the method does not use.
+
+    Invalid: a value of :data:`INVALID_OPTION_VALUES` on top of valid X-SAM options. Unused: an
+    entry of :data:`UNUSED_OPTIONS` (``alpha`` for GD/SAM, ``rho`` for GD, X-SAM's switches for
+    the others, the eigenvector options for GD/SAM, ``power_steps`` without power iteration,
+    ``steps_per_epoch`` without the reference schedule, ``total_steps`` without the cosine
+    schedule, ...) with one of its values.
+
+    Returns:
+        The options; the constructor must raise ``ValueError`` naming the option and the value.
+    """
     base: dict[str, Any] = {"method": "xsam", "lr": 0.1, "rho": 0.05, "alpha": 0.5}
-    which = draw(st.sampled_from(["value", "unused"]))
-    if which == "unused":
-        method = draw(st.sampled_from(["gd", "sam"]))
-        if method == "gd" and draw(st.booleans()):
-            value = draw(st.floats(1e-6, 1.0))
-            return InvalidOption({"method": "gd", "lr": 0.1, "rho": value}, "rho", value)
-        value = draw(st.floats(1e-6, 2.0))
-        return InvalidOption({"method": method, "lr": 0.1, "rho": 0.0, "alpha": value},
-                             "alpha", value)
+    if draw(st.sampled_from(["value", "unused"])) == "unused":
+        options, name, values = draw(st.sampled_from(UNUSED_OPTIONS))
+        value = draw(st.sampled_from(values))
+        return InvalidOption({"lr": 0.1, **options, name: value}, name, value)
     name = draw(st.sampled_from(sorted(INVALID_OPTION_VALUES)))
     value = draw(st.sampled_from(INVALID_OPTION_VALUES[name]))
     return InvalidOption({**base, name: value}, name, value)

@@ -1,6 +1,7 @@
 """The SAM family — GD, USAM, SAM, Eigen-SAM, X-SAM (all four forms) — as pure step functions."""
 
 from xsam_theory.optimizers.config import (
+    OPTION_USE,
     PRESETS,
     REFERENCE_OPTIONS,
     Coefficient,
@@ -9,7 +10,9 @@ from xsam_theory.optimizers.config import (
     LRSchedule,
     Method,
     OptimizerConfig,
+    OptionUse,
     Perturbation,
+    Preset,
     Schedule,
     SignRule,
     preset,
@@ -28,6 +31,7 @@ from xsam_theory.optimizers.step import (
 )
 
 __all__ = [
+    "OPTION_USE",
     "PRESETS",
     "REFERENCE_OPTIONS",
     "Coefficient",
@@ -37,7 +41,9 @@ __all__ = [
     "Method",
     "OptimizerConfig",
     "OptimizerState",
+    "OptionUse",
     "Perturbation",
+    "Preset",
     "Schedule",
     "SignRule",
     "StepInfo",

@@ -3,9 +3,11 @@
 A :class:`SweepSpec` names one problem, one or more optimizer presets with their options and
 hyperparameter grids, the seeds, the number of steps, the monitors and the scalar results to
 keep. :meth:`SweepSpec.runs` expands it into :class:`RunConfig` records: one JSON-ready dictionary
-per run, with every optimizer option filled in, identified by :func:`run_hash` — the SHA-256 of
-its canonical JSON, which includes the package version. The same run in two sweeps has the same
-hash, so a store holds it once.
+per run, with every optimizer option filled in (the canonical form of
+:meth:`~xsam_theory.optimizers.OptimizerConfig.to_dict`: options the run's values make inert at
+their off value), identified by :func:`run_hash` — the SHA-256 of its canonical JSON, which
+includes the package version. The same run in two sweeps has the same hash, so a store holds it
+once, and so do two runs whose optimizers differ only in inert options.
 
 The TOML form mirrors the Python one (see ``examples/sweeps/phase_quick.toml``)::
 
@@ -118,16 +120,6 @@ def _axis_values(where: str, key: str, values: Any) -> list[Any]:
 def _product(grid: Mapping[str, list[Any]]) -> list[dict[str, Any]]:
     keys = list(grid)
     return [dict(zip(keys, combo)) for combo in itertools.product(*(grid[k] for k in keys))]
-
-
-def optimizer_dict(config: OptimizerConfig) -> dict[str, Any]:
-    """:meth:`OptimizerConfig.to_dict` with float options as floats (``rho = 0`` and
-    ``rho = 0.0`` in a spec give the same run)."""
-    out = config.to_dict()
-    for f in dataclasses.fields(config):
-        if f.type == "float" and isinstance(out[f.name], int):
-            out[f.name] = float(out[f.name])
-    return out
 
 
 @dataclass(frozen=True)
@@ -310,7 +302,7 @@ class SweepSpec:
         cfg = {
             "problem": problem,
             "method": label,
-            "optimizer": optimizer_dict(opt),
+            "optimizer": opt.to_dict(),
             "init": init,
             "seed": seed,
             **run,

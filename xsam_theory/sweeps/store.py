@@ -1,6 +1,6 @@
 """The embedded results store: one SQLite file, one row per run.
 
-Layout (schema version 1, ``PRAGMA application_id`` = ``'XSAM'``):
+Layout (schema version 2, ``PRAGMA application_id`` = ``'XSAM'``):
 
 * ``runs``: ``hash`` (primary key), ``config`` (canonical JSON), ``status``
   (``pending`` | ``running`` | ``done`` | ``failed``), ``outcome`` (``completed`` | ``diverged``),
@@ -85,7 +85,7 @@ __all__ = [
 ]
 
 APPLICATION_ID = 0x5853414D  # "XSAM"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STATUSES = ("pending", "running", "done", "failed")
 #: seconds a claim stays valid without a heartbeat, unless the caller chooses another lease
 DEFAULT_LEASE_S = 60.0
@@ -886,10 +886,24 @@ def _settle(con: sqlite3.Connection) -> None:
 
 
 def _check_version(con: sqlite3.Connection, path: Path) -> None:
+    """Refuse a store of another schema version (``PRAGMA user_version``).
+
+    A newer store needs a newer xsam-theory. An older one (schema 1) has the same tables, but
+    its run hashes were taken of optimizer dictionaries that kept inert options, so they are not
+    comparable with this version's: no run of it would be found again, and its sweeps would
+    fill with a second copy of every run. Version 0 is a store whose creation did not finish.
+
+    Raises:
+        StoreError: saying which of these it is and what to do.
+    """
     version = con.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
         raise StoreError(f"{path} was written by a newer xsam-theory (store schema {version}, "
                          f"this version reads {SCHEMA_VERSION}): upgrade xsam-theory")
+    if 1 <= version < SCHEMA_VERSION:
+        raise StoreError(f"{path} was written by an older xsam-theory (store schema {version}) "
+                         "whose run hashes are not comparable: use a new store file or rerun "
+                         "the sweeps")
     if version < 1:
         raise StoreError(f"{path} is an incomplete xsam-theory results store (schema version "
                          f"{version})")
