@@ -17,7 +17,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from xsam_theory import MLP, preset, run_trajectory  # noqa: E402
+import xsam_theory.torch as xsam_torch  # noqa: E402
+from xsam_theory import MLP, NonFiniteError, preset, run_trajectory  # noqa: E402
 from xsam_theory.optimizers import PRESETS, REFERENCE_OPTIONS  # noqa: E402
 from xsam_theory.torch import (  # noqa: E402
     SAM,
@@ -25,6 +26,7 @@ from xsam_theory.torch import (  # noqa: E402
     XSAM,
     EigenSAM,
     GradientGraph,
+    SAMFamily,
     flatten,
     lanczos_top,
     lr_lambda,
@@ -113,6 +115,20 @@ def test_reference_schedule_with_minibatches_matches(problem, name):
     """Power iteration, first refresh at step k, epoch restarts, pre-v SAM/USAM, minibatches."""
     cfg = preset(name, lr=0.1, rho=0.05, alpha=0.3, momentum=0.9, weight_decay=5e-4,
                  **{**REFERENCE_OPTIONS[name], "refresh_every": 2, "steps_per_epoch": 3})
+    w0 = problem.init_params(4)
+    ref = run_trajectory(problem, cfg, w0, 14, seed=5, batch_size=8)
+    ws, _ = run_torch(problem, cfg, w0, 14, seed=5, batch_size=8)
+    assert ref.diagnostics["refreshed"].sum() >= 3
+    np.testing.assert_allclose(ws, ref.iterates, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(EIGVEC_PRESETS - {"xsam", "eigen_sam"} | {"nsam"}))
+def test_reference_schedule_matches_for_every_other_eigenvector_preset(problem, name):
+    """The same on the remaining presets that use v under the reference schedule (nsam: the
+    form changes once v exists even at alpha = 0)."""
+    alpha = {} if name == "nsam" else {"alpha": 0.3}
+    cfg = preset(name, lr=0.1, rho=0.05, momentum=0.9, **alpha,
+                 **{**REFERENCE_OPTIONS["xsam"], "refresh_every": 2, "steps_per_epoch": 3})
     w0 = problem.init_params(4)
     ref = run_trajectory(problem, cfg, w0, 14, seed=5, batch_size=8)
     ws, _ = run_torch(problem, cfg, w0, 14, seed=5, batch_size=8)
@@ -331,3 +347,223 @@ def test_torch_lanczos_and_power_match_dense_eigh(problem):
     assert "breakdown" in rb.method
     # flatten treats a missing gradient as zeros
     assert flatten([None], [torch.zeros(2)]).tolist() == [0.0, 0.0]
+
+
+# -- one vocabulary: the preset names ---------------------------------------------------------
+
+def _preset_options(name):
+    kw = dict(lr=0.05, momentum=0.9, weight_decay=1e-4)
+    if name != "gd":
+        kw["rho"] = 0.07
+    if name in EIGVEC_PRESETS:
+        kw.update(alpha=0.3, refresh_every=3)
+    return kw
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_preset_name_builds_a_torch_optimizer_with_that_config(name):
+    kw = _preset_options(name)
+    lin = torch.nn.Linear(2, 2).double()
+    for build in (xsam_torch.optimizer, SAMFamily.from_preset):
+        opt = build(name, lin.parameters(), seed=3, **kw)
+        assert opt.config == preset(name, **kw)
+        assert opt.preset == name
+        group = opt.param_groups[0]      # SGD runs the package's lr, momentum, weight decay
+        assert (group["lr"], group["momentum"], group["weight_decay"]) == (0.05, 0.9, 1e-4)
+    with pytest.raises(ValueError, match="preset"):
+        xsam_torch.optimizer("adam_sam", lin.parameters(), lr=0.1)
+
+
+def test_named_classes_are_presets_with_the_reference_loop_as_default():
+    ps = torch.nn.Linear(2, 1).double().parameters
+    base = dict(lr=0.1, momentum=0.9)
+    assert SAM.PRESET == "sam" and USAM.PRESET == "usam"
+    assert EigenSAM.PRESET == "eigen_sam" and XSAM.PRESET == "xsam"
+    assert SAM(ps(), rho=0.1, **base).config == preset("sam", rho=0.1, **base)
+    assert USAM(ps(), rho=0.1, **base).config == preset("usam", rho=0.1, **base)
+    assert EigenSAM(ps(), rho=0.1, alpha=0.3, **base).config == preset(
+        "eigen_sam", rho=0.1, alpha=0.3, **REFERENCE_OPTIONS["eigen_sam"], **base)
+    for rule in ("paper", "symmetric", "projector", "raw_projection"):
+        opt = XSAM(ps(), rho=0.1, alpha=0.3, rule=rule, steps_per_epoch=10, **base)
+        assert opt.preset == f"xsam_{rule}"
+        assert opt.config == preset(f"xsam_{rule}", rho=0.1, alpha=0.3, steps_per_epoch=10,
+                                    **REFERENCE_OPTIONS["xsam"], **base)
+    # a base optimizer other than SGD keeps its own options; the config holds the method's
+    adam = SAM(ps(), torch.optim.Adam, rho=0.1, lr=1e-3, betas=(0.8, 0.99), weight_decay=0.1)
+    assert adam.config == preset("sam", rho=0.1, lr=1e-3)
+    assert adam.param_groups[0]["betas"] == (0.8, 0.99)
+    assert adam.param_groups[0]["weight_decay"] == 0.1
+
+
+# -- exception safety ---------------------------------------------------------------------------
+
+def _xsam_run(problem, w0, steps, *, fail_at=None, rho=0.5):
+    """X-SAM (refresh every 2 steps, momentum) whose second-pass closure raises once at step
+    ``fail_at``; the loop catches the error and goes on with the next step."""
+    cfg = preset("xsam", lr=0.1, rho=rho, alpha=0.4, momentum=0.9, refresh_every=2)
+    net = make_net(w0)
+    X, y = data(problem)
+    opt = optimizer_from_config(net.parameters(), cfg, seed=1, lanczos_steps=problem.dim)
+    calls = {"n": 0, "failed": False, "w_after": None}
+
+    def closure():
+        calls["n"] += 1
+        if (opt.steps_taken == fail_at and not calls["failed"] and calls["n"] % 2 == 0):
+            calls["failed"] = True
+            raise KeyError("lost the batch")
+        return F.cross_entropy(net(X), y)
+
+    for _ in range(steps):
+        try:
+            opt.step(closure)
+        except KeyError:
+            calls["w_after"] = weights(net)
+            calls["n"] = 0
+    return net, opt, calls
+
+
+def test_an_exception_in_the_second_pass_restores_w_and_the_run_continues(problem):
+    """rho = 0.5: before the fix the weights stayed at w + eps and the next step saved that as w
+    (the run was off by 0.47 two steps later)."""
+    w0 = problem.init_params(3)
+    clean, clean_opt, _ = _xsam_run(problem, w0, 6)
+    net_w2, _, _ = _xsam_run(problem, w0, 2)
+    # fails at step 2, a refresh step: the step is redone from the same w, counters and v
+    net, opt, calls = _xsam_run(problem, w0, 7, fail_at=2)
+    assert calls["failed"]
+    np.testing.assert_array_equal(calls["w_after"], weights(net_w2))
+    np.testing.assert_array_equal(weights(net), weights(clean))
+    assert opt.steps_taken == clean_opt.steps_taken == 6
+    torch.testing.assert_close(opt.eigenvector, clean_opt.eigenvector, rtol=0, atol=0)
+
+
+def test_two_pass_api_after_an_exception_does_not_save_the_perturbed_point(problem):
+    w0 = problem.init_params(4)
+    net = make_net(w0)
+    X, y = data(problem)
+    opt = SAM(net.parameters(), rho=0.5, lr=0.1)
+    F.cross_entropy(net(X), y).backward()
+    opt.first_step(zero_grad=True)
+    assert not np.array_equal(weights(net), w0)      # at w + eps; the user's pass fails here
+    with pytest.raises(RuntimeError, match="second_step"):
+        opt.first_step()
+    np.testing.assert_array_equal(weights(net), w0)
+    opt.zero_grad()
+    F.cross_entropy(net(X), y).backward()           # the step again, from w
+    opt.first_step(zero_grad=True)
+    F.cross_entropy(net(X), y).backward()
+    opt.second_step()
+    ref = make_net(w0)
+    SAM(ref.parameters(), rho=0.5, lr=0.1).step(lambda: F.cross_entropy(ref(X), y))
+    np.testing.assert_array_equal(weights(net), weights(ref))
+    # undo_ascent is the explicit way back
+    F.cross_entropy(net(X), y).backward()
+    w1 = weights(net)
+    opt.first_step(zero_grad=True)
+    opt.undo_ascent()
+    np.testing.assert_array_equal(weights(net), w1)
+    opt.undo_ascent()                                # nothing pending: no-op
+
+
+def _lin_problem():
+    lin = torch.nn.Linear(3, 2).double()
+    x = torch.tensor([[1.0, -2.0, 0.5]], dtype=torch.float64)
+    return lin, x
+
+
+@pytest.mark.parametrize("name", ["sam", "xsam"])
+def test_nan_loss_raises_nonfinite_error_naming_the_step(name):
+    lin, x = _lin_problem()
+    opt = xsam_torch.optimizer(name, lin.parameters(), lr=0.1, rho=0.05, seed=0)
+    opt.step(lambda: lin(x).pow(2).sum())
+    before = weights(lin)
+    with pytest.raises(NonFiniteError, match="step 1") as err:
+        opt.step(lambda: lin(x).pow(2).sum() * float("nan"))
+    assert err.value.step == 1
+    np.testing.assert_array_equal(weights(lin), before)
+    assert opt.steps_taken == 1
+
+
+def test_inf_gradient_raises_nonfinite_error_and_leaves_the_weights():
+    """sqrt(u) at u = 0: a finite loss (0) with an infinite gradient."""
+    lin, x = _lin_problem()
+    opt = SAM(lin.parameters(), rho=0.05, lr=0.1)
+    before = weights(lin)
+
+    def closure():
+        s = lin(x).sum()
+        return torch.sqrt(s - s.detach())
+
+    with pytest.raises(NonFiniteError, match="gradient") as err:
+        opt.step(closure)
+    assert err.value.step == 0
+    np.testing.assert_array_equal(weights(lin), before)
+
+
+def test_nan_in_the_second_pass_restores_w():
+    lin, x = _lin_problem()
+    opt = SAM(lin.parameters(), rho=0.5, lr=0.1)
+    before = weights(lin)
+    calls = []
+
+    def closure():
+        calls.append(1)
+        loss = lin(x).pow(2).sum()
+        return loss if len(calls) == 1 else loss * float("nan")
+
+    with pytest.raises(NonFiniteError, match="step 0"):
+        opt.step(closure)
+    np.testing.assert_array_equal(weights(lin), before)
+    assert opt.steps_taken == 0
+
+
+# -- BatchNorm, the eigenvector's running statistics ---------------------------------------------
+
+def test_batchnorm_eval_hessian_step_closure_equals_the_two_pass_api():
+    """hessian_mode='eval': v comes from the running statistics *before* the step's first
+    train-mode pass, in step(closure) as in the two-pass API (and the reference code)."""
+    torch.manual_seed(0)
+    make = lambda: torch.nn.Sequential(  # noqa: E731
+        torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4), torch.nn.Tanh(),
+        torch.nn.Linear(4, 2)).double()
+    net_a = make()
+    net_b = make()
+    net_b.load_state_dict(net_a.state_dict())
+    X = torch.randn(8, 3, dtype=torch.float64)
+    y = torch.tensor([0, 1] * 4)
+    opts = [XSAM(net.parameters(), lr=0.1, rho=0.1, alpha=0.5, model=net, hessian_mode="eval",
+                 schedule="standard", refresh_every=2, eigvec_source="power")
+            for net in (net_a, net_b)]
+    for _ in range(6):
+        opts[0].step(lambda: F.cross_entropy(net_a(X), y))
+        if opts[1].refresh_due:
+            opts[1].refresh_eigenvector(lambda: F.cross_entropy(net_b(X), y))
+        F.cross_entropy(net_b(X), y).backward()
+        opts[1].first_step(zero_grad=True)
+        F.cross_entropy(net_b(X), y).backward()
+        opts[1].second_step(zero_grad=True)
+    np.testing.assert_allclose(weights(net_a), weights(net_b), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(net_a[1].running_mean, net_b[1].running_mean, rtol=1e-12,
+                               atol=1e-12)
+
+
+# -- the reference schedule's per-epoch counter --------------------------------------------------
+
+def test_reference_schedule_without_steps_per_epoch_warns_once():
+    lin, x = _lin_problem()
+    opt = XSAM(lin.parameters(), lr=0.1, rho=0.05, alpha=0.2)   # the reference loop
+    with pytest.warns(UserWarning, match="never restarts") as rec:
+        opt.step(lambda: lin(x).pow(2).sum())
+    assert len([w for w in rec if "never restarts" in str(w.message)]) == 1
+    assert "steps_per_epoch" in str(rec[0].message)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(3):
+            opt.step(lambda: lin(x).pow(2).sum())
+        # set: steps_per_epoch, or new_epoch() from the first epoch on; SAM has no counter
+        for make in (lambda ps: XSAM(ps, lr=0.1, steps_per_epoch=4),
+                     lambda ps: SAM(ps, lr=0.1)):
+            make(lin.parameters()).step(lambda: lin(x).pow(2).sum())
+        opt2 = XSAM(lin.parameters(), lr=0.1)
+        opt2.new_epoch()
+        opt2.step(lambda: lin(x).pow(2).sum())

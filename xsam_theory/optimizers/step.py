@@ -21,22 +21,11 @@ from typing import Any
 import numpy as np
 
 from xsam_theory.backend import asarray, namespace
-from xsam_theory.optimizers.config import (
-    EigvecSource,
-    LRSchedule,
-    Method,
-    OptimizerConfig,
-    Perturbation,
-    Schedule,
-)
-from xsam_theory.optimizers.directions import (
-    eigen_sam_perturbation,
-    sam_perturbation,
-    xsam_direction,
-)
+from xsam_theory.optimizers import rules
+from xsam_theory.optimizers.config import EigvecSource, LRSchedule, OptimizerConfig
 from xsam_theory.problems.base import Problem, check_vector
-from xsam_theory.spectral import HessianOperator, orient, power_iteration, top_eigenpair
-from xsam_theory.vectors import inner, norm, unit
+from xsam_theory.spectral import HessianOperator, power_iteration, top_eigenpair
+from xsam_theory.vectors import inner, norm
 
 __all__ = ["OptimizerState", "StepInfo", "finite_eigenpair", "init_state", "learning_rate",
            "step"]
@@ -67,8 +56,11 @@ class OptimizerState:
 
 @dataclass(frozen=True)
 class StepInfo:
-    """Diagnostics of one step (SPEC §2). NaN marks a quantity that is not defined at this step
-    (no ``v`` yet, a zero vector, no refresh); it never stands for a numerical failure."""
+    """Diagnostics of one step.
+
+    NaN marks a quantity that is not defined at this step (no ``v`` yet, a zero vector, no
+    refresh); it never stands for a numerical failure.
+    """
 
     loss: float
     grad_norm: float
@@ -102,23 +94,24 @@ def init_state(problem: Problem, w0: Any, config: OptimizerConfig, *,
 
 
 def learning_rate(config: OptimizerConfig, t: int) -> float:
-    r""":math:`\eta_t`: ``constant`` :math:`\eta_0`, ``inv_sqrt`` :math:`\eta_0/\sqrt{t+1}`,
-    ``cosine`` :math:`\eta_0\,(1 + \cos(\pi\min(t, T)/T))/2`."""
+    r"""The learning rate :math:`\eta_t` of step ``t``.
+
+    ``constant`` :math:`\eta_0`, ``inv_sqrt`` :math:`\eta_0/\sqrt{t+1}`,
+    ``cosine`` :math:`\eta_0\,(1 + \cos(\pi\min(t, T)/T))/2` with ``T = total_steps``.
+
+    Args:
+        config: supplies ``lr`` (:math:`\eta_0`), ``lr_schedule`` and ``total_steps``.
+        t: the global step index.
+
+    Returns:
+        :math:`\eta_t`.
+    """
     if config.lr_schedule is LRSchedule.CONSTANT:
         return config.lr
     if config.lr_schedule is LRSchedule.INV_SQRT:
         return config.lr / math.sqrt(t + 1)
     T = config.total_steps
     return config.lr * 0.5 * (1.0 + math.cos(math.pi * min(t, T) / T))
-
-
-def _refresh_due(config: OptimizerConfig, state: OptimizerState) -> bool:
-    if not config.uses_eigvec:
-        return False
-    if config.schedule is Schedule.REFERENCE:
-        c = state.epoch_step
-        return c % config.refresh_every == 0 and c > 0
-    return state.step % config.refresh_every == 0
 
 
 def finite_eigenpair(op: HessianOperator, compute: Any) -> Any:
@@ -146,17 +139,16 @@ def finite_eigenpair(op: HessianOperator, compute: Any) -> Any:
 def _refresh(point: Any, state: OptimizerState, config: OptimizerConfig) -> tuple[Any, float, int]:
     """New ``(v, eigenvalue, n_hvp)`` from the Hessian at ``point``; warm-started from ``v``."""
     op = HessianOperator.from_point(point)
-    start = state.v if state.v is not None else state.v_start
+    start = rules.eigvec_start(state.v, state.v_start)
     if config.eigvec_source is EigvecSource.POWER:
-        # reference semantics: a fixed number of normalized power steps, dominant |λ|,
-        # no re-orientation
-        res = finite_eigenpair(
-            op, lambda: power_iteration(op, start, config.power_steps, rayleigh=False))
-        return res.eigenvector, float(res.eigenvalue), op.n_hvp
-    res = finite_eigenpair(op, lambda: top_eigenpair(op, config.eigvec_source.value, v0=start,
-                                                     tol=config.eigen_tol))
-    v = config.eigvec_sign * orient(res.eigenvector)
-    return v, float(res.eigenvalue), op.n_hvp
+        # reference semantics: a fixed number of normalized power steps, dominant |λ|
+        def compute() -> Any:
+            return power_iteration(op, start, config.power_steps, rayleigh=False)
+    else:
+        def compute() -> Any:
+            return top_eigenpair(op, config.eigvec_source.value, v0=start, tol=config.eigen_tol)
+    res = finite_eigenpair(op, compute)
+    return rules.finish_eigvec(config, res.eigenvector), float(res.eigenvalue), op.n_hvp
 
 
 def _angles(dot: float, norms: float) -> tuple[float, float]:
@@ -167,114 +159,111 @@ def _angles(dot: float, norms: float) -> tuple[float, float]:
     return math.degrees(math.acos(cos)), math.degrees(math.acos(abs(cos)))
 
 
-def step(problem: Problem, state: OptimizerState, config: OptimizerConfig,
-         batch: Any = None) -> tuple[OptimizerState, StepInfo]:
-    """One optimizer step from ``state`` on ``batch`` (``None``: all data).
+def _adversarial_gradient(problem: Problem, w: Any, g: Any, eps: Any, batch: Any, t: int,
+                          loss: float, rho: float) -> Any:
+    r""":math:`\nabla L(w + \varepsilon)` on ``batch``, an overflow reported as divergence.
 
-    Raises ``FloatingPointError`` when the step overflows at a finite ``w`` (the perturbed point
-    ``w + eps`` or the Hessian used for ``v`` is not finite): what a diverging run meets first.
+    Raises:
+        FloatingPointError: the gradient at ``w + eps`` is not finite because ``w + eps`` or
+            ``g`` is not (a diverging run).
+    """
+    w_adv = w + eps
+    try:
+        return problem.grad(w_adv, batch)
+    except ValueError as err:
+        xp = namespace(w_adv)
+        if bool(xp.all(xp.isfinite(w_adv))):
+            raise
+        # a diverging run: the gradient overflowed at a finite w, or a finite but huge
+        # gradient overflowed the ascent step; the problem's own finiteness check found it
+        # (no extra check on the hot path)
+        if not bool(xp.all(xp.isfinite(g))):
+            what = f"non-finite gradient at the finite iterate of step {t} (loss {loss:.6g})"
+        else:
+            what = (f"non-finite perturbed point w + eps at step {t} "
+                    f"(||g|| = {float(norm(g)):.6g}, rho = {rho!r})")
+        raise FloatingPointError(what) from err
+
+
+def _base_update(config: OptimizerConfig, state: OptimizerState, d: Any,
+                 eta: float) -> tuple[Any, Any]:
+    r"""PyTorch SGD's update from direction ``d``: ``(w⁺, momentum buffer)``.
+
+    :math:`b^+ = \mu b + (d + \lambda_{wd} w)` (the first step starts from
+    :math:`b = d + \lambda_{wd} w`; no buffer when :math:`\mu = 0`),
+    :math:`w^+ = w - \eta_t b^+`.
     """
     w = state.w
-    t = state.step
-    eta = learning_rate(config, t)
-    point = problem.at(w, batch)
-    g = point.grad
-    loss = float(point.loss)
-    n_grad, n_hvp = 1, 0
-
-    v, eigenvalue, refreshed = state.v, math.nan, False
-    if _refresh_due(config, state):
-        v, eigenvalue, n_hvp = _refresh(point, state, config)
-        refreshed = True
-    reference_pre_v = config.schedule is Schedule.REFERENCE and v is None
-
-    # --- ascent step ε -------------------------------------------------------------------
-    if config.method is Method.GD:
-        eps = None
-    elif config.method is Method.EIGEN_SAM and v is not None:
-        # ε = ρ(ĝ + α sign(<g,v>)(v − <ĝ,v>ĝ))
-        eps = eigen_sam_perturbation(g, v, config.rho, config.alpha)
-    elif config.method is Method.EIGEN_SAM and reference_pre_v:
-        # the Eigen-SAM reference perturbs by the unnormalized ρg before its first v
-        eps = sam_perturbation(g, config.rho, normalize=False)
-    else:
-        # ε = ρĝ (SAM, X-SAM, Eigen-SAM at α = 0) or ρg (USAM)
-        eps = sam_perturbation(g, config.rho,
-                               normalize=config.perturbation is Perturbation.NORMALIZED)
-    if eps is None or config.rho == 0.0:
-        g_adv = g                       # ∇L(w + 0) = g: skip the second gradient
-    else:
-        w_adv = w + eps
-        try:
-            g_adv = problem.grad(w_adv, batch)
-        except ValueError as err:
-            xp = namespace(w_adv)
-            if bool(xp.all(xp.isfinite(w_adv))):
-                raise
-            # a diverging run: the gradient overflowed at a finite w, or a finite but huge
-            # gradient overflowed the ascent step; the problem's own finiteness check found it
-            # (no extra check on the hot path)
-            if not bool(xp.all(xp.isfinite(g))):
-                what = f"non-finite gradient at the finite iterate of step {t} (loss {loss:.6g})"
-            else:
-                what = (f"non-finite perturbed point w + eps at step {t} "
-                        f"(||g|| = {float(norm(g)):.6g}, rho = {config.rho!r})")
-            raise FloatingPointError(what) from err
-        n_grad += 1
-
-    # --- descent direction d ----------------------------------------------------------------
-    c = math.nan
-    if config.method is Method.XSAM and v is not None:
-        # d = base − α·(|γ| or γ)·v   (see xsam_direction)
-        d, c_arr = xsam_direction(g_adv, v, config.alpha, sign_rule=config.sign_rule,
-                                  normalize=config.normalize, coefficient=config.coefficient)
-        c = float(c_arr)
-    elif config.method is Method.XSAM and not reference_pre_v:
-        d = unit(g_adv) if config.normalize else g_adv   # α = 0: no correction, v not needed
-    else:
-        d = g_adv                       # GD: d = g;  SAM/USAM/Eigen-SAM: d = ∇L(w + ε)
-
-    # --- base optimizer (PyTorch SGD semantics) ----------------------------------------------
-    direction = d if config.weight_decay == 0.0 else d + config.weight_decay * w
-    if config.momentum == 0.0:
-        buf = None
-        update = direction
-    else:
-        # b ← μb + (d + wd·w); the first step starts from b = d + wd·w
-        buf = direction if state.momentum is None else config.momentum * state.momentum + direction
+    update = d if config.weight_decay == 0.0 else d + config.weight_decay * w
+    buf = None
+    if config.momentum != 0.0:
+        buf = update if state.momentum is None else config.momentum * state.momentum + update
         update = buf
-    w_new = w - eta * update            # w⁺ = w − η_t b
+    return w - eta * update, buf
 
-    epoch_step = state.epoch_step + 1
-    if config.steps_per_epoch is not None and epoch_step >= config.steps_per_epoch:
-        epoch_step = 0
-    new_state = dataclasses.replace(
-        state, w=w_new, step=t + 1, epoch_step=epoch_step, v=v, momentum=buf,
-        eigenvalue=eigenvalue if refreshed else state.eigenvalue,
-    )
+
+def _info(point_loss: float, g: Any, g_adv: Any, d: Any, v: Any, c: Any, eigenvalue: float,
+          refreshed: bool, eta: float, n_grad: int, n_hvp: int) -> StepInfo:
+    """The step's diagnostics (norms reused where two vectors are the same object)."""
     g_norm = float(norm(g))
     adv_norm = g_norm if g_adv is g else float(norm(g_adv))
     d_norm = adv_norm if d is g_adv else float(norm(d))
+    a_g = a_g_free = a_d = a_d_free = math.nan
     if v is not None:
         v_norm = float(norm(v))
         a_g, a_g_free = _angles(float(inner(g, v)), g_norm * v_norm)
         a_d, a_d_free = _angles(float(inner(d, v)), d_norm * v_norm)
-    else:
-        a_g = a_g_free = a_d = a_d_free = math.nan
-    info = StepInfo(
-        loss=loss,
-        grad_norm=g_norm,
-        adv_grad_norm=adv_norm,
-        direction_norm=d_norm,
-        c=c,
-        angle_g_v=a_g,
-        angle_g_v_free=a_g_free,
-        angle_d_v=a_d,
-        angle_d_v_free=a_d_free,
-        eigenvalue=eigenvalue,
-        refreshed=refreshed,
-        lr=eta,
-        n_grad=n_grad,
-        n_hvp=n_hvp,
+    return StepInfo(
+        loss=point_loss, grad_norm=g_norm, adv_grad_norm=adv_norm, direction_norm=d_norm,
+        c=math.nan if c is None else float(c), angle_g_v=a_g, angle_g_v_free=a_g_free,
+        angle_d_v=a_d, angle_d_v_free=a_d_free, eigenvalue=eigenvalue, refreshed=refreshed,
+        lr=eta, n_grad=n_grad, n_hvp=n_hvp,
     )
-    return new_state, info
+
+
+def step(problem: Problem, state: OptimizerState, config: OptimizerConfig,
+         batch: Any = None) -> tuple[OptimizerState, StepInfo]:
+    """One optimizer step from ``state`` on ``batch`` (``None``: all data).
+
+    The decisions (refresh, phase, ascent, descent, counters) are those of
+    :mod:`xsam_theory.optimizers.rules`; the formulas those of
+    :mod:`xsam_theory.optimizers.directions`; the update PyTorch SGD's (module docstring).
+
+    Args:
+        problem: the objective.
+        state: the state before the step.
+        config: the optimizer's configuration.
+        batch: sample indices of the minibatch, or ``None`` for all data.
+
+    Returns:
+        ``(new_state, info)``.
+
+    Raises:
+        FloatingPointError: the step overflows at a finite ``w`` (the perturbed point
+            ``w + eps`` or the Hessian used for ``v`` is not finite): what a diverging run meets
+            first.
+    """
+    t = state.step
+    eta = learning_rate(config, t)
+    point = problem.at(state.w, batch)
+    g = point.grad
+    loss = float(point.loss)
+
+    v, eigenvalue, n_hvp = state.v, math.nan, 0
+    refreshed = rules.refresh_due(config, t, state.epoch_step)
+    if refreshed:
+        v, eigenvalue, n_hvp = _refresh(point, state, config)
+    plan = rules.plan(config, has_v=v is not None)
+    g_adv, n_grad = g, 1                # ∇L(w + 0) = g: no second gradient
+    if plan.second_gradient:
+        eps = rules.perturbation(config, plan.ascent, g, v)
+        g_adv, n_grad = _adversarial_gradient(problem, state.w, g, eps, batch, t, loss,
+                                              config.rho), 2
+    d, c = rules.direction(config, plan.descent, g_adv, v)
+    w_new, buf = _base_update(config, state, d, eta)
+    next_step, epoch_step = rules.advance(config, t, state.epoch_step)
+    new_state = dataclasses.replace(
+        state, w=w_new, step=next_step, epoch_step=epoch_step, v=v, momentum=buf,
+        eigenvalue=eigenvalue if refreshed else state.eigenvalue,
+    )
+    return new_state, _info(loss, g, g_adv, d, v, c, eigenvalue, refreshed, eta, n_grad, n_hvp)

@@ -5,11 +5,13 @@ same array-API code on torch tensors: ``problem.convert(array_api_compat.torch, 
 :mod:`xsam_theory.backend`). Here parameters are lists of tensors of a user's model and
 derivatives come from autograd:
 
-* :mod:`xsam_theory.torch.optim`: :class:`SAM`, :class:`USAM`, :class:`EigenSAM`, :class:`XSAM`
-  (every form of SPEC §2, the reference schedule available), built on one
-  :class:`SAMFamily` optimizer that wraps a base ``torch.optim`` optimizer and shares its
-  ``param_groups``. The update formulas are the package's pure maps
-  (:mod:`xsam_theory.optimizers.directions`) applied to flat tensors.
+* :mod:`xsam_theory.torch.optim`: :func:`optimizer` builds any preset of
+  :data:`xsam_theory.optimizers.PRESETS` by name (``optimizer("xsam_symmetric", params,
+  lr=0.1)``); :class:`SAM`, :class:`USAM`, :class:`EigenSAM`, :class:`XSAM` are named shortcuts
+  (the reference schedule available). All are one :class:`SAMFamily` optimizer that wraps a base
+  ``torch.optim`` optimizer and shares its ``param_groups``. The step's decisions are the rules
+  of :mod:`xsam_theory.optimizers.rules` and its formulas the pure maps of
+  :mod:`xsam_theory.optimizers.directions`, applied to flat tensors, as in the NumPy step.
 * :mod:`xsam_theory.torch.hvp`: Hessian-vector products by double backward (reusing the
   gradient's graph) or forward-over-reverse (``torch.func``).
 * :mod:`xsam_theory.torch.lanczos`: a torch-native Lanczos with full reorthogonalization whose
@@ -35,6 +37,7 @@ from xsam_theory.torch.optim import (
     EigenSAM,
     SAMFamily,
     lr_lambda,
+    optimizer,
     optimizer_from_config,
 )
 
@@ -51,6 +54,7 @@ __all__ = [
     "lanczos_top",
     "lr_lambda",
     "module_loss_function",
+    "optimizer",
     "optimizer_from_config",
     "power_iteration",
     "unflatten",

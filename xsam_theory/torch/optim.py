@@ -1,4 +1,4 @@
-r"""``torch.optim`` optimizers of the SAM family for any ``nn.Module`` (SPEC §2, §7).
+r"""``torch.optim`` optimizers of the SAM family for any ``nn.Module``.
 
 The API is the one practitioners know from davda54/sam: the optimizer wraps a *base* optimizer
 (``torch.optim.SGD`` by default), shares its ``param_groups`` (so LR schedulers work), and offers
@@ -6,22 +6,32 @@ The API is the one practitioners know from davda54/sam: the optimizer wraps a *b
 thing::
 
     opt = XSAM(model.parameters(), torch.optim.SGD, rho=0.05, alpha=0.2, lr=0.1, momentum=0.9)
+    opt = optimizer("xsam_symmetric", model.parameters(), lr=0.1, rho=0.05, alpha=0.2)
 
     def closure():                        # returns the loss; does NOT call backward
         return loss_fn(model(x), y)
 
     loss = opt.step(closure)
 
+**Names.** The methods are named by the presets of :data:`xsam_theory.optimizers.PRESETS`
+(``gd``, ``usam``, ``sam``, ``nsam``, ``eigen_sam``, ``xsam``, ``xsam_paper``,
+``xsam_symmetric``, ``xsam_projector``, ``xsam_raw_projection``): :func:`optimizer` (or
+:meth:`SAMFamily.from_preset`) builds any of them, and its ``config`` equals
+``preset(name, ...)``. :class:`SAM`, :class:`USAM`, :class:`EigenSAM` and :class:`XSAM` are
+named shortcuts (their :attr:`~SAMFamily.preset` says which), the last two with the authors'
+training loop as their default options.
+
 **The closure differs from davda54/sam: it must not call** ``backward()``. The optimizer
 differentiates the loss itself so that, on steps where the eigenvector is refreshed, it can keep
 the gradient's graph and compute Hessian-vector products by double backward without another
 forward pass. A closure that calls ``backward()`` is detected and rejected.
 
-Every update is one of the package's pure maps on flat vectors
-(:func:`~xsam_theory.optimizers.directions.sam_perturbation`,
-:func:`~xsam_theory.optimizers.directions.eigen_sam_perturbation`,
-:func:`~xsam_theory.optimizers.directions.xsam_direction`), so the formulas exist once, and every
-option is validated by :class:`~xsam_theory.optimizers.OptimizerConfig`.
+Every decision of a step (refresh due, before or after the first ``v``, which perturbation and
+which direction, the counters) is a rule of :mod:`xsam_theory.optimizers.rules`, and every
+update one of the package's pure maps on flat vectors
+(:mod:`xsam_theory.optimizers.directions`), both shared with the NumPy step; this module only
+flattens the parameter groups, saves ``w`` and writes the results back. Every option is validated
+by :class:`~xsam_theory.optimizers.OptimizerConfig`.
 
 What the reference implementations get wrong, and what happens here:
 
@@ -35,19 +45,39 @@ What the reference implementations get wrong, and what happens here:
   optimizer expects).
 * **Zero gradients** are never divided by their norm (no ``+1e-12``): where ``g = 0`` the
   perturbation is exactly 0, where ``g_adv = 0`` the normalized direction is exactly 0.
+* **Exceptions between the two passes.** If anything raises after the ascent (the closure in the
+  second pass, a hook), ``step(closure)`` puts the weights back at ``w`` and undoes the step's
+  refresh and counters before re-raising, so the next step starts where this one did. In a
+  hand-written loop, :meth:`~SAMFamily.undo_ascent` does the same for the weights, and a second
+  :meth:`~SAMFamily.first_step` without :meth:`~SAMFamily.second_step` restores ``w`` and
+  refuses (its ``.grad`` was computed at ``w + ε``). BatchNorm's running statistics of a failed
+  pass are not undone.
+* **Non-finite losses and gradients** are never written into the weights: a NaN or inf loss, a
+  non-finite gradient at ``w`` or at ``w + ε`` raises
+  :class:`~xsam_theory.NonFiniteError` naming the step, with the weights at ``w``. (This costs
+  one host synchronisation per pass.)
 * **BatchNorm and dropout.** Which Hessian the eigenvector belongs to is the option
   ``hessian_mode``: ``"train"`` is the Hessian of exactly the loss the closure computes, in the
   mode the model is in (on refresh steps the gradient's own graph is reused, so the batch
   statistics and the dropout mask are those of the gradient, and BatchNorm's running statistics
   are updated once, as in a plain step); ``"eval"`` (the reference code's choice) evaluates the
-  closure once more with ``model.eval()`` for the HVPs and restores every module's own mode
-  afterwards. The optimizer never switches modes unless told to: a ``model`` containing
-  BatchNorm or dropout with ``hessian_mode`` left unset is an error.
+  closure once more with ``model.eval()`` for the HVPs, *before* the step's first train-mode
+  pass (the order of the two-pass API and of the reference code, so ``v`` sees the running
+  statistics of the previous step), and restores every module's own mode afterwards. The
+  optimizer never switches modes unless told to: a ``model`` containing BatchNorm or dropout with
+  ``hessian_mode`` left unset is an error.
+* **Epochs.** The reference schedule counts steps per epoch. Give ``steps_per_epoch``
+  (``len(loader)``) or call :meth:`~SAMFamily.new_epoch` at the start of every epoch; an
+  eigenvector method on the reference schedule with neither warns once, on its first step.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import math
+import os
+import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -55,22 +85,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from xsam_theory.optimizers import rules
 from xsam_theory.optimizers.config import (
     REFERENCE_OPTIONS,
     CorrectionRule,
     EigvecSource,
-    Method,
     OptimizerConfig,
-    Perturbation,
-    Schedule,
-)
-from xsam_theory.optimizers.directions import (
-    eigen_sam_perturbation,
-    sam_perturbation,
-    xsam_direction,
+    preset,
 )
 from xsam_theory.optimizers.step import learning_rate
-from xsam_theory.spectral.angles import orient
 from xsam_theory.torch.hvp import (
     GradientGraph,
     flatten,
@@ -79,25 +102,40 @@ from xsam_theory.torch.hvp import (
     unflatten,
 )
 from xsam_theory.torch.lanczos import lanczos_top, power_iteration
-from xsam_theory.vectors import unit
+from xsam_theory.trajectory import NonFiniteError
 
-__all__ = ["SAM", "USAM", "XSAM", "EigenSAM", "SAMFamily", "lr_lambda", "optimizer_from_config"]
+__all__ = ["SAM", "USAM", "XSAM", "EigenSAM", "SAMFamily", "lr_lambda", "optimizer",
+           "optimizer_from_config"]
 
 Closure = Callable[[], Tensor]
 
-#: OptimizerConfig fields that the SAM-family optimizer owns; every other keyword goes to the
-#: base optimizer.
+#: OptimizerConfig fields that the SAM-family optimizer owns whatever the base optimizer; with
+#: another base than SGD every other keyword goes to the base optimizer.
 CONFIG_KEYS = ("rho", "alpha", "perturbation", "sign_rule", "normalize", "coefficient",
-               "eigvec_source", "refresh_every", "power_steps", "eigvec_sign", "schedule",
-               "steps_per_epoch")
+               "eigvec_source", "refresh_every", "power_steps", "eigen_tol", "eigvec_sign",
+               "schedule", "steps_per_epoch")
+#: Every OptimizerConfig option: with SGD as the base all of them belong to the configuration
+#: (SGD's lr, momentum and weight decay are the package's).
+ALL_CONFIG_KEYS = tuple(f.name for f in dataclasses.fields(OptimizerConfig) if f.name != "method")
 
 HESSIAN_MODES = ("train", "eval")
 HVP_MODES = ("double_backward", "forward_over_reverse")
+#: the counters that describe the schedule's position (undone with a failed step); ``n_grad``
+#: and ``n_hvp`` count work spent and are kept
+_SCHEDULE_COUNTERS = ("step", "epoch_step", "refreshes")
 
 
 def lr_lambda(config: OptimizerConfig) -> Callable[[int], float]:
-    r"""The factor :math:`\eta_t/\eta_0` of ``config.lr_schedule``, for
-    ``torch.optim.lr_scheduler.LambdaLR`` (step the scheduler once per optimizer step)."""
+    r"""The factor :math:`\eta_t/\eta_0` of ``config.lr_schedule`` for ``LambdaLR``.
+
+    Step ``torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(config))`` once per optimizer step.
+
+    Args:
+        config: the configuration whose ``lr_schedule`` to follow.
+
+    Returns:
+        ``t -> learning_rate(config, t) / config.lr``.
+    """
     return lambda t: learning_rate(config, t) / config.lr
 
 
@@ -107,8 +145,72 @@ def _has_mode_dependent_layers(model: torch.nn.Module) -> bool:
     return any(isinstance(m, kinds) for m in model.modules())
 
 
+def _check_arguments(config: Any, base_optimizer: Any, lanczos_steps: Any, hessian_mode: Any,
+                     hvp_mode: Any, model: Any) -> None:
+    """Raise ``ValueError`` naming the first invalid constructor argument."""
+    if not isinstance(config, OptimizerConfig):
+        raise ValueError(f"config must be an OptimizerConfig, got {type(config).__name__}")
+    if not (isinstance(base_optimizer, type)
+            and issubclass(base_optimizer, torch.optim.Optimizer)):
+        raise ValueError("base_optimizer must be a torch.optim.Optimizer class (e.g. "
+                         f"torch.optim.SGD), got {base_optimizer!r}")
+    if isinstance(lanczos_steps, bool) or not isinstance(lanczos_steps, int) \
+            or lanczos_steps < 1:
+        raise ValueError(f"lanczos_steps must be an integer >= 1, got {lanczos_steps!r}")
+    if hessian_mode is not None and hessian_mode not in HESSIAN_MODES:
+        raise ValueError(f"hessian_mode must be one of {HESSIAN_MODES}, got {hessian_mode!r}")
+    if hvp_mode not in HVP_MODES:
+        raise ValueError(f"hvp_mode must be one of {HVP_MODES}, got {hvp_mode!r}")
+    if model is not None and not isinstance(model, torch.nn.Module):
+        raise ValueError(f"model must be an nn.Module, got {type(model).__name__}")
+
+
+def _check_eigvec_setup(hessian_mode: str | None, hvp_mode: str,
+                        model: torch.nn.Module | None) -> None:
+    """Raise ``ValueError`` when the Hessian of an eigenvector method is ill-defined here."""
+    if isinstance(model, torch.nn.parallel.DistributedDataParallel):
+        raise ValueError(
+            "Eigen-SAM / X-SAM under DistributedDataParallel are not supported: the "
+            "double-backward HVPs bypass DDP's gradient synchronisation, so each replica "
+            "would compute its own eigenvector (see README, 'torch optimizers')")
+    if hessian_mode is None and model is not None and _has_mode_dependent_layers(model):
+        raise ValueError(
+            "the model has BatchNorm or dropout layers, so the Hessian depends on the "
+            "mode: pass hessian_mode='train' (the closure's loss as it is) or 'eval' "
+            "(model.eval() for the HVPs, as in the reference code)")
+    if hessian_mode == "eval" and model is None:
+        raise ValueError("hessian_mode='eval' needs model= (the module to switch)")
+    if hvp_mode == "forward_over_reverse" and model is None:
+        raise ValueError("hvp_mode='forward_over_reverse' needs model= (for "
+                         "torch.func.functional_call)")
+
+
+_TORCH_DIR = os.path.dirname(torch.__file__)
+
+
+def _caller_stacklevel() -> int:
+    """The ``stacklevel`` that points a warning at the first frame outside this module and torch.
+
+    (torch wraps ``step`` in its own hooks and ``no_grad``, so the depth is not fixed.)
+    """
+    frame, level = inspect.currentframe(), 1
+    while frame is not None and (frame.f_code.co_filename == __file__
+                                 or frame.f_code.co_filename.startswith(_TORCH_DIR)):
+        frame, level = frame.f_back, level + 1
+    return level - 1
+
+
+def _all_finite(tensors: list[Tensor | None]) -> Tensor:
+    """A boolean tensor: every entry of every given tensor is finite (no host sync)."""
+    flags = [torch.isfinite(x).all() for x in tensors if x is not None]
+    return torch.stack(flags).all() if flags else torch.tensor(True)
+
+
 class SAMFamily(torch.optim.Optimizer):
-    """SAM, USAM, Eigen-SAM and every X-SAM form as one ``torch.optim.Optimizer``.
+    """GD, SAM, USAM, Eigen-SAM and every X-SAM form as one ``torch.optim.Optimizer``.
+
+    Build one by preset name with :func:`optimizer` / :meth:`from_preset`, from a configuration
+    with :func:`optimizer_from_config`, or through a named shortcut (:class:`SAM`, ...).
 
     Args:
         params: parameters or parameter groups (as for any torch optimizer).
@@ -116,7 +218,7 @@ class SAMFamily(torch.optim.Optimizer):
             the same ``param_groups``, which this optimizer then shares.
         config: the method and its options (:class:`~xsam_theory.optimizers.OptimizerConfig`,
             e.g. from :func:`~xsam_theory.optimizers.preset`). Its ``lr``, ``momentum``,
-            ``weight_decay`` and ``lr_schedule`` are *not* used: those belong to the base
+            ``weight_decay`` and ``lr_schedule`` are *not* used here: those belong to the base
             optimizer and to a torch LR scheduler (see :func:`optimizer_from_config`).
         lanczos_steps: Krylov dimension of the torch-native Lanczos (``eigvec_source="lanczos"``);
             capped at the number of parameters.
@@ -131,50 +233,30 @@ class SAMFamily(torch.optim.Optimizer):
         **base_kwargs: passed to ``base_optimizer`` (``lr``, ``momentum``, ...).
 
     Attributes:
+        PRESET: the preset a class stands for (``None`` for this general class).
+        preset: the preset name this optimizer was built from, or ``None`` (built from a
+            configuration).
         last_info: diagnostics of the last step as tensors (no host synchronisation):
             ``loss``, ``grad_norm``, ``adv_grad_norm``, ``direction_norm``, ``c``,
             ``eigenvalue``, ``refreshed``.
         n_grad, n_hvp: gradients and HVPs spent so far.
+
+    Raises:
+        ValueError: an invalid argument, named.
     """
+
+    PRESET: str | None = None
 
     def __init__(self, params: Iterable[Any], base_optimizer: type = torch.optim.SGD,
                  config: OptimizerConfig | None = None, *, lanczos_steps: int = 20,
                  hessian_mode: str | None = None, model: torch.nn.Module | None = None,
                  hvp_mode: str = "double_backward", seed: int = 0, **base_kwargs: Any):
-        if config is None:
-            config = OptimizerConfig()
-        if not isinstance(config, OptimizerConfig):
-            raise ValueError(f"config must be an OptimizerConfig, got {type(config).__name__}")
-        if not (isinstance(base_optimizer, type)
-                and issubclass(base_optimizer, torch.optim.Optimizer)):
-            raise ValueError("base_optimizer must be a torch.optim.Optimizer class (e.g. "
-                             f"torch.optim.SGD), got {base_optimizer!r}")
-        if isinstance(lanczos_steps, bool) or not isinstance(lanczos_steps, int) \
-                or lanczos_steps < 1:
-            raise ValueError(f"lanczos_steps must be an integer >= 1, got {lanczos_steps!r}")
-        if hessian_mode is not None and hessian_mode not in HESSIAN_MODES:
-            raise ValueError(f"hessian_mode must be one of {HESSIAN_MODES}, got {hessian_mode!r}")
-        if hvp_mode not in HVP_MODES:
-            raise ValueError(f"hvp_mode must be one of {HVP_MODES}, got {hvp_mode!r}")
-        if model is not None and not isinstance(model, torch.nn.Module):
-            raise ValueError(f"model must be an nn.Module, got {type(model).__name__}")
+        config = OptimizerConfig() if config is None else config
+        _check_arguments(config, base_optimizer, lanczos_steps, hessian_mode, hvp_mode, model)
         if config.uses_eigvec:
-            if isinstance(model, torch.nn.parallel.DistributedDataParallel):
-                raise ValueError(
-                    "Eigen-SAM / X-SAM under DistributedDataParallel are not supported: the "
-                    "double-backward HVPs bypass DDP's gradient synchronisation, so each replica "
-                    "would compute its own eigenvector (see README, 'torch optimizers')")
-            if hessian_mode is None and model is not None and _has_mode_dependent_layers(model):
-                raise ValueError(
-                    "the model has BatchNorm or dropout layers, so the Hessian depends on the "
-                    "mode: pass hessian_mode='train' (the closure's loss as it is) or 'eval' "
-                    "(model.eval() for the HVPs, as in the reference code)")
-            if hessian_mode == "eval" and model is None:
-                raise ValueError("hessian_mode='eval' needs model= (the module to switch)")
-            if hvp_mode == "forward_over_reverse" and model is None:
-                raise ValueError("hvp_mode='forward_over_reverse' needs model= (for "
-                                 "torch.func.functional_call)")
+            _check_eigvec_setup(hessian_mode, hvp_mode, model)
         self.config = config
+        self.preset = self.PRESET
         self.lanczos_steps = lanczos_steps
         self.hessian_mode = hessian_mode or "train"
         self.hvp_mode = hvp_mode
@@ -188,7 +270,25 @@ class SAMFamily(torch.optim.Optimizer):
         self._eigenvalue: Tensor | float = math.nan
         self._refreshed_at: int | None = None
         self._pending: dict[str, Any] | None = None
+        self._epoch_restarted = False
+        self._warned_epoch = False
         self.last_info: dict[str, Any] = {}
+
+    @classmethod
+    def from_preset(cls, name: str, params: Iterable[Any],
+                    base_optimizer: type = torch.optim.SGD, **kwargs: Any) -> SAMFamily:
+        """The optimizer of preset ``name`` (same as :func:`optimizer`).
+
+        Args:
+            name: a key of :data:`xsam_theory.optimizers.PRESETS`.
+            params: parameters or parameter groups.
+            base_optimizer: the base optimizer class.
+            **kwargs: options of the preset, of :class:`SAMFamily` and of the base optimizer.
+
+        Returns:
+            A :class:`SAMFamily` whose ``config`` is ``preset(name, **options)``.
+        """
+        return optimizer(name, params, base_optimizer, **kwargs)
 
     # -- bookkeeping ------------------------------------------------------------------------
     def _params(self) -> list[Tensor]:
@@ -199,10 +299,12 @@ class SAMFamily(torch.optim.Optimizer):
 
     @property
     def n_grad(self) -> int:
+        """Gradients evaluated so far."""
         return self._counters["n_grad"]
 
     @property
     def n_hvp(self) -> int:
+        """Hessian-vector products evaluated so far."""
         return self._counters["n_hvp"]
 
     @property
@@ -232,26 +334,37 @@ class SAMFamily(torch.optim.Optimizer):
 
     @property
     def refresh_due(self) -> bool:
-        """Whether the next step refreshes ``v`` (SPEC §2: ``standard`` refreshes at step 0 and
-        every ``refresh_every`` steps; ``reference`` at epoch steps ``k, 2k, ...``, never 0)."""
-        cfg = self.config
-        if not cfg.uses_eigvec:
-            return False
-        if cfg.schedule is Schedule.REFERENCE:
-            c = self._counters["epoch_step"]
-            return c % cfg.refresh_every == 0 and c > 0
-        return self._counters["step"] % cfg.refresh_every == 0
+        """Whether the next step refreshes ``v`` (:func:`xsam_theory.optimizers.rules.refresh_due`).
+
+        ``standard`` refreshes at step 0 and every ``refresh_every`` steps; ``reference`` at
+        per-epoch steps ``k, 2k, ...``, never 0.
+        """
+        return rules.refresh_due(self.config, self._counters["step"],
+                                 self._counters["epoch_step"])
 
     def new_epoch(self) -> None:
-        """Restart the reference schedule's step counter (``v`` persists), for loops that do not
-        give ``steps_per_epoch``."""
+        """Restart the reference schedule's per-epoch counter (``v`` persists).
+
+        For loops that do not give ``steps_per_epoch``: call it at the start of every epoch,
+        the first included.
+        """
         self._counters["epoch_step"] = 0
+        self._epoch_restarted = True
+
+    def _warn_if_the_epoch_never_restarts(self) -> None:
+        if (self._warned_epoch or self._epoch_restarted
+                or not rules.epoch_counter_never_restarts(self.config)):
+            return
+        self._warned_epoch = True
+        warnings.warn(
+            "the reference schedule's per-epoch step counter never restarts: steps_per_epoch "
+            "is None and new_epoch() was not called, so v is refreshed every refresh_every "
+            "global steps, not every refresh_every steps of each epoch as in the authors' loop. "
+            "Pass steps_per_epoch=len(train_loader), or call opt.new_epoch() at the start of "
+            "every epoch", UserWarning, stacklevel=_caller_stacklevel())
 
     # -- the eigenvector ----------------------------------------------------------------------
-    def _start_vector(self, params: list[Tensor], support: list[bool]) -> Tensor:
-        v = self._v(params)
-        if v is not None:
-            return v
+    def _random_start(self, params: list[Tensor], support: list[bool]) -> Tensor:
         dim = sum(p.numel() for p in params)
         x = np.random.default_rng(self.seed).standard_normal(dim)
         start = torch.as_tensor(x, dtype=params[0].dtype).to(params[0].device)
@@ -262,34 +375,36 @@ class SAMFamily(torch.optim.Optimizer):
             start = start * mask
         return start
 
+    def _dense_top(self, hvp: Callable[[Tensor], Tensor], start: Tensor) -> tuple[Any, ...]:
+        dim = start.shape[0]
+        if dim > 20000:
+            raise ValueError(f"eigvec_source='exact' assembles the dense Hessian; {dim} "
+                             "parameters is too many (use 'lanczos')")
+        eye = torch.eye(dim, dtype=start.dtype, device=start.device)
+        H = torch.stack([hvp(e) for e in eye])
+        H = 0.5 * (H + H.T)
+        lam, V = torch.linalg.eigh(H)
+        return V[:, -1], lam[-1], dim
+
+    def _solve(self, hvp: Callable[[Tensor], Tensor], start: Tensor) -> tuple[Any, ...]:
+        """``(eigenvector, eigenvalue, n_hvp)`` of the configured eigensolver (not oriented)."""
+        cfg = self.config
+        if cfg.eigvec_source is EigvecSource.POWER:
+            res = power_iteration(hvp, start, cfg.power_steps)
+        elif cfg.eigvec_source is EigvecSource.LANCZOS:
+            res = lanczos_top(hvp, start, min(self.lanczos_steps, start.shape[0]))
+        else:
+            return self._dense_top(hvp, start)
+        return res.eigenvector, res.eigenvalue, res.n_hvp
+
     def _refresh_with(self, hvp: Callable[[Tensor], Tensor], params: list[Tensor],
                       support: list[bool]) -> None:
-        cfg = self.config
-        start = self._start_vector(params, support)
-        dim = start.shape[0]
-        if cfg.eigvec_source is EigvecSource.POWER:
-            # reference semantics: warm-started power steps, dominant |λ|, no re-orientation
-            res = power_iteration(hvp, start, cfg.power_steps)
-            v = res.eigenvector
-        elif cfg.eigvec_source is EigvecSource.LANCZOS:
-            res = lanczos_top(hvp, start, min(self.lanczos_steps, dim))
-            v = cfg.eigvec_sign * res.eigenvector
-        else:
-            if dim > 20000:
-                raise ValueError(f"eigvec_source='exact' assembles the dense Hessian; {dim} "
-                                 "parameters is too many (use 'lanczos')")
-            eye = torch.eye(dim, dtype=start.dtype, device=start.device)
-            H = torch.stack([hvp(e) for e in eye])
-            H = 0.5 * (H + H.T)
-            lam, V = torch.linalg.eigh(H)
-            v = cfg.eigvec_sign * orient(V[:, -1])
-            res = None
-            self._counters["n_hvp"] += dim
-            self._eigenvalue = lam[-1]
-        if res is not None:
-            self._counters["n_hvp"] += res.n_hvp
-            self._eigenvalue = res.eigenvalue
-        self._set_v(v, params)
+        v = self._v(params)
+        start = rules.eigvec_start(v, self._random_start(params, support) if v is None else None)
+        vector, eigenvalue, n_hvp = self._solve(hvp, start)
+        self._counters["n_hvp"] += n_hvp
+        self._eigenvalue = eigenvalue
+        self._set_v(rules.finish_eigvec(self.config, vector), params)
         self._counters["refreshes"] += 1
         self._refreshed_at = self._counters["step"]
 
@@ -308,10 +423,18 @@ class SAMFamily(torch.optim.Optimizer):
 
     @torch.no_grad()
     def refresh_eigenvector(self, closure: Closure) -> Tensor | float:
-        """Recompute ``v`` at the current parameters from the Hessian of ``closure()``'s loss
-        (in ``hessian_mode``), warm-started from the previous ``v``; returns the eigenvalue
-        estimate. ``step(closure)`` calls this itself when :attr:`refresh_due`; a hand-written
-        loop calls it before :meth:`first_step` on those steps."""
+        """Recompute ``v`` at the current parameters from the Hessian of ``closure()``'s loss.
+
+        The Hessian is taken in ``hessian_mode``; the eigensolver is warm-started from the
+        previous ``v``. ``step(closure)`` calls this itself when :attr:`refresh_due`; a
+        hand-written loop calls it before :meth:`first_step` on those steps.
+
+        Args:
+            closure: returns the loss on the current minibatch (no ``backward()``).
+
+        Returns:
+            The eigenvalue estimate.
+        """
         params = self._params()
         with torch.enable_grad():
             if self.hvp_mode == "forward_over_reverse":
@@ -333,63 +456,97 @@ class SAMFamily(torch.optim.Optimizer):
         return self._eigenvalue
 
     # -- the two passes -----------------------------------------------------------------------
+    def _check_finite(self, flags: list[Tensor], names: list[str]) -> None:
+        """Raise :class:`~xsam_theory.NonFiniteError` for the first false flag (one sync)."""
+        ok = torch.stack(flags).tolist()
+        for good, name in zip(ok, names):
+            if not good:
+                t = self._counters["step"]
+                raise NonFiniteError(f"non-finite {name} at step {t}; the weights are left at "
+                                     "the step's w", t, None, None)
+
+    @torch.no_grad()
+    def undo_ascent(self) -> None:
+        """Put the weights back at ``w`` after a :meth:`first_step` (no-op when none is pending).
+
+        For a hand-written loop in which something raised between the two passes.
+        """
+        pending, self._pending = self._pending, None
+        if pending is None or not pending["plan"].second_gradient:
+            return
+        for p in self._params():
+            old = self.state[p].pop("old_p", None)
+            if old is not None:
+                p.copy_(old)
+
     @torch.no_grad()
     def first_step(self, zero_grad: bool = False) -> None:
-        """Perturb the parameters by ε computed from their ``.grad`` (the gradient at ``w``)."""
+        """Perturb the parameters by ε computed from their ``.grad`` (the gradient at ``w``).
+
+        Args:
+            zero_grad: zero the gradients afterwards.
+
+        Raises:
+            RuntimeError: a due refresh was skipped, or the previous :meth:`first_step` had no
+                :meth:`second_step` (the weights are then put back at ``w`` first).
+            NonFiniteError: the gradient at ``w`` is not finite (weights untouched).
+        """
+        self._warn_if_the_epoch_never_restarts()
+        self._ascend(check_gradient=True)
+        if zero_grad:
+            self.zero_grad()
+
+    def _ascend(self, *, check_gradient: bool) -> None:
+        if self._pending is not None:
+            self.undo_ascent()
+            raise RuntimeError(
+                "first_step called again without second_step (did the second pass raise?): the "
+                "weights are back at w; compute the gradient at w again, then call first_step")
         if self.refresh_due and self._refreshed_at != self._counters["step"]:
             raise RuntimeError(
                 "this step refreshes the eigenvector: call refresh_eigenvector(closure) before "
                 "first_step (or use step(closure), which does it)")
-        cfg = self.config
         params = self._params()
+        if check_gradient:
+            self._check_finite([_all_finite([p.grad for p in params])], ["gradient"])
         g = flatten([p.grad for p in params], params)
         v = self._v(params)
-        reference_pre_v = cfg.schedule is Schedule.REFERENCE and v is None
-        if cfg.method is Method.GD:
-            eps = None
-        elif cfg.method is Method.EIGEN_SAM and v is not None:
-            # ε = ρ(ĝ + α sign(<g,v>)(v − <ĝ,v>ĝ))
-            eps = eigen_sam_perturbation(g, v, cfg.rho, cfg.alpha)
-        elif cfg.method is Method.EIGEN_SAM and reference_pre_v:
-            eps = sam_perturbation(g, cfg.rho, normalize=False)   # the reference's USAM start
-        else:
-            eps = sam_perturbation(g, cfg.rho,
-                                   normalize=cfg.perturbation is Perturbation.NORMALIZED)
-        skip = eps is None or cfg.rho == 0.0
-        if not skip:
+        plan = rules.plan(self.config, has_v=v is not None)
+        if plan.second_gradient:
+            eps = rules.perturbation(self.config, plan.ascent, g, v)
             for p, e in zip(params, unflatten(eps, params)):
                 self.state[p]["old_p"] = p.detach().clone()
                 p.add_(e)
-        self._pending = {"skip": skip, "reference_pre_v": reference_pre_v,
-                         "grad_norm": torch.linalg.vector_norm(g)}
+        self._pending = {"plan": plan, "grad_norm": torch.linalg.vector_norm(g)}
         self._counters["n_grad"] += 1
-        if zero_grad:
-            self.zero_grad()
 
     @torch.no_grad()
     def second_step(self, zero_grad: bool = False) -> None:
-        """Restore ``w``, turn the ``.grad`` (the gradient at ``w + ε``) into the direction ``d``
-        and take the base optimizer's step."""
+        """Restore ``w``, turn ``.grad`` (the gradient at ``w + ε``) into ``d``, take the base step.
+
+        Args:
+            zero_grad: zero the gradients afterwards.
+
+        Raises:
+            RuntimeError: no :meth:`first_step` before.
+            NonFiniteError: the gradient at ``w + ε`` is not finite (the weights are put back
+                at ``w``).
+        """
         if self._pending is None:
             raise RuntimeError("second_step without first_step")
-        cfg = self.config
-        pending, self._pending = self._pending, None
+        pending = self._pending
+        plan = pending["plan"]
         params = self._params()
         g_adv = flatten([p.grad for p in params], params)
-        v = self._v(params)
-        c: Tensor | float = math.nan
-        if cfg.method is Method.XSAM and v is not None:
-            # d = base − α·(|γ| or γ)·v   (the package's xsam_direction)
-            d, c = xsam_direction(g_adv, v, cfg.alpha, sign_rule=cfg.sign_rule,
-                                  normalize=cfg.normalize, coefficient=cfg.coefficient)
-        elif cfg.method is Method.XSAM and not pending["reference_pre_v"]:
-            d = unit(g_adv) if cfg.normalize else g_adv
-        else:
-            d = g_adv
-        if not pending["skip"]:
+        if plan.second_gradient:
+            try:
+                self._check_finite([_all_finite([g_adv])], ["gradient at w + eps"])
+            except NonFiniteError:
+                self.undo_ascent()
+                raise
             self._counters["n_grad"] += 1
-            for p in params:
-                p.copy_(self.state[p].pop("old_p"))
+        d, c = rules.direction(self.config, plan.descent, g_adv, self._v(params))
+        self.undo_ascent()
         for p, d_p in zip(params, unflatten(d, params)):
             if p.grad is not None:
                 p.grad.copy_(d_p)
@@ -400,54 +557,96 @@ class SAMFamily(torch.optim.Optimizer):
             "grad_norm": pending["grad_norm"],
             "adv_grad_norm": torch.linalg.vector_norm(g_adv),
             "direction_norm": torch.linalg.vector_norm(d),
-            "c": c,
+            "c": math.nan if c is None else c,
             "eigenvalue": self._eigenvalue if refreshed else math.nan,
             "refreshed": refreshed,
         }
         cnt = self._counters
-        cnt["step"] += 1
-        cnt["epoch_step"] += 1
-        if cfg.steps_per_epoch is not None and cnt["epoch_step"] >= cfg.steps_per_epoch:
-            cnt["epoch_step"] = 0
+        cnt["step"], cnt["epoch_step"] = rules.advance(self.config, cnt["step"],
+                                                       cnt["epoch_step"])
         if zero_grad:
             self.zero_grad()
 
     @torch.no_grad()
     def step(self, closure: Closure | None = None) -> Tensor:  # type: ignore[override]
-        """One full step: gradient, refresh of ``v`` when due, ε, adversarial gradient, update.
+        """One full step: refresh of ``v`` when due, gradient, ε, adversarial gradient, update.
 
-        ``closure()`` must evaluate the model on the current minibatch and *return* the loss
-        without calling ``backward()``. Returns the loss at ``w`` (before the step).
+        If anything raises during the step, the weights, the eigenvector and the schedule's
+        counters are put back as they were before it, and the error propagates.
+
+        Args:
+            closure: evaluates the model on the current minibatch and *returns* the loss,
+                without calling ``backward()``.
+
+        Returns:
+            The loss at ``w`` (before the step).
+
+        Raises:
+            ValueError: no closure, or it returns no scalar loss depending on the parameters.
+            RuntimeError: the closure called ``backward()``.
+            NonFiniteError: a non-finite loss or gradient (the weights stay at ``w``).
         """
         if closure is None:
             raise ValueError("SAM-family optimizers need closure= (a function returning the "
                              "loss), or the first_step / second_step pair")
+        self._warn_if_the_epoch_never_restarts()
         params = self._params()
+        saved = self._save_schedule(params)
+        try:
+            return self._full_step(closure, params)
+        except BaseException:
+            self.undo_ascent()
+            self._restore_schedule(saved, params)
+            raise
+
+    def _save_schedule(self, params: list[Tensor]) -> dict[str, Any]:
+        # a refresh replaces the per-parameter eigvec tensors, so references suffice
+        return {"v": [self.state[p].get("eigvec") for p in params],
+                "counters": {k: self._counters[k] for k in _SCHEDULE_COUNTERS},
+                "eigenvalue": self._eigenvalue, "refreshed_at": self._refreshed_at}
+
+    def _restore_schedule(self, saved: dict[str, Any], params: list[Tensor]) -> None:
+        for p, part in zip(params, saved["v"]):
+            if part is None:
+                self.state[p].pop("eigvec", None)
+            else:
+                self.state[p]["eigvec"] = part
+        self._counters.update(saved["counters"])
+        self._eigenvalue = saved["eigenvalue"]
+        self._refreshed_at = saved["refreshed_at"]
+
+    def _full_step(self, closure: Closure, params: list[Tensor]) -> Tensor:
         due = self.refresh_due
+        reuse = due and self.hessian_mode == "train" and self.hvp_mode == "double_backward"
+        if due and not reuse:
+            # before the first pass: an eval-mode Hessian sees the running statistics as the
+            # two-pass API and the reference code do (not yet updated by this step)
+            self.refresh_eigenvector(closure)
         with torch.enable_grad():
             for p in params:
                 p.grad = None
             loss = self._evaluate(closure, params)
-            reuse = due and self.hessian_mode == "train" and self.hvp_mode == "double_backward"
-            if reuse:
-                gg = GradientGraph(loss, params)
+            gg = GradientGraph(loss, params) if reuse else None
+            if gg is None:
+                loss.backward()
+            else:
                 for p, g in zip(params, gg.grads):
                     p.grad = g
+            # before the HVPs and the ascent: nothing non-finite reaches v or the weights
+            self._check_finite([torch.isfinite(loss), _all_finite([p.grad for p in params])],
+                               ["loss", "gradient"])
+            if gg is not None:
                 self._refresh_with(gg.hvp, params, [g is not None for g in gg.grads])
                 gg.release()
                 del gg
-            else:
-                loss.backward()
-        if due and not reuse:
-            self.refresh_eigenvector(closure)
-        self.first_step()
-        if not self._pending["skip"]:   # type: ignore[index]
+        loss = loss.detach()
+        self._ascend(check_gradient=False)
+        if self._pending["plan"].second_gradient:   # type: ignore[index]
             with torch.enable_grad():
                 for p in params:
                     p.grad = None
                 self._evaluate(closure, params).backward()
         self.second_step()
-        loss = loss.detach()
         self.last_info["loss"] = loss
         return loss
 
@@ -467,8 +666,12 @@ class SAMFamily(torch.optim.Optimizer):
 
     # -- persistence --------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """The eigenvector (per parameter), the counters, the base optimizer's state (momentum
-        buffers) and the shared ``param_groups``."""
+        """The optimizer's state, for ``torch.save``.
+
+        Returns:
+            The eigenvector (per parameter), the counters, the base optimizer's state (momentum
+            buffers), the shared ``param_groups`` and the configuration.
+        """
         sd = super().state_dict()
         sd["base_optimizer"] = self.base_optimizer.state_dict()
         eig = self._eigenvalue
@@ -482,6 +685,14 @@ class SAMFamily(torch.optim.Optimizer):
         return sd
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Resume from :meth:`state_dict`'s output.
+
+        Args:
+            state_dict: saved by an optimizer of the same configuration.
+
+        Raises:
+            ValueError: not a SAM-family state dict, or saved with another configuration.
+        """
         sd = dict(state_dict)
         try:
             base = sd.pop("base_optimizer")
@@ -500,97 +711,76 @@ class SAMFamily(torch.optim.Optimizer):
         self.seed = family["seed"]
 
 
-def _split(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    config = {k: kwargs.pop(k) for k in CONFIG_KEYS if k in kwargs}
-    return config, kwargs
-
+# -- building by preset name ------------------------------------------------------------------
 
 _FAMILY_KEYS = ("lanczos_steps", "hessian_mode", "model", "hvp_mode", "seed")
 
 
-def _family(kwargs: dict[str, Any]) -> dict[str, Any]:
-    return {k: kwargs.pop(k) for k in _FAMILY_KEYS if k in kwargs}
+def _default_lr(base_optimizer: type) -> float:
+    """The base optimizer's own default ``lr`` (``torch.optim.SGD``: 1e-3)."""
+    try:
+        default = inspect.signature(base_optimizer).parameters["lr"].default
+    except (KeyError, TypeError, ValueError):
+        default = inspect.Parameter.empty
+    if isinstance(default, (int, float)) and not isinstance(default, bool) and default > 0:
+        return float(default)
+    raise ValueError(f"{base_optimizer.__name__} has no default learning rate: pass lr=")
 
 
-def _config(method: Method, options: dict[str, Any], base_kwargs: dict[str, Any]) -> \
-        OptimizerConfig:
-    lr = base_kwargs.get("lr", 1.0)
-    lr = lr if isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr > 0 else 1.0
-    return OptimizerConfig(method=method, lr=float(lr), **options)
+def _resolve(name: str, base_optimizer: type, kwargs: dict[str, Any],
+             defaults: dict[str, Any]) -> tuple[OptimizerConfig, dict[str, Any], dict[str, Any]]:
+    """Split ``kwargs`` into the preset's configuration, the family's options and the base's.
 
-
-class SAM(SAMFamily):
-    r"""SAM (Foret et al. 2021): :math:`\varepsilon = \rho\hat g`, update with
-    :math:`\nabla L(w + \varepsilon)`.
-
-    ``SAM(params, base_optimizer=torch.optim.SGD, rho=0.05, **base_kwargs)``.
+    With ``torch.optim.SGD`` as the base every configuration option (``lr``, ``momentum``,
+    ``weight_decay`` included) belongs to the configuration, and SGD gets its ``lr``,
+    ``momentum`` and ``weight_decay`` from it. With another base the configuration takes the
+    method's options (:data:`CONFIG_KEYS`) and the base's ``lr``; all else goes to the base.
     """
-
-    def __init__(self, params: Iterable[Any], base_optimizer: type = torch.optim.SGD,
-                 rho: float = 0.05, **kwargs: Any):
-        family = _family(kwargs)
-        options, base_kwargs = _split(kwargs)
-        cfg = _config(Method.SAM, {"rho": rho, **options}, base_kwargs)
-        super().__init__(params, base_optimizer, cfg, **family, **base_kwargs)
-
-
-class USAM(SAMFamily):
-    r"""Unnormalized SAM: :math:`\varepsilon = \rho g`."""
-
-    def __init__(self, params: Iterable[Any], base_optimizer: type = torch.optim.SGD,
-                 rho: float = 0.05, **kwargs: Any):
-        family = _family(kwargs)
-        options, base_kwargs = _split(kwargs)
-        cfg = _config(Method.SAM, {"rho": rho, "perturbation": Perturbation.UNNORMALIZED,
-                                   **options}, base_kwargs)
-        super().__init__(params, base_optimizer, cfg, **family, **base_kwargs)
+    family = {k: kwargs.pop(k) for k in _FAMILY_KEYS if k in kwargs}
+    base_kwargs = dict(kwargs)
+    is_sgd = base_optimizer is torch.optim.SGD
+    keys = ALL_CONFIG_KEYS if is_sgd else CONFIG_KEYS
+    options = {**defaults, **{k: base_kwargs.pop(k) for k in keys if k in base_kwargs}}
+    if is_sgd:
+        config = preset(name, **{"lr": _default_lr(base_optimizer), **options})
+        base_kwargs.update(lr=config.lr, momentum=config.momentum,
+                           weight_decay=config.weight_decay)
+        return config, family, base_kwargs
+    lr = base_kwargs.get("lr")
+    if lr is None and isinstance(base_optimizer, type):
+        lr = _default_lr(base_optimizer)
+    # a tensor learning rate stays the base's; the configuration's is then unused
+    plain = isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr > 0
+    return preset(name, **{**options, "lr": float(lr) if plain else 1.0}), family, base_kwargs
 
 
-class EigenSAM(SAMFamily):
-    r"""Eigen-SAM (Luo et al. 2024) as its authors implement it:
-    :math:`\varepsilon = \rho(\hat g + \alpha\,\mathrm{sign}\langle g,v\rangle(v - \langle\hat g,
-    v\rangle\hat g))`.
+def optimizer(name: str, params: Iterable[Any], base_optimizer: type = torch.optim.SGD,
+              **kwargs: Any) -> SAMFamily:
+    """The torch optimizer of a preset: ``optimizer("xsam_symmetric", params, lr=0.1, ...)``.
 
-    Defaults are the authors' loop (``REFERENCE_OPTIONS["eigen_sam"]``): ``v`` by 5 warm-started
-    power steps every 100 steps, first refresh at step 100, the unnormalized ``ρg`` perturbation
-    before it. Pass ``schedule="standard"`` and ``eigvec_source="lanczos"`` for the testbed's
-    default (refresh at step 0, algebraic top eigenvector).
+    Args:
+        name: a key of :data:`xsam_theory.optimizers.PRESETS` (``gd``, ``usam``, ``sam``,
+            ``nsam``, ``eigen_sam``, ``xsam``, ``xsam_paper``, ``xsam_symmetric``,
+            ``xsam_projector``, ``xsam_raw_projection``).
+        params: parameters or parameter groups.
+        base_optimizer: the base optimizer class (default ``torch.optim.SGD``).
+        **kwargs: the preset's options (any :class:`~xsam_theory.optimizers.OptimizerConfig`
+            field with SGD as the base, which then runs the configuration's ``lr``,
+            ``momentum`` and ``weight_decay``; with another base, the method's options and
+            ``lr``), :class:`SAMFamily`'s (``seed``, ``lanczos_steps``, ``hessian_mode``,
+            ``model``, ``hvp_mode``) and the base optimizer's (the rest).
+
+    Returns:
+        A :class:`SAMFamily` whose ``config`` is ``preset(name, **options)`` and whose
+        ``preset`` is ``name``.
+
+    Raises:
+        ValueError: an unknown preset name or an invalid option, named.
     """
-
-    def __init__(self, params: Iterable[Any], base_optimizer: type = torch.optim.SGD,
-                 rho: float = 0.05, alpha: float = 0.2, **kwargs: Any):
-        family = _family(kwargs)
-        options, base_kwargs = _split(kwargs)
-        options = {**REFERENCE_OPTIONS["eigen_sam"], **options}
-        cfg = _config(Method.EIGEN_SAM, {"rho": rho, "alpha": alpha, **options}, base_kwargs)
-        super().__init__(params, base_optimizer, cfg, **family, **base_kwargs)
-
-
-class XSAM(SAMFamily):
-    r"""X-SAM (Duan, Chen, Guan 2026) in any of its four forms (``rule``):
-
-    * ``"paper"`` (default, the authors' code): :math:`d = \hat g_{adv} - \alpha|c|v`;
-    * ``"symmetric"``: :math:`d = \hat g_{adv} - \alpha c v`;
-    * ``"projector"``: :math:`d = g_{adv} - \alpha\langle g_{adv},v\rangle v`;
-    * ``"raw_projection"``: :math:`d = \hat g_{adv} - \alpha|\langle g_{adv},v\rangle| v`,
-
-    with :math:`c = \langle\hat g_{adv}, v\rangle` and :math:`g_{adv} = \nabla L(w + \rho\hat g)`.
-    Defaults are the authors' loop (``REFERENCE_OPTIONS["xsam"]``): ``v`` by 5 warm-started power
-    steps every 5 steps, first refresh at step 5, plain SAM before it.
-    """
-
-    def __init__(self, params: Iterable[Any], base_optimizer: type = torch.optim.SGD,
-                 rho: float = 0.05, alpha: float = 0.2, rule: str = "paper", **kwargs: Any):
-        try:
-            switches = CorrectionRule(rule).switches
-        except ValueError:
-            choices = ", ".join(repr(r.value) for r in CorrectionRule)
-            raise ValueError(f"rule must be one of {choices}, got {rule!r}") from None
-        family = _family(kwargs)
-        options, base_kwargs = _split(kwargs)
-        options = {**REFERENCE_OPTIONS["xsam"], **switches, **options}
-        cfg = _config(Method.XSAM, {"rho": rho, "alpha": alpha, **options}, base_kwargs)
-        super().__init__(params, base_optimizer, cfg, **family, **base_kwargs)
+    config, family, base_kwargs = _resolve(name, base_optimizer, dict(kwargs), {})
+    opt = SAMFamily(params, base_optimizer, config, **family, **base_kwargs)
+    opt.preset = name
+    return opt
 
 
 def optimizer_from_config(params: Iterable[Any], config: OptimizerConfig,
@@ -600,12 +790,107 @@ def optimizer_from_config(params: Iterable[Any], config: OptimizerConfig,
 
     With ``torch.optim.SGD`` as the base, the configuration's ``lr``, ``momentum`` and
     ``weight_decay`` become SGD's (PyTorch SGD semantics are the package's). A non-constant
-    ``lr_schedule`` needs a scheduler: ``LambdaLR(opt, lr_lambda(config))``. Other keywords go to
-    :class:`SAMFamily` (``seed``, ``lanczos_steps``, ``hessian_mode``, ``model``, ``hvp_mode``)
-    or to the base optimizer.
+    ``lr_schedule`` needs a scheduler: ``LambdaLR(opt, lr_lambda(config))``.
+
+    Args:
+        params: parameters or parameter groups.
+        config: the method and its options.
+        base_optimizer: the base optimizer class.
+        **kwargs: :class:`SAMFamily`'s options (``seed``, ``lanczos_steps``, ``hessian_mode``,
+            ``model``, ``hvp_mode``) or the base optimizer's.
+
+    Returns:
+        The optimizer (its ``preset`` is ``None``).
     """
-    family = _family(kwargs)
+    family = {k: kwargs.pop(k) for k in _FAMILY_KEYS if k in kwargs}
     if base_optimizer is torch.optim.SGD:
         kwargs = {"lr": config.lr, "momentum": config.momentum,
                   "weight_decay": config.weight_decay, **kwargs}
     return SAMFamily(params, base_optimizer, config, **family, **kwargs)
+
+
+# -- named shortcuts ------------------------------------------------------------------------------
+
+class SAM(SAMFamily):
+    r"""SAM (Foret et al. 2021), preset ``sam``.
+
+    :math:`\varepsilon = \rho\hat g`, update with :math:`\nabla L(w + \varepsilon)`.
+
+    ``SAM(params, base_optimizer=torch.optim.SGD, rho=0.05, **kwargs)`` is
+    ``optimizer("sam", params, base_optimizer, rho=rho, **kwargs)`` as a class.
+    """
+
+    PRESET = "sam"
+
+    def __init__(self, params: Iterable[Any], base_optimizer: type = torch.optim.SGD,
+                 rho: float = 0.05, **kwargs: Any):
+        config, family, base_kwargs = _resolve(self.PRESET, base_optimizer,
+                                               {**kwargs, "rho": rho}, {})
+        super().__init__(params, base_optimizer, config, **family, **base_kwargs)
+
+
+class USAM(SAMFamily):
+    r"""Unnormalized SAM, preset ``usam``: :math:`\varepsilon = \rho g`.
+
+    ``USAM(params, base_optimizer=torch.optim.SGD, rho=0.05, **kwargs)`` is
+    ``optimizer("usam", params, base_optimizer, rho=rho, **kwargs)`` as a class.
+    """
+
+    PRESET = "usam"
+
+    def __init__(self, params: Iterable[Any], base_optimizer: type = torch.optim.SGD,
+                 rho: float = 0.05, **kwargs: Any):
+        config, family, base_kwargs = _resolve(self.PRESET, base_optimizer,
+                                               {**kwargs, "rho": rho}, {})
+        super().__init__(params, base_optimizer, config, **family, **base_kwargs)
+
+
+class EigenSAM(SAMFamily):
+    r"""Eigen-SAM (Luo et al. 2024) as its authors implement it, preset ``eigen_sam``.
+
+    :math:`\varepsilon = \rho(\hat g + \alpha\,\mathrm{sign}\langle g,v\rangle(v - \langle\hat g,
+    v\rangle\hat g))`. Defaults are the authors' loop (``REFERENCE_OPTIONS["eigen_sam"]``): ``v``
+    by 5 warm-started power steps every 100 steps, first refresh at step 100, the unnormalized
+    ``ρg`` perturbation before it. Pass ``schedule="standard"`` and ``eigvec_source="lanczos"``
+    for the testbed's default (refresh at step 0, algebraic top eigenvector), and
+    ``steps_per_epoch`` for the reference loop's per-epoch counter.
+    """
+
+    PRESET = "eigen_sam"
+
+    def __init__(self, params: Iterable[Any], base_optimizer: type = torch.optim.SGD,
+                 rho: float = 0.05, alpha: float = 0.2, **kwargs: Any):
+        config, family, base_kwargs = _resolve(self.PRESET, base_optimizer,
+                                               {**kwargs, "rho": rho, "alpha": alpha},
+                                               REFERENCE_OPTIONS["eigen_sam"])
+        super().__init__(params, base_optimizer, config, **family, **base_kwargs)
+
+
+class XSAM(SAMFamily):
+    r"""X-SAM (Duan, Chen, Guan 2026) in any of its four forms, presets ``xsam_<rule>``.
+
+    * ``"paper"`` (default, the authors' code): :math:`d = \hat g_{adv} - \alpha|c|v`;
+    * ``"symmetric"``: :math:`d = \hat g_{adv} - \alpha c v`;
+    * ``"projector"``: :math:`d = g_{adv} - \alpha\langle g_{adv},v\rangle v`;
+    * ``"raw_projection"``: :math:`d = \hat g_{adv} - \alpha|\langle g_{adv},v\rangle| v`,
+
+    with :math:`c = \langle\hat g_{adv}, v\rangle` and :math:`g_{adv} = \nabla L(w + \rho\hat g)`.
+    Defaults are the authors' loop (``REFERENCE_OPTIONS["xsam"]``): ``v`` by 5 warm-started power
+    steps every 5 steps, first refresh at step 5, plain SAM before it; pass ``steps_per_epoch``
+    for its per-epoch counter.
+    """
+
+    PRESET = "xsam"
+
+    def __init__(self, params: Iterable[Any], base_optimizer: type = torch.optim.SGD,
+                 rho: float = 0.05, alpha: float = 0.2, rule: str = "paper", **kwargs: Any):
+        try:
+            name = f"xsam_{CorrectionRule(rule).value}"
+        except ValueError:
+            choices = ", ".join(repr(r.value) for r in CorrectionRule)
+            raise ValueError(f"rule must be one of {choices}, got {rule!r}") from None
+        config, family, base_kwargs = _resolve(name, base_optimizer,
+                                               {**kwargs, "rho": rho, "alpha": alpha},
+                                               REFERENCE_OPTIONS["xsam"])
+        super().__init__(params, base_optimizer, config, **family, **base_kwargs)
+        self.preset = name
