@@ -31,7 +31,8 @@ from xsam_theory._version import __version__
 from xsam_theory.backend import namespace, to_numpy
 from xsam_theory.checks import check_seed, check_tolerance
 from xsam_theory.io import atomic_write
-from xsam_theory.optimizers.config import OptimizerConfig, Schedule
+from xsam_theory.optimizers import rules
+from xsam_theory.optimizers.config import OptimizerConfig
 from xsam_theory.optimizers.step import (
     OptimizerState,
     StepInfo,
@@ -361,7 +362,7 @@ def _epoch_config(problem: Problem, config: OptimizerConfig,
             not 1 <= batch_size <= problem.n_samples:
         raise ValueError(f"batch_size must be an integer in [1, {problem.n_samples}], "
                          f"got {batch_size!r}")
-    if config.schedule is Schedule.REFERENCE and config.steps_per_epoch is None:
+    if rules.epoch_counter_never_restarts(config):
         return config.replace(steps_per_epoch=problem.n_samples // batch_size)
     return config
 
@@ -371,9 +372,7 @@ def _warn_if_v_never_computed(config: OptimizerConfig) -> None:
 
     The warning points at the caller of :func:`run_trajectory`.
     """
-    if (config.uses_eigvec and config.schedule is Schedule.REFERENCE
-            and config.steps_per_epoch is not None
-            and config.steps_per_epoch <= config.refresh_every):
+    if rules.refresh_never_happens(config):
         warnings.warn(
             f"reference schedule with steps_per_epoch={config.steps_per_epoch} <= "
             f"refresh_every={config.refresh_every}: the step counter restarts every epoch "
