@@ -29,6 +29,7 @@ from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
 from typing import Any
 
 from xsam_theory.sweeps.spec import run_hash
@@ -176,77 +177,132 @@ class LocalExecutor(Executor):
 
     def map_unordered(self, configs: Sequence[Mapping[str, Any]]
                       ) -> Iterator[dict[str, Any] | None]:
+        """Each run's output as it finishes, or ``None`` every ``tick`` seconds of waiting.
+
+        Runs of a worker that died are rerun (see :meth:`_lost`); runs still in flight when
+        the consumer stops are ended with their workers.
+        """
         if self.workers == 1:
             yield from _serial(configs)
             return
         by_hash = {run_hash(c): c for c in configs}
-        queue, suspects = deque(by_hash), deque()
-        inflight: dict[Future[dict[str, Any]], str] = {}
-        self._inflight = inflight  # what close() finds still running
-        alone = False  # the one run in flight is a suspect, isolated
-        received = False  # some run finished in this call: the workers can start
+        runs = _Dispatch(by_hash, deque(by_hash))
+        self._inflight = runs.inflight  # what close() finds still running
         try:
-            while queue or suspects or inflight:
-                if self._pool is None:
-                    self._pool = self._new_pool()
-                if suspects and not inflight:
-                    h = suspects.popleft()
-                    inflight[self._submit(by_hash[h])] = h
-                    alone = True
-                while queue and not suspects and len(inflight) < self.workers:
-                    h = queue.popleft()
-                    inflight[self._submit(by_hash[h])] = h
-                    alone = False
-                done, _ = wait(inflight, timeout=self.tick, return_when=FIRST_COMPLETED)
+            while runs.queue or runs.suspects or runs.inflight:
+                self._dispatch(runs)
+                done, _ = wait(runs.inflight, timeout=self.tick, return_when=FIRST_COMPLETED)
                 if not done:
                     yield None
                     continue
-                broken = False
-                for f in done:
-                    h = inflight.pop(f)
-                    try:
-                        out = f.result()
-                    except BrokenProcessPool:
-                        broken = True
-                        inflight[f] = h  # lost with the others, below
-                        continue
-                    except Exception as e:  # an error outside execute_run (pickling, ...)
-                        out = failed_output(h, f"executor error: {type(e).__name__}: {e}")
-                    received = True
+                outputs, broken = _collect(done, runs.inflight)
+                for out in outputs:
+                    runs.received = True
                     yield out
                 if broken:
-                    yield from self._lost(inflight, suspects, alone, received)
+                    yield from self._lost(runs)
         finally:
-            if any(not f.done() for f in inflight):  # the consumer stopped early, or Ctrl-C:
-                self._terminate_pool()  # nobody will read these runs; end them now
+            if any(not f.done() for f in runs.inflight):  # the consumer stopped early, or
+                self._terminate_pool()  # Ctrl-C: nobody will read these runs; end them now
             self._inflight = {}
 
-    def _lost(self, inflight: dict[Future[dict[str, Any]], str], suspects: deque[str],
-              alone: bool, received: bool) -> Iterator[dict[str, Any]]:
-        """A worker died and took the pool with it: keep what finished, restart the pool, and
-        rerun the runs that were in flight one at a time; a run that kills its worker when it
-        runs alone fails."""
+    def _dispatch(self, runs: _Dispatch) -> None:
+        """Start a pool if there is none; then a suspect alone, or queued runs on free workers.
+
+        A suspect (a run in flight when a worker died) runs only when nothing else is in
+        flight, and nothing is submitted while it runs or while suspects wait.
+        """
+        if self._pool is None:
+            self._pool = self._new_pool()
+        if runs.suspects and not runs.inflight:
+            h = runs.suspects.popleft()
+            runs.inflight[self._submit(runs.by_hash[h])] = h
+            runs.alone = True
+        while runs.queue and not runs.suspects and len(runs.inflight) < self.workers:
+            h = runs.queue.popleft()
+            runs.inflight[self._submit(runs.by_hash[h])] = h
+            runs.alone = False
+
+    def _lost(self, runs: _Dispatch) -> Iterator[dict[str, Any]]:
+        """Handle a worker that died and took the pool with it.
+
+        Yields what finished, drops the pool (the next dispatch starts a new one) and makes
+        the runs that were in flight suspects, to rerun one at a time; a run that kills its
+        worker when it runs alone comes back as ``failed``. When no run has finished in this
+        call, the workers may not be able to start at all: :func:`_start_failure` says why.
+
+        Raises:
+            WorkerImportError: The workers cannot import the package.
+            RuntimeError: The ``__main__`` script lacks its ``if __name__ == "__main__":`` guard.
+        """
         lost = []
-        for f, h in inflight.items():
+        for f, h in runs.inflight.items():
             if f.done() and not f.cancelled() and f.exception() is None:
                 yield f.result()
             else:
                 lost.append(h)
-        inflight.clear()
+        runs.inflight.clear()
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
         self._release_workers()
-        if not received and not alone:
+        if not runs.received and not runs.alone:
             failure = _start_failure()
             if failure is not None:
                 raise failure
         for h in lost:
-            if alone:
+            if runs.alone:
                 yield failed_output(h, "its worker process died while it ran alone (killed, "
                                        "or out of memory?); see the system log")
             else:
-                suspects.append(h)
+                runs.suspects.append(h)
+
+
+@dataclass
+class _Dispatch:
+    """The runs of one :meth:`LocalExecutor.map_unordered` call and where each one is.
+
+    Attributes:
+        by_hash: Each run's configuration, by run hash.
+        queue: Runs not yet submitted.
+        suspects: Runs that were in flight when a worker died, to rerun one at a time.
+        inflight: The submitted runs, by future (the dictionary ``close()`` inspects).
+        alone: Whether the one run in flight is a suspect, isolated.
+        received: Whether some run finished in this call (so the workers can start).
+    """
+
+    by_hash: dict[str, Mapping[str, Any]]
+    queue: deque[str]
+    suspects: deque[str] = field(default_factory=deque)
+    inflight: dict[Future[dict[str, Any]], str] = field(default_factory=dict)
+    alone: bool = False
+    received: bool = False
+
+
+def _collect(done: set[Future[dict[str, Any]]], inflight: dict[Future[dict[str, Any]], str]
+             ) -> tuple[list[dict[str, Any]], bool]:
+    """The outputs of the finished futures ``done``, taken out of ``inflight``.
+
+    Args:
+        done: Futures that finished.
+        inflight: The futures in flight, mapped to their run hashes.
+
+    Returns:
+        ``(outputs, broken)``: one output per run that finished (a ``failed`` output for an
+        error outside the run itself, such as pickling), and whether the pool broke (a worker
+        died); the futures the broken pool took stay in ``inflight``.
+    """
+    outputs, broken = [], False
+    for f in done:
+        h = inflight.pop(f)
+        try:
+            outputs.append(f.result())
+        except BrokenProcessPool:
+            broken = True
+            inflight[f] = h  # lost with the others (LocalExecutor._lost)
+        except Exception as e:  # an error outside execute_run (pickling, ...)
+            outputs.append(failed_output(h, f"executor error: {type(e).__name__}: {e}"))
+    return outputs, broken
 
 
 #: run by :func:`_start_failure` in a new interpreter started the way the pool starts one
