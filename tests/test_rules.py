@@ -163,8 +163,16 @@ def _branches_on_rules(path: Path) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("path", ["optimizers/step.py", "torch/optim.py"])
+@pytest.mark.parametrize("path", ["optimizers/step.py", "torch/optim.py", "trajectory.py"])
 def test_step_decisions_live_only_in_the_rules_module(path):
-    """The NumPy step and the torch optimizer decide nothing by method or schedule themselves."""
+    """The NumPy step, the torch optimizer and the runner decide nothing by method or schedule."""
     assert _branches_on_rules(ROOT / path) == []
     assert _branches_on_rules(ROOT / "optimizers" / "rules.py")     # the check sees them
+
+
+def test_no_module_but_the_rules_and_the_config_branches_on_method_or_schedule():
+    found = [hit for path in sorted(ROOT.rglob("*.py"))
+             if path.relative_to(ROOT).as_posix() not in {"optimizers/rules.py",
+                                                          "optimizers/config.py"}
+             for hit in _branches_on_rules(path)]
+    assert found == []

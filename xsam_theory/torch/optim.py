@@ -681,6 +681,7 @@ class SAMFamily(torch.optim.Optimizer):
             "refreshed_at": self._refreshed_at,
             "config": self.config.to_dict(),
             "seed": self.seed,
+            "epoch_restarted": self._epoch_restarted,
         }
         return sd
 
@@ -709,6 +710,7 @@ class SAMFamily(torch.optim.Optimizer):
         self._eigenvalue = family["eigenvalue"]
         self._refreshed_at = family["refreshed_at"]
         self.seed = family["seed"]
+        self._epoch_restarted = family.get("epoch_restarted", False)
 
 
 # -- building by preset name ------------------------------------------------------------------
