@@ -10,6 +10,7 @@ factorization, where every minimizer has lambda_max = x^2 + y^2 >= 2, no end val
 """
 
 import functools
+import itertools
 import math
 
 import numpy as np
@@ -69,45 +70,71 @@ def test_levels_follow_the_rule_from_the_runs():
                         assert m["diverged"], (p, name, level)
 
 
+def _finite_positive(v):
+    return v is not None and math.isfinite(v) and v > 0
+
+
+def _log_ratio_samples(per_seed, level, a, b):
+    """The log-ratios log(lambda_a / lambda_b) at ``level``, per seed, and the unreached counts.
+
+    A seed gives a sample where both values are finite and positive; ``unreached`` counts, per
+    method, the seeds with no finite lambda_max at ``level``.
+    """
+    x, unreached = [], {a: 0, b: 0}
+    for rec in per_seed:
+        la, lb = (rec["methods"][m]["lambda"][level] for m in (a, b))
+        for m, v in ((a, la), (b, lb)):
+            unreached[m] += not (v is not None and math.isfinite(v))
+        if _finite_positive(la) and _finite_positive(lb):
+            x.append(math.log(la) - math.log(lb))
+    return x, unreached
+
+
+def _assert_t_interval_and_p_value(s, x):
+    """The 95% t interval of the mean of ``x`` and the one-sample t-test's p-value (scipy)."""
+    x = np.asarray(x)
+    if x.size < 2 or x.std(ddof=1) == 0:
+        return
+    h = sps.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size)
+    assert s["interval"] == pytest.approx([x.mean() - h, x.mean() + h],
+                                          rel=1e-9, abs=1e-12), s["id"]
+    pv = float(sps.ttest_1samp(x, 0.0).pvalue)
+    assert s["p_value"] == pytest.approx(pv, rel=1e-6, abs=1e-12), s["id"]
+
+
+def _expected_verdict(s, p_adjusted):
+    """The verdict the stated rule gives a subclaim with Holm-adjusted p-value ``p_adjusted``.
+
+    Holds or fails at p < 0.05 by the sign of the estimate; a diverged run on the claimed-better
+    side keeps it from holding; inconclusive otherwise.
+    """
+    want = "inconclusive"
+    if math.isfinite(p_adjusted) and p_adjusted < 0.05 and s["estimate"] != 0:
+        want = "holds" if s["estimate"] < 0 else "fails"
+    if s["n_diverged"] and want == "holds":
+        want = "inconclusive"
+    return want
+
+
 def test_subclaims_recomputed_from_raw_per_seed_values():
     ev = _quick().evidence
     by_id = {s["id"]: s for s in ev["subclaims"]}
     recomputed_p = []
-    for p in PROBLEMS:
+    for p, lv, (cid, (a, b)) in itertools.product(PROBLEMS, LEVELS, COMPARISONS.items()):
         per_seed = ev["problems"][p]["per_seed"]
-        for lv in LEVELS:
-            for cid, (a, b) in COMPARISONS.items():
-                s = by_id[f"{p}/{lv}/{cid}"]
-                x, unreached = [], {a: 0, b: 0}
-                for rec in per_seed:
-                    la, lb = (rec["methods"][m]["lambda"][lv] for m in (a, b))
-                    for m, v in ((a, la), (b, lb)):
-                        unreached[m] += not (v is not None and math.isfinite(v))
-                    if la is not None and lb is not None and math.isfinite(la) \
-                            and math.isfinite(lb) and la > 0 and lb > 0:
-                        x.append(math.log(la) - math.log(lb))
-                assert s["samples"] == pytest.approx(x, rel=1e-12, abs=1e-12), s["id"]
-                assert s["unreached"] == unreached, s["id"]
-                assert s["n_diverged"] == sum(rec["methods"][a]["diverged"] for rec in per_seed)
-                x = np.asarray(x)
-                if x.size >= 2 and x.std(ddof=1) > 0:
-                    h = sps.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size)
-                    assert s["interval"] == pytest.approx([x.mean() - h, x.mean() + h],
-                                                          rel=1e-9, abs=1e-12), s["id"]
-                    pv = float(sps.ttest_1samp(x, 0.0).pvalue)
-                    assert s["p_value"] == pytest.approx(pv, rel=1e-6, abs=1e-12), s["id"]
-                recomputed_p.append((s["id"], s["p_value"]))
+        s = by_id[f"{p}/{lv}/{cid}"]
+        x, unreached = _log_ratio_samples(per_seed, lv, a, b)
+        assert s["samples"] == pytest.approx(x, rel=1e-12, abs=1e-12), s["id"]
+        assert s["unreached"] == unreached, s["id"]
+        assert s["n_diverged"] == sum(rec["methods"][a]["diverged"] for rec in per_seed)
+        _assert_t_interval_and_p_value(s, x)
+        recomputed_p.append((s["id"], s["p_value"]))
     adjusted = holm_step_down([pv for _, pv in recomputed_p])
     for (sid, _), padj in zip(recomputed_p, adjusted):
         s = by_id[sid]
         if math.isfinite(padj):
             assert s["p_adjusted"] == pytest.approx(padj, rel=1e-9), sid
-        want = "inconclusive"
-        if math.isfinite(padj) and padj < 0.05 and s["estimate"] != 0:
-            want = "holds" if s["estimate"] < 0 else "fails"
-        if s["n_diverged"] and want == "holds":
-            want = "inconclusive"
-        assert s["verdict"] == want, sid
+        assert s["verdict"] == _expected_verdict(s, padj), sid
 
 
 def test_headline_follows_the_stated_rule():

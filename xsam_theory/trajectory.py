@@ -310,7 +310,7 @@ class RunOptions:
     on_nonfinite: str = "raise"
 
     def __post_init__(self) -> None:
-        """Check the fields, in the order the arguments of :func:`run_trajectory` are listed."""
+        """Check the fields (ValueError names a bad one); store seed as int, monitors as tuple."""
         if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 0:
             raise ValueError(f"steps must be an integer >= 0, got {self.steps!r}")
         object.__setattr__(self, "seed", check_seed(self.seed))
