@@ -1,6 +1,8 @@
-r"""P-CONV: the authors' rule (paper form) with α ∈ (0, 1) and :math:`\eta_t = \eta_0/\sqrt{t+1}`
-converges at the rate derived for its normalized step, full batch and minibatch, with no diverged
-seed. Other forms and α ≥ 1 are subclaims: α = 1 is F-FREEZE's case, α > 1 F-ESCAPE's.
+r"""P-CONV: the paper rule with α ∈ (0, 1) converges at the rate derived for its normalized step.
+
+The authors' rule (paper form) with α ∈ (0, 1) and :math:`\eta_t = \eta_0/\sqrt{t+1}` converges at
+the rate derived for its normalized step, full batch and minibatch, with no diverged seed. Other
+forms and α ≥ 1 are subclaims: α = 1 is F-FREEZE's case, α > 1 F-ESCAPE's.
 
 The runs, the derivation of the expected slopes and the protocol are in
 :mod:`xsam_theory.experiments.convergence`. This module judges them:
@@ -51,6 +53,7 @@ def tied_to(alpha: float) -> str | None:
 
 
 def role(r: CellResult, headline_ids: set[str]) -> str:
+    """The cell's role in the claim: headline, the alpha = 0 ablation, or subclaim."""
     if r.cell.id in headline_ids:
         return "headline"
     if r.cell.alpha == 0.0:
@@ -63,8 +66,11 @@ def _finite(x: np.ndarray) -> list[float | None]:
 
 
 def cell_subclaim(r: CellResult, kind: str) -> Subclaim:
-    """The cell's subclaim: slopes shifted by the threshold (t-test), or ``fails`` by rule when a
-    seed diverged."""
+    """The cell's subclaim: a t-test of the slopes, or ``fails`` by rule.
+
+    The per-seed slopes are shifted by the threshold and t-tested; the subclaim ``fails`` by rule
+    when a seed diverged.
+    """
     c = r.cell
     exp, allow = expected_slope(c), allowance(c, r.grid)
     threshold = exp + allow
@@ -83,8 +89,11 @@ def cell_subclaim(r: CellResult, kind: str) -> Subclaim:
 
 
 def cell_record(r: CellResult, s: Subclaim) -> dict[str, Any]:
-    """The evidence record of a cell: what the issue asks for plus the raw per-seed numbers
-    (slopes, initial and final gradient norms, best(T) on the grid) the checks recompute from."""
+    """The evidence record of a cell.
+
+    It holds what the issue asks for plus the raw per-seed numbers (slopes, initial and final
+    gradient norms, best(T) on the grid) the checks recompute from.
+    """
     finite = r.slopes[np.isfinite(r.slopes)]
     if finite.size >= 2:
         iv = t_interval(finite)
@@ -123,8 +132,11 @@ def constant_step_subclaim(cs: dict[str, Any]) -> Subclaim:
 
 
 def _attributable_to(records: list[dict[str, Any]]) -> str:
-    """In a clause: the normalized step if the α = 0 ablation (normalized SAM, same schedule and
-    step lengths) reaches the rate in every ablation cell, else what the ablation does."""
+    """In a clause, what the rate is attributable to.
+
+    The clause names the normalized step if the α = 0 ablation (normalized SAM, same schedule and
+    step lengths) reaches the rate in every ablation cell, else says what the ablation does.
+    """
     abl = [r for r in records if r["alpha"] == 0.0]
     if not abl:
         return "not attributed: no alpha = 0 ablation at this scale"
@@ -136,8 +148,11 @@ def _attributable_to(records: list[dict[str, Any]]) -> str:
 
 
 def _attribution(records: list[dict[str, Any]]) -> str:
-    """One sentence from the numbers: the headline slopes and what the alpha = 0 ablation
-    (normalized SAM, same schedule and step lengths) reaches."""
+    """One sentence from the numbers on the headline slopes and the ablation.
+
+    It gives the headline slopes and what the alpha = 0 ablation (normalized SAM, same schedule
+    and step lengths) reaches.
+    """
     head = [r for r in records if r["role"] == "headline"]
     txt = ", ".join(f"{r['id']} {r['slope']:.2f} ({r['verdict']})" for r in head)
     abl = [r for r in records if r["alpha"] == 0.0]
@@ -167,6 +182,7 @@ def _attribution(records: list[dict[str, Any]]) -> str:
        facts=("F3.6", "F5.3", "F7.2", "F7.3", "F7.4"), backends=("numpy", "torch"),
        figure="convergence")
 def check_p_conv(ctx: ExperimentContext) -> Outcome:
+    """Check P-CONV: judge every cell's slopes and the constant-step bound, then the headline."""
     m = measure(ctx)
     heads = {c.id for c in m["plan"]["headline"]}
     results: dict[str, CellResult] = m["results"]

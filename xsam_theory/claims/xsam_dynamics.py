@@ -93,9 +93,10 @@ TRAP_ALPHAS = (0.2, 0.5, 0.8, 0.9)
 
 def _window_coords(name: str, spec: str, seed: int, alpha: float, sign: int, burn: int,
                    tail: int, stream: int, ctx: ExperimentContext) -> tuple[np.ndarray, np.ndarray]:
-    """Run X-SAM form ``name`` with the exact ``v`` (orientation ``sign``) from a seeded start
-    and return ``x_t = <w_t, v>`` and the transverse norms over the ``tail`` steps after
-    ``burn``."""
+    """Run X-SAM form ``name`` with the exact ``v`` (orientation ``sign``) from a seeded start.
+
+    Returns ``x_t = <w_t, v>`` and the transverse norms over the ``tail`` steps after ``burn``.
+    """
     q, U = quadratic_case(spec, seed)
     cfg = exact_v(name, lr=ETA, rho=RHO, alpha=alpha, eigvec_sign=sign)
     run = run_steps(q, cfg, _start(ctx, stream + seed, q.dim), burn + tail, ctx=ctx)
@@ -164,8 +165,11 @@ def _symmetric_run(spec: str, seed: int, alpha: float, sign: int, burn: int, tai
 
 def _projector_run(spec: str, seed: int, alpha: float, steps: int, ctx: ExperimentContext
                    ) -> dict[str, Any]:
-    """The projector form with USAM perturbation is linear: compare every eigencomponent with
-    the closed-form power of its factor (absolute error relative to ``||w_0||``)."""
+    """Compare the linear projector form's eigencomponents with their closed-form powers.
+
+    The projector form with USAM perturbation is linear: every eigencomponent is compared with
+    the closed-form power of its factor (absolute error relative to ``||w_0||``).
+    """
     q, U = quadratic_case(spec, seed)
     lam = q.eigenvalues
     cfg = exact_v("xsam_projector", lr=ETA, rho=RHO, alpha=alpha, perturbation="unnormalized")
@@ -230,6 +234,7 @@ def _trap_case(alpha: float, steps: int, ctx: ExperimentContext) -> dict[str, An
        backends=("numpy", "torch"),
        figure="quadratic-2d")
 def check_window(ctx: ExperimentContext) -> Outcome:
+    """Check F-WINDOW: the 1-D window, occupancy and projector factor, symbolic and on runs."""
     proved, symbolic = _all_proved(sym.paper_rule_map(), sym.paper_window(),
                                    sym.symmetric_window(), sym.projector_factor())
     seeds = [ctx.seed + i for i in range(ctx.pick(1, 3, 8))]
@@ -339,8 +344,10 @@ def _freeze_paper(spec: str, seed: int, sign: int, steps: int, ctx: ExperimentCo
 
 def _fixed_point(spec: str, seed: int, sign: int, steps: int, ctx: ExperimentContext
                  ) -> dict[str, Any]:
-    """Start exactly at ``w0 = x0 v`` with ``x0 = 1`` along the optimizer's oriented ``v``: the
-    paper rule at alpha = 1 must not move although ``||g|| = lambda1 x0``."""
+    """Start exactly at ``w0 = x0 v`` with ``x0 = 1`` along the optimizer's oriented ``v``.
+
+    The paper rule at alpha = 1 must not move although ``||g|| = lambda1 x0``.
+    """
     q, U = quadratic_case(spec, seed)
     v = sign * U[:, 0]
     cfg = exact_v("xsam_paper", lr=ETA, rho=RHO, alpha=1.0, eigvec_sign=sign)
@@ -384,6 +391,7 @@ def _freeze_projector(spec: str, seed: int, steps: int, ctx: ExperimentContext) 
        facts=("F6.6", "F7.2", "F7.4"),
        backends=("numpy", "torch"))
 def check_freeze(ctx: ExperimentContext) -> Outcome:
+    """Check F-FREEZE: the alpha = 1 fixed points, symbolic and on paper-rule/projector runs."""
     proved, symbolic = _all_proved(sym.fixed_points(), sym.paper_rule_map(),
                                    sym.projector_factor())
     seeds = [ctx.seed + i for i in range(ctx.pick(1, 2, 4))]
@@ -412,12 +420,15 @@ ESCAPE_ALPHAS = (1.2, 1.5, 2.0)
 
 def _escape_paper(spec: str, seed: int, alpha: float, mu: float, sign: int, steps: int,
                   ctx: ExperimentContext) -> dict[str, Any]:
-    """Paper rule, alpha > 1. Exact per-step law (G1 with heavy ball): ``Δx_t = −η b_t``,
+    """Paper rule, alpha > 1.
+
+    Exact per-step law (G1 with heavy ball): ``Δx_t = −η b_t``,
     ``b_t = μ b_{t−1} + (c_t − α|c_t|)``, with ``c_t`` recomputed from ``H``. Once ``c > 0`` for
     the window and the buffer's memory (``L`` steps, ``μ^L <= 1e-9``), each ``−η b_t`` lies in
     ``[c_lo, 1] · η(α−1)/(1−μ)`` up to ``μ^L``, so the measured speed must satisfy
     ``|speed/pred − 1| <= (1 − c_lo) + 1e-8``; ``c_lo >= 0.9`` is required so that the bracket
-    says something."""
+    says something.
+    """
     q, U = quadratic_case(spec, seed)
     v = sign * U[:, 0]
     H = np.asarray(q.hessian_matrix)
@@ -476,6 +487,7 @@ def _escape_projector(spec: str, seed: int, alpha: float, eta: float, steps: int
        facts=("F5.3", "F7.3", "F7.4"),
        backends=("numpy", "torch"))
 def check_escape(ctx: ExperimentContext) -> Outcome:
+    """Check F-ESCAPE: the alpha > 1 escape speed and projector rate, symbolic and on runs."""
     proved, symbolic = _all_proved(sym.escape(), sym.paper_rule_map())
     seeds = [ctx.seed + i for i in range(ctx.pick(1, 2, 4))]
     steps = ctx.pick(400, 600, 1200)

@@ -1,5 +1,7 @@
-r"""P-CONV's runs: X-SAM with :math:`\eta_t = \eta_0/\sqrt{t+1}`, the best gradient norm so far,
-its log-log slope per seed, divergence per seed, and the rate each form is expected to reach.
+r"""P-CONV's runs of X-SAM with a decaying step, and the rate each form is expected to reach.
+
+X-SAM with :math:`\eta_t = \eta_0/\sqrt{t+1}`: the best gradient norm so far, its log-log slope per
+seed, divergence per seed, and the rate each form is expected to reach.
 
 **Which rate to expect (derivation).** Take :math:`L` :math:`\ell`-smooth and bounded below by
 :math:`L^*`, and a step :math:`w_{t+1} = w_t - \eta_t d_t`. The descent lemma gives
@@ -132,15 +134,18 @@ class Cell:
 
     @property
     def id(self) -> str:
+        """The cell's id, ``problem/form/alpha=...`` plus ``/minibatch`` for a minibatch cell."""
         return (f"{self.problem}/{self.form}/alpha={self.alpha:g}"
                 + ("/minibatch" if self.batch == "minibatch" else ""))
 
     @property
     def normalized(self) -> bool:
+        """Whether the cell's form takes a normalized step."""
         return _SWITCHES[self.form][1]
 
     @property
     def eta0(self) -> float:
+        """The initial step: 0.5 for an unnormalized form on the MLP, else 0.1."""
         return 0.5 if (self.problem == "mlp" and not self.normalized) else 0.1
 
 
@@ -169,9 +174,11 @@ def grid_for(t_max: int) -> np.ndarray:
 
 
 def expected_slope(cell: Cell) -> float:
-    """The derived log-log slope of the bound on ``best(T)`` (module docstring): -1/2 for a
-    normalized step and for the projector form on the quadratic, -1/4 for the projector form
-    elsewhere."""
+    """The derived log-log slope of the bound on ``best(T)`` (module docstring).
+
+    It is -1/2 for a normalized step and for the projector form on the quadratic, -1/4 for the
+    projector form elsewhere.
+    """
     return -0.5 if (cell.normalized or cell.problem == "quadratic") else -0.25
 
 
@@ -196,10 +203,12 @@ def _unit_rows(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def quadratic_runs(form: str, alpha: float, eta0: float, seeds: tuple[int, ...], steps: int, *,
                    schedule: str = "inv_sqrt") -> dict[str, np.ndarray]:
-    r"""X-SAM (``form``, exact :math:`v`, :math:`\rho` = :data:`RHO`) on the seeds' quadratics,
-    all seeds at once: ``grad_norm`` (seeds, steps + 1) for :math:`w_0 \dots w_T`, ``loss``
-    likewise, and ``adv_grad_norm`` (seeds, steps). A seed whose iterate stops being finite
-    keeps ``inf`` from there on. ``schedule``: ``inv_sqrt`` or ``constant``."""
+    r"""X-SAM (``form``, exact :math:`v`, :math:`\rho` = :data:`RHO`) on the seeds' quadratics.
+
+    All seeds run at once. Returns ``grad_norm`` (seeds, steps + 1) for :math:`w_0 \dots w_T`,
+    ``loss`` likewise, and ``adv_grad_norm`` (seeds, steps). A seed whose iterate stops being finite
+    keeps ``inf`` from there on. ``schedule``: ``inv_sqrt`` or ``constant``.
+    """
     if form not in FORMS:
         raise ValueError(f"form must be one of {list(FORMS)}, got {form!r}")
     if schedule not in ("inv_sqrt", "constant"):
@@ -235,9 +244,12 @@ def quadratic_runs(form: str, alpha: float, eta0: float, seeds: tuple[int, ...],
 
 
 def fast_path_deviation(form: str, alpha: float, seed: int, steps: int = 64) -> float:
-    """Largest relative difference of ``||grad||`` between :func:`quadratic_runs` and the
-    package's own step (:func:`~xsam_theory.experiments.loops.trajectory`, exact ``v``) over
-    ``steps`` steps of one seed."""
+    """Largest relative difference of ``||grad||`` between the fast path and the package's step.
+
+    The fast path is :func:`quadratic_runs`, the package's own step
+    :func:`~xsam_theory.experiments.loops.trajectory` (exact ``v``); both run ``steps`` steps of one
+    seed.
+    """
     q, w0, _ = _quadratic_problem(seed)
     cfg = preset(FORMS[form], lr=0.1, rho=RHO, alpha=alpha, lr_schedule="inv_sqrt",
                  eigvec_source="exact", refresh_every=2**62)
@@ -253,7 +265,7 @@ def _mlp_problem(seed: int, widths: tuple[int, ...]) -> tuple[MLP, np.ndarray]:
 
 
 def _noise_floor(p: MLP, w: np.ndarray, seed: int) -> float:
-    """:math:`2\\sigma_B`: twice the RMS of :math:`\\|g_B - g\\|` over one epoch's minibatches."""
+    r""":math:`2\sigma_B`: twice the RMS of :math:`\|g_B - g\|` over one epoch's minibatches."""
     g = np.asarray(p.grad(w))
     perm = np.random.default_rng([seed, 0xF100]).permutation(MLP_SAMPLES)
     devs = [float(np.sum((np.asarray(p.grad(w, perm[i:i + BATCH])) - g) ** 2))
@@ -263,8 +275,11 @@ def _noise_floor(p: MLP, w: np.ndarray, seed: int) -> float:
 
 def mlp_runs(cell: Cell, seeds: tuple[int, ...], steps: int, widths: tuple[int, ...],
              ctx: ExperimentContext | None = None) -> dict[str, np.ndarray]:
-    """The cell's MLP runs: full-batch ``grad_norm`` (seeds, steps + 1) (``inf`` after a
-    non-finite stop), ``adv_grad_norm`` (seeds, steps) and ``noise_floor`` (seeds)."""
+    """The cell's MLP runs.
+
+    Returns full-batch ``grad_norm`` (seeds, steps + 1) (``inf`` after a non-finite stop),
+    ``adv_grad_norm`` (seeds, steps) and ``noise_floor`` (seeds).
+    """
     n = len(seeds)
     gn, agn = np.full((n, steps + 1), np.inf), np.full((n, steps), np.inf)
     cs = np.full((n, steps), np.nan)
@@ -338,9 +353,11 @@ def headline_alphas(ctx: ExperimentContext) -> tuple[float, ...]:
 
 
 def plan(ctx: ExperimentContext) -> dict[str, Any]:
-    """Cells, seeds and lengths per scale: the headline cells (paper rule, alpha in (0, 1), full
-    batch on both problems and minibatch on the MLP), the alpha = 0 ablation, and subclaim cells
-    (other forms, alpha >= 1)."""
+    """Cells, seeds and lengths per scale.
+
+    The cells are the headline cells (paper rule, alpha in (0, 1), full batch on both problems and
+    minibatch on the MLP), the alpha = 0 ablation, and subclaim cells (other forms, alpha >= 1).
+    """
     a_head = headline_alphas(ctx)
     head = ([Cell("quadratic", "paper", a) for a in a_head]
             + [Cell("mlp", "paper", a) for a in a_head]
@@ -363,9 +380,11 @@ def plan(ctx: ExperimentContext) -> dict[str, Any]:
 
 def constant_step(seeds: tuple[int, ...], t_max: int, alpha: float = 0.5,
                   etas: tuple[float, ...] = (0.1, 0.05, 0.025)) -> dict[str, Any]:
-    """Paper rule, constant step, quadratic: per eta and seed the tail mean of ``||g||`` (last
-    quarter), its descent-lemma bound, divergence, and per seed the log-log slope of the tail
-    mean against eta."""
+    """Paper rule, constant step, quadratic: the tail mean of ``||g||`` against its bound.
+
+    Per eta and seed: the tail mean of ``||g||`` (last quarter), its descent-lemma bound,
+    divergence; and per seed the log-log slope of the tail mean against eta.
+    """
     lam_max, kappa = max(SPECTRUM), max(SPECTRUM) / min(SPECTRUM)
     tails, bounds, div = [], [], []
     n = t_max // 4
@@ -388,8 +407,11 @@ def constant_step(seeds: tuple[int, ...], t_max: int, alpha: float = 0.5,
 
 
 def measure(ctx: ExperimentContext) -> dict[str, Any]:
-    """Every cell of the scale's :func:`plan` (``results``: id -> :class:`CellResult`), the
-    constant-step runs and the fast path's deviation from the package's step."""
+    """Every cell of the scale's :func:`plan`, the constant-step runs and the fast path's deviation.
+
+    ``results`` maps id -> :class:`CellResult`; the fast path's deviation is measured from the
+    package's step.
+    """
     p = plan(ctx)
     seeds_q = tuple(ctx.seed + s for s in range(p["quadratic_seeds"]))
     seeds_m = tuple(ctx.seed + s for s in range(p["mlp_seeds"]))
