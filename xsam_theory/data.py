@@ -1,6 +1,8 @@
-r"""Datasets for the generalization study (SPEC §3, claim P-GEN): a seeded teacher–student
-generator, scikit-learn's ``load_digits`` and a ``make_classification`` set, each with fixed
-train / validation / test splits, and datasets a user registers (:func:`register_dataset`).
+r"""Datasets for the generalization study (SPEC §3, claim P-GEN).
+
+A seeded teacher–student generator, scikit-learn's ``load_digits`` and a ``make_classification``
+set, each with fixed train / validation / test splits, and datasets a user registers
+(:func:`register_dataset`).
 
 Every dataset is a function of its seed alone. The seed feeds independent streams
 (``np.random.default_rng([seed, STREAM])``) for the inputs, the teacher, the split and the label
@@ -138,6 +140,7 @@ class Dataset:
 
     @property
     def n_features(self) -> int:
+        """The number of input features (columns of every split's ``X``)."""
         return int(self.train.X.shape[1])
 
     def split(self, name: str) -> Split:
@@ -201,9 +204,12 @@ def split_indices(labels: Any, fractions: Sequence[float] = (0.6, 0.2, 0.2), *, 
 
 def standardize(train: np.ndarray, *others: np.ndarray
                 ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
-    r"""``(mean, scale, [standardized train, *standardized others])`` with the per-feature mean
-    and standard deviation (``ddof=0``) of ``train`` alone; ``scale = 1`` for a feature that is
-    constant on ``train`` (so it maps to 0 there, never to NaN)."""
+    r"""Standardize ``train`` and ``others`` with the statistics of ``train`` alone.
+
+    Returns ``(mean, scale, [standardized train, *standardized others])`` with the per-feature
+    mean and standard deviation (``ddof=0``) of ``train`` alone; ``scale = 1`` for a feature that
+    is constant on ``train`` (so it maps to 0 there, never to NaN).
+    """
     train = np.asarray(train, dtype=np.float64)
     if train.ndim != 2 or train.shape[0] < 1:
         raise ValueError(f"train must be a non-empty 2-D array, got shape {train.shape}")
@@ -216,8 +222,11 @@ def standardize(train: np.ndarray, *others: np.ndarray
 
 def corrupt_labels(y: np.ndarray, rate: float, n_classes: int,
                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Replace each label, independently with probability ``rate``, by a uniformly drawn
-    *different* class. Returns ``(noisy labels, mask of replaced labels)``."""
+    """Replace labels at random by a uniformly drawn *different* class.
+
+    Each label is replaced independently with probability ``rate``. Returns
+    ``(noisy labels, mask of replaced labels)``.
+    """
     if not (math.isfinite(rate) and 0.0 <= rate <= 1.0):
         raise ValueError(f"label_noise must be a probability in [0, 1], got {rate!r}")
     if n_classes < 2 and rate > 0:
@@ -309,9 +318,12 @@ def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
 
 def digits(fractions: Sequence[float] = (0.6, 0.2, 0.2), *, label_noise: float = 0.0,
            seed: int = 0) -> Dataset:
-    """scikit-learn's ``load_digits`` (1,797 8×8 grey-level images, 10 classes, 64 features in
-    0..16) with a stratified seeded split (:func:`split_indices`) and training-split
-    standardization. Needs the ``digits`` extra."""
+    """scikit-learn's ``load_digits``, split and standardized.
+
+    The data: 1,797 8×8 grey-level images, 10 classes, 64 features in 0..16. They get a
+    stratified seeded split (:func:`split_indices`) and training-split standardization. Needs
+    the ``digits`` extra.
+    """
     X, y = _digits_arrays()
     idx = split_indices(y, fractions, seed=seed, stratify=True)
     options = {"fractions": list(_check_fractions(fractions)), "label_noise": label_noise}
@@ -324,12 +336,15 @@ def generated_classification(n_samples: int = 1000, n_features: int = 20, *,
                              flip_y: float = 0.1, class_sep: float = 1.0,
                              fractions: Sequence[float] = (0.6, 0.2, 0.2),
                              seed: int = 0) -> Dataset:
-    """scikit-learn's ``make_classification`` drawn from ``seed`` (Gaussian clusters on the
-    vertices of a hypercube, ``n_informative`` informative features, ``n_redundant`` linear
-    combinations of them, the rest noise), with its own label noise: a fraction ``flip_y`` of
-    *all* rows (the test split included) get a uniformly drawn class, possibly the same one. A
-    stratified seeded split (:func:`split_indices`) and training-split standardization follow.
-    Needs scikit-learn (the ``digits`` extra)."""
+    """scikit-learn's ``make_classification`` drawn from ``seed``, split and standardized.
+
+    The data are Gaussian clusters on the vertices of a hypercube, with ``n_informative``
+    informative features, ``n_redundant`` linear combinations of them, the rest noise, and with
+    ``make_classification``'s own label noise: a fraction ``flip_y`` of *all* rows (the test
+    split included) get a uniformly drawn class, possibly the same one. A stratified seeded
+    split (:func:`split_indices`) and training-split standardization follow.
+    Needs scikit-learn (the ``digits`` extra).
+    """
     try:
         from sklearn.datasets import make_classification
     except ImportError:
@@ -357,8 +372,11 @@ DATASETS = {"teacher_student": teacher_student, "digits": digits,
 
 @dataclass(frozen=True)
 class UserLoader:
-    """A registered user dataset: its loader and, when it has one, the ``module:qualname``
-    by which worker processes import it (``None``: the calling process only)."""
+    """A registered user dataset: its loader and, when it has one, its import path.
+
+    ``path`` is the ``module:qualname`` by which worker processes import the loader (``None``:
+    the calling process only).
+    """
 
     name: str
     loader: Callable[[], Any]
@@ -372,9 +390,12 @@ _RAW_CACHE: dict[tuple[str, str], tuple[np.ndarray, np.ndarray, int]] = {}
 
 
 def importable_path(loader: Callable[..., Any]) -> str | None:
-    """``"module:qualname"`` if importing it in a fresh process gives back ``loader`` itself,
-    else ``None`` (lambdas, functions defined inside functions, anything defined in
-    ``__main__``, objects without a name)."""
+    """The ``"module:qualname"`` by which a fresh process imports ``loader``, else ``None``.
+
+    The path is returned only if importing it gives back ``loader`` itself; else ``None``
+    (lambdas, functions defined inside functions, anything defined in ``__main__``, objects
+    without a name).
+    """
     module = getattr(loader, "__module__", None)
     qualname = getattr(loader, "__qualname__", None)
     if not module or not qualname or module == "__main__" or "<" in qualname:
@@ -404,10 +425,12 @@ def _import_loader(path: str) -> Callable[[], Any]:
 
 
 def register_dataset(name: str, loader: Callable[[], Any]) -> str:
-    """Make ``loader`` (no arguments, returns ``(X, y)``; see the module docstring) the dataset
-    ``name`` for :func:`load_dataset`, :func:`mlp_problem` and the generalization study
-    (``ExperimentContext(datasets=(name,))``). Registering a name again replaces it; the
-    built-in names cannot be taken. Returns ``name``.
+    """Make ``loader`` the dataset ``name``; returns ``name``.
+
+    ``loader`` takes no arguments and returns ``(X, y)`` (see the module docstring). It becomes
+    the dataset ``name`` for :func:`load_dataset`, :func:`mlp_problem` and the generalization
+    study (``ExperimentContext(datasets=(name,))``). Registering a name again replaces it; the
+    built-in names cannot be taken.
 
     The loader is called only when the dataset is used; it is checked then (:func:`check_xy`).
     """
@@ -425,10 +448,12 @@ def register_dataset(name: str, loader: Callable[[], Any]) -> str:
 
 
 def resolve_dataset(spec: str) -> tuple[str, str | None]:
-    """``(name, loader path)`` for a dataset named on the command line: a built-in name
-    (path ``None``), a registered name (the loader's ``module:qualname``, or ``None`` if it has
-    none), or ``"package.module:function"`` (named after ``function``; imported here, so a
-    typo fails now, not in a worker)."""
+    """``(name, loader path)`` for a dataset named on the command line.
+
+    ``spec`` is a built-in name (path ``None``), a registered name (the loader's
+    ``module:qualname``, or ``None`` if it has none), or ``"package.module:function"`` (named
+    after ``function``; imported here, so a typo fails now, not in a worker).
+    """
     if not isinstance(spec, str) or not spec.strip():
         raise ValueError(f"a dataset is a name or 'package.module:function', got {spec!r}")
     spec = spec.strip()
@@ -517,8 +542,11 @@ def _integer_labels(name: str, ya: np.ndarray) -> np.ndarray:
 
 
 def dataset_digest(X: np.ndarray, y: np.ndarray) -> str:
-    """SHA-256 (first 16 hex digits) of the checked arrays: a run configuration records it, so
-    that a changed loader makes new runs and a worker that loads other data notices."""
+    """SHA-256 (first 16 hex digits) of the checked arrays.
+
+    A run configuration records it, so that a changed loader makes new runs and a worker that
+    loads other data notices.
+    """
     h = hashlib.sha256()
     for a in (np.ascontiguousarray(X, dtype=np.float64), np.ascontiguousarray(y, np.int64)):
         h.update(str(a.shape).encode())
@@ -548,9 +576,12 @@ def _user_raw(name: str, loader: str | None) -> tuple[np.ndarray, np.ndarray, in
 def user_dataset(name: str, *, loader: str | None = None,
                  fractions: Sequence[float] = (0.6, 0.2, 0.2), label_noise: float = 0.0,
                  digest: str | None = None, seed: int = 0) -> Dataset:
-    """A user dataset (registered ``name``, or the loader ``module:qualname``) with a stratified
-    split drawn from ``seed`` and training-split standardization. ``digest``: the
-    :func:`dataset_digest` the data must have (``ValueError`` otherwise)."""
+    """A user dataset with a stratified split and training-split standardization.
+
+    The data come from the registered ``name``, or from the loader ``module:qualname``; the
+    split is drawn from ``seed``. ``digest``: the :func:`dataset_digest` the data must have
+    (``ValueError`` otherwise).
+    """
     X, y, k = _user_raw(name, loader)
     if digest is not None and dataset_digest(X, y) != digest:
         raise ValueError(f"dataset {name!r}: the loader returned other data than when the study "
@@ -566,8 +597,10 @@ def user_dataset(name: str, *, loader: str | None = None,
 
 
 def load_dataset(name: str, *, seed: int = 0, **options: Any) -> Dataset:
-    """The dataset ``name`` (one of :data:`DATASETS`, or registered with
-    :func:`register_dataset`) with its options."""
+    """The dataset ``name`` with its options.
+
+    ``name`` is one of :data:`DATASETS`, or a name registered with :func:`register_dataset`.
+    """
     if name in DATASETS:
         return DATASETS[name](seed=seed, **options)
     if name in USER_DATASETS or options.get("loader"):
@@ -581,8 +614,9 @@ def load_dataset(name: str, *, seed: int = 0, **options: Any) -> Dataset:
 def mlp_problem(dataset: str = "teacher_student", hidden: Sequence[int] = (32,), *,
                 seed: int = 0, activation: str = "tanh", l2: float = 0.0,
                 options: dict[str, Any] | None = None) -> MLP:
-    """The cross-entropy :class:`~xsam_theory.problems.MLP` on the training split of
-    ``load_dataset(dataset, seed=seed, **options)``, with layer sizes
+    """The cross-entropy :class:`~xsam_theory.problems.MLP` on a dataset's training split.
+
+    The dataset is ``load_dataset(dataset, seed=seed, **options)``; the layer sizes are
     ``(n_features, *hidden, n_classes)``.
 
     The validation and test splits come along as ``problem.held_out = {"val": MLP, "test":

@@ -114,6 +114,7 @@ class SymmetricCase:
 
     @property
     def dim(self) -> int:
+        """The dimension :math:`d` of the matrix (the number of eigenvalues)."""
         return int(self.eigenvalues.size)
 
     @property
@@ -134,8 +135,11 @@ class SymmetricCase:
 
     @property
     def top_gap(self) -> float:
-        r""":math:`\lambda_1 - \lambda_{m+1}` with :math:`m` the top multiplicity (``inf`` when
-        every eigenvalue equals :math:`\lambda_1`)."""
+        r"""The gap :math:`\lambda_1 - \lambda_{m+1}` below the top eigenvalue.
+
+        :math:`m` is the top multiplicity; the gap is ``inf`` when every eigenvalue equals
+        :math:`\lambda_1`.
+        """
         m = self.top_multiplicity
         return math.inf if m == self.dim else float(self.eigenvalues[0] - self.eigenvalues[m])
 
@@ -155,9 +159,11 @@ class SymmetricCase:
 
 def symmetric_case(eigenvalues: Sequence[float], basis_seed: int | None = None,
                    kind: str = "custom") -> SymmetricCase:
-    r"""Build :math:`H = Q\,\mathrm{diag}(\lambda)\,Q^\top` (``basis_seed=None``: :math:`Q = I`,
-    else Haar-random from the seed), symmetrized as :math:`(H + H^\top)/2`, which is exactly
-    symmetric in floating point because addition commutes.
+    r"""Build :math:`H = Q\,\mathrm{diag}(\lambda)\,Q^\top`, exactly symmetric.
+
+    ``basis_seed=None`` gives :math:`Q = I`, else :math:`Q` is Haar-random from the seed. ``H`` is
+    symmetrized as :math:`(H + H^\top)/2`, which is exactly symmetric in floating point because
+    addition commutes.
 
     >>> case = symmetric_case([3.0, 1.0])
     >>> case.H.tolist(), case.condition
@@ -274,8 +280,10 @@ def symmetric_matrices(draw: Any, *, min_dim: int = 1, max_dim: int = 6,
 
 
 def orthogonal_matrices(dim: int) -> st.SearchStrategy[np.ndarray]:
-    """Orthogonal ``(dim, dim)`` matrices: signed permutations (exact in floating point) or
-    Haar-random ones (orthogonal to round-off)."""
+    """Orthogonal ``(dim, dim)`` matrices.
+
+    Signed permutations (exact in floating point) or Haar-random ones (orthogonal to round-off).
+    """
 
     @st.composite
     def signed_permutation(draw: Any) -> np.ndarray:
@@ -301,8 +309,9 @@ def _components(tiny: bool) -> st.SearchStrategy[float]:
 
 @st.composite
 def unit_vectors(draw: Any, dim: int, *, tiny_components: bool = True) -> np.ndarray:
-    r"""Unit vectors in :math:`\mathbb R^{dim}`, possibly with exact-zero, subnormal or tiny
-    components (``tiny_components``).
+    r"""Unit vectors in :math:`\mathbb R^{dim}`.
+
+    With ``tiny_components``, they may have exact-zero, subnormal or tiny components.
 
     Built without filtering: one pivot component has magnitude in :math:`[1/4, 1]`, so the raw
     vector is never zero and normalizing it neither underflows nor overflows;
@@ -317,8 +326,10 @@ def unit_vectors(draw: Any, dim: int, *, tiny_components: bool = True) -> np.nda
 @st.composite
 def finite_vectors(draw: Any, dim: int, *, min_exponent: int = -1074,
                    max_exponent: int = 1000) -> np.ndarray:
-    r"""Any finite vector: mantissas in :math:`[-1, 1]` (zeros, subnormals and tiny values
-    included) times one common power of two :math:`2^k`, ``min_exponent <= k <= max_exponent``.
+    r"""Any finite vector: mantissas times one common power of two.
+
+    The mantissas lie in :math:`[-1, 1]` (zeros, subnormals and tiny values included); the power
+    of two is :math:`2^k`, ``min_exponent <= k <= max_exponent``.
 
     This covers the zero vector (what shrinking prefers), vectors whose squared norm underflows
     (:math:`\|x\|^2 < 2^{-1074}`) and vectors whose squared norm overflows, with every entry
@@ -357,7 +368,9 @@ class MLPCase:
 def mlp_case(widths: Sequence[int], n_samples: int, activation: str = "tanh",
              loss: str = "cross_entropy", l2: float = 0.0, seed: int = 0,
              w_scale: float = 1.0) -> MLPCase:
-    r"""An MLP with inputs :math:`X \sim \mathcal N(0, I)` from ``seed``, integer labels
+    r"""An MLP on seeded random data, with a parameter vector ``w``.
+
+    Inputs :math:`X \sim \mathcal N(0, I)` come from ``seed``, with integer labels
     (cross-entropy) or standard normal targets (squared loss), and
     ``w = w_scale * torch_default_init(widths)`` from the same generator.
 
@@ -382,10 +395,12 @@ def mlp_case(widths: Sequence[int], n_samples: int, activation: str = "tanh",
 @st.composite
 def mlp_cases(draw: Any, *, max_hidden_layers: int = 2, max_width: int = 5,
               max_samples: int = 6) -> MLPCase:
-    """Small MLPs (0 to ``max_hidden_layers`` hidden layers of width ``1..max_width``, 1 to 4
-    inputs and outputs, 1 to ``max_samples`` data points), both activations and both losses,
-    with or without L2, at parameter scales :math:`10^{-2}` to :math:`10^{1}` of the PyTorch
-    default init."""
+    """Small MLPs, both activations and both losses, with or without L2.
+
+    They have 0 to ``max_hidden_layers`` hidden layers of width ``1..max_width``, 1 to 4 inputs
+    and outputs, and 1 to ``max_samples`` data points, at parameter scales :math:`10^{-2}` to
+    :math:`10^{1}` of the PyTorch default init.
+    """
     hidden = draw(st.lists(st.integers(1, max_width), max_size=max_hidden_layers))
     widths = (draw(st.integers(1, 4)), *hidden, draw(st.integers(1, 4)))
     return mlp_case(
@@ -424,11 +439,14 @@ def _points(dim: int, bound: float = 2.0) -> st.SearchStrategy[np.ndarray]:
 
 @st.composite
 def problem_cases(draw: Any, *, max_dim: int = 6) -> ProblemCase:
-    """One of every problem family at a point: a :class:`Quadratic` (spectrum from
-    :func:`symmetric_matrices`, scales :math:`10^{-4}` to :math:`10^{4}`), a
-    :class:`Factorization` (width 1-3, depth 1-4), the :class:`TwoBlockFactorization`, the
-    :class:`Ravine`, and a small :class:`MLP` (:func:`mlp_cases`). Points have entries in
-    :math:`[-2, 2]` (the MLP's come from :func:`mlp_cases`)."""
+    """One of every problem family at a point.
+
+    A :class:`Quadratic` (spectrum from :func:`symmetric_matrices`, scales :math:`10^{-4}` to
+    :math:`10^{4}`), a :class:`Factorization` (width 1-3, depth 1-4), the
+    :class:`TwoBlockFactorization`, the :class:`Ravine`, and a small :class:`MLP`
+    (:func:`mlp_cases`). Points have entries in :math:`[-2, 2]` (the MLP's come from
+    :func:`mlp_cases`).
+    """
     name = draw(st.sampled_from(["quadratic", "factorization", "two_block", "ravine", "mlp"]))
     if name == "quadratic":
         case = draw(symmetric_matrices(max_dim=max_dim, scale_range=(1e-4, 1e4)))

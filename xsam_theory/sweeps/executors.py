@@ -47,14 +47,20 @@ __all__ = [
 
 
 class WorkerImportError(ImportError):
-    """The worker processes of a local pool could not start: importing the package failed in a
-    new Python process (a module in the working directory shadowing a standard-library one, or
-    a broken environment). The message names the failing import and any shadowing files."""
+    """The worker processes of a local pool could not start.
+
+    Importing the package failed in a new Python process (a module in the working directory
+    shadowing a standard-library one, or a broken environment). The message names the failing
+    import and any shadowing files.
+    """
 
 
 class SchedulerUnreachableError(ConnectionError, ValueError):
-    """No Dask scheduler answered at the given address within the connect timeout (a
-    :class:`ConnectionError`, and a :class:`ValueError` as the address given is unusable)."""
+    """No Dask scheduler answered at the given address within the connect timeout.
+
+    It is a :class:`ConnectionError`, and a :class:`ValueError` as the address given is
+    unusable.
+    """
 
 
 def available_cores() -> int:
@@ -119,13 +125,17 @@ class LocalExecutor(Executor):
         self._inflight: dict[Future[dict[str, Any]], str] = {}
 
     def describe(self) -> str:
+        """``this process`` for one worker, else ``N local processes``."""
         if self.workers == 1:
             return "this process"
         return f"{self.workers} local processes"
 
     def close(self) -> None:
-        """Shut the pool down: wait for idle workers to exit, or terminate them when runs are
-        still in flight (nobody will read their outputs)."""
+        """Shut the pool down.
+
+        Waits for idle workers to exit, or terminates them when runs are still in flight
+        (nobody will read their outputs).
+        """
         if any(not f.done() for f in self._inflight):
             self._terminate_pool()
         elif self._pool is not None:
@@ -335,8 +345,9 @@ _MAIN_GUARD = re.compile(r"""__name__\s*==\s*['"]__main__['"]|['"]__main__['"]\s
 
 
 def _start_failure(timeout: float = 60.0) -> Exception | None:
-    """Why worker processes died before finishing any run, when a cause can be named; else
-    ``None`` (the runs themselves killed them: rerun them one at a time).
+    """Why worker processes died before finishing any run, when a cause can be named.
+
+    Else ``None`` (the runs themselves killed them: rerun them one at a time).
 
     Imports the package in a new interpreter started the way the pool starts its processes
     (in this working directory, which heads its ``sys.path``): a failure is a
@@ -420,9 +431,11 @@ def _serial(configs: Sequence[Mapping[str, Any]]) -> Iterator[dict[str, Any]]:
 
 
 class DaskExecutor(Executor):
-    """Dask distributed: a scheduler at ``address`` (``tcp://host:port``), an existing
-    ``client``, or else a :class:`distributed.LocalCluster` of ``n_workers`` single-threaded
-    workers (``processes=False`` keeps them as threads of this process, for tests).
+    """Dask distributed: a scheduler, an existing client, or a local cluster.
+
+    The runs go to a scheduler at ``address`` (``tcp://host:port``), an existing ``client``, or
+    else a :class:`distributed.LocalCluster` of ``n_workers`` single-threaded workers
+    (``processes=False`` keeps them as threads of this process, for tests).
 
     Tasks are keyed by the run hash, carry only the configuration, and call the importable
     :func:`~xsam_theory.sweeps.worker.worker_entry`; the workers must have the same
@@ -458,6 +471,7 @@ class DaskExecutor(Executor):
         self._cluster: Any = None
 
     def describe(self) -> str:
+        """The scheduler address, ``Dask client``, or the LocalCluster and its workers."""
         if self.address:
             return f"Dask scheduler {self.address}"
         if self._client is not None and self._cluster is None:
@@ -485,6 +499,7 @@ class DaskExecutor(Executor):
         return self._client
 
     def close(self) -> None:
+        """Close the client and the LocalCluster if this executor opened them."""
         if self._owns_client and self._client is not None:
             self._client.close()
             self._client = None
@@ -494,6 +509,11 @@ class DaskExecutor(Executor):
 
     def map_unordered(self, configs: Sequence[Mapping[str, Any]]
                       ) -> Iterator[dict[str, Any] | None]:
+        """Submit one task per configuration, keyed by its run hash, and yield the outputs.
+
+        Outputs come in completion order, with ``None`` on idle ticks; a task that raised (a
+        killed worker, a cancellation, a lost connection) yields a ``failed`` output.
+        """
         if not configs:
             return
         distributed = _import_distributed()
@@ -528,8 +548,11 @@ class DaskExecutor(Executor):
 
 
 def _connect(distributed: Any, address: str, timeout: float) -> Any:
-    """A :class:`distributed.Client` of the scheduler at ``address``, or a
-    :class:`SchedulerUnreachableError` after ``timeout`` seconds."""
+    """A :class:`distributed.Client` of the scheduler at ``address``.
+
+    Raises:
+        SchedulerUnreachableError: When no scheduler answered within ``timeout`` seconds.
+    """
     try:
         return distributed.Client(address, timeout=timeout)
     except OSError as e:  # a refused or timed-out connection, an unknown host
@@ -550,8 +573,11 @@ def _import_distributed() -> Any:
 
 def make_executor(workers: int | None = None, *, dask_local: int | None = None,
                   scheduler: str | None = None) -> Executor:
-    """The executor the CLI options describe: ``scheduler`` (a Dask address), ``dask_local``
-    (a LocalCluster of that many workers), or else a local pool of ``workers`` processes."""
+    """The executor the CLI options describe.
+
+    ``scheduler`` (a Dask address), ``dask_local`` (a LocalCluster of that many workers), or
+    else a local pool of ``workers`` processes.
+    """
     given = [name for name, v in (("workers", workers), ("dask_local", dask_local),
                                   ("scheduler", scheduler)) if v is not None]
     if len(given) > 1:

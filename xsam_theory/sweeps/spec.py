@@ -124,12 +124,13 @@ def _product(grid: Mapping[str, list[Any]]) -> list[dict[str, Any]]:
 
 @dataclass(frozen=True)
 class SweepSpec:
-    """A grid of (optimizer, hyperparameters, seed) runs on one problem.
+    r"""A grid of (optimizer, hyperparameters, seed) runs on one problem.
+
+    Every number anywhere in a spec must be finite: a NaN or an infinity is an error that
+    names where it is (e.g. ``optimizers[0].grid.rho[1]``).
 
     Args:
         name: the sweep's name in the store (one store may hold several sweeps).
-        Every number anywhere in a spec must be finite: a NaN or an infinity is an error that
-        names where it is (e.g. ``optimizers[0].grid.rho[1]``).
         problem: ``{"name": NAME, **params}``; ``NAME`` is one of
             :data:`~xsam_theory.sweeps.registry.PROBLEMS` (params are the keyword arguments of the
             constructor it names) or ``"package.module:function"`` returning a problem.
@@ -145,7 +146,7 @@ class SweepSpec:
             ``"optimizer.rho"``), ``"problem.PARAM"``, ``"init.PARAM"``, or one of ``steps``,
             ``batch_size``, ``iterate_every``.
         init: the initial point: ``{"kind": "default"}`` (the problem's own init — PyTorch-style
-            for MLPs, :math:`\\mathcal N(0, I)` otherwise), ``{"kind": "normal", "scale": s}``, or
+            for MLPs, :math:`\mathcal N(0, I)` otherwise), ``{"kind": "normal", "scale": s}``, or
             ``{"kind": "explicit", "w0": [...]}``; an optional ``"seed"`` fixes the draw across
             run seeds.
         batch_size: ``None`` (full batch) or the minibatch size.
@@ -216,10 +217,12 @@ class SweepSpec:
 
     # -- expansion ------------------------------------------------------------------------------
     def run_count(self) -> int:
-        """The number of runs the spec expands to, counted from the grid lengths without
-        expanding anything: for each optimizer entry, the product of the shared and the entry's
-        grid lengths times the number of seeds (runs that turn out identical are counted once
-        each here, and kept once by :meth:`runs`)."""
+        """The number of runs the spec expands to, counted without expanding anything.
+
+        For each optimizer entry, the count is the product of the shared and the entry's grid
+        lengths times the number of seeds (runs that turn out identical are counted once each
+        here, and kept once by :meth:`runs`).
+        """
         shared = math.prod(len(_axis_values("grid", k, v)) for k, v in self.grid.items())
         total = 0
         for i, entry in enumerate(self.optimizers):
@@ -232,8 +235,10 @@ class SweepSpec:
         return total
 
     def runs(self, *, force: bool = False) -> list[RunConfig]:
-        """Every run of the sweep, in a fixed order (optimizer entry, shared grid, entry grid,
-        seed), each validated; duplicates (same hash) are kept once.
+        """Every run of the sweep, each validated, in a fixed order.
+
+        The order is optimizer entry, shared grid, entry grid, seed; duplicates (same hash) are
+        kept once.
 
         A spec of more than :data:`MAX_RUNS` runs (:meth:`run_count`) is refused with a
         ``ValueError`` before anything is expanded, unless ``force`` is true.
@@ -374,8 +379,11 @@ def _check_seeds(seeds: Any) -> None:
 
 
 def _check_problem_seeds(problem: Mapping[str, Any], grid: Mapping[str, Any]) -> None:
-    """A problem's own ``seed`` (fixed or a grid axis ``problem.seed``/``init.seed``) is a
-    random seed: a non-negative integer (NumPy's seeding would fail on it only in the run)."""
+    """Check that a problem's own ``seed`` is a valid random seed.
+
+    The seed (fixed or a grid axis ``problem.seed``/``init.seed``) must be a non-negative
+    integer (NumPy's seeding would fail on it only in the run).
+    """
     values = [("problem.seed", problem["seed"])] if "seed" in problem else []
     for key in ("problem.seed", "init.seed"):
         axis = grid.get(key)
@@ -404,8 +412,10 @@ def _nonfinite(obj: Any, path: str) -> tuple[str, float] | None:
 
 
 def _check_finite(data: Mapping[str, Any]) -> None:
-    """Refuse a NaN or an infinity anywhere in a spec, naming its place
-    (e.g. ``optimizers[0].grid.rho[1]``)."""
+    """Refuse a NaN or an infinity anywhere in a spec, naming its place.
+
+    The place is a path such as ``optimizers[0].grid.rho[1]``.
+    """
     found = _nonfinite(dict(data), "")
     if found is not None:
         where, value = found

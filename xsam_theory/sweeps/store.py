@@ -145,8 +145,10 @@ class SweepExistsError(StoreError):
 
 
 class StoreFullError(StoreError):
-    """A write was refused by the file system (disk full, file size limit, quota); the store
-    is intact and can be resumed once there is room."""
+    """A write was refused by the file system (disk full, file size limit, quota).
+
+    The store is intact and can be resumed once there is room.
+    """
 
 
 class StoreWarning(UserWarning):
@@ -164,8 +166,10 @@ def check_lease(lease_s: Any) -> float:
 
 
 def heartbeat_period(lease_s: float) -> float:
-    """Seconds between two heartbeats of a driver's claims: a sixth of the lease, at most
-    :data:`MAX_HEARTBEAT_PERIOD_S`, so several heartbeats may be lost before a claim lapses.
+    """Seconds between two heartbeats of a driver's claims.
+
+    A sixth of the lease, at most :data:`MAX_HEARTBEAT_PERIOD_S`, so several heartbeats may be
+    lost before a claim lapses.
 
     >>> heartbeat_period(60.0)
     10.0
@@ -202,16 +206,21 @@ def _process_identity(pid: int) -> str:
 
 
 def new_owner() -> str:
-    """A claim owner id, ``host|pid|token|proc``, unique to one driving process and sweep call
-    (``proc`` identifies the process beyond its PID where ``/proc`` allows)."""
+    """A claim owner id, ``host|pid|token|proc``, unique to one driving process and sweep call.
+
+    ``proc`` identifies the process beyond its PID where ``/proc`` allows.
+    """
     pid = os.getpid()
     return f"{socket.gethostname()}|{pid}|{uuid.uuid4().hex[:8]}|{_process_identity(pid)}"
 
 
 def owner_proven_dead(owner: str) -> bool:
-    """Whether ``owner``'s process is certainly gone: the claim was made on this host, in this
-    boot and PID namespace, and that PID is now absent, a zombie, or another process (another
-    start time). ``False`` whenever this cannot be told; the lease decides then."""
+    """Whether ``owner``'s process is certainly gone.
+
+    That is: the claim was made on this host, in this boot and PID namespace, and that PID is
+    now absent, a zombie, or another process (another start time). ``False`` whenever this
+    cannot be told; the lease decides then.
+    """
     parts = owner.split("|")
     if len(parts) < 4 or not parts[3] or parts[0] != socket.gethostname() or \
             not parts[1].isdigit():
@@ -230,8 +239,11 @@ def owner_proven_dead(owner: str) -> bool:
 
 def claim_is_live(owner: str | None, heartbeat: float | None, *, lease_s: float,
                   now: float | None = None) -> bool:
-    """Whether a run's claim still stands: its heartbeat is younger than ``lease_s`` and its
-    owner is not proven dead (see :func:`owner_proven_dead`)."""
+    """Whether a run's claim still stands.
+
+    It does when its heartbeat is younger than ``lease_s`` and its owner is not proven dead
+    (see :func:`owner_proven_dead`).
+    """
     if not owner or heartbeat is None:
         return False
     now = time.time() if now is None else now
@@ -240,8 +252,11 @@ def claim_is_live(owner: str | None, heartbeat: float | None, *, lease_s: float,
 
 @dataclass(frozen=True)
 class ClaimHolder:
-    """Another owner's live claims on some runs: who (``host``, ``pid``), how many ``runs``,
-    and when the lease of the most recent heartbeat expires (``expires``, Unix time)."""
+    """Another owner's live claims on some runs.
+
+    Who (``host``, ``pid``), how many ``runs``, and when the lease of the most recent heartbeat
+    expires (``expires``, Unix time).
+    """
 
     owner: str
     host: str
@@ -260,8 +275,10 @@ class ClaimHolder:
 
 
 class Heartbeat:
-    """A timer thread that refreshes ``owner``'s running claims in the store at ``path``
-    every ``period`` seconds, on its own connection, whatever the calling thread is doing.
+    """A timer thread that refreshes ``owner``'s running claims in the store at ``path``.
+
+    It refreshes them every ``period`` seconds, on its own connection, whatever the calling
+    thread is doing.
 
     Use as a context manager around the work. A failed refresh (a locked or full disk) is kept
     in :attr:`error` and retried at the next period; the claims lapse after their lease if the
@@ -345,6 +362,7 @@ class RunRecord:
 
     @property
     def seed(self) -> int:
+        """The run's seed, from its configuration."""
         return int(self.config["seed"])
 
 
@@ -379,10 +397,12 @@ class SweepStore:
 
     # -- lifecycle --------------------------------------------------------------------------------
     def close(self) -> None:
-        """Close the store. A writable store first checkpoints its write-ahead log into the
-        file and, when no other connection has it open, leaves WAL mode, so the ``.sqlite``
-        alone holds every result (failures here, e.g. a full disk, are ignored: the log keeps
-        the results)."""
+        """Close the store.
+
+        A writable store first checkpoints its write-ahead log into the file and, when no other
+        connection has it open, leaves WAL mode, so the ``.sqlite`` alone holds every result
+        (failures here, e.g. a full disk, are ignored: the log keeps the results).
+        """
         con, self._con = self._con, None
         if con is None:
             return
@@ -406,6 +426,7 @@ class SweepStore:
 
     @property
     def con(self) -> sqlite3.Connection:
+        """The open SQLite connection; a :class:`StoreError` once the store is closed."""
         if self._con is None:
             raise StoreError(f"the store {self.path} is closed")
         return self._con
@@ -436,8 +457,9 @@ class SweepStore:
     def register_sweep(self, name: str, spec: Mapping[str, Any],
                        runs: Sequence[tuple[str, Mapping[str, Any]]], *,
                        resume: bool = False) -> int:
-        """Record sweep ``name`` with its runs ``[(hash, config), ...]``; new runs start
-        ``pending``. Returns how many runs were new to the store.
+        """Record sweep ``name`` with its runs ``[(hash, config), ...]``.
+
+        New runs start ``pending``. Returns how many runs were new to the store.
 
         Raises:
             SweepExistsError: the store already holds this sweep and ``resume`` is false.
@@ -478,8 +500,11 @@ class SweepStore:
             return new
 
     def sweeps(self) -> list[dict[str, Any]]:
-        """The sweeps in the store: name, number of runs, package version, creation time and
-        the counts by status."""
+        """The sweeps in the store, one dictionary each.
+
+        Each holds the name, number of runs, package version, creation time and the counts by
+        status.
+        """
         with self._guard():
             rows = self.con.execute("SELECT name, n_runs, package_version, created FROM sweeps "
                                     "ORDER BY created, name").fetchall()
@@ -497,11 +522,13 @@ class SweepStore:
     # -- claims and results -----------------------------------------------------------------
     def claim(self, hashes: Iterable[str], owner: str, *, lease_s: float = DEFAULT_LEASE_S,
               limit: int | None = None) -> tuple[list[str], list[str]]:
-        """Claim for ``owner`` up to ``limit`` (default: all) of the given runs, in order: those
-        pending, failed, or running under a claim that is no longer live (see
-        :func:`claim_is_live`). Returns ``(claimed, busy)``, ``busy`` being the given runs that
-        another owner's live claim holds; done runs are in neither. A claim does not count as
-        an attempt."""
+        """Claim for ``owner`` up to ``limit`` (default: all) of the given runs, in order.
+
+        The runs claimed are those pending, failed, or running under a claim that is no longer
+        live (see :func:`claim_is_live`). Returns ``(claimed, busy)``, ``busy`` being the given
+        runs that another owner's live claim holds; done runs are in neither. A claim does not
+        count as an attempt.
+        """
         lease_s = check_lease(lease_s)
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
                                   or limit < 0):
@@ -534,8 +561,10 @@ class SweepStore:
 
     def holders(self, hashes: Iterable[str], *, lease_s: float = DEFAULT_LEASE_S,
                 exclude: str | None = None) -> list[ClaimHolder]:
-        """The owners (but ``exclude``) whose live claims hold some of the given runs, with
-        how many and when their lease expires, most runs first."""
+        """The owners (but ``exclude``) whose live claims hold some of the given runs.
+
+        Each comes with how many and when their lease expires, most runs first.
+        """
         lease_s = check_lease(lease_s)
         now = time.time()
         found: dict[str, list[float]] = {}
@@ -554,9 +583,12 @@ class SweepStore:
         return sorted(out, key=lambda h: (-h.runs, h.owner))
 
     def complete(self, output: Mapping[str, Any]) -> bool:
-        """Store a run's output (from :func:`~xsam_theory.sweeps.worker.execute_run`) in one
-        transaction, counting one more attempt. A run already ``done`` is left as it is (the
-        first result wins; runs are deterministic). Returns whether the row was written."""
+        """Store a run's output in one transaction, counting one more attempt.
+
+        The output is one from :func:`~xsam_theory.sweeps.worker.execute_run`. A run already
+        ``done`` is left as it is (the first result wins; runs are deterministic). Returns
+        whether the row was written.
+        """
         if output["status"] not in ("done", "failed"):
             raise ValueError(f"output status must be 'done' or 'failed', got {output['status']!r}")
         results = json.dumps(output.get("results") or {}, sort_keys=True)
@@ -613,8 +645,11 @@ class SweepStore:
 
     def records(self, sweep: str | None = None, *,
                 status: str | Sequence[str] | None = None) -> list[RunRecord]:
-        """The runs of one sweep (in the sweep's order) or of the whole store, as
-        :class:`RunRecord`; ``status`` keeps only runs with that status (or those statuses)."""
+        """The runs of one sweep (in the sweep's order) or of the whole store.
+
+        They come as :class:`RunRecord`; ``status`` keeps only runs with that status (or those
+        statuses).
+        """
         statuses = [status] if isinstance(status, str) else list(status or ())
         bad = [s for s in statuses if s not in STATUSES]
         if bad:
@@ -711,9 +746,12 @@ def _is_busy(e: sqlite3.Error) -> bool:
 
 
 def _retrying(step: Callable[[], Any], con: sqlite3.Connection, deadline: float) -> Any:
-    """Run ``step``, again after a short random pause whenever it meets another process's lock
-    (some lock changes, such as the switch to WAL mode, fail at once instead of waiting for the
-    busy timeout), until ``deadline`` (``time.monotonic()``)."""
+    """Run ``step``, retrying while it meets another process's lock.
+
+    It runs again after a short random pause whenever it meets another process's lock (some
+    lock changes, such as the switch to WAL mode, fail at once instead of waiting for the busy
+    timeout), until ``deadline`` (``time.monotonic()``).
+    """
     while True:
         try:
             return step()
@@ -726,8 +764,10 @@ def _retrying(step: Callable[[], Any], con: sqlite3.Connection, deadline: float)
 
 
 def _check_file(path: Path, *, create: bool) -> bytes:
-    """The first 100 bytes of the store file (the SQLite header), after refusing a folder, a
-    foreign file, or a missing file that is not to be created."""
+    """The first 100 bytes of the store file (the SQLite header).
+
+    A folder, a foreign file, or a missing file that is not to be created is refused first.
+    """
     if path.is_dir():
         raise StoreError(f"{path} is a folder, not a results store file")
     if path.exists():
@@ -744,8 +784,11 @@ def _check_file(path: Path, *, create: bool) -> bytes:
 
 
 def _open(path: Path, *, create: bool, timeout: float) -> sqlite3.Connection:
-    """A read-write connection: the schema checked (and created, in one immediate transaction,
-    if the file is new), then the WAL switch, retried while other processes hold locks."""
+    """A read-write connection.
+
+    The schema is checked (and created, in one immediate transaction, if the file is new),
+    then the WAL switch is made, both retried while other processes hold locks.
+    """
     _check_file(path, create=create)
     deadline = time.monotonic() + timeout
     con = None
@@ -779,8 +822,11 @@ def _wal_missing_message(path: Path) -> str:
 
 def _open_read_only(path: Path, *, timeout: float,
                     warn: Callable[[str], None]) -> sqlite3.Connection:
-    """A read-only connection (``mode=ro``; ``immutable=1`` where the file's ``-wal`` is
-    missing or cannot be read), with the schema checked and nothing written."""
+    """A read-only connection, with the schema checked and nothing written.
+
+    It is opened with ``mode=ro``, and ``immutable=1`` where the file's ``-wal`` is missing or
+    cannot be read.
+    """
     head = _check_file(path, create=False)
     if not head:
         raise StoreError(f"{path} is an empty file, not an xsam-theory results store")
@@ -839,9 +885,11 @@ def _foreign(path: Path, app_id: int, tables: list[str]) -> StoreError:
 
 
 def _ensure_schema(con: sqlite3.Connection, path: Path, *, create: bool) -> None:
-    """Check that the file is an xsam-theory store, creating the schema in an empty file. The
-    check and the creation are one immediate transaction, so a process never sees another's
-    half-made store."""
+    """Check that the file is an xsam-theory store, creating the schema in an empty file.
+
+    The check and the creation are one immediate transaction, so a process never sees another's
+    half-made store.
+    """
     if con.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID:
         _check_version(con, path)  # committed with the application id: no race
         return
@@ -873,9 +921,12 @@ def _ensure_schema(con: sqlite3.Connection, path: Path, *, create: bool) -> None
 
 
 def _settle(con: sqlite3.Connection) -> None:
-    """Checkpoint the write-ahead log into the file (``TRUNCATE``) and, when this is the only
-    connection, leave WAL mode, so the file alone holds everything. Best effort: a busy or
-    full disk leaves the log in place, which keeps the results."""
+    """Checkpoint the write-ahead log into the file and leave WAL mode when possible.
+
+    The checkpoint is ``TRUNCATE``; WAL mode is left when this is the only connection, so the
+    file alone holds everything. Best effort: a busy or full disk leaves the log in place,
+    which keeps the results.
+    """
     with contextlib.suppress(sqlite3.Error):
         if con.in_transaction:
             con.execute("ROLLBACK")
