@@ -17,16 +17,16 @@ __all__ = ["eigen_sam_perturbation", "sam_perturbation", "xsam_direction"]
 
 
 def sam_perturbation(g: Any, rho: float, *, normalize: bool = True) -> Any:
-    r"""SAM's ascent step :math:`\varepsilon = \rho\,\hat g` (``normalize``), or USAM's
-    :math:`\rho\,g`.
+    r"""SAM's ascent step :math:`\rho\,\hat g` (``normalize``), or USAM's :math:`\rho\,g`.
 
-    Where :math:`g = 0` the perturbation is exactly :math:`0`.
+    The step is the perturbation :math:`\varepsilon`. Where :math:`g = 0` the perturbation is
+    exactly :math:`0`.
     """
     return rho * unit(g) if normalize else rho * g
 
 
 def eigen_sam_perturbation(g: Any, v: Any, rho: float, alpha: float) -> Any:
-    r"""Eigen-SAM's perturbation as the authors implement it (not renormalized):
+    r"""Eigen-SAM's perturbation as the authors implement it (not renormalized).
 
     .. math::
         s = \mathrm{sign}\langle g, v\rangle,\qquad

@@ -1,5 +1,8 @@
-"""Symbolic derivations (sympy): each returns a :class:`Derivation` with the expression, its
-lambdified twin, the assumptions, and the sub-results sympy proved."""
+"""Symbolic derivations (sympy), each returning a :class:`Derivation`.
+
+A :class:`Derivation` holds the expression, its lambdified twin, the assumptions, and the
+sub-results sympy proved.
+"""
 
 from xsam_theory.symbolic.base import Derivation, derivation, interval_nonnegative
 

@@ -34,6 +34,7 @@ class Derivation:
 
     @property
     def all_proved(self) -> bool:
+        """Whether at least one sub-result was recorded and sympy proved every one."""
         return bool(self.proved) and all(self.proved.values())
 
 
@@ -45,7 +46,10 @@ def derivation(name: str, expr: Any, symbols: tuple[sp.Symbol, ...], assumptions
 
 
 def interval_nonnegative(expr: sp.Expr, var: sp.Symbol, domain: sp.Interval) -> bool:
-    """Whether sympy shows ``expr(var) >= 0`` for every ``var`` in ``domain`` (``expr``
-    univariate in ``var``): the solution set of the inequality must contain ``domain``."""
+    """Whether sympy shows ``expr(var) >= 0`` for every ``var`` in ``domain``.
+
+    ``expr`` must be univariate in ``var``; the solution set of the inequality must contain
+    ``domain``.
+    """
     sol = sp.solve_univariate_inequality(expr >= 0, var, relational=False)
     return bool(domain.is_subset(sol))

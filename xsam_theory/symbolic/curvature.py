@@ -50,7 +50,9 @@ def _quad(H: sp.Matrix, x: sp.Matrix) -> sp.Expr:
 
 @cache
 def curvature_seen() -> Derivation:
-    r""":math:`(Pu)^\top H(Pu) - u^\top Hu = -(2\alpha - \alpha^2)\lambda_1c^2` (projector and
+    r"""Curvature change of the corrected direction: a drop, or a rise for the paper rule at c < 0.
+
+    :math:`(Pu)^\top H(Pu) - u^\top Hu = -(2\alpha - \alpha^2)\lambda_1c^2` (projector and
     symmetric forms, and the paper rule for :math:`c > 0`);
     :math:`\tilde g^\top H\tilde g - u^\top Hu = +(2\alpha + \alpha^2)\lambda_1c^2` (paper rule,
     :math:`c < 0`).

@@ -1,5 +1,6 @@
-r"""SAM's drift along a valley of minimizers and the factorization toys (theory-notes F4.3, F4.4,
-F7.6), by sympy.
+r"""SAM's drift along a valley of minimizers and the factorization toys, by sympy.
+
+The derivations are theory-notes F4.3, F4.4 and F7.6.
 
 The ravine toy :math:`L(x, y) = \tfrac12\lambda_0(1 + y^2)x^2` has the minimizers :math:`x = 0`
 with :math:`\lambda_1 = \lambda_0(1 + y^2)`, :math:`\nabla\lambda_1 = (0, 2\lambda_0 y)`.

@@ -1,5 +1,6 @@
-r"""Closed forms of the SAM family on :math:`L(w) = \tfrac12 w^\top H w` (theory-notes §3), by
-sympy.
+r"""Closed forms of the SAM family on :math:`L(w) = \tfrac12 w^\top H w`, by sympy.
+
+The closed forms are those of theory-notes §3.
 
 Every map below is linear (GD, USAM, heavy ball) or piecewise linear (normalized SAM) on a
 quadratic, and it acts on each eigendirection of :math:`H` separately (normalized SAM couples the
@@ -51,8 +52,11 @@ w = sp.Symbol("w", real=True)
 
 
 def _zero(expr: sp.Expr) -> bool:
-    """Whether ``expr`` simplifies to 0; square roots of perfect squares are taken after
-    factoring their radicands (sympy then uses the symbols' signs, e.g. sqrt((2s+1)^2) = 2s+1)."""
+    """Whether ``expr`` simplifies to 0.
+
+    Square roots of perfect squares are taken after factoring their radicands (sympy then uses the
+    symbols' signs, e.g. sqrt((2s+1)^2) = 2s+1).
+    """
     e = sp.simplify(expr)
     if e == 0:
         return True
@@ -63,7 +67,9 @@ def _zero(expr: sp.Expr) -> bool:
 
 @cache
 def usam_factor() -> Derivation:
-    r"""F3.1: USAM on :math:`\tfrac12\lambda w^2` multiplies :math:`w` by
+    r"""F3.1: USAM's factor :math:`r(\lambda)` on a quadratic.
+
+    USAM on :math:`\tfrac12\lambda w^2` multiplies :math:`w` by
     :math:`r(\lambda) = 1 - \eta\lambda - \eta\rho\lambda^2`.
 
     .. math::
@@ -96,7 +102,9 @@ def usam_factor() -> Derivation:
 
 @cache
 def usam_threshold() -> Derivation:
-    r"""F3.1: the USAM edge :math:`\lambda_U = (\sqrt{1 + 8\rho/\eta} - 1)/(2\rho)`, the positive
+    r"""F3.1: USAM's stability edge :math:`\lambda_U`.
+
+    The USAM edge :math:`\lambda_U = (\sqrt{1 + 8\rho/\eta} - 1)/(2\rho)`, the positive
     root of :math:`\eta\lambda(1+\rho\lambda) = 2`; :math:`\lambda_U < 2/\eta` and
     :math:`\lambda_U = 2/\eta - 4\rho/\eta^2 + O(\rho^2)`.
 
@@ -124,7 +132,9 @@ def usam_threshold() -> Derivation:
 
 @cache
 def sam_edge() -> Derivation:
-    r"""F3.3: the SAM edge
+    r"""F3.3: normalized SAM's stability edge :math:`\lambda_{SAM}(\|g\|)`.
+
+    The SAM edge is
     :math:`\lambda_{SAM}(\|g\|) = \frac{\|g\|}{2\rho}\big(\sqrt{1 + 8\rho/(\eta\|g\|)} - 1\big)`.
 
     Freezing :math:`\|g\| = G`, normalized SAM is USAM with radius :math:`\rho/G`:
@@ -158,7 +168,9 @@ def sam_edge() -> Derivation:
 
 @cache
 def heavy_ball_edge() -> Derivation:
-    r"""F3.5: heavy ball (PyTorch SGD momentum :math:`\mu`, no dampening) on
+    r"""F3.5: heavy ball's stability interval on a quadratic.
+
+    Heavy ball (PyTorch SGD momentum :math:`\mu`, no dampening) on
     :math:`\tfrac12\lambda w^2` is stable iff :math:`0 < \eta\lambda < 2(1+\mu)` (for
     :math:`0 \le \mu < 1`).
 
@@ -191,7 +203,7 @@ def heavy_ball_edge() -> Derivation:
 
 @cache
 def stability_edges() -> Derivation:
-    r"""F3.3–F3.5: the stability thresholds as closed forms in :math:`(\eta, \rho, \|g\|)`:
+    r"""F3.3–F3.5: the stability thresholds as closed forms in :math:`(\eta, \rho, \|g\|)`.
 
     GD :math:`2/\eta` (solved from :math:`1 - \eta\lambda = -1`), USAM :math:`\lambda_U`,
     SAM :math:`\lambda_{SAM}(\|g\|)`, heavy ball :math:`2(1+\mu)/\eta`. The expression is the tuple
@@ -211,7 +223,9 @@ def stability_edges() -> Derivation:
 
 @cache
 def sam_two_cycle() -> Derivation:
-    r"""F3.2/F3.3: normalized SAM :math:`w^+ = w - \eta H(w + \rho Hw/\|Hw\|)` on a quadratic with a
+    r"""F3.2/F3.3: normalized SAM's 2-cycle on a quadratic: amplitude, transverse factors, edge.
+
+    Normalized SAM :math:`w^+ = w - \eta H(w + \rho Hw/\|Hw\|)` on a quadratic with a
     simple top eigenvalue, :math:`0 < \eta\lambda_1 < 2`.
 
     *Amplitude.* Along :math:`v_1` (transverse part zero) the map is

@@ -44,9 +44,12 @@ __all__ = ["asymptotic_slopes", "bound_curve", "exact_sums", "finite_t_allowance
 
 @cache
 def partial_sums() -> Derivation:
-    r"""Integral bounds of :math:`S_T = \sum_{k=1}^T k^{-1/2}` and :math:`H_T = \sum_{k=1}^T
-    k^{-1}`: ``expr = (S_low, S_high, H_low, H_high)`` as functions of ``T``; ``proved`` holds
-    the sympy identities behind them (the integrals and :math:`H_T` = ``harmonic(T)``)."""
+    r"""Integral bounds of the partial sums :math:`S_T` and :math:`H_T`.
+
+    Here :math:`S_T = \sum_{k=1}^T k^{-1/2}` and :math:`H_T = \sum_{k=1}^T k^{-1}`:
+    ``expr = (S_low, S_high, H_low, H_high)`` as functions of ``T``; ``proved`` holds the sympy
+    identities behind them (the integrals and :math:`H_T` = ``harmonic(T)``).
+    """
     T, x = sp.symbols("T x", positive=True)
     f_s, f_h = 1 / sp.sqrt(x), 1 / x
     s_low = sp.integrate(f_s, (x, 1, T + 1))
@@ -68,9 +71,12 @@ def partial_sums() -> Derivation:
 
 @cache
 def asymptotic_slopes() -> Derivation:
-    r"""``expr = (normalized, unnormalized)``: the limits of
+    r"""The asymptotic log-log slopes of the normalized and unnormalized bounds.
+
+    ``expr = (normalized, unnormalized)``: the limits of
     :math:`d\ln\big((A + B\ln T)/(2\sqrt T)\big)^p/d\ln T` for :math:`p = 1` and :math:`1/2`
-    (:math:`A, B > 0`)."""
+    (:math:`A, B > 0`).
+    """
     T, A, B = sp.symbols("T A B", positive=True)
     out = []
     for p in (sp.Integer(1), sp.Rational(1, 2)):
@@ -107,9 +113,11 @@ def _ls_slope(grid: np.ndarray, y: np.ndarray) -> float:
 
 
 def finite_t_allowance(grid: np.ndarray, power: float = 1.0) -> float:
-    r"""How far above :math:`-p/2` the least-squares log-log slope of the bound can lie on
-    ``grid``: the slope of :math:`(H_T/S_T)^p` (the case :math:`A = 0`) plus :math:`p/2`.
-    ``power`` is 1 for a normalized step, 1/2 for an unnormalized one."""
+    r"""How far above :math:`-p/2` the least-squares log-log slope of the bound can lie on ``grid``.
+
+    It is the slope of :math:`(H_T/S_T)^p` (the case :math:`A = 0`) plus :math:`p/2`. ``power`` is 1
+    for a normalized step, 1/2 for an unnormalized one.
+    """
     if power not in (0.5, 1.0):
         raise ValueError(f"power must be 1 (normalized) or 0.5 (unnormalized), got {power!r}")
     grid = np.asarray(grid, dtype=int)

@@ -111,8 +111,10 @@ def paper_rule_map() -> Derivation:
 
 @cache
 def paper_window() -> Derivation:
-    r"""F7.1: the paper rule's window :math:`(-\eta(1-\alpha), \eta(1+\alpha)]` for
-    :math:`0 \le \alpha < 1`, its width :math:`2\eta`, and the occupancy :math:`(1+\alpha)/2`.
+    r"""F7.1: the paper rule's window, its width and the occupancy of its positive side.
+
+    The window is :math:`(-\eta(1-\alpha), \eta(1+\alpha)]` for :math:`0 \le \alpha < 1`, its width
+    :math:`2\eta`, and the occupancy :math:`(1+\alpha)/2`.
 
     With :math:`a = \eta(1-\alpha)` (the step for :math:`x > 0`) and :math:`b = \eta(1+\alpha)`
     (for :math:`x < 0`): the image of :math:`(0, b]` is :math:`(-a, b - a] = (-a, 2\eta\alpha]`,
@@ -158,7 +160,9 @@ def paper_window() -> Derivation:
 
 @cache
 def symmetric_window() -> Derivation:
-    r"""The symmetric rule's 1-D map :math:`x' = x - h\,\mathrm{sign}(x)` with
+    r"""The symmetric rule's 1-D map and its window.
+
+    The map is :math:`x' = x - h\,\mathrm{sign}(x)` with
     :math:`h = \eta(1-\alpha)` (normalized GD with step :math:`h`): for :math:`0 < x \le h`
     the orbit is the 2-cycle :math:`\{x, x - h\}` with :math:`|x| + |x - h| = h`, inside
     :math:`(-h, h]`; from :math:`x > h` it moves down by :math:`h` per step until it enters.
@@ -182,7 +186,9 @@ def symmetric_window() -> Derivation:
 
 @cache
 def projector_factor() -> Derivation:
-    r"""F7.4: the projector form with USAM perturbation, :math:`w' = w - \eta P(H + \rho H^2)w`
+    r"""F7.4: the projector form with USAM perturbation and its factor along :math:`v_1`.
+
+    The map is :math:`w' = w - \eta P(H + \rho H^2)w`
     with :math:`P = I - \alpha vv^\top`, :math:`v = v_1`. In the eigenbasis
     (:math:`H = \mathrm{diag}(\lambda_1, \lambda_2)`, :math:`v = e_1`) the map is
     :math:`\mathrm{diag}(1 - \eta(1-\alpha)(\lambda_1 + \rho\lambda_1^2),\
