@@ -10,9 +10,11 @@ def test_symbolic_proof():
 
 
 def test_symbolic_proof_fails_for_a_wrong_step_rule():
-    """The proof starts from d's definition in a general frame, so it is not true by
-    construction: a rule with the wrong sign of the correction, or with c for |c|, is refused
-    (by G1, and by the ||d||^2 and <d, g_hat> identities built the same way)."""
+    """The proof starts from d's definition in a general frame, so it is not true by construction.
+
+    A rule with the wrong sign of the correction, or with c for |c|, is refused (by G1, and by the
+    ||d||^2 and <d, g_hat> identities built the same way).
+    """
     wrong_sign = lambda g_hat, v, a, abs_c: g_hat + a * abs_c * v      # noqa: E731
     signed_c = lambda g_hat, v, a, abs_c: g_hat - a * g_hat.dot(v) * v  # noqa: E731
     for rule in (wrong_sign, signed_c):

@@ -1,5 +1,7 @@
-"""F-FREEZE: non-stationary fixed points at alpha = 1 (theory-notes F6.6, F7.2); see
-xsam_theory.claims.xsam_dynamics."""
+"""F-FREEZE: non-stationary fixed points at alpha = 1 (theory-notes F6.6, F7.2).
+
+See xsam_theory.claims.xsam_dynamics.
+"""
 
 import pytest
 
@@ -18,9 +20,11 @@ def test_claim_holds():
 
 
 def test_every_run_is_on_the_torch_backend_when_asked():
-    """The claim declares torch support, so ``--backend torch`` must run the implementation
-    under test on torch: the paper-rule, fixed-point and projector runs alike (each record's
-    ``backend`` is read off the final state's array type)."""
+    """The claim declares torch support, so ``--backend torch`` must run everything on torch.
+
+    The implementation under test runs on torch: the paper-rule, fixed-point and projector runs
+    alike (each record's ``backend`` is read off the final state's array type).
+    """
     pytest.importorskip("torch")
     result = run_claim("F-FREEZE", ExperimentContext(scale="quick", backend="torch"))
     assert result.backend == "torch"

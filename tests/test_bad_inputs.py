@@ -1,6 +1,9 @@
-"""Bad inputs get clear errors (SPEC §8): the tables in ``docs/bad_inputs.md`` are executed row
-by row (Python calls, and ``xsam-theory`` command lines run in a fresh working directory), and two
-hypothesis properties sweep whole classes of bad input."""
+"""Bad inputs get clear errors (SPEC §8).
+
+The tables in ``docs/bad_inputs.md`` are executed row by row (Python calls, and ``xsam-theory``
+command lines run in a fresh working directory), and two hypothesis properties sweep whole classes
+of bad input.
+"""
 
 from __future__ import annotations
 
@@ -35,7 +38,7 @@ EXCEPTIONS = {"ValueError": ValueError, "NonFiniteError": NonFiniteError, "Store
 
 
 def _cells(line: str) -> list[str]:
-    """Cells of a markdown table row, splitting on unescaped pipes, unescaping ``\\|``."""
+    r"""Cells of a markdown table row, splitting on unescaped pipes, unescaping ``\|``."""
     parts = re.split(r"(?<!\\)\|", line.strip())[1:-1]
     return [p.strip().replace("\\|", "|") for p in parts]
 
@@ -62,9 +65,11 @@ def _parse() -> tuple[str, list[tuple[str, str, str]]]:
 
 
 def _parse_cli() -> tuple[dict[str, str], list[tuple[str, str, int, str]]]:
-    """The setup files (every fenced block of the document that starts with ``# file: NAME``,
-    that line left out) and the rows ``(id, arguments, exit status, error)`` of the command-line
-    table."""
+    """The setup files and the rows of the command-line table.
+
+    The setup files are every fenced block of the document that starts with ``# file: NAME``, that
+    line left out; the rows are ``(id, arguments, exit status, error)``.
+    """
     text = DOC.read_text(encoding="utf-8")
     files = dict(re.findall(r"```[\w-]*\n# file: (\S+)\n(.*?)```", text, re.S))
     assert CLI_HEADING in text, "docs/bad_inputs.md has no '## Command line' section"
@@ -102,8 +107,10 @@ def _enter_fresh_workdir(tmp_path, monkeypatch) -> None:
 
 @pytest.mark.parametrize(("row_id", "call", "error"), ROWS, ids=[r[0] for r in ROWS])
 def test_bad_input_row(row_id, call, error, tmp_path, monkeypatch):
-    """One row of docs/bad_inputs.md: run in a fresh working directory holding the setup files,
-    the call raises (or warns) exactly the error shown."""
+    """One row of docs/bad_inputs.md raises (or warns) exactly the error shown.
+
+    The call runs in a fresh working directory holding the setup files.
+    """
     _enter_fresh_workdir(tmp_path, monkeypatch)
     namespace: dict = {}
     exec(SETUP, namespace)
@@ -124,9 +131,11 @@ def test_bad_input_row(row_id, call, error, tmp_path, monkeypatch):
 @pytest.mark.parametrize(("row_id", "args", "status", "error"), CLI_ROWS,
                          ids=[r[0] for r in CLI_ROWS])
 def test_bad_command_line_row(row_id, args, status, error, tmp_path, monkeypatch, capsys):
-    """One command-line row of docs/bad_inputs.md: in a fresh working directory holding the
-    setup files, ``xsam-theory ARGS`` exits with the status shown, its stderr contains the error
-    text, and no traceback is printed."""
+    """One command-line row of docs/bad_inputs.md exits with its status and error, no traceback.
+
+    In a fresh working directory holding the setup files, ``xsam-theory ARGS`` exits with the status
+    shown, its stderr contains the error text, and no traceback is printed.
+    """
     _enter_fresh_workdir(tmp_path, monkeypatch)
     try:
         code = cli_main(shlex.split(args))
@@ -156,8 +165,10 @@ NON_FINITE = (np.nan, np.inf, -np.inf)
 
 @given(problem_cases(), st.data())
 def test_non_finite_parameters_anywhere_raise_a_clear_error(pc, data):
-    """A NaN or ±inf at any position of w raises ValueError for every problem family, for the
-    loss, the gradient and the HVP alike (never a silent NaN)."""
+    """A NaN or ±inf at any position of w raises ValueError for every problem family.
+
+    This holds for the loss, the gradient and the HVP alike (never a silent NaN).
+    """
     i = data.draw(st.integers(0, pc.problem.dim - 1))
     w = pc.w.copy()
     w[i] = data.draw(st.sampled_from(NON_FINITE))

@@ -41,8 +41,11 @@ def test_interleaved_round_robin_and_statistics():
 
 
 def test_bench_tiny_sections_and_targets(tmp_path, monkeypatch):
-    """A real run with every display label reworded: the rows carry the new labels, and the
-    targets still find their measurements (they read keys, never labels)."""
+    """A real run with every display label reworded.
+
+    The rows carry the new labels, and the targets still find their measurements (they read keys,
+    never labels).
+    """
     renamed = {key: f"reworded {i}" for i, key in enumerate(LABELS)}
     for key, text in renamed.items():
         monkeypatch.setitem(LABELS, key, text)
@@ -73,8 +76,10 @@ def test_bench_tiny_sections_and_targets(tmp_path, monkeypatch):
 
 
 def _synthetic_report() -> Report:
-    """A report holding one row per measurement T1-T8 read, with round numbers whose target
-    lines are worked out by hand below."""
+    """A report holding one row per measurement T1-T8 read, with round numbers.
+
+    The target lines for these numbers are worked out by hand below.
+    """
     N, T, P = Library.NUMPY, Library.TORCH, Library.PACKAGE_ON_TORCH
     report = Report(BenchConfig(models=("tiny",), repeats=1), {})
 

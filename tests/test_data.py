@@ -1,5 +1,7 @@
-"""The datasets of the generalization study (xsam_theory.data): splits are disjoint and fixed by the
-seed, standardization uses training statistics only, label noise has the rate it claims.
+"""The datasets of the generalization study (xsam_theory.data).
+
+Splits are disjoint and fixed by the seed, standardization uses training statistics only, label
+noise has the rate it claims.
 """
 
 from __future__ import annotations

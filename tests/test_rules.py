@@ -67,7 +67,7 @@ def test_plan_follows_the_algorithm_table(name):
 
 
 def test_xsam_without_v_on_the_standard_schedule_takes_the_uncorrected_base():
-    """alpha = 0 (no v needed): d = normalized g_adv, or g_adv for the projector form."""
+    """With alpha = 0 (no v needed), d is normalized g_adv, or g_adv for the projector form."""
     assert rules.plan(preset("xsam", alpha=0.0), has_v=False).descent is Descent.NORMALIZED
     assert rules.plan(preset("xsam_projector", alpha=0.0), has_v=False).descent is Descent.RAW
     # Eigen-SAM at alpha = 0 perturbs like SAM
@@ -113,7 +113,7 @@ def test_standard_schedule_refreshes_at_step_zero_and_every_k_steps():
 
 
 def test_reference_schedule_counts_per_epoch_and_never_refreshes_at_zero():
-    """k = 5, epochs of 7 steps: the counter restarts at 7, 14, ...; refreshes at 5, 12, 19."""
+    """With k = 5 and 7-step epochs, the counter restarts at 7, 14, ...; refreshes at 5, 12, 19."""
     cfg = preset("xsam", **{**REFERENCE_OPTIONS["xsam"], "steps_per_epoch": 7})
     step, epoch_step, due, counters = 0, 0, [], []
     for _ in range(21):

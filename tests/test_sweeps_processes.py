@@ -1,6 +1,8 @@
-"""Processes under faults: a killed or interrupted ``sweep`` driver leaves no worker behind, a
-module in the working directory that breaks the workers' start-up is named, an unreachable Dask
-scheduler fails fast, and an unknown ``--device`` is a clear error.
+"""Processes under faults.
+
+A killed or interrupted ``sweep`` driver leaves no worker behind, a module in the working directory
+that breaks the workers' start-up is named, an unreachable Dask scheduler fails fast, and an unknown
+``--device`` is a clear error.
 
 Processes are found through ``/proc`` (parent-PID chains), so the orphan tests run on Linux only.
 """
@@ -121,8 +123,11 @@ def kill_all(pids: set[int]) -> None:
 @needs_proc
 @pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
 def test_a_killed_sweep_driver_leaves_no_process_behind(tmp_path, signum):
-    """The driver of ``sweep --workers 2`` has 4 descendants (2 workers, the forkserver, the
-    resource tracker); killed in the middle of long runs, all of them exit within seconds."""
+    """Killing the driver of ``sweep --workers 2`` mid-run ends all 4 descendants within seconds.
+
+    The 4 descendants are 2 workers, the forkserver and the resource tracker; the driver is killed
+    in the middle of long runs.
+    """
     (tmp_path / "long.toml").write_text(LONG_TOML)
     proc = subprocess.Popen(
         [sys.executable, "-m", "xsam_theory", "sweep", "long.toml", "--workers", "2", "--quiet"],
@@ -169,8 +174,10 @@ def pool_workers() -> set[int]:
 
 @needs_proc
 def test_an_interrupted_local_executor_ends_its_busy_workers_at_once(tmp_path):
-    """Ctrl-C (``KeyboardInterrupt``) while two workers are inside long runs: leaving the
-    executor terminates them instead of waiting minutes for their runs to finish."""
+    """Ctrl-C (``KeyboardInterrupt``) while two workers are inside long runs ends them at once.
+
+    Leaving the executor terminates them instead of waiting minutes for their runs to finish.
+    """
     before = pool_workers()
     workers: set[int] = set()
     t_interrupt = None
@@ -190,8 +197,10 @@ def test_an_interrupted_local_executor_ends_its_busy_workers_at_once(tmp_path):
 
 @needs_proc
 def test_a_worker_exits_when_its_driver_is_gone(tmp_path):
-    """The watchdog alone, without the CLI: a driver script holding a pool in a long run is
-    SIGKILLed; its workers exit by themselves."""
+    """The watchdog alone, without the CLI.
+
+    A driver script holding a pool in a long run is SIGKILLed; its workers exit by themselves.
+    """
     script = tmp_path / "driver.py"
     script.write_text(
         "import sys\n"
@@ -219,8 +228,10 @@ def test_a_worker_exits_when_its_driver_is_gone(tmp_path):
 
 
 def console_script(tmp_path: Path) -> Path:
-    """A stand-in for the installed ``xsam-theory`` entry point, outside the working directory
-    (a console script's directory, not the working directory, heads the driver's sys.path)."""
+    """A stand-in for the installed ``xsam-theory`` entry point, outside the working directory.
+
+    A console script's directory, not the working directory, heads the driver's sys.path.
+    """
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     script = bin_dir / "xsam_theory_cli.py"
@@ -234,9 +245,11 @@ def console_script(tmp_path: Path) -> Path:
     'raise ImportError("my own numbers module")\n',
 ], ids=["a-script", "raises-ImportError"])
 def test_a_module_in_the_working_directory_that_breaks_the_workers_is_named(tmp_path, content):
-    """``numbers.py`` and ``random.py`` in the working directory shadow the standard library in
-    the worker processes (whose ``sys.path`` starts with the working directory): the sweep says
-    which file broke which import, and does not blame a missing ``__main__`` guard."""
+    """``numbers.py`` and ``random.py`` in the working directory shadow the standard library.
+
+    They do so in the worker processes (whose ``sys.path`` starts with the working directory): the
+    sweep says which file broke which import, and does not blame a missing ``__main__`` guard.
+    """
     script = console_script(tmp_path)
     work = tmp_path / "work"
     work.mkdir()
@@ -254,8 +267,7 @@ def test_a_module_in_the_working_directory_that_breaks_the_workers_is_named(tmp_
 
 
 def test_a_script_without_a_main_guard_is_told_about_it(tmp_path):
-    """The ``__main__`` guard hint remains for the case it explains: a script that starts a
-    sweep at import time."""
+    """The ``__main__`` guard hint remains for a script that starts a sweep at import time."""
     (tmp_path / "ok.toml").write_text(OK_TOML)
     script = tmp_path / "unguarded.py"
     script.write_text("from xsam_theory.sweeps import run_sweep\n"

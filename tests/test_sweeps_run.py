@@ -1,6 +1,8 @@
-"""Running sweeps: executors agree bit for bit, reruns skip finished runs and retry failed ones,
-a killed sweep resumes to the same table, sweeps sharing a store never duplicate a run, and
-the ``sweep`` / ``results`` commands."""
+"""Running sweeps, and the ``sweep`` / ``results`` commands.
+
+Executors agree bit for bit, reruns skip finished runs and retry failed ones, a killed sweep resumes
+to the same table, and sweeps sharing a store never duplicate a run.
+"""
 
 from __future__ import annotations
 

@@ -124,8 +124,10 @@ def test_reference_schedule_with_minibatches_matches(problem, name):
 
 @pytest.mark.parametrize("name", sorted(EIGVEC_PRESETS - {"xsam", "eigen_sam"} | {"nsam"}))
 def test_reference_schedule_matches_for_every_other_eigenvector_preset(problem, name):
-    """The same on the remaining presets that use v under the reference schedule (nsam: the
-    form changes once v exists even at alpha = 0)."""
+    """The same on the remaining presets that use v under the reference schedule.
+
+    For nsam the form changes once v exists even at alpha = 0.
+    """
     alpha = {} if name == "nsam" else {"alpha": 0.3}
     cfg = preset(name, lr=0.1, rho=0.05, momentum=0.9, **alpha,
                  **{**REFERENCE_OPTIONS["xsam"], "refresh_every": 2, "steps_per_epoch": 3})
@@ -202,8 +204,10 @@ def test_state_dict_round_trip_resumes_bit_identically(problem):
 
 
 def test_parameters_without_grad_keep_v_aligned(problem):
-    """The reference code misaligns v when a parameter has .grad None; here an unused layer
-    placed *first* changes nothing on the used parameters, and is never updated."""
+    """An unused layer placed *first* changes nothing on the used parameters, and is never updated.
+
+    The reference code misaligns v when a parameter has .grad None.
+    """
     cfg = _cfg("xsam", refresh_every=2)
     w0 = problem.init_params(8)
     ref = run_trajectory(problem, cfg, w0, 6, seed=6)
@@ -398,8 +402,10 @@ def test_named_classes_are_presets_with_the_reference_loop_as_default():
 # -- exception safety ---------------------------------------------------------------------------
 
 def _xsam_run(problem, w0, steps, *, fail_at=None, rho=0.5):
-    """X-SAM (refresh every 2 steps, momentum) whose second-pass closure raises once at step
-    ``fail_at``; the loop catches the error and goes on with the next step."""
+    """X-SAM (refresh every 2 steps, momentum) whose second-pass closure raises once at ``fail_at``.
+
+    ``fail_at`` is a step index; the loop catches the error and goes on with the next step.
+    """
     cfg = preset("xsam", lr=0.1, rho=rho, alpha=0.4, momentum=0.9, refresh_every=2)
     net = make_net(w0)
     X, y = data(problem)
@@ -423,8 +429,10 @@ def _xsam_run(problem, w0, steps, *, fail_at=None, rho=0.5):
 
 
 def test_an_exception_in_the_second_pass_restores_w_and_the_run_continues(problem):
-    """rho = 0.5: before the fix the weights stayed at w + eps and the next step saved that as w
-    (the run was off by 0.47 two steps later)."""
+    """With rho = 0.5 the weights are restored to w; before the fix they stayed at w + eps.
+
+    The next step then saved w + eps as w (the run was off by 0.47 two steps later).
+    """
     w0 = problem.init_params(3)
     clean, clean_opt, _ = _xsam_run(problem, w0, 6)
     net_w2, _, _ = _xsam_run(problem, w0, 2)
@@ -520,8 +528,11 @@ def test_nan_in_the_second_pass_restores_w():
 # -- BatchNorm, the eigenvector's running statistics ---------------------------------------------
 
 def test_batchnorm_eval_hessian_step_closure_equals_the_two_pass_api():
-    """hessian_mode='eval': v comes from the running statistics *before* the step's first
-    train-mode pass, in step(closure) as in the two-pass API (and the reference code)."""
+    """With hessian_mode='eval', v comes from the running statistics before the first train pass.
+
+    The statistics are those *before* the step's first train-mode pass, in step(closure) as in the
+    two-pass API (and the reference code).
+    """
     torch.manual_seed(0)
     make = lambda: torch.nn.Sequential(  # noqa: E731
         torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4), torch.nn.Tanh(),
