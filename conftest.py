@@ -13,7 +13,7 @@ import importlib.util
 def _have_torch() -> bool:
     try:
         return importlib.util.find_spec("torch") is not None
-    except (ImportError, ValueError):   # ValueError: sys.modules["torch"] is None
+    except (ImportError, ValueError):  # ValueError: sys.modules["torch"] is None
         return False
 
 

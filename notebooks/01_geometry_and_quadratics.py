@@ -42,7 +42,7 @@ from xsam_theory.problems import Quadratic
 from xsam_theory.symbolic.xsam_1d import v2_cycle_trap
 from xsam_theory.trajectory import run_trajectory
 
-ctx = FigureContext.from_env()          # XSAM_FIGURES_QUICK=1 -> quick
+ctx = FigureContext.from_env()  # XSAM_FIGURES_QUICK=1 -> quick
 OUT = Path(os.environ.get("XSAM_FIGURES_OUT", "notebook_figures"))
 print(f"mode: {ctx.mode}; figures go to {OUT.resolve()}")
 
@@ -80,8 +80,10 @@ gaps = {
     "G4 <d,g>": np.max(np.abs(impl.col("d_dot_g") - (1 - a * c * np.abs(c)))),
 }
 print({k: f"{v:.1e}" for k, v in gaps.items()})
-print("G3 holds at every sample:",
-      bool(np.all(impl.col("angle_d_v_deg") >= impl.col("angle_g_v_deg") - 1e-9)))
+print(
+    "G3 holds at every sample:",
+    bool(np.all(impl.col("angle_d_v_deg") >= impl.col("angle_g_v_deg") - 1e-9)),
+)
 
 # %% [markdown]
 # ## 2. SAM and X-SAM on a 2-D ill-conditioned quadratic (L-SAM2, F-SIGN, F-WINDOW)
@@ -110,8 +112,10 @@ print(f"SAM, last two iterates along v1: {sam.col('x')[-2:]}")
 for series in ("xsam_paper", "xsam_paper_flipped", "xsam_symmetric"):
     w = quad.where(source="closed_form", series=f"{series}_window").rows[0]
     x = quad.where(source="trajectory", series=series).col("x")[-50:]
-    print(f"{series:>19}: window [{w['lower']:+.3f}, {w['upper']:+.3f}], "
-          f"last 50 iterates in [{x.min():+.3f}, {x.max():+.3f}]")
+    print(
+        f"{series:>19}: window [{w['lower']:+.3f}, {w['upper']:+.3f}], "
+        f"last 50 iterates in [{x.min():+.3f}, {x.max():+.3f}]"
+    )
 
 # %% [markdown]
 # ## 3. When the 1-D reduction fails: the trap on the $v_2$ cycle (F-TRAP)
@@ -136,13 +140,16 @@ fig, ax = plt.subplots(figsize=(6, 3.2))
 for alpha in (0.2, 0.5, 0.8, 0.9):
     K, m_plus, m_minus = (float(t) for t in trap.func(lam[0], lam[1], rho, eta, alpha, eta / 2))
     two_step = m_plus**2 if m_plus > 0 else m_plus * m_minus
-    cfg = preset("xsam_paper", lr=eta, rho=rho, alpha=alpha, eigvec_source="exact",
-                 refresh_every=2**62)
+    cfg = preset(
+        "xsam_paper", lr=eta, rho=rho, alpha=alpha, eigvec_source="exact", refresh_every=2**62
+    )
     w0 = np.array([1e-9, eta / 2, 0.0, 0.0])
     x = run_trajectory(Quadratic(np.diag(lam)), cfg, w0, ctx.pick(60, 120)).iterates[:, 0]
-    print(f"alpha = {alpha}: predicted two-step multiplier {two_step:+.4f} "
-          f"({'trap' if abs(two_step) < 1 else 'escape'}); measured x2/x0 = {x[2] / x[0]:+.4f}, "
-          f"final |x| = {abs(x[-1]):.1e}")
+    print(
+        f"alpha = {alpha}: predicted two-step multiplier {two_step:+.4f} "
+        f"({'trap' if abs(two_step) < 1 else 'escape'}); measured x2/x0 = {x[2] / x[0]:+.4f}, "
+        f"final |x| = {abs(x[-1]):.1e}"
+    )
     ax.semilogy(np.abs(x) + 1e-300, label=f"alpha = {alpha}")
 ax.set_ylim(1e-40, 1)
 ax.set_xlabel("step")

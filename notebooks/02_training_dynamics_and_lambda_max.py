@@ -27,7 +27,7 @@ from IPython.display import Image, display
 
 from xsam_theory.figures import FigureContext, make_figure
 
-ctx = FigureContext.from_env()          # XSAM_FIGURES_QUICK=1 -> quick
+ctx = FigureContext.from_env()  # XSAM_FIGURES_QUICK=1 -> quick
 OUT = Path(os.environ.get("XSAM_FIGURES_OUT", "notebook_figures"))
 print(f"mode: {ctx.mode}; figures go to {OUT.resolve()}")
 
@@ -54,14 +54,17 @@ for name in ("gd", "usam"):
     measured = conv.where(source="trajectory", problem="quadratic", series=name).col("grad_norm")
     closed = conv.where(source="closed_form", problem="quadratic", series=name)
     rel = np.max(np.abs(measured - closed.col("grad_norm")) / closed.col("grad_norm"))
-    print(f"{name}: rate {closed.rows[0]['rate']:.4f}, max relative gap to the closed form "
-          f"{rel:.1e}")
+    print(
+        f"{name}: rate {closed.rows[0]['rate']:.4f}, max relative gap to the closed form {rel:.1e}"
+    )
 for row in conv.where(source="fit"):
     if row["T"] == conv.where(source="fit", cell=row["cell"]).col("T")[0]:
-        print(f"{row['cell']}: mean fitted slope {row['slope']:.2f} (seeds "
-              f"{row['slope_low']:.2f}..{row['slope_high']:.2f}; "
-              f"derived {row['expected_slope']:g}, threshold {row['threshold']:.2f}; "
-              f"{row['n_diverged']}/{row['n_seeds']} diverged)")
+        print(
+            f"{row['cell']}: mean fitted slope {row['slope']:.2f} (seeds "
+            f"{row['slope_low']:.2f}..{row['slope_high']:.2f}; "
+            f"derived {row['expected_slope']:g}, threshold {row['threshold']:.2f}; "
+            f"{row['n_diverged']}/{row['n_seeds']} diverged)"
+        )
 
 # %% [markdown]
 # ## 2. λ_max during full-batch training, with the predicted edges (L-EDGE)
@@ -85,8 +88,10 @@ for name in ("gd", "sam", "eigen_sam", "xsam_paper"):
     print(f"{name:>10}: lambda_max {lam[0]:.2f} -> {lam[-1]:.2f}   (2/eta = {edge:.2f})")
 sam = traj.where(series="sam")
 ok = np.isfinite(sam.col("sam_edge"))
-print("SAM: mean lambda_max / lambda_SAM(||g||) over the run:",
-      f"{np.mean(sam.col('lambda_max')[ok] / sam.col('sam_edge')[ok]):.3f}")
+print(
+    "SAM: mean lambda_max / lambda_SAM(||g||) over the run:",
+    f"{np.mean(sam.col('lambda_max')[ok] / sam.col('sam_edge')[ok]):.3f}",
+)
 
 # %% [markdown]
 # ## 3. Drift toward flat minimizers (L-DRIFT, F-CONFOUND)
@@ -110,8 +115,10 @@ D, r, step = gd.col("D"), gd.col("r"), gd.col("step")
 consecutive = np.diff(step) == 1
 ratio = D[1:][consecutive] / D[:-1][consecutive]
 eta = gd.rows[0]["lr"]
-print("GD: max |D_{t+1}/D_t - (1 - eta^2 r_t^2)| =",
-      f"{np.max(np.abs(ratio - (1 - eta**2 * r[:-1][consecutive] ** 2))):.1e}")
+print(
+    "GD: max |D_{t+1}/D_t - (1 - eta^2 r_t^2)| =",
+    f"{np.max(np.abs(ratio - (1 - eta**2 * r[:-1][consecutive] ** 2))):.1e}",
+)
 for name in ("sam", "xsam_projector"):
     meas = drift.where(source="trajectory", problem="ravine", series=name)
     pred = drift.where(source="closed_form", problem="ravine", series=name)
@@ -132,5 +139,7 @@ phase = make_figure("phase", ctx, OUT)
 display(Image(filename=str(OUT / "phase.png")))
 for row in phase.where(source="median"):
     if row["rho"] == max(phase.col("rho")):
-        print(f"rho={row['rho']:g}, alpha={row['alpha']:g}: final lambda_max "
-              f"{row['final_lambda_max']:.3g}, final loss {row['final_loss']:.1e}")
+        print(
+            f"rho={row['rho']:g}, alpha={row['alpha']:g}: final lambda_max "
+            f"{row['final_lambda_max']:.3g}, final loss {row['final_loss']:.1e}"
+        )

@@ -30,7 +30,7 @@ from IPython.display import Image, display
 from xsam_theory.claims import run_claim
 from xsam_theory.figures import FigureContext, make_figure
 
-ctx = FigureContext.from_env()          # XSAM_FIGURES_QUICK=1 -> quick
+ctx = FigureContext.from_env()  # XSAM_FIGURES_QUICK=1 -> quick
 OUT = Path(os.environ.get("XSAM_FIGURES_OUT", "notebook_figures"))
 print(f"mode: {ctx.mode}; figures go to {OUT.resolve()}")
 
@@ -89,13 +89,16 @@ display(Image(filename=str(OUT / "power-quality.png")))
 
 # %%
 mlp = pq.where(source="mlp_refresh")
-print(f"{len(mlp)} refreshes; median angle to the minibatch top "
-      f"{np.median(mlp.col('angle_batch_top')):.1f} deg, to the full-batch top "
-      f"{np.median(mlp.col('angle_full_top')):.1f} deg")
+print(
+    f"{len(mlp)} refreshes; median angle to the minibatch top "
+    f"{np.median(mlp.col('angle_batch_top')):.1f} deg, to the full-batch top "
+    f"{np.median(mlp.col('angle_full_top')):.1f} deg"
+)
 dn = pq.where(source="dominant_negative")
 for k in (5, 4):
     t = dn.where(power_steps=k)
-    late = [r["overlap_with_previous"] for r in t
-            if r["refresh"] > r["converged_from_refresh"] + 1]
-    print(f"{k} power steps: overlaps <v_j, v_(j-1)> after convergence in "
-          f"[{min(late):+.4f}, {max(late):+.4f}]")
+    late = [r["overlap_with_previous"] for r in t if r["refresh"] > r["converged_from_refresh"] + 1]
+    print(
+        f"{k} power steps: overlaps <v_j, v_(j-1)> after convergence in "
+        f"[{min(late):+.4f}, {max(late):+.4f}]"
+    )

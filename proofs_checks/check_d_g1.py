@@ -15,15 +15,14 @@ def test_symbolic_proof_fails_for_a_wrong_step_rule():
     A rule with the wrong sign of the correction, or with c for |c|, is refused (by G1, and by the
     ||d||^2 and <d, g_hat> identities built the same way).
     """
-    wrong_sign = lambda g_hat, v, a, abs_c: g_hat + a * abs_c * v      # noqa: E731
+    wrong_sign = lambda g_hat, v, a, abs_c: g_hat + a * abs_c * v  # noqa: E731
     signed_c = lambda g_hat, v, a, abs_c: g_hat - a * g_hat.dot(v) * v  # noqa: E731
     for rule in (wrong_sign, signed_c):
         assert not geometry.parallel_component(rule).all_proved
     assert not geometry.direction_norm(wrong_sign).all_proved
     assert not geometry.descent_inner_product(wrong_sign).all_proved
     # the same machinery accepts the paper rule written out independently
-    assert geometry.parallel_component(lambda g_hat, v, a, abs_c: g_hat - v * abs_c * a
-                                       ).all_proved
+    assert geometry.parallel_component(lambda g_hat, v, a, abs_c: g_hat - v * abs_c * a).all_proved
 
 
 def test_general_frame_is_not_aligned_with_v():

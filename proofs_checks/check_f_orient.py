@@ -70,8 +70,7 @@ def test_recorded_cosines_use_the_canonical_orientation():
     lr = 2.0
     seed = setup["seeds"][str(lr)][0]
     run = next(r for r in angle_runs(CTX, reuse=True) if r.seed == seed and r.lr == lr)
-    p = MLP.teacher_student(setup["widths"], n_samples=setup["n_samples"],
-                            seed=setup["data_seed"])
+    p = MLP.teacher_student(setup["widths"], n_samples=setup["n_samples"], seed=setup["data_seed"])
     cfg = preset("sam", lr=lr, rho=RHO)
     state = init_state(p, np.asarray(p.init_params(seed)), cfg, seed=seed)
     for t in range(16):

@@ -54,8 +54,13 @@ def test_step_jacobian_against_finite_differences():
         v = run(1, w).state.v
         J = o.paper_step_jacobian(H, w, v, 0.2)
         h = 1e-6 * np.linalg.norm(w)
-        fd = np.stack([(run(1, w + h * e).iterates[1] - run(1, w - h * e).iterates[1]) / (2 * h)
-                       for e in np.eye(q.dim)], axis=1)
+        fd = np.stack(
+            [
+                (run(1, w + h * e).iterates[1] - run(1, w - h * e).iterates[1]) / (2 * h)
+                for e in np.eye(q.dim)
+            ],
+            axis=1,
+        )
         assert np.max(np.abs(fd - J)) <= 1e-6 * np.max(np.abs(J))
 
 

@@ -20,8 +20,12 @@ def _result() -> ClaimResult:
 
 
 def test_symbolic_proof():
-    for der in (xsam_1d.paper_rule_map(), xsam_1d.paper_window(), xsam_1d.symmetric_window(),
-                xsam_1d.projector_factor()):
+    for der in (
+        xsam_1d.paper_rule_map(),
+        xsam_1d.paper_window(),
+        xsam_1d.symmetric_window(),
+        xsam_1d.projector_factor(),
+    ):
         assert der.all_proved, der.proved
 
 

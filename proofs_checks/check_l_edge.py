@@ -14,5 +14,6 @@ def test_symbolic_proof():
 
 def test_claim_holds():
     result = run_claim("L-EDGE", ExperimentContext(scale="quick"))
-    assert result.verdict == "holds", {k: v for k, v in result.evidence.items()
-                                       if k != "quadratic_cases"}
+    assert result.verdict == "holds", {
+        k: v for k, v in result.evidence.items() if k != "quadratic_cases"
+    }

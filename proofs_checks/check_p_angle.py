@@ -35,14 +35,18 @@ def _per_run(dlam, abs_cos):
     """(within-window split, window-FE slope), both over the within-window SD of dlam."""
     y, a = _windows(dlam), _windows(abs_cos)
     yd = y - y.mean(axis=1, keepdims=True)
-    sd = math.sqrt(float(np.mean(yd ** 2)))
+    sd = math.sqrt(float(np.mean(yd**2)))
     order = np.argsort(a, axis=1, kind="stable")
     ranked = np.take_along_axis(y, order, axis=1)
-    split = float(np.mean(ranked[:, WINDOW // 2:].mean(axis=1)
-                          - ranked[:, : WINDOW // 2].mean(axis=1))) / sd
+    split = (
+        float(
+            np.mean(ranked[:, WINDOW // 2 :].mean(axis=1) - ranked[:, : WINDOW // 2].mean(axis=1))
+        )
+        / sd
+    )
     x = np.log10(np.maximum(a, 1e-16))
     xd = x - x.mean(axis=1, keepdims=True)
-    slope = float(np.sum(xd * yd) / np.sum(xd ** 2)) / sd
+    slope = float(np.sum(xd * yd) / np.sum(xd**2)) / sd
     return split, slope
 
 
@@ -74,8 +78,9 @@ def test_per_run_statistics_recomputed_from_the_per_step_numbers():
 def test_subclaims_recomputed_with_scipy_and_holm_reapplied():
     ev = _quick().evidence
     runs = [r for r in ev["runs"] if not r["diverged"]]
-    groups = {"": runs} | {f"lr={lr:g}/": [r for r in runs if r["lr"] == lr]
-                           for lr in sorted({r["lr"] for r in runs})}
+    groups = {"": runs} | {
+        f"lr={lr:g}/": [r for r in runs if r["lr"] == lr] for lr in sorted({r["lr"] for r in runs})
+    }
     expected, p_values = {}, []
     for prefix, rows in groups.items():
         for name, key in (("within-window", "within_window"), ("regression-slope", "slope")):
@@ -110,6 +115,11 @@ def test_headline_follows_the_stated_rule():
     r = _quick()
     by = {s["id"]: s["verdict"] for s in r.evidence["subclaims"]}
     named = [by["within-window"], by["regression-slope"]]
-    want = ("fails" if "fails" in named else
-            "holds" if all(v == "holds" for v in named) else "inconclusive")
+    want = (
+        "fails"
+        if "fails" in named
+        else "holds"
+        if all(v == "holds" for v in named)
+        else "inconclusive"
+    )
     assert r.verdict == want == r.evidence["headline"]["verdict"]

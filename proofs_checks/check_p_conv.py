@@ -41,8 +41,18 @@ def test_experiment_runs_and_reports_the_schema():
     assert r.verdict in ("holds", "fails", "inconclusive"), r.evidence
     ev = r.evidence
     assert "traceback" not in ev
-    keys = {"problem", "form", "alpha", "batch", "n_seeds", "n_diverged", "slope", "interval",
-            "expected_slope", "verdict"}
+    keys = {
+        "problem",
+        "form",
+        "alpha",
+        "batch",
+        "n_seeds",
+        "n_diverged",
+        "slope",
+        "interval",
+        "expected_slope",
+        "verdict",
+    }
     assert ev["cells"] and all(keys <= set(c) for c in ev["cells"])
     assert {"rule", "subclaims", "verdict", "attribution"} <= set(ev["headline"])
     for s in ev["subclaims"]:
@@ -70,8 +80,7 @@ def test_cells_recomputed_from_raw_per_seed_numbers():
         for b, s in zip(c["best_grad_norm"], c["seed_slopes"]):
             if s is None:
                 continue
-            assert np.polyfit(np.log(grid), np.log(np.array(b)), 1)[0] == pytest.approx(s,
-                                                                                         abs=1e-9)
+            assert np.polyfit(np.log(grid), np.log(np.array(b)), 1)[0] == pytest.approx(s, abs=1e-9)
         finite = [s for s in c["seed_slopes"] if s is not None]
         if len(finite) >= 2:
             lo, hi = _t_interval(finite)
@@ -79,8 +88,7 @@ def test_cells_recomputed_from_raw_per_seed_numbers():
         exp = -0.5 if (c["form"] != "projector" or c["problem"] == "quadratic") else -0.25
         assert c["expected_slope"] == exp
         p = 1.0 if exp == -0.5 else 0.5
-        assert c["threshold"] == pytest.approx(exp + finite_t_allowance(np.array(c["T_grid"]),
-                                                                        p))
+        assert c["threshold"] == pytest.approx(exp + finite_t_allowance(np.array(c["T_grid"]), p))
 
 
 def test_verdicts_and_headline_rederived():
@@ -88,8 +96,10 @@ def test_verdicts_and_headline_rederived():
     subs = {s["id"]: s for s in ev["subclaims"]}
     family = [s for s in ev["subclaims"] if s["test"] != "rule"]
     # two-sided one-sample t p-values by scipy, Holm step-down written out (oracles.py)
-    pv = {s["id"]: (sps.ttest_1samp(s["samples"], 0.0).pvalue if len(s["samples"]) >= 2
-                    else math.nan) for s in family}
+    pv = {
+        s["id"]: (sps.ttest_1samp(s["samples"], 0.0).pvalue if len(s["samples"]) >= 2 else math.nan)
+        for s in family
+    }
     adj = {i: a for i, a in zip(pv, holm_step_down(list(pv.values()))) if math.isfinite(a)}
     for c in ev["cells"]:
         s = subs[c["id"]]
@@ -103,8 +113,13 @@ def test_verdicts_and_headline_rederived():
             want = "inconclusive"
         assert c["verdict"] == s["verdict"] == want, c["id"]
     heads = [subs[i]["verdict"] for i in ev["headline"]["subclaims"]]
-    want = ("fails" if "fails" in heads else "holds" if all(v == "holds" for v in heads)
-            else "inconclusive")
+    want = (
+        "fails"
+        if "fails" in heads
+        else "holds"
+        if all(v == "holds" for v in heads)
+        else "inconclusive"
+    )
     assert ev["headline"]["verdict"] == want == _quick().verdict
 
 
@@ -124,9 +139,10 @@ def test_one_diverged_seed_overrides_good_slopes():
     r = run_cell(Cell("quadratic", "paper", 0.5), (0, 1, 2, 3), 128)
     assert not r.diverged.any()
     import dataclasses
+
     bad = dataclasses.replace(r, diverged=np.array([False, True, False, False]))
     assert cell_subclaim(bad, "headline").verdict.value == "fails"
-    assert cell_subclaim(r, "headline").verdict.value == "inconclusive"   # before judging
+    assert cell_subclaim(r, "headline").verdict.value == "inconclusive"  # before judging
 
 
 def test_the_expected_slopes_follow_from_the_sums():
@@ -137,10 +153,15 @@ def test_the_expected_slopes_follow_from_the_sums():
     # the exact sums lie between sympy's integral bounds
     S, H = exact_sums(4096)
     T = np.arange(1, 4097, dtype=float)
-    s_lo, s_hi, h_lo, h_hi = (np.asarray(f(T), dtype=float) if np.ndim(f(T)) else f(T)
-                              for f in (lambda x: 2 * np.sqrt(x + 1) - 2,
-                                        lambda x: 2 * np.sqrt(x) - 1,
-                                        lambda x: np.log(x + 1), lambda x: 1 + np.log(x)))
+    s_lo, s_hi, h_lo, h_hi = (
+        np.asarray(f(T), dtype=float) if np.ndim(f(T)) else f(T)
+        for f in (
+            lambda x: 2 * np.sqrt(x + 1) - 2,
+            lambda x: 2 * np.sqrt(x) - 1,
+            lambda x: np.log(x + 1),
+            lambda x: 1 + np.log(x),
+        )
+    )
     lows = sums.func(T)
     assert np.allclose(lows[0], s_lo) and np.allclose(lows[2], h_lo)
     assert np.all((s_lo <= S + 1e-12) & (S <= s_hi + 1e-12))
@@ -156,6 +177,7 @@ def test_quadratic_runs_respect_the_derived_bound():
     # min_t<T ||g_t|| <= kappa (L0 + (lmax/2)(1+alpha)^2 eta0^2 H_T) / ((1-alpha) eta0 S_T) on
     # the convex quadratic with exact v, alpha < 1 (the derivation in experiments.convergence)
     from xsam_theory.experiments.convergence import SPECTRUM, quadratic_runs
+
     lmax, kappa, eta0 = max(SPECTRUM), max(SPECTRUM) / min(SPECTRUM), 0.1
     S, H = exact_sums(512)
     for form in ("paper", "symmetric"):
@@ -163,6 +185,9 @@ def test_quadratic_runs_respect_the_derived_bound():
             r = quadratic_runs(form, alpha, eta0, tuple(range(8)), 512)
             best = np.minimum.accumulate(r["grad_norm"][:, :-1], axis=1)
             L0 = r["loss"][:, :1]
-            bound = kappa * (L0 + 0.5 * lmax * (1 + alpha) ** 2 * eta0**2 * H) / (
-                (1 - alpha) * eta0 * S)
+            bound = (
+                kappa
+                * (L0 + 0.5 * lmax * (1 + alpha) ** 2 * eta0**2 * H)
+                / ((1 - alpha) * eta0 * S)
+            )
             assert np.all(best <= bound), (form, alpha)

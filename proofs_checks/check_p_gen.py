@@ -41,13 +41,13 @@ def test_experiment_runs_with_the_schema():
     r = _quick()
     ev = _evidence()
     assert r.verdict in ("holds", "fails", "inconclusive")
-    assert list(ev["datasets"]) == ["teacher_student"]             # quick: teacher-student only
+    assert list(ev["datasets"]) == ["teacher_student"]  # quick: teacher-student only
     assert len(ev["eval_seeds"]) == 3 and len(ev["tuning_seeds"]) >= 1
     ids = [s["id"] for s in ev["subclaims"]]
     assert ids == [f"teacher_student/{cid}" for cid, _, _ in COMPARISONS]
     for s in ev["subclaims"]:
         assert {"id", "statement", "estimate", "interval", "n", "verdict"} <= set(s)
-        assert s["tuning_sensitive"] is None                        # no neighbours at quick
+        assert s["tuning_sensitive"] is None  # no neighbours at quick
     h = ev["headline"]
     assert h["subclaims"] == ["teacher_student/xsam-vs-sam"] and h["verdict"] == r.verdict
     assert h["rule"] in r.method and h["attribution"]
@@ -68,14 +68,16 @@ def test_selected_rates_are_the_argmin_and_not_at_an_edge():
             assert sorted(t["extended"][m]) == sorted(set(grid) - set(START_RATES))
             means = {}
             for lr in grid:
-                vals = [math.inf if v == "diverged" else v
-                        for v in t["val_loss_per_seed"][m][f"{lr:g}"]]
+                vals = [
+                    math.inf if v == "diverged" else v for v in t["val_loss_per_seed"][m][f"{lr:g}"]
+                ]
                 assert len(vals) == len(ev["tuning_seeds"])
                 means[lr] = float(np.mean(vals))
-            best = min((lr for lr in grid if math.isfinite(means[lr])),
-                       key=lambda lr: (means[lr], lr))
+            best = min(
+                (lr for lr in grid if math.isfinite(means[lr])), key=lambda lr: (means[lr], lr)
+            )
             assert t["selected_lr"][m] == best, m
-            assert min(grid) < best < max(grid), (m, best, grid)   # bracketed by tried rates
+            assert min(grid) < best < max(grid), (m, best, grid)  # bracketed by tried rates
 
 
 def test_subclaims_recomputed_from_the_raw_per_seed_numbers():
@@ -90,8 +92,9 @@ def test_subclaims_recomputed_from_the_raw_per_seed_numbers():
             xa = _per_seed(comp["values"]["a"], "test_loss")
             xb = _per_seed(comp["values"]["b"], "test_loss")
             # the values are those of the methods at their selected rates
-            assert np.array_equal(xa, np.asarray(d["per_seed"][a]["test_loss"], float),
-                                  equal_nan=True)
+            assert np.array_equal(
+                xa, np.asarray(d["per_seed"][a]["test_loss"], float), equal_nan=True
+            )
             ok = np.isfinite(xa) & np.isfinite(xb)
             diff = xa[ok] - xb[ok]
             s = by_id[f"{name}/{cid}"]
@@ -105,8 +108,10 @@ def test_subclaims_recomputed_from_the_raw_per_seed_numbers():
                 continue
             p = stats.ttest_1samp(diff, 0.0).pvalue
             assert s["p_value"] == pytest.approx(p, rel=1e-8)
-            acc = (_per_seed(comp["values"]["a"], "test_accuracy")
-                   - _per_seed(comp["values"]["b"], "test_accuracy"))[ok]
+            acc = (
+                _per_seed(comp["values"]["a"], "test_accuracy")
+                - _per_seed(comp["values"]["b"], "test_accuracy")
+            )[ok]
             assert s["accuracy"]["estimate"] == pytest.approx(acc.mean(), abs=1e-15)
 
 
@@ -127,8 +132,13 @@ def test_holm_verdicts_and_headline_rederived():
             verdict = "inconclusive"
         assert s["verdict"] == verdict, s["id"]
     head = [s["verdict"] for s in subs if s["id"].endswith("/xsam-vs-sam")]
-    expected = ("fails" if "fails" in head else
-                "holds" if head and set(head) == {"holds"} else "inconclusive")
+    expected = (
+        "fails"
+        if "fails" in head
+        else "holds"
+        if head and set(head) == {"holds"}
+        else "inconclusive"
+    )
     assert r.verdict == expected == r.evidence["headline"]["verdict"]
 
 
@@ -139,4 +149,4 @@ def test_divergences_are_counted_per_method():
             div = d["per_seed"][m]["diverged"]
             assert d["n_diverged"][m] == sum(bool(x) for x in div)
             loss = np.asarray(d["per_seed"][m]["test_loss"], float)
-            assert np.all(np.isnan(loss[np.asarray(div, bool)]))   # no metric from a divergence
+            assert np.all(np.isnan(loss[np.asarray(div, bool)]))  # no metric from a divergence

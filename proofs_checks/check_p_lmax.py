@@ -22,9 +22,13 @@ from xsam_theory.claims import ExperimentContext, get_claim, run_claim
 
 PROBLEMS = ("factorization", "teacher_student", "digits")
 LEVELS = ("early", "mid", "late", "end")
-COMPARISONS = {"xsam0.2-vs-sam": ("xsam0.2", "sam"), "xsam0.5-vs-sam": ("xsam0.5", "sam"),
-               "xsam0.2-vs-ablation": ("xsam0.2", "nsam"),
-               "xsam0.5-vs-ablation": ("xsam0.5", "nsam"), "sam-vs-gd": ("sam", "gd")}
+COMPARISONS = {
+    "xsam0.2-vs-sam": ("xsam0.2", "sam"),
+    "xsam0.5-vs-sam": ("xsam0.5", "sam"),
+    "xsam0.2-vs-ablation": ("xsam0.2", "nsam"),
+    "xsam0.5-vs-ablation": ("xsam0.5", "nsam"),
+    "sam-vs-gd": ("sam", "gd"),
+}
 
 
 @functools.cache
@@ -40,8 +44,17 @@ def test_experiment_runs_and_reports_the_schema():
     ids = {s["id"] for s in ev["subclaims"]}
     assert ids == {f"{p}/{lv}/{c}" for p in PROBLEMS for lv in LEVELS for c in COMPARISONS}
     for s in ev["subclaims"]:
-        assert {"id", "statement", "estimate", "interval", "n", "verdict", "samples",
-                "unreached", "seeds"} <= set(s)
+        assert {
+            "id",
+            "statement",
+            "estimate",
+            "interval",
+            "n",
+            "verdict",
+            "samples",
+            "unreached",
+            "seeds",
+        } <= set(s)
     assert {"rule", "subclaims", "verdict", "attribution"} <= set(ev["headline"])
     assert ev["headline"]["rule"] in get_claim("P-LMAX").method
 
@@ -66,7 +79,7 @@ def test_levels_follow_the_rule_from_the_runs():
                 for level in ("early", "mid", "late"):
                     if m["step"][level] >= 0:
                         assert m["loss_at"][level] <= lv[level], (p, name, level)
-                    else:   # only a diverged run may miss a level
+                    else:  # only a diverged run may miss a level
                         assert m["diverged"], (p, name, level)
 
 
@@ -96,8 +109,9 @@ def _assert_t_interval_and_p_value(s, x):
     if x.size < 2 or x.std(ddof=1) == 0:
         return
     h = sps.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size)
-    assert s["interval"] == pytest.approx([x.mean() - h, x.mean() + h],
-                                          rel=1e-9, abs=1e-12), s["id"]
+    assert s["interval"] == pytest.approx([x.mean() - h, x.mean() + h], rel=1e-9, abs=1e-12), s[
+        "id"
+    ]
     pv = float(sps.ttest_1samp(x, 0.0).pvalue)
     assert s["p_value"] == pytest.approx(pv, rel=1e-6, abs=1e-12), s["id"]
 
@@ -141,12 +155,21 @@ def test_headline_follows_the_stated_rule():
     r = _quick()
     ev = r.evidence
     by_id = {s["id"]: s for s in ev["subclaims"]}
-    named = [f"{p}/{lv}/{c}" for p in PROBLEMS for lv in ("late", "end")
-             for c in ("xsam0.2-vs-sam", "xsam0.5-vs-sam")]
+    named = [
+        f"{p}/{lv}/{c}"
+        for p in PROBLEMS
+        for lv in ("late", "end")
+        for c in ("xsam0.2-vs-sam", "xsam0.5-vs-sam")
+    ]
     assert sorted(ev["headline"]["subclaims"]) == sorted(named)
     verdicts = [by_id[i]["verdict"] for i in named]
-    want = ("fails" if "fails" in verdicts else
-            "holds" if all(v == "holds" for v in verdicts) else "inconclusive")
+    want = (
+        "fails"
+        if "fails" in verdicts
+        else "holds"
+        if all(v == "holds" for v in verdicts)
+        else "inconclusive"
+    )
     assert ev["headline"]["verdict"] == want == r.verdict
     assert "ablation" in ev["headline"]["attribution"]
 

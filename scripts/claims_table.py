@@ -29,16 +29,24 @@ def render(doc: dict) -> str:
     ]
     for c in doc["claims"]:
         head = c.get("evidence", {}).get("headline") or {}
-        cells = [c["id"], c["kind"], c["statement"], f"**{c['verdict']}**", c.get("key", ""),
-                 (head.get("attributable_to") or head.get("attribution", ""))
-                 if c["kind"] == "P" else "exact check"]
+        cells = [
+            c["id"],
+            c["kind"],
+            c["statement"],
+            f"**{c['verdict']}**",
+            c.get("key", ""),
+            (head.get("attributable_to") or head.get("attribution", ""))
+            if c["kind"] == "P"
+            else "exact check",
+        ]
         lines.append("| " + " | ".join(str(x).replace("|", "\\|") for x in cells) + " |")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("claims_json", type=Path)
     ap.add_argument("--update", type=Path, metavar="README", help="rewrite the marked block")
     args = ap.parse_args(argv)
@@ -51,8 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     if not pattern.search(text):
         print(f"{args.update} has no {START} ... {END} block", file=sys.stderr)
         return 1
-    args.update.write_text(pattern.sub(lambda _: f"{START}\n{table}\n{END}", text),
-                           encoding="utf-8")
+    args.update.write_text(
+        pattern.sub(lambda _: f"{START}\n{table}\n{END}", text), encoding="utf-8"
+    )
     return 0
 
 

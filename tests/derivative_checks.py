@@ -48,8 +48,9 @@ def rel_err(a: Any, b: Any, scale: float | None = None) -> float:
     return 0.0 if num == 0.0 else num / den if den > 0 else float("inf")
 
 
-def fd_derivative(f: Callable[[np.ndarray], np.ndarray], w: np.ndarray, u: np.ndarray,
-                  h: float) -> np.ndarray:
+def fd_derivative(
+    f: Callable[[np.ndarray], np.ndarray], w: np.ndarray, u: np.ndarray, h: float
+) -> np.ndarray:
     """Directional derivative of ``f`` at ``w`` along ``u``: central difference + Richardson."""
 
     def central(step: float) -> np.ndarray:
@@ -58,8 +59,13 @@ def fd_derivative(f: Callable[[np.ndarray], np.ndarray], w: np.ndarray, u: np.nd
     return (4.0 * central(h / 2.0) - central(h)) / 3.0
 
 
-def check_problem_derivatives(problem: Problem, w: Any, batch: Any = None,
-                              rng: np.random.Generator | int = 0, n_directions: int = 3) -> None:
+def check_problem_derivatives(
+    problem: Problem,
+    w: Any,
+    batch: Any = None,
+    rng: np.random.Generator | int = 0,
+    n_directions: int = 3,
+) -> None:
     """Assert that ``problem``'s exact derivatives at ``w`` (on ``batch``) are consistent.
 
     Checks (tolerances relative, float64):
@@ -118,8 +124,12 @@ def check_problem_derivatives(problem: Problem, w: Any, batch: Any = None,
         assert err <= FD_RTOL, f"{problem!r}: HVP vs FD relative error {err:.2e}"
 
     # -- hvp_batch equals stacked single hvp --------------------------------------------------
-    singles = np.stack([np.asarray(to_numpy(point.hvp(on_device(U[j]))), dtype=np.float64)
-                        for j in range(n_directions)])
+    singles = np.stack(
+        [
+            np.asarray(to_numpy(point.hvp(on_device(U[j]))), dtype=np.float64)
+            for j in range(n_directions)
+        ]
+    )
     for j in range(n_directions):
         err = rel_err(HU_np[j], singles[j])
         assert err <= EXACT_RTOL, f"{problem!r}: hvp_batch row {j} vs hvp: {err:.2e}"
@@ -147,8 +157,11 @@ def check_problem_derivatives(problem: Problem, w: Any, batch: Any = None,
 
     # -- minibatch = mean of single-sample quantities -----------------------------------------
     if problem.n_samples is not None:
-        idx = (np.arange(problem.n_samples) if batch is None
-               else np.asarray(to_numpy(batch)).astype(np.int64))
+        idx = (
+            np.arange(problem.n_samples)
+            if batch is None
+            else np.asarray(to_numpy(batch)).astype(np.int64)
+        )
         per_loss, per_grad, per_hvp = [], [], []
         for i in idx:
             single = problem.at(w, xp.asarray(np.array([i]), device=device_of(w)))

@@ -30,8 +30,9 @@ def _module_name(path: Path) -> str:
 
 def _imports(path: Path) -> set[str]:
     """Every ``xsam_theory`` module that ``path`` imports, anywhere in the file."""
-    return _imports_in(path.read_text(encoding="utf-8"), _module_name(path),
-                       path.name == "__init__.py")
+    return _imports_in(
+        path.read_text(encoding="utf-8"), _module_name(path), path.name == "__init__.py"
+    )
 
 
 def _imports_in(source: str, module: str, is_pkg: bool) -> set[str]:
@@ -51,9 +52,13 @@ def _imports_in(source: str, module: str, is_pkg: bool) -> set[str]:
             if mod.startswith("xsam_theory"):
                 out.add(mod)
                 # ``from pkg import sub`` may import a submodule
-                out.update(f"{mod}.{a.name}" for a in node.names
-                           if (PACKAGE.parent / Path(*f"{mod}.{a.name}".split("."))).with_suffix(
-                               ".py").exists())
+                out.update(
+                    f"{mod}.{a.name}"
+                    for a in node.names
+                    if (PACKAGE.parent / Path(*f"{mod}.{a.name}".split(".")))
+                    .with_suffix(".py")
+                    .exists()
+                )
     return out
 
 
@@ -66,15 +71,24 @@ def _within(name: str, package: str) -> bool:
 
 
 def test_experiments_never_import_claims():
-    bad = {m: sorted(i for i in deps if _within(i, "xsam_theory.claims"))
-           for m, deps in _graph().items() if _within(m, "xsam_theory.experiments")}
+    bad = {
+        m: sorted(i for i in deps if _within(i, "xsam_theory.claims"))
+        for m, deps in _graph().items()
+        if _within(m, "xsam_theory.experiments")
+    }
     assert not {m: d for m, d in bad.items() if d}
 
 
 def test_figures_import_no_claim_module_but_the_verdicts_leaf():
-    bad = {m: sorted(i for i in deps if _within(i, "xsam_theory.claims")
-                     and i != "xsam_theory.claims.verdicts")
-           for m, deps in _graph().items() if _within(m, "xsam_theory.figures")}
+    bad = {
+        m: sorted(
+            i
+            for i in deps
+            if _within(i, "xsam_theory.claims") and i != "xsam_theory.claims.verdicts"
+        )
+        for m, deps in _graph().items()
+        if _within(m, "xsam_theory.figures")
+    }
     assert not {m: d for m, d in bad.items() if d}
 
 
@@ -124,15 +138,16 @@ def test_importing_measurements_registers_no_claim(module):
         "reg = sys.modules.get('xsam_theory.claims.registry')\n"
         "print(0 if reg is None else len(reg.CLAIMS))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "0", out.stdout + out.stderr
 
 
 def test_the_import_reader_sees_lazy_and_relative_imports():
     """The checks above can fail: function-level and relative imports of a claim are found."""
-    src = ("def data():\n    from xsam_theory.claims.p_angle import x\n"
-           "def more():\n    from ..claims import registry\n")
+    src = (
+        "def data():\n    from xsam_theory.claims.p_angle import x\n"
+        "def more():\n    from ..claims import registry\n"
+    )
     found = _imports_in(src, "xsam_theory.figures.probe", is_pkg=False)
     assert "xsam_theory.claims.p_angle" in found
     assert "xsam_theory.claims.registry" in found

@@ -42,10 +42,12 @@ def test_every_preset_runs_on_array_api_strict_and_matches_numpy(problem_name, p
 def test_reference_schedule_with_power_iteration_on_array_api_strict():
     problem = MLP.teacher_student((4, 6, 3), 24, seed=2)
     w0 = problem.init_params(3)
-    cfg = preset("xsam", lr=0.1, rho=0.05, alpha=0.3,
-                 **{**REFERENCE_OPTIONS["xsam"], "refresh_every": 2})
+    cfg = preset(
+        "xsam", lr=0.1, rho=0.05, alpha=0.3, **{**REFERENCE_OPTIONS["xsam"], "refresh_every": 2}
+    )
     ref = run_trajectory(problem, cfg, w0, 8, seed=4, batch_size=4)
-    strict = run_trajectory(problem.convert(xps), cfg, xps.asarray(to_numpy(w0)), 8, seed=4,
-                            batch_size=4)
+    strict = run_trajectory(
+        problem.convert(xps), cfg, xps.asarray(to_numpy(w0)), 8, seed=4, batch_size=4
+    )
     assert ref.diagnostics["refreshed"].sum() >= 2
     np.testing.assert_allclose(strict.iterates, ref.iterates, rtol=1e-10, atol=1e-13)

@@ -25,14 +25,36 @@ from xsam_theory.sweeps import StoreError
 DOC = Path(__file__).resolve().parents[1] / "docs" / "bad_inputs.md"
 
 #: the bad inputs the issue names; each must have at least one row
-REQUIRED = ("nan-parameters", "nan-inputs", "inf-targets", "shape-parameters", "shape-inputs",
-            "empty-data", "negative-rho", "zero-lr", "negative-lr", "negative-alpha",
-            "unknown-sign-rule", "refresh-zero", "non-symmetric-hessian", "zero-dim-quadratic",
-            "sweep-seeds-int", "cli-sweep-seeds-int", "sweep-nan-in-grid", "cli-sweep-nan-in-grid",
-            "cli-sweep-inf-in-problem", "sweep-lease-negative", "cli-sweep-lease-zero",
-            "cli-sweep-store-under-file", "cli-results-text-file", "cli-verify-out-file",
-            "cli-figures-out-file", "cli-verify-device-tpu", "cli-sweep-scheduler-unreachable",
-            "resolve-device-tpu")
+REQUIRED = (
+    "nan-parameters",
+    "nan-inputs",
+    "inf-targets",
+    "shape-parameters",
+    "shape-inputs",
+    "empty-data",
+    "negative-rho",
+    "zero-lr",
+    "negative-lr",
+    "negative-alpha",
+    "unknown-sign-rule",
+    "refresh-zero",
+    "non-symmetric-hessian",
+    "zero-dim-quadratic",
+    "sweep-seeds-int",
+    "cli-sweep-seeds-int",
+    "sweep-nan-in-grid",
+    "cli-sweep-nan-in-grid",
+    "cli-sweep-inf-in-problem",
+    "sweep-lease-negative",
+    "cli-sweep-lease-zero",
+    "cli-sweep-store-under-file",
+    "cli-results-text-file",
+    "cli-verify-out-file",
+    "cli-figures-out-file",
+    "cli-verify-device-tpu",
+    "cli-sweep-scheduler-unreachable",
+    "resolve-device-tpu",
+)
 
 EXCEPTIONS = {"ValueError": ValueError, "NonFiniteError": NonFiniteError, "StoreError": StoreError}
 
@@ -80,8 +102,14 @@ def _parse_cli() -> tuple[dict[str, str], list[tuple[str, str, int, str]]]:
             assert len(cells) == 5, line
             command = _code(cells[2])
             assert command.startswith("xsam-theory"), line
-            rows.append((_code(cells[0]), command.removeprefix("xsam-theory").strip(),
-                         int(_code(cells[3])), _code(cells[4])))
+            rows.append(
+                (
+                    _code(cells[0]),
+                    command.removeprefix("xsam-theory").strip(),
+                    int(_code(cells[3])),
+                    _code(cells[4]),
+                )
+            )
     return files, rows
 
 
@@ -128,8 +156,9 @@ def test_bad_input_row(row_id, call, error, tmp_path, monkeypatch):
     assert str(info.value) == message
 
 
-@pytest.mark.parametrize(("row_id", "args", "status", "error"), CLI_ROWS,
-                         ids=[r[0] for r in CLI_ROWS])
+@pytest.mark.parametrize(
+    ("row_id", "args", "status", "error"), CLI_ROWS, ids=[r[0] for r in CLI_ROWS]
+)
 def test_bad_command_line_row(row_id, args, status, error, tmp_path, monkeypatch, capsys):
     """One command-line row of docs/bad_inputs.md exits with its status and error, no traceback.
 
@@ -139,7 +168,7 @@ def test_bad_command_line_row(row_id, args, status, error, tmp_path, monkeypatch
     _enter_fresh_workdir(tmp_path, monkeypatch)
     try:
         code = cli_main(shlex.split(args))
-    except SystemExit as exit_:        # argparse's parser.error exits 2
+    except SystemExit as exit_:  # argparse's parser.error exits 2
         code = exit_.code
     out, err = capsys.readouterr()
     assert (code or 0) == status, (code, err)
@@ -173,7 +202,10 @@ def test_non_finite_parameters_anywhere_raise_a_clear_error(pc, data):
     w = pc.w.copy()
     w[i] = data.draw(st.sampled_from(NON_FINITE))
     v = np.ones(pc.problem.dim)
-    for call in (lambda: pc.problem.loss(w), lambda: pc.problem.grad(w),
-                 lambda: pc.problem.hvp(w, v)):
+    for call in (
+        lambda: pc.problem.loss(w),
+        lambda: pc.problem.grad(w),
+        lambda: pc.problem.hvp(w, v),
+    ):
         with pytest.raises(ValueError, match=r"^w contains non-finite values \(NaN or inf\)$"):
             call()

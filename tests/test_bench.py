@@ -32,8 +32,9 @@ from xsam_theory.cli import main
 
 def test_interleaved_round_robin_and_statistics():
     calls = []
-    times = interleaved({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, 3,
-                        warmup=1)
+    times = interleaved(
+        {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, 3, warmup=1
+    )
     assert calls == ["a", "b"] * 4
     assert all(len(t.samples) == 3 for t in times.values())
     t = Timing((3.0, 1.0, 2.0))
@@ -50,22 +51,22 @@ def test_bench_tiny_sections_and_targets(tmp_path, monkeypatch):
     for key, text in renamed.items():
         monkeypatch.setitem(LABELS, key, text)
     lines = []
-    cfg = BenchConfig(models=("tiny",), repeats=1, quick=True,
-                      sections=("kernels", "eigen", "steps"))
+    cfg = BenchConfig(
+        models=("tiny",), repeats=1, quick=True, sections=("kernels", "eigen", "steps")
+    )
     report = run_bench(cfg, lines.append)
     text = "\n".join(lines)
     assert renamed[(Library.NUMPY, Kernel.HVP_CACHED)] in text and "Targets" in text
     assert "numpy R-op HVP cached" not in text
     eig = report.rows("eigen", model="tiny")
-    assert {r["kernel"] for r in eig} >= {Kernel.EIGEN_LANCZOS.value,
-                                          Kernel.EIGEN_PYHESSIAN.value}
+    assert {r["kernel"] for r in eig} >= {Kernel.EIGEN_LANCZOS.value, Kernel.EIGEN_PYHESSIAN.value}
     lz = report.find(RowKey("eigen", Kernel.EIGEN_LANCZOS, model="tiny"))
     assert lz["name"] == renamed[(None, Kernel.EIGEN_LANCZOS)]
     assert lz["n_hvp"] == 40 and lz["rel_error"] < 1e-3
     ids = [t["id"] for t in report.targets]
     assert ids == [f"T{i}" for i in range(1, 9)]
     status = {t["id"]: t["status"] for t in report.targets}
-    assert status["T1"] == "n/a"            # needs the medium model
+    assert status["T1"] == "n/a"  # needs the medium model
     assert status["T3"] in ("met", "NOT met") and status["T4"] == "n/a"
     assert status["T5"] in ("met", "NOT met")
     assert evaluate_targets(report) == report.targets
@@ -99,11 +100,23 @@ def _synthetic_report() -> Report:
     for lib, cached, fresh in ((P, 0.9, 1.8), (T, 1.0, 2.0)):
         report.add("kernels", timed_row(lib, Kernel.HVP_CACHED, t(cached), **tiny))
         report.add("kernels", timed_row(lib, Kernel.HVP_FRESH, t(fresh), **tiny))
-    report.add("eigen", timed_row(None, Kernel.EIGEN_LANCZOS, t(0.1), model="tiny", n_hvp=40,
-                                  rel_error=1e-9, residual=1e-5))
+    report.add(
+        "eigen",
+        timed_row(
+            None,
+            Kernel.EIGEN_LANCZOS,
+            t(0.1),
+            model="tiny",
+            n_hvp=40,
+            rel_error=1e-9,
+            residual=1e-5,
+        ),
+    )
     report.add("hessian", key_row(None, Kernel.HESSIAN, batch=MINIBATCH, total_s=0.5))
-    report.add("steps", key_row(Library.PACKAGE, Kernel.XSAM_OVER_SAM_BOUND, model="small",
-                                ratio_to_bound=1.0))
+    report.add(
+        "steps",
+        key_row(Library.PACKAGE, Kernel.XSAM_OVER_SAM_BOUND, model="small", ratio_to_bound=1.0),
+    )
     report.add("verify", key_row(None, Kernel.VERIFY_QUICK, seconds=30.0, exit_status=0))
     report.add("threads", key_row(N, Kernel.EIGSH_UNLIMITED_OVER_LIMITED, ratio=2.0))
     return report
@@ -128,43 +141,52 @@ def test_targets_read_rows_by_key_so_renaming_a_label_changes_nothing(monkeypatc
     for i, key in enumerate(list(LABELS)):
         monkeypatch.setitem(LABELS, key, f"renamed {i}")
     report = _synthetic_report()
-    assert report.find(RowKey("kernels", Kernel.GRADIENT, Library.NUMPY))["name"] != \
-        "numpy gradient"
+    assert (
+        report.find(RowKey("kernels", Kernel.GRADIENT, Library.NUMPY))["name"] != "numpy gradient"
+    )
     assert evaluate_targets(report) == before
 
 
 def test_a_missing_measurement_is_reported_as_not_measured_by_its_key():
     report = _synthetic_report()
-    report.sections["kernels"] = [r for r in report.sections["kernels"]
-                                  if not (r["library"] == "torch" and r["kernel"] == "gradient")]
+    report.sections["kernels"] = [
+        r
+        for r in report.sections["kernels"]
+        if not (r["library"] == "torch" and r["kernel"] == "gradient")
+    ]
     report.sections.pop("verify")
     got = {t["id"]: t for t in evaluate_targets(report)}
     assert got["T1"]["status"] == "n/a"
     assert got["T1"]["measured"] == (
         "not measured: no row kernels[kernel=gradient, library=torch, model=medium, "
-        "batch=2048] (needs the medium model, NumPy and torch on the CPU)")
+        "batch=2048] (needs the medium model, NumPy and torch on the CPU)"
+    )
     assert got["T7"]["status"] == "n/a"
     assert got["T7"]["measured"].startswith("not measured: no row verify[kernel=verify_quick]")
     assert got["T7"]["target"].startswith("verify --quick <= 60 s, default <= 5 min")
     others = {tid: t["measured"] for tid, t in got.items() if tid not in ("T1", "T7")}
     assert others == {k: v for k, v in EXPECTED_MEASURED.items() if k not in ("T1", "T7")}
     # T6 needs all four of its rows: without torch's fresh HVP it names that row
-    report.sections["kernels"] = [r for r in report.sections["kernels"]
-                                  if not (r["library"] == "torch" and r["kernel"] == "hvp_fresh")]
+    report.sections["kernels"] = [
+        r
+        for r in report.sections["kernels"]
+        if not (r["library"] == "torch" and r["kernel"] == "hvp_fresh")
+    ]
     t6 = evaluate_targets(report)[5]
-    assert t6["status"] == "n/a" and "kernels[kernel=hvp_fresh, library=torch, model=tiny, " \
-        "batch=128]" in t6["measured"]
+    assert (
+        t6["status"] == "n/a"
+        and "kernels[kernel=hvp_fresh, library=torch, model=tiny, batch=128]" in t6["measured"]
+    )
 
 
 def test_cli_bench_json_and_argument_errors(tmp_path, monkeypatch):
-    monkeypatch.setattr(bench_config, "DEFAULT_SECTIONS", ("eigen",))   # the cheapest section
+    monkeypatch.setattr(bench_config, "DEFAULT_SECTIONS", ("eigen",))  # the cheapest section
     with pytest.raises(SystemExit):
         main(["bench", "--models", "gigantic"])
     with pytest.raises(SystemExit):
         main(["bench", "--backend", "numpy", "--device", "tpu"])
     out = tmp_path / "bench.json"
-    assert main(["bench", "--models", "tiny", "--repeats", "1", "--quick", "--json",
-                 str(out)]) == 0
+    assert main(["bench", "--models", "tiny", "--repeats", "1", "--quick", "--json", str(out)]) == 0
     data = json.loads(out.read_text())
     assert data["environment"]["pools"] and "loadavg_start" in data["environment"]
     assert data["targets"][0]["id"] == "T1"
@@ -178,8 +200,9 @@ def test_threads_option_limits_the_pools_for_the_run_only():
 
     before = [i["num_threads"] for i in threadpool_info()]
     seen = []
-    report = run_bench(BenchConfig(models=("tiny",), repeats=1, quick=True, threads=1,
-                                   sections=("eigen",)),
-                       lambda line: seen.append([i["num_threads"] for i in threadpool_info()]))
+    report = run_bench(
+        BenchConfig(models=("tiny",), repeats=1, quick=True, threads=1, sections=("eigen",)),
+        lambda line: seen.append([i["num_threads"] for i in threadpool_info()]),
+    )
     assert report.env["threads"] == 1 and all(n == 1 for n in seen[0])
     assert [i["num_threads"] for i in threadpool_info()] == before

@@ -46,8 +46,9 @@ def verdicts() -> dict[tuple[str, int], tuple[str, str, float]]:
     # the most expensive claims first, so that the pool's tail is short
     jobs = [(cid, seed) for cid in DLF_IDS for seed in SEEDS]
     jobs.sort(key=lambda j: -_QUICK_SECONDS.get(j[0], 0.5))
-    mp = multiprocessing.get_context("forkserver" if "forkserver" in
-                                     multiprocessing.get_all_start_methods() else "spawn")
+    mp = multiprocessing.get_context(
+        "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    )
     t0 = time.perf_counter()
     with ProcessPoolExecutor(WORKERS, mp_context=mp, initializer=_worker_init) as pool:
         futures = [pool.submit(_run, cid, seed) for cid, seed in jobs]
@@ -57,8 +58,10 @@ def verdicts() -> dict[tuple[str, int], tuple[str, str, float]]:
             out[cid, seed] = (verdict, key, seconds)
     wall = time.perf_counter() - t0
     cpu = sum(v[2] for v in out.values())
-    print(f"\n{len(jobs)} claim runs: {wall:.0f} s wall on {WORKERS} workers, "
-          f"{cpu:.0f} s in the checks")
+    print(
+        f"\n{len(jobs)} claim runs: {wall:.0f} s wall on {WORKERS} workers, "
+        f"{cpu:.0f} s in the checks"
+    )
     for cid in DLF_IDS:
         print(f"  {cid}: {sum(out[cid, s][2] for s in SEEDS) / len(SEEDS):.1f} s per seed")
     return out
@@ -67,15 +70,20 @@ def verdicts() -> dict[tuple[str, int], tuple[str, str, float]]:
 #: seconds of each claim's quick check on one seed (measured with two workers on 2 cores), to
 #: order the jobs; claims not listed take under a second
 _QUICK_SECONDS = {
-    "L-DRIFT": 17.6, "L-EDGE": 6.7, "F-CONFOUND": 6.3, "F-SIGN": 5.1, "F-ORIENT": 4.0,
-    "F-WINDOW": 1.3, "L-LANCZOS": 1.1, "F-NORM": 1.0,
+    "L-DRIFT": 17.6,
+    "L-EDGE": 6.7,
+    "F-CONFOUND": 6.3,
+    "F-SIGN": 5.1,
+    "F-ORIENT": 4.0,
+    "F-WINDOW": 1.3,
+    "L-LANCZOS": 1.1,
+    "F-NORM": 1.0,
 }
 
 
 @pytest.mark.parametrize("cid", DLF_IDS)
 def test_claim_holds_on_every_seed(verdicts, cid):
-    failed = {seed: verdicts[cid, seed][:2] for seed in SEEDS
-              if verdicts[cid, seed][0] != "holds"}
+    failed = {seed: verdicts[cid, seed][:2] for seed in SEEDS if verdicts[cid, seed][0] != "holds"}
     assert not failed, f"{cid} does not hold on seeds {sorted(failed)}: {failed}"
 
 

@@ -29,6 +29,7 @@ SMALL = dict(n_train=200, n_val=100, n_test=300, d_in=5, n_classes=3, teacher_hi
 
 # -- standardization ------------------------------------------------------------------------------
 
+
 def test_standardize_uses_training_statistics_only():
     rng = np.random.default_rng(0)
     train = rng.normal(3.0, 2.0, size=(50, 4))
@@ -65,9 +66,10 @@ def test_digits_standardized_with_training_rows_only():
     np.testing.assert_allclose(ds.mean, tr.mean(axis=0), rtol=1e-14, atol=1e-14)
     np.testing.assert_allclose(ds.scale, sd, rtol=1e-14)
     for split in (ds.train, ds.val, ds.test):
-        np.testing.assert_allclose(split.X, (X[split.index] - tr.mean(axis=0)) / sd,
-                                   rtol=1e-12, atol=1e-12)
-        assert np.array_equal(split.y, y[split.index])      # no label noise by default
+        np.testing.assert_allclose(
+            split.X, (X[split.index] - tr.mean(axis=0)) / sd, rtol=1e-12, atol=1e-12
+        )
+        assert np.array_equal(split.y, y[split.index])  # no label noise by default
     # the statistics are the training rows' and differ from those of all rows
     assert not np.allclose(ds.mean, X.mean(axis=0))
 
@@ -81,6 +83,7 @@ def test_teacher_student_training_split_is_standardized():
 
 
 # -- splits ---------------------------------------------------------------------------------------
+
 
 def test_split_indices_disjoint_complete_and_stratified():
     y = np.repeat(np.arange(4), [30, 50, 20, 100])
@@ -103,8 +106,9 @@ def test_split_indices_fixed_by_seed():
     assert (len(tr), len(va), len(te)) == (60, 30, 30)
 
 
-@pytest.mark.parametrize("fractions", [(0.5, 0.5), (0.6, 0.3, 0.3), (0.8, 0.2, 0.0),
-                                       (1.2, -0.1, -0.1)])
+@pytest.mark.parametrize(
+    "fractions", [(0.5, 0.5), (0.6, 0.3, 0.3), (0.8, 0.2, 0.0), (1.2, -0.1, -0.1)]
+)
 def test_split_indices_rejects_bad_fractions(fractions):
     with pytest.raises(ValueError, match="fractions"):
         split_indices(np.zeros(30, dtype=int), fractions)
@@ -119,7 +123,7 @@ def test_teacher_student_splits_disjoint_sized_and_seeded():
     assert not (ids[0] & ids[1] or ids[0] & ids[2] or ids[1] & ids[2])
     assert set().union(*ids) == set(range(600))
     for name in ("train", "val", "test"):
-        assert np.array_equal(a.split(name).X, b.split(name).X)       # bit-identical
+        assert np.array_equal(a.split(name).X, b.split(name).X)  # bit-identical
         assert np.array_equal(a.split(name).y, b.split(name).y)
     assert not np.array_equal(a.train.X, c.train.X)
     assert set(np.unique(a.train.y)) <= set(range(3))
@@ -132,14 +136,17 @@ def test_digits_splits_disjoint_complete_and_seeded():
     assert not (ids[0] & ids[1] or ids[0] & ids[2] or ids[1] & ids[2])
     assert set().union(*ids) == set(range(1797))
     assert (len(a.train), len(a.val), len(a.test)) == (1078, 360, 359)
-    assert all(np.array_equal(s.index, t.index) for s, t in zip((a.train, a.val, a.test),
-                                                                (b.train, b.val, b.test)))
+    assert all(
+        np.array_equal(s.index, t.index)
+        for s, t in zip((a.train, a.val, a.test), (b.train, b.val, b.test))
+    )
     assert not np.array_equal(a.test.index, c.test.index)
-    assert len(a.train) == len(c.train)            # the sizes do not depend on the seed
-    assert np.array_equal(np.bincount(a.test.y), np.bincount(c.test.y))   # stratified
+    assert len(a.train) == len(c.train)  # the sizes do not depend on the seed
+    assert np.array_equal(np.bincount(a.test.y), np.bincount(c.test.y))  # stratified
 
 
 # -- label noise ----------------------------------------------------------------------------------
+
 
 def test_corrupt_labels_rate_and_always_a_different_class():
     n, rate, k = 40_000, 0.2, 5
@@ -170,7 +177,7 @@ def test_teacher_student_label_noise_hits_train_and_val_only():
     assert np.array_equal(clean.test.y, noisy.test.y) and not noisy.test.corrupted.any()
     for name in ("train", "val"):
         s, c = noisy.split(name), clean.split(name)
-        assert np.array_equal(s.corrupted, s.y != c.y)     # exactly the recorded labels changed
+        assert np.array_equal(s.corrupted, s.y != c.y)  # exactly the recorded labels changed
     rate = noisy.train.corrupted.mean()
     assert abs(rate - 0.3) < 5 * np.sqrt(0.3 * 0.7 / 4000)
 
@@ -189,9 +196,10 @@ def test_digits_label_noise_rate():
 
 # -- errors and the MLP problem -------------------------------------------------------------------
 
+
 def test_digits_without_sklearn_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
-    data._digits_arrays.cache_clear()              # load_digits is kept once loaded
+    data._digits_arrays.cache_clear()  # load_digits is kept once loaded
     assert not data.has_digits()
     with pytest.raises(ImportError, match=r"xsam-theory\[digits\]"):
         digits()
@@ -224,6 +232,7 @@ def test_mlp_problem_carries_its_held_out_splits():
 
 # -- make_classification ------------------------------------------------------------------------
 
+
 @needs_sklearn
 def test_make_classification_is_seeded_and_stratified():
     from sklearn.datasets import make_classification
@@ -237,13 +246,19 @@ def test_make_classification_is_seeded_and_stratified():
     assert a.n_classes == 3 and a.n_features == 6 and a.options["flip_y"] == 0.1
     np.testing.assert_allclose(a.train.X.mean(axis=0), 0.0, atol=1e-12)
     # the rows are scikit-learn's, drawn from a state the seed fixes, and split stratified
-    X, y = make_classification(n_samples=600, n_features=6, n_informative=3, n_redundant=1,
-                               n_classes=3, flip_y=0.1, class_sep=1.0,
-                               random_state=int(np.random.default_rng([4, data._INPUTS])
-                                                .integers(2**31 - 1)))
+    X, y = make_classification(
+        n_samples=600,
+        n_features=6,
+        n_informative=3,
+        n_redundant=1,
+        n_classes=3,
+        flip_y=0.1,
+        class_sep=1.0,
+        random_state=int(np.random.default_rng([4, data._INPUTS]).integers(2**31 - 1)),
+    )
     ids = np.concatenate([a.train.index, a.val.index, a.test.index])
     assert np.array_equal(np.sort(ids), np.arange(600))
-    assert np.array_equal(a.test.y, y[a.test.index])            # no further noise on top
+    assert np.array_equal(a.test.y, y[a.test.index])  # no further noise on top
     assert np.allclose(a.train.X * a.scale + a.mean, X[a.train.index])
     fractions = np.bincount(a.train.y) / np.bincount(y)
     assert np.all(np.abs(fractions - 0.6) < 0.01)
@@ -251,10 +266,11 @@ def test_make_classification_is_seeded_and_stratified():
 
 # -- user datasets -------------------------------------------------------------------------------
 
+
 def _blobs():
     rng = np.random.default_rng(0)
     X = np.concatenate([rng.normal(0, 1, (40, 3)), rng.normal(3, 2, (60, 3))])
-    y = np.repeat([7, 9], [40, 60])                       # any integer labels
+    y = np.repeat([7, 9], [40, 60])  # any integer labels
     return X, y
 
 
@@ -267,26 +283,30 @@ def test_register_dataset_splits_stratified_and_standardizes_on_train_only():
         data.USER_DATASETS.pop("blobs")
     assert ds.name == "blobs" and ds.n_classes == 2
     assert (len(ds.train), len(ds.val), len(ds.test)) == (60, 20, 20)
-    assert np.bincount(ds.train.y).tolist() == [24, 36]   # 7 -> 0, 9 -> 1, proportions kept
+    assert np.bincount(ds.train.y).tolist() == [24, 36]  # 7 -> 0, 9 -> 1, proportions kept
     tr = X[ds.train.index]
     np.testing.assert_allclose(ds.mean, tr.mean(axis=0), rtol=1e-14)
-    np.testing.assert_allclose(ds.test.X, (X[ds.test.index] - tr.mean(axis=0)) / tr.std(axis=0),
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        ds.test.X, (X[ds.test.index] - tr.mean(axis=0)) / tr.std(axis=0), rtol=1e-12
+    )
     assert np.array_equal(ds.test.y, (y[ds.test.index] == 9).astype(int))
 
 
-@pytest.mark.parametrize("X, y, match", [
-    (np.array([[0.0, np.nan]] * 6), np.array([0, 1] * 3), "NaN or infinite"),
-    (np.array([[0.0, np.inf]] * 6), np.array([0, 1] * 3), "NaN or infinite"),
-    (np.zeros((6, 2)), np.array([0, 1] * 4), "6 rows but y has 8"),
-    (np.zeros((6, 2)), np.zeros(6, dtype=int), "single class"),
-    (np.zeros(6), np.array([0, 1] * 3), "2-D"),
-    (np.zeros((6, 2, 1)), np.array([0, 1] * 3), "2-D"),
-    (np.zeros((6, 2)), np.array([[0, 1]] * 3), "1-D"),
-    (np.zeros((6, 2)), np.array([0.0, 1.5] * 3), "integer class labels"),
-    (np.zeros((6, 2)), np.array(["a", "b"] * 3), "integer class labels"),
-    ([["x", "y"]] * 6, np.array([0, 1] * 3), "numeric"),
-])
+@pytest.mark.parametrize(
+    "X, y, match",
+    [
+        (np.array([[0.0, np.nan]] * 6), np.array([0, 1] * 3), "NaN or infinite"),
+        (np.array([[0.0, np.inf]] * 6), np.array([0, 1] * 3), "NaN or infinite"),
+        (np.zeros((6, 2)), np.array([0, 1] * 4), "6 rows but y has 8"),
+        (np.zeros((6, 2)), np.zeros(6, dtype=int), "single class"),
+        (np.zeros(6), np.array([0, 1] * 3), "2-D"),
+        (np.zeros((6, 2, 1)), np.array([0, 1] * 3), "2-D"),
+        (np.zeros((6, 2)), np.array([[0, 1]] * 3), "1-D"),
+        (np.zeros((6, 2)), np.array([0.0, 1.5] * 3), "integer class labels"),
+        (np.zeros((6, 2)), np.array(["a", "b"] * 3), "integer class labels"),
+        ([["x", "y"]] * 6, np.array([0, 1] * 3), "numeric"),
+    ],
+)
 def test_bad_user_data_raises_value_errors_naming_the_dataset(X, y, match):
     data.register_dataset("broken-set", lambda: (X, y))
     try:

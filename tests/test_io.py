@@ -79,7 +79,7 @@ def test_an_abandoned_temporary_is_removed_on_the_next_write_and_a_live_one_is_k
         live = tmp_path / f".claims.json.{live_writer.pid}@{_host()}.1badc0de.tmp"
         elsewhere = tmp_path / ".claims.json.123@some-other-host.2badc0de.tmp"
         old_elsewhere = tmp_path / ".claims.json.123@some-other-host.3badc0de.tmp"
-        other_file = tmp_path / ".report.md.1@x.4badc0de.tmp"   # another target's: untouched
+        other_file = tmp_path / ".report.md.1@x.4badc0de.tmp"  # another target's: untouched
         for p in (dead, live, elsewhere, old_elsewhere, other_file):
             p.write_bytes(b"half")
         two_days_ago = time.time() - 2 * 86400
@@ -99,7 +99,7 @@ def test_a_temporary_named_with_this_process_id_but_not_made_by_it_is_abandoned(
     A container restart reuses PIDs, so such a temporary was left by an earlier process.
     """
     leftover = tmp_path / f".a.{os.getpid()}@{_host()}.5badc0de.tmp"
-    leftover.mkdir()                       # folders (staging areas) count too
+    leftover.mkdir()  # folders (staging areas) count too
     (leftover / "x").write_bytes(b"1")
     mine = temporary_path(tmp_path / "a")
     mine.write_bytes(b"in progress")
@@ -124,9 +124,13 @@ _KILLED_WRITER = textwrap.dedent("""
 def test_a_writer_killed_mid_write_leaves_the_old_target_and_the_next_write_cleans_up(tmp_path):
     target = tmp_path / "report.md"
     target.write_bytes(b"old")
-    proc = subprocess.Popen([sys.executable, "-c", _KILLED_WRITER, str(target)],
-                            stdout=subprocess.PIPE, text=True, cwd=ROOT,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_WRITER, str(target)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     try:
         assert proc.stdout.readline().strip() == "writing"
         leftovers = list(tmp_path.glob(".report.md.*.tmp"))
@@ -138,7 +142,7 @@ def test_a_writer_killed_mid_write_leaves_the_old_target_and_the_next_write_clea
             proc.kill()
             proc.wait()
     assert target.read_bytes() == b"old"
-    assert leftovers[0].exists()           # the kill left it; nothing else removes it yet
+    assert leftovers[0].exists()  # the kill left it; nothing else removes it yet
     atomic_write(target, lambda f: f.write(b"new"))
     assert target.read_bytes() == b"new"
     assert list(tmp_path.glob(".report.md.*.tmp")) == []
@@ -159,9 +163,14 @@ _FULL_DISK = textwrap.dedent("""
 def test_a_full_disk_leaves_the_old_target_and_no_temporary(tmp_path):
     target = tmp_path / "figure.csv"
     target.write_bytes(b"old")
-    out = subprocess.run([sys.executable, "-c", _FULL_DISK, str(target)], capture_output=True,
-                         text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-                         timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", _FULL_DISK, str(target)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=120,
+    )
     assert out.stdout.startswith("OSError"), out.stdout + out.stderr
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["figure.csv"]
@@ -199,7 +208,7 @@ def test_an_output_folder_that_cannot_be_written_is_refused(tmp_path):
         locked.chmod(0o500)
         target = locked / "out"
     elif Path("/sys").is_dir():
-        target = Path("/sys") / f"xsam-theory-test-{os.getpid()}"   # root cannot mkdir here
+        target = Path("/sys") / f"xsam-theory-test-{os.getpid()}"  # root cannot mkdir here
     else:
         pytest.skip("running as root without a location root cannot write")
     try:
@@ -223,7 +232,8 @@ def test_replace_together_swaps_the_whole_set_and_keeps_other_entries(tmp_path):
     (staging / "report.md").write_text("new report")
     replace_together(out, staging, ["report.md", "claims.json", "figures"])
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["figures", "report.md", "sweeps.sqlite", staging.name])
+        ["figures", "report.md", "sweeps.sqlite", staging.name]
+    )
     assert [p.name for p in (out / "figures").iterdir()] == ["new.png"]
     assert (out / "report.md").read_text() == "new report"
     assert (out / "sweeps.sqlite").read_bytes() == b"store"
@@ -243,7 +253,7 @@ def test_replace_together_puts_the_old_set_back_when_moving_in_fails(tmp_path, m
 
     def flaky(src, dst):
         calls.append(dst)
-        if len(calls) == 5:          # 3 moved out, 1 moved in, the 2nd move in fails
+        if len(calls) == 5:  # 3 moved out, 1 moved in, the 2nd move in fails
             raise OSError(28, "No space left on device")
         return real(src, dst)
 

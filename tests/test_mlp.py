@@ -45,8 +45,9 @@ def test_layout_and_loss_match_torch_sequential():
     torch = pytest.importorskip("torch")
     p = MLP.teacher_student((5, 7, 3), 30, seed=2)
     w = p.init_params(3)
-    net = torch.nn.Sequential(torch.nn.Linear(5, 7), torch.nn.Tanh(),
-                              torch.nn.Linear(7, 3)).double()
+    net = torch.nn.Sequential(
+        torch.nn.Linear(5, 7), torch.nn.Tanh(), torch.nn.Linear(7, 3)
+    ).double()
     torch.nn.utils.vector_to_parameters(torch.asarray(w), net.parameters())
     X, Y = torch.asarray(p.X), torch.asarray(p.Y)
     loss = torch.nn.functional.cross_entropy(net(X), Y.argmax(1))
@@ -72,7 +73,7 @@ def test_init_matches_torch_default_bounds():
     (W1, b1), (W2, b2) = p.unflatten(w)
     assert np.abs(W1).max() <= 1 / math.sqrt(10) and np.abs(b1).max() <= 1 / math.sqrt(10)
     assert np.abs(W2).max() <= 1 / math.sqrt(20) and np.abs(b2).max() <= 1 / math.sqrt(20)
-    assert np.abs(W1).max() > 0.9 / math.sqrt(10)   # really uniform over the whole interval
+    assert np.abs(W1).max() > 0.9 / math.sqrt(10)  # really uniform over the whole interval
 
 
 def test_teacher_student_is_seeded_and_label_noise_flips_labels():
@@ -81,9 +82,9 @@ def test_teacher_student_is_seeded_and_label_noise_flips_labels():
     assert np.array_equal(a.X, b.X) and np.array_equal(a.Y, b.Y)
     noisy = MLP.teacher_student((6, 8, 4), 4000, seed=1, label_noise=0.4)
     changed = np.mean(noisy.Y.argmax(1) != a.Y.argmax(1))
-    assert changed == pytest.approx(0.4 * 3 / 4, abs=0.03)   # a flip keeps the label w.p. 1/4
+    assert changed == pytest.approx(0.4 * 3 / 4, abs=0.03)  # a flip keeps the label w.p. 1/4
     counts = np.bincount(a.Y.argmax(1), minlength=4)
-    assert counts.min() > 0   # the teacher uses every class
+    assert counts.min() > 0  # the teacher uses every class
 
 
 def test_accuracy_and_outputs():
@@ -96,21 +97,24 @@ def test_accuracy_and_outputs():
     assert p.accuracy(w, np.array([0, 1])) in (0.0, 0.5, 1.0)
 
 
-@pytest.mark.parametrize(("kwargs", "match"), [
-    (dict(widths=(3,)), "widths"),
-    (dict(widths=(3, 0, 2)), "widths"),
-    (dict(activation="relu"), "activation"),
-    (dict(loss="hinge"), "loss"),
-    (dict(l2=-1.0), "l2"),
-    (dict(X=np.zeros((5, 4))), "X must have shape"),
-    (dict(X=np.zeros((0, 3)), Y=np.zeros(0, dtype=int)), "empty"),
-    (dict(X=np.full((5, 3), np.nan)), "non-finite"),
-    (dict(Y=np.array([0, 1, 2, 3, 1])), "labels"),
-    (dict(Y=np.array([0.0, 1, 1, 0, 1])), "labels"),
-    (dict(Y=np.ones((5, 2))), "summing to 1"),
-    (dict(Y=np.zeros((4, 2)) + 0.5), "shape"),
-    (dict(Y=np.full((5, 2), np.inf), loss="squared"), "non-finite"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (dict(widths=(3,)), "widths"),
+        (dict(widths=(3, 0, 2)), "widths"),
+        (dict(activation="relu"), "activation"),
+        (dict(loss="hinge"), "loss"),
+        (dict(l2=-1.0), "l2"),
+        (dict(X=np.zeros((5, 4))), "X must have shape"),
+        (dict(X=np.zeros((0, 3)), Y=np.zeros(0, dtype=int)), "empty"),
+        (dict(X=np.full((5, 3), np.nan)), "non-finite"),
+        (dict(Y=np.array([0, 1, 2, 3, 1])), "labels"),
+        (dict(Y=np.array([0.0, 1, 1, 0, 1])), "labels"),
+        (dict(Y=np.ones((5, 2))), "summing to 1"),
+        (dict(Y=np.zeros((4, 2)) + 0.5), "shape"),
+        (dict(Y=np.full((5, 2), np.inf), loss="squared"), "non-finite"),
+    ],
+)
 def test_bad_inputs_raise_value_errors(kwargs, match):
     args = dict(widths=(3, 4, 2), X=np.zeros((5, 3)), Y=np.array([0, 1, 1, 0, 1]))
     args.update(kwargs)

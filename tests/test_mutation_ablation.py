@@ -74,7 +74,7 @@ def _switch_off_the_correction(monkeypatch: pytest.MonkeyPatch) -> int:
 @pytest.mark.parametrize("cid", CLAIMS)
 def test_without_the_correction_every_ablation_difference_is_exactly_zero(cid, monkeypatch):
     load_all()
-    assert _switch_off_the_correction(monkeypatch) >= 1     # at least optimizers.step
+    assert _switch_off_the_correction(monkeypatch) >= 1  # at least optimizers.step
     evidence = _run(cid)
     for s in _ablation_subclaims(evidence):
         assert s["samples"], s

@@ -29,13 +29,21 @@ def test_notebook_runs_in_quick_mode(path, tmp_path, monkeypatch):
     monkeypatch.setenv("XSAM_FIGURES_OUT", str(tmp_path / "figures"))
     monkeypatch.setenv("MPLBACKEND", "Agg")
     nb = jupytext.read(path)
-    assert nb.metadata.get("jupytext", {}).get("text_representation", {}).get(
-        "format_name") == "percent", f"{path.name} is not in jupytext percent format"
-    client = nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
-                                     resources={"metadata": {"path": str(tmp_path)}})
+    assert (
+        nb.metadata.get("jupytext", {}).get("text_representation", {}).get("format_name")
+        == "percent"
+    ), f"{path.name} is not in jupytext percent format"
+    client = nbclient.NotebookClient(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )
     client.execute()
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
-              if o.get("output_type") == "error"]
+    errors = [
+        o
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+        if o.get("output_type") == "error"
+    ]
     assert not errors
     written = sorted(p.name for p in (tmp_path / "figures").iterdir())
     assert any(n.endswith(".png") for n in written), written

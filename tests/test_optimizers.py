@@ -28,6 +28,7 @@ def _unit(x):
 
 # --- the pure maps ---------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("trial", range(20))
 def test_xsam_direction_forms_match_their_formulas(trial):
     rng = np.random.default_rng(trial)
@@ -54,9 +55,9 @@ def test_correction_geometry_identities_G1_G2_G4(trial):
     alpha = rng.uniform(0, 3)
     c = gh @ v
     d, _ = xsam_direction(gh, v, alpha)
-    assert d @ v == pytest.approx(c - alpha * abs(c), abs=1e-14)                      # G1
+    assert d @ v == pytest.approx(c - alpha * abs(c), abs=1e-14)  # G1
     assert d @ d == pytest.approx(1 - c * c + (c - alpha * abs(c)) ** 2, abs=1e-14)  # G2
-    assert d @ gh == pytest.approx(1 - alpha * c * abs(c), abs=1e-14)                # G4
+    assert d @ gh == pytest.approx(1 - alpha * c * abs(c), abs=1e-14)  # G4
 
 
 def test_paper_rule_is_not_invariant_under_v_flip_but_symmetric_rule_is():
@@ -83,19 +84,23 @@ def test_eigen_sam_perturbation_norm_and_orientation_invariance():
     rho, alpha = 0.05, 0.4
     cg = _unit(g) @ v
     eps = eigen_sam_perturbation(g, v, rho, alpha)
-    assert np.linalg.norm(eps) == pytest.approx(rho * math.sqrt(1 + alpha**2 * (1 - cg**2)),
-                                                rel=1e-13)
+    assert np.linalg.norm(eps) == pytest.approx(
+        rho * math.sqrt(1 + alpha**2 * (1 - cg**2)), rel=1e-13
+    )
     np.testing.assert_allclose(eps, eigen_sam_perturbation(g, -v, rho, alpha), atol=1e-16)
     want = rho * (_unit(g) + alpha * np.sign(g @ v) * (v - cg * _unit(g)))
     np.testing.assert_allclose(eps, want, atol=1e-16)
 
 
-@pytest.mark.parametrize("fn", [
-    lambda z, v: xsam_direction(z, v, 0.5)[0],
-    lambda z, v: xsam_direction(z, v, 0.5, **CorrectionRule.PROJECTOR.switches)[0],
-    lambda z, v: eigen_sam_perturbation(z, v, 0.1, 0.5),
-    lambda z, v: unit(z),
-])
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda z, v: xsam_direction(z, v, 0.5)[0],
+        lambda z, v: xsam_direction(z, v, 0.5, **CorrectionRule.PROJECTOR.switches)[0],
+        lambda z, v: eigen_sam_perturbation(z, v, 0.1, 0.5),
+        lambda z, v: unit(z),
+    ],
+)
 def test_zero_vectors_give_exact_zeros_not_nan(fn):
     z, v = np.zeros(4), _unit(np.ones(4))
     out = fn(z, v)
@@ -104,15 +109,17 @@ def test_zero_vectors_give_exact_zeros_not_nan(fn):
 
 # --- whole steps on a quadratic against closed forms -----------------------------------------
 
+
 def test_usam_step_multiplies_eigencomponents_by_closed_form_factor():
     lam = np.array([4.0, 1.5, 0.3, -0.2])
     q = Quadratic.from_spectrum(lam, seed=3)
     eta, rho = 0.1, 0.2
     w0 = RNG.standard_normal(4)
-    state, _ = step(q, init_state(q, w0, preset("usam", lr=eta, rho=rho)),
-                    preset("usam", lr=eta, rho=rho))
+    state, _ = step(
+        q, init_state(q, w0, preset("usam", lr=eta, rho=rho)), preset("usam", lr=eta, rho=rho)
+    )
     Q = q.eigenvectors
-    factor = 1 - eta * q.eigenvalues - eta * rho * q.eigenvalues**2   # L-USAM
+    factor = 1 - eta * q.eigenvalues - eta * rho * q.eigenvalues**2  # L-USAM
     np.testing.assert_allclose(Q.T @ state.w, factor * (Q.T @ w0), rtol=1e-12, atol=1e-14)
 
 
@@ -137,9 +144,10 @@ def test_sam_two_cycle_amplitude_bartlett_long_bousquet():
     lam = np.array([10.0, 6.0, 3.0, 1.0])
     q = Quadratic.diagonal_from(lam)
     eta, rho = 0.15, 0.05
-    traj = run_trajectory(q, preset("sam", lr=eta, rho=rho), RNG.standard_normal(4), 4000,
-                          iterate_every=None)
-    x_star = eta * rho * lam[0] / (2 - eta * lam[0])   # F3.2
+    traj = run_trajectory(
+        q, preset("sam", lr=eta, rho=rho), RNG.standard_normal(4), 4000, iterate_every=None
+    )
+    x_star = eta * rho * lam[0] / (2 - eta * lam[0])  # F3.2
     np.testing.assert_allclose(np.abs(traj.final_w), [x_star, 0, 0, 0], atol=1e-10)
 
 
@@ -169,6 +177,7 @@ def test_learning_rate_schedules():
 
 # --- exact reductions --------------------------------------------------------------------------
 
+
 def _mlp():
     p = MLP.teacher_student((6, 12, 3), 48, seed=4)
     return p, p.init_params(5)
@@ -189,8 +198,15 @@ def test_xsam_alpha_zero_with_a_refreshed_v_still_equals_normalized_sam():
     # under the reference schedule v is computed at alpha = 0 too; once it exists the
     # correction must add an exact zero
     p, w0 = _mlp()
-    cfg = preset("xsam", lr=0.2, rho=0.05, alpha=0.0, schedule="reference",
-                 eigvec_source="power", refresh_every=2)
+    cfg = preset(
+        "xsam",
+        lr=0.2,
+        rho=0.05,
+        alpha=0.0,
+        schedule="reference",
+        eigvec_source="power",
+        refresh_every=2,
+    )
     state = init_state(p, w0, cfg)
     for t in range(8):
         w = state.w
@@ -216,7 +232,7 @@ def test_zero_gradient_gives_no_nan(name):
     q = Quadratic.from_spectrum([2.0, 1.0, 0.5], seed=0)
     kw = {"lr": 0.1} if name == "gd" else {"lr": 0.1, "rho": 0.05}
     cfg = preset(name, **kw)
-    state = init_state(q, np.zeros(3), cfg)   # the minimizer: g = 0 exactly
+    state = init_state(q, np.zeros(3), cfg)  # the minimizer: g = 0 exactly
     state, info = step(q, state, cfg)
     assert np.array_equal(state.w, np.zeros(3))
     for field in ("loss", "grad_norm", "adv_grad_norm", "direction_norm"):
@@ -225,25 +241,31 @@ def test_zero_gradient_gives_no_nan(name):
 
 # --- reference schedule ----------------------------------------------------------------------
 
+
 def test_reference_schedule_refresh_points_and_pre_v_steps():
     p, w0 = _mlp()
-    cfg = preset("xsam", lr=0.1, rho=0.05, alpha=0.3, **REFERENCE_OPTIONS["xsam"],
-                 steps_per_epoch=7)
-    traj = run_trajectory(p, cfg, w0, 21, batch_size=6)   # 48 // 6 = 8 per epoch; 7 given
+    cfg = preset(
+        "xsam", lr=0.1, rho=0.05, alpha=0.3, **REFERENCE_OPTIONS["xsam"], steps_per_epoch=7
+    )
+    traj = run_trajectory(p, cfg, w0, 21, batch_size=6)  # 48 // 6 = 8 per epoch; 7 given
     refreshed = np.flatnonzero(traj.diagnostics["refreshed"])
     # counter restarts every 7 steps; refresh at counter 5 (never 0): steps 5, 12, 19
     np.testing.assert_array_equal(refreshed, [5, 12, 19])
     assert traj.diagnostics["n_hvp"][5] == 5
     # before the first v: plain SAM with the raw g_adv (direction norm = ||g_adv||)
     pre = slice(0, 5)
-    np.testing.assert_allclose(traj.diagnostics["direction_norm"][pre],
-                               traj.diagnostics["adv_grad_norm"][pre], rtol=1e-14)
+    np.testing.assert_allclose(
+        traj.diagnostics["direction_norm"][pre], traj.diagnostics["adv_grad_norm"][pre], rtol=1e-14
+    )
     assert np.all(np.isnan(traj.diagnostics["c"][pre]))
     # after it: a normalized paper-rule step, ||d||^2 = 1 - 2 alpha c|c| + alpha^2 c^2 (G2)
     post = slice(5, None)
     c = traj.diagnostics["c"][post]
-    np.testing.assert_allclose(traj.diagnostics["direction_norm"][post] ** 2,
-                               1 - 2 * 0.3 * c * np.abs(c) + 0.09 * c * c, rtol=1e-12)
+    np.testing.assert_allclose(
+        traj.diagnostics["direction_norm"][post] ** 2,
+        1 - 2 * 0.3 * c * np.abs(c) + 0.09 * c * c,
+        rtol=1e-12,
+    )
 
 
 def test_reference_eigen_sam_uses_usam_perturbation_before_first_v():
@@ -259,7 +281,7 @@ def test_reference_warns_when_epoch_is_shorter_than_refresh_period():
     p, w0 = _mlp()
     cfg = preset("xsam", lr=0.1, rho=0.05, **REFERENCE_OPTIONS["xsam"])
     with pytest.warns(UserWarning, match="never computed"):
-        run_trajectory(p, cfg, w0, 2, batch_size=16)   # 3 steps per epoch < 5
+        run_trajectory(p, cfg, w0, 2, batch_size=16)  # 3 steps per epoch < 5
 
 
 def test_exact_eigvec_sign_option_flips_v():
@@ -276,44 +298,50 @@ def test_exact_eigvec_sign_option_flips_v():
 
 # --- diagnostics ------------------------------------------------------------------------------
 
+
 def test_step_diagnostics_are_consistent():
     q = Quadratic.from_spectrum([5.0, 2.0, 1.0, 0.2], seed=5)
     cfg = preset("xsam", lr=0.05, rho=0.05, alpha=0.5, eigvec_source="exact")
     _, info = step(q, init_state(q, RNG.standard_normal(4), cfg), cfg)
     assert info.refreshed and info.eigenvalue == pytest.approx(5.0, rel=1e-12)
     assert math.cos(math.radians(info.angle_d_v)) == pytest.approx(
-        (info.c - 0.5 * abs(info.c)) / info.direction_norm, abs=1e-12)
+        (info.c - 0.5 * abs(info.c)) / info.direction_norm, abs=1e-12
+    )
     assert info.angle_g_v_free == pytest.approx(min(info.angle_g_v, 180 - info.angle_g_v))
     assert info.n_grad == 2 and info.n_hvp == 4
 
 
 # --- validation ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("options", "name"), [
-    ({"lr": 0.0}, "lr"),
-    ({"lr": -1.0}, "lr"),
-    ({"lr": float("nan")}, "lr"),
-    ({"rho": -0.1}, "rho"),
-    ({"alpha": -0.5, "method": "xsam"}, "alpha"),
-    ({"method": "adam"}, "method"),
-    ({"sign_rule": "both", "method": "xsam"}, "sign_rule"),
-    ({"coefficient": "weird", "method": "xsam"}, "coefficient"),
-    ({"eigvec_source": "magic", "method": "xsam"}, "eigvec_source"),
-    ({"schedule": "fancy"}, "schedule"),
-    ({"lr_schedule": "step"}, "lr_schedule"),
-    ({"lr_schedule": "cosine"}, "cosine"),
-    ({"refresh_every": 0, "method": "xsam"}, "refresh_every"),
-    ({"refresh_every": 2.5, "method": "xsam"}, "refresh_every"),
-    ({"power_steps": 0}, "power_steps"),
-    ({"momentum": 1.0}, "momentum"),
-    ({"momentum": -0.1}, "momentum"),
-    ({"weight_decay": -1e-4}, "weight_decay"),
-    ({"eigvec_sign": 0}, "eigvec_sign"),
-    ({"normalize": "yes"}, "normalize"),
-    ({"alpha": 0.5, "method": "sam"}, "alpha"),
-    ({"method": "gd", "rho": 0.1}, "rho"),
-    ({"steps_per_epoch": 0}, "steps_per_epoch"),
-])
+
+@pytest.mark.parametrize(
+    ("options", "name"),
+    [
+        ({"lr": 0.0}, "lr"),
+        ({"lr": -1.0}, "lr"),
+        ({"lr": float("nan")}, "lr"),
+        ({"rho": -0.1}, "rho"),
+        ({"alpha": -0.5, "method": "xsam"}, "alpha"),
+        ({"method": "adam"}, "method"),
+        ({"sign_rule": "both", "method": "xsam"}, "sign_rule"),
+        ({"coefficient": "weird", "method": "xsam"}, "coefficient"),
+        ({"eigvec_source": "magic", "method": "xsam"}, "eigvec_source"),
+        ({"schedule": "fancy"}, "schedule"),
+        ({"lr_schedule": "step"}, "lr_schedule"),
+        ({"lr_schedule": "cosine"}, "cosine"),
+        ({"refresh_every": 0, "method": "xsam"}, "refresh_every"),
+        ({"refresh_every": 2.5, "method": "xsam"}, "refresh_every"),
+        ({"power_steps": 0}, "power_steps"),
+        ({"momentum": 1.0}, "momentum"),
+        ({"momentum": -0.1}, "momentum"),
+        ({"weight_decay": -1e-4}, "weight_decay"),
+        ({"eigvec_sign": 0}, "eigvec_sign"),
+        ({"normalize": "yes"}, "normalize"),
+        ({"alpha": 0.5, "method": "sam"}, "alpha"),
+        ({"method": "gd", "rho": 0.1}, "rho"),
+        ({"steps_per_epoch": 0}, "steps_per_epoch"),
+    ],
+)
 def test_invalid_options_raise_value_error_naming_them(options, name):
     with pytest.raises(ValueError, match=name):
         OptimizerConfig(**options)
@@ -339,8 +367,14 @@ def test_config_round_trips_through_a_dict():
 def test_numpy_scalars_are_accepted_and_stored_as_python_numbers():
     import json
 
-    cfg = preset("xsam", lr=np.float64(0.1), rho=np.float32(0.05), alpha=np.float64(0.5),
-                 refresh_every=np.int64(5), normalize=np.bool_(True))
+    cfg = preset(
+        "xsam",
+        lr=np.float64(0.1),
+        rho=np.float32(0.05),
+        alpha=np.float64(0.5),
+        refresh_every=np.int64(5),
+        normalize=np.bool_(True),
+    )
     ref = preset("xsam", lr=0.1, rho=float(np.float32(0.05)), alpha=0.5, refresh_every=5)
     assert cfg == ref and type(cfg.lr) is float and type(cfg.refresh_every) is int
     json.dumps(cfg.to_dict())

@@ -49,7 +49,7 @@ def test_split_effect_by_hand():
 
 def test_window_statistics_ignore_the_training_phase_and_the_scale():
     dlam, abs_cos = _series(effect=0.7)
-    trend = np.repeat(np.arange(6) * 3.0, 10)          # constant within each window
+    trend = np.repeat(np.arange(6) * 3.0, 10)  # constant within each window
     for f in (window_split_effect, window_slope):
         base = f(dlam, abs_cos)
         assert f(dlam + trend, abs_cos) == pytest.approx(base, rel=1e-12)
@@ -63,8 +63,7 @@ def test_window_slope_equals_a_dummy_variable_regression():
     x = np.log10(abs_cos)
     dummies = np.kron(np.eye(6), np.ones((10, 1)))
     beta = np.linalg.lstsq(np.column_stack([x, dummies]), dlam, rcond=None)[0][0]
-    assert window_slope(dlam, abs_cos) == pytest.approx(beta / within_window_sd(dlam),
-                                                        rel=1e-10)
+    assert window_slope(dlam, abs_cos) == pytest.approx(beta / within_window_sd(dlam), rel=1e-10)
 
 
 def test_statistics_see_a_planted_effect_and_its_absence():
@@ -79,7 +78,7 @@ def test_oriented_difference_is_odd_and_needs_both_sides():
     dlam, _ = _series()
     cos = RNG.standard_normal(dlam.size)
     assert oriented_difference(dlam, -cos) == -oriented_difference(dlam, cos)
-    assert np.isnan(oriented_difference(dlam, np.abs(cos)))     # orientation-free: one side
+    assert np.isnan(oriented_difference(dlam, np.abs(cos)))  # orientation-free: one side
 
 
 def test_bad_inputs_are_named():
@@ -97,9 +96,17 @@ def _fake_run(seed=0, lr=0.5, n=60, effect=0.0, diverged=False):
     cos = abs_cos * rng.choice([-1.0, 1.0], n)
     lam = np.cumsum(np.r_[1.0, np.zeros(BURN_IN), dlam])
     pad = lambda a, v: np.r_[np.full(BURN_IN, v), a]  # noqa: E731
-    return AngleRun(seed, lr, lam, pad(cos, 0.5), pad(rng.choice([-1.0, 1.0], n), 1.0),
-                    pad(rng.choice([-1.0, 1.0], n), 1.0), np.full(n + BURN_IN, 1e-10),
-                    np.ones(n + BURN_IN), diverged)
+    return AngleRun(
+        seed,
+        lr,
+        lam,
+        pad(cos, 0.5),
+        pad(rng.choice([-1.0, 1.0], n), 1.0),
+        pad(rng.choice([-1.0, 1.0], n), 1.0),
+        np.full(n + BURN_IN, 1e-10),
+        np.ones(n + BURN_IN),
+        diverged,
+    )
 
 
 def test_conventions():
@@ -115,13 +122,17 @@ def test_conventions():
 
 
 def _records(effect, n_per_lr=12, diverged=0):
-    runs = [_fake_run(seed=100 * k + s, lr=lr, effect=effect, diverged=s < diverged)
-            for k, lr in enumerate(LRS) for s in range(n_per_lr)]
+    runs = [
+        _fake_run(seed=100 * k + s, lr=lr, effect=effect, diverged=s < diverged)
+        for k, lr in enumerate(LRS)
+        for s in range(n_per_lr)
+    ]
     return [run_statistics(r) for r in runs]
 
 
-@pytest.mark.parametrize(("effect", "want"), [(1.5, Verdict.HOLDS), (-1.5, Verdict.FAILS),
-                                              (0.0, Verdict.INCONCLUSIVE)])
+@pytest.mark.parametrize(
+    ("effect", "want"), [(1.5, Verdict.HOLDS), (-1.5, Verdict.FAILS), (0.0, Verdict.INCONCLUSIVE)]
+)
 def test_subclaims_and_headline_can_hold_fail_or_stay_open(effect, want):
     judged = angle_subclaims(_records(effect))
     assert [s.id for s in judged][:2] == list(HEADLINE_IDS) and len(judged) == 6
@@ -137,14 +148,14 @@ def test_a_diverged_run_keeps_the_subclaims_from_holding():
 def test_flip_verdict_fails_for_an_orientation_free_angle():
     recs = _records(0.5)
     assert flip_verdict(flip_findings(recs, 0)) is Verdict.HOLDS
-    for r in recs:           # what an orientation-free angle gives: every step on one side
+    for r in recs:  # what an orientation-free angle gives: every step on one side
         r["oriented_canonical"] = r["oriented_negated"] = float("nan")
     assert flip_verdict(flip_findings(recs, 0)) is Verdict.FAILS
     recs = _records(0.5)
-    for r in recs:           # a "flip" that did not flip
+    for r in recs:  # a "flip" that did not flip
         r["oriented_negated"] = r["oriented_canonical"]
     assert flip_verdict(flip_findings(recs, 0)) is Verdict.FAILS
-    assert flip_verdict(flip_findings(_records(0.5), 3)) is Verdict.FAILS   # cos exactly 0
+    assert flip_verdict(flip_findings(_records(0.5), 3)) is Verdict.FAILS  # cos exactly 0
 
 
 def test_per_step_lambda_max_matches_a_dense_eigensolver():

@@ -89,14 +89,17 @@ def test_plan_headline_is_the_authors_rule_below_one():
         assert len(ids) == len(set(ids))
 
 
-@pytest.mark.parametrize("bad, match", [
-    (dict(problem="ravine", form="paper", alpha=0.5), "problem"),
-    (dict(problem="mlp", form="pap", alpha=0.5), "form"),
-    (dict(problem="mlp", form="paper", alpha=-1.0), "alpha"),
-    (dict(problem="mlp", form="paper", alpha=math.nan), "alpha"),
-    (dict(problem="mlp", form="paper", alpha=0.5, batch="mini"), "batch"),
-    (dict(problem="quadratic", form="paper", alpha=0.5, batch="minibatch"), "minibatch"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (dict(problem="ravine", form="paper", alpha=0.5), "problem"),
+        (dict(problem="mlp", form="pap", alpha=0.5), "form"),
+        (dict(problem="mlp", form="paper", alpha=-1.0), "alpha"),
+        (dict(problem="mlp", form="paper", alpha=math.nan), "alpha"),
+        (dict(problem="mlp", form="paper", alpha=0.5, batch="mini"), "batch"),
+        (dict(problem="quadratic", form="paper", alpha=0.5, batch="minibatch"), "minibatch"),
+    ],
+)
 def test_bad_cells_are_named(bad, match):
     with pytest.raises(ValueError, match=match):
         Cell(**bad)

@@ -40,21 +40,25 @@ def test_first_reaching_and_divergence():
     assert lm.first_reaching(np.array([3.0, 2.0, 1.0, 0.5]), 1.0) == 2
     assert lm.first_reaching(np.array([3.0, 2.0]), 1.0) == -1
     assert not lm.diverged("completed", np.array([1.0, 0.1]))
-    assert lm.diverged("completed", np.array([1.0, 2.0]))       # ended above its start
-    assert lm.diverged("diverged", np.array([1.0, 0.1]))        # stopped on a non-finite value
+    assert lm.diverged("completed", np.array([1.0, 2.0]))  # ended above its start
+    assert lm.diverged("diverged", np.array([1.0, 0.1]))  # stopped on a non-finite value
     assert lm.diverged("completed", np.array([1.0, np.inf]))
 
 
 def _record(seed, lam):
-    return {"seed": seed, "methods": {m: {"diverged": d, "lambda": {"late": v}}
-                                      for m, (v, d) in lam.items()}}
+    return {
+        "seed": seed,
+        "methods": {m: {"diverged": d, "lambda": {"late": v}} for m, (v, d) in lam.items()},
+    }
 
 
 def test_paired_log_ratios_counts_what_it_leaves_out():
-    recs = [_record(0, {"a": (2.0, False), "b": (4.0, False)}),
-            _record(1, {"a": (math.nan, True), "b": (1.0, False)}),   # a diverged first
-            _record(2, {"a": (-1.0, False), "b": (1.0, False)}),      # no logarithm
-            _record(3, {"a": (3.0, False), "b": (3.0, False)})]
+    recs = [
+        _record(0, {"a": (2.0, False), "b": (4.0, False)}),
+        _record(1, {"a": (math.nan, True), "b": (1.0, False)}),  # a diverged first
+        _record(2, {"a": (-1.0, False), "b": (1.0, False)}),  # no logarithm
+        _record(3, {"a": (3.0, False), "b": (3.0, False)}),
+    ]
     out = lm.paired_log_ratios(recs, "a", "b", "late")
     assert out["samples"] == pytest.approx([math.log(0.5), 0.0])
     assert out["seeds"] == [0, 3]

@@ -31,8 +31,11 @@ def _problems() -> list[tuple[str, object, list | None]]:
         ("quadratic-dense", Quadratic.from_spectrum([4.0, 2.0, 1.0, 0.5, 0.1], seed=3), None),
         ("quadratic-diagonal", Quadratic.diagonal_from([3.0, 1.0, 0.2, 2.0]), None),
         ("quadratic-indefinite", Quadratic.dominant_negative(5, seed=4), None),
-        ("quadratic-with-b",
-         Quadratic.from_spectrum([2.0, -1.0, 0.5], seed=5, b=rng.standard_normal(3)), None),
+        (
+            "quadratic-with-b",
+            Quadratic.from_spectrum([2.0, -1.0, 0.5], seed=5, b=rng.standard_normal(3)),
+            None,
+        ),
         ("factorization-scalar", Factorization(), None),
         ("factorization-vector-n3", Factorization(n=3, depth=2), None),
         ("factorization-depth3", Factorization(n=1, depth=3), None),
@@ -45,11 +48,18 @@ def _problems() -> list[tuple[str, object, list | None]]:
         ("ravine", Ravine(lam0=5.0), None),
         ("mlp-ce-tanh", MLP.teacher_student((4, 6, 3), 20, seed=1), None),
         ("mlp-ce-tanh-batch", MLP.teacher_student((4, 6, 3), 20, seed=1), [0, 3, 7, 3]),
-        ("mlp-squared-softplus-l2",
-         MLP.teacher_student((3, 5, 4, 2), 15, loss="squared", activation="softplus", l2=0.01,
-                             seed=2), None),
-        ("mlp-ce-softplus-deep", MLP.teacher_student((3, 4, 4, 4, 3), 12, activation="softplus",
-                                                     seed=3), [1, 2]),
+        (
+            "mlp-squared-softplus-l2",
+            MLP.teacher_student(
+                (3, 5, 4, 2), 15, loss="squared", activation="softplus", l2=0.01, seed=2
+            ),
+            None,
+        ),
+        (
+            "mlp-ce-softplus-deep",
+            MLP.teacher_student((3, 4, 4, 4, 3), 12, activation="softplus", seed=3),
+            [1, 2],
+        ),
     ]
 
 
@@ -265,8 +275,10 @@ def test_ravine_sharpness_on_manifold():
         assert float(problem.sharpness(w)) == expected
         # grad_sharpness against a central difference of sharpness (a quadratic in y: exact)
         h = 1e-3
-        fd = [(float(problem.sharpness(w + h * e)) - float(problem.sharpness(w - h * e))) / (2 * h)
-              for e in np.eye(2)]
+        fd = [
+            (float(problem.sharpness(w + h * e)) - float(problem.sharpness(w - h * e))) / (2 * h)
+            for e in np.eye(2)
+        ]
         np.testing.assert_allclose(problem.grad_sharpness(w), fd, rtol=1e-9, atol=1e-12)
         np.testing.assert_array_equal(problem.grad_sharpness(w), [0.0, 10.0 * y])
 
@@ -302,8 +314,7 @@ def test_quadratic_diagonal_matches_dense():
     w = np.array([1.0, -2.0, 0.5])
     diag, dense = Quadratic.diagonal_from(lam, b=b), Quadratic(np.diag(lam), b)
     for method in ("loss", "grad", "hessian"):
-        np.testing.assert_allclose(getattr(diag, method)(w), getattr(dense, method)(w),
-                                   rtol=1e-15)
+        np.testing.assert_allclose(getattr(diag, method)(w), getattr(dense, method)(w), rtol=1e-15)
 
 
 # -- validation ------------------------------------------------------------------------------------
@@ -322,8 +333,12 @@ def test_quadratic_rejects_bad_matrices():
 
 @pytest.mark.parametrize(
     "problem",
-    [Quadratic.from_spectrum([1.0, 2.0]), Factorization(n=2, depth=2), TwoBlockFactorization(),
-     Ravine()],
+    [
+        Quadratic.from_spectrum([1.0, 2.0]),
+        Factorization(n=2, depth=2),
+        TwoBlockFactorization(),
+        Ravine(),
+    ],
     ids=["quadratic", "factorization", "two-block", "ravine"],
 )
 def test_bad_points_raise(problem):
@@ -352,8 +367,11 @@ def test_bad_points_raise(problem):
             problem.loss(np.ones(d), batch=np.array([], dtype=int))
 
 
-@pytest.mark.parametrize("problem", [Factorization(n=2), TwoBlockFactorization(), Ravine()],
-                         ids=["factorization", "two-block", "ravine"])
+@pytest.mark.parametrize(
+    "problem",
+    [Factorization(n=2), TwoBlockFactorization(), Ravine()],
+    ids=["factorization", "two-block", "ravine"],
+)
 def test_bad_directions_raise(problem):
     point = problem.at(np.ones(problem.dim))
     with pytest.raises(ValueError, match=type(problem).__name__):

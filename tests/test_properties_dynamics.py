@@ -65,7 +65,7 @@ def drift_bound(H, b, iterates, method, lr, rho=0.0, alpha=0.0, gap=math.inf):
         nw = float(np.linalg.norm(w))
         g = H @ w - b
         ng = float(np.linalg.norm(g))
-        size_g = N * nw + nb          # the size of the terms that make up g
+        size_g = N * nw + nb  # the size of the terms that make up g
         if method == "gd":
             D, delta = N, n * EPS * size_g
         elif method == "usam":
@@ -134,9 +134,17 @@ def _rotated(case, Q):
 
 @pytest.mark.parametrize("method", METHODS)
 @given(inp=rotation_inputs())
-@example(inp=(symmetric_case([1.0, 1.0, 1.0, 1.0, 0.999976974414163], kind="repeated_top"),
-              np.linalg.qr(np.random.default_rng(0).standard_normal((5, 5)))[0],
-              np.array([1.0, 0.0, 0.0, 0.0, 0.0]), 1.0, 0.0, 1.0, 1))
+@example(
+    inp=(
+        symmetric_case([1.0, 1.0, 1.0, 1.0, 0.999976974414163], kind="repeated_top"),
+        np.linalg.qr(np.random.default_rng(0).standard_normal((5, 5)))[0],
+        np.array([1.0, 0.0, 0.0, 0.0, 0.0]),
+        1.0,
+        0.0,
+        1.0,
+        1,
+    )
+)
 def test_rotation_equivariance(method, inp):
     """The trajectory on a rotated problem is the rotated trajectory, up to round-off.
 
@@ -159,8 +167,7 @@ def test_rotation_equivariance(method, inp):
         inside = E @ (E.T @ diff)
         g = case.H @ w0
         ga = case.H @ (w0 + kw["rho"] * unit(g))
-        pe_ga = float(np.linalg.norm(case.eigenvectors[:, : case.top_multiplicity].T
-                                     @ unit(ga)))
+        pe_ga = float(np.linalg.norm(case.eigenvectors[:, : case.top_multiplicity].T @ unit(ga)))
         # gap = lambda_1 − lambda_{m+1}: eigh's vector lies in E only up to eps ||H|| / gap
         # (found by the stress profile with lambda = (1, 1, 1, 1, 1 − 2.3e-5))
         bound = drift_bound(case.H, np.zeros(case.dim), ref[:2], **kw)[1]
@@ -190,24 +197,52 @@ def test_rotation_equivariance_fails_for_a_repeated_top_eigenvalue():
 
 # -- loss-scale invariance (F-NORM) ------------------------------------------------------------
 
+
 @st.composite
 def scale_inputs(draw):
-    case = draw(symmetric_matrices(max_dim=5, kinds=("psd", "near_repeated_top", "singular",
-                                                     "repeated_top")))
+    case = draw(
+        symmetric_matrices(
+            max_dim=5, kinds=("psd", "near_repeated_top", "singular", "repeated_top")
+        )
+    )
     n = case.dim
     w0 = draw(unit_vectors(n, tiny_components=False)) * 10.0 ** draw(st.floats(-2, 2))
-    b = draw(st.one_of(st.just(np.zeros(n)),
-                       unit_vectors(n, tiny_components=False).map(lambda u: u * case.scale)))
+    b = draw(
+        st.one_of(
+            st.just(np.zeros(n)),
+            unit_vectors(n, tiny_components=False).map(lambda u: u * case.scale),
+        )
+    )
     s = 10.0 ** draw(st.floats(-4, 4))
     rule = draw(st.sampled_from(["xsam_paper", "xsam_symmetric", "nsam"]))
     nw = float(np.linalg.norm(w0))
-    return (case, w0, b, s, rule, draw(st.floats(0.01, 0.5)) * nw,
-            draw(st.floats(0.0, 0.5)) * nw, draw(st.floats(0.0, 1.0)), draw(st.integers(1, 8)))
+    return (
+        case,
+        w0,
+        b,
+        s,
+        rule,
+        draw(st.floats(0.01, 0.5)) * nw,
+        draw(st.floats(0.0, 0.5)) * nw,
+        draw(st.floats(0.0, 1.0)),
+        draw(st.integers(1, 8)),
+    )
 
 
 @given(scale_inputs())
-@example((symmetric_case([1.0, 1.0, 0.9999942494524862, 0.1], basis_seed=0, kind="psd"),
-          np.array([1.0, 0.0, 0.0, 0.0]), np.zeros(4), 10.0, "xsam_paper", 0.5, 0.0, 1.0, 1))
+@example(
+    (
+        symmetric_case([1.0, 1.0, 0.9999942494524862, 0.1], basis_seed=0, kind="psd"),
+        np.array([1.0, 0.0, 0.0, 0.0]),
+        np.zeros(4),
+        10.0,
+        "xsam_paper",
+        0.5,
+        0.0,
+        1.0,
+        1,
+    )
+)
 def test_xsam_iterates_are_invariant_to_scaling_the_loss(inp):
     """F-NORM: X-SAM's normalized forms give the same iterates on (sH, sb) as on (H, b) for s > 0.
 
@@ -230,7 +265,7 @@ def test_xsam_iterates_are_invariant_to_scaling_the_loss(inp):
     if alpha > 0 and case.top_multiplicity > 1:
         E = case.eigenvectors[:, : case.top_multiplicity]
         diff = scaled[1] - ref[1]
-        bound = drift_bound(case.H, b, ref[:2], **kw)[1]   # gap: as in the rotation property
+        bound = drift_bound(case.H, b, ref[:2], **kw)[1]  # gap: as in the rotation property
         assert float(np.linalg.norm(diff - E @ (E.T @ diff))) <= bound
         assert float(np.linalg.norm(diff)) <= 2 * lr * alpha + bound
         return
@@ -252,29 +287,40 @@ def test_sam_is_not_loss_scale_invariant_its_step_scales_with_the_loss(log_s):
     rho ĝ is scale-free, its step is not), so the iterates differ by |s − 1| ||w1 − w0|| > 0 for
     every s != 1.
     """
-    s = 10.0 ** log_s
+    s = 10.0**log_s
     w0 = np.array([1.0, -1.0, 0.5])
     cfg = preset("sam", lr=0.05, rho=0.1)
     step1 = run_trajectory(SAM_INSTANCE.quadratic(), cfg, w0, 1).iterates[1] - w0
     step_s = run_trajectory(Quadratic(s * SAM_INSTANCE.H), cfg, w0, 1).iterates[1] - w0
     np.testing.assert_allclose(step_s, s * step1, rtol=1e-12, atol=0)
     gap = float(np.linalg.norm(step_s - step1))
-    assert math.isclose(gap, abs(s - 1.0) * float(np.linalg.norm(step1)), rel_tol=1e-9,
-                        abs_tol=1e-15)
+    assert math.isclose(
+        gap, abs(s - 1.0) * float(np.linalg.norm(step1)), rel_tol=1e-9, abs_tol=1e-15
+    )
     if abs(log_s) > 1e-3:
         assert gap > 1e-4
 
 
 # -- orientation of v --------------------------------------------------------------------------
 
+
 @st.composite
 def flip_inputs(draw):
-    case = draw(symmetric_matrices(max_dim=5, kinds=("psd", "indefinite", "near_repeated_top",
-                                                     "dominant_negative")))
+    case = draw(
+        symmetric_matrices(
+            max_dim=5, kinds=("psd", "indefinite", "near_repeated_top", "dominant_negative")
+        )
+    )
     n = case.dim
     w0 = draw(unit_vectors(n))
-    return case, w0, draw(st.floats(1e-3, 1.0)), draw(st.floats(0.0, 0.5)), \
-        draw(st.floats(0.0, 2.0, exclude_min=True)), draw(st.integers(1, 6))
+    return (
+        case,
+        w0,
+        draw(st.floats(1e-3, 1.0)),
+        draw(st.floats(0.0, 0.5)),
+        draw(st.floats(0.0, 2.0, exclude_min=True)),
+        draw(st.integers(1, 6)),
+    )
 
 
 @given(flip_inputs())
@@ -293,15 +339,21 @@ def test_v_flip_changes_the_paper_rule_by_two_eta_alpha_abs_c_v_and_not_the_symm
     paper = preset("xsam_paper", lr=lr, rho=rho, alpha=alpha, eigvec_source="exact")
     p = case.quadratic()
     s_plus, info = step(p, init_state(p, w0, paper), paper)
-    s_minus, _ = step(p, init_state(p, w0, paper.replace(eigvec_sign=-1)),
-                      paper.replace(eigvec_sign=-1))
+    s_minus, _ = step(
+        p, init_state(p, w0, paper.replace(eigvec_sign=-1)), paper.replace(eigvec_sign=-1)
+    )
     v = np.asarray(s_plus.v)
     shift = 2 * lr * alpha * abs(info.c)
-    np.testing.assert_allclose(s_plus.w - s_minus.w, shift * v, rtol=0,
-                               atol=8 * EPS * (float(np.max(np.abs(w0))) + lr * (1 + alpha)))
+    np.testing.assert_allclose(
+        s_plus.w - s_minus.w,
+        shift * v,
+        rtol=0,
+        atol=8 * EPS * (float(np.max(np.abs(w0))) + lr * (1 + alpha)),
+    )
 
 
 # -- reductions: alpha = 0 and rho = 0 ---------------------------------------------------------
+
 
 @st.composite
 def reduction_inputs(draw):
@@ -323,9 +375,13 @@ def _same(a, b):
         assert np.array_equal(a.diagnostics[k], b.diagnostics[k])
 
 
-@given(reduction_inputs(), optimizer_configs(presets=("xsam", "xsam_symmetric",
-                                                      "xsam_raw_projection"),
-                                             eigvec_sources=("exact", "lanczos")))
+@given(
+    reduction_inputs(),
+    optimizer_configs(
+        presets=("xsam", "xsam_symmetric", "xsam_raw_projection"),
+        eigvec_sources=("exact", "lanczos"),
+    ),
+)
 def test_alpha_zero_xsam_reproduces_normalized_sam_bit_for_bit(inp, cfg):
     """At alpha = 0 every normalized X-SAM form reproduces NSAM (normalized SAM) bit for bit.
 
@@ -336,15 +392,25 @@ def test_alpha_zero_xsam_reproduces_normalized_sam_bit_for_bit(inp, cfg):
     problem, w0, batch_size, steps, seed = inp
     base = cfg.replace(alpha=0.0, schedule="standard")
     kw = dict(seed=seed, batch_size=batch_size, on_nonfinite="stop")
-    common = {k: getattr(base, k) for k in ("lr", "rho", "momentum", "weight_decay",
-                                             "lr_schedule", "total_steps")}
-    _same(run_trajectory(problem, base, w0, steps, **kw),
-          run_trajectory(problem, preset("nsam", **common), w0, steps, **kw))
+    common = {
+        k: getattr(base, k)
+        for k in ("lr", "rho", "momentum", "weight_decay", "lr_schedule", "total_steps")
+    }
+    _same(
+        run_trajectory(problem, base, w0, steps, **kw),
+        run_trajectory(problem, preset("nsam", **common), w0, steps, **kw),
+    )
     sam = run_trajectory(problem, preset("sam", **common), w0, steps, **kw)
-    _same(run_trajectory(problem, preset("xsam_projector", **{**common, "alpha": 0.0}), w0,
-                         steps, **kw), sam)
-    _same(run_trajectory(problem, preset("eigen_sam", **{**common, "alpha": 0.0}), w0, steps,
-                         **kw), sam)
+    _same(
+        run_trajectory(
+            problem, preset("xsam_projector", **{**common, "alpha": 0.0}), w0, steps, **kw
+        ),
+        sam,
+    )
+    _same(
+        run_trajectory(problem, preset("eigen_sam", **{**common, "alpha": 0.0}), w0, steps, **kw),
+        sam,
+    )
 
 
 @given(reduction_inputs(), st.floats(1e-4, 1.0))
@@ -370,16 +436,22 @@ def test_rho_zero_reduces_sam_usam_to_gd_and_xsam_to_normalized_gd_bit_for_bit(i
 
 # -- step length, curvature, USAM factor -------------------------------------------------------
 
+
 # Finding (kept): the raw-projection form d = ĝ_adv − alpha |<g_adv, v>| v (a third-party retyping
 # of the paper's equation) is NOT scale-free: its coefficient uses the raw g_adv, so ||d|| can
 # reach 1 + alpha ||g_adv||. Found by the stress profile on a small MLP (||d|| = 11.8 at
 # alpha = 1); pinned below on L = 50 w^2 (||d|| = 99). The true statement asserted for it is
 # ||d|| <= 1 + alpha ||g_adv||; the normalized-coefficient forms keep ||d|| <= 1 + alpha.
-@given(reduction_inputs(), optimizer_configs(presets=("xsam", "xsam_symmetric", "nsam",
-                                                      "xsam_raw_projection"),
-                                             base_optimizer=False))
-@example((symmetric_case([100.0]).quadratic(), np.array([1.0]), None, 1, 0),
-         preset("xsam_raw_projection", lr=0.1, rho=0.0, alpha=1.0, eigvec_source="exact"))
+@given(
+    reduction_inputs(),
+    optimizer_configs(
+        presets=("xsam", "xsam_symmetric", "nsam", "xsam_raw_projection"), base_optimizer=False
+    ),
+)
+@example(
+    (symmetric_case([100.0]).quadratic(), np.array([1.0]), None, 1, 0),
+    preset("xsam_raw_projection", lr=0.1, rho=0.0, alpha=1.0, eigvec_source="exact"),
+)
 def test_normalized_xsam_step_length_is_at_most_eta_times_one_plus_alpha(inp, cfg):
     """F-NORM: a normalized X-SAM step has length at most eta (1 + alpha).
 
@@ -388,9 +460,10 @@ def test_normalized_xsam_step_length_is_at_most_eta_times_one_plus_alpha(inp, cf
     above).
     """
     problem, w0, batch_size, steps, seed = inp
-    cfg = cfg.replace(schedule="standard")   # the reference schedule's pre-v steps are raw SAM
-    traj = run_trajectory(problem, cfg, w0, steps, seed=seed, batch_size=batch_size,
-                          on_nonfinite="stop")
+    cfg = cfg.replace(schedule="standard")  # the reference schedule's pre-v steps are raw SAM
+    traj = run_trajectory(
+        problem, cfg, w0, steps, seed=seed, batch_size=batch_size, on_nonfinite="stop"
+    )
     lengths = np.linalg.norm(np.diff(traj.iterates, axis=0), axis=1)
     eta = traj.diagnostics["lr"]
     raw = cfg.coefficient.value == "raw" and cfg.alpha > 0
@@ -413,9 +486,10 @@ def test_raw_projection_step_length_depends_on_the_gradient_scale():
         assert info.direction_norm == want
 
 
-@given(symmetric_matrices(min_dim=2, kinds=("psd", "near_repeated_top", "indefinite",
-                                            "singular")),
-       st.data())
+@given(
+    symmetric_matrices(min_dim=2, kinds=("psd", "near_repeated_top", "indefinite", "singular")),
+    st.data(),
+)
 def test_projected_direction_sees_curvature_lowered_by_two_alpha_minus_alpha_squared(case, data):
     """D-CURV (F6.5): the symmetric form sees curvature lowered by (2 alpha − alpha^2) lambda_1 c^2.
 
@@ -435,7 +509,7 @@ def test_projected_direction_sees_curvature_lowered_by_two_alpha_minus_alpha_squ
     d_sym, _ = xsam_direction(g, v, alpha, sign_rule="symmetric")
     want = gh @ case.H @ gh - (2 * alpha - alpha * alpha) * lam1 * c * c
     assert abs(d_sym @ case.H @ d_sym - want) <= tol
-    d_pap, _ = xsam_direction(g, -v if c > 0 else v, alpha)   # orient v so that c < 0
+    d_pap, _ = xsam_direction(g, -v if c > 0 else v, alpha)  # orient v so that c < 0
     want = gh @ case.H @ gh + (2 * alpha + alpha * alpha) * lam1 * c * c
     assert abs(d_pap @ case.H @ d_pap - want) <= tol
 
@@ -453,8 +527,9 @@ def test_usam_multiplies_each_eigencomponent_by_its_closed_form_factor(case, dat
     lr = data.draw(st.floats(0.0, 1.0)) / N + 1e-300
     rho = data.draw(st.floats(0.0, 1.0)) / N
     p = case.quadratic()
-    s, _ = step(p, init_state(p, w0, preset("usam", lr=lr, rho=rho)),
-                preset("usam", lr=lr, rho=rho))
+    s, _ = step(
+        p, init_state(p, w0, preset("usam", lr=lr, rho=rho)), preset("usam", lr=lr, rho=rho)
+    )
     Q, lam = case.eigenvectors, case.eigenvalues
     want = Q @ ((1 - lr * lam - lr * rho * lam**2) * (Q.T @ w0))
     tol = 16 * case.dim * EPS * (1 + lr * N + lr * rho * N * N)
@@ -463,15 +538,23 @@ def test_usam_multiplies_each_eigencomponent_by_its_closed_form_factor(case, dat
 
 # -- robustness ---------------------------------------------------------------------------------
 
-ALL_PRESETS = ("gd", "usam", "sam", "nsam", "eigen_sam", "xsam", "xsam_symmetric",
-               "xsam_projector", "xsam_raw_projection")
+ALL_PRESETS = (
+    "gd",
+    "usam",
+    "sam",
+    "nsam",
+    "eigen_sam",
+    "xsam",
+    "xsam_symmetric",
+    "xsam_projector",
+    "xsam_raw_projection",
+)
 
 
 @st.composite
 def stationary_inputs(draw):
     case = draw(symmetric_matrices(max_dim=5, scale_range=(1e-4, 1e4)))
-    cfg = draw(optimizer_configs(presets=ALL_PRESETS, eigvec_sources=("exact", "lanczos",
-                                                                      "power")))
+    cfg = draw(optimizer_configs(presets=ALL_PRESETS, eigvec_sources=("exact", "lanczos", "power")))
     return case, cfg, draw(finite_vectors(case.dim, min_exponent=-1074, max_exponent=-1000))
 
 
@@ -479,9 +562,13 @@ def stationary_inputs(draw):
 # and test_properties_spectral.py (unit() and the ARPACK start vector at a zero Hessian-vector
 # product); this one pins the whole step at an exact stationary point with ARPACK as the source.
 @given(stationary_inputs())
-@example((symmetric_case([1.0, 0.0], kind="singular"),
-          preset("xsam", lr=0.1, rho=0.05, alpha=0.5, eigvec_source="lanczos"),
-          np.array([0.0, 0.0])))
+@example(
+    (
+        symmetric_case([1.0, 0.0], kind="singular"),
+        preset("xsam", lr=0.1, rho=0.05, alpha=0.5, eigvec_source="lanczos"),
+        np.array([0.0, 0.0]),
+    )
+)
 def test_steps_from_zero_and_subnormal_gradients_are_finite(inp):
     """No NaN or inf from finite inputs, at zero and at subnormal w.
 
@@ -506,12 +593,18 @@ def test_steps_from_zero_and_subnormal_gradients_are_finite(inp):
 
 # -- determinism and persistence ---------------------------------------------------------------
 
+
 @st.composite
 def run_inputs(draw):
     m = draw(mlp_cases(max_hidden_layers=1, max_width=4, max_samples=6))
     cfg = draw(optimizer_configs(max_alpha=2.0))
-    return (m, cfg, draw(st.one_of(st.none(), st.integers(1, m.problem.n_samples))),
-            draw(st.integers(0, 6)), draw(st.integers(0, 2**32 - 1)))
+    return (
+        m,
+        cfg,
+        draw(st.one_of(st.none(), st.integers(1, m.problem.n_samples))),
+        draw(st.integers(0, 6)),
+        draw(st.integers(0, 2**32 - 1)),
+    )
 
 
 def _equal_trajectories(a: Trajectory, b: Trajectory) -> None:
@@ -542,8 +635,10 @@ def test_same_seed_gives_the_same_bits(inp):
     """
     m, cfg, batch_size, steps, seed = inp
     kw = dict(seed=seed, batch_size=batch_size, on_nonfinite="stop")
-    _equal_trajectories(run_trajectory(m.problem, cfg, m.w, steps, **kw),
-                        run_trajectory(m.problem, cfg, m.w, steps, **kw))
+    _equal_trajectories(
+        run_trajectory(m.problem, cfg, m.w, steps, **kw),
+        run_trajectory(m.problem, cfg, m.w, steps, **kw),
+    )
 
 
 # Counterexamples found by the stress profile (kept): a diverging USAM run with
@@ -554,8 +649,7 @@ def test_same_seed_gives_the_same_bits(inp):
 # FloatingPointError for an overflow inside the step (and finite_eigenpair for an overflowing
 # Hessian); trajectory.py treats it, in steps and monitors, as divergence (stop or
 # NonFiniteError, keeping what it had).
-DIVERGING_USAM = mlp_case((1, 1, 1), 4, activation="softplus", loss="squared", seed=3,
-                          w_scale=10.0)
+DIVERGING_USAM = mlp_case((1, 1, 1), 4, activation="softplus", loss="squared", seed=3, w_scale=10.0)
 
 
 @pytest.mark.filterwarnings(REFERENCE_WARNING)
@@ -571,9 +665,17 @@ def test_trajectory_save_load_round_trip(inp, iterate_every):
     from xsam_theory import SpectralMonitor
 
     m, cfg, batch_size, steps, seed = inp
-    traj = run_trajectory(m.problem, cfg, m.w, steps, seed=seed, batch_size=batch_size,
-                          on_nonfinite="stop", iterate_every=iterate_every,
-                          monitors=[SpectralMonitor(every=2, method="exact")])
+    traj = run_trajectory(
+        m.problem,
+        cfg,
+        m.w,
+        steps,
+        seed=seed,
+        batch_size=batch_size,
+        on_nonfinite="stop",
+        iterate_every=iterate_every,
+        monitors=[SpectralMonitor(every=2, method="exact")],
+    )
     with tempfile.TemporaryDirectory() as tmp:
         back = Trajectory.load(traj.save(Path(tmp) / "deep" / "run.npz"))
     _equal_trajectories(traj, back)

@@ -99,8 +99,8 @@ def test_G2_norm_identity(inp):
 
 
 @given(geometry_inputs())
-@example(_example([0.6, 0.8], [0.6, 0.8], 2.0))   # c = 1, alpha = 2: a reflection, ||d|| = 1
-@example(_example([0.6, 0.8], [0.6, 0.8], 1.0))   # c = 1, alpha = 1: d = 0 (F6.6 fixed point)
+@example(_example([0.6, 0.8], [0.6, 0.8], 2.0))  # c = 1, alpha = 2: a reflection, ||d|| = 1
+@example(_example([0.6, 0.8], [0.6, 0.8], 1.0))  # c = 1, alpha = 1: d = 0 (F6.6 fixed point)
 def test_G2_norm_bound_holds_exactly_when_c_positive_and_alpha_at_most_two(inp):
     """G2: for c > 0, ||d|| <= 1 iff alpha in [0, 2]; for c < 0 and alpha > 0, ||d|| > 1.
 
@@ -109,11 +109,11 @@ def test_G2_norm_bound_holds_exactly_when_c_positive_and_alpha_at_most_two(inp):
     g, v, alpha = inp
     d, _ = xsam_direction(g, v, alpha)
     c = float(reference_unit(g) @ v)
-    excess = float(d @ d) - 1.0            # = alpha c^2 (alpha - 2 sign(c)) exactly
+    excess = float(d @ d) - 1.0  # = alpha c^2 (alpha - 2 sign(c)) exactly
     t = tol(g.size, alpha) * (1.0 + alpha)
     margin = alpha * c * c * abs(alpha - 2.0 * math.copysign(1.0, c))
     if margin <= t:
-        return                             # on the boundary: round-off decides, nothing to check
+        return  # on the boundary: round-off decides, nothing to check
     if c > 0 and alpha <= 2.0:
         assert excess <= t
     else:
@@ -155,14 +155,14 @@ def test_paper_rule_under_v_flip_gains_exactly_two_alpha_abs_c_v(inp):
     d_minus, c_minus = xsam_direction(g, -v, alpha)
     assert float(c_minus) == -float(c_plus)
     a = alpha * abs(float(c_plus))
-    np.testing.assert_allclose(d_plus - d_minus, -2.0 * a * v, rtol=0,
-                               atol=4 * EPS * (1.0 + a))
+    np.testing.assert_allclose(d_plus - d_minus, -2.0 * a * v, rtol=0, atol=4 * EPS * (1.0 + a))
     raw = CorrectionRule.RAW_PROJECTION.switches
     r_plus, _ = xsam_direction(g, v, alpha, **raw)
     r_minus, _ = xsam_direction(g, -v, alpha, **raw)
     a_raw = alpha * abs(float(g @ v))
-    np.testing.assert_allclose(r_plus - r_minus, -2.0 * a_raw * v, rtol=0,
-                               atol=4 * EPS * (1.0 + a_raw))
+    np.testing.assert_allclose(
+        r_plus - r_minus, -2.0 * a_raw * v, rtol=0, atol=4 * EPS * (1.0 + a_raw)
+    )
 
 
 @given(geometry_inputs())
@@ -215,8 +215,8 @@ def any_gradient_and_direction(draw):
 
 
 @given(any_gradient_and_direction())
-@example((*_example([0.0, 0.0], [0.0, 0.0], 0.5), 0.1))        # zero gradient, zero direction
-@example((*_example([5e-324, 0.0], [1.0, 0.0], 0.5), 0.1))     # subnormal gradient
+@example((*_example([0.0, 0.0], [0.0, 0.0], 0.5), 0.1))  # zero gradient, zero direction
+@example((*_example([5e-324, 0.0], [1.0, 0.0], 0.5), 0.1))  # subnormal gradient
 @example((*_example([0.0, 0.0, 1.0, 1.0, 1.0], [0.0] * 5, 0.0), 5e-324))  # subnormal radius
 def test_pure_maps_return_finite_values_from_finite_inputs(inp):
     """No NaN or inf from finite inputs (SPEC §2).
@@ -248,9 +248,9 @@ def test_pure_maps_return_finite_values_from_finite_inputs(inp):
 
 
 @given(st.integers(1, 8).flatmap(finite_vectors))
-@example(np.array([1e-170, 1e-170]))        # squared norm underflows to 0
-@example(np.array([1e200, -1e200, 3.0]))   # squared norm overflows to inf
-@example(np.array([5e-324]))               # the smallest subnormal
+@example(np.array([1e-170, 1e-170]))  # squared norm underflows to 0
+@example(np.array([1e200, -1e200, 3.0]))  # squared norm overflows to inf
+@example(np.array([5e-324]))  # the smallest subnormal
 def test_norm_and_unit_are_exact_to_round_off_at_every_scale(x):
     """The norm and unit vector are exact to round-off at every scale.
 
@@ -296,8 +296,7 @@ def test_cosine_and_angles_are_bounded_and_defined_exactly_when_both_vectors_are
 @given(geometry_inputs(), st.integers(-900, 900))
 @example((np.array([0.0, 1.0]), np.array([1.0, 5e-324]), 1.0), -1)
 @example((np.array([3.34095589e-052, 1.32384217e-272, 0.0]), np.array([0.0, 1.0, 0.0]), 1.0), -172)
-def test_normalized_forms_and_eigen_sam_depend_on_the_gradient_only_through_its_direction(
-        inp, k):
+def test_normalized_forms_and_eigen_sam_depend_on_the_gradient_only_through_its_direction(inp, k):
     """The normalized forms and Eigen-SAM depend on the gradient only through its direction.
 
     Scaling g_adv by s = 2^k > 0 leaves the paper and symmetric directions, and Eigen-SAM's

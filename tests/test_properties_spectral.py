@@ -102,10 +102,17 @@ def test_hvp_is_linear_in_the_direction(inp):
 
 
 @given(hvp_inputs())
-@example((ProblemCase("factorization", Factorization(1, 3),
-                      np.array([0.0, 0.0, 1.1406091964869797e-289])),
-          np.array([0.6, 0.0, 0.8]), np.array([0.7071067811865476, 0.7071067811865476, 0.0]),
-          0.0, 0.0))
+@example(
+    (
+        ProblemCase(
+            "factorization", Factorization(1, 3), np.array([0.0, 0.0, 1.1406091964869797e-289])
+        ),
+        np.array([0.6, 0.0, 0.8]),
+        np.array([0.7071067811865476, 0.7071067811865476, 0.0]),
+        0.0,
+        0.0,
+    )
+)
 def test_hvp_is_symmetric(inp):
     """<u, Hv> = <Hu, v> at random points of every problem family (the Hessian is symmetric)."""
     pc, u, v, _, _ = inp
@@ -131,6 +138,7 @@ def test_batched_hvp_rows_equal_single_hvps_and_the_dense_hessian(inp):
 
 # -- eigenvalue methods against dense eigh ----------------------------------------------------
 
+
 @given(symmetric_matrices())
 @example(symmetric_case([1e8, 1e8, 1.0], basis_seed=3, kind="repeated_top"))
 def test_eigenvalue_methods_agree_with_dense_eigh(case):
@@ -142,7 +150,7 @@ def test_eigenvalue_methods_agree_with_dense_eigh(case):
     condition numbers up to 1e8, scales 1e-8..1e8.
     """
     lam1 = float(np.linalg.eigvalsh(case.H)[-1])
-    assert abs(lam1 - case.eigenvalues[0]) <= eig_tol(case)   # the strategy's promise
+    assert abs(lam1 - case.eigenvalues[0]) <= eig_tol(case)  # the strategy's promise
     results = {
         "exact": exact_top(op_of(case)),
         "eigsh": lanczos_eigsh(op_of(case)),
@@ -164,8 +172,11 @@ def test_top_eigenvectors_lie_within_the_davis_kahan_angle_of_the_top_eigenspace
     """
     m = case.top_multiplicity
     E = case.eigenvectors[:, :m]
-    for res in (exact_top(op_of(case)), lanczos_eigsh(op_of(case)),
-                lanczos(op_of(case), None, case.dim, seed=1)):
+    for res in (
+        exact_top(op_of(case)),
+        lanczos_eigsh(op_of(case)),
+        lanczos(op_of(case), None, case.dim, seed=1),
+    ):
         v = np.asarray(res.eigenvector)
         theta = res.eigenvalue
         r = float(np.linalg.norm(case.H @ v - theta * v))
@@ -196,7 +207,7 @@ def _dominant_bound(case, v0, steps):
     if par == 0.0:
         return lam_dom, math.inf
     ratio = float(np.max(np.abs(lam[~inside]))) / abs(lam_dom)
-    tan_k = ratio ** steps * perp / par
+    tan_k = ratio**steps * perp / par
     spread = float(lam[0] - lam[-1])
     return lam_dom, spread * min(tan_k * tan_k, 1.0)
 
@@ -207,8 +218,10 @@ def _dominant_bound(case, v0, steps):
 # Lanczos lost the same digits in beta (theta_1 = 0.99999999988, second example of the Lanczos
 # property). Fixed in xsam_theory/spectral/power.py and lanczos.py (norms rescaled by max|x_i|
 # with vectors.norm, new iterates by vectors.unit).
-SUBNORMAL_NORM = (symmetric_case([1.0, 1.0, 1.0, 0.0], kind="singular"),
-                  np.array([0.0, 0.0, 1e-160, 1.0]))
+SUBNORMAL_NORM = (
+    symmetric_case([1.0, 1.0, 1.0, 0.0], kind="singular"),
+    np.array([0.0, 0.0, 1e-160, 1.0]),
+)
 
 
 @given(matrix_and_start(), st.integers(0, 30))
@@ -277,8 +290,7 @@ def test_lanczos_breakdown_counterexample_to_the_requested_hvp_count_comparison(
 
 
 @given(symmetric_matrices(kinds=("dominant_negative",)), st.integers(0, 2**32 - 1))
-def test_shifted_power_iteration_targets_the_algebraic_top_and_plain_power_the_dominant(
-        case, seed):
+def test_shifted_power_iteration_targets_the_algebraic_top_and_plain_power_the_dominant(case, seed):
     """F8.3: shifted power iteration finds the algebraic top, plain power iteration the dominant.
 
     With a dominant negative eigenvalue, plain power iteration's Rayleigh quotient tends to
@@ -294,6 +306,7 @@ def test_shifted_power_iteration_targets_the_algebraic_top_and_plain_power_the_d
 
 
 # -- robustness: no NaN or inf from finite inputs ----------------------------------------------
+
 
 @st.composite
 def tiny_or_zero_matrices(draw):
@@ -343,9 +356,13 @@ def test_spectral_methods_return_finite_results_from_finite_inputs(inp):
             else:
                 raise AssertionError("a zero start vector was accepted")
         return
-    results = [exact_top(op), power_iteration(op, v0, 3),
-               power_iteration(op, v0, 2, rayleigh=False),
-               shifted_power_iteration(op, v0, 3, 1.0), lanczos(op, v0, n)]
+    results = [
+        exact_top(op),
+        power_iteration(op, v0, 3),
+        power_iteration(op, v0, 2, rayleigh=False),
+        shifted_power_iteration(op, v0, 3, 1.0),
+        lanczos(op, v0, n),
+    ]
     if n > 1:
         results.append(lanczos_eigsh(op, v0=v0))
     if n > 1 and np.max(np.abs(H)) >= 1e-150:
@@ -362,6 +379,7 @@ def test_spectral_methods_return_finite_results_from_finite_inputs(inp):
 
 
 # -- sign convention, subspace angles, trace ---------------------------------------------------
+
 
 @given(st.integers(1, 8).flatmap(finite_vectors))
 def test_orient_is_a_sign_convention(v):
@@ -392,8 +410,11 @@ def test_angle_to_the_top_eigenspace_ignores_basis_sign_and_scale(case, data):
     R = np.linalg.qr(rng.standard_normal((m, m)))[0]
     a = angle_to_subspace(u, E)
     assert 0.0 <= a <= 90.0
-    for other in (angle_to_subspace(-u, E), angle_to_subspace(np.ldexp(u, k), E),
-                  angle_to_subspace(u, E @ R)):
+    for other in (
+        angle_to_subspace(-u, E),
+        angle_to_subspace(np.ldexp(u, k), E),
+        angle_to_subspace(u, E @ R),
+    ):
         assert abs(other - a) <= 1e-6
     # rtol = 0: exactly the tied eigenvalues (a near-tie within the default 1e-8 would widen the
     # space; found by the stress profile with lambda = (1, 1, 1 - 1e-12))

@@ -30,12 +30,12 @@ TABLE = {
     "eigen_sam": ((Ascent.EIGEN_SAM, Descent.RAW), (Ascent.UNNORMALIZED, Descent.RAW)),
     "xsam": ((Ascent.NORMALIZED, Descent.CORRECTED), (Ascent.NORMALIZED, Descent.RAW)),
     "xsam_paper": ((Ascent.NORMALIZED, Descent.CORRECTED), (Ascent.NORMALIZED, Descent.RAW)),
-    "xsam_symmetric": ((Ascent.NORMALIZED, Descent.CORRECTED),
-                       (Ascent.NORMALIZED, Descent.RAW)),
-    "xsam_projector": ((Ascent.NORMALIZED, Descent.CORRECTED),
-                       (Ascent.NORMALIZED, Descent.RAW)),
-    "xsam_raw_projection": ((Ascent.NORMALIZED, Descent.CORRECTED),
-                            (Ascent.NORMALIZED, Descent.RAW)),
+    "xsam_symmetric": ((Ascent.NORMALIZED, Descent.CORRECTED), (Ascent.NORMALIZED, Descent.RAW)),
+    "xsam_projector": ((Ascent.NORMALIZED, Descent.CORRECTED), (Ascent.NORMALIZED, Descent.RAW)),
+    "xsam_raw_projection": (
+        (Ascent.NORMALIZED, Descent.CORRECTED),
+        (Ascent.NORMALIZED, Descent.RAW),
+    ),
 }
 
 
@@ -57,7 +57,7 @@ def test_plan_follows_the_algorithm_table(name):
     assert p.second_gradient is (regular[0] is not Ascent.NONE)
     # the standard schedule has no first phase: without a v it is a regular step
     assert rules.plan(cfg, has_v=False).phase is Phase.REGULAR
-    if name in {"gd", "usam", "sam"}:           # no eigenvector: v changes nothing
+    if name in {"gd", "usam", "sam"}:  # no eigenvector: v changes nothing
         p = rules.plan(cfg, has_v=False)
         assert (p.ascent, p.descent) == regular
         return
@@ -83,18 +83,19 @@ def test_perturbations_and_directions_are_the_closed_forms():
     g = np.array([3.0, 4.0])
     v = np.array([0.0, 1.0])
     cfg = preset("eigen_sam", rho=0.5, alpha=0.4)
-    np.testing.assert_allclose(rules.perturbation(cfg, Ascent.NORMALIZED, g, None), [0.3, 0.4],
-                               rtol=1e-15)
-    np.testing.assert_allclose(rules.perturbation(cfg, Ascent.UNNORMALIZED, g, None), [1.5, 2.0],
-                               rtol=1e-15)
+    np.testing.assert_allclose(
+        rules.perturbation(cfg, Ascent.NORMALIZED, g, None), [0.3, 0.4], rtol=1e-15
+    )
+    np.testing.assert_allclose(
+        rules.perturbation(cfg, Ascent.UNNORMALIZED, g, None), [1.5, 2.0], rtol=1e-15
+    )
     # rho (g_hat + alpha sign<g,v> (v - <g_hat,v> g_hat)); g_hat = (.6, .8), <g_hat, v> = .8
     want = 0.5 * (np.array([0.6, 0.8]) + 0.4 * (v - 0.8 * np.array([0.6, 0.8])))
-    np.testing.assert_allclose(rules.perturbation(cfg, Ascent.EIGEN_SAM, g, v), want,
-                               rtol=1e-15)
+    np.testing.assert_allclose(rules.perturbation(cfg, Ascent.EIGEN_SAM, g, v), want, rtol=1e-15)
     with pytest.raises(ValueError, match="NONE"):
         rules.perturbation(cfg, Ascent.NONE, g, v)
     x = preset("xsam", alpha=0.5)
-    d, c = rules.direction(x, Descent.CORRECTED, g, v)      # g_hat - alpha |c| v, c = 0.8
+    d, c = rules.direction(x, Descent.CORRECTED, g, v)  # g_hat - alpha |c| v, c = 0.8
     np.testing.assert_allclose(d, [0.6, 0.4], rtol=1e-15)
     assert float(c) == pytest.approx(0.8, rel=1e-15)
     d, c = rules.direction(x, Descent.NORMALIZED, g, v)
@@ -109,7 +110,7 @@ def test_standard_schedule_refreshes_at_step_zero_and_every_k_steps():
     due = [t for t in range(13) if rules.refresh_due(cfg, t, epoch_step=t)]
     assert due == [0, 4, 8, 12]
     assert not any(rules.refresh_due(preset("sam"), t, t) for t in range(5))
-    assert not rules.refresh_due(preset("xsam", alpha=0.0), 0, 0)   # alpha = 0: no v needed
+    assert not rules.refresh_due(preset("xsam", alpha=0.0), 0, 0)  # alpha = 0: no v needed
 
 
 def test_reference_schedule_counts_per_epoch_and_never_refreshes_at_zero():
@@ -133,7 +134,7 @@ def test_epoch_warnings_conditions():
     ref = {**REFERENCE_OPTIONS["xsam"]}
     assert rules.epoch_counter_never_restarts(preset("xsam", **ref))
     assert not rules.epoch_counter_never_restarts(preset("xsam", **ref, steps_per_epoch=10))
-    assert not rules.epoch_counter_never_restarts(preset("xsam"))          # standard schedule
+    assert not rules.epoch_counter_never_restarts(preset("xsam"))  # standard schedule
     assert rules.epoch_counter_never_restarts(preset("xsam", alpha=0.0, **ref))  # form changes
     assert rules.refresh_never_happens(preset("xsam", **ref, steps_per_epoch=5))
     assert not rules.refresh_never_happens(preset("xsam", **ref, steps_per_epoch=6))
@@ -143,11 +144,11 @@ def test_epoch_warnings_conditions():
 def test_eigenvector_source_rules():
     v = np.array([0.6, -0.8])
     power = preset("xsam", eigvec_source="power")
-    assert rules.finish_eigvec(power, v) is v               # the reference keeps its sign
+    assert rules.finish_eigvec(power, v) is v  # the reference keeps its sign
     np.testing.assert_array_equal(rules.finish_eigvec(preset("xsam"), v), [-0.6, 0.8])
     np.testing.assert_array_equal(
-        rules.finish_eigvec(preset("xsam", eigvec_source="exact", eigvec_sign=-1), v),
-        [0.6, -0.8])
+        rules.finish_eigvec(preset("xsam", eigvec_source="exact", eigvec_sign=-1), v), [0.6, -0.8]
+    )
     start = np.ones(2)
     assert rules.eigvec_start(None, start) is start
     assert rules.eigvec_start(v, start) is v
@@ -157,8 +158,11 @@ def _branches_on_rules(path: Path) -> list[str]:
     """``Method.X`` / ``Schedule.X`` / ``Perturbation.X`` attributes used in ``path``."""
     found = []
     for node in ast.walk(ast.parse(path.read_text())):
-        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
-                and node.value.id in {"Method", "Schedule", "Perturbation"}):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in {"Method", "Schedule", "Perturbation"}
+        ):
             found.append(f"{path.name}:{node.lineno}: {node.value.id}.{node.attr}")
     return found
 
@@ -167,12 +171,14 @@ def _branches_on_rules(path: Path) -> list[str]:
 def test_step_decisions_live_only_in_the_rules_module(path):
     """The NumPy step, the torch optimizer and the runner decide nothing by method or schedule."""
     assert _branches_on_rules(ROOT / path) == []
-    assert _branches_on_rules(ROOT / "optimizers" / "rules.py")     # the check sees them
+    assert _branches_on_rules(ROOT / "optimizers" / "rules.py")  # the check sees them
 
 
 def test_no_module_but_the_rules_and_the_config_branches_on_method_or_schedule():
-    found = [hit for path in sorted(ROOT.rglob("*.py"))
-             if path.relative_to(ROOT).as_posix() not in {"optimizers/rules.py",
-                                                          "optimizers/config.py"}
-             for hit in _branches_on_rules(path)]
+    found = [
+        hit
+        for path in sorted(ROOT.rglob("*.py"))
+        if path.relative_to(ROOT).as_posix() not in {"optimizers/rules.py", "optimizers/config.py"}
+        for hit in _branches_on_rules(path)
+    ]
     assert found == []

@@ -100,8 +100,9 @@ def test_eigsh_top_matches_dense_eigh(seed):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_krylov_lanczos_top_matches_dense_eigh(seed):
     rng = np.random.default_rng(seed)
-    q = Quadratic.from_spectrum(np.concatenate([[12.0], rng.uniform(-3.0, 9.0, size=79)]),
-                                seed=seed)
+    q = Quadratic.from_spectrum(
+        np.concatenate([[12.0], rng.uniform(-3.0, 9.0, size=79)]), seed=seed
+    )
     lam, V = oracle(q)
     res = lanczos(operator(q), None, 40, seed=seed)
     assert res.eigenvalue == pytest.approx(lam[0], rel=1e-10)
@@ -113,8 +114,9 @@ def test_krylov_lanczos_top_matches_dense_eigh(seed):
 
 def test_top_k_all_methods_match_dense_eigh():
     k = 4
-    q = Quadratic.from_spectrum(np.concatenate([[9.0, 7.5, 6.0, 5.0], np.linspace(4, -4, 56)]),
-                                seed=3)
+    q = Quadratic.from_spectrum(
+        np.concatenate([[9.0, 7.5, 6.0, 5.0], np.linspace(4, -4, 56)]), seed=3
+    )
     lam, V = oracle(q)
     op = operator(q)
     for res in (lanczos_eigsh(op, k), lanczos(op, None, 50, k), exact_top(op, k)):
@@ -125,8 +127,8 @@ def test_top_k_all_methods_match_dense_eigh():
         np.testing.assert_allclose(Y.T @ Y, np.eye(k), atol=1e-10)
         np.testing.assert_allclose(np.abs(np.sum(Y * V[:, :k], axis=0)), 1.0, atol=1e-8)
         np.testing.assert_allclose(  # reported residuals are the true ||Hv - lam v||
-            res.residuals, np.linalg.norm(dense(q) @ Y - Y * res.eigenvalues, axis=0),
-            atol=1e-12)
+            res.residuals, np.linalg.norm(dense(q) @ Y - Y * res.eigenvalues, axis=0), atol=1e-12
+        )
 
 
 def test_eigh_spectrum_full_and_descending():
@@ -167,8 +169,7 @@ def test_power_iteration_returns_dominant_negative_and_flips_sign():
     res = power_iteration(op, v0, 100)
     assert res.eigenvalue == pytest.approx(-7.0, abs=1e-8)
     assert res.n_hvp == 101 and res.iterations == 100
-    us = [np.asarray(power_iteration(op, v0, s, rayleigh=False).eigenvector)
-          for s in range(60, 66)]
+    us = [np.asarray(power_iteration(op, v0, s, rayleigh=False).eigenvector) for s in range(60, 66)]
     for a, b in itertools.pairwise(us):  # consecutive iterates point in opposite directions
         assert float(a @ b) == pytest.approx(-1.0, abs=1e-9)
     # Lanczos returns the algebraic top instead
@@ -197,7 +198,8 @@ def test_power_iteration_rayleigh_false_belongs_to_last_input_vector():
     assert res.n_hvp == 5
     assert res.eigenvalue == pytest.approx(float(prev @ H @ prev), rel=1e-12)
     assert res.residuals[0] == pytest.approx(
-        float(np.linalg.norm(H @ prev - res.eigenvalue * prev)), rel=1e-10)
+        float(np.linalg.norm(H @ prev - res.eigenvalue * prev)), rel=1e-10
+    )
     u5 = np.asarray(res.eigenvector)
     np.testing.assert_allclose(u5, H @ prev / np.linalg.norm(H @ prev), atol=1e-14)
 
@@ -302,8 +304,9 @@ def test_hutchinson_is_unbiased():
     H = dense(q)
     op = operator(q)
     n_seeds, n_probes = 300, 6
-    est = np.array([hutchinson_trace(op, n_probes, seed=s, block=4).estimate
-                    for s in range(n_seeds)])
+    est = np.array(
+        [hutchinson_trace(op, n_probes, seed=s, block=4).estimate for s in range(n_seeds)]
+    )
     var_probe = 2.0 * (np.sum(H**2) - np.sum(np.diag(H) ** 2))  # Var(z^T H z), Rademacher
     se = math.sqrt(var_probe / (n_probes * n_seeds))
     assert abs(est.mean() - np.trace(H)) <= 4.0 * se
@@ -449,8 +452,11 @@ def test_torch_cpu_matches_numpy():
     op_n = operator(q)
     v0 = np.random.default_rng(10).standard_normal(q.dim)
     v0_t = torch.asarray(v0, dtype=torch.float64)
-    for f in (lambda op, v: lanczos(op, v, 20, 2), lambda op, v: power_iteration(op, v, 30),
-              lambda op, v: shifted_power_iteration(op, v, 30, 7.0)):
+    for f in (
+        lambda op, v: lanczos(op, v, 20, 2),
+        lambda op, v: power_iteration(op, v, 30),
+        lambda op, v: shifted_power_iteration(op, v, 30, 7.0),
+    ):
         rt, rn = f(op_t, v0_t), f(op_n, v0)
         assert isinstance(rt.eigenvectors, torch.Tensor)
         np.testing.assert_allclose(rt.eigenvalues, rn.eigenvalues, rtol=1e-12)

@@ -15,8 +15,10 @@ from scipy import stats as sps
 from xsam_theory import stats
 
 RNG = np.random.default_rng(20260)
-SAMPLES = [RNG.standard_normal(n) * s + m for n, s, m in
-           [(2, 1.0, 0.0), (3, 0.5, 2.0), (10, 2.0, -1.0), (20, 1e-3, 5.0), (57, 10.0, 0.3)]]
+SAMPLES = [
+    RNG.standard_normal(n) * s + m
+    for n, s, m in [(2, 1.0, 0.0), (3, 0.5, 2.0), (10, 2.0, -1.0), (20, 1e-3, 5.0), (57, 10.0, 0.3)]
+]
 SAMPLES.append(RNG.exponential(1.0, 15))
 
 
@@ -35,8 +37,9 @@ def test_t_interval_matches_scipy(x, level):
 @pytest.mark.parametrize("x", SAMPLES)
 @pytest.mark.parametrize("mu", [0.0, 1.5, -1.0])
 def test_t_test_p_value_matches_scipy(x, mu):
-    assert stats.t_test_p_value(x, mu) == pytest.approx(sps.ttest_1samp(x, mu).pvalue,
-                                                        rel=1e-10, abs=1e-300)
+    assert stats.t_test_p_value(x, mu) == pytest.approx(
+        sps.ttest_1samp(x, mu).pvalue, rel=1e-10, abs=1e-300
+    )
 
 
 @pytest.mark.parametrize("n", [2, 5, 30])
@@ -54,7 +57,7 @@ def test_paired_difference_matches_ttest_rel(n):
 def test_loglog_slope_matches_linregress(n):
     rng = np.random.default_rng(n)
     x = np.geomspace(1, 1000, n)
-    y = 3.0 * x ** -0.7 * np.exp(0.2 * rng.standard_normal(n))
+    y = 3.0 * x**-0.7 * np.exp(0.2 * rng.standard_normal(n))
     iv = stats.loglog_slope(x, y, 0.9)
     res = sps.linregress(np.log(x), np.log(y))
     h = sps.t.ppf(0.95, n - 2) * res.stderr
@@ -74,9 +77,15 @@ def test_loglog_slope_of_an_exact_power_law():
 @pytest.mark.parametrize("level", [0.9, 0.95])
 def test_bootstrap_interval_is_scipys_percentile_bootstrap(x, level):
     # the same generator gives the same resamples: the intervals agree to rounding
-    res = sps.bootstrap((x,), np.mean, n_resamples=4000, confidence_level=level,
-                        method="percentile", vectorized=True,
-                        random_state=np.random.default_rng(7))
+    res = sps.bootstrap(
+        (x,),
+        np.mean,
+        n_resamples=4000,
+        confidence_level=level,
+        method="percentile",
+        vectorized=True,
+        random_state=np.random.default_rng(7),
+    )
     iv = stats.bootstrap_interval(x, level, n_boot=4000, seed=7)
     ci = res.confidence_interval
     assert (iv.low, iv.high) == pytest.approx((ci.low, ci.high), rel=1e-12, abs=1e-12)
@@ -85,8 +94,14 @@ def test_bootstrap_interval_is_scipys_percentile_bootstrap(x, level):
 
 def test_bootstrap_median_is_scipys_percentile_bootstrap():
     x = SAMPLES[-1]
-    res = sps.bootstrap((x,), np.median, n_resamples=3000, method="percentile",
-                        vectorized=True, random_state=np.random.default_rng(3))
+    res = sps.bootstrap(
+        (x,),
+        np.median,
+        n_resamples=3000,
+        method="percentile",
+        vectorized=True,
+        random_state=np.random.default_rng(3),
+    )
     iv = stats.bootstrap_interval(x, n_boot=3000, seed=3, statistic="median")
     assert (iv.low, iv.high) == pytest.approx(tuple(res.confidence_interval), rel=1e-12)
     assert iv.estimate == np.median(x) and iv.method == "bootstrap-median"
@@ -94,8 +109,14 @@ def test_bootstrap_median_is_scipys_percentile_bootstrap():
 
 @pytest.mark.parametrize("x", SAMPLES[1:])
 def test_bootstrap_p_value_from_scipys_bootstrap_distribution(x):
-    res = sps.bootstrap((x,), np.mean, n_resamples=2000, method="percentile",
-                        vectorized=True, random_state=np.random.default_rng(11))
+    res = sps.bootstrap(
+        (x,),
+        np.mean,
+        n_resamples=2000,
+        method="percentile",
+        vectorized=True,
+        random_state=np.random.default_rng(11),
+    )
     boots = res.bootstrap_distribution
     tail = (min(np.sum(boots <= 0), np.sum(boots >= 0)) + 1) / (boots.size + 1)
     assert stats.bootstrap_p_value(x, n_boot=2000, seed=11) == pytest.approx(min(1, 2 * tail))
@@ -118,7 +139,7 @@ def test_bootstrap_p_value_agrees_with_its_interval():
 
 # -- edge cases -------------------------------------------------------------------------------
 def test_zero_spread():
-    x = np.full(5, 0.1)       # the mean of this is not exactly 0.1 in floating point
+    x = np.full(5, 0.1)  # the mean of this is not exactly 0.1 in floating point
     iv = stats.t_interval(x)
     assert (iv.estimate, iv.low, iv.high, iv.std) == (0.1, 0.1, 0.1, 0.0)
     assert stats.t_test_p_value(x, 0.1) == 1.0 and stats.t_test_p_value(x) == 0.0
@@ -143,20 +164,37 @@ def test_n_equals_two():
 
 def test_interval_as_dict():
     iv = stats.Interval(1.0, 0.5, 1.5, 0.95, 4, "t")
-    assert iv.as_dict() == {"estimate": 1.0, "low": 0.5, "high": 1.5, "level": 0.95, "n": 4,
-                            "method": "t", "std": iv.std}
+    assert iv.as_dict() == {
+        "estimate": 1.0,
+        "low": 0.5,
+        "high": 1.5,
+        "level": 0.95,
+        "n": 4,
+        "method": "t",
+        "std": iv.std,
+    }
 
 
 # -- bad input --------------------------------------------------------------------------------
-SAMPLE_FUNCTIONS = [stats.t_interval, stats.bootstrap_interval, stats.t_test_p_value,
-                    stats.bootstrap_p_value]
+SAMPLE_FUNCTIONS = [
+    stats.t_interval,
+    stats.bootstrap_interval,
+    stats.t_test_p_value,
+    stats.bootstrap_p_value,
+]
 
 
 @pytest.mark.parametrize("f", SAMPLE_FUNCTIONS)
-@pytest.mark.parametrize("bad, match", [
-    ([1.0], "size >= 2"), ([], "size >= 2"), ([[1.0, 2.0], [3.0, 4.0]], "1-D"),
-    ([1.0, np.nan, 2.0], "non-finite"), ([1.0, np.inf], "non-finite"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        ([1.0], "size >= 2"),
+        ([], "size >= 2"),
+        ([[1.0, 2.0], [3.0, 4.0]], "1-D"),
+        ([1.0, np.nan, 2.0], "non-finite"),
+        ([1.0, np.inf], "non-finite"),
+    ],
+)
 def test_bad_samples(f, bad, match):
     with pytest.raises(ValueError, match=match) as err:
         f(bad)
@@ -170,10 +208,14 @@ def test_bad_level(f, level):
         f([1.0, 2.0, 3.0], level)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(statistic="mode"), "statistic"), (dict(n_boot=0), "n_boot"),
-    (dict(n_boot=2.5), "n_boot"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(statistic="mode"), "statistic"),
+        (dict(n_boot=0), "n_boot"),
+        (dict(n_boot=2.5), "n_boot"),
+    ],
+)
 def test_bad_bootstrap_options(kwargs, match):
     with pytest.raises(ValueError, match=match):
         stats.bootstrap_interval([1.0, 2.0, 3.0], **kwargs)
@@ -188,21 +230,26 @@ def test_bad_t_test_mu_and_pairs():
         stats.paired_difference([1.0, np.nan], [1.0, 2.0])
 
 
-@pytest.mark.parametrize("x, y, match", [
-    ([1.0, 2.0], [1.0, 2.0], "size >= 3"), ([1.0, 2.0, 3.0], [1.0, 2.0], "equal size"),
-    ([1.0, 0.0, 3.0], [1.0, 2.0, 3.0], "positive"), ([1.0, 2.0, 3.0], [1.0, -2.0, 3.0],
-                                                      "positive"),
-    ([1.0, np.inf, 3.0], [1.0, 2.0, 3.0], "non-finite"), ([2.0, 2.0, 2.0], [1.0, 2.0, 3.0],
-                                                           "distinct"),
-])
+@pytest.mark.parametrize(
+    "x, y, match",
+    [
+        ([1.0, 2.0], [1.0, 2.0], "size >= 3"),
+        ([1.0, 2.0, 3.0], [1.0, 2.0], "equal size"),
+        ([1.0, 0.0, 3.0], [1.0, 2.0, 3.0], "positive"),
+        ([1.0, 2.0, 3.0], [1.0, -2.0, 3.0], "positive"),
+        ([1.0, np.inf, 3.0], [1.0, 2.0, 3.0], "non-finite"),
+        ([2.0, 2.0, 2.0], [1.0, 2.0, 3.0], "distinct"),
+    ],
+)
 def test_bad_loglog_input(x, y, match):
     with pytest.raises(ValueError, match=match):
         stats.loglog_slope(x, y)
 
 
 # -- coverage by simulation ---------------------------------------------------------------------
-def _percentile_bootstrap_batch(X: np.ndarray, rng: np.random.Generator, n_boot: int,
-                                level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+def _percentile_bootstrap_batch(
+    X: np.ndarray, rng: np.random.Generator, n_boot: int, level: float = 0.95
+) -> tuple[np.ndarray, np.ndarray]:
     """:func:`stats.bootstrap_interval` for each row of ``X`` at once.
 
     One generator for all rows; the same algorithm: resample indices, row means,
@@ -258,7 +305,7 @@ def test_percentile_bootstrap_covers_95_percent_of_normal_means_at_n_50(n):
     """
     rng = np.random.default_rng([n, 2])
     X = rng.normal(2.0, 3.0, (N_SETS, n))
-    lo, hi = _percentile_bootstrap_batch(X, rng, 500)    # 95.1 % here
+    lo, hi = _percentile_bootstrap_batch(X, rng, 500)  # 95.1 % here
     coverage = float(np.mean((lo <= 2.0) & (2.0 <= hi)))
     assert 0.93 <= coverage <= 0.97, coverage
 

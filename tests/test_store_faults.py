@@ -32,17 +32,29 @@ STEPS_SLOW = 800
 
 
 def spec(name="faults", steps=30, seeds=(0, 1), rhos=(0.02, 0.05), alphas=(0.5, 1.0)):
-    return SweepSpec(name=name, problem={"name": "factorization", "n": 4}, steps=steps,
-                     seeds=list(seeds), init={"kind": "normal"},
-                     optimizers=[{"preset": "xsam_paper", "lr": 0.05, "eigvec_source": "exact",
-                                  "grid": {"rho": list(rhos), "alpha": list(alphas)}}])
+    return SweepSpec(
+        name=name,
+        problem={"name": "factorization", "n": 4},
+        steps=steps,
+        seeds=list(seeds),
+        init={"kind": "normal"},
+        optimizers=[
+            {
+                "preset": "xsam_paper",
+                "lr": 0.05,
+                "eigvec_source": "exact",
+                "grid": {"rho": list(rhos), "alpha": list(alphas)},
+            }
+        ],
+    )
 
 
 def child_env():
     """The environment of a child Python: this checkout importable from any folder."""
-    return {**os.environ,
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT),
-                                                        os.environ.get("PYTHONPATH")]))}
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
 
 
 def register(store, sp):
@@ -54,8 +66,9 @@ def register(store, sp):
 def set_heartbeat(path, hashes, heartbeat):
     con = sqlite3.connect(path, timeout=30)
     with con:
-        con.executemany("UPDATE runs SET heartbeat = ? WHERE hash = ?",
-                        [(heartbeat, h) for h in hashes])
+        con.executemany(
+            "UPDATE runs SET heartbeat = ? WHERE hash = ?", [(heartbeat, h) for h in hashes]
+        )
     con.close()
 
 
@@ -81,6 +94,7 @@ class DeadlineStream:
 
 # -- defect 1: ownership by a heartbeat lease ------------------------------------------------
 
+
 def test_a_zombie_owner_does_not_hold_its_runs_past_the_lease(tmp_path):
     path = tmp_path / "s.sqlite"
     zombie = subprocess.Popen([sys.executable, "-c", "pass"])  # never reaped: a zombie
@@ -99,8 +113,9 @@ def test_a_zombie_owner_does_not_hold_its_runs_past_the_lease(tmp_path):
             st.claim(hashes, f"{socket.gethostname()}|{zombie.pid}|dead")
         set_heartbeat(path, hashes, time.time() - 5)  # beyond the lease below
         stream = DeadlineStream(20)
-        result = run_sweep(spec(), path, workers=1, resume=True, lease_s=2, poll=0.1,
-                           progress=stream)
+        result = run_sweep(
+            spec(), path, workers=1, resume=True, lease_s=2, poll=0.1, progress=stream
+        )
         assert result.ok and result.ran == len(hashes)
     finally:
         zombie.wait()
@@ -115,8 +130,9 @@ def test_a_zombie_owner_on_this_host_is_proven_dead_and_taken_over_at_once(tmp_p
     """
     from xsam_theory.sweeps.store import _process_identity, owner_proven_dead
 
-    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
-                             stdin=subprocess.PIPE)
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE
+    )
     try:
         owner = f"{socket.gethostname()}|{child.pid}|tok|{_process_identity(child.pid)}"
         assert not owner_proven_dead(owner), "alive: the lease decides"
@@ -172,8 +188,7 @@ def test_a_wait_for_another_host_says_who_holds_the_runs_and_when_the_lease_ends
         hashes = register(st, spec())
         st.claim(hashes[:2], "other-host|4242|abcd")  # its heartbeat is now; it never beats
     stream = DeadlineStream(60)
-    result = run_sweep(spec(), path, workers=1, resume=True, lease_s=3, poll=0.1,
-                       progress=stream)
+    result = run_sweep(spec(), path, workers=1, resume=True, lease_s=3, poll=0.1, progress=stream)
     assert result.ok and result.ran == len(hashes), "taken over once the lease expired"
     assert "waiting for 2 runs held by other-host (pid 4242)" in stream.text, stream.text
     assert "lease expires" in stream.text
@@ -197,14 +212,16 @@ def test_the_heartbeat_period_scales_with_the_lease():
 
 # -- defect 2: claims in batches, heartbeats from a timer ------------------------------------
 
+
 def test_runs_are_claimed_in_batches_not_all_up_front(tmp_path):
     path = tmp_path / "s.sqlite"
     running = []
 
     def count_running(output):
         con = sqlite3.connect(path, timeout=30)
-        running.append(con.execute("SELECT COUNT(*) FROM runs WHERE status = 'running'")
-                       .fetchone()[0])
+        running.append(
+            con.execute("SELECT COUNT(*) FROM runs WHERE status = 'running'").fetchone()[0]
+        )
         con.close()
 
     result = run_sweep(spec(seeds=(0, 1, 2)), path, workers=1, on_result=count_running)
@@ -235,21 +252,32 @@ def test_two_hosts_sharing_a_sweep_compute_each_run_once(tmp_path):
     script.write_text(DRIVER.format(spec=sp.to_dict()))
     store = tmp_path / "shared.sqlite"
     SweepStore(store).close()  # both drivers then open an existing store
-    procs = [subprocess.Popen([sys.executable, str(script), host, str(tmp_path / f"{host}.log"),
-                               str(store)], env=child_env(), stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
-             for host in ("host-a", "host-b")]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(script), host, str(tmp_path / f"{host}.log"), str(store)],
+            env=child_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for host in ("host-a", "host-b")
+    ]
     outs = [p.communicate(timeout=240)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
-    computed = [line.split()[0] for host in ("host-a", "host-b")
-                for line in (tmp_path / f"{host}.log").read_text().splitlines()]
+    computed = [
+        line.split()[0]
+        for host in ("host-a", "host-b")
+        for line in (tmp_path / f"{host}.log").read_text().splitlines()
+    ]
     assert len(sp.runs()) == 24
-    assert sorted(computed) == sorted(r.hash for r in sp.runs()), \
+    assert sorted(computed) == sorted(r.hash for r in sp.runs()), (
         "every run computed exactly once across the two hosts"
+    )
     assert all(r.attempts == 1 for r in load_records(store, "shared"))
 
 
 # -- defect 3: concurrent creation of one new store ------------------------------------------
+
 
 def _open_new_stores(folder: str, rounds: int, barrier, errors) -> None:
     for r in range(rounds):
@@ -265,8 +293,10 @@ def test_many_processes_creating_one_new_store_at_once_all_succeed(tmp_path):
     ctx = multiprocessing.get_context("fork")
     n, rounds = 8, 25
     barrier, errors = ctx.Barrier(n), ctx.Queue()
-    procs = [ctx.Process(target=_open_new_stores, args=(str(tmp_path), rounds, barrier, errors))
-             for _ in range(n)]
+    procs = [
+        ctx.Process(target=_open_new_stores, args=(str(tmp_path), rounds, barrier, errors))
+        for _ in range(n)
+    ]
     for p in procs:
         p.start()
     for p in procs:
@@ -281,6 +311,7 @@ def test_many_processes_creating_one_new_store_at_once_all_succeed(tmp_path):
 
 
 # -- defect 10: read-only readers, a lost -wal, a full disk, attempts ------------------------
+
 
 def folder_state(folder):
     return {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in Path(folder).iterdir()}
@@ -300,8 +331,10 @@ def test_reading_a_store_writes_nothing(tmp_path, capsys):
     assert folder_state(tmp_path) == before, "no -wal, no -shm, no write to the file"
 
 
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0,
-                    reason="needs a non-root POSIX user for a read-only folder")
+@pytest.mark.skipif(
+    os.name != "posix" or os.geteuid() == 0,
+    reason="needs a non-root POSIX user for a read-only folder",
+)
 def test_a_store_in_a_read_only_folder_can_be_read(tmp_path, capsys):  # pragma: no cover
     folder = tmp_path / "ro"
     folder.mkdir()
@@ -355,8 +388,13 @@ def test_a_copy_without_its_wal_is_reported_not_shown_empty(tmp_path, capsys):
     path = tmp_path / "s.sqlite"
     script = tmp_path / "writer.py"
     script.write_text(KILLED_WRITER.format(spec=spec().to_dict()))
-    proc = subprocess.run([sys.executable, str(script), str(path)], capture_output=True,
-                          env=child_env(), text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, str(script), str(path)],
+        capture_output=True,
+        env=child_env(),
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == -9, proc.stderr
     assert Path(f"{path}-wal").exists()
     copy = tmp_path / "copy.sqlite"
@@ -405,11 +443,16 @@ def test_a_full_disk_is_reported_as_such_and_the_sweep_resumes(tmp_path):
     path = tmp_path / "s.sqlite"
     script = tmp_path / "full.py"
     script.write_text(FULL_DISK.format(spec=sp.to_dict()))
-    proc = subprocess.run([sys.executable, str(script), str(path)], capture_output=True,
-                          env=child_env(), text=True, timeout=180)
+    proc = subprocess.run(
+        [sys.executable, str(script), str(path)],
+        capture_output=True,
+        env=child_env(),
+        text=True,
+        timeout=180,
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
-    message = out[out.index("STORE ERROR"):out.index("DONE BEFORE")]
+    message = out[out.index("STORE ERROR") : out.index("DONE BEFORE")]
     assert "StoreFullError" in message and "full" in message and "intact" in message, message
     assert "resume" in message and "corrupted" not in message and "recompute" not in message
     done_before = int(out.split("DONE BEFORE")[1].split()[0])
@@ -425,4 +468,3 @@ def test_attempts_count_computations_not_claims(tmp_path):
         st.claim(hashes, "me|1|b")
         st.release("me|1|b")
         assert {r.attempts for r in st.records()} == {0}
-

@@ -53,8 +53,11 @@ def test_symmetric_matrices_are_symmetric_with_the_requested_spectrum(case):
     assert np.all(np.diff(case.eigenvalues) <= 0)
 
 
-@given(st.sampled_from(SPECTRUM_KINDS).flatmap(
-    lambda k: st.tuples(st.just(k), symmetric_matrices(kinds=(k,), max_dim=8))))
+@given(
+    st.sampled_from(SPECTRUM_KINDS).flatmap(
+        lambda k: st.tuples(st.just(k), symmetric_matrices(kinds=(k,), max_dim=8))
+    )
+)
 def test_each_spectrum_kind_has_its_structure(kind_case):
     """Each spectrum kind has its scale, condition and defining structure.
 
@@ -145,4 +148,4 @@ def test_valid_optimizer_configs_are_accepted_silently_and_round_trip(cfg):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         again = OptimizerConfig.from_dict(cfg.to_dict())
-    assert again == cfg.canonical()   # options the values make inert take their off value
+    assert again == cfg.canonical()  # options the values make inert take their off value

@@ -17,21 +17,44 @@ from xsam_theory.sweeps import LocalExecutor, SweepSpec, run_sweep
 from xsam_theory.sweeps.registry import extract_results, resolve_results
 from xsam_theory.trajectory import run_trajectory
 
-OPTIONS = {"n_train": 64, "n_val": 32, "n_test": 48, "d_in": 4, "n_classes": 3,
-           "teacher_hidden": 8, "label_noise": 0.1}
-PROBLEM = {"name": "xsam_theory.data:mlp_problem", "dataset": "teacher_student",
-           "hidden": [6], "options": OPTIONS}
-RESULTS = {"train_loss": "final_loss", "val_loss": "final_loss@val",
-           "test_loss": "final_loss@test", "test_accuracy": "final_accuracy@test"}
+OPTIONS = {
+    "n_train": 64,
+    "n_val": 32,
+    "n_test": 48,
+    "d_in": 4,
+    "n_classes": 3,
+    "teacher_hidden": 8,
+    "label_noise": 0.1,
+}
+PROBLEM = {
+    "name": "xsam_theory.data:mlp_problem",
+    "dataset": "teacher_student",
+    "hidden": [6],
+    "options": OPTIONS,
+}
+RESULTS = {
+    "train_loss": "final_loss",
+    "val_loss": "final_loss@val",
+    "test_loss": "final_loss@test",
+    "test_accuracy": "final_accuracy@test",
+}
 
 
 def spec(**kw):
-    return SweepSpec(**{"name": "heldout", "problem": PROBLEM,
-                        "optimizers": [{"preset": "sam", "lr": 0.1, "rho": 0.05},
-                                       {"preset": "gd", "lr": 0.1}],
-                        "seeds": [0, 3], "steps": 12, "batch_size": 16,
-                        "results": RESULTS, "store_trajectory": False,
-                        "problem_seed_param": "seed", **kw})
+    return SweepSpec(
+        **{
+            "name": "heldout",
+            "problem": PROBLEM,
+            "optimizers": [{"preset": "sam", "lr": 0.1, "rho": 0.05}, {"preset": "gd", "lr": 0.1}],
+            "seeds": [0, 3],
+            "steps": 12,
+            "batch_size": 16,
+            "results": RESULTS,
+            "store_trajectory": False,
+            "problem_seed_param": "seed",
+            **kw,
+        }
+    )
 
 
 def test_problem_seed_param_gives_each_seed_its_problem():
@@ -47,8 +70,13 @@ def test_problem_seed_param_gives_each_seed_its_problem():
 
 def test_problem_seed_param_leaves_other_sweeps_unchanged():
     """A spec without the field expands exactly as before (same hashes: stores stay valid)."""
-    base = dict(name="f", problem={"name": "factorization", "n": 2},
-                optimizers=[{"preset": "sam", "lr": 0.05}], seeds=[0, 1], steps=5)
+    base = dict(
+        name="f",
+        problem={"name": "factorization", "n": 2},
+        optimizers=[{"preset": "sam", "lr": 0.05}],
+        seeds=[0, 1],
+        steps=5,
+    )
     assert SweepSpec(**base).runs() == SweepSpec(**base, problem_seed_param=None).runs()
 
 
@@ -72,8 +100,14 @@ def test_held_out_expressions_resolve_and_are_validated():
 
 def test_held_out_results_match_a_direct_evaluation():
     p = mlp_problem("teacher_student", (6,), seed=2, options=OPTIONS)
-    traj = run_trajectory(p, preset("sam", lr=0.1, rho=0.05), mlp_problem.default_init(p, 2),
-                          10, batch_size=16, iterate_every=None)
+    traj = run_trajectory(
+        p,
+        preset("sam", lr=0.1, rho=0.05),
+        mlp_problem.default_init(p, 2),
+        10,
+        batch_size=16,
+        iterate_every=None,
+    )
     out = extract_results(p, traj, {**RESULTS, "val_accuracy": "final_accuracy@val"})
     w = traj.final_w
     assert out["test_loss"] == float(p.held_out["test"].loss(w))

@@ -81,7 +81,7 @@ def process_table() -> dict[int, tuple[int, str]]:
             stat = Path(f"/proc/{entry}/stat").read_text()
         except OSError:  # gone meanwhile
             continue
-        fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) "
+        fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
         table[int(entry)] = (int(fields[1]), fields[0])
     return table
 
@@ -131,15 +131,22 @@ def test_a_killed_sweep_driver_leaves_no_process_behind(tmp_path, signum):
     (tmp_path / "long.toml").write_text(LONG_TOML)
     proc = subprocess.Popen(
         [sys.executable, "-m", "xsam_theory", "sweep", "long.toml", "--workers", "2", "--quiet"],
-        cwd=tmp_path, env=child_env(), start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        cwd=tmp_path,
+        env=child_env(),
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     family: set[int] = set()
     try:
-        started = wait_until(lambda: len(descendants(proc.pid)) >= 4 or proc.poll() is not None,
-                             timeout=60)
+        started = wait_until(
+            lambda: len(descendants(proc.pid)) >= 4 or proc.poll() is not None, timeout=60
+        )
         family = descendants(proc.pid)
         assert started and proc.poll() is None and len(family) >= 4, (
-            f"the sweep did not start its workers: {family}, {proc.poll()}")
+            f"the sweep did not start its workers: {family}, {proc.poll()}"
+        )
         time.sleep(1.0)  # the workers are inside their runs
         family |= descendants(proc.pid)
         os.kill(proc.pid, signum)
@@ -158,10 +165,16 @@ def test_a_killed_sweep_driver_leaves_no_process_behind(tmp_path, signum):
 
 
 def long_configs(n: int) -> list[dict]:
-    spec = SweepSpec.from_dict({
-        "name": "long", "problem": {"name": "factorization", "n": 3}, "steps": 400_000,
-        "seeds": list(range(n)), "init": {"kind": "normal"},
-        "optimizers": [{"preset": "sam", "lr": 0.01}]})
+    spec = SweepSpec.from_dict(
+        {
+            "name": "long",
+            "problem": {"name": "factorization", "n": 3},
+            "steps": 400_000,
+            "seeds": list(range(n)),
+            "init": {"kind": "normal"},
+            "optimizers": [{"preset": "sam", "lr": 0.01}],
+        }
+    )
     return [r.config for r in spec.runs()]
 
 
@@ -209,9 +222,15 @@ def test_a_worker_exits_when_its_driver_is_gone(tmp_path):
         "if __name__ == '__main__':\n"
         "    with LocalExecutor(2, tick=0.2) as ex:\n"
         "        for _ in ex.map_unordered(long_configs(2)):\n"
-        "            pass\n")
-    proc = subprocess.Popen([sys.executable, str(script)], cwd=ROOT, env=child_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        "            pass\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, str(script)],
+        cwd=ROOT,
+        env=child_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     family: set[int] = set()
     try:
         assert wait_until(lambda: len(descendants(proc.pid)) >= 4, timeout=60)
@@ -235,15 +254,21 @@ def console_script(tmp_path: Path) -> Path:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     script = bin_dir / "xsam_theory_cli.py"
-    script.write_text("import sys\nfrom xsam_theory.cli import main\n"
-                      "if __name__ == '__main__':\n    sys.exit(main())\n")
+    script.write_text(
+        "import sys\nfrom xsam_theory.cli import main\n"
+        "if __name__ == '__main__':\n    sys.exit(main())\n"
+    )
     return script
 
 
-@pytest.mark.parametrize("content", [
-    'print("my own numbers module")\n',
-    'raise ImportError("my own numbers module")\n',
-], ids=["a-script", "raises-ImportError"])
+@pytest.mark.parametrize(
+    "content",
+    [
+        'print("my own numbers module")\n',
+        'raise ImportError("my own numbers module")\n',
+    ],
+    ids=["a-script", "raises-ImportError"],
+)
 def test_a_module_in_the_working_directory_that_breaks_the_workers_is_named(tmp_path, content):
     """``numbers.py`` and ``random.py`` in the working directory shadow the standard library.
 
@@ -256,13 +281,19 @@ def test_a_module_in_the_working_directory_that_breaks_the_workers_is_named(tmp_
     (work / "ok.toml").write_text(OK_TOML)
     (work / "numbers.py").write_text(content)
     (work / "random.py").write_text(content)
-    out = subprocess.run([sys.executable, str(script), "sweep", "ok.toml", "--workers", "2"],
-                         cwd=work, env=child_env(), capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, str(script), "sweep", "ok.toml", "--workers", "2"],
+        cwd=work,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 2, out.stderr
     last = out.stderr.strip().splitlines()[-1]
     assert last.startswith("error: the worker processes could not start"), out.stderr
     assert "numbers.py" in last and str(work) in last, last
-    assert "Traceback (most recent call last):\n  File \"" + str(script) not in out.stderr
+    assert 'Traceback (most recent call last):\n  File "' + str(script) not in out.stderr
     assert "__main__" not in last, last
 
 
@@ -270,10 +301,17 @@ def test_a_script_without_a_main_guard_is_told_about_it(tmp_path):
     """The ``__main__`` guard hint remains for a script that starts a sweep at import time."""
     (tmp_path / "ok.toml").write_text(OK_TOML)
     script = tmp_path / "unguarded.py"
-    script.write_text("from xsam_theory.sweeps import run_sweep\n"
-                      "run_sweep('ok.toml', 'ok.sqlite', workers=2)\n")
-    out = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=child_env(),
-                         capture_output=True, text=True, timeout=120)
+    script.write_text(
+        "from xsam_theory.sweeps import run_sweep\nrun_sweep('ok.toml', 'ok.sqlite', workers=2)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode != 0
     assert 'if __name__ == "__main__":' in out.stderr.strip().splitlines()[-1], out.stderr
 
@@ -300,8 +338,9 @@ def test_an_unreachable_dask_scheduler_fails_fast_naming_the_address(distributed
     assert "1 s" in str(info.value)
 
 
-def test_the_sweep_command_reports_an_unreachable_scheduler(tmp_path, monkeypatch, capsys,
-                                                             distributed):
+def test_the_sweep_command_reports_an_unreachable_scheduler(
+    tmp_path, monkeypatch, capsys, distributed
+):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "ok.toml").write_text(OK_TOML)
     t0 = time.monotonic()
@@ -349,14 +388,16 @@ def test_set_backend_checks_the_device_form():
     assert get_backend() == ("numpy", None)
 
 
-@pytest.mark.parametrize("argv", [
-    ["verify", "--quick", "--device", "tpu"],
-    ["verify", "--quick", "--backend", "torch", "--device", "cuda:x"],
-    ["bench", "--quick", "--device", "foo"],
-    ["bench", "--quick", "--backend", "torch", "--device", "tpu"],
-])
-def test_the_cli_reports_an_unknown_device_before_any_work(argv, tmp_path, monkeypatch,
-                                                          capsys):
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["verify", "--quick", "--device", "tpu"],
+        ["verify", "--quick", "--backend", "torch", "--device", "cuda:x"],
+        ["bench", "--quick", "--device", "foo"],
+        ["bench", "--quick", "--backend", "torch", "--device", "tpu"],
+    ],
+)
+def test_the_cli_reports_an_unknown_device_before_any_work(argv, tmp_path, monkeypatch, capsys):
     pytest.importorskip("torch")
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as info:

@@ -62,18 +62,31 @@ def store_rows(path):
     """What must agree between two stores: everything but timings and worker names."""
     con = sqlite3.connect(path)
     try:
-        return con.execute("SELECT hash, config, status, outcome, message, results, trajectory "
-                           "FROM runs ORDER BY hash").fetchall()
+        return con.execute(
+            "SELECT hash, config, status, outcome, message, results, trajectory "
+            "FROM runs ORDER BY hash"
+        ).fetchall()
     finally:
         con.close()
 
 
 def tiny_spec(name="tiny", rhos=(0.02, 0.1), steps=40):
-    return SweepSpec(name=name, problem={"name": "factorization", "n": 3}, steps=steps,
-                     seeds=[0, 1], init={"kind": "normal"},
-                     optimizers=[{"preset": "xsam_paper", "lr": 0.05, "eigvec_source": "exact",
-                                  "grid": {"rho": list(rhos), "alpha": [0.0, 1.0]}}],
-                     monitors=[{"type": "spectral", "every": 20, "method": "exact"}])
+    return SweepSpec(
+        name=name,
+        problem={"name": "factorization", "n": 3},
+        steps=steps,
+        seeds=[0, 1],
+        init={"kind": "normal"},
+        optimizers=[
+            {
+                "preset": "xsam_paper",
+                "lr": 0.05,
+                "eigvec_source": "exact",
+                "grid": {"rho": list(rhos), "alpha": [0.0, 1.0]},
+            }
+        ],
+        monitors=[{"type": "spectral", "every": 20, "method": "exact"}],
+    )
 
 
 @pytest.fixture(scope="module")
@@ -115,8 +128,9 @@ def test_rerun_skips_finished_runs_and_retries_failed_ones(tmp_path):
 
     register_problem("flaky_factorization", flaky)
     try:
-        spec = SweepSpec(**{**tiny_spec().to_dict(),
-                            "problem": {"name": "flaky_factorization", "n": 3}})
+        spec = SweepSpec(
+            **{**tiny_spec().to_dict(), "problem": {"name": "flaky_factorization", "n": 3}}
+        )
         first = run_sweep(spec, tmp_path / "s.sqlite", workers=1)
         assert len(first.failed) == 8 and "flaky problem says no" in first.failed[0].message
         with pytest.raises(SweepExistsError):
@@ -141,8 +155,9 @@ def test_a_pool_worker_killed_mid_sweep_is_replaced_and_its_runs_rerun(tmp_path)
                 os.kill(pid, signal.SIGKILL)
                 killed.append(pid)
 
-        result = run_sweep(tiny_spec(steps=150), tmp_path / "pool.sqlite", executor=ex,
-                           on_result=kill_a_worker)
+        result = run_sweep(
+            tiny_spec(steps=150), tmp_path / "pool.sqlite", executor=ex, on_result=kill_a_worker
+        )
     assert killed and result.ok and reference.ok
     assert store_rows(tmp_path / "pool.sqlite") == store_rows(tmp_path / "ref.sqlite")
 
@@ -154,11 +169,17 @@ def test_a_run_that_kills_its_worker_fails_alone_and_the_others_finish(tmp_path,
         "def make(n=3, die=False):\n"
         "    if die:\n"
         "        os.kill(os.getpid(), signal.SIGKILL)\n"
-        "    return Factorization(n)\n")
+        "    return Factorization(n)\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
-    spec = SweepSpec(**{**tiny_spec(rhos=(0.02,)).to_dict(), "seeds": [0],
-                        "problem": {"name": "killer_problem:make"},
-                        "grid": {"problem.die": [False, True]}})
+    spec = SweepSpec(
+        **{
+            **tiny_spec(rhos=(0.02,)).to_dict(),
+            "seeds": [0],
+            "problem": {"name": "killer_problem:make"},
+            "grid": {"problem.die": [False, True]},
+        }
+    )
     result = run_sweep(spec, tmp_path / "s.sqlite", workers=2)
     assert len(result) == 4
     assert {r.config["problem"]["die"] for r in result.failed} == {True}
@@ -183,10 +204,27 @@ def test_concurrent_sweeps_on_one_store_compute_each_run_once(tmp_path, slow_ref
     other = tmp_path / "other.toml"
     other.write_text(SLOW_TOML.format(alphas="1.0, 1.5").replace('"slow"', '"other"'))
     store = tmp_path / "shared.sqlite"
-    cmd = [sys.executable, "-m", "xsam_theory", "sweep", "--store", str(store), "--quiet",
-           "--workers", "1"]
-    procs = [subprocess.Popen([*cmd, str(s)], cwd=tmp_path, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True) for s in (spec, other)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "xsam_theory",
+        "sweep",
+        "--store",
+        str(store),
+        "--quiet",
+        "--workers",
+        "1",
+    ]
+    procs = [
+        subprocess.Popen(
+            [*cmd, str(s)],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for s in (spec, other)
+    ]
     outs = [p.communicate(timeout=120)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
     con = sqlite3.connect(store)
@@ -202,9 +240,23 @@ def test_a_killed_sweep_resumes_to_the_same_table(tmp_path, slow_reference):
     spec, reference = slow_reference
     store = tmp_path / "killed.sqlite"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "xsam_theory", "sweep", str(spec), "--store", str(store),
-         "--workers", "2", "--quiet"], cwd=tmp_path, start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "xsam_theory",
+            "sweep",
+            str(spec),
+            "--store",
+            str(store),
+            "--workers",
+            "2",
+            "--quiet",
+        ],
+        cwd=tmp_path,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 60
         done = 0
@@ -213,8 +265,9 @@ def test_a_killed_sweep_resumes_to_the_same_table(tmp_path, slow_reference):
             if store.exists():
                 try:
                     con = sqlite3.connect(store, timeout=5)
-                    done = con.execute("SELECT COUNT(*) FROM runs WHERE status = 'done'")\
-                        .fetchone()[0]
+                    done = con.execute(
+                        "SELECT COUNT(*) FROM runs WHERE status = 'done'"
+                    ).fetchone()[0]
                     con.close()
                 except sqlite3.OperationalError:  # the schema is not there yet
                     done = 0
@@ -226,8 +279,10 @@ def test_a_killed_sweep_resumes_to_the_same_table(tmp_path, slow_reference):
     statuses = dict(con.execute("SELECT status, COUNT(*) FROM runs GROUP BY status"))
     con.close()
     assert 3 <= statuses.get("done", 0) < 12, f"not killed part-way: {statuses}"
-    assert main(["sweep", str(spec), "--store", str(store), "--workers", "2", "--quiet",
-                 "--resume"]) == 0
+    assert (
+        main(["sweep", str(spec), "--store", str(store), "--workers", "2", "--quiet", "--resume"])
+        == 0
+    )
     assert store_rows(store) == store_rows(reference)
 
 
@@ -242,8 +297,9 @@ def test_sweep_and_results_commands(tmp_path, capsys, monkeypatch, slow_referenc
     assert main(["results", str(reference), "--sweep", "slow", "--csv", "t.csv"]) == 0
     with open(tmp_path / "t.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == 12 and {"optimizer.rho", "optimizer.alpha", "final_lambda_max"} <= \
-        set(rows[0])
+    assert len(rows) == 12 and {"optimizer.rho", "optimizer.alpha", "final_lambda_max"} <= set(
+        rows[0]
+    )
     assert main(["results", str(reference), "--where", "nosuch=1"]) == 2
     assert "no such column" in capsys.readouterr().err
     (tmp_path / "foreign.sqlite").write_text("not a store")
@@ -254,13 +310,16 @@ def test_sweep_and_results_commands(tmp_path, capsys, monkeypatch, slow_referenc
         main(["sweep", str(spec), "--workers", "2", "--dask-local", "2"])
 
 
-needs_dask = pytest.mark.skipif(importlib.util.find_spec("distributed") is None,
-                                reason="needs dask.distributed (the sweeps extra)")
+needs_dask = pytest.mark.skipif(
+    importlib.util.find_spec("distributed") is None,
+    reason="needs dask.distributed (the sweeps extra)",
+)
 
 
 @needs_dask
 def test_the_phase_grid_is_identical_on_two_local_processes_and_a_dask_local_cluster(
-        tmp_path, capsys):
+    tmp_path, capsys
+):
     example = ROOT / "examples" / "sweeps" / "phase_quick.toml"
     pool, dask = tmp_path / "pool.sqlite", tmp_path / "dask.sqlite"
     assert main(["sweep", str(example), "--store", str(pool), "--workers", "2"]) == 0
@@ -278,8 +337,9 @@ def test_a_dask_scheduler_address_works_and_agrees_with_this_process(tmp_path):
 
     from xsam_theory.sweeps import DaskExecutor
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                      dashboard_address=":0") as cluster:
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
+    ) as cluster:
         with DaskExecutor(cluster.scheduler_address) as ex:
             assert ex.describe() == f"Dask scheduler {cluster.scheduler_address}"
             a = run_sweep(tiny_spec(), tmp_path / "a.sqlite", executor=ex)
@@ -290,7 +350,8 @@ def test_a_dask_scheduler_address_works_and_agrees_with_this_process(tmp_path):
 
 @needs_dask
 def test_a_worker_killed_during_a_dask_run_still_yields_a_complete_correct_table(
-        tmp_path, slow_reference):
+    tmp_path, slow_reference
+):
     from xsam_theory.sweeps import DaskExecutor
 
     spec, reference = slow_reference
@@ -309,8 +370,9 @@ def test_a_worker_killed_during_a_dask_run_still_yields_a_complete_correct_table
             os.kill(pids[addr], signal.SIGKILL)
             killed.append(busy[addr])
 
-        result = run_sweep(spec, tmp_path / "dask.sqlite", executor=ex,
-                           on_result=kill_a_busy_worker)
+        result = run_sweep(
+            spec, tmp_path / "dask.sqlite", executor=ex, on_result=kill_a_busy_worker
+        )
     assert killed and killed[0], "a worker died while it held runs"
     assert result.ok and len(result) == 12
     assert store_rows(tmp_path / "dask.sqlite") == store_rows(reference)
@@ -318,13 +380,14 @@ def test_a_worker_killed_during_a_dask_run_still_yields_a_complete_correct_table
 
 def test_the_readme_sweep_example_runs_as_written(tmp_path):
     text = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = text[text.index("## Sweeps"):]
-    section = section[:section.index("\n## ", 1)]
+    section = text[text.index("## Sweeps") :]
+    section = section[: section.index("\n## ", 1)]
     (block,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
     script = tmp_path / "readme_sweep.py"
     script.write_text(block)
-    out = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True,
-                         text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     lines = out.stdout.strip().splitlines()
     assert len(lines) == 2 * 2 + 2 * 2 * 2 and lines[0].startswith("sam 0.02 0.0 0 ")

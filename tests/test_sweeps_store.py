@@ -22,9 +22,13 @@ from xsam_theory.sweeps.worker import decode_trajectory, execute_run
 
 
 def spec(name="s", rhos=(0.01, 0.1), steps=4):
-    return SweepSpec(name=name, problem={"name": "factorization", "n": 2}, steps=steps,
-                     seeds=[0, 1], optimizers=[{"preset": "sam", "lr": 0.05,
-                                                "grid": {"rho": list(rhos)}}])
+    return SweepSpec(
+        name=name,
+        problem={"name": "factorization", "n": 2},
+        steps=steps,
+        seeds=[0, 1],
+        optimizers=[{"preset": "sam", "lr": 0.05, "grid": {"rho": list(rhos)}}],
+    )
 
 
 def register(store, sp, **kw):
@@ -61,8 +65,7 @@ def test_claim_complete_release_cycle(tmp_path):
         failed = {**execute_run(runs[1].config), "status": "failed", "message": "boom"}
         assert st.complete(failed)
         assert st.release("me|1|a") == 1
-        assert st.statuses(hashes) == dict(zip(hashes, ["done", "failed", "pending",
-                                                         "pending"]))
+        assert st.statuses(hashes) == dict(zip(hashes, ["done", "failed", "pending", "pending"]))
         record = st.records("s", status="done")[0]
         assert record.results == out["results"] and record.attempts == 1
         traj = st.trajectory(record.hash[:10])
@@ -118,10 +121,13 @@ def test_registering_the_same_sweep_needs_resume_and_a_different_one_is_refused(
         assert {r.sweeps for r in st.records()} == {("s",), ("s", "t"), ("t",)}
 
 
-@pytest.mark.parametrize("content, match", [
-    (b"hello, this is a text file\n", "not an SQLite database"),
-    (bytes(range(256)) * 8, "not an SQLite database"),
-])
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        (b"hello, this is a text file\n", "not an SQLite database"),
+        (bytes(range(256)) * 8, "not an SQLite database"),
+    ],
+)
 def test_foreign_files_get_a_clear_error(tmp_path, content, match):
     path = tmp_path / "x.sqlite"
     path.write_bytes(content)
@@ -168,7 +174,7 @@ def test_a_corrupted_store_gets_a_clear_error(tmp_path):
     con.close()
     data = bytearray(path.read_bytes())
     assert len(data) > 3 * page
-    data[page:len(data)] = os.urandom(len(data) - page)  # keep the header page only
+    data[page : len(data)] = os.urandom(len(data) - page)  # keep the header page only
     path.write_bytes(bytes(data))
     with pytest.raises(StoreError, match="corrupted"):
         with SweepStore(path) as st:

@@ -56,14 +56,19 @@ def T(x):
     """A float64 torch copy of a NumPy array on the test device."""
     return torch.tensor(np.asarray(x), device=DEVICE)
 
+
 PROBLEMS = {
     "quadratic": (lambda: Quadratic.from_spectrum([4.0, 2.0, 1.0, -0.5], seed=1), None),
     "factorization": (lambda: Factorization(n=3, depth=3), None),
     "two-block": (lambda: TwoBlockFactorization(), [0, 1, 1]),
     "ravine": (lambda: Ravine(lam0=3.0), None),
     "mlp-ce-tanh": (lambda: MLP.teacher_student((4, 6, 3), 24, seed=2), [0, 5, 9, 5]),
-    "mlp-squared-softplus-l2": (lambda: MLP.teacher_student(
-        (3, 5, 4, 2), 15, loss="squared", activation="softplus", l2=0.01, seed=2), None),
+    "mlp-squared-softplus-l2": (
+        lambda: MLP.teacher_student(
+            (3, 5, 4, 2), 15, loss="squared", activation="softplus", l2=0.01, seed=2
+        ),
+        None,
+    ),
 }
 
 
@@ -102,12 +107,16 @@ def test_top_eigenpairs_agree():
     w = p.init_params(1)
     op, opt = HessianOperator.from_problem(p, w), HessianOperator.from_problem(pt, T(w))
     v0 = np.random.default_rng(3).standard_normal(p.dim)
-    for f in (lambda o: lanczos_eigsh(o, 3, v0=v0), lambda o: lanczos(o, v0, 30, 2),
-              lambda o: power_iteration(o, v0, 40), lambda o: exact_top(o, 2)):
+    for f in (
+        lambda o: lanczos_eigsh(o, 3, v0=v0),
+        lambda o: lanczos(o, v0, 30, 2),
+        lambda o: power_iteration(o, v0, 40),
+        lambda o: exact_top(o, 2),
+    ):
         rn, rt = f(op), f(opt)
         np.testing.assert_allclose(rt.eigenvalues, rn.eigenvalues, rtol=RTOL)
         assert isinstance(rt.eigenvectors, torch.Tensor)
-        close(rt.eigenvectors, rn.eigenvectors, rtol=1e-8)   # eigenvectors: 1/gap amplified
+        close(rt.eigenvectors, rn.eigenvectors, rtol=1e-8)  # eigenvectors: 1/gap amplified
         assert rt.n_hvp == rn.n_hvp
 
 
@@ -132,8 +141,14 @@ def test_100_step_trajectories_of_every_preset_agree(name):
 
 def test_reference_schedule_minibatches_and_monitor_agree():
     p, pt, _ = both("mlp-ce-tanh")
-    cfg = preset("xsam", lr=0.1, rho=0.05, alpha=0.3, momentum=0.9,
-                 **{**REFERENCE_OPTIONS["xsam"], "refresh_every": 3})
+    cfg = preset(
+        "xsam",
+        lr=0.1,
+        rho=0.05,
+        alpha=0.3,
+        momentum=0.9,
+        **{**REFERENCE_OPTIONS["xsam"], "refresh_every": 3},
+    )
     w0 = p.init_params(4)
     mon = [SpectralMonitor(every=25)]
     ref = run_trajectory(p, cfg, w0, 100, seed=2, batch_size=6, monitors=mon)
@@ -169,29 +184,40 @@ def test_scipy_driving_hvps_limits_the_competing_blas_pools():
     def spy(kind, matmat):
         def f(V):
             seen.setdefault(kind, []).append(
-                {i["filepath"]: i["num_threads"] for i in threadpool_info()
-                 if i["user_api"] == "blas"})
+                {
+                    i["filepath"]: i["num_threads"]
+                    for i in threadpool_info()
+                    if i["user_api"] == "blas"
+                }
+            )
             return matmat(V)
+
         return f
 
     free = {i["filepath"]: i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
     scipy_own = {lib.filepath for lib in _scipy_only_blas()}
     p = PROBLEMS["quadratic"][0]()
     pt = p.convert(xpt)
-    for kind, prob, xp, w in (("torch", pt, xpt, torch.zeros(p.dim, dtype=torch.float64)),
-                              ("numpy", p, None, np.zeros(p.dim))):
+    for kind, prob, xp, w in (
+        ("torch", pt, xpt, torch.zeros(p.dim, dtype=torch.float64)),
+        ("numpy", p, None, np.zeros(p.dim)),
+    ):
         point = prob.at(w)
-        op = HessianOperator(spy(kind, point.hvp_batch), p.dim,
-                             xp=xp or __import__("array_api_compat.numpy", fromlist=["x"]),
-                             dtype=w.dtype)
+        op = HessianOperator(
+            spy(kind, point.hvp_batch),
+            p.dim,
+            xp=xp or __import__("array_api_compat.numpy", fromlist=["x"]),
+            dtype=w.dtype,
+        )
         lanczos_eigsh(op, 1)
     # every HVP ARPACK asked for ran under the limit (the last call computes the residual
     # after eigsh returned, outside it)
     assert len(seen["torch"]) > 2 and all(set(s.values()) == {1} for s in seen["torch"][:-1])
     expected = {f: (1 if f in scipy_own else n) for f, n in free.items()}
     assert all(s == expected for s in seen["numpy"][:-1])
-    assert {i["filepath"]: i["num_threads"] for i in threadpool_info()
-            if i["user_api"] == "blas"} == free
+    assert {
+        i["filepath"]: i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"
+    } == free
 
 
 def test_cli_backend_helper_parses_and_applies():
@@ -218,12 +244,16 @@ def test_readme_pytorch_examples_run():
     from pathlib import Path
 
     text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    blocks = [b for b in re.findall(r"```python\n(.*?)```", text, flags=re.S)
-              if "resolve_backend" in b or "xsam_theory.torch" in b]
+    blocks = [
+        b
+        for b in re.findall(r"```python\n(.*?)```", text, flags=re.S)
+        if "resolve_backend" in b or "xsam_theory.torch" in b
+    ]
     assert len(blocks) == 2
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         for block in blocks:
             exec(compile(block, "README.md", "exec"), {"__name__": "readme"})
-    assert re.search(r"loss [0-9.]+, lambda estimate [0-9.]+, 40 gradients, \d+ HVPs",
-                     out.getvalue())
+    assert re.search(
+        r"loss [0-9.]+, lambda estimate [0-9.]+, 40 gradients, \d+ HVPs", out.getvalue()
+    )

@@ -42,8 +42,14 @@ DEVICE = torch.device(os.environ.get("XSAM_TEST_DEVICE", "cpu"))
 if DEVICE.type == "cuda" and not torch.cuda.is_available():
     pytest.skip("XSAM_TEST_DEVICE=cuda but CUDA is not available", allow_module_level=True)
 WIDTHS = (3, 4, 3)
-EIGVEC_PRESETS = {"eigen_sam", "xsam", "xsam_paper", "xsam_symmetric", "xsam_projector",
-                  "xsam_raw_projection"}
+EIGVEC_PRESETS = {
+    "eigen_sam",
+    "xsam",
+    "xsam_paper",
+    "xsam_symmetric",
+    "xsam_projector",
+    "xsam_raw_projection",
+}
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +65,7 @@ def make_net(w, widths=WIDTHS, device=None):
         layers.append(torch.nn.Linear(a, b))
     net = torch.nn.Sequential(*layers).double().to(device or "cpu")
     # torch.tensor copies: vector_to_parameters would otherwise alias the NumPy array
-    torch.nn.utils.vector_to_parameters(torch.tensor(w, device=device or "cpu"),
-                                        net.parameters())
+    torch.nn.utils.vector_to_parameters(torch.tensor(w, device=device or "cpu"), net.parameters())
     return net
 
 
@@ -76,8 +81,7 @@ def weights(net):
 def run_torch(problem, cfg, w0, steps, *, seed, batch_size=None, scheduler=None, **kw):
     net = make_net(w0, device=DEVICE)
     X, y = data(problem, DEVICE)
-    opt = optimizer_from_config(net.parameters(), cfg, seed=seed,
-                                lanczos_steps=problem.dim, **kw)
+    opt = optimizer_from_config(net.parameters(), cfg, seed=seed, lanczos_steps=problem.dim, **kw)
     sched = scheduler(opt) if scheduler else None
     batches = batch_schedule(problem.n_samples, batch_size, seed)
     out = [weights(net)]
@@ -113,8 +117,15 @@ def test_every_preset_matches_the_numpy_reference(problem, name):
 @pytest.mark.parametrize("name", ["xsam", "eigen_sam"])
 def test_reference_schedule_with_minibatches_matches(problem, name):
     """Power iteration, first refresh at step k, epoch restarts, pre-v SAM/USAM, minibatches."""
-    cfg = preset(name, lr=0.1, rho=0.05, alpha=0.3, momentum=0.9, weight_decay=5e-4,
-                 **{**REFERENCE_OPTIONS[name], "refresh_every": 2, "steps_per_epoch": 3})
+    cfg = preset(
+        name,
+        lr=0.1,
+        rho=0.05,
+        alpha=0.3,
+        momentum=0.9,
+        weight_decay=5e-4,
+        **{**REFERENCE_OPTIONS[name], "refresh_every": 2, "steps_per_epoch": 3},
+    )
     w0 = problem.init_params(4)
     ref = run_trajectory(problem, cfg, w0, 14, seed=5, batch_size=8)
     ws, _ = run_torch(problem, cfg, w0, 14, seed=5, batch_size=8)
@@ -129,8 +140,14 @@ def test_reference_schedule_matches_for_every_other_eigenvector_preset(problem, 
     For nsam the form changes once v exists even at alpha = 0.
     """
     alpha = {} if name == "nsam" else {"alpha": 0.3}
-    cfg = preset(name, lr=0.1, rho=0.05, momentum=0.9, **alpha,
-                 **{**REFERENCE_OPTIONS["xsam"], "refresh_every": 2, "steps_per_epoch": 3})
+    cfg = preset(
+        name,
+        lr=0.1,
+        rho=0.05,
+        momentum=0.9,
+        **alpha,
+        **{**REFERENCE_OPTIONS["xsam"], "refresh_every": 2, "steps_per_epoch": 3},
+    )
     w0 = problem.init_params(4)
     ref = run_trajectory(problem, cfg, w0, 14, seed=5, batch_size=8)
     ws, _ = run_torch(problem, cfg, w0, 14, seed=5, batch_size=8)
@@ -139,8 +156,9 @@ def test_reference_schedule_matches_for_every_other_eigenvector_preset(problem, 
 
 
 def test_cosine_scheduler_momentum_weight_decay(problem):
-    cfg = _cfg("xsam_symmetric", momentum=0.9, weight_decay=1e-3, lr_schedule="cosine",
-               total_steps=12)
+    cfg = _cfg(
+        "xsam_symmetric", momentum=0.9, weight_decay=1e-3, lr_schedule="cosine", total_steps=12
+    )
     w0 = problem.init_params(5)
     ref = run_trajectory(problem, cfg, w0, 12, seed=2)
     sched = lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=12)  # noqa: E731
@@ -159,16 +177,23 @@ def test_forward_over_reverse_and_eval_mode_match_double_backward(problem):
     X, y = data(problem, DEVICE)
     for kw in (dict(hvp_mode="forward_over_reverse"), dict(hessian_mode="eval")):
         net = make_net(w0, device=DEVICE)
-        opt = optimizer_from_config(net.parameters(), cfg, seed=3, lanczos_steps=problem.dim,
-                                    model=net, **kw)
+        opt = optimizer_from_config(
+            net.parameters(), cfg, seed=3, lanczos_steps=problem.dim, model=net, **kw
+        )
         for _ in range(7):
             opt.step(lambda net=net: F.cross_entropy(net(X), y))
         np.testing.assert_allclose(weights(net), ref.iterates[-1], rtol=1e-10, atol=1e-12)
 
 
 def test_state_dict_round_trip_resumes_bit_identically(problem):
-    cfg = preset("xsam", lr=0.1, rho=0.05, alpha=0.4, momentum=0.9,
-                 **{**REFERENCE_OPTIONS["xsam"], "refresh_every": 3})
+    cfg = preset(
+        "xsam",
+        lr=0.1,
+        rho=0.05,
+        alpha=0.4,
+        momentum=0.9,
+        **{**REFERENCE_OPTIONS["xsam"], "refresh_every": 3},
+    )
     w0 = problem.init_params(7)
     X, y = data(problem)
 
@@ -199,8 +224,7 @@ def test_state_dict_round_trip_resumes_bit_identically(problem):
     np.testing.assert_array_equal(weights(net_b), weights(net))
     assert opt_b.param_groups[0]["lr"] == opt.param_groups[0]["lr"] == 0.1 * 0.5**3
     with pytest.raises(ValueError, match="different configuration"):
-        optimizer_from_config(net.parameters(), cfg.replace(alpha=0.1)).load_state_dict(
-            saved[0])
+        optimizer_from_config(net.parameters(), cfg.replace(alpha=0.1)).load_state_dict(saved[0])
 
 
 def test_parameters_without_grad_keep_v_aligned(problem):
@@ -246,9 +270,10 @@ def test_exact_zero_gradient_gives_exact_zero_step(name):
 def test_manual_two_pass_api_equals_step_closure(problem):
     w0 = problem.init_params(9)
     X, y = data(problem)
-    for make in (lambda ps: SAM(ps, torch.optim.SGD, rho=0.05, lr=0.1),
-                 lambda ps: XSAM(ps, torch.optim.SGD, rho=0.05, alpha=0.3, lr=0.1,
-                                 refresh_every=2)):
+    for make in (
+        lambda ps: SAM(ps, torch.optim.SGD, rho=0.05, lr=0.1),
+        lambda ps: XSAM(ps, torch.optim.SGD, rho=0.05, alpha=0.3, lr=0.1, refresh_every=2),
+    ):
         net_a, net_b = make_net(w0), make_net(w0)
         opt_a, opt_b = make(net_a.parameters()), make(net_b.parameters())
         sched = torch.optim.lr_scheduler.StepLR(opt_b, 2, 0.5)
@@ -263,7 +288,7 @@ def test_manual_two_pass_api_equals_step_closure(problem):
             F.cross_entropy(net_b(X), y).backward()
             opt_b.second_step(zero_grad=True)
             with warnings.catch_warnings():
-                warnings.simplefilter("error")      # no "scheduler before optimizer" warning
+                warnings.simplefilter("error")  # no "scheduler before optimizer" warning
                 sched.step()
         np.testing.assert_allclose(weights(net_b), weights(net_a), rtol=1e-12, atol=1e-14)
 
@@ -278,19 +303,31 @@ def test_manual_api_refuses_to_skip_a_due_refresh():
 
 def test_batchnorm_needs_an_explicit_hessian_mode_and_modes_are_restored():
     torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4), torch.nn.Tanh(),
-                              torch.nn.Dropout(0.0), torch.nn.Linear(4, 2)).double()
+    net = torch.nn.Sequential(
+        torch.nn.Linear(3, 4),
+        torch.nn.BatchNorm1d(4),
+        torch.nn.Tanh(),
+        torch.nn.Dropout(0.0),
+        torch.nn.Linear(4, 2),
+    ).double()
     X = torch.randn(8, 3, dtype=torch.float64)
     y = torch.tensor([0, 1] * 4)
     with pytest.raises(ValueError, match="hessian_mode"):
         XSAM(net.parameters(), lr=0.1, model=net)
-    SAM(net.parameters(), lr=0.1, model=net)      # SAM needs no Hessian: no error
+    SAM(net.parameters(), lr=0.1, model=net)  # SAM needs no Hessian: no error
     bn = net[1]
     for mode, forwards_per_refresh_step in (("train", 2), ("eval", 2)):
-        opt = XSAM(net.parameters(), lr=0.1, model=net, hessian_mode=mode,
-                   schedule="standard", refresh_every=1, eigvec_source="power")
+        opt = XSAM(
+            net.parameters(),
+            lr=0.1,
+            model=net,
+            hessian_mode=mode,
+            schedule="standard",
+            refresh_every=1,
+            eigvec_source="power",
+        )
         net.train()
-        net[3].eval()                              # a module in its own mode stays there
+        net[3].eval()  # a module in its own mode stays there
         tracked = int(bn.num_batches_tracked)
         opt.step(lambda: F.cross_entropy(net(X), y))
         assert int(bn.num_batches_tracked) - tracked == forwards_per_refresh_step
@@ -336,8 +373,7 @@ def test_torch_lanczos_and_power_match_dense_eigh(problem):
     lam = torch.linalg.eigvalsh(H)
     v0 = torch.tensor(np.random.default_rng(0).standard_normal(problem.dim))
     res = lanczos_top(gg.hvp, v0, problem.dim, k=2)
-    torch.testing.assert_close(res.eigenvalues, torch.flip(lam, (0,))[:2], rtol=1e-10,
-                               atol=1e-12)
+    torch.testing.assert_close(res.eigenvalues, torch.flip(lam, (0,))[:2], rtol=1e-10, atol=1e-12)
     assert float(res.residuals.max()) < 1e-10
     res2 = lanczos_top(gg.hvp, v0, problem.dim, k=1, keep_hvps=False)
     assert res2.n_hvp == problem.dim + 1
@@ -354,6 +390,7 @@ def test_torch_lanczos_and_power_match_dense_eigh(problem):
 
 
 # -- one vocabulary: the preset names ---------------------------------------------------------
+
 
 def _preset_options(name):
     kw = dict(lr=0.05, momentum=0.9, weight_decay=1e-4)
@@ -372,7 +409,7 @@ def test_every_preset_name_builds_a_torch_optimizer_with_that_config(name):
         opt = build(name, lin.parameters(), seed=3, **kw)
         assert opt.config == preset(name, **kw)
         assert opt.preset == name
-        group = opt.param_groups[0]      # SGD runs the package's lr, momentum, weight decay
+        group = opt.param_groups[0]  # SGD runs the package's lr, momentum, weight decay
         assert (group["lr"], group["momentum"], group["weight_decay"]) == (0.05, 0.9, 1e-4)
     with pytest.raises(ValueError, match="preset"):
         xsam_torch.optimizer("adam_sam", lin.parameters(), lr=0.1)
@@ -386,12 +423,19 @@ def test_named_classes_are_presets_with_the_reference_loop_as_default():
     assert SAM(ps(), rho=0.1, **base).config == preset("sam", rho=0.1, **base)
     assert USAM(ps(), rho=0.1, **base).config == preset("usam", rho=0.1, **base)
     assert EigenSAM(ps(), rho=0.1, alpha=0.3, **base).config == preset(
-        "eigen_sam", rho=0.1, alpha=0.3, **REFERENCE_OPTIONS["eigen_sam"], **base)
+        "eigen_sam", rho=0.1, alpha=0.3, **REFERENCE_OPTIONS["eigen_sam"], **base
+    )
     for rule in ("paper", "symmetric", "projector", "raw_projection"):
         opt = XSAM(ps(), rho=0.1, alpha=0.3, rule=rule, steps_per_epoch=10, **base)
         assert opt.preset == f"xsam_{rule}"
-        assert opt.config == preset(f"xsam_{rule}", rho=0.1, alpha=0.3, steps_per_epoch=10,
-                                    **REFERENCE_OPTIONS["xsam"], **base)
+        assert opt.config == preset(
+            f"xsam_{rule}",
+            rho=0.1,
+            alpha=0.3,
+            steps_per_epoch=10,
+            **REFERENCE_OPTIONS["xsam"],
+            **base,
+        )
     # a base optimizer other than SGD keeps its own options; the config holds the method's
     adam = SAM(ps(), torch.optim.Adam, rho=0.1, lr=1e-3, betas=(0.8, 0.99), weight_decay=0.1)
     assert adam.config == preset("sam", rho=0.1, lr=1e-3)
@@ -400,6 +444,7 @@ def test_named_classes_are_presets_with_the_reference_loop_as_default():
 
 
 # -- exception safety ---------------------------------------------------------------------------
+
 
 def _xsam_run(problem, w0, steps, *, fail_at=None, rho=0.5):
     """X-SAM (refresh every 2 steps, momentum) whose second-pass closure raises once at ``fail_at``.
@@ -414,7 +459,7 @@ def _xsam_run(problem, w0, steps, *, fail_at=None, rho=0.5):
 
     def closure():
         calls["n"] += 1
-        if (opt.steps_taken == fail_at and not calls["failed"] and calls["n"] % 2 == 0):
+        if opt.steps_taken == fail_at and not calls["failed"] and calls["n"] % 2 == 0:
             calls["failed"] = True
             raise KeyError("lost the batch")
         return F.cross_entropy(net(X), y)
@@ -452,12 +497,12 @@ def test_two_pass_api_after_an_exception_does_not_save_the_perturbed_point(probl
     opt = SAM(net.parameters(), rho=0.5, lr=0.1)
     F.cross_entropy(net(X), y).backward()
     opt.first_step(zero_grad=True)
-    assert not np.array_equal(weights(net), w0)      # at w + eps; the user's pass fails here
+    assert not np.array_equal(weights(net), w0)  # at w + eps; the user's pass fails here
     with pytest.raises(RuntimeError, match="second_step"):
         opt.first_step()
     np.testing.assert_array_equal(weights(net), w0)
     opt.zero_grad()
-    F.cross_entropy(net(X), y).backward()           # the step again, from w
+    F.cross_entropy(net(X), y).backward()  # the step again, from w
     opt.first_step(zero_grad=True)
     F.cross_entropy(net(X), y).backward()
     opt.second_step()
@@ -470,7 +515,7 @@ def test_two_pass_api_after_an_exception_does_not_save_the_perturbed_point(probl
     opt.first_step(zero_grad=True)
     opt.undo_ascent()
     np.testing.assert_array_equal(weights(net), w1)
-    opt.undo_ascent()                                # nothing pending: no-op
+    opt.undo_ascent()  # nothing pending: no-op
 
 
 def _lin_problem():
@@ -527,6 +572,7 @@ def test_nan_in_the_second_pass_restores_w():
 
 # -- BatchNorm, the eigenvector's running statistics ---------------------------------------------
 
+
 def test_batchnorm_eval_hessian_step_closure_equals_the_two_pass_api():
     """With hessian_mode='eval', v comes from the running statistics before the first train pass.
 
@@ -535,16 +581,27 @@ def test_batchnorm_eval_hessian_step_closure_equals_the_two_pass_api():
     """
     torch.manual_seed(0)
     make = lambda: torch.nn.Sequential(  # noqa: E731
-        torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4), torch.nn.Tanh(),
-        torch.nn.Linear(4, 2)).double()
+        torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4), torch.nn.Tanh(), torch.nn.Linear(4, 2)
+    ).double()
     net_a = make()
     net_b = make()
     net_b.load_state_dict(net_a.state_dict())
     X = torch.randn(8, 3, dtype=torch.float64)
     y = torch.tensor([0, 1] * 4)
-    opts = [XSAM(net.parameters(), lr=0.1, rho=0.1, alpha=0.5, model=net, hessian_mode="eval",
-                 schedule="standard", refresh_every=2, eigvec_source="power")
-            for net in (net_a, net_b)]
+    opts = [
+        XSAM(
+            net.parameters(),
+            lr=0.1,
+            rho=0.1,
+            alpha=0.5,
+            model=net,
+            hessian_mode="eval",
+            schedule="standard",
+            refresh_every=2,
+            eigvec_source="power",
+        )
+        for net in (net_a, net_b)
+    ]
     for _ in range(6):
         opts[0].step(lambda: F.cross_entropy(net_a(X), y))
         if opts[1].refresh_due:
@@ -554,15 +611,15 @@ def test_batchnorm_eval_hessian_step_closure_equals_the_two_pass_api():
         F.cross_entropy(net_b(X), y).backward()
         opts[1].second_step(zero_grad=True)
     np.testing.assert_allclose(weights(net_a), weights(net_b), rtol=1e-12, atol=1e-12)
-    torch.testing.assert_close(net_a[1].running_mean, net_b[1].running_mean, rtol=1e-12,
-                               atol=1e-12)
+    torch.testing.assert_close(net_a[1].running_mean, net_b[1].running_mean, rtol=1e-12, atol=1e-12)
 
 
 # -- the reference schedule's per-epoch counter --------------------------------------------------
 
+
 def test_reference_schedule_without_steps_per_epoch_warns_once():
     lin, x = _lin_problem()
-    opt = XSAM(lin.parameters(), lr=0.1, rho=0.05, alpha=0.2)   # the reference loop
+    opt = XSAM(lin.parameters(), lr=0.1, rho=0.05, alpha=0.2)  # the reference loop
     with pytest.warns(UserWarning, match="never restarts") as rec:
         opt.step(lambda: lin(x).pow(2).sum())
     assert len([w for w in rec if "never restarts" in str(w.message)]) == 1
@@ -572,8 +629,7 @@ def test_reference_schedule_without_steps_per_epoch_warns_once():
         for _ in range(3):
             opt.step(lambda: lin(x).pow(2).sum())
         # set: steps_per_epoch, or new_epoch() from the first epoch on; SAM has no counter
-        for make in (lambda ps: XSAM(ps, lr=0.1, steps_per_epoch=4),
-                     lambda ps: SAM(ps, lr=0.1)):
+        for make in (lambda ps: XSAM(ps, lr=0.1, steps_per_epoch=4), lambda ps: SAM(ps, lr=0.1)):
             make(lin.parameters()).step(lambda: lin(x).pow(2).sum())
         opt2 = XSAM(lin.parameters(), lr=0.1)
         opt2.new_epoch()

@@ -29,8 +29,9 @@ def mlp():
 
 
 def _reference_xsam():
-    return preset("xsam", lr=0.1, rho=0.05, alpha=0.4,
-                  **{**REFERENCE_OPTIONS["xsam"], "refresh_every": 3})
+    return preset(
+        "xsam", lr=0.1, rho=0.05, alpha=0.4, **{**REFERENCE_OPTIONS["xsam"], "refresh_every": 3}
+    )
 
 
 def test_same_seed_gives_bit_identical_trajectories(mlp):
@@ -47,8 +48,15 @@ def test_same_seed_gives_bit_identical_trajectories(mlp):
 
 def test_save_load_round_trips_exactly(mlp, tmp_path):
     p, w0 = mlp
-    traj = run_trajectory(p, _reference_xsam(), w0, 12, seed=1, batch_size=16,
-                          monitors=[SpectralMonitor(every=4), TraceMonitor(every=6, n_probes=4)])
+    traj = run_trajectory(
+        p,
+        _reference_xsam(),
+        w0,
+        12,
+        seed=1,
+        batch_size=16,
+        monitors=[SpectralMonitor(every=4), TraceMonitor(every=6, n_probes=4)],
+    )
     path = traj.save(tmp_path / "sub" / "run.npz")
     back = Trajectory.load(path)
     assert back.config == traj.config
@@ -75,19 +83,26 @@ def test_projector_form_alpha_above_one_diverges_and_reports_last_finite_state()
     # F7.4: the projector form with alpha in (1, 2] grows along v1 by
     # 1 + eta (alpha - 1)(lam + rho lam^2) per step
     q = Quadratic.diagonal_from([10.0, 1.0])
-    cfg = preset("xsam_projector", lr=0.1, rho=0.0, alpha=1.8, eigvec_source="exact",
-                 perturbation="unnormalized")
+    cfg = preset(
+        "xsam_projector",
+        lr=0.1,
+        rho=0.0,
+        alpha=1.8,
+        eigvec_source="exact",
+        perturbation="unnormalized",
+    )
     with pytest.raises(NonFiniteError) as info:
         run_trajectory(q, cfg, np.array([1.0, 1.0]), 2000)
     err = info.value
-    growth = 1 + 0.1 * 0.8 * 10.0   # = 1.8 per step
+    growth = 1 + 0.1 * 0.8 * 10.0  # = 1.8 per step
     # overflow of the loss 0.5*10*x^2 happens near x ~ 1e154: step index ≈ log(1e154)/log(1.8)
     assert abs(err.step - np.log(1.3e154) / np.log(growth)) < 3
     assert np.all(np.isfinite(err.state.w)) and err.state.step == err.step
     assert err.trajectory.status == "diverged"
     assert err.trajectory.iterates.shape[0] == err.step + 1
-    np.testing.assert_allclose(err.trajectory.iterates[1:6, 0], growth ** np.arange(1, 6),
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        err.trajectory.iterates[1:6, 0], growth ** np.arange(1, 6), rtol=1e-12
+    )
 
     stopped = run_trajectory(q, cfg, np.array([1.0, 1.0]), 2000, on_nonfinite="stop")
     assert stopped.status == "diverged" and "step" in stopped.message
@@ -96,15 +111,21 @@ def test_projector_form_alpha_above_one_diverges_and_reports_last_finite_state()
 
 def test_spectral_monitor_matches_dense_eigh(mlp):
     p, w0 = mlp
-    traj = run_trajectory(p, preset("sam", lr=0.2, rho=0.05), w0, 10,
-                          monitors=[SpectralMonitor(every=5, method="lanczos")], iterate_every=5)
+    traj = run_trajectory(
+        p,
+        preset("sam", lr=0.2, rho=0.05),
+        w0,
+        10,
+        monitors=[SpectralMonitor(every=5, method="lanczos")],
+        iterate_every=5,
+    )
     mon = traj.monitors["spectral"]
     np.testing.assert_array_equal(mon["step"], [0, 5, 10])
     for s, lam in zip(mon["step"], mon["lambda_max"]):
         w = traj.iterates[list(traj.iterate_steps).index(int(s))]
         top = np.linalg.eigvalsh(p.hessian(w))[-1]
         assert lam == pytest.approx(top, rel=1e-10)
-    assert np.all(np.isnan(mon["angle_v_top_free"]))   # SAM has no v of its own
+    assert np.all(np.isnan(mon["angle_v_top_free"]))  # SAM has no v of its own
 
 
 def test_batch_schedule_is_a_seeded_permutation_per_epoch_dropping_the_last_batch():
@@ -117,14 +138,17 @@ def test_batch_schedule_is_a_seeded_permutation_per_epoch_dropping_the_last_batc
     assert next(batch_schedule(None, None, 0)) is None
 
 
-@pytest.mark.parametrize(("kwargs", "match"), [
-    (dict(steps=-1), "steps"),
-    (dict(steps=2.0), "steps"),
-    (dict(batch_size=0), "batch_size"),
-    (dict(batch_size=1000), "batch_size"),
-    (dict(on_nonfinite="ignore"), "on_nonfinite"),
-    (dict(iterate_every=0), "iterate_every"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (dict(steps=-1), "steps"),
+        (dict(steps=2.0), "steps"),
+        (dict(batch_size=0), "batch_size"),
+        (dict(batch_size=1000), "batch_size"),
+        (dict(on_nonfinite="ignore"), "on_nonfinite"),
+        (dict(iterate_every=0), "iterate_every"),
+    ],
+)
 def test_runner_rejects_bad_arguments(mlp, kwargs, match):
     p, w0 = mlp
     args = dict(steps=3)
@@ -164,8 +188,9 @@ def _measure_due(problem, monitors, state, batch, rows, *, last):
             rows[m.name].append({"step": state.step, **m.measure(problem, state, batch)})
 
 
-def _plain_loop(problem, config, w0, steps, *, seed=0, batch_size=None, monitors=(),
-                iterate_every=1):
+def _plain_loop(
+    problem, config, w0, steps, *, seed=0, batch_size=None, monitors=(), iterate_every=1
+):
     """What run_trajectory should return, as plain lists (see the comment above)."""
     state = init_state(problem, w0, config, seed=seed)
     batches = batch_schedule(problem.n_samples, batch_size, seed)
@@ -193,8 +218,9 @@ def _plain_loop(problem, config, w0, steps, *, seed=0, batch_size=None, monitors
     if kept_steps[-1] != state.step:
         kept.append(np.array(state.w))
         kept_steps.append(state.step)
-    return dict(state=state, kept=kept, kept_steps=kept_steps, infos=infos, rows=rows,
-                diverged=diverged)
+    return dict(
+        state=state, kept=kept, kept_steps=kept_steps, infos=infos, rows=rows, diverged=diverged
+    )
 
 
 def _assert_matches_plain_loop(traj, want):
@@ -204,8 +230,9 @@ def _assert_matches_plain_loop(traj, want):
     assert traj.n_steps == len(want["infos"])
     for f in StepInfo.FIELDS:
         got = traj.diagnostics[f]
-        assert got.dtype == (bool if f == "refreshed" else np.int64 if f.startswith("n_")
-                             else np.float64), f
+        assert got.dtype == (
+            bool if f == "refreshed" else np.int64 if f.startswith("n_") else np.float64
+        ), f
         want_f = [getattr(i, f) for i in want["infos"]]
         assert np.array_equal(got, want_f, equal_nan=f != "refreshed"), f
     assert traj.monitors.keys() == want["rows"].keys()
@@ -218,47 +245,101 @@ def _assert_matches_plain_loop(traj, want):
 
 _TEACHER = MLP.teacher_student((6, 16, 4), 96, seed=11)
 _FACTOR = Factorization()
-_DIVERGING_PROJECTOR = dict(lr=0.1, rho=0.0, alpha=1.8, eigvec_source="exact",
-                            perturbation="unnormalized")
+_DIVERGING_PROJECTOR = dict(
+    lr=0.1, rho=0.0, alpha=1.8, eigvec_source="exact", perturbation="unnormalized"
+)
 
 # (problem, preset name, preset options, w0, steps, run options, expected message or "")
 RUNS = {
     "minibatch-reference-xsam-monitors": (
-        _TEACHER, "xsam", dict(lr=0.1, rho=0.05, alpha=0.4,
-                               **{**REFERENCE_OPTIONS["xsam"], "refresh_every": 3}),
-        _TEACHER.init_params(12), 13,
-        dict(seed=3, batch_size=16, iterate_every=4,
-             monitors=[SpectralMonitor(every=5), TraceMonitor(every=6, n_probes=4)]), ""),
+        _TEACHER,
+        "xsam",
+        dict(lr=0.1, rho=0.05, alpha=0.4, **{**REFERENCE_OPTIONS["xsam"], "refresh_every": 3}),
+        _TEACHER.init_params(12),
+        13,
+        dict(
+            seed=3,
+            batch_size=16,
+            iterate_every=4,
+            monitors=[SpectralMonitor(every=5), TraceMonitor(every=6, n_probes=4)],
+        ),
+        "",
+    ),
     "full-batch-sam-first-and-last-iterate": (
-        _TEACHER, "sam", dict(lr=0.2, rho=0.05), _TEACHER.init_params(12), 7,
-        dict(iterate_every=None,
-             monitors=[SpectralMonitor(every=3, batch="current", method="exact")]), ""),
+        _TEACHER,
+        "sam",
+        dict(lr=0.2, rho=0.05),
+        _TEACHER.init_params(12),
+        7,
+        dict(
+            iterate_every=None, monitors=[SpectralMonitor(every=3, batch="current", method="exact")]
+        ),
+        "",
+    ),
     "no-steps": (
-        Quadratic.diagonal_from([10.0, 1.0]), "gd", dict(lr=0.1), np.array([1.0, 1.0]), 0,
-        dict(monitors=[SpectralMonitor(every=4)]), ""),
+        Quadratic.diagonal_from([10.0, 1.0]),
+        "gd",
+        dict(lr=0.1),
+        np.array([1.0, 1.0]),
+        0,
+        dict(monitors=[SpectralMonitor(every=4)]),
+        "",
+    ),
     "non-finite-loss": (
-        Quadratic.diagonal_from([10.0, 1.0]), "xsam_projector", _DIVERGING_PROJECTOR,
-        np.array([1.0, 1.0]), 2000, dict(iterate_every=50),
-        "non-finite loss inf at step 602"),
+        Quadratic.diagonal_from([10.0, 1.0]),
+        "xsam_projector",
+        _DIVERGING_PROJECTOR,
+        np.array([1.0, 1.0]),
+        2000,
+        dict(iterate_every=50),
+        "non-finite loss inf at step 602",
+    ),
     "non-finite-iterate": (
-        Quadratic.diagonal_from([10.0, 1.0]), "gd", dict(lr=1e300), np.array([1e10, 1.0]), 5,
-        {}, "non-finite iterate after step 0 (loss there was 5e+20)"),
+        Quadratic.diagonal_from([10.0, 1.0]),
+        "gd",
+        dict(lr=1e300),
+        np.array([1e10, 1.0]),
+        5,
+        {},
+        "non-finite iterate after step 0 (loss there was 5e+20)",
+    ),
     "overflow-in-the-ascent": (
-        Quadratic.diagonal_from([10.0, 1.0]), "usam", dict(lr=0.1, rho=1e300),
-        np.array([1e10, 1.0]), 5, {},
-        "non-finite perturbed point w + eps at step 0 (||g|| = 1e+11, rho = 1e+300)"),
+        Quadratic.diagonal_from([10.0, 1.0]),
+        "usam",
+        dict(lr=0.1, rho=1e300),
+        np.array([1e10, 1.0]),
+        5,
+        {},
+        "non-finite perturbed point w + eps at step 0 (||g|| = 1e+11, rho = 1e+300)",
+    ),
     "overflow-in-the-refresh": (
-        _FACTOR, "xsam", dict(lr=0.1, rho=0.05, alpha=0.4), np.array([1e160, 1e-160]), 5, {},
-        "non-finite Hessian-vector products (the Hessian overflows at this point) (in step 0)"),
+        _FACTOR,
+        "xsam",
+        dict(lr=0.1, rho=0.05, alpha=0.4),
+        np.array([1e160, 1e-160]),
+        5,
+        {},
+        "non-finite Hessian-vector products (the Hessian overflows at this point) (in step 0)",
+    ),
     "overflow-in-a-monitor": (
-        _FACTOR, "gd", dict(lr=1e150), np.array([1e10, 1.0]), 5,
+        _FACTOR,
+        "gd",
+        dict(lr=1e150),
+        np.array([1e10, 1.0]),
+        5,
         dict(monitors=[TraceMonitor(every=1, n_probes=2)]),
-        "monitor 'trace' at step 1: non-finite trace estimate (the Hessian overflows here)"),
+        "monitor 'trace' at step 1: non-finite trace estimate (the Hessian overflows here)",
+    ),
     "overflow-in-the-last-measurement": (
-        _FACTOR, "gd", dict(lr=1e150), np.array([1e10, 1.0]), 1,
+        _FACTOR,
+        "gd",
+        dict(lr=1e150),
+        np.array([1e10, 1.0]),
+        1,
         dict(monitors=[SpectralMonitor(every=7, method="exact")]),
         "monitor 'spectral' at step 1: non-finite Hessian-vector products (the Hessian "
-        "overflows at this point)"),
+        "overflows at this point)",
+    ),
 }
 
 
@@ -267,7 +348,7 @@ def test_runner_matches_a_plain_loop_and_stops_or_raises_alike(case):
     problem, name, options, w0, steps, kw, message = RUNS[case]
     config = preset(name, **options)
     loop_config = config
-    if kw.get("batch_size") is not None:   # documented: the epoch is n // batch_size steps
+    if kw.get("batch_size") is not None:  # documented: the epoch is n // batch_size steps
         loop_config = preset(name, **options, steps_per_epoch=problem.n_samples // kw["batch_size"])
     want = _plain_loop(problem, loop_config, w0, steps, **kw)
     assert want["diverged"] == bool(message)
@@ -276,7 +357,7 @@ def test_runner_matches_a_plain_loop_and_stops_or_raises_alike(case):
     _assert_matches_plain_loop(stopped, want)
     assert stopped.message == message
     assert stopped.config["steps"] == steps
-    assert stopped.config["optimizer"] == loop_config.to_dict()   # the epoch length it ran with
+    assert stopped.config["optimizer"] == loop_config.to_dict()  # the epoch length it ran with
     if not message:
         return
     with pytest.raises(NonFiniteError) as info:

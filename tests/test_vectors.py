@@ -49,8 +49,16 @@ def test_norm_is_within_two_ulps_of_the_exact_norm():
     assert worst <= 2.0, worst
 
 
-@pytest.mark.parametrize("u", [np.zeros(3), np.zeros(40), np.array([5e-324, 0.0]),
-                               np.array([1e308, 1e308]), np.full(40, 1e200)])
+@pytest.mark.parametrize(
+    "u",
+    [
+        np.zeros(3),
+        np.zeros(40),
+        np.array([5e-324, 0.0]),
+        np.array([1e308, 1e308]),
+        np.full(40, 1e200),
+    ],
+)
 def test_edge_vectors_take_the_safe_path(u):
     """Zero stays exactly zero, subnormal and huge vectors neither underflow nor overflow."""
     n = float(norm(u))

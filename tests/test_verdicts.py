@@ -52,7 +52,7 @@ def test_holm_is_the_closed_bonferroni_test(seed):
     m = int(rng.integers(1, 8))
     p = rng.uniform(0, 0.2, m) ** rng.uniform(0.5, 2)
     if seed % 4 == 0 and m > 1:
-        p[1] = p[0]                  # ties
+        p[1] = p[0]  # ties
     assert holm(p.tolist()) == pytest.approx(closed_test_bonferroni(p.tolist()), abs=1e-15)
 
 
@@ -65,7 +65,7 @@ def test_holm_worked_example():
 def test_holm_nan_and_edges():
     out = holm([0.01, math.nan, 0.04])
     assert math.isnan(out[1])
-    assert out[0] == pytest.approx(0.02) and out[2] == pytest.approx(0.04)   # m = 2, not 3
+    assert out[0] == pytest.approx(0.02) and out[2] == pytest.approx(0.04)  # m = 2, not 3
     assert all(math.isnan(v) for v in holm([math.nan, math.nan]))
     assert holm([]) == []
     assert holm([0.3]) == [0.3]
@@ -83,7 +83,7 @@ def test_subclaim_t_record_matches_scipy():
     assert s.interval == pytest.approx((lo, hi))
     assert s.p_value == pytest.approx(sps.ttest_1samp(x, 0).pvalue)
     assert s.estimate == pytest.approx(np.mean(x)) and s.n == 5
-    assert s.verdict is Verdict.INCONCLUSIVE          # until judged
+    assert s.verdict is Verdict.INCONCLUSIVE  # until judged
     rec = s.to_json()
     assert {"id", "statement", "estimate", "interval", "n", "verdict", "samples"} <= set(rec)
     assert rec["samples"] == x and rec["note"] == "kept" and rec["verdict"] == "inconclusive"
@@ -105,13 +105,16 @@ def test_subclaim_with_fewer_than_two_values_is_open():
         assert math.isnan(s.interval[0]) and math.isnan(s.p_value) and s.n == len(x)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(samples=[1.0, 2.0], better_if="up"), "better_if"),
-    (dict(samples=[1.0, np.nan], better_if="positive"), "finite"),
-    (dict(samples=[[1.0, 2.0]], better_if="positive"), "1-D"),
-    (dict(samples=[1.0, 2.0], better_if="positive", test="rule"), "test"),
-    (dict(samples=[1.0, 2.0], better_if="positive", test="wilcoxon"), "test"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(samples=[1.0, 2.0], better_if="up"), "better_if"),
+        (dict(samples=[1.0, np.nan], better_if="positive"), "finite"),
+        (dict(samples=[[1.0, 2.0]], better_if="positive"), "1-D"),
+        (dict(samples=[1.0, 2.0], better_if="positive", test="rule"), "test"),
+        (dict(samples=[1.0, 2.0], better_if="positive", test="wilcoxon"), "test"),
+    ],
+)
 def test_bad_subclaims(kwargs, match):
     with pytest.raises(ValueError, match=match) as err:
         subclaim("bad/id", "s", **kwargs)
@@ -139,32 +142,49 @@ def _sample_with_p(p: float, n: int = 8, sign: float = 1.0) -> np.ndarray:
 
 
 def test_family_verdicts_follow_holm():
-    fam = [subclaim("strong", "s", _sample_with_p(0.001), better_if="positive"),
-           subclaim("weak", "w", _sample_with_p(0.03), better_if="positive"),
-           subclaim("wrong-way", "x", _sample_with_p(0.002, sign=-1), better_if="positive"),
-           subclaim("null", "n", _sample_with_p(0.6), better_if="positive")]
+    fam = [
+        subclaim("strong", "s", _sample_with_p(0.001), better_if="positive"),
+        subclaim("weak", "w", _sample_with_p(0.03), better_if="positive"),
+        subclaim("wrong-way", "x", _sample_with_p(0.002, sign=-1), better_if="positive"),
+        subclaim("null", "n", _sample_with_p(0.6), better_if="positive"),
+    ]
     assert [s.p_value for s in fam] == pytest.approx([0.001, 0.03, 0.002, 0.6])
     judged = judge_family(fam)
     p_adj = holm([s.p_value for s in fam])
     assert [s.p_adjusted for s in judged] == pytest.approx(p_adj)
-    assert [s.verdict for s in judged] == [Verdict.HOLDS, Verdict.INCONCLUSIVE, Verdict.FAILS,
-                                           Verdict.INCONCLUSIVE]
+    assert [s.verdict for s in judged] == [
+        Verdict.HOLDS,
+        Verdict.INCONCLUSIVE,
+        Verdict.FAILS,
+        Verdict.INCONCLUSIVE,
+    ]
     # alone, the weak one holds: the family adjustment is what keeps it open (0.03 * 2 > 0.05)
     assert judge_family([fam[1]])[0].verdict is Verdict.HOLDS
     assert judged[1].p_adjusted == pytest.approx(0.06)
 
 
 def test_simultaneous_intervals_are_bonferroni():
-    fam = [subclaim(f"s{k}", "s", _sample_with_p(p), better_if="positive")
-           for k, p in enumerate([0.01, 0.2, 0.04])]
+    fam = [
+        subclaim(f"s{k}", "s", _sample_with_p(p), better_if="positive")
+        for k, p in enumerate([0.01, 0.2, 0.04])
+    ]
     judged = judge_family(fam)
     for s in judged:
         iv = stats.t_interval(np.asarray(s.samples), 1 - FAMILY_ALPHA / 3)
         assert s.interval_simultaneous == pytest.approx((iv.low, iv.high))
-        assert s.interval_simultaneous[0] <= s.interval[0] <= s.interval[1] \
+        assert (
+            s.interval_simultaneous[0]
+            <= s.interval[0]
+            <= s.interval[1]
             <= s.interval_simultaneous[1]
-    boot = judge_family([subclaim("b", "b", _sample_with_p(0.01, n=25), better_if="positive",
-                                  test="bootstrap", seed=3)])[0]
+        )
+    boot = judge_family(
+        [
+            subclaim(
+                "b", "b", _sample_with_p(0.01, n=25), better_if="positive", test="bootstrap", seed=3
+            )
+        ]
+    )[0]
     iv = stats.bootstrap_interval(np.asarray(boot.samples), 1 - FAMILY_ALPHA, seed=3)
     assert boot.interval_simultaneous == (iv.low, iv.high)
 
@@ -181,26 +201,32 @@ def test_divergence_rule():
 
 
 def test_nan_p_values_stay_open_and_do_not_count():
-    fam = [subclaim("few", "f", [1.0], better_if="positive"),
-           subclaim("ok", "o", _sample_with_p(0.03), better_if="positive")]
+    fam = [
+        subclaim("few", "f", [1.0], better_if="positive"),
+        subclaim("ok", "o", _sample_with_p(0.03), better_if="positive"),
+    ]
     judged = judge_family(fam)
     assert judged[0].verdict is Verdict.INCONCLUSIVE and math.isnan(judged[0].p_adjusted)
     assert math.isnan(judged[0].interval_simultaneous[0])
-    assert judged[1].p_adjusted == pytest.approx(0.03)          # family of one
+    assert judged[1].p_adjusted == pytest.approx(0.03)  # family of one
     assert judged[1].verdict is Verdict.HOLDS
 
 
 def test_zero_samples_never_hold():
-    judged = judge_family([subclaim("z", "z", np.zeros(5), better_if="positive"),
-                           subclaim("zb", "z", np.zeros(5), better_if="negative",
-                                    test="bootstrap")])
+    judged = judge_family(
+        [
+            subclaim("z", "z", np.zeros(5), better_if="positive"),
+            subclaim("zb", "z", np.zeros(5), better_if="negative", test="bootstrap"),
+        ]
+    )
     assert [s.verdict for s in judged] == [Verdict.INCONCLUSIVE] * 2
     assert [s.p_value for s in judged] == [1.0, 1.0]
 
 
 def test_rule_subclaims_keep_their_verdict_and_stay_out_of_the_family():
-    rule = Subclaim("rule", "r", 0.0, (math.nan, math.nan), 3, "positive", test="rule",
-                    verdict=Verdict.FAILS)
+    rule = Subclaim(
+        "rule", "r", 0.0, (math.nan, math.nan), 3, "positive", test="rule", verdict=Verdict.FAILS
+    )
     fam = [rule, subclaim("t", "t", _sample_with_p(0.03), better_if="positive")]
     judged = judge_family(fam)
     assert judged[0] == rule
@@ -212,8 +238,12 @@ def test_headline_rule():
     def sc(id, verdict):
         return Subclaim(id, id, 1.0, (0.5, 1.5), 3, "positive", test="rule", verdict=verdict)
 
-    subs = [sc("h1", Verdict.HOLDS), sc("h2", Verdict.HOLDS), sc("i", Verdict.INCONCLUSIVE),
-            sc("f", Verdict.FAILS)]
+    subs = [
+        sc("h1", Verdict.HOLDS),
+        sc("h2", Verdict.HOLDS),
+        sc("i", Verdict.INCONCLUSIVE),
+        sc("f", Verdict.FAILS),
+    ]
     assert headline(subs, ["h1", "h2"]) is Verdict.HOLDS
     assert headline(subs, ["h1", "i"]) is Verdict.INCONCLUSIVE
     assert headline(subs, ["h1", "i", "f"]) is Verdict.FAILS

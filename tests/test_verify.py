@@ -15,8 +15,7 @@ from xsam_theory.verify import exit_status, render_table
 
 
 def test_verify_quick_writes_both_files_with_the_spec_schema(tmp_path, capsys):
-    status = main(["verify", "--quick", "--only", "D-G1,D-G3", "--out", str(tmp_path),
-                   "--quiet"])
+    status = main(["verify", "--quick", "--only", "D-G1,D-G3", "--out", str(tmp_path), "--quiet"])
     assert status == 0
     doc = json.loads((tmp_path / "claims.json").read_text())
     for key in ("package_version", "backend", "device", "dtype", "seed", "quick", "claims"):
@@ -24,8 +23,16 @@ def test_verify_quick_writes_both_files_with_the_spec_schema(tmp_path, capsys):
     assert doc["quick"] is True and doc["backend"] == "numpy"
     assert [c["id"] for c in doc["claims"]] == ["D-G1", "D-G3"]
     for c in doc["claims"]:
-        for key in ("id", "kind", "statement", "method", "verdict", "evidence", "tolerance",
-                    "seconds"):
+        for key in (
+            "id",
+            "kind",
+            "statement",
+            "method",
+            "verdict",
+            "evidence",
+            "tolerance",
+            "seconds",
+        ):
             assert key in c
         assert c["verdict"] == "holds"
     report = (tmp_path / "report.md").read_text()
@@ -44,13 +51,16 @@ def _result(kind: str, verdict: str) -> ClaimResult:
     return ClaimResult("X", kind, "s", "m", verdict, "k", {}, "t", 0.0)
 
 
-@pytest.mark.parametrize(("kinds_verdicts", "status"), [
-    ([("D", "holds"), ("P", "fails")], 0),
-    ([("P", "error"), ("P", "inconclusive")], 0),
-    ([("D", "holds"), ("L", "fails")], 1),
-    ([("F", "error")], 1),
-    ([("D", "inconclusive")], 0),
-])
+@pytest.mark.parametrize(
+    ("kinds_verdicts", "status"),
+    [
+        ([("D", "holds"), ("P", "fails")], 0),
+        ([("P", "error"), ("P", "inconclusive")], 0),
+        ([("D", "holds"), ("L", "fails")], 1),
+        ([("F", "error")], 1),
+        ([("D", "inconclusive")], 0),
+    ],
+)
 def test_exit_status_follows_spec(kinds_verdicts, status):
     assert exit_status([_result(k, v) for k, v in kinds_verdicts]) == status
 
@@ -81,8 +91,10 @@ def test_verdict_from_interval():
 
 # --- mutation check: breaking a formula behind a D/L claim makes a check fail ----------------
 
-def _flipped_correction(g_adv, v, alpha, *, sign_rule="paper", normalize=True,
-                        coefficient="normalized"):
+
+def _flipped_correction(
+    g_adv, v, alpha, *, sign_rule="paper", normalize=True, coefficient="normalized"
+):
     xp = namespace(g_adv, v)  # noqa: F821  (resolved in the original module's globals)
     sign_rule, coefficient = SignRule(sign_rule), Coefficient(coefficient)  # noqa: F821
     g_hat = unit(g_adv)  # noqa: F821
@@ -91,7 +103,7 @@ def _flipped_correction(g_adv, v, alpha, *, sign_rule="paper", normalize=True,
     if sign_rule is SignRule.PAPER:  # noqa: F821
         gamma = xp.abs(gamma)
     base = g_hat if normalize else g_adv
-    return base + (alpha * gamma) * v, c          # mutant: + instead of -
+    return base + (alpha * gamma) * v, c  # mutant: + instead of -
 
 
 def _no_abs(g_adv, v, alpha, *, sign_rule="paper", normalize=True, coefficient="normalized"):
@@ -99,18 +111,21 @@ def _no_abs(g_adv, v, alpha, *, sign_rule="paper", normalize=True, coefficient="
     g_hat = unit(g_adv)  # noqa: F821
     c = xp.vecdot(g_hat, v)
     base = g_hat if normalize else g_adv
-    return base - (alpha * c) * v, c              # mutant: sign(c)·c replaced by c
+    return base - (alpha * c) * v, c  # mutant: sign(c)·c replaced by c
 
 
 def _halved_ascent(g, rho, *, normalize=True):
     return 0.5 * rho * unit(g) if normalize else rho * g  # noqa: F821  mutant: ε = ρĝ/2
 
 
-@pytest.mark.parametrize(("target", "mutant"), [
-    ("xsam_direction", _flipped_correction),
-    ("xsam_direction", _no_abs),
-    ("sam_perturbation", _halved_ascent),
-])
+@pytest.mark.parametrize(
+    ("target", "mutant"),
+    [
+        ("xsam_direction", _flipped_correction),
+        ("xsam_direction", _no_abs),
+        ("sam_perturbation", _halved_ascent),
+    ],
+)
 def test_mutating_a_formula_makes_a_derived_or_literature_claim_fail(monkeypatch, target, mutant):
     load_all()
     original = getattr(directions, target)
@@ -143,23 +158,57 @@ def test_run_steps_runs_the_implementation_on_the_context_backend():
 
 
 def test_verify_backend_torch_gives_the_numpy_verdicts_and_says_where_each_check_ran(
-        tmp_path, capsys):
+    tmp_path, capsys
+):
     pytest.importorskip("torch")
     ids = "D-G1,F-WINDOW,F-TRAP,L-SAM2"
-    assert main(["verify", "--quick", "--only", ids, "--out", str(tmp_path / "t"),
-                 "--backend", "torch", "--quiet", "--no-figures"]) == 0
-    assert main(["verify", "--quick", "--only", ids, "--out", str(tmp_path / "n"),
-                 "--quiet", "--no-figures"]) == 0
+    assert (
+        main(
+            [
+                "verify",
+                "--quick",
+                "--only",
+                ids,
+                "--out",
+                str(tmp_path / "t"),
+                "--backend",
+                "torch",
+                "--quiet",
+                "--no-figures",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "verify",
+                "--quick",
+                "--only",
+                ids,
+                "--out",
+                str(tmp_path / "n"),
+                "--quiet",
+                "--no-figures",
+            ]
+        )
+        == 0
+    )
     t = json.loads((tmp_path / "t" / "claims.json").read_text())
     n = json.loads((tmp_path / "n" / "claims.json").read_text())
     assert t["backend"] == "torch" and t["device"] == "cpu"
     on = {c["id"]: c["backend"] for c in t["claims"]}
-    assert on == {"D-G1": "numpy", "F-WINDOW": "torch:cpu", "F-TRAP": "torch:cpu",
-                  "L-SAM2": "torch:cpu"}
+    assert on == {
+        "D-G1": "numpy",
+        "F-WINDOW": "torch:cpu",
+        "F-TRAP": "torch:cpu",
+        "L-SAM2": "torch:cpu",
+    }
     assert [c["verdict"] for c in t["claims"]] == [c["verdict"] for c in n["claims"]]
     # the same runs: the window ranges measured on torch equal NumPy's to round-off
-    wt, wn = ({c["id"]: c for c in doc["claims"]}["F-WINDOW"]["evidence"]["paper_runs"]
-              for doc in (t, n))
+    wt, wn = (
+        {c["id"]: c for c in doc["claims"]}["F-WINDOW"]["evidence"]["paper_runs"] for doc in (t, n)
+    )
     assert [r["fraction_plus"] for r in wt] == [r["fraction_plus"] for r in wn]
     rt = [r["max_transverse/eta"] for r in wt]
     rn = [r["max_transverse/eta"] for r in wn]
@@ -193,12 +242,13 @@ def test_ledger_order_does_not_depend_on_which_claim_module_was_imported_first()
 
 # -- figures in the report -----------------------------------------------------------------------
 def test_verify_draws_each_claims_figure_and_the_report_shows_it(tmp_path):
-    assert main(["verify", "--quick", "--only", "D-G1,D-G2,D-CURV", "--out", str(tmp_path),
-                 "--quiet"]) == 0
+    assert (
+        main(["verify", "--quick", "--only", "D-G1,D-G2,D-CURV", "--out", str(tmp_path), "--quiet"])
+        == 0
+    )
     doc = json.loads((tmp_path / "claims.json").read_text())
     fig = {c["id"]: c["figure"] for c in doc["claims"]}
-    assert fig == {"D-G1": "figures/geometry.png", "D-G2": "figures/geometry.png",
-                   "D-CURV": None}
+    assert fig == {"D-G1": "figures/geometry.png", "D-G2": "figures/geometry.png", "D-CURV": None}
     for ext in ("png", "pdf", "csv"):
         assert (tmp_path / "figures" / f"geometry.{ext}").stat().st_size > 0
     report = (tmp_path / "report.md").read_text()
@@ -213,7 +263,8 @@ def test_every_figure_a_claim_names_exists():
 
 
 def test_a_figure_that_fails_is_an_error_exit_and_leaves_the_verdicts_alone(
-        tmp_path, monkeypatch, capsys):
+    tmp_path, monkeypatch, capsys
+):
     """A figure that fails in this process is an error exit that leaves the verdicts alone.
 
     In this process (a figure that draws a claim's evidence is drawn here): the table still shows
@@ -230,8 +281,11 @@ def test_a_figure_that_fails_is_an_error_exit_and_leaves_the_verdicts_alone(
         raise RuntimeError("no ink")
 
     monkeypatch.setattr(figures, "make_figure", broken)
-    monkeypatch.setitem(verify.FIGURES, "geometry", dataclasses.replace(
-        figures.FIGURES["geometry"], draws_claim_evidence=True))
+    monkeypatch.setitem(
+        verify.FIGURES,
+        "geometry",
+        dataclasses.replace(figures.FIGURES["geometry"], draws_claim_evidence=True),
+    )
     assert main(["verify", "--quick", "--only", "D-G1", "--out", str(tmp_path), "--quiet"]) == 3
     out, err = capsys.readouterr()
     assert "D-G1" in out and "holds" in out
@@ -270,18 +324,40 @@ def test_report_shows_a_p_claims_headline_and_subclaims_table():
     from xsam_theory.claims.verdicts import judge_family, subclaim
     from xsam_theory.verify import render_report
 
-    subs = judge_family([
-        subclaim("a/xsam-vs-sam", "X-SAM below SAM", [-1.0, -1.2, -0.9, -1.1],
-                 better_if="negative"),
-        subclaim("a/xsam-vs-ablation", "X-SAM below nsam", [0.1, -0.1, 0.05, -0.02],
-                 better_if="negative"),
-    ])
-    ev = {"subclaims": [s.to_json() for s in subs],
-          "headline": {"rule": "holds if a/xsam-vs-sam holds", "subclaims": ["a/xsam-vs-sam"],
-                       "verdict": "holds", "attribution": "normalization, not the correction"}}
+    subs = judge_family(
+        [
+            subclaim(
+                "a/xsam-vs-sam", "X-SAM below SAM", [-1.0, -1.2, -0.9, -1.1], better_if="negative"
+            ),
+            subclaim(
+                "a/xsam-vs-ablation",
+                "X-SAM below nsam",
+                [0.1, -0.1, 0.05, -0.02],
+                better_if="negative",
+            ),
+        ]
+    )
+    ev = {
+        "subclaims": [s.to_json() for s in subs],
+        "headline": {
+            "rule": "holds if a/xsam-vs-sam holds",
+            "subclaims": ["a/xsam-vs-sam"],
+            "verdict": "holds",
+            "attribution": "normalization, not the correction",
+        },
+    }
     r = ClaimResult("P-TEST", "P", "s", "m", "holds", "k", ev, "t", 0.1)
-    text = render_report([r], {"package_version": "0", "backend": "numpy", "device": None,
-                               "dtype": "float64", "seed": 0, "scale": "quick"})
+    text = render_report(
+        [r],
+        {
+            "package_version": "0",
+            "backend": "numpy",
+            "device": None,
+            "dtype": "float64",
+            "seed": 0,
+            "scale": "quick",
+        },
+    )
     assert "**Headline: holds.**" in text and "normalization, not the correction" in text
     row = next(ln for ln in text.splitlines() if ln.startswith("| a/xsam-vs-sam |"))
     assert f"{subs[0].estimate:.3g}" in row and row.rstrip().endswith("| holds |")

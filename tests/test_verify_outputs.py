@@ -53,8 +53,9 @@ _TINY.data, _TINY.plot = _tiny_data, _tiny_plot
 def tiny_geometry(monkeypatch):
     """The claims' ``geometry`` figure replaced by the tiny one, drawn in this process."""
     monkeypatch.setitem(sys.modules, _TINY.__name__, _TINY)
-    monkeypatch.setitem(FIGURES, "geometry",
-                        FigureSpec("geometry", "_tiny_test", draws_claim_evidence=True))
+    monkeypatch.setitem(
+        FIGURES, "geometry", FigureSpec("geometry", "_tiny_test", draws_claim_evidence=True)
+    )
 
 
 def _previous_outputs(out: Path) -> dict[str, bytes]:
@@ -70,8 +71,9 @@ def _previous_outputs(out: Path) -> dict[str, bytes]:
 
 
 def _snapshot(out: Path) -> dict[str, bytes]:
-    return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*"))
-            if p.is_file()}
+    return {
+        p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()
+    }
 
 
 def _no_temporaries(out: Path) -> bool:
@@ -80,7 +82,8 @@ def _no_temporaries(out: Path) -> bool:
 
 # -- item 5: a figure that cannot be drawn or written ----------------------------------------------
 def test_a_figure_that_fails_to_draw_is_an_error_and_the_previous_outputs_stay(
-        tmp_path, monkeypatch, capsys, tiny_geometry):
+    tmp_path, monkeypatch, capsys, tiny_geometry
+):
     out = tmp_path / "out"
     before = _previous_outputs(out)
 
@@ -112,9 +115,14 @@ def test_a_full_disk_while_the_background_process_writes_a_figure_is_an_error(tm
     """
     out = tmp_path / "out"
     before = _previous_outputs(out)
-    run = subprocess.run([sys.executable, "-c", _FULL_DISK, str(out)], capture_output=True,
-                         text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-                         timeout=300)
+    run = subprocess.run(
+        [sys.executable, "-c", _FULL_DISK, str(out)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=300,
+    )
     assert run.returncode == 3, run.stdout + run.stderr
     assert "error: figure 'geometry' could not be drawn or written" in run.stderr
     assert "File too large" in run.stderr and "Traceback" not in run.stderr
@@ -126,7 +134,7 @@ def test_outputs_of_one_run_replace_the_previous_set_whole(tmp_path, capsys, tin
     before = _previous_outputs(out)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    killed_run = out / f".verify.{dead.pid}@{io._host()}.0badc0de.tmp"   # a killed verify's
+    killed_run = out / f".verify.{dead.pid}@{io._host()}.0badc0de.tmp"  # a killed verify's
     (killed_run / "figures").mkdir(parents=True)
 
     assert main(["verify", "--quick", "--only", "D-G1", "--out", str(out), "--quiet"]) == 0
@@ -136,15 +144,14 @@ def test_outputs_of_one_run_replace_the_previous_set_whole(tmp_path, capsys, tin
     new = _snapshot(out)
     for ext in ("png", "pdf", "csv"):
         assert new[f"figures/geometry.{ext}"] != before[f"figures/geometry.{ext}"]
-    assert "y" in new["figures/geometry.csv"].decode()          # the tiny figure's numbers
+    assert "y" in new["figures/geometry.csv"].decode()  # the tiny figure's numbers
     assert new["notes.txt"] == before["notes.txt"] and new["sweeps.sqlite"] == b"a store"
     assert not killed_run.exists() and _no_temporaries(out)
 
     # a run without figures: the previous run's figures go with its report
     assert main(["verify", "--quick", "--only", "D-CURV", "--out", str(out), "--quiet"]) == 0
     assert not (out / "figures").exists()
-    assert [c["id"] for c in json.loads((out / "claims.json").read_text())["claims"]] == \
-        ["D-CURV"]
+    assert [c["id"] for c in json.loads((out / "claims.json").read_text())["claims"]] == ["D-CURV"]
     assert "figures/" not in (out / "report.md").read_text()
     assert (out / "notes.txt").exists() and (out / "sweeps.sqlite").exists()
     capsys.readouterr()
@@ -158,7 +165,8 @@ def tiny(monkeypatch):
 
 
 def test_a_figure_whose_write_fails_part_way_keeps_its_previous_three_files(
-        tmp_path, monkeypatch, capsys, tiny):
+    tmp_path, monkeypatch, capsys, tiny
+):
     import xsam_theory.figures.style as style
 
     out = tmp_path / "figs"
@@ -169,8 +177,8 @@ def test_a_figure_whose_write_fails_part_way_keeps_its_previous_three_files(
     real = style.write_figure
 
     def disk_fills_after_the_png(fig, table, folder, stem, *, draft=False):
-        real(fig, table, folder, stem, draft=draft)          # all three written ...
-        (Path(folder) / f"{stem}.csv").unlink()              # ... but the CSV did not fit
+        real(fig, table, folder, stem, draft=draft)  # all three written ...
+        (Path(folder) / f"{stem}.csv").unlink()  # ... but the CSV did not fit
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(style, "write_figure", disk_fills_after_the_png)
@@ -201,14 +209,18 @@ def a_file(tmp_path, monkeypatch):
     return tmp_path / "a_file"
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["verify", "--quick", "--out", "a_file"], "--out a_file: is a file, not a folder"),
-    (["verify", "--full", "--out", "a_file/sub"], "--out a_file/sub: a_file is a file, so no"),
-    (["figures", "--quick", "--out", "a_file"], "--out a_file: is a file, not a folder"),
-    (["figures", "--out", "a_file/x/y"], "--out a_file/x/y: a_file is a file, so no"),
-])
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["verify", "--quick", "--out", "a_file"], "--out a_file: is a file, not a folder"),
+        (["verify", "--full", "--out", "a_file/sub"], "--out a_file/sub: a_file is a file, so no"),
+        (["figures", "--quick", "--out", "a_file"], "--out a_file: is a file, not a folder"),
+        (["figures", "--out", "a_file/x/y"], "--out a_file/x/y: a_file is a file, so no"),
+    ],
+)
 def test_an_output_path_that_cannot_be_a_folder_is_refused_before_any_work(
-        a_file, capsys, argv, message):
+    a_file, capsys, argv, message
+):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert f"error: {message}" in err and "Traceback" not in err
@@ -233,13 +245,18 @@ def test_an_unwritable_output_location_is_refused_before_any_work(a_file, capsys
 
 # -- item 6: cached runs keyed by the source digest ------------------------------------------------
 def _tiny_sweep(name: str = "tiny") -> dict:
-    return {"name": name, "problem": {"name": "factorization", "n": 3},
-            "optimizers": [{"preset": "sam", "lr": 0.05, "rho": 0.05}], "seeds": [0, 1],
-            "steps": 5}
+    return {
+        "name": name,
+        "problem": {"name": "factorization", "n": 3},
+        "optimizers": [{"preset": "sam", "lr": 0.05, "rho": 0.05}],
+        "seeds": [0, 1],
+        "steps": 5,
+    }
 
 
 def test_an_experiment_sweep_reuses_runs_of_the_same_code_and_recomputes_after_a_change(
-        tmp_path, monkeypatch):
+    tmp_path, monkeypatch
+):
     store = tmp_path / "s.sqlite"
     with store_tally() as first:
         a = run_experiment_sweep(_tiny_sweep(), store, workers=1)
@@ -250,17 +267,16 @@ def test_an_experiment_sweep_reuses_runs_of_the_same_code_and_recomputes_after_a
 
     monkeypatch.setattr(provenance, "source_digest", lambda problem=None: "0123456789abcdef")
     with store_tally() as changed:
-        c = run_experiment_sweep(_tiny_sweep(), store, workers=1)   # no "different sweep"
+        c = run_experiment_sweep(_tiny_sweep(), store, workers=1)  # no "different sweep"
     assert (changed.runs, changed.cached, c.ran) == (2, 0, 2) and c.name != a.name
-    assert c.name.startswith("tiny-") and {r.config["source_digest"] for r in c.records} == \
-        {"0123456789abcdef"}
+    assert c.name.startswith("tiny-") and {r.config["source_digest"] for r in c.records} == {
+        "0123456789abcdef"
+    }
 
 
-def test_verify_reuses_its_store_only_for_the_same_code_and_says_so(tmp_path, monkeypatch,
-                                                                  capsys):
+def test_verify_reuses_its_store_only_for_the_same_code_and_says_so(tmp_path, monkeypatch, capsys):
     out = tmp_path / "out"
-    argv = ["verify", "--quick", "--only", "P-LMAX", "--out", str(out), "--quiet",
-            "--no-figures"]
+    argv = ["verify", "--quick", "--only", "P-LMAX", "--out", str(out), "--quiet", "--no-figures"]
 
     def cached() -> dict:
         doc = json.loads((out / "claims.json").read_text())
@@ -269,15 +285,19 @@ def test_verify_reuses_its_store_only_for_the_same_code_and_says_so(tmp_path, mo
     assert main(argv) == 0
     first = cached()
     assert first["cached"] == 0 and first["runs"] > 0
-    assert main(argv) == 0                                     # same code: read back
+    assert main(argv) == 0  # same code: read back
     assert cached() == {"cached": first["runs"], "runs": first["runs"]}
-    assert f"{first['runs']} of {first['runs']} sweep runs were read from the run store" in \
-        (out / "report.md").read_text()
+    assert (
+        f"{first['runs']} of {first['runs']} sweep runs were read from the run store"
+        in (out / "report.md").read_text()
+    )
     monkeypatch.setattr(provenance, "source_digest", lambda problem=None: "0123456789abcdef")
-    assert main(argv) == 0                                     # changed code: computed afresh
+    assert main(argv) == 0  # changed code: computed afresh
     assert cached() == {"cached": 0, "runs": first["runs"]}
-    assert f"All {first['runs']} sweep runs were computed by this run" in \
-        (out / "report.md").read_text()
+    assert (
+        f"All {first['runs']} sweep runs were computed by this run"
+        in (out / "report.md").read_text()
+    )
     assert "read from the run store" in capsys.readouterr().out
 
 
@@ -310,17 +330,18 @@ def test_the_package_digest_covers_every_source_file(tmp_path, monkeypatch):
 def test_a_user_problem_adds_its_module_source_to_the_digest(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     source = tmp_path / "user_problem_mod.py"
-    body = ("from xsam_theory.problems import Ravine\n"
-            "def build(lam0=1.0):\n    return Ravine(lam0={})\n")
+    body = (
+        "from xsam_theory.problems import Ravine\n"
+        "def build(lam0=1.0):\n    return Ravine(lam0={})\n"
+    )
     source.write_text(body.format("lam0"))
     name = "user_problem_mod:build"
     d0 = provenance.source_digest(name)
     assert d0 != provenance.source_digest() and d0 != provenance.source_digest("ravine")
     assert provenance.source_digest("ravine") == provenance.source_digest()
 
-    source.write_text(body.format("2 * lam0"))       # the user edits the problem
+    source.write_text(body.format("2 * lam0"))  # the user edits the problem
     sys.modules.pop("user_problem_mod")
     provenance._functions_digest.cache_clear()
     assert provenance.source_digest(name) != d0
     sys.modules.pop("user_problem_mod", None)
-

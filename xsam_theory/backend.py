@@ -97,8 +97,10 @@ def resolve_backend(name: str, device: str | None = None) -> tuple[ModuleType, A
     check_device_form(device)
     if name == "numpy":
         if device not in (None, "cpu"):
-            raise ValueError(f"device {device!r} needs the torch backend (--backend torch); "
-                             "the numpy backend runs on the cpu")
+            raise ValueError(
+                f"device {device!r} needs the torch backend (--backend torch); "
+                "the numpy backend runs on the cpu"
+            )
         import array_api_compat.numpy as xp_numpy
 
         return xp_numpy, None
@@ -123,12 +125,15 @@ def _torch_device(torch: ModuleType, device: str) -> Any:
     dev = torch.device(device)
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError(f"device {device!r}: CUDA is not available to this torch "
-                             f"({torch.__version__}); use cpu")
+            raise ValueError(
+                f"device {device!r}: CUDA is not available to this torch "
+                f"({torch.__version__}); use cpu"
+            )
         count = torch.cuda.device_count()
         if dev.index is not None and dev.index >= count:
-            raise ValueError(f"device {device!r}: this machine has {count} GPU(s), "
-                             f"cuda:0 to cuda:{count - 1}")
+            raise ValueError(
+                f"device {device!r}: this machine has {count} GPU(s), cuda:0 to cuda:{count - 1}"
+            )
     return dev
 
 
@@ -138,11 +143,19 @@ def add_backend_arguments(parser: Any, *, default: str = "numpy") -> None:
     The CLI's commands share this helper; :func:`apply_backend_arguments` turns the parsed
     values into the default backend for the duration of the command.
     """
-    parser.add_argument("--backend", choices=BACKENDS, default=default,
-                        help=f"array backend for the package's math (default {default})")
-    parser.add_argument("--device", default=None, metavar="DEVICE",
-                        help="device for the torch backend: cpu (default) or cuda[:N]; "
-                             "--device cuda implies --backend torch")
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=default,
+        help=f"array backend for the package's math (default {default})",
+    )
+    parser.add_argument(
+        "--device",
+        default=None,
+        metavar="DEVICE",
+        help="device for the torch backend: cpu (default) or cuda[:N]; "
+        "--device cuda implies --backend torch",
+    )
 
 
 def backend_from_arguments(args: Any) -> tuple[str, str | None]:
@@ -245,8 +258,9 @@ def asarray(x: Any, *, like: Any = None, xp: ModuleType | None = None, dtype: An
     if like is not None:
         xp = namespace(like)
         device = device_of(like)
-        return xp.asarray(_host(x, xp), dtype=dtype if dtype is not None else like.dtype,
-                          device=device)
+        return xp.asarray(
+            _host(x, xp), dtype=dtype if dtype is not None else like.dtype, device=device
+        )
     if xp is None:
         xp = default_namespace()
         _, device = get_backend()

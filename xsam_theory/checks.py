@@ -31,8 +31,10 @@ def check_real(name: str, x: Any) -> None:
     booleans read as 0 and 1).
     """
     if not namespace(x).isdtype(x.dtype, ("real floating", "integral")):
-        raise ValueError(f"{name} must hold real numbers (a floating-point or integer dtype), "
-                         f"got dtype {x.dtype}")
+        raise ValueError(
+            f"{name} must hold real numbers (a floating-point or integer dtype), "
+            f"got dtype {x.dtype}"
+        )
 
 
 def _check_array(name: str, x: Any, shape_text: str) -> Any:
@@ -91,8 +93,11 @@ def check_seed(seed: Any, name: str = "seed", *, generator_ok: bool = False) -> 
 
 def check_tolerance(name: str, value: Any) -> float:
     """``value`` as a ``float``, checked: a finite real number ``>= 0`` (not a bool)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
-            or not math.isfinite(value) or value < 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not math.isfinite(value)
+        or value < 0
+    ):
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     return float(value)
-

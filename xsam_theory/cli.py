@@ -22,7 +22,8 @@ from code, `sweep`/`results` run and tabulate hyperparameter grids, `bench` meas
 def build_parser() -> argparse.ArgumentParser:
     """The ``xsam-theory`` argument parser, with every subcommand."""
     parser = argparse.ArgumentParser(
-        prog="xsam-theory", description=DESCRIPTION,
+        prog="xsam-theory",
+        description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"xsam-theory {__version__}")
@@ -37,29 +38,55 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_verify(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("verify", help="run the claims ledger; write claims.json and report.md",
-                       description="Run every claim of the ledger (SPEC §5) as a check. Exit "
-                       "status 1 if any D/L/F claim fails or errors; P verdicts never change it.")
+    p = sub.add_parser(
+        "verify",
+        help="run the claims ledger; write claims.json and report.md",
+        description="Run every claim of the ledger (SPEC §5) as a check. Exit "
+        "status 1 if any D/L/F claim fails or errors; P verdicts never change it.",
+    )
     scale = p.add_mutually_exclusive_group()
-    scale.add_argument("--quick", dest="scale", action="store_const", const="quick",
-                       help="the fast scale (< 60 s on 2 cores; what CI runs)")
-    scale.add_argument("--full", dest="scale", action="store_const", const="full",
-                       help="paper-scale seeds and grids (< 30 min on 2 cores)")
+    scale.add_argument(
+        "--quick",
+        dest="scale",
+        action="store_const",
+        const="quick",
+        help="the fast scale (< 60 s on 2 cores; what CI runs)",
+    )
+    scale.add_argument(
+        "--full",
+        dest="scale",
+        action="store_const",
+        const="full",
+        help="paper-scale seeds and grids (< 30 min on 2 cores)",
+    )
     p.set_defaults(scale="default")
-    p.add_argument("--only", type=_id_list("claim"), metavar="ID,...",
-                   help="run only these claim ids")
-    p.add_argument("--out", default="verify-out", metavar="DIR",
-                   help="where claims.json and report.md go (default: verify-out)")
+    p.add_argument(
+        "--only", type=_id_list("claim"), metavar="ID,...", help="run only these claim ids"
+    )
+    p.add_argument(
+        "--out",
+        default="verify-out",
+        metavar="DIR",
+        help="where claims.json and report.md go (default: verify-out)",
+    )
     p.add_argument("--seed", type=_seed, default=0, help="base seed, an integer >= 0 (default 0)")
-    p.add_argument("--datasets", type=_name_list, metavar="NAME,...",
-                   help="datasets of the generalization study P-GEN: registered names "
-                        "(xsam_theory.data.register_dataset) or module:function loaders "
-                        "returning (X, y); default: the scale's datasets")
+    p.add_argument(
+        "--datasets",
+        type=_name_list,
+        metavar="NAME,...",
+        help="datasets of the generalization study P-GEN: registered names "
+        "(xsam_theory.data.register_dataset) or module:function loaders "
+        "returning (X, y); default: the scale's datasets",
+    )
     from xsam_theory.backend import add_backend_arguments
 
-    add_backend_arguments(p)    # the claims that can run their implementation on torch do so
-    p.add_argument("--no-figures", dest="figures", action="store_false",
-                   help="do not draw the claims' figures into DIR/figures/")
+    add_backend_arguments(p)  # the claims that can run their implementation on torch do so
+    p.add_argument(
+        "--no-figures",
+        dest="figures",
+        action="store_false",
+        help="do not draw the claims' figures into DIR/figures/",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -120,46 +147,80 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
     from xsam_theory.sweeps.spec import MAX_RUNS
 
     lease_default = inspect.signature(run_sweep).parameters["lease_s"].default
-    p = sub.add_parser("sweep", help="run a grid x seeds sweep into a results store",
-                       description="Expand SPEC_FILE (TOML or JSON; see "
-                       "examples/sweeps/phase_quick.toml) into runs and execute those the store "
-                       "does not hold finished. Exit status 1 if any run failed, 2 on bad "
-                       "input (checked before any run starts). Ctrl-C or SIGTERM stops it "
-                       "with status 130: finished runs stay stored; rerun with --resume.")
+    p = sub.add_parser(
+        "sweep",
+        help="run a grid x seeds sweep into a results store",
+        description="Expand SPEC_FILE (TOML or JSON; see "
+        "examples/sweeps/phase_quick.toml) into runs and execute those the store "
+        "does not hold finished. Exit status 1 if any run failed, 2 on bad "
+        "input (checked before any run starts). Ctrl-C or SIGTERM stops it "
+        "with status 130: finished runs stay stored; rerun with --resume.",
+    )
     p.add_argument("spec_file", metavar="SPEC_FILE", help="sweep spec (.toml or .json)")
-    p.add_argument("--store", metavar="PATH",
-                   help="SQLite results store (default: <sweep name>.sqlite)")
+    p.add_argument(
+        "--store", metavar="PATH", help="SQLite results store (default: <sweep name>.sqlite)"
+    )
     where = p.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=_positive_int, metavar="N",
-                       help="local worker processes (default: the available cores)")
-    where.add_argument("--dask-local", type=_positive_int, metavar="N",
-                       help="a Dask LocalCluster of N single-threaded worker processes")
-    where.add_argument("--scheduler", metavar="ADDR",
-                       help="a running Dask scheduler, e.g. tcp://host:8786")
-    p.add_argument("--resume", action="store_true",
-                   help="continue this sweep in an existing store (finished runs are skipped, "
-                   "failed and interrupted ones rerun)")
-    p.add_argument("--lease", type=_positive_seconds, metavar="SECONDS",
-                   help="how long another driver sharing the store waits before it takes over "
-                   "the runs claimed by a driver that stopped sending heartbeats (it stopped, "
-                   f"or its host was lost); default {lease_default:g}")
-    p.add_argument("--force", action="store_true",
-                   help=f"run a sweep of more than {MAX_RUNS:,} runs (refused without it)")
+    where.add_argument(
+        "--workers",
+        type=_positive_int,
+        metavar="N",
+        help="local worker processes (default: the available cores)",
+    )
+    where.add_argument(
+        "--dask-local",
+        type=_positive_int,
+        metavar="N",
+        help="a Dask LocalCluster of N single-threaded worker processes",
+    )
+    where.add_argument(
+        "--scheduler", metavar="ADDR", help="a running Dask scheduler, e.g. tcp://host:8786"
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue this sweep in an existing store (finished runs are skipped, "
+        "failed and interrupted ones rerun)",
+    )
+    p.add_argument(
+        "--lease",
+        type=_positive_seconds,
+        metavar="SECONDS",
+        help="how long another driver sharing the store waits before it takes over "
+        "the runs claimed by a driver that stopped sending heartbeats (it stopped, "
+        f"or its host was lost); default {lease_default:g}",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help=f"run a sweep of more than {MAX_RUNS:,} runs (refused without it)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def _add_results(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("results", help="show or export the runs of a results store",
-                       description="One row per run: method, seed, the configuration values "
-                       "that vary, the scalar results, status.")
+    p = sub.add_parser(
+        "results",
+        help="show or export the runs of a results store",
+        description="One row per run: method, seed, the configuration values "
+        "that vary, the scalar results, status.",
+    )
     p.add_argument("store", metavar="STORE", help="SQLite results store")
     p.add_argument("--sweep", metavar="NAME", help="only this sweep's runs")
-    p.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
-                   help="keep rows where KEY (a column or its last dotted part) =, !=, <, <=, "
-                   ">, >= VALUE; repeat to combine (all must hold)")
+    p.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="keep rows where KEY (a column or its last dotted part) =, !=, <, <=, "
+        ">, >= VALUE; repeat to combine (all must hold)",
+    )
     p.add_argument("--csv", metavar="FILE", help="write the table as CSV instead of printing")
-    p.add_argument("--all-columns", action="store_true",
-                   help="every configuration column, not only those that vary")
+    p.add_argument(
+        "--all-columns",
+        action="store_true",
+        help="every configuration column, not only those that vary",
+    )
 
 
 def _model_list(text: str) -> list[str]:
@@ -175,37 +236,62 @@ def _model_list(text: str) -> list[str]:
 def _add_bench(sub: argparse._SubParsersAction) -> None:
     from xsam_theory.backend import add_backend_arguments
 
-    p = sub.add_parser("bench", help="measure the reference problem; print targets T1-T8",
-                       description="Gradient, HVP, lambda_max, exact-Hessian and per-step costs "
-                       "on the reference problem of PERFORMANCE.md, measured side by side "
-                       "(interleaved repeats, median [min-max]); each target T1-T8 printed as "
-                       "measured / target. Torch rows appear when torch is installed.")
+    p = sub.add_parser(
+        "bench",
+        help="measure the reference problem; print targets T1-T8",
+        description="Gradient, HVP, lambda_max, exact-Hessian and per-step costs "
+        "on the reference problem of PERFORMANCE.md, measured side by side "
+        "(interleaved repeats, median [min-max]); each target T1-T8 printed as "
+        "measured / target. Torch rows appear when torch is installed.",
+    )
     add_backend_arguments(p)
     p.add_argument("--quick", action="store_true", help="fewer repeats and rows (< 2 minutes)")
     p.add_argument("--json", metavar="FILE", help="also write every number and the environment")
-    p.add_argument("--models", type=_model_list, metavar="NAME,...",
-                   help="students to measure (tiny, small, medium, large; default the first "
-                   "three)")
-    p.add_argument("--repeats", type=_positive_int, metavar="N",
-                   help="interleaved repeats per measurement (default 7, --quick 3)")
-    p.add_argument("--threads", type=_positive_int, metavar="N",
-                   help="limit the BLAS/OpenMP pools and torch to N threads for the run "
-                   "(default: as configured)")
+    p.add_argument(
+        "--models",
+        type=_model_list,
+        metavar="NAME,...",
+        help="students to measure (tiny, small, medium, large; default the first three)",
+    )
+    p.add_argument(
+        "--repeats",
+        type=_positive_int,
+        metavar="N",
+        help="interleaved repeats per measurement (default 7, --quick 3)",
+    )
+    p.add_argument(
+        "--threads",
+        type=_positive_int,
+        metavar="N",
+        help="limit the BLAS/OpenMP pools and torch to N threads for the run "
+        "(default: as configured)",
+    )
 
 
 def _add_figures(sub: argparse._SubParsersAction) -> None:
     from xsam_theory.figures import FIGURES
 
-    p = sub.add_parser("figures", help="make the paper figures (PNG + PDF + CSV per figure)",
-                       description="Compute and draw the figures of SPEC §6; each figure ID is "
-                       "written as OUT/ID.png, OUT/ID.pdf and OUT/ID.csv (the numbers it plots), "
-                       f"atomically. Ids: {', '.join(FIGURES)}.")
-    p.add_argument("--out", default="paper_figures", metavar="DIR",
-                   help="output folder (default: paper_figures)")
-    p.add_argument("--only", type=_id_list("figure"), metavar="ID,...",
-                   help="make only these figures")
-    p.add_argument("--quick", action="store_true",
-                   help="coarse grids, few steps and seeds (what CI and the tests run)")
+    p = sub.add_parser(
+        "figures",
+        help="make the paper figures (PNG + PDF + CSV per figure)",
+        description="Compute and draw the figures of SPEC §6; each figure ID is "
+        "written as OUT/ID.png, OUT/ID.pdf and OUT/ID.csv (the numbers it plots), "
+        f"atomically. Ids: {', '.join(FIGURES)}.",
+    )
+    p.add_argument(
+        "--out",
+        default="paper_figures",
+        metavar="DIR",
+        help="output folder (default: paper_figures)",
+    )
+    p.add_argument(
+        "--only", type=_id_list("figure"), metavar="ID,...", help="make only these figures"
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="coarse grids, few steps and seeds (what CI and the tests run)",
+    )
     p.add_argument("--seed", type=_seed, default=0, help="base seed, an integer >= 0 (default 0)")
 
 
@@ -236,22 +322,43 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         try:
             backend, device = backend_from_arguments(args)
-            return verify_main(args.scale, args.only, args.out, args.seed, backend, device,
-                               quiet=args.quiet, figures=args.figures, datasets=args.datasets)
-        except ValueError as e:      # an unavailable backend or an unknown --only id
+            return verify_main(
+                args.scale,
+                args.only,
+                args.out,
+                args.seed,
+                backend,
+                device,
+                quiet=args.quiet,
+                figures=args.figures,
+                datasets=args.datasets,
+            )
+        except ValueError as e:  # an unavailable backend or an unknown --only id
             parser.error(str(e))
     if args.command == "sweep":
         from xsam_theory.sweeps.commands import sweep_command
 
-        return sweep_command(args.spec_file, store=args.store, workers=args.workers,
-                             dask_local=args.dask_local, scheduler=args.scheduler,
-                             resume=args.resume, quiet=args.quiet, force=args.force,
-                             lease_s=args.lease)
+        return sweep_command(
+            args.spec_file,
+            store=args.store,
+            workers=args.workers,
+            dask_local=args.dask_local,
+            scheduler=args.scheduler,
+            resume=args.resume,
+            quiet=args.quiet,
+            force=args.force,
+            lease_s=args.lease,
+        )
     if args.command == "results":
         from xsam_theory.sweeps.commands import results_command
 
-        return results_command(args.store, sweep=args.sweep, where=args.where, csv=args.csv,
-                               columns="all" if args.all_columns else "varying")
+        return results_command(
+            args.store,
+            sweep=args.sweep,
+            where=args.where,
+            csv=args.csv,
+            columns="all" if args.all_columns else "varying",
+        )
     if args.command == "bench":
         from xsam_theory.backend import apply_backend_arguments
         from xsam_theory.bench import main as bench_main
@@ -261,8 +368,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ValueError as e:
             parser.error(str(e))
         with active as (backend, device):
-            return bench_main(backend, device, quick=args.quick, json_path=args.json,
-                              models=args.models, repeats=args.repeats, threads=args.threads)
+            return bench_main(
+                backend,
+                device,
+                quick=args.quick,
+                json_path=args.json,
+                models=args.models,
+                repeats=args.repeats,
+                threads=args.threads,
+            )
     if args.command == "figures":
         from xsam_theory.figures import figure_ids
         from xsam_theory.figures import main as figures_main

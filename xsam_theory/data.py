@@ -152,17 +152,28 @@ class Dataset:
 
 # -- building blocks -----------------------------------------------------------------------------
 
+
 def _check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
     f = tuple(float(x) for x in fractions)
-    if len(f) != 3 or any(not math.isfinite(x) or x <= 0 for x in f) or \
-            not math.isclose(sum(f), 1.0, abs_tol=1e-9):
-        raise ValueError(f"fractions must be three positive numbers summing to 1 "
-                         f"(train, val, test), got {fractions!r}")
+    if (
+        len(f) != 3
+        or any(not math.isfinite(x) or x <= 0 for x in f)
+        or not math.isclose(sum(f), 1.0, abs_tol=1e-9)
+    ):
+        raise ValueError(
+            f"fractions must be three positive numbers summing to 1 "
+            f"(train, val, test), got {fractions!r}"
+        )
     return f  # type: ignore[return-value]
 
 
-def split_indices(labels: Any, fractions: Sequence[float] = (0.6, 0.2, 0.2), *, seed: int = 0,
-                  stratify: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def split_indices(
+    labels: Any,
+    fractions: Sequence[float] = (0.6, 0.2, 0.2),
+    *,
+    seed: int = 0,
+    stratify: bool = True,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Disjoint train / validation / test row indices, drawn from ``seed``.
 
     ``labels`` is the label array (or, with ``stratify=False``, anything of the right length, or
@@ -197,13 +208,16 @@ def split_indices(labels: Any, fractions: Sequence[float] = (0.6, 0.2, 0.2), *, 
             parts[k].append(chunk)
     out = tuple(np.sort(np.concatenate(p)).astype(np.int64) for p in parts)
     if any(o.size == 0 for o in out):
-        raise ValueError(f"a split came out empty with fractions {fractions} on "
-                         f"{y.shape[0]} rows; use more data or larger fractions")
+        raise ValueError(
+            f"a split came out empty with fractions {fractions} on "
+            f"{y.shape[0]} rows; use more data or larger fractions"
+        )
     return out  # type: ignore[return-value]
 
 
-def standardize(train: np.ndarray, *others: np.ndarray
-                ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+def standardize(
+    train: np.ndarray, *others: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
     r"""Standardize ``train`` and ``others`` with the statistics of ``train`` alone.
 
     Returns ``(mean, scale, [standardized train, *standardized others])`` with the per-feature
@@ -220,8 +234,9 @@ def standardize(train: np.ndarray, *others: np.ndarray
     return mean, scale, arrays
 
 
-def corrupt_labels(y: np.ndarray, rate: float, n_classes: int,
-                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def corrupt_labels(
+    y: np.ndarray, rate: float, n_classes: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Replace labels at random by a uniformly drawn *different* class.
 
     Each label is replaced independently with probability ``rate``. Returns
@@ -233,33 +248,50 @@ def corrupt_labels(y: np.ndarray, rate: float, n_classes: int,
         raise ValueError("label noise needs at least 2 classes")
     y = np.asarray(y, dtype=np.int64)
     mask = rng.random(y.shape[0]) < rate
-    shift = rng.integers(1, max(n_classes, 2), size=y.shape[0])   # 1 .. K-1: never the same
+    shift = rng.integers(1, max(n_classes, 2), size=y.shape[0])  # 1 .. K-1: never the same
     noisy = np.where(mask, (y + shift) % max(n_classes, 1), y)
     return noisy, mask
 
 
-def _assemble(name: str, X: np.ndarray, y: np.ndarray, idx: tuple[np.ndarray, ...],
-              n_classes: int, label_noise: float, seed: int,
-              options: dict[str, Any]) -> Dataset:
+def _assemble(
+    name: str,
+    X: np.ndarray,
+    y: np.ndarray,
+    idx: tuple[np.ndarray, ...],
+    n_classes: int,
+    label_noise: float,
+    seed: int,
+    options: dict[str, Any],
+) -> Dataset:
     mean, scale, (Xtr, Xva, Xte) = standardize(X[idx[0]], X[idx[1]], X[idx[2]])
     rng = np.random.default_rng([seed, _NOISE])
     splits = []
     for k, (rows, Xs) in enumerate(zip(idx, (Xtr, Xva, Xte))):
         labels = y[rows].astype(np.int64)
-        if k < 2 and label_noise > 0:           # train and validation: the labels one holds
+        if k < 2 and label_noise > 0:  # train and validation: the labels one holds
             labels, mask = corrupt_labels(labels, label_noise, n_classes, rng)
-        else:                                    # test: the true labels
+        else:  # test: the true labels
             mask = np.zeros(rows.size, dtype=bool)
         splits.append(Split(Xs, labels, rows, mask))
-    return Dataset(name, n_classes, *splits, mean=mean, scale=scale, seed=int(seed),
-                   options=options)
+    return Dataset(
+        name, n_classes, *splits, mean=mean, scale=scale, seed=int(seed), options=options
+    )
 
 
 # -- the datasets -------------------------------------------------------------------------------
 
-def teacher_student(n_train: int = 512, n_val: int = 256, n_test: int = 1024, *, d_in: int = 16,
-                    n_classes: int = 4, teacher_hidden: int = 32, label_noise: float = 0.0,
-                    seed: int = 0) -> Dataset:
+
+def teacher_student(
+    n_train: int = 512,
+    n_val: int = 256,
+    n_test: int = 1024,
+    *,
+    d_in: int = 16,
+    n_classes: int = 4,
+    teacher_hidden: int = 32,
+    label_noise: float = 0.0,
+    seed: int = 0,
+) -> Dataset:
     r"""Classification data labelled by a seeded random teacher network.
 
     :math:`x \sim \mathcal N(0, I_{d_{in}})`; the teacher is a tanh MLP
@@ -269,27 +301,39 @@ def teacher_student(n_train: int = 512, n_val: int = 256, n_test: int = 1024, *,
     ``n_train + n_val + n_test`` i.i.d. samples is split by a seeded permutation; label noise
     (see the module docstring) hits the training and validation labels only.
     """
-    for k, v in (("n_train", n_train), ("n_val", n_val), ("n_test", n_test), ("d_in", d_in),
-                 ("teacher_hidden", teacher_hidden)):
+    for k, v in (
+        ("n_train", n_train),
+        ("n_val", n_val),
+        ("n_test", n_test),
+        ("d_in", d_in),
+        ("teacher_hidden", teacher_hidden),
+    ):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
             raise ValueError(f"{k} must be an integer >= 1, got {v!r}")
-    if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) or \
-            n_classes < 2:
+    if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) or n_classes < 2:
         raise ValueError(f"n_classes must be an integer >= 2, got {n_classes!r}")
     n = n_train + n_val + n_test
     X = np.random.default_rng([seed, _INPUTS]).standard_normal((n, d_in))
     widths = (d_in, teacher_hidden, n_classes)
-    w_teacher = math.sqrt(3.0) * torch_default_init(widths, np.random.default_rng([seed,
-                                                                                   _TEACHER]))
-    xp = array_api_compat.numpy                       # the teacher always runs in NumPy
+    w_teacher = math.sqrt(3.0) * torch_default_init(widths, np.random.default_rng([seed, _TEACHER]))
+    xp = array_api_compat.numpy  # the teacher always runs in NumPy
     teacher = MLP(widths, X, np.zeros((n, n_classes)), loss="squared", xp=xp)
     y = np.argmax(to_numpy(teacher.outputs(xp.asarray(w_teacher))), axis=1)
     perm = np.random.default_rng([seed, _SPLIT]).permutation(n)
-    idx = (np.sort(perm[:n_train]), np.sort(perm[n_train:n_train + n_val]),
-           np.sort(perm[n_train + n_val:]))
-    options = {"n_train": n_train, "n_val": n_val, "n_test": n_test, "d_in": d_in,
-               "n_classes": n_classes, "teacher_hidden": teacher_hidden,
-               "label_noise": label_noise}
+    idx = (
+        np.sort(perm[:n_train]),
+        np.sort(perm[n_train : n_train + n_val]),
+        np.sort(perm[n_train + n_val :]),
+    )
+    options = {
+        "n_train": n_train,
+        "n_val": n_val,
+        "n_test": n_test,
+        "d_in": d_in,
+        "n_classes": n_classes,
+        "teacher_hidden": teacher_hidden,
+        "label_noise": label_noise,
+    }
     return _assemble("teacher_student", X, y, idx, n_classes, label_noise, seed, options)
 
 
@@ -316,8 +360,9 @@ def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
     return X, y
 
 
-def digits(fractions: Sequence[float] = (0.6, 0.2, 0.2), *, label_noise: float = 0.0,
-           seed: int = 0) -> Dataset:
+def digits(
+    fractions: Sequence[float] = (0.6, 0.2, 0.2), *, label_noise: float = 0.0, seed: int = 0
+) -> Dataset:
     """scikit-learn's ``load_digits``, split and standardized.
 
     The data: 1,797 8×8 grey-level images, 10 classes, 64 features in 0..16. They get a
@@ -327,15 +372,30 @@ def digits(fractions: Sequence[float] = (0.6, 0.2, 0.2), *, label_noise: float =
     X, y = _digits_arrays()
     idx = split_indices(y, fractions, seed=seed, stratify=True)
     options = {"fractions": list(_check_fractions(fractions)), "label_noise": label_noise}
-    return _assemble("digits", np.asarray(X, dtype=np.float64), np.asarray(y), idx, 10,
-                     label_noise, seed, options)
+    return _assemble(
+        "digits",
+        np.asarray(X, dtype=np.float64),
+        np.asarray(y),
+        idx,
+        10,
+        label_noise,
+        seed,
+        options,
+    )
 
 
-def generated_classification(n_samples: int = 1000, n_features: int = 20, *,
-                             n_informative: int = 6, n_redundant: int = 4, n_classes: int = 4,
-                             flip_y: float = 0.1, class_sep: float = 1.0,
-                             fractions: Sequence[float] = (0.6, 0.2, 0.2),
-                             seed: int = 0) -> Dataset:
+def generated_classification(
+    n_samples: int = 1000,
+    n_features: int = 20,
+    *,
+    n_informative: int = 6,
+    n_redundant: int = 4,
+    n_classes: int = 4,
+    flip_y: float = 0.1,
+    class_sep: float = 1.0,
+    fractions: Sequence[float] = (0.6, 0.2, 0.2),
+    seed: int = 0,
+) -> Dataset:
     """scikit-learn's ``make_classification`` drawn from ``seed``, split and standardized.
 
     The data are Gaussian clusters on the vertices of a hypercube, with ``n_informative``
@@ -349,26 +409,49 @@ def generated_classification(n_samples: int = 1000, n_features: int = 20, *,
         from sklearn.datasets import make_classification
     except ImportError:
         raise ImportError(f"make_classification needs scikit-learn: {DIGITS_EXTRA}") from None
-    X, y = make_classification(n_samples=n_samples, n_features=n_features,
-                               n_informative=n_informative, n_redundant=n_redundant,
-                               n_classes=n_classes, flip_y=flip_y, class_sep=class_sep,
-                               random_state=int(np.random.default_rng([seed, _INPUTS])
-                                                .integers(2**31 - 1)))
+    X, y = make_classification(
+        n_samples=n_samples,
+        n_features=n_features,
+        n_informative=n_informative,
+        n_redundant=n_redundant,
+        n_classes=n_classes,
+        flip_y=flip_y,
+        class_sep=class_sep,
+        random_state=int(np.random.default_rng([seed, _INPUTS]).integers(2**31 - 1)),
+    )
     idx = split_indices(y, fractions, seed=seed, stratify=True)
-    options = {"n_samples": n_samples, "n_features": n_features,
-               "n_informative": n_informative, "n_redundant": n_redundant,
-               "n_classes": n_classes, "flip_y": flip_y, "class_sep": class_sep,
-               "fractions": list(_check_fractions(fractions))}
-    return _assemble("make_classification", np.asarray(X, dtype=np.float64), np.asarray(y), idx,
-                     n_classes, 0.0, seed, options)
+    options = {
+        "n_samples": n_samples,
+        "n_features": n_features,
+        "n_informative": n_informative,
+        "n_redundant": n_redundant,
+        "n_classes": n_classes,
+        "flip_y": flip_y,
+        "class_sep": class_sep,
+        "fractions": list(_check_fractions(fractions)),
+    }
+    return _assemble(
+        "make_classification",
+        np.asarray(X, dtype=np.float64),
+        np.asarray(y),
+        idx,
+        n_classes,
+        0.0,
+        seed,
+        options,
+    )
 
 
 #: the built-in datasets: name -> loader(**options, seed=...)
-DATASETS = {"teacher_student": teacher_student, "digits": digits,
-            "make_classification": generated_classification}
+DATASETS = {
+    "teacher_student": teacher_student,
+    "digits": digits,
+    "make_classification": generated_classification,
+}
 
 
 # -- user datasets ------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class UserLoader:
@@ -435,8 +518,10 @@ def register_dataset(name: str, loader: Callable[[], Any]) -> str:
     The loader is called only when the dataset is used; it is checked then (:func:`check_xy`).
     """
     if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise ValueError(f"dataset names start with a letter or '_' and hold letters, digits, "
-                         f"'_', '-' and '.', got {name!r}")
+        raise ValueError(
+            f"dataset names start with a letter or '_' and hold letters, digits, "
+            f"'_', '-' and '.', got {name!r}"
+        )
     if name in DATASETS:
         raise ValueError(f"dataset {name!r} is built in; register yours under another name")
     if not callable(loader):
@@ -464,9 +549,11 @@ def resolve_dataset(spec: str) -> tuple[str, str | None]:
     if ":" in spec:
         _import_loader(spec)
         return spec.rpartition(":")[2].rpartition(".")[2], spec
-    raise ValueError(f"unknown dataset {spec!r}: built in are {sorted(DATASETS)}, registered "
-                     f"{sorted(USER_DATASETS) or 'none'}; or name a loader "
-                     "'package.module:function' returning (X, y)")
+    raise ValueError(
+        f"unknown dataset {spec!r}: built in are {sorted(DATASETS)}, registered "
+        f"{sorted(USER_DATASETS) or 'none'}; or name a loader "
+        "'package.module:function' returning (X, y)"
+    )
 
 
 def check_xy(name: str, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray, int]:
@@ -487,8 +574,10 @@ def check_xy(name: str, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray, int]:
     Xa, ya = _checked_arrays(name, X, y)
     classes, labels = np.unique(_integer_labels(name, ya), return_inverse=True)
     if classes.size < 2:
-        raise ValueError(f"dataset {name!r}: y holds a single class ({classes.tolist()}); a "
-                         "classifier needs at least two")
+        raise ValueError(
+            f"dataset {name!r}: y holds a single class ({classes.tolist()}); a "
+            "classifier needs at least two"
+        )
     return Xa, labels.astype(np.int64), int(classes.size)
 
 
@@ -505,17 +594,21 @@ def _checked_arrays(name: str, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"dataset {name!r}: X must be numeric ({e})") from None
     ya = np.asarray(y)
     if Xa.ndim != 2:
-        raise ValueError(f"dataset {name!r}: X must be 2-D (samples x features), got shape "
-                         f"{Xa.shape}")
+        raise ValueError(
+            f"dataset {name!r}: X must be 2-D (samples x features), got shape {Xa.shape}"
+        )
     if ya.ndim != 1:
-        raise ValueError(f"dataset {name!r}: y must be 1-D (one label per sample), got shape "
-                         f"{ya.shape}")
+        raise ValueError(
+            f"dataset {name!r}: y must be 1-D (one label per sample), got shape {ya.shape}"
+        )
     if Xa.shape[0] != ya.shape[0]:
-        raise ValueError(f"dataset {name!r}: X has {Xa.shape[0]} rows but y has {ya.shape[0]} "
-                         "labels")
+        raise ValueError(
+            f"dataset {name!r}: X has {Xa.shape[0]} rows but y has {ya.shape[0]} labels"
+        )
     if Xa.shape[1] < 1 or Xa.shape[0] < 3:
-        raise ValueError(f"dataset {name!r}: need at least 3 rows and 1 feature, got X of shape "
-                         f"{Xa.shape}")
+        raise ValueError(
+            f"dataset {name!r}: need at least 3 rows and 1 feature, got X of shape {Xa.shape}"
+        )
     if not np.all(np.isfinite(Xa)):
         bad = int(np.sum(~np.isfinite(Xa)))
         raise ValueError(f"dataset {name!r}: X holds {bad} NaN or infinite value(s)")
@@ -533,11 +626,14 @@ def _integer_labels(name: str, ya: np.ndarray) -> np.ndarray:
         return ya.astype(np.int64)
     if ya.dtype.kind == "f":
         if not np.all(np.isfinite(ya)) or np.any(ya != np.round(ya)):
-            raise ValueError(f"dataset {name!r}: y must hold integer class labels, got "
-                             f"non-integer values such as {ya[ya != np.round(ya)][:3].tolist()}")
+            raise ValueError(
+                f"dataset {name!r}: y must hold integer class labels, got "
+                f"non-integer values such as {ya[ya != np.round(ya)][:3].tolist()}"
+            )
     elif ya.dtype.kind not in "iu":
-        raise ValueError(f"dataset {name!r}: y must hold integer class labels, got dtype "
-                         f"{ya.dtype}")
+        raise ValueError(
+            f"dataset {name!r}: y must hold integer class labels, got dtype {ya.dtype}"
+        )
     return ya
 
 
@@ -563,19 +659,28 @@ def _user_raw(name: str, loader: str | None) -> tuple[np.ndarray, np.ndarray, in
         elif name in USER_DATASETS:
             fn = USER_DATASETS[name].loader
         else:
-            raise ValueError(f"dataset must be one of {sorted(DATASETS)} or a registered one "
-                             f"({sorted(USER_DATASETS) or 'none registered'}), got {name!r}")
+            raise ValueError(
+                f"dataset must be one of {sorted(DATASETS)} or a registered one "
+                f"({sorted(USER_DATASETS) or 'none registered'}), got {name!r}"
+            )
         out = fn()
         if not isinstance(out, tuple) or len(out) != 2:
-            raise ValueError(f"dataset {name!r}: the loader must return a tuple (X, y), got "
-                             f"{type(out).__name__}")
+            raise ValueError(
+                f"dataset {name!r}: the loader must return a tuple (X, y), got {type(out).__name__}"
+            )
         _RAW_CACHE[key] = check_xy(name, *out)
     return _RAW_CACHE[key]
 
 
-def user_dataset(name: str, *, loader: str | None = None,
-                 fractions: Sequence[float] = (0.6, 0.2, 0.2), label_noise: float = 0.0,
-                 digest: str | None = None, seed: int = 0) -> Dataset:
+def user_dataset(
+    name: str,
+    *,
+    loader: str | None = None,
+    fractions: Sequence[float] = (0.6, 0.2, 0.2),
+    label_noise: float = 0.0,
+    digest: str | None = None,
+    seed: int = 0,
+) -> Dataset:
     """A user dataset with a stratified split and training-split standardization.
 
     The data come from the registered ``name``, or from the loader ``module:qualname``; the
@@ -584,15 +689,20 @@ def user_dataset(name: str, *, loader: str | None = None,
     """
     X, y, k = _user_raw(name, loader)
     if digest is not None and dataset_digest(X, y) != digest:
-        raise ValueError(f"dataset {name!r}: the loader returned other data than when the study "
-                         f"was planned (digest {dataset_digest(X, y)} != {digest}); is it "
-                         "deterministic?")
+        raise ValueError(
+            f"dataset {name!r}: the loader returned other data than when the study "
+            f"was planned (digest {dataset_digest(X, y)} != {digest}); is it "
+            "deterministic?"
+        )
     try:
         idx = split_indices(y, fractions, seed=seed, stratify=True)
     except ValueError as e:
         raise ValueError(f"dataset {name!r}: {e}") from None
-    options = {"fractions": list(_check_fractions(fractions)), "label_noise": label_noise,
-               "loader": loader}
+    options = {
+        "fractions": list(_check_fractions(fractions)),
+        "label_noise": label_noise,
+        "loader": loader,
+    }
     return _assemble(name, X, y, idx, k, label_noise, seed, options)
 
 
@@ -605,15 +715,24 @@ def load_dataset(name: str, *, seed: int = 0, **options: Any) -> Dataset:
         return DATASETS[name](seed=seed, **options)
     if name in USER_DATASETS or options.get("loader"):
         return user_dataset(name, seed=seed, **options)
-    raise ValueError(f"dataset must be one of {sorted(DATASETS)} or a registered one "
-                     f"({sorted(USER_DATASETS) or 'none registered'}), got {name!r}")
+    raise ValueError(
+        f"dataset must be one of {sorted(DATASETS)} or a registered one "
+        f"({sorted(USER_DATASETS) or 'none registered'}), got {name!r}"
+    )
 
 
 # -- as an MLP problem ---------------------------------------------------------------------------
 
-def mlp_problem(dataset: str = "teacher_student", hidden: Sequence[int] = (32,), *,
-                seed: int = 0, activation: str = "tanh", l2: float = 0.0,
-                options: dict[str, Any] | None = None) -> MLP:
+
+def mlp_problem(
+    dataset: str = "teacher_student",
+    hidden: Sequence[int] = (32,),
+    *,
+    seed: int = 0,
+    activation: str = "tanh",
+    l2: float = 0.0,
+    options: dict[str, Any] | None = None,
+) -> MLP:
     """The cross-entropy :class:`~xsam_theory.problems.MLP` on a dataset's training split.
 
     The dataset is ``load_dataset(dataset, seed=seed, **options)``; the layer sizes are
@@ -629,8 +748,9 @@ def mlp_problem(dataset: str = "teacher_student", hidden: Sequence[int] = (32,),
     widths = (ds.n_features, *(int(h) for h in hidden), ds.n_classes)
     kw: dict[str, Any] = {"activation": activation, "loss": "cross_entropy", "l2": l2}
     problem = MLP(widths, ds.train.X, ds.train.y, **kw)
-    problem.held_out = {name: MLP(widths, ds.split(name).X, ds.split(name).y, **kw)
-                        for name in ("val", "test")}
+    problem.held_out = {
+        name: MLP(widths, ds.split(name).X, ds.split(name).y, **kw) for name in ("val", "test")
+    }
     problem.dataset = ds
     return problem
 

@@ -28,9 +28,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-__all__ = ["OUTPUT_FAILED", "OutputPathError", "atomic_write", "is_stale",
-           "prepare_output_folder", "remove_stale_temporaries", "replace_together",
-           "temporary_path"]
+__all__ = [
+    "OUTPUT_FAILED",
+    "OutputPathError",
+    "atomic_write",
+    "is_stale",
+    "prepare_output_folder",
+    "remove_stale_temporaries",
+    "replace_together",
+    "temporary_path",
+]
 
 #: the exit status of ``xsam-theory verify`` and ``figures`` when an output (a figure,
 #: claims.json, report.md) could not be made or written: 1 is verify's "a D/L/F claim fails or
@@ -121,7 +128,7 @@ def remove_stale_temporaries(target: str | os.PathLike[str]) -> list[Path]:
         name = entry.name
         if not (name.startswith(prefix) and name.endswith(".tmp")):
             continue
-        if _TEMPORARY.fullmatch(name[len(prefix) - 1:]) is None:
+        if _TEMPORARY.fullmatch(name[len(prefix) - 1 :]) is None:
             continue
         path = Path(entry.path)
         if not is_stale(path):
@@ -154,8 +161,9 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None
         old_mode = stat.S_IMODE(os.stat(path).st_mode)
     except FileNotFoundError:
         old_mode = None
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0),
-                 0o666)   # the umask applies, as for any new file
+    fd = os.open(
+        tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666
+    )  # the umask applies, as for any new file
     try:
         with os.fdopen(fd, "wb") as f:
             if old_mode is not None:
@@ -173,8 +181,9 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None
     return path
 
 
-def replace_together(folder: str | os.PathLike[str], staging: str | os.PathLike[str],
-                     names: list[str]) -> None:
+def replace_together(
+    folder: str | os.PathLike[str], staging: str | os.PathLike[str], names: list[str]
+) -> None:
     """Replace the entries ``names`` of ``folder`` by those of ``staging``, as one set.
 
     Entries are files or folders; ``staging`` is a folder on the same file system (e.g. a
@@ -211,8 +220,9 @@ def replace_together(folder: str | os.PathLike[str], staging: str | os.PathLike[
     _MINE.discard(trash.name)
 
 
-def _put_back(folder: Path, staging: Path, trash: Path, moved_in: list[str],
-              moved_out: list[str]) -> None:
+def _put_back(
+    folder: Path, staging: Path, trash: Path, moved_in: list[str], moved_out: list[str]
+) -> None:
     """Undo a :func:`replace_together` that failed part-way.
 
     The old entries' temporary folder is removed only when every one of them is back in place.
@@ -251,19 +261,24 @@ def prepare_output_folder(path: str | os.PathLike[str], option: str = "--out") -
     """
     path = Path(path)
     if path.exists() and not path.is_dir():
-        raise OutputPathError(f"{option} {path}: is a file, not a folder; name a folder "
-                              "(it is created if missing)")
+        raise OutputPathError(
+            f"{option} {path}: is a file, not a folder; name a folder (it is created if missing)"
+        )
     for parent in path.parents:
         if parent.exists():
             if not parent.is_dir():
-                raise OutputPathError(f"{option} {path}: {parent} is a file, so no folder can "
-                                      "be created under it; name a folder elsewhere")
+                raise OutputPathError(
+                    f"{option} {path}: {parent} is a file, so no folder can "
+                    "be created under it; name a folder elsewhere"
+                )
             break
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise OutputPathError(f"{option} {path}: cannot create the folder "
-                              f"({e.strerror or e}); name a writable location") from None
+        raise OutputPathError(
+            f"{option} {path}: cannot create the folder "
+            f"({e.strerror or e}); name a writable location"
+        ) from None
     probe = temporary_path(path / "write-check")
     try:
         fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -271,8 +286,10 @@ def prepare_output_folder(path: str | os.PathLike[str], option: str = "--out") -
         os.unlink(probe)
     except OSError as e:
         hint = " (the disk is full)" if e.errno == errno.ENOSPC else ""
-        raise OutputPathError(f"{option} {path}: cannot write files in it "
-                              f"({e.strerror or e}){hint}; name a writable location") from None
+        raise OutputPathError(
+            f"{option} {path}: cannot write files in it "
+            f"({e.strerror or e}){hint}; name a writable location"
+        ) from None
     finally:
         _MINE.discard(probe.name)
     return path

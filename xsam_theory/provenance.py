@@ -46,8 +46,11 @@ def package_digest() -> str:
     Every ``.py`` file under the package folder, as (relative POSIX path, contents) pairs sorted
     by path. An edit takes effect in the next process, as the edited code itself does.
     """
-    files = sorted((p.relative_to(_PACKAGE_ROOT).as_posix(), p)
-                   for p in _PACKAGE_ROOT.rglob("*.py") if p.is_file())
+    files = sorted(
+        (p.relative_to(_PACKAGE_ROOT).as_posix(), p)
+        for p in _PACKAGE_ROOT.rglob("*.py")
+        if p.is_file()
+    )
     parts: list[bytes] = []
     for rel, path in files:
         parts += [rel.encode(), path.read_bytes()]
@@ -102,8 +105,9 @@ def problem_digest(name: str) -> str | None:
 
 @functools.lru_cache(maxsize=256)
 def _functions_digest(*functions: Callable[..., Any] | None) -> str | None:
-    parts = [s for fn in functions if fn is not None
-             for s in [_function_source(fn)] if s is not None]
+    parts = [
+        s for fn in functions if fn is not None for s in [_function_source(fn)] if s is not None
+    ]
     return _sha(*parts) if parts else None
 
 

@@ -15,8 +15,15 @@ from typing import Any
 import numpy as np
 from scipy import stats as sps
 
-__all__ = ["Interval", "bootstrap_interval", "bootstrap_p_value", "loglog_slope",
-           "paired_difference", "t_interval", "t_test_p_value"]
+__all__ = [
+    "Interval",
+    "bootstrap_interval",
+    "bootstrap_p_value",
+    "loglog_slope",
+    "paired_difference",
+    "t_interval",
+    "t_test_p_value",
+]
 
 
 @dataclass(frozen=True)
@@ -37,8 +44,11 @@ class Interval:
 
 
 def _check_level(level: Any, where: str) -> float:
-    if isinstance(level, bool) or not isinstance(level, (int, float, np.floating)) \
-            or not 0.0 < float(level) < 1.0:
+    if (
+        isinstance(level, bool)
+        or not isinstance(level, (int, float, np.floating))
+        or not 0.0 < float(level) < 1.0
+    ):
         raise ValueError(f"{where}: level must be a number in (0, 1), got {level!r}")
     return float(level)
 
@@ -53,8 +63,9 @@ def _sample(x: Any, where: str) -> np.ndarray:
     return x
 
 
-def _resample_means(x: np.ndarray, n_boot: Any, seed: int, statistic: str, where: str
-                    ) -> np.ndarray:
+def _resample_means(
+    x: np.ndarray, n_boot: Any, seed: int, statistic: str, where: str
+) -> np.ndarray:
     """``n_boot`` bootstrap replicates of the mean (or median) of ``x``.
 
     The resampled indices are ``default_rng(seed).integers(0, n, (n_boot, n))``.
@@ -62,8 +73,9 @@ def _resample_means(x: np.ndarray, n_boot: Any, seed: int, statistic: str, where
     if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
         raise ValueError(f"{where}: n_boot must be a positive integer, got {n_boot!r}")
     if statistic not in _STATISTICS:
-        raise ValueError(f"{where}: statistic must be one of {sorted(_STATISTICS)}, "
-                         f"got {statistic!r}")
+        raise ValueError(
+            f"{where}: statistic must be one of {sorted(_STATISTICS)}, got {statistic!r}"
+        )
     idx = np.random.default_rng(seed).integers(0, x.size, size=(int(n_boot), x.size))
     return _STATISTICS[statistic](x[idx], axis=1)
 
@@ -79,15 +91,16 @@ def t_interval(x: Any, level: float = 0.95) -> Interval:
     """
     level = _check_level(level, "t_interval")
     x = _sample(x, "t_interval")
-    if np.all(x == x[0]):     # exactly, not up to the rounding of the mean
+    if np.all(x == x[0]):  # exactly, not up to the rounding of the mean
         return Interval(float(x[0]), float(x[0]), float(x[0]), level, int(x.size), "t", 0.0)
     m, s = float(x.mean()), float(x.std(ddof=1))
     h = float(sps.t.ppf(0.5 + level / 2, x.size - 1)) * s / math.sqrt(x.size)
     return Interval(m, m - h, m + h, level, int(x.size), "t", s)
 
 
-def bootstrap_interval(x: Any, level: float = 0.95, *, n_boot: int = 4000, seed: int = 0,
-                       statistic: str = "mean") -> Interval:
+def bootstrap_interval(
+    x: Any, level: float = 0.95, *, n_boot: int = 4000, seed: int = 0, statistic: str = "mean"
+) -> Interval:
     r"""Percentile bootstrap interval of the mean (or median) of a 1-D sample.
 
     The :math:`(1 \mp \ell)/2` quantiles (linear interpolation) of the statistic over ``n_boot``
@@ -102,8 +115,15 @@ def bootstrap_interval(x: Any, level: float = 0.95, *, n_boot: int = 4000, seed:
     boots = _resample_means(x, n_boot, seed, statistic, "bootstrap_interval")
     lo, hi = np.quantile(boots, [0.5 - level / 2, 0.5 + level / 2])
     f = _STATISTICS[statistic]
-    return Interval(float(f(x)), float(lo), float(hi), level, int(x.size),
-                    f"bootstrap-{statistic}", float(x.std(ddof=1)))
+    return Interval(
+        float(f(x)),
+        float(lo),
+        float(hi),
+        level,
+        int(x.size),
+        f"bootstrap-{statistic}",
+        float(x.std(ddof=1)),
+    )
 
 
 def t_test_p_value(x: Any, mu: float = 0.0) -> float:
@@ -159,8 +179,10 @@ def loglog_slope(x: Any, y: Any, level: float = 0.95) -> Interval:
     level = _check_level(level, "loglog_slope")
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     if x.shape != y.shape or x.ndim != 1 or x.size < 3:
-        raise ValueError(f"loglog_slope needs two 1-D samples of equal size >= 3, got shapes "
-                         f"{x.shape} and {y.shape}")
+        raise ValueError(
+            f"loglog_slope needs two 1-D samples of equal size >= 3, got shapes "
+            f"{x.shape} and {y.shape}"
+        )
     if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
         raise ValueError("loglog_slope got non-finite values")
     if np.any(x <= 0) or np.any(y <= 0):
@@ -169,5 +191,12 @@ def loglog_slope(x: Any, y: Any, level: float = 0.95) -> Interval:
         raise ValueError("loglog_slope needs at least two distinct x values")
     res = sps.linregress(np.log(x), np.log(y))
     h = float(sps.t.ppf(0.5 + level / 2, x.size - 2)) * float(res.stderr)
-    return Interval(float(res.slope), float(res.slope) - h, float(res.slope) + h, level,
-                    int(x.size), "ols-loglog", float(res.stderr))
+    return Interval(
+        float(res.slope),
+        float(res.slope) - h,
+        float(res.slope) + h,
+        level,
+        int(x.size),
+        "ols-loglog",
+        float(res.stderr),
+    )

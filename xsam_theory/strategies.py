@@ -77,21 +77,46 @@ __all__ = [
 ]
 
 #: the spectrum kinds :func:`spectra` can build (and the smallest dimension each needs)
-SPECTRUM_KINDS = ("psd", "indefinite", "repeated_top", "near_repeated_top", "dominant_negative",
-                  "singular")
-_MIN_DIM = {"psd": 1, "indefinite": 2, "repeated_top": 2, "near_repeated_top": 2,
-            "dominant_negative": 2, "singular": 2}
+SPECTRUM_KINDS = (
+    "psd",
+    "indefinite",
+    "repeated_top",
+    "near_repeated_top",
+    "dominant_negative",
+    "singular",
+)
+_MIN_DIM = {
+    "psd": 1,
+    "indefinite": 2,
+    "repeated_top": 2,
+    "near_repeated_top": 2,
+    "dominant_negative": 2,
+    "singular": 2,
+}
 #: largest condition number max|λ|/min|λ| the default strategies draw
 MAX_CONDITION = 1e8
 #: range of the spectral scale max|λ| the default strategies draw
 SCALE_RANGE = (1e-8, 1e8)
 
 #: exact values that stress zero branches and under/overflow: zeros, subnormals, tiny normals
-TINY_VALUES = (0.0, -0.0, 5e-324, -5e-324, 1e-310, -1e-310, 2.2250738585072014e-308, 1e-300,
-               -1e-200, 1e-160, 1e-25, -1e-16)
+TINY_VALUES = (
+    0.0,
+    -0.0,
+    5e-324,
+    -5e-324,
+    1e-310,
+    -1e-310,
+    2.2250738585072014e-308,
+    1e-300,
+    -1e-200,
+    1e-160,
+    1e-25,
+    -1e-16,
+)
 
 
 # -- symmetric matrices with a controlled spectrum ---------------------------------------------
+
 
 @dataclass(frozen=True, eq=False)
 class SymmetricCase:
@@ -153,12 +178,12 @@ class SymmetricCase:
 
     def __repr__(self) -> str:
         lam = ", ".join(repr(float(x)) for x in self.eigenvalues)
-        return (f"symmetric_case([{lam}], basis_seed={self.basis_seed!r}, "
-                f"kind={self.kind!r})")
+        return f"symmetric_case([{lam}], basis_seed={self.basis_seed!r}, kind={self.kind!r})"
 
 
-def symmetric_case(eigenvalues: Sequence[float], basis_seed: int | None = None,
-                   kind: str = "custom") -> SymmetricCase:
+def symmetric_case(
+    eigenvalues: Sequence[float], basis_seed: int | None = None, kind: str = "custom"
+) -> SymmetricCase:
     r"""Build :math:`H = Q\,\mathrm{diag}(\lambda)\,Q^\top`, exactly symmetric.
 
     ``basis_seed=None`` gives :math:`Q = I`, else :math:`Q` is Haar-random from the seed. ``H`` is
@@ -187,9 +212,15 @@ def _unit_interval() -> st.SearchStrategy[float]:
 
 
 @st.composite
-def spectra(draw: Any, *, min_dim: int = 1, max_dim: int = 6,
-            kinds: Sequence[str] = SPECTRUM_KINDS, max_condition: float = MAX_CONDITION,
-            scale_range: tuple[float, float] = SCALE_RANGE) -> tuple[str, np.ndarray]:
+def spectra(
+    draw: Any,
+    *,
+    min_dim: int = 1,
+    max_dim: int = 6,
+    kinds: Sequence[str] = SPECTRUM_KINDS,
+    max_condition: float = MAX_CONDITION,
+    scale_range: tuple[float, float] = SCALE_RANGE,
+) -> tuple[str, np.ndarray]:
     r"""``(kind, eigenvalues)``: a spectrum of the requested kind, in descending order.
 
     With scale :math:`S = 10^{e}` (``e`` uniform in ``log10(scale_range)``) and condition
@@ -218,7 +249,7 @@ def spectra(draw: Any, *, min_dim: int = 1, max_dim: int = 6,
     e = draw(st.floats(lo, hi))
     k_max = math.log10(max_condition)
     k = draw(st.floats(0.01 if kind == "dominant_negative" else 0.0, max(k_max, 0.01)))
-    S, kappa = 10.0 ** e, 10.0 ** k
+    S, kappa = 10.0**e, 10.0**k
     ts = [0.0] + [draw(_unit_interval()) for _ in range(n - 2)] + ([1.0] if n > 1 else [])
     mags = np.sort(np.array([S * kappa ** (-t) for t in ts]))[::-1]
     if kind == "psd":
@@ -226,7 +257,7 @@ def spectra(draw: Any, *, min_dim: int = 1, max_dim: int = 6,
     elif kind == "singular":
         zeros = draw(st.integers(1, n - 1))
         lam = mags.copy()
-        lam[n - zeros:] = 0.0
+        lam[n - zeros :] = 0.0
     elif kind == "indefinite":
         signs = np.array([draw(st.sampled_from([1.0, -1.0])) for _ in range(n)])
         if np.all(signs > 0):
@@ -257,17 +288,29 @@ def basis_seeds() -> st.SearchStrategy[int | None]:
 
 
 @st.composite
-def symmetric_matrices(draw: Any, *, min_dim: int = 1, max_dim: int = 6,
-                       kinds: Sequence[str] = SPECTRUM_KINDS,
-                       max_condition: float = MAX_CONDITION,
-                       scale_range: tuple[float, float] = SCALE_RANGE,
-                       basis: str = "any") -> SymmetricCase:
+def symmetric_matrices(
+    draw: Any,
+    *,
+    min_dim: int = 1,
+    max_dim: int = 6,
+    kinds: Sequence[str] = SPECTRUM_KINDS,
+    max_condition: float = MAX_CONDITION,
+    scale_range: tuple[float, float] = SCALE_RANGE,
+    basis: str = "any",
+) -> SymmetricCase:
     """A :class:`SymmetricCase` with a spectrum from :func:`spectra`.
 
     ``basis``: ``"any"`` (identity or Haar-random), ``"identity"`` or ``"random"``.
     """
-    kind, lam = draw(spectra(min_dim=min_dim, max_dim=max_dim, kinds=kinds,
-                             max_condition=max_condition, scale_range=scale_range))
+    kind, lam = draw(
+        spectra(
+            min_dim=min_dim,
+            max_dim=max_dim,
+            kinds=kinds,
+            max_condition=max_condition,
+            scale_range=scale_range,
+        )
+    )
     if basis == "identity":
         seed = None
     elif basis == "random":
@@ -291,11 +334,13 @@ def orthogonal_matrices(dim: int) -> st.SearchStrategy[np.ndarray]:
         signs = np.array([draw(st.sampled_from([1.0, -1.0])) for _ in range(dim)])
         return np.eye(dim)[:, list(perm)] * signs
 
-    return st.one_of(signed_permutation(),
-                     st.integers(0, 2**32 - 1).map(lambda s: random_orthogonal(dim, s)))
+    return st.one_of(
+        signed_permutation(), st.integers(0, 2**32 - 1).map(lambda s: random_orthogonal(dim, s))
+    )
 
 
 # -- vectors -----------------------------------------------------------------------------------
+
 
 def tiny_component_values() -> st.SearchStrategy[float]:
     """Exact zeros, subnormals and tiny normal numbers (see :data:`TINY_VALUES`)."""
@@ -324,8 +369,9 @@ def unit_vectors(draw: Any, dim: int, *, tiny_components: bool = True) -> np.nda
 
 
 @st.composite
-def finite_vectors(draw: Any, dim: int, *, min_exponent: int = -1074,
-                   max_exponent: int = 1000) -> np.ndarray:
+def finite_vectors(
+    draw: Any, dim: int, *, min_exponent: int = -1074, max_exponent: int = 1000
+) -> np.ndarray:
     r"""Any finite vector: mantissas times one common power of two.
 
     The mantissas lie in :math:`[-1, 1]` (zeros, subnormals and tiny values included); the power
@@ -341,6 +387,7 @@ def finite_vectors(draw: Any, dim: int, *, min_exponent: int = -1074,
 
 
 # -- problems ----------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True, eq=False)
 class MLPCase:
@@ -360,14 +407,22 @@ class MLPCase:
         p.text(repr(self))
 
     def __repr__(self) -> str:
-        return (f"mlp_case(widths={self.widths!r}, n_samples={self.n_samples!r}, "
-                f"activation={self.activation!r}, loss={self.loss!r}, l2={self.l2!r}, "
-                f"seed={self.seed!r}, w_scale={self.w_scale!r})")
+        return (
+            f"mlp_case(widths={self.widths!r}, n_samples={self.n_samples!r}, "
+            f"activation={self.activation!r}, loss={self.loss!r}, l2={self.l2!r}, "
+            f"seed={self.seed!r}, w_scale={self.w_scale!r})"
+        )
 
 
-def mlp_case(widths: Sequence[int], n_samples: int, activation: str = "tanh",
-             loss: str = "cross_entropy", l2: float = 0.0, seed: int = 0,
-             w_scale: float = 1.0) -> MLPCase:
+def mlp_case(
+    widths: Sequence[int],
+    n_samples: int,
+    activation: str = "tanh",
+    loss: str = "cross_entropy",
+    l2: float = 0.0,
+    seed: int = 0,
+    w_scale: float = 1.0,
+) -> MLPCase:
     r"""An MLP on seeded random data, with a parameter vector ``w``.
 
     Inputs :math:`X \sim \mathcal N(0, I)` come from ``seed``, with integer labels
@@ -387,14 +442,23 @@ def mlp_case(widths: Sequence[int], n_samples: int, activation: str = "tanh",
         Y = rng.standard_normal((n_samples, widths[-1]))
     problem = MLP(widths, X, Y, activation=activation, loss=loss, l2=l2)
     w = w_scale * torch_default_init(widths, rng)
-    return MLPCase(problem=problem, w=w, widths=widths, n_samples=int(n_samples),
-                   activation=activation, loss=loss, l2=float(l2), seed=int(seed),
-                   w_scale=float(w_scale))
+    return MLPCase(
+        problem=problem,
+        w=w,
+        widths=widths,
+        n_samples=int(n_samples),
+        activation=activation,
+        loss=loss,
+        l2=float(l2),
+        seed=int(seed),
+        w_scale=float(w_scale),
+    )
 
 
 @st.composite
-def mlp_cases(draw: Any, *, max_hidden_layers: int = 2, max_width: int = 5,
-              max_samples: int = 6) -> MLPCase:
+def mlp_cases(
+    draw: Any, *, max_hidden_layers: int = 2, max_width: int = 5, max_samples: int = 6
+) -> MLPCase:
     """Small MLPs, both activations and both losses, with or without L2.
 
     They have 0 to ``max_hidden_layers`` hidden layers of width ``1..max_width``, 1 to 4 inputs
@@ -433,8 +497,9 @@ class ProblemCase:
 
 
 def _points(dim: int, bound: float = 2.0) -> st.SearchStrategy[np.ndarray]:
-    return st.lists(st.floats(-bound, bound, allow_nan=False), min_size=dim,
-                    max_size=dim).map(lambda xs: np.array(xs, dtype=float))
+    return st.lists(st.floats(-bound, bound, allow_nan=False), min_size=dim, max_size=dim).map(
+        lambda xs: np.array(xs, dtype=float)
+    )
 
 
 @st.composite
@@ -469,17 +534,28 @@ def problem_cases(draw: Any, *, max_dim: int = 6) -> ProblemCase:
 
 #: every preset and the options it accepts beyond ``lr``
 _PRESET_KINDS = {
-    "gd": "gd", "usam": "sam", "sam": "sam", "nsam": "nsam", "eigen_sam": "eig",
-    "xsam": "eig", "xsam_paper": "eig", "xsam_symmetric": "eig", "xsam_projector": "eig",
+    "gd": "gd",
+    "usam": "sam",
+    "sam": "sam",
+    "nsam": "nsam",
+    "eigen_sam": "eig",
+    "xsam": "eig",
+    "xsam_paper": "eig",
+    "xsam_symmetric": "eig",
+    "xsam_projector": "eig",
     "xsam_raw_projection": "eig",
 }
 
 
 @st.composite
-def optimizer_configs(draw: Any, *, presets: Sequence[str] = tuple(_PRESET_KINDS),
-                      max_alpha: float = 2.0,
-                      eigvec_sources: Sequence[str] = ("exact", "lanczos", "power"),
-                      base_optimizer: bool = True) -> OptimizerConfig:
+def optimizer_configs(
+    draw: Any,
+    *,
+    presets: Sequence[str] = tuple(_PRESET_KINDS),
+    max_alpha: float = 2.0,
+    eigvec_sources: Sequence[str] = ("exact", "lanczos", "power"),
+    base_optimizer: bool = True,
+) -> OptimizerConfig:
     """Valid :class:`~xsam_theory.optimizers.OptimizerConfig` values from the named presets.
 
     ``lr`` in :math:`[10^{-4}, 1]`, ``rho`` in :math:`[0, 0.5]`, ``alpha`` in
@@ -498,7 +574,7 @@ def optimizer_configs(draw: Any, *, presets: Sequence[str] = tuple(_PRESET_KINDS
         opts["alpha"] = draw(st.floats(0.0, max_alpha))
         source = opts["eigvec_source"] = draw(st.sampled_from(list(eigvec_sources)))
         opts["refresh_every"] = draw(st.integers(1, 5))
-        if source == "power":      # the only source with a step count, and no orientation
+        if source == "power":  # the only source with a step count, and no orientation
             opts["power_steps"] = draw(st.integers(1, 6))
         else:
             opts["eigvec_sign"] = draw(st.sampled_from([1, -1]))
@@ -548,8 +624,11 @@ def _build(method: str, wanted: dict[str, Any]) -> OptimizerConfig:
     options: dict[str, Any] = {"method": method}
     for name, samples in OPTION_SAMPLES.items():
         for value in (wanted[name], samples[0]):
-            trial = ({**options, "lr_schedule": value[0], "total_steps": value[1]}
-                     if name == "lr_schedule" else {**options, name: value})
+            trial = (
+                {**options, "lr_schedule": value[0], "total_steps": value[1]}
+                if name == "lr_schedule"
+                else {**options, name: value}
+            )
             try:
                 OptimizerConfig(**trial)
             except ValueError:
@@ -560,8 +639,9 @@ def _build(method: str, wanted: dict[str, Any]) -> OptimizerConfig:
 
 
 @st.composite
-def optimizer_config_pairs(draw: Any, *, max_changes: int = 3) -> tuple[OptimizerConfig,
-                                                                        OptimizerConfig]:
+def optimizer_config_pairs(
+    draw: Any, *, max_changes: int = 3
+) -> tuple[OptimizerConfig, OptimizerConfig]:
     """Two valid configurations over every option, the second a variant of the first.
 
     The first draws the family and every option from :data:`OPTION_SAMPLES` (an option its
@@ -582,11 +662,13 @@ def optimizer_config_pairs(draw: Any, *, max_changes: int = 3) -> tuple[Optimize
         # the options that a's values make inert: the pairs whose canonical forms should agree
         changed = draw(st.sets(st.sampled_from(inert), min_size=1, max_size=max_changes))
     else:
-        changed = draw(st.sets(st.sampled_from(["method", *OPTION_SAMPLES]), min_size=1,
-                               max_size=max_changes))
+        changed = draw(
+            st.sets(st.sampled_from(["method", *OPTION_SAMPLES]), min_size=1, max_size=max_changes)
+        )
     if "method" in changed:
-        method = draw(st.sampled_from([m for m in ("gd", "sam", "eigen_sam", "xsam")
-                                       if m != method]))
+        method = draw(
+            st.sampled_from([m for m in ("gd", "sam", "eigen_sam", "xsam") if m != method])
+        )
     current = {name: getattr(a, name) for name in OPTION_SAMPLES}
     current["lr_schedule"] = (a.lr_schedule.value, a.total_steps)
     for name in sorted(changed - {"method"}):
@@ -636,28 +718,55 @@ INVALID_OPTION_VALUES: dict[str, tuple[Any, ...]] = {
 #: options a method does not use, each with the base options that make it unused and values
 #: other than its off value: (base options, option, values). Written out by hand from the step's
 #: definition, independently of ``OPTION_USE``.
-_NO_EIGVEC = {"alpha": (0.3, 2.0), "eigvec_source": ("exact", "power"), "refresh_every": (2, 7),
-              "power_steps": (1, 9), "eigen_tol": (1e-6, 0.5), "eigvec_sign": (-1,),
-              "schedule": ("reference",), "steps_per_epoch": (1, 50)}
+_NO_EIGVEC = {
+    "alpha": (0.3, 2.0),
+    "eigvec_source": ("exact", "power"),
+    "refresh_every": (2, 7),
+    "power_steps": (1, 9),
+    "eigen_tol": (1e-6, 0.5),
+    "eigvec_sign": (-1,),
+    "schedule": ("reference",),
+    "steps_per_epoch": (1, 50),
+}
 _NOT_XSAM = {"sign_rule": ("symmetric",), "normalize": (False,), "coefficient": ("raw",)}
 UNUSED_OPTIONS: tuple[tuple[dict[str, Any], str, tuple[Any, ...]], ...] = (
-    *(({"method": "gd", "rho": 0.0}, k, v) for k, v in
-      {**_NO_EIGVEC, **_NOT_XSAM, "perturbation": ("unnormalized",)}.items()),
+    *(
+        ({"method": "gd", "rho": 0.0}, k, v)
+        for k, v in {**_NO_EIGVEC, **_NOT_XSAM, "perturbation": ("unnormalized",)}.items()
+    ),
     ({"method": "gd"}, "rho", (0.05, 1e-9)),
-    *(({"method": "sam", "perturbation": p}, k, v) for p in ("normalized", "unnormalized")
-      for k, v in {**_NO_EIGVEC, **_NOT_XSAM}.items()),
-    *(({"method": "eigen_sam", "alpha": 0.2}, k, v) for k, v in
-      {**_NOT_XSAM, "perturbation": ("unnormalized",)}.items()),
-    *(({"method": m, "alpha": 0.2, "eigvec_source": "lanczos"}, "power_steps", (1, 9))
-      for m in ("eigen_sam", "xsam")),
-    *(({"method": m, "alpha": 0.2, "eigvec_source": s}, "eigen_tol", (1e-6, 0.5))
-      for m in ("eigen_sam", "xsam") for s in ("exact", "power")),
-    *(({"method": m, "alpha": 0.2, "eigvec_source": "power"}, "eigvec_sign", (-1,))
-      for m in ("eigen_sam", "xsam")),
-    *(({"method": m, "alpha": a}, "steps_per_epoch", (1, 50))
-      for m in ("eigen_sam", "xsam") for a in (0.0, 0.2)),
-    *(({"method": m, "lr_schedule": s}, "total_steps", (1, 1000))
-      for m in ("sam", "xsam") for s in ("constant", "inv_sqrt")),
+    *(
+        ({"method": "sam", "perturbation": p}, k, v)
+        for p in ("normalized", "unnormalized")
+        for k, v in {**_NO_EIGVEC, **_NOT_XSAM}.items()
+    ),
+    *(
+        ({"method": "eigen_sam", "alpha": 0.2}, k, v)
+        for k, v in {**_NOT_XSAM, "perturbation": ("unnormalized",)}.items()
+    ),
+    *(
+        ({"method": m, "alpha": 0.2, "eigvec_source": "lanczos"}, "power_steps", (1, 9))
+        for m in ("eigen_sam", "xsam")
+    ),
+    *(
+        ({"method": m, "alpha": 0.2, "eigvec_source": s}, "eigen_tol", (1e-6, 0.5))
+        for m in ("eigen_sam", "xsam")
+        for s in ("exact", "power")
+    ),
+    *(
+        ({"method": m, "alpha": 0.2, "eigvec_source": "power"}, "eigvec_sign", (-1,))
+        for m in ("eigen_sam", "xsam")
+    ),
+    *(
+        ({"method": m, "alpha": a}, "steps_per_epoch", (1, 50))
+        for m in ("eigen_sam", "xsam")
+        for a in (0.0, 0.2)
+    ),
+    *(
+        ({"method": m, "lr_schedule": s}, "total_steps", (1, 1000))
+        for m in ("sam", "xsam")
+        for s in ("constant", "inv_sqrt")
+    ),
 )
 
 

@@ -30,10 +30,19 @@ from typing import Any
 __all__ = ["limit_blas_for", "pool_info", "scipy_drives_foreign_namespace"]
 
 #: Environment variables that change how the BLAS / OpenMP pools behave; recorded by benchmarks.
-POOL_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-            "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_VERBOSE", "OMP_WAIT_POLICY",
-            "GOMP_SPINCOUNT", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_",
-            "MALLOC_TOP_PAD_")
+POOL_ENV = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_CORETYPE",
+    "OPENBLAS_L2_SIZE",
+    "OPENBLAS_VERBOSE",
+    "OMP_WAIT_POLICY",
+    "GOMP_SPINCOUNT",
+    "MALLOC_MMAP_THRESHOLD_",
+    "MALLOC_TRIM_THRESHOLD_",
+    "MALLOC_TOP_PAD_",
+)
 
 
 def scipy_drives_foreign_namespace(xp: ModuleType) -> bool:
@@ -94,7 +103,8 @@ def _scipy_only_blas() -> list[Any]:
 
         scipy_roots, numpy_roots = roots(scipy), roots(numpy)
         _SCIPY_BLAS = [
-            lib for lib in ThreadpoolController().lib_controllers
+            lib
+            for lib in ThreadpoolController().lib_controllers
             if lib.user_api == "blas"
             and os.path.abspath(lib.filepath).startswith(scipy_roots)
             and not os.path.abspath(lib.filepath).startswith(numpy_roots)
@@ -113,9 +123,19 @@ def pool_info() -> dict[str, Any]:
     from threadpoolctl import threadpool_info
 
     pools = [
-        {key: info.get(key) for key in ("user_api", "internal_api", "num_threads", "version",
-                                         "architecture", "threading_layer", "filepath")
-         if info.get(key) is not None}
+        {
+            key: info.get(key)
+            for key in (
+                "user_api",
+                "internal_api",
+                "num_threads",
+                "version",
+                "architecture",
+                "threading_layer",
+                "filepath",
+            )
+            if info.get(key) is not None
+        }
         for info in threadpool_info()
     ]
     for p in pools:

@@ -102,8 +102,9 @@ class SpectralMonitor:
             "lambda_max": float(res.eigenvalue),
             "angle_g_top": angle_deg(g, u),
             "angle_g_top_free": angle_deg(g, u, oriented=False),
-            "angle_v_top_free": (angle_deg(state.v, u, oriented=False)
-                                 if state.v is not None else math.nan),
+            "angle_v_top_free": (
+                angle_deg(state.v, u, oriented=False) if state.v is not None else math.nan
+            ),
             "n_hvp": float(op.n_hvp),
         }
 
@@ -119,8 +120,11 @@ class TraceMonitor:
     def __post_init__(self) -> None:
         """Check the options: ``every`` >= 1 and ``n_probes`` >= 1, both integers."""
         _check_every(self.every)
-        if isinstance(self.n_probes, bool) or not isinstance(self.n_probes, int) \
-                or self.n_probes < 1:
+        if (
+            isinstance(self.n_probes, bool)
+            or not isinstance(self.n_probes, int)
+            or self.n_probes < 1
+        ):
             raise ValueError(f"n_probes must be an integer >= 1, got {self.n_probes!r}")
 
     def measure(self, problem: Problem, state: OptimizerState, batch: Any) -> dict[str, float]:
@@ -135,8 +139,11 @@ class TraceMonitor:
         est = hutchinson_trace(op, self.n_probes, seed=state.step)
         if not math.isfinite(est.estimate):
             raise FloatingPointError("non-finite trace estimate (the Hessian overflows here)")
-        return {"trace": float(est.estimate), "trace_stderr": float(est.stderr),
-                "n_hvp": float(op.n_hvp)}
+        return {
+            "trace": float(est.estimate),
+            "trace_stderr": float(est.stderr),
+            "n_hvp": float(op.n_hvp),
+        }
 
 
 Monitor = SpectralMonitor | TraceMonitor
@@ -217,10 +224,15 @@ class Trajectory:
             if k.startswith("mon/"):
                 _, name, q = k.split("/", 2)
                 monitors.setdefault(name, {})[q] = arrays[k]
-        return cls(config=json.loads(str(arrays["config_json"])), iterates=arrays["iterates"],
-                   iterate_steps=arrays["iterate_steps"], diagnostics=diagnostics,
-                   monitors=monitors, status=str(arrays["status"]),
-                   message=str(arrays["message"]))
+        return cls(
+            config=json.loads(str(arrays["config_json"])),
+            iterates=arrays["iterates"],
+            iterate_steps=arrays["iterate_steps"],
+            diagnostics=diagnostics,
+            monitors=monitors,
+            status=str(arrays["status"]),
+            message=str(arrays["message"]),
+        )
 
     def save(self, path: str | Path) -> Path:
         """Write the trajectory to ``path`` (``.npz``) atomically."""
@@ -337,8 +349,9 @@ class RunOptions:
         return step % monitor.every == 0 or step == self.steps
 
 
-def _epoch_config(problem: Problem, config: OptimizerConfig,
-                  batch_size: int | None) -> OptimizerConfig:
+def _epoch_config(
+    problem: Problem, config: OptimizerConfig, batch_size: int | None
+) -> OptimizerConfig:
     """The optimizer configuration for minibatches of ``batch_size`` on ``problem``.
 
     Args:
@@ -356,12 +369,18 @@ def _epoch_config(problem: Problem, config: OptimizerConfig,
     if batch_size is None:
         return config
     if problem.n_samples is None:
-        raise ValueError(f"batch_size needs a problem with data; {type(problem).__name__} "
-                         "has none (use batch_size=None)")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or \
-            not 1 <= batch_size <= problem.n_samples:
-        raise ValueError(f"batch_size must be an integer in [1, {problem.n_samples}], "
-                         f"got {batch_size!r}")
+        raise ValueError(
+            f"batch_size needs a problem with data; {type(problem).__name__} "
+            "has none (use batch_size=None)"
+        )
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, int)
+        or not 1 <= batch_size <= problem.n_samples
+    ):
+        raise ValueError(
+            f"batch_size must be an integer in [1, {problem.n_samples}], got {batch_size!r}"
+        )
     if rules.epoch_counter_never_restarts(config):
         return config.replace(steps_per_epoch=problem.n_samples // batch_size)
     return config
@@ -376,7 +395,10 @@ def _warn_if_v_never_computed(config: OptimizerConfig) -> None:
         warnings.warn(
             f"reference schedule with steps_per_epoch={config.steps_per_epoch} <= "
             f"refresh_every={config.refresh_every}: the step counter restarts every epoch "
-            "before reaching refresh_every, so v is never computed", UserWarning, stacklevel=3)
+            "before reaching refresh_every, so v is never computed",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def _run_config(problem: Problem, config: OptimizerConfig, options: RunOptions) -> dict[str, Any]:
@@ -387,8 +409,11 @@ def _run_config(problem: Problem, config: OptimizerConfig, options: RunOptions) 
         "seed": options.seed,
         "batch_size": options.batch_size,
         "iterate_every": options.iterate_every,
-        "problem": {"type": type(problem).__name__, "dim": problem.dim,
-                    "n_samples": problem.n_samples},
+        "problem": {
+            "type": type(problem).__name__,
+            "dim": problem.dim,
+            "n_samples": problem.n_samples,
+        },
         "monitors": [{"type": type(m).__name__, **m.__dict__} for m in options.monitors],
         "package_version": __version__,
     }
@@ -446,13 +471,23 @@ class TrajectoryRecorder:
         """
         if self._kept_steps[-1] != self.state.step:
             self._keep_current()
-        diag = {f: np.array([getattr(i, f) for i in self._infos], dtype=_diagnostic_dtype(f))
-                for f in StepInfo.FIELDS}
-        mons = {name: {k: np.array([r[k] for r in table]) for k in (table[0] if table else {})}
-                for name, table in self._rows.items()}
-        return Trajectory(config=self._run_config, iterates=np.stack(self._kept),
-                          iterate_steps=np.array(self._kept_steps), diagnostics=diag,
-                          monitors=mons, status=status, message=message)
+        diag = {
+            f: np.array([getattr(i, f) for i in self._infos], dtype=_diagnostic_dtype(f))
+            for f in StepInfo.FIELDS
+        }
+        mons = {
+            name: {k: np.array([r[k] for r in table]) for k in (table[0] if table else {})}
+            for name, table in self._rows.items()
+        }
+        return Trajectory(
+            config=self._run_config,
+            iterates=np.stack(self._kept),
+            iterate_steps=np.array(self._kept_steps),
+            diagnostics=diag,
+            monitors=mons,
+            status=status,
+            message=message,
+        )
 
 
 def _diagnostic_dtype(field_name: str) -> Any:
@@ -523,12 +558,14 @@ def _check_finite(t: int, info: StepInfo, w: Any) -> None:
         raise _Divergence(f"non-finite loss {info.loss} at step {t}")
     xp = namespace(w)
     if not bool(xp.all(xp.isfinite(w))):
-        raise _Divergence(f"non-finite iterate after step {t} (loss there was {info.loss:.6g})",
-                          info)
+        raise _Divergence(
+            f"non-finite iterate after step {t} (loss there was {info.loss:.6g})", info
+        )
 
 
-def _measure(problem: Problem, options: RunOptions, recorder: TrajectoryRecorder,
-             batch: Any) -> None:
+def _measure(
+    problem: Problem, options: RunOptions, recorder: TrajectoryRecorder, batch: Any
+) -> None:
     """Run the monitors due at the recorder's current state and record their rows."""
     state = recorder.state
     for m in options.monitors:
@@ -538,8 +575,9 @@ def _measure(problem: Problem, options: RunOptions, recorder: TrajectoryRecorder
             recorder.add_row(m.name, values)
 
 
-def _run_steps(problem: Problem, config: OptimizerConfig, options: RunOptions,
-               recorder: TrajectoryRecorder) -> None:
+def _run_steps(
+    problem: Problem, config: OptimizerConfig, options: RunOptions, recorder: TrajectoryRecorder
+) -> None:
     """The loop: monitors, then one :func:`~xsam_theory.optimizers.step`, per step; monitors last.
 
     Raises:
@@ -574,10 +612,18 @@ def _diverged(div: _Divergence, recorder: TrajectoryRecorder, on_nonfinite: str)
     return traj
 
 
-def run_trajectory(problem: Problem, config: OptimizerConfig, w0: Any, steps: int, *,
-                   seed: int = 0, batch_size: int | None = None,
-                   monitors: Sequence[Monitor] = (), iterate_every: int | None = 1,
-                   on_nonfinite: str = "raise") -> Trajectory:
+def run_trajectory(
+    problem: Problem,
+    config: OptimizerConfig,
+    w0: Any,
+    steps: int,
+    *,
+    seed: int = 0,
+    batch_size: int | None = None,
+    monitors: Sequence[Monitor] = (),
+    iterate_every: int | None = 1,
+    on_nonfinite: str = "raise",
+) -> Trajectory:
     """Run ``steps`` optimizer steps from ``w0`` and collect a :class:`Trajectory`.
 
     Step ``t`` maps ``w_t`` to ``w_{t+1}`` by :func:`~xsam_theory.optimizers.step` on the
@@ -608,8 +654,14 @@ def run_trajectory(problem: Problem, config: OptimizerConfig, w0: Any, steps: in
         ValueError: An invalid argument (see :class:`RunOptions`).
         NonFiniteError: The run diverged and ``on_nonfinite="raise"``.
     """
-    options = RunOptions(steps=steps, seed=seed, batch_size=batch_size, monitors=tuple(monitors),
-                         iterate_every=iterate_every, on_nonfinite=on_nonfinite)
+    options = RunOptions(
+        steps=steps,
+        seed=seed,
+        batch_size=batch_size,
+        monitors=tuple(monitors),
+        iterate_every=iterate_every,
+        on_nonfinite=on_nonfinite,
+    )
     config = _epoch_config(problem, config, options.batch_size)
     _warn_if_v_never_computed(config)
     state = init_state(problem, w0, config, seed=options.seed)

@@ -39,7 +39,7 @@ def _numpy_norm(u: Any) -> float | None:
         n = math.hypot(*u.tolist())
         return n if _SAFE_SUMSQ[0] < n < _SAFE_SUMSQ[1] else None
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-        s = float(u @ u)        # inf or a tiny value here only sends u to the rescaled path
+        s = float(u @ u)  # inf or a tiny value here only sends u to the rescaled path
     return math.sqrt(s) if _SAFE_SUMSQ[0] < s < _SAFE_SUMSQ[1] else None
 
 

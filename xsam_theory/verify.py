@@ -32,8 +32,18 @@ from xsam_theory.io import (
 )
 from xsam_theory.provenance import package_digest
 
-__all__ = ["OUTPUTS", "OUTPUT_FAILED", "OutputError", "draw_figures", "exit_status",
-           "render_report", "render_subclaims", "render_table", "run_ledger", "write_outputs"]
+__all__ = [
+    "OUTPUTS",
+    "OUTPUT_FAILED",
+    "OutputError",
+    "draw_figures",
+    "exit_status",
+    "render_report",
+    "render_subclaims",
+    "render_table",
+    "run_ledger",
+    "write_outputs",
+]
 
 
 def _select(only: Sequence[str] | None) -> list[str]:
@@ -46,8 +56,9 @@ def _select(only: Sequence[str] | None) -> list[str]:
     return [i for i in CLAIMS if i in only]
 
 
-def run_ledger(ctx: ExperimentContext, only: Sequence[str] | None = None, *,
-               progress: IO[str] | None = None) -> list[ClaimResult]:
+def run_ledger(
+    ctx: ExperimentContext, only: Sequence[str] | None = None, *, progress: IO[str] | None = None
+) -> list[ClaimResult]:
     """Run the selected claims in ledger order, drawing a progress bar on ``progress``.
 
     A claim whose check ran sweeps gets ``evidence["cached_runs"] = {"cached": k, "runs": n}``:
@@ -75,8 +86,9 @@ def run_ledger(ctx: ExperimentContext, only: Sequence[str] | None = None, *,
 def _bar(out: IO[str], done: int, total: int, label: str, elapsed: float) -> None:
     width = 24
     filled = int(width * done / max(total, 1))
-    out.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} "
-              f"{elapsed:6.1f}s  {label:<14}")
+    out.write(
+        f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {elapsed:6.1f}s  {label:<14}"
+    )
     out.flush()
 
 
@@ -86,7 +98,7 @@ def exit_status(results: Sequence[ClaimResult]) -> int:
     return 1 if bad else 0
 
 
-KEY_WIDTH = 96   # the printed table cuts longer key numbers (report.md and claims.json keep them)
+KEY_WIDTH = 96  # the printed table cuts longer key numbers (report.md and claims.json keep them)
 
 
 def render_table(results: Sequence[ClaimResult]) -> str:
@@ -97,8 +109,11 @@ def render_table(results: Sequence[ClaimResult]) -> str:
     """
     with_backend = any(r.backend != "numpy" for r in results)
     rows = [("id", "kind", "verdict", "key number", "s") + (("on",) if with_backend else ())]
-    rows += [(r.id, r.kind, r.verdict, _short(r.key), f"{r.seconds:.1f}")
-             + ((r.backend,) if with_backend else ()) for r in results]
+    rows += [
+        (r.id, r.kind, r.verdict, _short(r.key), f"{r.seconds:.1f}")
+        + ((r.backend,) if with_backend else ())
+        for r in results
+    ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -108,34 +123,57 @@ def render_table(results: Sequence[ClaimResult]) -> str:
 def render_report(results: Sequence[ClaimResult], meta: dict[str, Any]) -> str:
     """A readable markdown report: per claim its statement, method, evidence and verdict."""
     out = [
-        "# xsam-theory verify report", "",
+        "# xsam-theory verify report",
+        "",
         f"package {meta['package_version']}"
         + (f" (source digest {meta['source_digest']})" if meta.get("source_digest") else "")
         + f", backend {meta['backend']}"
         f" ({meta['device'] or 'cpu'}, {meta['dtype']}), seed {meta['seed']}, "
-        f"scale {meta['scale']}", "",
+        f"scale {meta['scale']}",
+        "",
         "The implementation under test ran on the backend in the column *on*; every check's "
         "measurements are NumPy. A check that cannot run on the requested backend runs on NumPy.",
         "",
-        "| id | kind | verdict | key number | seconds | on |", "|---|---|---|---|---|---|",
+        "| id | kind | verdict | key number | seconds | on |",
+        "|---|---|---|---|---|---|",
     ]
-    out += [f"| {r.id} | {r.kind} | **{r.verdict}** | {_cell(r.key)} | {r.seconds:.1f} | "
-            f"{r.backend} |" for r in results]
+    out += [
+        f"| {r.id} | {r.kind} | **{r.verdict}** | {_cell(r.key)} | {r.seconds:.1f} | {r.backend} |"
+        for r in results
+    ]
     for r in results:
-        out += ["", f"## {r.id} ({r.kind}): {r.verdict}", "", f"**Statement.** {r.statement}", "",
-                f"**Method.** {r.method}", "", f"**Tolerance.** {r.tolerance}", ""]
+        out += [
+            "",
+            f"## {r.id} ({r.kind}): {r.verdict}",
+            "",
+            f"**Statement.** {r.statement}",
+            "",
+            f"**Method.** {r.method}",
+            "",
+            f"**Tolerance.** {r.tolerance}",
+            "",
+        ]
         if r.facts:
             out += [f"**Theory notes.** {', '.join(r.facts)}", ""]
         if r.figure:
             fid = Path(r.figure).stem
-            out += [f"![{r.id}: figure {fid}]({r.figure})", "",
-                    f"*Figure `{fid}` (`xsam-theory figures --only {fid}`; its numbers are in "
-                    f"`{Path(r.figure).with_suffix('.csv')}`).*", ""]
+            out += [
+                f"![{r.id}: figure {fid}]({r.figure})",
+                "",
+                f"*Figure `{fid}` (`xsam-theory figures --only {fid}`; its numbers are in "
+                f"`{Path(r.figure).with_suffix('.csv')}`).*",
+                "",
+            ]
         out += render_subclaims(r.to_json()["evidence"])
         out += _cache_line(r.evidence.get("cached_runs"))
         evidence = {k: v for k, v in r.to_json()["evidence"].items() if k != "traceback"}
-        out += ["**Evidence.**", "", "```json", json.dumps(evidence, indent=1, sort_keys=True)[
-            :6000], "```"]
+        out += [
+            "**Evidence.**",
+            "",
+            "```json",
+            json.dumps(evidence, indent=1, sort_keys=True)[:6000],
+            "```",
+        ]
         if "traceback" in r.evidence:
             out += ["", "```", str(r.evidence["traceback"])[-3000:], "```"]
     return "\n".join(out) + "\n"
@@ -148,9 +186,12 @@ def _cache_line(cached: dict[str, int] | None) -> list[str]:
     k, n = cached["cached"], cached["runs"]
     if k == 0:
         return [f"**Runs.** All {n} sweep runs were computed by this run.", ""]
-    return [f"**Runs.** {k} of {n} sweep runs were read from the run store (computed earlier "
-            f"by the same code and configuration: the source digest is part of each run's "
-            f"hash); {n - k} were computed by this run.", ""]
+    return [
+        f"**Runs.** {k} of {n} sweep runs were read from the run store (computed earlier "
+        f"by the same code and configuration: the source digest is part of each run's "
+        f"hash); {n - k} were computed by this run.",
+        "",
+    ]
 
 
 def render_subclaims(evidence: dict[str, Any]) -> list[str]:
@@ -165,17 +206,24 @@ def render_subclaims(evidence: dict[str, Any]) -> list[str]:
     out = []
     head = evidence.get("headline")
     if head:
-        out += [f"**Headline: {head.get('verdict')}.** Rule: {head.get('rule')} "
-                f"(subclaims: {', '.join(head.get('subclaims', []))}).", ""]
+        out += [
+            f"**Headline: {head.get('verdict')}.** Rule: {head.get('rule')} "
+            f"(subclaims: {', '.join(head.get('subclaims', []))}).",
+            "",
+        ]
         if head.get("attribution"):
             out += [f"**Attribution.** {head['attribution']}", ""]
-    out += ["| subclaim | estimate | 95 % interval | n | diverged | p (Holm) | verdict |",
-            "|---|---|---|---|---|---|---|"]
+    out += [
+        "| subclaim | estimate | 95 % interval | n | diverged | p (Holm) | verdict |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for c in subs:
         lo, hi = c.get("interval", ["nan", "nan"])
-        out.append(f"| {_cell(str(c['id']))} | {_num(c.get('estimate'))} | "
-                   f"[{_num(lo)}, {_num(hi)}] | {c.get('n')} | {c.get('n_diverged', 0)} | "
-                   f"{_num(c.get('p_adjusted'))} | {c.get('verdict')} |")
+        out.append(
+            f"| {_cell(str(c['id']))} | {_num(c.get('estimate'))} | "
+            f"[{_num(lo)}, {_num(hi)}] | {c.get('n')} | {c.get('n_diverged', 0)} | "
+            f"{_num(c.get('p_adjusted'))} | {c.get('verdict')} |"
+        )
     return [*out, ""]
 
 
@@ -197,8 +245,9 @@ def _cell(text: str) -> str:
 OUTPUTS = ["report.md", "claims.json", "figures"]
 
 
-def write_outputs(results: Sequence[ClaimResult], out_dir: str | Path,
-                  meta: dict[str, Any]) -> tuple[Path, Path]:
+def write_outputs(
+    results: Sequence[ClaimResult], out_dir: str | Path, meta: dict[str, Any]
+) -> tuple[Path, Path]:
     """Write ``claims.json`` and ``report.md`` atomically into ``out_dir``.
 
     ``claims.json`` holds the run's settings, ``source_digest`` (the digest of the code that ran)
@@ -207,9 +256,13 @@ def write_outputs(results: Sequence[ClaimResult], out_dir: str | Path,
     out_dir = Path(out_dir)
     doc = {
         "package_version": meta["package_version"],
-        "source_digest": meta.get("source_digest"), "backend": meta["backend"],
-        "device": meta["device"], "dtype": meta["dtype"], "seed": meta["seed"],
-        "quick": meta["scale"] == "quick", "scale": meta["scale"],
+        "source_digest": meta.get("source_digest"),
+        "backend": meta["backend"],
+        "device": meta["device"],
+        "dtype": meta["dtype"],
+        "seed": meta["seed"],
+        "quick": meta["scale"] == "quick",
+        "scale": meta["scale"],
         "claims": [r.to_json() for r in results],
     }
     text = json.dumps(doc, indent=1, sort_keys=False) + "\n"
@@ -224,12 +277,17 @@ def figures_of(ids: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(CLAIMS[i].figure for i in ids if CLAIMS[i].figure is not None))
 
 
-def _figure_context(quick: bool, seed: int, experiment_scale: str | None,
-                    datasets: Sequence[str] | None) -> Any:
+def _figure_context(
+    quick: bool, seed: int, experiment_scale: str | None, datasets: Sequence[str] | None
+) -> Any:
     from xsam_theory.figures import FigureContext
 
-    return FigureContext(quick=quick, seed=seed, experiment_scale=experiment_scale,
-                         datasets=None if datasets is None else tuple(datasets))
+    return FigureContext(
+        quick=quick,
+        seed=seed,
+        experiment_scale=experiment_scale,
+        datasets=None if datasets is None else tuple(datasets),
+    )
 
 
 def _draw_one(fid: str, fctx: Any, folder: Path) -> None:
@@ -238,10 +296,17 @@ def _draw_one(fid: str, fctx: Any, folder: Path) -> None:
     make_figure(fid, fctx, folder)
 
 
-def draw_figures(results: Sequence[ClaimResult], out_dir: str | Path, *, quick: bool, seed: int,
-                 progress: IO[str] | None = None, experiment_scale: str | None = None,
-                 datasets: Sequence[str] | None = None,
-                 drawn: dict[str, Future[None]] | None = None) -> dict[str, str]:
+def draw_figures(
+    results: Sequence[ClaimResult],
+    out_dir: str | Path,
+    *,
+    quick: bool,
+    seed: int,
+    progress: IO[str] | None = None,
+    experiment_scale: str | None = None,
+    datasets: Sequence[str] | None = None,
+    drawn: dict[str, Future[None]] | None = None,
+) -> dict[str, str]:
     """Draw each figure that the selected claims name and point each result at it.
 
     Figures named by ``@claim(figure=...)`` go to ``out_dir/figures/`` (PNG, PDF and the CSV of
@@ -289,9 +354,17 @@ class OutputError(RuntimeError):
     """verify's outputs could not be made or written; the previous outputs are unchanged."""
 
 
-def main(scale: str, only: Sequence[str] | None, out: str, seed: int, backend: str,
-         device: str | None, quiet: bool = False, figures: bool = True,
-         datasets: Sequence[str] | None = None) -> int:
+def main(
+    scale: str,
+    only: Sequence[str] | None,
+    out: str,
+    seed: int,
+    backend: str,
+    device: str | None,
+    quiet: bool = False,
+    figures: bool = True,
+    datasets: Sequence[str] | None = None,
+) -> int:
     """The command's body: returns the exit status.
 
     Status: 0, or 1 if any D/L/F claim fails or errors (P verdicts never change it); 2 if
@@ -316,65 +389,104 @@ def main(scale: str, only: Sequence[str] | None, out: str, seed: int, backend: s
         print(f"error: {e}", file=sys.stderr)
         return 2
     try:
-        return _run_into(staging, ids, scale, out, seed, backend, device, quiet, figures,
-                         datasets)
+        return _run_into(staging, ids, scale, out, seed, backend, device, quiet, figures, datasets)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _run_into(staging: Path, ids: Sequence[str], scale: str, out: str, seed: int, backend: str,
-              device: str | None, quiet: bool, figures: bool,
-              datasets: Sequence[str] | None) -> int:
+def _run_into(
+    staging: Path,
+    ids: Sequence[str],
+    scale: str,
+    out: str,
+    seed: int,
+    backend: str,
+    device: str | None,
+    quiet: bool,
+    figures: bool,
+    datasets: Sequence[str] | None,
+) -> int:
     """Run the checks, write every output into ``staging``, then move them into ``out`` together.
 
     The checks keep their stores in ``out``. Returns the exit status.
     """
-    ctx = ExperimentContext(scale=scale, seed=seed, backend=backend, device=device, out_dir=out,
-                            progress=not quiet,
-                            datasets=None if datasets is None else tuple(datasets))
+    ctx = ExperimentContext(
+        scale=scale,
+        seed=seed,
+        backend=backend,
+        device=device,
+        out_dir=out,
+        progress=not quiet,
+        datasets=None if datasets is None else tuple(datasets),
+    )
     errors: dict[str, str] = {}
     with contextlib.ExitStack() as stack:
         # figures that draw no claim's experiment are drawn by a second process while the
         # checks run; the others are drawn here afterwards, from the evidence just measured
         drawn: dict[str, Future[None]] = {}
-        independent = [f for f in figures_of(ids) if figures
-                       and not FIGURES[f].draws_claim_evidence]
+        independent = [
+            f for f in figures_of(ids) if figures and not FIGURES[f].draws_claim_evidence
+        ]
         if independent:
-            pool = stack.enter_context(ProcessPoolExecutor(
-                1, mp_context=multiprocessing.get_context("spawn")))
+            pool = stack.enter_context(
+                ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            )
             fctx = _figure_context(scale == "quick", seed, scale, ctx.datasets)
-            drawn = {f: pool.submit(_draw_one, f, fctx, staging / "figures")
-                     for f in independent}
+            drawn = {f: pool.submit(_draw_one, f, fctx, staging / "figures") for f in independent}
         results = run_ledger(ctx, ids, progress=None if quiet else sys.stderr)
         if figures:
-            errors = draw_figures(results, staging, quick=scale == "quick", seed=seed,
-                                  progress=None if quiet else sys.stderr,
-                                  experiment_scale=scale, datasets=ctx.datasets, drawn=drawn)
-    meta = {"package_version": __version__, "source_digest": package_digest(),
-            "backend": backend, "device": device, "dtype": "float64", "seed": seed,
-            "scale": scale}
+            errors = draw_figures(
+                results,
+                staging,
+                quick=scale == "quick",
+                seed=seed,
+                progress=None if quiet else sys.stderr,
+                experiment_scale=scale,
+                datasets=ctx.datasets,
+                drawn=drawn,
+            )
+    meta = {
+        "package_version": __version__,
+        "source_digest": package_digest(),
+        "backend": backend,
+        "device": device,
+        "dtype": "float64",
+        "seed": seed,
+        "scale": scale,
+    }
     print(render_table(results))
     for r in results:
         if "cached_runs" in r.evidence:
             c = r.evidence["cached_runs"]
-            print(f"{r.id}: {c['cached']} of {c['runs']} sweep runs read from the run store "
-                  f"in {out} (computed earlier by this code); {c['runs'] - c['cached']} "
-                  "computed now")
+            print(
+                f"{r.id}: {c['cached']} of {c['runs']} sweep runs read from the run store "
+                f"in {out} (computed earlier by this code); {c['runs'] - c['cached']} "
+                "computed now"
+            )
     try:
         if errors:
-            raise OutputError("; ".join(f"figure {fid!r} could not be drawn or written ({e})"
-                                        for fid, e in errors.items()))
+            raise OutputError(
+                "; ".join(
+                    f"figure {fid!r} could not be drawn or written ({e})"
+                    for fid, e in errors.items()
+                )
+            )
         try:
             write_outputs(results, staging, meta)
             replace_together(out, staging, OUTPUTS)
         except OSError as e:
             raise OutputError(f"could not write the outputs: {e}") from None
     except OutputError as e:
-        print(f"error: {e}; nothing in {out} was changed (claims.json, report.md and figures/ "
-              f"are still those of the previous run; finished sweep runs are kept in its "
-              f"stores): fix the cause (e.g. free disk space) and rerun", file=sys.stderr)
+        print(
+            f"error: {e}; nothing in {out} was changed (claims.json, report.md and figures/ "
+            f"are still those of the previous run; finished sweep runs are kept in its "
+            f"stores): fix the cause (e.g. free disk space) and rerun",
+            file=sys.stderr,
+        )
         return OUTPUT_FAILED
     status = exit_status(results)
-    print(f"\nwrote {Path(out) / 'claims.json'} and {Path(out) / 'report.md'}; exit status "
-          f"{status} (1 if any D/L/F claim fails or errors; P verdicts never change it)")
+    print(
+        f"\nwrote {Path(out) / 'claims.json'} and {Path(out) / 'report.md'}; exit status "
+        f"{status} (1 if any D/L/F claim fails or errors; P verdicts never change it)"
+    )
     return status

@@ -45,7 +45,25 @@ from xsam_theory.bench.run import SECTIONS, main, run_bench
 from xsam_theory.bench.targets import TARGETS, evaluate_targets
 from xsam_theory.bench.timing import Timing, interleaved
 
-__all__ = ["DEFAULT_SECTIONS", "LABELS", "MINIBATCH", "MODELS", "N_SAMPLES", "SECTIONS",
-           "TARGETS", "BenchConfig", "Kernel", "Library", "NotMeasured", "Report", "RowKey",
-           "Timing", "evaluate_targets", "gradient_flops", "interleaved", "main",
-           "reference_problem", "run_bench"]
+__all__ = [
+    "DEFAULT_SECTIONS",
+    "LABELS",
+    "MINIBATCH",
+    "MODELS",
+    "N_SAMPLES",
+    "SECTIONS",
+    "TARGETS",
+    "BenchConfig",
+    "Kernel",
+    "Library",
+    "NotMeasured",
+    "Report",
+    "RowKey",
+    "Timing",
+    "evaluate_targets",
+    "gradient_flops",
+    "interleaved",
+    "main",
+    "reference_problem",
+    "run_bench",
+]

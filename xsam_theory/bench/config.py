@@ -14,8 +14,18 @@ import numpy as np
 
 from xsam_theory._version import __version__
 
-__all__ = ["DEFAULT_SECTIONS", "MINIBATCH", "MIN_SAMPLE_S", "MODELS", "N_SAMPLES", "TEACHER",
-           "BenchConfig", "environment", "loadavg", "torch_or_none"]
+__all__ = [
+    "DEFAULT_SECTIONS",
+    "MINIBATCH",
+    "MIN_SAMPLE_S",
+    "MODELS",
+    "N_SAMPLES",
+    "TEACHER",
+    "BenchConfig",
+    "environment",
+    "loadavg",
+    "torch_or_none",
+]
 
 #: Student widths of the reference problem plus the GPU-only "large" one.
 MODELS = {

@@ -68,8 +68,9 @@ def bench_kernels(report: Report, out: Callable[[str], None]) -> None:
         _kernels_one(report, out, model, bsize)
 
 
-def _numpy_contenders(problem: Any, w: np.ndarray, batch: Any, model: str, v: np.ndarray,
-                      V16: np.ndarray) -> Contenders:
+def _numpy_contenders(
+    problem: Any, w: np.ndarray, batch: Any, model: str, v: np.ndarray, V16: np.ndarray
+) -> Contenders:
     """The package's NumPy gradient and R-operator HVPs (fresh, cached; 16 batched vs single)."""
     point = problem.at(w, batch)
     point.grad  # noqa: B018 - fills the caches the "cached" rows reuse
@@ -79,14 +80,15 @@ def _numpy_contenders(problem: Any, w: np.ndarray, batch: Any, model: str, v: np
         (N, Kernel.HVP_FRESH): lambda: problem.at(w, batch).hvp(v),
         (N, Kernel.HVP_CACHED): lambda: point.hvp(v),
     }
-    if model not in ("medium", "large"):   # T2's batched rows: the small model
+    if model not in ("medium", "large"):  # T2's batched rows: the small model
         c[(N, Kernel.HVP_16_BATCHED)] = lambda: point.hvp_batch(V16)
         c[(N, Kernel.HVP_16_SINGLE)] = lambda: [point.hvp(u) for u in V16]
     return c
 
 
-def _torch_contenders(cfg: BenchConfig, torch: Any, problem: Any, w: np.ndarray, batch: Any,
-                      model: str, v: np.ndarray) -> Contenders:
+def _torch_contenders(
+    cfg: BenchConfig, torch: Any, problem: Any, w: np.ndarray, batch: Any, model: str, v: np.ndarray
+) -> Contenders:
     """Torch autograd (double backward, forward-over-reverse) and the package on torch."""
     import array_api_compat.torch as xpt
 
@@ -113,8 +115,7 @@ def _torch_contenders(cfg: BenchConfig, torch: Any, problem: Any, w: np.ndarray,
     return c
 
 
-def _kernels_one(report: Report, out: Callable[[str], None], model: str,
-                 bsize: int | None) -> None:
+def _kernels_one(report: Report, out: Callable[[str], None], model: str, bsize: int | None) -> None:
     """Every contender for one model and batch, interleaved; rows with the ratio to gradient."""
     cfg = report.config
     torch = torch_or_none()

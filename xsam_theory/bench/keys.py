@@ -72,15 +72,26 @@ LABELS: dict[tuple[Library | None, Kernel], str] = {
     (_P, Kernel.GRADIENT): "package-on-torch gradient",
     (_P, Kernel.HVP_FRESH): "package-on-torch R-op HVP fresh",
     (_P, Kernel.HVP_CACHED): "package-on-torch R-op HVP cached",
-    **{(lib, kernel): f"{lib.value} {name} step" for lib in (Library.PACKAGE, _T)
-       for kernel, name in ((Kernel.STEP_GD, "gd"), (Kernel.STEP_SAM, "sam"),
-                            (Kernel.STEP_XSAM, "xsam"))},
+    **{
+        (lib, kernel): f"{lib.value} {name} step"
+        for lib in (Library.PACKAGE, _T)
+        for kernel, name in (
+            (Kernel.STEP_GD, "gd"),
+            (Kernel.STEP_SAM, "sam"),
+            (Kernel.STEP_XSAM, "xsam"),
+        )
+    },
     (Library.PACKAGE, Kernel.XSAM_OVER_SAM_BOUND): "package X-SAM/SAM vs bound",
     (_T, Kernel.XSAM_OVER_SAM_BOUND): "torch X-SAM/SAM vs bound",
-    **{(lib, kernel): text.format(lib=lib.value) for lib in (_N, _T) for kernel, text in (
-        (Kernel.EIGSH_LIMITED, "eigsh on {lib} HVPs, BLAS limited (default)"),
-        (Kernel.EIGSH_UNLIMITED, "eigsh on {lib} HVPs, pools unlimited"),
-        (Kernel.EIGSH_UNLIMITED_OVER_LIMITED, "{lib}: unlimited / limited"))},
+    **{
+        (lib, kernel): text.format(lib=lib.value)
+        for lib in (_N, _T)
+        for kernel, text in (
+            (Kernel.EIGSH_LIMITED, "eigsh on {lib} HVPs, BLAS limited (default)"),
+            (Kernel.EIGSH_UNLIMITED, "eigsh on {lib} HVPs, pools unlimited"),
+            (Kernel.EIGSH_UNLIMITED_OVER_LIMITED, "{lib}: unlimited / limited"),
+        )
+    },
     (None, Kernel.EIGEN_REFERENCE): "reference ARPACK tol=0",
     (None, Kernel.EIGEN_LANCZOS): "package Lanczos (40 steps)",
     (None, Kernel.EIGEN_ARPACK): "ARPACK eigsh tol=1e-6",

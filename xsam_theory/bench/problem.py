@@ -16,8 +16,15 @@ from xsam_theory.bench.config import (
     torch_or_none,
 )
 
-__all__ = ["TorchStudent", "gradient_flops", "n_params", "problem_on_backend",
-           "reference_problem", "sync_for", "to_backend"]
+__all__ = [
+    "TorchStudent",
+    "gradient_flops",
+    "n_params",
+    "problem_on_backend",
+    "reference_problem",
+    "sync_for",
+    "to_backend",
+]
 
 
 def reference_problem(model: str) -> Any:
@@ -95,8 +102,9 @@ def to_backend(op: Any, x: Any) -> Any:
 class TorchStudent:
     """The student as an ``nn.Sequential`` on a device, with autograd gradient and HVPs."""
 
-    def __init__(self, torch: Any, problem: Any, w: np.ndarray, batch: np.ndarray | None,
-                 device: Any):
+    def __init__(
+        self, torch: Any, problem: Any, w: np.ndarray, batch: np.ndarray | None, device: Any
+    ):
         """Build the network with parameters ``w`` on ``device`` (first ``len(batch)`` points)."""
         from xsam_theory.torch.hvp import GradientGraph, forward_over_reverse_hvp
 
@@ -104,8 +112,7 @@ class TorchStudent:
         self.F = torch.nn.functional
         self._graph, self._forward_over_reverse = GradientGraph, forward_over_reverse_hvp
         self.net = _sequential(torch, problem.widths).double().to(device)
-        torch.nn.utils.vector_to_parameters(torch.tensor(w, device=device),
-                                            self.net.parameters())
+        torch.nn.utils.vector_to_parameters(torch.tensor(w, device=device), self.net.parameters())
         X = torch.tensor(np.asarray(problem.X), device=device)
         y = torch.tensor(np.asarray(problem.Y).argmax(1), device=device)
         if batch is not None:

@@ -39,8 +39,9 @@ class Report:
     def rows(self, section: str, **match: Any) -> list[dict[str, Any]]:
         """The rows of ``section`` whose fields equal ``match`` (enums compared by value)."""
         want = {k: v.value if isinstance(v, Enum) else v for k, v in match.items()}
-        return [r for r in self.sections.get(section, [])
-                if all(r.get(k) == v for k, v in want.items())]
+        return [
+            r for r in self.sections.get(section, []) if all(r.get(k) == v for k, v in want.items())
+        ]
 
     def find(self, key: RowKey) -> dict[str, Any]:
         """The first row ``key`` matches.
@@ -63,8 +64,12 @@ class Report:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON report: environment, sections, targets, seconds."""
-        return {"environment": self.env, "sections": self.sections, "targets": self.targets,
-                "seconds": self.seconds}
+        return {
+            "environment": self.env,
+            "sections": self.sections,
+            "targets": self.targets,
+            "seconds": self.seconds,
+        }
 
 
 def key_row(library: Library | None, kernel: Kernel, **extra: Any) -> dict[str, Any]:
@@ -78,7 +83,8 @@ def key_row(library: Library | None, kernel: Kernel, **extra: Any) -> dict[str, 
     return {**row, **extra}
 
 
-def timed_row(library: Library | None, kernel: Kernel, timing: Timing,
-              **extra: Any) -> dict[str, Any]:
+def timed_row(
+    library: Library | None, kernel: Kernel, timing: Timing, **extra: Any
+) -> dict[str, Any]:
     """:func:`key_row` with the timing's fields (``median_s``, ``min_s``, ...) before ``extra``."""
     return key_row(library, kernel, **timing.to_dict(), **extra)

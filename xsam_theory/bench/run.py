@@ -67,17 +67,23 @@ def run_bench(cfg: BenchConfig, out: Out = print) -> Report:
 
 def _print_header(cfg: BenchConfig, e: dict[str, Any], out: Out) -> None:
     """The run's settings, CPU, versions and thread pools."""
-    out(f"xsam-theory bench {__version__} — backend {cfg.backend}, device {e['device']}"
+    out(
+        f"xsam-theory bench {__version__} — backend {cfg.backend}, device {e['device']}"
         f"{', quick' if cfg.quick else ''}"
         f"{f', pools limited to {cfg.threads} thread(s)' if cfg.threads else ''}, "
-        f"{cfg.repeats} interleaved repeats (median [min–max])")
-    out(f"  {e['cpu']}, {e['cpu_count']} CPUs; numpy {e['numpy']}, scipy {e['scipy']}"
+        f"{cfg.repeats} interleaved repeats (median [min–max])"
+    )
+    out(
+        f"  {e['cpu']}, {e['cpu_count']} CPUs; numpy {e['numpy']}, scipy {e['scipy']}"
         + (f", torch {e['torch']}" if "torch" in e else ", torch not installed")
-        + (f"; GPU {e['gpu']}" if "gpu" in e else ""))
+        + (f"; GPU {e['gpu']}" if "gpu" in e else "")
+    )
     for p in e["pools"]:
-        out(f"  pool: {p.get('internal_api')} {p.get('version') or ''} "
+        out(
+            f"  pool: {p.get('internal_api')} {p.get('version') or ''} "
             f"{p.get('architecture') or ''} {p.get('num_threads')} threads "
-            f"({p.get('filepath', '')})")
+            f"({p.get('filepath', '')})"
+        )
     if "torch" in e:
         out(f"  torch: {e['torch_threads']} threads, BLAS {e['torch_blas']}")
     if e["env"]:
@@ -90,11 +96,16 @@ def _print_footer(report: Report, out: Out) -> None:
     out("\nTargets, measured / target")
     for t in report.targets:
         out(f"  {t['id']}  {t['status']:<8} {t['measured']}  /  {t['target']}")
-    out(f"\nbench finished in {report.seconds:.0f} s; load average at start "
+    out(
+        f"\nbench finished in {report.seconds:.0f} s; load average at start "
         f"{_fmt_load(e['loadavg_start'])}, at end {_fmt_load(e['loadavg_end'])} "
-        f"on {e['cpu_count']} CPUs")
-    busy = [x for x in (e["loadavg_start"] or [])[:1] + (e["loadavg_end"] or [])[:1]
-            if x > 0.5 * (e["cpu_count"] or 1) + 1]
+        f"on {e['cpu_count']} CPUs"
+    )
+    busy = [
+        x
+        for x in (e["loadavg_start"] or [])[:1] + (e["loadavg_end"] or [])[:1]
+        if x > 0.5 * (e["cpu_count"] or 1) + 1
+    ]
     if busy:
         out("  warning: other processes were competing for the cores; ratios are noisier")
 
@@ -118,9 +129,15 @@ def _run_bench(cfg: BenchConfig, out: Out) -> Report:
     return report
 
 
-def main(backend: str = "numpy", device: str | None = None, quick: bool = False,
-         json_path: str | None = None, models: Sequence[str] | None = None,
-         repeats: int | None = None, threads: int | None = None) -> int:
+def main(
+    backend: str = "numpy",
+    device: str | None = None,
+    quick: bool = False,
+    json_path: str | None = None,
+    models: Sequence[str] | None = None,
+    repeats: int | None = None,
+    threads: int | None = None,
+) -> int:
     """The ``xsam-theory bench`` command: run, print, and write the JSON report if asked.
 
     Returns:
@@ -129,8 +146,9 @@ def main(backend: str = "numpy", device: str | None = None, quick: bool = False,
     kw: dict[str, Any] = {}
     if models:
         kw["models"] = tuple(models)
-    cfg = BenchConfig(backend=backend, device=device, quick=quick, repeats=repeats,
-                      threads=threads, **kw)
+    cfg = BenchConfig(
+        backend=backend, device=device, quick=quick, repeats=repeats, threads=threads, **kw
+    )
     report = run_bench(cfg, lambda s: print(s, flush=True))
     if json_path:
         data = json.dumps(report.to_dict(), indent=1, default=_json_default).encode()

@@ -18,8 +18,9 @@ from xsam_theory.bench.timing import Timing, fmt_s, interleaved
 __all__ = ["bench_eigen", "bench_hessian", "pyhessian_power"]
 
 
-def pyhessian_power(op: Any, v0: Any, tol: float = 1e-3, max_iter: int = 100) -> \
-        tuple[float, Any, int]:
+def pyhessian_power(
+    op: Any, v0: Any, tol: float = 1e-3, max_iter: int = 100
+) -> tuple[float, Any, int]:
     """PyHessian's top-eigenvalue loop, as PyHessian writes it.
 
     ``v ← Hv / (‖Hv‖ + 1e-6)``, stopping when ``|λ_prev − λ| / (|λ_prev| + 1e-6) < tol``;
@@ -64,13 +65,13 @@ def _eigen_methods(cfg: BenchConfig, op: Any, v0: np.ndarray) -> dict[Kernel, Ca
     if cfg.backend == "torch":
         from xsam_theory.torch.lanczos import lanczos_top
 
-        methods[Kernel.EIGEN_TORCH_LANCZOS] = lambda: lanczos_top(op.matvec, to_backend(op, v0),
-                                                                  40)
+        methods[Kernel.EIGEN_TORCH_LANCZOS] = lambda: lanczos_top(op.matvec, to_backend(op, v0), 40)
     return methods
 
 
-def _time_methods(cfg: BenchConfig, op: Any, methods: dict[Kernel, Callable[[], Any]]
-                  ) -> tuple[dict[Kernel, Timing], dict[Kernel, tuple[Any, int]]]:
+def _time_methods(
+    cfg: BenchConfig, op: Any, methods: dict[Kernel, Callable[[], Any]]
+) -> tuple[dict[Kernel, Timing], dict[Kernel, tuple[Any, int]]]:
     """Timings and ``(result, HVPs)`` of the last call, per method."""
     results: dict[Kernel, tuple[Any, int]] = {}
 
@@ -78,10 +79,15 @@ def _time_methods(cfg: BenchConfig, op: Any, methods: dict[Kernel, Callable[[], 
         def g() -> None:
             before = op.n_hvp
             results[kernel] = (f(), op.n_hvp - before)
+
         return g
 
-    times = interleaved({k: counted(k, f) for k, f in methods.items()},
-                        max(1, cfg.repeats // 2), warmup=0, sync=sync_for(cfg))
+    times = interleaved(
+        {k: counted(k, f) for k, f in methods.items()},
+        max(1, cfg.repeats // 2),
+        warmup=0,
+        sync=sync_for(cfg),
+    )
     return times, results
 
 
@@ -109,22 +115,46 @@ def _eigen_one(report: Report, out: Callable[[str], None], model: str) -> None:
     lam, u = ref.eigenvalue, ref.eigenvector
     v0 = np.random.default_rng(1).standard_normal(problem.dim)
     times, results = _time_methods(cfg, op, _eigen_methods(cfg, op, v0))
-    out(f"  {model} ({problem.dim:,} params), batch {MINIBATCH}: tight reference "
+    out(
+        f"  {model} ({problem.dim:,} params), batch {MINIBATCH}: tight reference "
         f"λ_max = {lam:.10g} (ARPACK tol=0, {ref.n_hvp} HVPs, residual "
-        f"{ref.residuals[0]:.1e}, {t_ref:.2f} s)")
-    report.add("eigen", {"name": label(None, Kernel.EIGEN_REFERENCE),
-                         "kernel": Kernel.EIGEN_REFERENCE.value, "model": model,
-                         "eigenvalue": lam, "n_hvp": ref.n_hvp, "seconds": t_ref,
-                         "residual": float(ref.residuals[0])})
+        f"{ref.residuals[0]:.1e}, {t_ref:.2f} s)"
+    )
+    report.add(
+        "eigen",
+        {
+            "name": label(None, Kernel.EIGEN_REFERENCE),
+            "kernel": Kernel.EIGEN_REFERENCE.value,
+            "model": model,
+            "eigenvalue": lam,
+            "n_hvp": ref.n_hvp,
+            "seconds": t_ref,
+            "residual": float(ref.residuals[0]),
+        },
+    )
     for kernel, t in times.items():
         res, n_hvp = results[kernel]
         est, vec, residual = _estimate(res)
         rel = abs(est - lam) / abs(lam)
         angle = angle_deg(to_backend(op, to_numpy(vec)), u, oriented=False)
-        report.add("eigen", timed_row(None, kernel, t, model=model, n_hvp=n_hvp, eigenvalue=est,
-                                      rel_error=rel, angle_deg=angle, residual=residual))
-        out(f"    {label(None, kernel):<42} {n_hvp:4d} HVPs  rel.err {rel:8.1e}  angle "
-            f"{angle:7.3f}°  residual {residual:8.1e}  {t}")
+        report.add(
+            "eigen",
+            timed_row(
+                None,
+                kernel,
+                t,
+                model=model,
+                n_hvp=n_hvp,
+                eigenvalue=est,
+                rel_error=rel,
+                angle_deg=angle,
+                residual=residual,
+            ),
+        )
+        out(
+            f"    {label(None, kernel):<42} {n_hvp:4d} HVPs  rel.err {rel:8.1e}  angle "
+            f"{angle:7.3f}°  residual {residual:8.1e}  {t}"
+        )
 
 
 def bench_hessian(report: Report, out: Callable[[str], None]) -> None:
@@ -155,14 +185,28 @@ def _hessian_one(report: Report, out: Callable[[str], None], bsize: int | None) 
     def spectrum() -> None:
         holder["spec"] = xp.linalg.eigvalsh(holder["H"])
 
-    times = interleaved({"assemble": assemble, "eigvalsh": spectrum},
-                        max(1, cfg.repeats // 2), warmup=0, sync=sync_for(cfg))
+    times = interleaved(
+        {"assemble": assemble, "eigvalsh": spectrum},
+        max(1, cfg.repeats // 2),
+        warmup=0,
+        sync=sync_for(cfg),
+    )
     total = times["assemble"].median + times["eigvalsh"].median
     lam = float(xp.max(holder["spec"]))
-    report.add("hessian", {"name": f"{label(None, Kernel.HESSIAN)}, batch {n}",
-                           "kernel": Kernel.HESSIAN.value, "batch": n,
-                           "assemble": times["assemble"].to_dict(),
-                           "eigvalsh": times["eigvalsh"].to_dict(), "total_s": total,
-                           "lambda_max": lam, "dim": problem.dim})
-    out(f"  tiny ({problem.dim:,} params), batch {n}: assemble {times['assemble']}, "
-        f"eigvalsh {times['eigvalsh']}, total {fmt_s(total)}; λ_max = {lam:.10g}")
+    report.add(
+        "hessian",
+        {
+            "name": f"{label(None, Kernel.HESSIAN)}, batch {n}",
+            "kernel": Kernel.HESSIAN.value,
+            "batch": n,
+            "assemble": times["assemble"].to_dict(),
+            "eigvalsh": times["eigvalsh"].to_dict(),
+            "total_s": total,
+            "lambda_max": lam,
+            "dim": problem.dim,
+        },
+    )
+    out(
+        f"  tiny ({problem.dim:,} params), batch {n}: assemble {times['assemble']}, "
+        f"eigvalsh {times['eigvalsh']}, total {fmt_s(total)}; λ_max = {lam:.10g}"
+    )

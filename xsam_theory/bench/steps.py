@@ -47,8 +47,13 @@ def _package_contenders(cfg: BenchConfig, model: str, k: int) -> Contenders:
     configs = {
         Kernel.STEP_GD: preset("gd", lr=0.05),
         Kernel.STEP_SAM: preset("sam", lr=0.05, rho=0.05),
-        Kernel.STEP_XSAM: preset("xsam", lr=0.05, rho=0.05, alpha=0.2,
-                                 **{**REFERENCE_OPTIONS["xsam"], "steps_per_epoch": 10**6}),
+        Kernel.STEP_XSAM: preset(
+            "xsam",
+            lr=0.05,
+            rho=0.05,
+            alpha=0.2,
+            **{**REFERENCE_OPTIONS["xsam"], "steps_per_epoch": 10**6},
+        ),
     }
     states = {kernel: init_state(problem, w, c, seed=0) for kernel, c in configs.items()}
 
@@ -58,12 +63,13 @@ def _package_contenders(cfg: BenchConfig, model: str, k: int) -> Contenders:
             for _ in range(k):
                 s, _info = step(problem, s, configs[kernel], batch)
             states[kernel] = s
+
         return run
 
     P = Library.PACKAGE
     c: Contenders = {}
     for kernel in configs:
-        period(kernel)()                    # move X-SAM past its plain-SAM start
+        period(kernel)()  # move X-SAM past its plain-SAM start
         c[(P, kernel)] = period(kernel)
     # r: HVP/gradient cost ratio of the power iteration's HVPs (they reuse the caches)
     point = problem.at(w, batch)
@@ -81,14 +87,16 @@ def _torch_contenders(cfg: BenchConfig, torch: Any, model: str, k: int) -> Conte
     problem = reference_problem(model)
     w = np.asarray(problem.init_params(1))
     dev = torch.device(cfg.device or "cpu")
-    models = {kernel: TorchStudent(torch, problem, w, np.arange(MINIBATCH), dev)
-              for kernel in STEP_KERNELS}
+    models = {
+        kernel: TorchStudent(torch, problem, w, np.arange(MINIBATCH), dev)
+        for kernel in STEP_KERNELS
+    }
     opts = {
         Kernel.STEP_GD: torch.optim.SGD(models[Kernel.STEP_GD].params, lr=0.05),
-        Kernel.STEP_SAM: SAM(models[Kernel.STEP_SAM].params, torch.optim.SGD, rho=0.05,
-                             lr=0.05),
-        Kernel.STEP_XSAM: XSAM(models[Kernel.STEP_XSAM].params, torch.optim.SGD, rho=0.05,
-                               alpha=0.2, lr=0.05),
+        Kernel.STEP_SAM: SAM(models[Kernel.STEP_SAM].params, torch.optim.SGD, rho=0.05, lr=0.05),
+        Kernel.STEP_XSAM: XSAM(
+            models[Kernel.STEP_XSAM].params, torch.optim.SGD, rho=0.05, alpha=0.2, lr=0.05
+        ),
     }
 
     def period(kernel: Kernel) -> Callable[[], None]:
@@ -102,6 +110,7 @@ def _torch_contenders(cfg: BenchConfig, torch: Any, model: str, k: int) -> Conte
                     opt.step()
                 else:
                     opt.step(tm.loss)
+
         return run
 
     T = Library.TORCH
@@ -109,7 +118,7 @@ def _torch_contenders(cfg: BenchConfig, torch: Any, model: str, k: int) -> Conte
     for kernel in opts:
         period(kernel)()
         c[(T, kernel)] = period(kernel)
-    tm = TorchStudent(torch, problem, w, np.arange(MINIBATCH), dev)   # untouched by the optimizers
+    tm = TorchStudent(torch, problem, w, np.arange(MINIBATCH), dev)  # untouched by the optimizers
     gg = tm.graph()
     vt = torch.ones(problem.dim, dtype=torch.float64, device=dev)
     c[(T, Kernel.GRADIENT)] = tm.grad
@@ -127,17 +136,27 @@ def _steps_one(report: Report, out: Callable[[str], None], model: str) -> None:
     c = _package_contenders(cfg, model, k)
     if torch is not None:
         c.update(_torch_contenders(cfg, torch, model, k))
-    times = interleaved(c, max(2, cfg.repeats), warmup=1, sync=sync_for(cfg),
-                        min_sample_s=MIN_SAMPLE_S)
-    out(f"  {model} ({n_params(MODELS[model]):,} params), batch {MINIBATCH}, X-SAM "
-        f"reference schedule k={k}, m={m}")
+    times = interleaved(
+        c, max(2, cfg.repeats), warmup=1, sync=sync_for(cfg), min_sample_s=MIN_SAMPLE_S
+    )
+    out(
+        f"  {model} ({n_params(MODELS[model]):,} params), batch {MINIBATCH}, X-SAM "
+        f"reference schedule k={k}, m={m}"
+    )
     for lib in (Library.PACKAGE, Library.TORCH):
         if (lib, Kernel.GRADIENT) in times:
             _library_rows(report, out, model, lib, times, k, m)
 
 
-def _library_rows(report: Report, out: Callable[[str], None], model: str, lib: Library,
-                  times: dict[tuple[Library, Kernel], Timing], k: int, m: int) -> None:
+def _library_rows(
+    report: Report,
+    out: Callable[[str], None],
+    model: str,
+    lib: Library,
+    times: dict[tuple[Library, Kernel], Timing],
+    k: int,
+    m: int,
+) -> None:
     """One library's per-step rows and its X-SAM/SAM against :math:`(2 + m r/k)/2`."""
     r = times[(lib, Kernel.HVP_CACHED)].median / times[(lib, Kernel.GRADIENT)].median
     per = {kernel: times[(lib, kernel)] for kernel in STEP_KERNELS}
@@ -145,13 +164,36 @@ def _library_rows(report: Report, out: Callable[[str], None], model: str, lib: L
     ratio = per[Kernel.STEP_XSAM].median / sam
     bound = (2.0 + m * r / k) / 2.0
     for kernel, t in per.items():
-        report.add("steps", key_row(lib, kernel, model=model, seconds_per_step=t.median / k,
-                                    min_s=t.min / k, max_s=t.max / k,
-                                    ratio_to_sam=t.median / sam))
-        out(f"    {lib.value:<8} {STEP_KERNELS[kernel]:<5} {fmt_s(t.median / k):>9}/step "
-            f"[{fmt_s(t.min / k)}–{fmt_s(t.max / k)}]  {t.median / sam:5.2f}x SAM")
-    report.add("steps", key_row(lib, Kernel.XSAM_OVER_SAM_BOUND, model=model, r=r,
-                                xsam_over_sam=ratio, bound=bound, ratio_to_bound=ratio / bound,
-                                sam_over_gd=sam / gd))
-    out(f"    {lib.value:<8} X-SAM/SAM = {ratio:.3f}, bound (2 + m·r/k)/2 = {bound:.3f} with "
-        f"r = {r:.2f}: {ratio / bound:.3f}x the bound; SAM/GD = {sam / gd:.2f}")
+        report.add(
+            "steps",
+            key_row(
+                lib,
+                kernel,
+                model=model,
+                seconds_per_step=t.median / k,
+                min_s=t.min / k,
+                max_s=t.max / k,
+                ratio_to_sam=t.median / sam,
+            ),
+        )
+        out(
+            f"    {lib.value:<8} {STEP_KERNELS[kernel]:<5} {fmt_s(t.median / k):>9}/step "
+            f"[{fmt_s(t.min / k)}–{fmt_s(t.max / k)}]  {t.median / sam:5.2f}x SAM"
+        )
+    report.add(
+        "steps",
+        key_row(
+            lib,
+            Kernel.XSAM_OVER_SAM_BOUND,
+            model=model,
+            r=r,
+            xsam_over_sam=ratio,
+            bound=bound,
+            ratio_to_bound=ratio / bound,
+            sam_over_gd=sam / gd,
+        ),
+    )
+    out(
+        f"    {lib.value:<8} X-SAM/SAM = {ratio:.3f}, bound (2 + m·r/k)/2 = {bound:.3f} with "
+        f"r = {r:.2f}: {ratio / bound:.3f}x the bound; SAM/GD = {sam / gd:.2f}"
+    )

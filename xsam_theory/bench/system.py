@@ -62,6 +62,7 @@ def _eigsh(point: Any, limited: bool) -> Callable[[], None]:
             lanczos_eigsh(op, 1, tol=1e-6)
         finally:
             lanczos_module.limit_blas_for = saved
+
     return run
 
 
@@ -82,8 +83,9 @@ def bench_threads(report: Report, out: Callable[[str], None]) -> None:
         report.add("threads", timed_row(lib, kernel, t, model=model, batch=MINIBATCH))
         out(f"    {label(lib, kernel):<46} {t}")
     for lib in points:
-        ratio = (times[(lib, Kernel.EIGSH_UNLIMITED)].median
-                 / times[(lib, Kernel.EIGSH_LIMITED)].median)
+        ratio = (
+            times[(lib, Kernel.EIGSH_UNLIMITED)].median / times[(lib, Kernel.EIGSH_LIMITED)].median
+        )
         report.add("threads", key_row(lib, Kernel.EIGSH_UNLIMITED_OVER_LIMITED, ratio=ratio))
         out(f"    {lib.value}: unlimited / limited = {ratio:.2f}x")
 
@@ -93,12 +95,15 @@ def bench_verify(report: Report, out: Callable[[str], None]) -> None:
     cfg = report.config
     if cfg.quick:
         return
-    cmd = list(cfg.verify_command or [sys.executable, "-m", "xsam_theory", "verify", "--quick",
-                                      "--quiet", "--out"])
+    cmd = list(
+        cfg.verify_command
+        or [sys.executable, "-m", "xsam_theory", "verify", "--quick", "--quiet", "--out"]
+    )
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         proc = subprocess.run([*cmd, tmp], capture_output=True, text=True, check=False)
         dt = time.perf_counter() - t0
-    report.add("verify", key_row(None, Kernel.VERIFY_QUICK, seconds=dt,
-                                 exit_status=proc.returncode))
+    report.add(
+        "verify", key_row(None, Kernel.VERIFY_QUICK, seconds=dt, exit_status=proc.returncode)
+    )
     out(f"    xsam-theory verify --quick: {dt:.1f} s (exit status {proc.returncode})")

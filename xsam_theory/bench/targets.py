@@ -49,20 +49,28 @@ class Target:
             needs = f" ({self.needs})" if self.needs else ""
             measured, ok, numbers = f"not measured: no row {missing.key}{needs}", None, {}
             goal = self.goal_if_missing or goal
-        return {"id": self.id, "measured": measured, "target": goal, "status": status(ok),
-                **numbers}
+        return {
+            "id": self.id,
+            "measured": measured,
+            "target": goal,
+            "status": status(ok),
+            **numbers,
+        }
 
 
 #: the targets in report order
 TARGETS: list[Target] = []
 
 
-def target(tid: str, goal: str, needs: str = "", goal_if_missing: str | None = None
-           ) -> Callable[[Callable[[Report], Measured]], Callable[[Report], Measured]]:
+def target(
+    tid: str, goal: str, needs: str = "", goal_if_missing: str | None = None
+) -> Callable[[Callable[[Report], Measured]], Callable[[Report], Measured]]:
     """Register the decorated function as target ``tid`` (see :class:`Target`)."""
+
     def register(read: Callable[[Report], Measured]) -> Callable[[Report], Measured]:
         TARGETS.append(Target(tid, goal, read, needs, goal_if_missing))
         return read
+
     return register
 
 
@@ -76,8 +84,9 @@ def evaluate_targets(report: Report) -> list[dict[str, Any]]:
     return [t.evaluate(report) for t in TARGETS]
 
 
-def _kernel(kernel: Kernel, library: Library, model: str | None = None,
-            batch: int | None = None) -> RowKey:
+def _kernel(
+    kernel: Kernel, library: Library, model: str | None = None, batch: int | None = None
+) -> RowKey:
     return RowKey("kernels", kernel, library, model, batch)
 
 
@@ -89,8 +98,11 @@ def gradient_vs_torch_and_ceiling(report: Report) -> Measured:
     ceiling = report.find(RowKey("ceiling", Kernel.GEMM, Library.NUMPY))
     ratio = ng["median_s"] / tg["median_s"]
     frac = ng["gflops"] / ceiling["gflops"]
-    return (f"{ratio:.2f}x torch, {100 * frac:.0f}% of GEMM ceiling",
-            ratio <= 1.15 and frac >= 0.70, {"ratio_to_torch": ratio, "ceiling_fraction": frac})
+    return (
+        f"{ratio:.2f}x torch, {100 * frac:.0f}% of GEMM ceiling",
+        ratio <= 1.15 and frac >= 0.70,
+        {"ratio_to_torch": ratio, "ceiling_fraction": frac},
+    )
 
 
 @target("T2", "<= 2.2x, <= 3.0x, <= 0.8x", "needs the small model on NumPy")
@@ -103,15 +115,19 @@ def hvp_vs_gradient(report: Report) -> Measured:
     for row in report.find_all(_kernel(Kernel.HVP_CACHED, Library.NUMPY, "small")):
         b = row["batch"]
         cached.append(row["ratio_to_gradient"])
-        fresh.append(report.find(_kernel(Kernel.HVP_FRESH, Library.NUMPY, "small", b))
-                     ["ratio_to_gradient"])
+        fresh.append(
+            report.find(_kernel(Kernel.HVP_FRESH, Library.NUMPY, "small", b))["ratio_to_gradient"]
+        )
         many = report.find(_kernel(Kernel.HVP_16_BATCHED, Library.NUMPY, "small", b))
         single = report.find(_kernel(Kernel.HVP_16_SINGLE, Library.NUMPY, "small", b))
         batched.append(many["median_s"] / single["median_s"])
     c, f, b16 = max(cached), max(fresh), max(batched)
-    return (f"cached {c:.2f}x, fresh {f:.2f}x gradient; 16 batched = {b16:.2f}x 16 single "
-            "(small, worst batch)", c <= 2.2 and f <= 3.0 and b16 <= 0.8,
-            {"cached": c, "fresh": f, "batched": b16})
+    return (
+        f"cached {c:.2f}x, fresh {f:.2f}x gradient; 16 batched = {b16:.2f}x 16 single "
+        "(small, worst batch)",
+        c <= 2.2 and f <= 3.0 and b16 <= 0.8,
+        {"cached": c, "fresh": f, "batched": b16},
+    )
 
 
 @target("T3", "<= 1e-6 within <= 40 HVPs")
@@ -122,16 +138,21 @@ def lanczos_accuracy(report: Report) -> Measured:
     hv = max(r["n_hvp"] for r in lz)
     res = max(r["residual"] for r in lz)
     models = ", ".join(f"{r['model']} {r['rel_error']:.0e}" for r in lz)
-    return (f"rel. error <= {worst:.1e} with {hv} HVPs ({models}); residual <= {res:.1e}",
-            worst <= 1e-6 and hv <= 40, {"rel_error": worst, "n_hvp": hv})
+    return (
+        f"rel. error <= {worst:.1e} with {hv} HVPs ({models}); residual <= {res:.1e}",
+        worst <= 1e-6 and hv <= 40,
+        {"rel_error": worst, "n_hvp": hv},
+    )
 
 
 @target("T4", "<= 1 s (batch 128)")
 def exact_hessian_time(report: Report) -> Measured:
     """Tiny's exact Hessian and its spectrum on the minibatch in <= 1 s (all batches shown)."""
     mini = report.find(RowKey("hessian", Kernel.HESSIAN, batch=MINIBATCH))["total_s"]
-    parts = ", ".join(f"batch {h['batch']}: {h['total_s']:.2f} s"
-                      for h in report.rows("hessian", kernel=Kernel.HESSIAN))
+    parts = ", ".join(
+        f"batch {h['batch']}: {h['total_s']:.2f} s"
+        for h in report.rows("hessian", kernel=Kernel.HESSIAN)
+    )
     return parts, mini <= 1.0, {"seconds": mini}
 
 
@@ -157,27 +178,45 @@ def package_hvp_vs_torch(report: Report) -> Measured:
         a, f = row["median_s"] / own["median_s"], fresh["median_s"] / own_fresh["median_s"]
         worst = max(worst, a, f)
         parts.append(f"{m}/{b}: {a:.2f} cached, {f:.2f} fresh")
-    return (f"package R-op / torch double backward = {', '.join(parts)}", worst <= 1.0,
-            {"ratio": worst})
+    return (
+        f"package R-op / torch double backward = {', '.join(parts)}",
+        worst <= 1.0,
+        {"ratio": worst},
+    )
 
 
-@target("T7", "<= 60 s (quick)", "full bench only; see docs/benchmarks.md",
-        "verify --quick <= 60 s, default <= 5 min, --full <= 30 min; pytest <= 5 min")
+@target(
+    "T7",
+    "<= 60 s (quick)",
+    "full bench only; see docs/benchmarks.md",
+    "verify --quick <= 60 s, default <= 5 min, --full <= 30 min; pytest <= 5 min",
+)
 def verify_time(report: Report) -> Measured:
     """``xsam-theory verify --quick`` in <= 60 s with exit status 0 or 1."""
     vr = report.find(RowKey("verify", Kernel.VERIFY_QUICK))
-    return (f"verify --quick {vr['seconds']:.1f} s",
-            vr["seconds"] <= 60 and vr["exit_status"] in (0, 1), {"seconds": vr["seconds"]})
+    return (
+        f"verify --quick {vr['seconds']:.1f} s",
+        vr["seconds"] <= 60 and vr["exit_status"] in (0, 1),
+        {"seconds": vr["seconds"]},
+    )
 
 
 @target("T8", "limited")
 def blas_pools_limited(report: Report) -> Measured:
     """BLAS pools limited inside ``eigsh`` (by construction); the unlimited/limited times."""
-    th = {r["library"]: r["ratio"]
-          for r in report.rows("threads", kernel=Kernel.EIGSH_UNLIMITED_OVER_LIMITED)}
+    th = {
+        r["library"]: r["ratio"]
+        for r in report.rows("threads", kernel=Kernel.EIGSH_UNLIMITED_OVER_LIMITED)
+    }
     if not th:
-        return ("limited by construction (xsam_theory.threads.limit_blas_for); not timed here",
-                True, {})
+        return (
+            "limited by construction (xsam_theory.threads.limit_blas_for); not timed here",
+            True,
+            {},
+        )
     parts = ", ".join(f"{lib} {ratio:.1f}x" for lib, ratio in th.items())
-    return (f"competing BLAS pools limited inside eigsh (unlimited / limited: {parts})", True,
-            {f"ratio_{lib}": ratio for lib, ratio in th.items()})
+    return (
+        f"competing BLAS pools limited inside eigsh (unlimited / limited: {parts})",
+        True,
+        {f"ratio_{lib}": ratio for lib, ratio in th.items()},
+    )

@@ -37,8 +37,12 @@ class Timing:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON fields ``median_s``, ``min_s``, ``max_s`` and ``repeats``."""
-        return {"median_s": self.median, "min_s": self.min, "max_s": self.max,
-                "repeats": len(self.samples)}
+        return {
+            "median_s": self.median,
+            "min_s": self.min,
+            "max_s": self.max,
+            "repeats": len(self.samples),
+        }
 
     def __str__(self) -> str:
         return f"{fmt_s(self.median)} [{fmt_s(self.min)}–{fmt_s(self.max)}]"
@@ -60,9 +64,14 @@ def fmt_s(s: float) -> str:
     return f"{s * 1e6:.0f} µs"
 
 
-def interleaved(contenders: dict[K, Callable[[], Any]], repeats: int, *, warmup: int = 1,
-                sync: Callable[[], None] | None = None,
-                min_sample_s: float = 0.0) -> dict[K, Timing]:
+def interleaved(
+    contenders: dict[K, Callable[[], Any]],
+    repeats: int,
+    *,
+    warmup: int = 1,
+    sync: Callable[[], None] | None = None,
+    min_sample_s: float = 0.0,
+) -> dict[K, Timing]:
     """Time every contender ``repeats`` times, in turn (round-robin), after ``warmup`` rounds.
 
     ``sync`` (e.g. ``torch.cuda.synchronize``) runs before the clock starts and before it stops.

@@ -71,16 +71,27 @@ def flip_findings(per_run: list[dict[str, Any]], n_zero_cos: int) -> dict[str, A
     """Conditions 1–3 of the module docstring on the per-run numbers."""
     both = [r for r in per_run if not r["diverged"] and math.isfinite(r["oriented_canonical"])]
     exact = all(r["oriented_negated"] == -r["oriented_canonical"] for r in both)
-    same_runs = all(math.isfinite(r["oriented_negated"]) == math.isfinite(r["oriented_canonical"])
-                    for r in per_run if not r["diverged"])
+    same_runs = all(
+        math.isfinite(r["oriented_negated"]) == math.isfinite(r["oriented_canonical"])
+        for r in per_run
+        if not r["diverged"]
+    )
     c, n = oriented_summary(per_run, "canonical"), oriented_summary(per_run, "negated")
-    sign_flips = (math.isfinite(c["estimate"]) and c["estimate"] != 0
-                  and np.sign(n["estimate"]) == -np.sign(c["estimate"]))
+    sign_flips = (
+        math.isfinite(c["estimate"])
+        and c["estimate"] != 0
+        and np.sign(n["estimate"]) == -np.sign(c["estimate"])
+    )
     vc = Verdict(c["verdict"])
     verdict_flips = (Verdict(n["verdict"]) is OPPOSITE[vc]) if vc in OPPOSITE else None
-    return {"runs_with_both_sides": len(both), "exact_negation": bool(exact and same_runs),
-            "zero_cosines": int(n_zero_cos), "pooled_sign_flips": bool(sign_flips),
-            "decisive": vc in OPPOSITE, "verdict_flips": verdict_flips}
+    return {
+        "runs_with_both_sides": len(both),
+        "exact_negation": bool(exact and same_runs),
+        "zero_cosines": int(n_zero_cos),
+        "pooled_sign_flips": bool(sign_flips),
+        "decisive": vc in OPPOSITE,
+        "verdict_flips": verdict_flips,
+    }
 
 
 def flip_verdict(found: dict[str, Any]) -> Verdict:
@@ -89,9 +100,13 @@ def flip_verdict(found: dict[str, Any]) -> Verdict:
     ``holds`` when conditions 1-3 of the module docstring hold (:func:`flip_findings`), ``fails``
     otherwise.
     """
-    ok = (found["runs_with_both_sides"] >= 2 and found["exact_negation"]
-          and found["zero_cosines"] == 0 and found["pooled_sign_flips"]
-          and found["verdict_flips"] is not False)
+    ok = (
+        found["runs_with_both_sides"] >= 2
+        and found["exact_negation"]
+        and found["zero_cosines"] == 0
+        and found["pooled_sign_flips"]
+        and found["verdict_flips"] is not False
+    )
     return Verdict.HOLDS if ok else Verdict.FAILS
 
 
@@ -100,19 +115,23 @@ def _median(x: list[float]) -> float:
     return float(np.median(x)) if x else float("nan")
 
 
-@claim("F-ORIENT", "F", "The oriented P-ANGLE statement ('lambda_max falls less per step when "
-       "angle(g, v) <= 90 deg') depends on v's sign convention: negating the convention "
-       "negates the oriented statistic on every run, so its sign and any decisive verdict "
-       "reverse.",
-       method="on the P-ANGLE runs (full-batch SAM, teacher-student MLPs), per run the mean "
-              "delta-lambda with angle <= 90 deg minus with angle > 90 deg, v canonical "
-              "(largest entry positive) and negated; pooled over runs with a t interval; also "
-              "reported under a fixed random reference vector and under continuity of v",
-       tolerance="exact: per run D(negated) == -D(canonical) in floating point, >= 2 runs with "
-                 "both sides, no cos exactly 0, pooled sign reverses, a decisive verdict "
-                 "reverses",
-       facts=("F1.1",),
-       figure="angle")
+@claim(
+    "F-ORIENT",
+    "F",
+    "The oriented P-ANGLE statement ('lambda_max falls less per step when "
+    "angle(g, v) <= 90 deg') depends on v's sign convention: negating the convention "
+    "negates the oriented statistic on every run, so its sign and any decisive verdict "
+    "reverse.",
+    method="on the P-ANGLE runs (full-batch SAM, teacher-student MLPs), per run the mean "
+    "delta-lambda with angle <= 90 deg minus with angle > 90 deg, v canonical "
+    "(largest entry positive) and negated; pooled over runs with a t interval; also "
+    "reported under a fixed random reference vector and under continuity of v",
+    tolerance="exact: per run D(negated) == -D(canonical) in floating point, >= 2 runs with "
+    "both sides, no cos exactly 0, pooled sign reverses, a decisive verdict "
+    "reverses",
+    facts=("F1.1",),
+    figure="angle",
+)
 def check_f_orient(ctx: ExperimentContext) -> Outcome:
     """Check F-ORIENT: negating v's sign convention negates the oriented statistic on every run."""
     runs = angle_runs(ctx, reuse=True)
@@ -120,8 +139,10 @@ def check_f_orient(ctx: ExperimentContext) -> Outcome:
     n_zero = int(sum(np.count_nonzero(r.cos[BURN_IN:] == 0) for r in runs))
     found = flip_findings(per_run, n_zero)
     conventions = {c: oriented_summary(per_run, c) for c in CONVENTIONS}
-    by_lr = {f"lr={lr:g}": {c: oriented_summary([r for r in per_run if r["lr"] == lr], c)
-                            for c in FLIP} for lr in LRS}
+    by_lr = {
+        f"lr={lr:g}": {c: oriented_summary([r for r in per_run if r["lr"] == lr], c) for c in FLIP}
+        for lr in LRS
+    }
     evidence = {
         "hyperparameters": angle_setup(ctx),
         **found,
@@ -129,13 +150,28 @@ def check_f_orient(ctx: ExperimentContext) -> Outcome:
         "by_lr": by_lr,
         "side_switch_fraction_median": {
             "all": _median([r["side_switch_fraction"] for r in per_run]),
-            **{f"lr={lr:g}": _median([r["side_switch_fraction"] for r in per_run
-                                      if r["lr"] == lr]) for lr in LRS}},
-        "runs": [{k: r[k] for k in ("seed", "lr", "diverged", "side_switch_fraction",
-                                    *(f"oriented_{c}" for c in CONVENTIONS))}
-                 for r in per_run],
+            **{
+                f"lr={lr:g}": _median([r["side_switch_fraction"] for r in per_run if r["lr"] == lr])
+                for lr in LRS
+            },
+        },
+        "runs": [
+            {
+                k: r[k]
+                for k in (
+                    "seed",
+                    "lr",
+                    "diverged",
+                    "side_switch_fraction",
+                    *(f"oriented_{c}" for c in CONVENTIONS),
+                )
+            }
+            for r in per_run
+        ],
     }
     c, n = conventions["canonical"], conventions["negated"]
-    key = (f"canonical {c['estimate']:+.2e} ({c['verdict']}) vs negated {n['estimate']:+.2e} "
-           f"({n['verdict']}), {found['runs_with_both_sides']} runs with both sides")
+    key = (
+        f"canonical {c['estimate']:+.2e} ({c['verdict']}) vs negated {n['estimate']:+.2e} "
+        f"({n['verdict']}), {found['runs_with_both_sides']} runs with both sides"
+    )
     return Outcome(flip_verdict(found), key, evidence)

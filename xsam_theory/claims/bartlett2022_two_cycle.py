@@ -65,8 +65,9 @@ def _closed(q: Quadratic, eta: float, rho: float) -> tuple[float, np.ndarray]:
     return float(c_star), np.asarray(tau, dtype=float)
 
 
-def _amplitude_run(q: Quadratic, eta: float, rho: float, seed: int, ctx: ExperimentContext
-                   ) -> dict[str, Any]:
+def _amplitude_run(
+    q: Quadratic, eta: float, rho: float, seed: int, ctx: ExperimentContext
+) -> dict[str, Any]:
     lam, V = q.eigenvalues, q.eigenvectors
     c_star, tau = _closed(q, eta, rho)
     m = max(abs(1 - eta * lam[0]), float(np.max(np.abs(tau))))
@@ -77,17 +78,26 @@ def _amplitude_run(q: Quadratic, eta: float, rho: float, seed: int, ctx: Experim
     z_last, z_prev = traj.iterates[-1] @ V, traj.iterates[-2] @ V
     g_norm = float(traj.diagnostics["grad_norm"][-1])
     lam_sam = float(sym.sam_edge().func(eta, rho, g_norm))
-    return {"eta_lambda_1": float(eta * lam[0]), "rho": rho, "dim": q.dim, "steps": steps,
-            "c_star": c_star, "amplitude": float(abs(z_last[0])),
-            "amplitude_rel_error": float(abs(abs(z_last[0]) - c_star) / c_star),
-            "alternation_rel_error": float(abs(z_last[0] + z_prev[0]) / c_star),
-            "transverse_rel": float(np.linalg.norm(z_last[1:]) / c_star),
-            "grad_norm": g_norm, "lambda_1": float(lam[0]), "lambda_SAM(grad_norm)": lam_sam,
-            "edge_rel_error": float(abs(lam_sam - lam[0]) / lam[0])}
+    return {
+        "eta_lambda_1": float(eta * lam[0]),
+        "rho": rho,
+        "dim": q.dim,
+        "steps": steps,
+        "c_star": c_star,
+        "amplitude": float(abs(z_last[0])),
+        "amplitude_rel_error": float(abs(abs(z_last[0]) - c_star) / c_star),
+        "alternation_rel_error": float(abs(z_last[0] + z_prev[0]) / c_star),
+        "transverse_rel": float(np.linalg.norm(z_last[1:]) / c_star),
+        "grad_norm": g_norm,
+        "lambda_1": float(lam[0]),
+        "lambda_SAM(grad_norm)": lam_sam,
+        "edge_rel_error": float(abs(lam_sam - lam[0]) / lam[0]),
+    }
 
 
-def _factor_run(q: Quadratic, eta: float, rho: float, seed: int, ctx: ExperimentContext
-                ) -> dict[str, Any]:
+def _factor_run(
+    q: Quadratic, eta: float, rho: float, seed: int, ctx: ExperimentContext
+) -> dict[str, Any]:
     lam, V = q.eigenvalues, q.eigenvectors
     c_star, tau = _closed(q, eta, rho)
     signs = np.random.default_rng([seed, 3]).choice([-1.0, 1.0], q.dim - 1)
@@ -96,26 +106,35 @@ def _factor_run(q: Quadratic, eta: float, rho: float, seed: int, ctx: Experiment
     z = traj.iterates @ V
     one = z[1, 1:] / z[0, 1:]
     two = z[2, 1:] / z[0, 1:]
-    return {"eta_lambda_1": float(eta * lam[0]), "rho": rho,
-            "lambda_ratio": (lam[1:] / lam[0]).round(6).tolist(),
-            "tau": tau.round(9).tolist(), "measured_1_step": one.round(9).tolist(),
-            "tau_squared": (tau**2).round(9).tolist(), "measured_2_step": two.round(9).tolist(),
-            "max_abs_error_1_step": float(np.max(np.abs(one - tau))),
-            "max_abs_error_2_step": float(np.max(np.abs(two - tau**2)))}
+    return {
+        "eta_lambda_1": float(eta * lam[0]),
+        "rho": rho,
+        "lambda_ratio": (lam[1:] / lam[0]).round(6).tolist(),
+        "tau": tau.round(9).tolist(),
+        "measured_1_step": one.round(9).tolist(),
+        "tau_squared": (tau**2).round(9).tolist(),
+        "measured_2_step": two.round(9).tolist(),
+        "max_abs_error_1_step": float(np.max(np.abs(one - tau))),
+        "max_abs_error_2_step": float(np.max(np.abs(two - tau**2))),
+    }
 
 
-@claim("L-SAM2", "L", "On a quadratic with 0 < eta lambda_1 < 2, normalized SAM settles into the "
-       "2-cycle +-c* v_1 with c* = eta rho lambda_1 / (2 - eta lambda_1); transverse components "
-       "are multiplied per step by tau_i = 1 - eta lambda_i - (2 - eta lambda_1)(lambda_i / "
-       "lambda_1)^2; the cycle sits exactly on the SAM edge lambda_SAM(||g||) = lambda_1.",
-       method="sympy: two-step fixed-point equation, linearization at the cycle, edge identity; "
-              "sam trajectories on random quadratics and seeds: amplitude, alternation, "
-              "measured ||g|| on the edge, measured 1- and 2-step transverse factors; "
-              "divergence at eta lambda_1 = 2.1",
-       tolerance="amplitude and edge 1e-10 relative; transverse factors 1e-7 absolute",
-       facts=("F3.2", "F3.3"),
-       backends=("numpy", "torch"),
-       figure="quadratic-2d")
+@claim(
+    "L-SAM2",
+    "L",
+    "On a quadratic with 0 < eta lambda_1 < 2, normalized SAM settles into the "
+    "2-cycle +-c* v_1 with c* = eta rho lambda_1 / (2 - eta lambda_1); transverse components "
+    "are multiplied per step by tau_i = 1 - eta lambda_i - (2 - eta lambda_1)(lambda_i / "
+    "lambda_1)^2; the cycle sits exactly on the SAM edge lambda_SAM(||g||) = lambda_1.",
+    method="sympy: two-step fixed-point equation, linearization at the cycle, edge identity; "
+    "sam trajectories on random quadratics and seeds: amplitude, alternation, "
+    "measured ||g|| on the edge, measured 1- and 2-step transverse factors; "
+    "divergence at eta lambda_1 = 2.1",
+    tolerance="amplitude and edge 1e-10 relative; transverse factors 1e-7 absolute",
+    facts=("F3.2", "F3.3"),
+    backends=("numpy", "torch"),
+    figure="quadratic-2d",
+)
 def check_two_cycle(ctx: ExperimentContext) -> Outcome:
     """Check L-SAM2: normalized SAM's 2-cycle ±c* v_1, c* = ηρλ_1/(2 − ηλ_1), on random quadratics.
 
@@ -136,23 +155,45 @@ def check_two_cycle(ctx: ExperimentContext) -> Outcome:
         eta_div = 2.1 / float(q.eigenvalues[0])
         w0 = np.random.default_rng(int(rng.integers(2**31))).standard_normal(q.dim)
         with np.errstate(over="ignore", invalid="ignore"):
-            traj = trajectory(q, preset("sam", lr=eta_div, rho=rho), w0, 200, ctx=ctx,
-                              on_nonfinite="stop")
+            traj = trajectory(
+                q, preset("sam", lr=eta_div, rho=rho), w0, 200, ctx=ctx, on_nonfinite="stop"
+            )
         z = traj.iterates @ q.eigenvectors
-        div.append({"eta_lambda_1": 2.1, "rho": rho, "status": traj.status,
-                    "growth_v1": float(abs(z[-1, 0]) / max(abs(z[0, 0]), 1e-300))})
-    worst_amp = max(max(r["amplitude_rel_error"], r["alternation_rel_error"], r["transverse_rel"])
-                    for r in amp)
+        div.append(
+            {
+                "eta_lambda_1": 2.1,
+                "rho": rho,
+                "status": traj.status,
+                "growth_v1": float(abs(z[-1, 0]) / max(abs(z[0, 0]), 1e-300)),
+            }
+        )
+    worst_amp = max(
+        max(r["amplitude_rel_error"], r["alternation_rel_error"], r["transverse_rel"]) for r in amp
+    )
     worst_edge = max(r["edge_rel_error"] for r in amp)
     worst_fac = max(max(r["max_abs_error_1_step"], r["max_abs_error_2_step"]) for r in fac)
     diverged = all(d["growth_v1"] > 1e3 for d in div)
-    ok = (der.all_proved and worst_amp <= AMP_RTOL and worst_edge <= AMP_RTOL
-          and worst_fac <= FACTOR_ATOL and diverged)
+    ok = (
+        der.all_proved
+        and worst_amp <= AMP_RTOL
+        and worst_edge <= AMP_RTOL
+        and worst_fac <= FACTOR_ATOL
+        and diverged
+    )
     return Outcome(
         Verdict.HOLDS if ok else Verdict.FAILS,
         f"amplitude rel. err {worst_amp:.1e}, edge {worst_edge:.1e}, tau^2 err {worst_fac:.1e}",
-        {"symbolic": der.proved, "assumptions": der.assumptions,
-         "max_amplitude_rel_error": worst_amp, "max_edge_rel_error": worst_edge,
-         "max_factor_abs_error": worst_fac, "divergence_at_2.1": diverged,
-         "amplitude_runs": amp, "factor_runs": fac, "divergence_runs": div,
-         "delta": DELTA, "seed": ctx.seed})
+        {
+            "symbolic": der.proved,
+            "assumptions": der.assumptions,
+            "max_amplitude_rel_error": worst_amp,
+            "max_edge_rel_error": worst_edge,
+            "max_factor_abs_error": worst_fac,
+            "divergence_at_2.1": diverged,
+            "amplitude_runs": amp,
+            "factor_runs": fac,
+            "divergence_runs": div,
+            "delta": DELTA,
+            "seed": ctx.seed,
+        },
+    )

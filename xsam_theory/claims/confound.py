@@ -52,16 +52,30 @@ TOL_LEADING = 1e-2
 E_X = np.array([1.0, 0.0])
 
 
-def _run(name: str, alpha: float, vmode: str | None, y0: float, burn: int, window: int,
-         ctx: ExperimentContext) -> dict[str, np.ndarray]:
+def _run(
+    name: str,
+    alpha: float,
+    vmode: str | None,
+    y0: float,
+    burn: int,
+    window: int,
+    ctx: ExperimentContext,
+) -> dict[str, np.ndarray]:
     kw: dict[str, Any] = {} if name in ("sam", "nsam") else {"alpha": alpha}
     if vmode == "exact":
         kw["eigvec_source"] = "exact"
     cfg = preset(name, lr=ETA, rho=RHO, **kw)
     if vmode == "fixed":
         cfg = fixed_v_config(cfg)
-    return ravine_window(Ravine(LAM0), cfg, np.array([1e-3, y0]), burn, window,
-                         v=E_X if vmode == "fixed" else None, ctx=ctx)
+    return ravine_window(
+        Ravine(LAM0),
+        cfg,
+        np.array([1e-3, y0]),
+        burn,
+        window,
+        v=E_X if vmode == "fixed" else None,
+        ctx=ctx,
+    )
 
 
 def _leading(m: dict[str, np.ndarray], name: str, alpha: float, vmode: str | None) -> float:
@@ -73,22 +87,35 @@ def _leading(m: dict[str, np.ndarray], name: str, alpha: float, vmode: str | Non
     if vmode != "exact":
         kappa = np.zeros_like(x)
     elif name == "xsam_paper":
-        kappa = np.sign(m["v"][0]) * x           # v = sigma (1, t): the paper rule keeps sigma
+        kappa = np.sign(m["v"][0]) * x  # v = sigma (1, t): the paper rule keeps sigma
     else:
         kappa = np.abs(x)
     return float(np.mean(sym.per_step_drift().func(x, y, ell, RHO, alpha, kappa)))
 
 
-def _case(name: str, alpha: float, vmode: str | None, y0: float, burn: int, window: int,
-          ctx: ExperimentContext) -> dict[str, Any]:
+def _case(
+    name: str,
+    alpha: float,
+    vmode: str | None,
+    y0: float,
+    burn: int,
+    window: int,
+    ctx: ExperimentContext,
+) -> dict[str, Any]:
     m = _run(name, alpha, vmode, y0, burn, window, ctx)
     meas = float(np.mean(m["dy"]))
-    rec: dict[str, Any] = {"form": name, "alpha": alpha, "v": vmode or "-", "y0": y0,
-                           "mean_y": float(np.mean(m["y"])), "mean|x|": float(np.mean(
-                               np.abs(m["x"]))), "mean_step_length": float(np.mean(m["step"])),
-                           "dy_per_step": meas,
-                           "dy_per_step_over_y": float(np.mean(m["dy"] / m["y"])),
-                           "dlambda_max_per_step": float(np.mean(2 * LAM0 * m["y"] * m["dy"]))}
+    rec: dict[str, Any] = {
+        "form": name,
+        "alpha": alpha,
+        "v": vmode or "-",
+        "y0": y0,
+        "mean_y": float(np.mean(m["y"])),
+        "mean|x|": float(np.mean(np.abs(m["x"]))),
+        "mean_step_length": float(np.mean(m["step"])),
+        "dy_per_step": meas,
+        "dy_per_step_over_y": float(np.mean(m["dy"] / m["y"])),
+        "dlambda_max_per_step": float(np.mean(2 * LAM0 * m["y"] * m["dy"])),
+    }
     lead = _leading(m, name, alpha, vmode)
     rec["leading_order"] = lead
     rec["leading_rel_error"] = abs(meas / lead - 1)
@@ -107,7 +134,7 @@ def _case(name: str, alpha: float, vmode: str | None, y0: float, burn: int, wind
     else:
         rec["ok"] = bool(rec["leading_rel_error"] <= TOL_LEADING)
         if vmode != "exact" and name in ("nsam", "xsam_symmetric"):
-            ex = ETA * (1 - alpha) / 2                # NGD 2-cycle: |x| + |x'| = step
+            ex = ETA * (1 - alpha) / 2  # NGD 2-cycle: |x| + |x'| = step
             cyc = float(np.mean(-ETA * y * (ex + RHO) / (1 + y**2)))
             rec["closed_form_cycle_average"] = cyc
             rec["cycle_rel_error"] = abs(meas / cyc - 1)
@@ -115,26 +142,37 @@ def _case(name: str, alpha: float, vmode: str | None, y0: float, burn: int, wind
     return rec
 
 
-CASES = (("sam", 0.0, None), ("xsam_projector", 0.3, "fixed"), ("xsam_projector", 0.6, "fixed"),
-         ("xsam_projector", 0.3, "exact"), ("xsam_projector", 0.6, "exact"),
-         ("nsam", 0.0, None), ("xsam_symmetric", 0.3, "fixed"), ("xsam_paper", 0.3, "fixed"),
-         ("xsam_symmetric", 0.3, "exact"), ("xsam_paper", 0.3, "exact"))
+CASES = (
+    ("sam", 0.0, None),
+    ("xsam_projector", 0.3, "fixed"),
+    ("xsam_projector", 0.6, "fixed"),
+    ("xsam_projector", 0.3, "exact"),
+    ("xsam_projector", 0.6, "exact"),
+    ("nsam", 0.0, None),
+    ("xsam_symmetric", 0.3, "fixed"),
+    ("xsam_paper", 0.3, "fixed"),
+    ("xsam_symmetric", 0.3, "exact"),
+    ("xsam_paper", 0.3, "exact"),
+)
 
 
-@claim("F-CONFOUND", "F",
-       "The normalized forms (paper rule, symmetric rule, alpha = 0) change lambda_max at a speed "
-       "set by their step length eta rather than eta||g_adv||; at matched step length the "
-       "correction slows SAM's drift toward flat minima (drift rate with eta(1-alpha)lambda1 in "
-       "place of eta lambda1 for the projector form).",
-       method="ravine toy (lambda0 = 5, eta = .1, rho = .02): measured per-step drift dy of SAM, "
-              "the projector form (v = valley eigenvector and v = exact at the iterate), nsam, "
-              "symmetric and paper rules, against the sympy closed forms and the leading-order "
-              "per-step law",
-       tolerance="2e-3 relative for the closed forms (SAM, projector); 1e-2 for the normalized "
-                 "forms' leading-order law",
-       facts=("F4.3", "F7.6"),
-       backends=("numpy", "torch"),
-       figure="drift")
+@claim(
+    "F-CONFOUND",
+    "F",
+    "The normalized forms (paper rule, symmetric rule, alpha = 0) change lambda_max at a speed "
+    "set by their step length eta rather than eta||g_adv||; at matched step length the "
+    "correction slows SAM's drift toward flat minima (drift rate with eta(1-alpha)lambda1 in "
+    "place of eta lambda1 for the projector form).",
+    method="ravine toy (lambda0 = 5, eta = .1, rho = .02): measured per-step drift dy of SAM, "
+    "the projector form (v = valley eigenvector and v = exact at the iterate), nsam, "
+    "symmetric and paper rules, against the sympy closed forms and the leading-order "
+    "per-step law",
+    tolerance="2e-3 relative for the closed forms (SAM, projector); 1e-2 for the normalized "
+    "forms' leading-order law",
+    facts=("F4.3", "F7.6"),
+    backends=("numpy", "torch"),
+    figure="drift",
+)
 def check_confound(ctx: ExperimentContext) -> Outcome:
     """Check F-CONFOUND on the ravine toy: the normalized forms' drift against the closed forms."""
     ders = (sym.ravine_drift(), sym.ravine_drift_tilted(), sym.per_step_drift())
@@ -144,32 +182,60 @@ def check_confound(ctx: ExperimentContext) -> Outcome:
 
     def rate(form: str, alpha: float, v: str) -> float:
         """Drift per step relative to y, averaged over the starts (y's own scale removed)."""
-        return float(np.mean([r["dy_per_step_over_y"] for r in rows
-                              if r["form"] == form and r["alpha"] == alpha and r["v"] == v]))
+        return float(
+            np.mean(
+                [
+                    r["dy_per_step_over_y"]
+                    for r in rows
+                    if r["form"] == form and r["alpha"] == alpha and r["v"] == v
+                ]
+            )
+        )
 
     sam = rate("sam", 0.0, "-")
-    ratios = {f"{f} a={a} v={v}": rate(f, a, v) / sam
-              for f, a, v in (("xsam_projector", 0.3, "fixed"), ("xsam_projector", 0.6, "fixed"),
-                              ("xsam_projector", 0.3, "exact"), ("xsam_projector", 0.6, "exact"),
-                              ("nsam", 0.0, "-"), ("xsam_symmetric", 0.3, "fixed"),
-                              ("xsam_paper", 0.3, "fixed"))}
+    ratios = {
+        f"{f} a={a} v={v}": rate(f, a, v) / sam
+        for f, a, v in (
+            ("xsam_projector", 0.3, "fixed"),
+            ("xsam_projector", 0.6, "fixed"),
+            ("xsam_projector", 0.3, "exact"),
+            ("xsam_projector", 0.6, "exact"),
+            ("nsam", 0.0, "-"),
+            ("xsam_symmetric", 0.3, "fixed"),
+            ("xsam_paper", 0.3, "fixed"),
+        )
+    }
     slower = all(ratios[k] < 1 for k in ratios if k.startswith("xsam_projector"))
     confound = all(ratios[k] > 1 for k in ratios if not k.startswith("xsam_projector"))
-    ok = (all(d.all_proved for d in ders) and all(r["ok"] for r in rows) and slower and confound)
-    f76_exact = [r["F7.6_rel_error"] for r in rows
-                 if r["form"] == "xsam_projector" and r["v"] == "exact"]
-    evidence = {"symbolic": {d.name: d.proved for d in ders}, "lambda0": LAM0, "eta": ETA,
-                "rho": RHO, "y0": y0s, "burn_in": burn, "window": window, "runs": rows,
-                "drift_rate_relative_to_SAM (per step, per unit y)": ratios,
-                "projector_slower_than_SAM": slower,
-                "normalized_faster_than_SAM": confound,
-                "F7.6 formula with the iterate's exact v: rel error": {
-                    "min": min(f76_exact), "max": max(f76_exact),
-                    "note": "F7.6 assumes v = the valley's eigenvector; with the iterate's tilted "
-                            "exact v the correction also removes part of g_adv,y: "
-                            "dy = -eta lambda0 y (x*+rho)(x*+rho-2 alpha x*)"}}
-    worst = max(r.get("tilted_rel_error", r.get("F7.6_rel_error", r["leading_rel_error"]))
-                for r in rows)
-    key = (f"nsam drifts {ratios['nsam a=0.0 v=-']:.0f}x SAM/step; P(a=.6) "
-           f"{ratios['xsam_projector a=0.6 v=fixed']:.2f}x; worst err {worst:.0e}")
+    ok = all(d.all_proved for d in ders) and all(r["ok"] for r in rows) and slower and confound
+    f76_exact = [
+        r["F7.6_rel_error"] for r in rows if r["form"] == "xsam_projector" and r["v"] == "exact"
+    ]
+    evidence = {
+        "symbolic": {d.name: d.proved for d in ders},
+        "lambda0": LAM0,
+        "eta": ETA,
+        "rho": RHO,
+        "y0": y0s,
+        "burn_in": burn,
+        "window": window,
+        "runs": rows,
+        "drift_rate_relative_to_SAM (per step, per unit y)": ratios,
+        "projector_slower_than_SAM": slower,
+        "normalized_faster_than_SAM": confound,
+        "F7.6 formula with the iterate's exact v: rel error": {
+            "min": min(f76_exact),
+            "max": max(f76_exact),
+            "note": "F7.6 assumes v = the valley's eigenvector; with the iterate's tilted "
+            "exact v the correction also removes part of g_adv,y: "
+            "dy = -eta lambda0 y (x*+rho)(x*+rho-2 alpha x*)",
+        },
+    }
+    worst = max(
+        r.get("tilted_rel_error", r.get("F7.6_rel_error", r["leading_rel_error"])) for r in rows
+    )
+    key = (
+        f"nsam drifts {ratios['nsam a=0.0 v=-']:.0f}x SAM/step; P(a=.6) "
+        f"{ratios['xsam_projector a=0.6 v=fixed']:.2f}x; worst err {worst:.0e}"
+    )
     return Outcome(Verdict.HOLDS if ok else Verdict.FAILS, key, evidence)

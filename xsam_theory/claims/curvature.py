@@ -37,13 +37,18 @@ FORMS = {
 }
 
 
-@claim("D-CURV", "D", "With v the exact top eigenvector, the projector forms change the curvature "
-       "the step sees by -(2 alpha - alpha^2) lambda_1 c^2 (a reduction for alpha in (0, 2)); "
-       "the paper rule with c < 0 raises it by (2 alpha + alpha^2) lambda_1 c^2.",
-       method="sympy identity in an eigenbasis (generic symmetric complement block); "
-              "xsam_direction (symmetric, projector, paper forms) on random quadratics, "
-              "g_adv and alpha in [0, 3], against the lambdified closed form",
-       tolerance="1e-12 * ||H|| ||u||^2 (1 + alpha)^2 absolute", facts=("F6.5",))
+@claim(
+    "D-CURV",
+    "D",
+    "With v the exact top eigenvector, the projector forms change the curvature "
+    "the step sees by -(2 alpha - alpha^2) lambda_1 c^2 (a reduction for alpha in (0, 2)); "
+    "the paper rule with c < 0 raises it by (2 alpha + alpha^2) lambda_1 c^2.",
+    method="sympy identity in an eigenbasis (generic symmetric complement block); "
+    "xsam_direction (symmetric, projector, paper forms) on random quadratics, "
+    "g_adv and alpha in [0, 3], against the lambdified closed form",
+    tolerance="1e-12 * ||H|| ||u||^2 (1 + alpha)^2 absolute",
+    facts=("F6.5",),
+)
 def check_curvature(ctx: ExperimentContext) -> Outcome:
     """Check D-CURV: the curvature change of the projector and paper forms against the closed form.
 
@@ -61,7 +66,7 @@ def check_curvature(ctx: ExperimentContext) -> Outcome:
     for p in range(n_problems):
         dim = int(rng.integers(2, 41))
         lam = np.concatenate([[rng.uniform(0.5, 20.0)], rng.uniform(-10.0, 0.45, dim - 1)])
-        if p % 5 == 0 and dim > 2:          # a near-degenerate top pair
+        if p % 5 == 0 and dim > 2:  # a near-degenerate top pair
             lam[1] = lam[0] * (1 - 1e-6)
         q = Quadratic.from_spectrum(lam, seed=int(rng.integers(2**31)))
         H, l1 = q.hessian_matrix, float(q.eigenvalues[0])
@@ -70,7 +75,7 @@ def check_curvature(ctx: ExperimentContext) -> Outcome:
         for j in range(per_problem):
             v = v0 if j % 2 == 0 else -v0
             g = rng.standard_normal(dim) * 10.0 ** rng.uniform(-6, 6)
-            if j % 4 == 3:                   # g almost along v
+            if j % 4 == 3:  # g almost along v
                 g = g * 1e-3 + v * np.linalg.norm(g) * rng.choice([-1.0, 1.0])
             a = float(rng.uniform(0, 3) if j % 5 else rng.choice([0.0, 1.0, 2.0]))
             for form, opts in FORMS.items():
@@ -91,9 +96,19 @@ def check_curvature(ctx: ExperimentContext) -> Outcome:
             n += 1
     max_res = max(worst.values())
     ok = der.all_proved and max_res <= RTOL and not any(violations.values())
-    return Outcome(Verdict.HOLDS if ok else Verdict.FAILS,
-                   f"max rel. residual {max_res:.1e} over {n} draws x 3 forms",
-                   {"symbolic": der.proved, "assumptions": der.assumptions,
-                    "max_relative_residual_by_form": worst, "sign_violations": violations,
-                    "n_draws": n, "n_problems": n_problems, "paper_rule_draws_by_sign": counts,
-                    "alpha_range": [0.0, 3.0], "dims": [2, 40], "seed": ctx.seed})
+    return Outcome(
+        Verdict.HOLDS if ok else Verdict.FAILS,
+        f"max rel. residual {max_res:.1e} over {n} draws x 3 forms",
+        {
+            "symbolic": der.proved,
+            "assumptions": der.assumptions,
+            "max_relative_residual_by_form": worst,
+            "sign_violations": violations,
+            "n_draws": n,
+            "n_problems": n_problems,
+            "paper_rule_draws_by_sign": counts,
+            "alpha_range": [0.0, 3.0],
+            "dims": [2, 40],
+            "seed": ctx.seed,
+        },
+    )

@@ -68,8 +68,8 @@ STEPS_Q = 300
 
 def window_rate(x: np.ndarray, start: int = 60, gap: int = 200, width: int = 40) -> float:
     """Per-step rate from the maxima of ``|x|`` over two windows ``gap`` steps apart."""
-    a = float(np.max(np.abs(x[start:start + width + 1])))
-    b = float(np.max(np.abs(x[start + gap:start + gap + width + 1])))
+    a = float(np.max(np.abs(x[start : start + width + 1])))
+    b = float(np.max(np.abs(x[start + gap : start + gap + width + 1])))
     return (b / a) ** (1.0 / gap)
 
 
@@ -83,8 +83,16 @@ def recurrence_rate(x: np.ndarray) -> float:
     return float(np.max(np.abs(np.roots([1.0, -a, -b]))))
 
 
-def _quadratic_case(method: str, factor: float, eta: float, rho: float, G: float, mu: float,
-                    seed: int, ctx: ExperimentContext) -> dict[str, Any]:
+def _quadratic_case(
+    method: str,
+    factor: float,
+    eta: float,
+    rho: float,
+    G: float,
+    mu: float,
+    seed: int,
+    ctx: ExperimentContext,
+) -> dict[str, Any]:
     gd, usam, sam, hb = sym.stability_edges().func(eta, rho, G, mu)
     edge = {"gd": gd, "usam": usam, "sam": sam, "heavy_ball": hb}[method]
     lam = float(factor * edge)
@@ -108,9 +116,16 @@ def _quadratic_case(method: str, factor: float, eta: float, rho: float, G: float
     traj = trajectory(q, cfg, w0, STEPS_Q, ctx=ctx)
     x = traj.iterates[:, 0]
     rate = recurrence_rate(x) if method == "heavy_ball" else window_rate(x)
-    out = {"method": method, "factor": factor, "eta": eta, "lambda": lam, "edge": float(edge),
-           "rate_measured": rate, "rate_closed": closed,
-           "rate_rel_error": abs(rate - closed) / closed}
+    out = {
+        "method": method,
+        "factor": factor,
+        "eta": eta,
+        "lambda": lam,
+        "edge": float(edge),
+        "rate_measured": rate,
+        "rate_closed": closed,
+        "rate_rel_error": abs(rate - closed) / closed,
+    }
     if method in ("usam", "sam"):
         out["rho"] = rho
     if method == "sam":
@@ -146,13 +161,20 @@ def _late(ratios: np.ndarray) -> dict[str, Any]:
     hit = np.flatnonzero(ratios >= REACHED)
     if hit.size == 0 or ratios.size - hit[0] < MIN_LATE:
         return {"status": "not reached", "max_ratio": float(ratios.max()), "series": series}
-    late = ratios[hit[0]:]
+    late = ratios[hit[0] :]
     med = float(np.median(late))
     q25, q75 = (float(v) for v in np.percentile(late, [25, 75]))
     status = "at edge" if BAND[0] <= med <= BAND[1] else ("above" if med > BAND[1] else "below")
-    return {"reached_at_point": int(hit[0]), "late_median": med, "late_iqr": [q25, q75],
-            "late_min": float(late.min()), "late_max": float(late.max()),
-            "n_late": int(late.size), "status": status, "series": series}
+    return {
+        "reached_at_point": int(hit[0]),
+        "late_median": med,
+        "late_iqr": [q25, q75],
+        "late_min": float(late.min()),
+        "late_max": float(late.max()),
+        "n_late": int(late.size),
+        "status": status,
+        "series": series,
+    }
 
 
 def _median_of(values: list[float]) -> float:
@@ -162,18 +184,28 @@ def _median_of(values: list[float]) -> float:
 def _mlp_run(seed: int, steps: int, every: int, ctx: ExperimentContext) -> dict[str, Any]:
     mlp = MLP.teacher_student((5, 16, 16, 1), 100, loss="squared", seed=seed)
     w0 = mlp.init_params(seed + 1)
-    lam0 = float(top_eigenpair(HessianOperator.from_problem(mlp, w0), "lanczos",
-                               tol=1e-6).eigenvalue)
+    lam0 = float(
+        top_eigenpair(HessianOperator.from_problem(mlp, w0), "lanczos", tol=1e-6).eigenvalue
+    )
     eta = 2.0 / (1.5 * lam0)
     rho = 0.05
     mon = SpectralMonitor(every=every, method="lanczos", tol=1e-6)
-    out: dict[str, Any] = {"seed": seed, "widths": [5, 16, 16, 1], "n_samples": 100,
-                           "loss": "squared", "lambda_0": lam0, "eta": eta, "2/eta": 2 / eta,
-                           "rho": rho, "steps": steps, "monitor_every": every}
+    out: dict[str, Any] = {
+        "seed": seed,
+        "widths": [5, 16, 16, 1],
+        "n_samples": 100,
+        "loss": "squared",
+        "lambda_0": lam0,
+        "eta": eta,
+        "2/eta": 2 / eta,
+        "rho": rho,
+        "steps": steps,
+        "monitor_every": every,
+    }
     for name, cfg in (("gd", preset("gd", lr=eta)), ("sam", preset("sam", lr=eta, rho=rho))):
         traj = trajectory(mlp, cfg, w0, steps, ctx=ctx, monitors=[mon], iterate_every=None)
         m = traj.monitors["spectral"]
-        at = m["step"].astype(int) < steps            # iterates with a measured ||g||
+        at = m["step"].astype(int) < steps  # iterates with a measured ||g||
         lam = m["lambda_max"][at]
         if name == "gd":
             ratios = lam / (2 / eta)
@@ -181,26 +213,34 @@ def _mlp_run(seed: int, steps: int, every: int, ctx: ExperimentContext) -> dict[
             g = traj.diagnostics["grad_norm"][m["step"].astype(int)[at]]
             ratios = lam / sym.sam_edge().func(eta, rho, g)
             out["sam_lambda_max_over_2/eta_late_median"] = float(
-                np.median((lam / (2 / eta))[lam.size // 2:]))
+                np.median((lam / (2 / eta))[lam.size // 2 :])
+            )
         out[name] = _late(ratios)
-        out[name]["step_reached"] = (int(m["step"][at][out[name]["reached_at_point"]])
-                                     if "reached_at_point" in out[name] else None)
+        out[name]["step_reached"] = (
+            int(m["step"][at][out[name]["reached_at_point"]])
+            if "reached_at_point" in out[name]
+            else None
+        )
         out[name]["final_loss"] = float(traj.diagnostics["loss"][-1])
     return out
 
 
-@claim("L-EDGE", "L", "Stability edges: GD 2/eta, USAM eta lambda (1 + rho lambda) = 2, SAM "
-       "lambda_SAM(||g||) = (||g||/(2 rho))(sqrt(1 + 8 rho/(eta ||g||)) - 1) (-> 2/eta as "
-       "rho/||g|| -> 0), heavy ball 2(1 + mu)/eta; along full-batch MLP training GD's lambda_max "
-       "settles near 2/eta and SAM's near lambda_SAM(||g||).",
-       method="sympy closed forms and limits; quadratic runs at 0.99x / 1.01x each edge (SAM "
-              "with ||g|| held by a flat direction) against closed-form rates; full-batch GD and "
-              "SAM on a tanh MLP with lambda_max by Lanczos every 10 steps, late-phase ratios",
-       tolerance="quadratic rates 1e-6 relative; MLP: late-phase (from the first ratio >= 0.95) "
-                 "median ratio in [0.8, 1.1]; outside: fails; edge not reached: inconclusive",
-       facts=("F3.3", "F3.4", "F3.5"),
-       backends=("numpy", "torch"),
-       figure="lambda-max")
+@claim(
+    "L-EDGE",
+    "L",
+    "Stability edges: GD 2/eta, USAM eta lambda (1 + rho lambda) = 2, SAM "
+    "lambda_SAM(||g||) = (||g||/(2 rho))(sqrt(1 + 8 rho/(eta ||g||)) - 1) (-> 2/eta as "
+    "rho/||g|| -> 0), heavy ball 2(1 + mu)/eta; along full-batch MLP training GD's lambda_max "
+    "settles near 2/eta and SAM's near lambda_SAM(||g||).",
+    method="sympy closed forms and limits; quadratic runs at 0.99x / 1.01x each edge (SAM "
+    "with ||g|| held by a flat direction) against closed-form rates; full-batch GD and "
+    "SAM on a tanh MLP with lambda_max by Lanczos every 10 steps, late-phase ratios",
+    tolerance="quadratic rates 1e-6 relative; MLP: late-phase (from the first ratio >= 0.95) "
+    "median ratio in [0.8, 1.1]; outside: fails; edge not reached: inconclusive",
+    facts=("F3.3", "F3.4", "F3.5"),
+    backends=("numpy", "torch"),
+    figure="lambda-max",
+)
 def check_edge(ctx: ExperimentContext) -> Outcome:
     """Check L-EDGE: stability edges of GD, USAM, SAM, heavy ball; λ_max along MLP training."""
     der = sym.stability_edges()
@@ -220,18 +260,28 @@ def check_edge(ctx: ExperimentContext) -> Outcome:
         verdict = Verdict.FAILS
     else:
         verdict = mlp_verdict
-    gd_med, sam_med = (_median_of([r[k]["late_median"] for r in runs if "late_median" in r[k]])
-                       for k in ("gd", "sam"))
+    gd_med, sam_med = (
+        _median_of([r[k]["late_median"] for r in runs if "late_median" in r[k]])
+        for k in ("gd", "sam")
+    )
     worst = max(c["rate_rel_error"] for c in cases)
     return Outcome(
         verdict,
         f"GD lambda_max/(2/eta) {gd_med:.2f}, SAM lambda_max/lambda_SAM {sam_med:.2f} "
         f"(late medians); quadratic rate err {worst:.0e}",
-        {"symbolic": der.proved, "assumptions": der.assumptions,
-         "quadratic_ok": quad_ok, "max_quadratic_rate_rel_error": worst,
-         "quadratic_cases": cases, "mlp_verdict": mlp_verdict.value,
-         "mlp_rule": f"late phase = from the first ratio >= {REACHED} to the end (>= "
-                     f"{MIN_LATE} points, else 'not reached' -> inconclusive); late median in "
-                     f"{list(BAND)} -> at edge; above or below -> fails",
-         "gd_late_median_ratio_over_runs": gd_med, "sam_late_median_ratio_over_runs": sam_med,
-         "mlp_runs": runs, "seed": ctx.seed})
+        {
+            "symbolic": der.proved,
+            "assumptions": der.assumptions,
+            "quadratic_ok": quad_ok,
+            "max_quadratic_rate_rel_error": worst,
+            "quadratic_cases": cases,
+            "mlp_verdict": mlp_verdict.value,
+            "mlp_rule": f"late phase = from the first ratio >= {REACHED} to the end (>= "
+            f"{MIN_LATE} points, else 'not reached' -> inconclusive); late median in "
+            f"{list(BAND)} -> at edge; above or below -> fails",
+            "gd_late_median_ratio_over_runs": gd_med,
+            "sam_late_median_ratio_over_runs": sam_med,
+            "mlp_runs": runs,
+            "seed": ctx.seed,
+        },
+    )

@@ -44,17 +44,29 @@ def _geometry(g: np.ndarray, v: np.ndarray, a: float) -> tuple[np.ndarray, np.nd
 
 def _outcome(name: str, der: sym.Derivation, max_res: float, n: int, extra: dict) -> Outcome:
     ok = der.all_proved and max_res <= TOL and not extra.get("violations", 0)
-    return Outcome(Verdict.HOLDS if ok else Verdict.FAILS,
-                   f"max |residual| {max_res:.1e} over {n} draws",
-                   {"symbolic": der.proved, "assumptions": der.assumptions,
-                    "max_abs_residual": max_res, "n_draws": n, **extra})
+    return Outcome(
+        Verdict.HOLDS if ok else Verdict.FAILS,
+        f"max |residual| {max_res:.1e} over {n} draws",
+        {
+            "symbolic": der.proved,
+            "assumptions": der.assumptions,
+            "max_abs_residual": max_res,
+            "n_draws": n,
+            **extra,
+        },
+    )
 
 
-@claim("D-G1", "D", "<d, v> = c - alpha|c| for the paper rule d = g_hat - alpha|c| v.",
-       method="sympy: <d, v> from d = g_hat - alpha|c| v in a general frame (ideal of unit "
-              "g_hat, v); xsam_direction on random unit pairs",
-       tolerance="1e-12 absolute", facts=("F6.1",),
-       figure="geometry")
+@claim(
+    "D-G1",
+    "D",
+    "<d, v> = c - alpha|c| for the paper rule d = g_hat - alpha|c| v.",
+    method="sympy: <d, v> from d = g_hat - alpha|c| v in a general frame (ideal of unit "
+    "g_hat, v); xsam_direction on random unit pairs",
+    tolerance="1e-12 absolute",
+    facts=("F6.1",),
+    figure="geometry",
+)
 def check_g1(ctx: ExperimentContext) -> Outcome:
     """Check D-G1: ⟨d, v⟩ = c − α|c| for the paper rule d = ĝ − α|c|v."""
     der = sym.parallel_component()
@@ -66,11 +78,16 @@ def check_g1(ctx: ExperimentContext) -> Outcome:
     return _outcome("G1", der, res, len(draws), {})
 
 
-@claim("D-G2", "D", "||d||^2 = 1 - c^2 + (c - alpha|c|)^2, so ||d|| <= 1 when c > 0 "
-       "iff alpha in [0, 2] (and ||d|| > 1 when c < 0, alpha > 0).",
-       method="sympy identity + factorization c^2 alpha(alpha -+ 2) per sign of c; "
-              "numerical draws", tolerance="1e-12 absolute", facts=("F6.1",),
-       figure="geometry")
+@claim(
+    "D-G2",
+    "D",
+    "||d||^2 = 1 - c^2 + (c - alpha|c|)^2, so ||d|| <= 1 when c > 0 "
+    "iff alpha in [0, 2] (and ||d|| > 1 when c < 0, alpha > 0).",
+    method="sympy identity + factorization c^2 alpha(alpha -+ 2) per sign of c; numerical draws",
+    tolerance="1e-12 absolute",
+    facts=("F6.1",),
+    figure="geometry",
+)
 def check_g2(ctx: ExperimentContext) -> Outcome:
     """Check D-G2: ‖d‖² = 1 − c² + (c − α|c|)², so ‖d‖ ≤ 1 when c > 0 iff α ∈ [0, 2]."""
     der = sym.direction_norm()
@@ -89,10 +106,15 @@ def check_g2(ctx: ExperimentContext) -> Outcome:
     return _outcome("G2", der, res, len(draws), {"violations": violations})
 
 
-@claim("D-G3", "D", "angle(d, v) >= angle(g_hat, v) for every alpha >= 0.",
-       method="sympy: per sign of c, reduce to (2a -+ a^2)(1 - c^2) >= 0; numerical draws",
-       tolerance="1e-12 absolute on the cosines", facts=("F6.3",),
-       figure="geometry")
+@claim(
+    "D-G3",
+    "D",
+    "angle(d, v) >= angle(g_hat, v) for every alpha >= 0.",
+    method="sympy: per sign of c, reduce to (2a -+ a^2)(1 - c^2) >= 0; numerical draws",
+    tolerance="1e-12 absolute on the cosines",
+    facts=("F6.3",),
+    figure="geometry",
+)
 def check_g3(ctx: ExperimentContext) -> Outcome:
     """Check D-G3: ∠(d, v) ≥ ∠(ĝ, v) for every α ≥ 0."""
     der = sym.angle_monotonicity()
@@ -101,21 +123,27 @@ def check_g3(ctx: ExperimentContext) -> Outcome:
     for g, v, a in draws:
         _, d, c = _geometry(g, v, a)
         nd = np.linalg.norm(d)
-        if nd == 0.0:      # alpha = 1, g_hat = v: d = 0, the angle is undefined
+        if nd == 0.0:  # alpha = 1, g_hat = v: d = 0, the angle is undefined
             continue
         cos_dv = d @ v / nd
         res = max(res, abs(cos_dv - der.func(c, a)))
         worst = max(worst, cos_dv - c)
         if cos_dv > c + TOL:
             violations += 1
-    return _outcome("G3", der, res, len(draws),
-                    {"violations": violations, "max cos(d,v) - cos(g,v)": worst})
+    return _outcome(
+        "G3", der, res, len(draws), {"violations": violations, "max cos(d,v) - cos(g,v)": worst}
+    )
 
 
-@claim("D-G4", "D", "<d, g_hat> = 1 - alpha c|c|: d is a descent direction unless "
-       "alpha c|c| >= 1.", method="sympy identity; numerical draws",
-       tolerance="1e-12 absolute", facts=("F6.1",),
-       figure="geometry")
+@claim(
+    "D-G4",
+    "D",
+    "<d, g_hat> = 1 - alpha c|c|: d is a descent direction unless alpha c|c| >= 1.",
+    method="sympy identity; numerical draws",
+    tolerance="1e-12 absolute",
+    facts=("F6.1",),
+    figure="geometry",
+)
 def check_g4(ctx: ExperimentContext) -> Outcome:
     """Check D-G4: ⟨d, ĝ⟩ = 1 − αc|c|, so d is a descent direction unless αc|c| ≥ 1."""
     der = sym.descent_inner_product()

@@ -68,11 +68,17 @@ def _power_bound_run(lam: np.ndarray, seed: int, steps: int) -> dict[str, Any]:
         worst = max(worst, t / bound)
         tightness = max(tightness, abs(t / bound - 1))
         tans.append(t)
-    return {"lambda_dominant": float(q.eigenvalues[order[0]]), "ratio": float(ratio),
-            "tan0": tan0, "tan_at": {k: float(f"{tans[k - 1]:.3e}") for k in (5, 20, steps)},
-            "bound_at": {k: float(f"{ratio**k * tan0:.3e}") for k in (5, 20, steps)},
-            "max_tan_over_bound": worst, "max_abs(tan/bound - 1)": tightness,
-            "holds": bool(holds), "n_hvp": op.n_hvp}
+    return {
+        "lambda_dominant": float(q.eigenvalues[order[0]]),
+        "ratio": float(ratio),
+        "tan0": tan0,
+        "tan_at": {k: float(f"{tans[k - 1]:.3e}") for k in (5, 20, steps)},
+        "bound_at": {k: float(f"{ratio**k * tan0:.3e}") for k in (5, 20, steps)},
+        "max_tan_over_bound": worst,
+        "max_abs(tan/bound - 1)": tightness,
+        "holds": bool(holds),
+        "n_hvp": op.n_hvp,
+    }
 
 
 def _kps_bound(lam1: float, lam2: float, lamn: float, tan0: float, k: int) -> float:
@@ -93,21 +99,28 @@ def _kps_run(lam: np.ndarray, seed: int, steps: int) -> dict[str, Any]:
         theta = lanczos(op, v0, k).eigenvalue
         err = float(l[0] - theta)
         bound = _kps_bound(l[0], l[1], l[-1], tan0, k)
-        worst_low = min(worst_low, err + tol)          # must stay >= 0
+        worst_low = min(worst_low, err + tol)  # must stay >= 0
         worst_high = max(worst_high, err - bound - tol)  # must stay <= 0
         errs.append(err)
-    return {"lambda_1": float(l[0]), "lambda_2": float(l[1]), "lambda_n": float(l[-1]),
-            "tan0": tan0, "error_at": {k: float(f"{errs[k - 1]:.3e}") for k in (5, 10, steps)},
-            "bound_at": {k: float(f"{_kps_bound(l[0], l[1], l[-1], tan0, k):.3e}")
-                         for k in (5, 10, steps)},
-            "lower_ok": bool(worst_low >= 0), "upper_ok": bool(worst_high <= 0),
-            "max_excess_over_bound": worst_high + tol}
+    return {
+        "lambda_1": float(l[0]),
+        "lambda_2": float(l[1]),
+        "lambda_n": float(l[-1]),
+        "tan0": tan0,
+        "error_at": {k: float(f"{errs[k - 1]:.3e}") for k in (5, 10, steps)},
+        "bound_at": {
+            k: float(f"{_kps_bound(l[0], l[1], l[-1], tan0, k):.3e}") for k in (5, 10, steps)
+        },
+        "lower_ok": bool(worst_low >= 0),
+        "upper_ok": bool(worst_high <= 0),
+        "max_excess_over_bound": worst_high + tol,
+    }
 
 
 def _hvps_power(op: HessianOperator, v0: np.ndarray, lam1: float, cap: int) -> int:
     u = v0
     for m in range(1, cap + 1):
-        res = power_iteration(op, u, 1, rayleigh=False)   # RQ of the input u_{m-1}: m HVPs so far
+        res = power_iteration(op, u, 1, rayleigh=False)  # RQ of the input u_{m-1}: m HVPs so far
         if abs(res.eigenvalue - lam1) <= TARGET * abs(lam1):
             return m
         u = np.asarray(res.eigenvector)
@@ -123,7 +136,7 @@ def _hvps_lanczos(op: HessianOperator, v0: np.ndarray, lam1: float, cap: int) ->
         if hi >= cap:
             return -1
         hi = min(2 * hi, cap)
-    lo = hi // 2          # ok(lo) is False (or lo < 4 untested: search down to 1)
+    lo = hi // 2  # ok(lo) is False (or lo < 4 untested: search down to 1)
     lo = 0 if hi == 4 else lo
     while hi - lo > 1:
         mid = (lo + hi) // 2
@@ -150,24 +163,34 @@ def _gap_run(gap: float, dim: int, seed: int) -> dict[str, Any]:
     # after k steps (k + 1 HVPs); KPS for Lanczos
     need = TARGET / ((lam[0] - lam[-1]) * tan0**2)
     k_power_bound = math.ceil(math.log(need) / (2 * math.log(lam2))) + 1
-    k_lanczos_bound = next(k for k in range(1, 100_000)
-                           if _kps_bound(lam[0], lam[1], lam[-1], tan0, k) <= TARGET)
-    return {"gap": gap, "dim": dim, "hvp_power": k_power, "hvp_lanczos": k_lanczos,
-            "ratio": k_power / k_lanczos if k_lanczos > 0 else math.nan,
-            "hvp_power_bound": k_power_bound, "hvp_lanczos_bound": k_lanczos_bound,
-            "within_bounds": bool(0 < k_power <= k_power_bound
-                                  and 0 < k_lanczos <= k_lanczos_bound)}
+    k_lanczos_bound = next(
+        k for k in range(1, 100_000) if _kps_bound(lam[0], lam[1], lam[-1], tan0, k) <= TARGET
+    )
+    return {
+        "gap": gap,
+        "dim": dim,
+        "hvp_power": k_power,
+        "hvp_lanczos": k_lanczos,
+        "ratio": k_power / k_lanczos if k_lanczos > 0 else math.nan,
+        "hvp_power_bound": k_power_bound,
+        "hvp_lanczos_bound": k_lanczos_bound,
+        "within_bounds": bool(0 < k_power <= k_power_bound and 0 < k_lanczos <= k_lanczos_bound),
+    }
 
 
-@claim("L-LANCZOS", "L", "Power iteration's angle and Lanczos' eigenvalue error after k HVPs "
-       "respect their bounds (tan angle <= (|l2|/|l1|)^k tan angle_0; Kaniel-Paige-Saad), and "
-       "Lanczos needs far fewer HVPs than power iteration for small eigengaps.",
-       method="power_iteration chained step by step and lanczos(steps=k) on constructed "
-              "spectra against the closed-form bounds; HVPs to 1e-8 relative eigenvalue error "
-              "for relative gaps 1e-1, 1e-2, 1e-3 (d = 1000)",
-       tolerance="power: 1e-10 relative + 1e-12 absolute on tan; KPS: 64 eps ||H|| absolute; "
-                 "'far fewer': >= 10x at the smallest gap, ratio growing as the gap shrinks",
-       facts=("F8.1", "F8.2"))
+@claim(
+    "L-LANCZOS",
+    "L",
+    "Power iteration's angle and Lanczos' eigenvalue error after k HVPs "
+    "respect their bounds (tan angle <= (|l2|/|l1|)^k tan angle_0; Kaniel-Paige-Saad), and "
+    "Lanczos needs far fewer HVPs than power iteration for small eigengaps.",
+    method="power_iteration chained step by step and lanczos(steps=k) on constructed "
+    "spectra against the closed-form bounds; HVPs to 1e-8 relative eigenvalue error "
+    "for relative gaps 1e-1, 1e-2, 1e-3 (d = 1000)",
+    tolerance="power: 1e-10 relative + 1e-12 absolute on tan; KPS: 64 eps ||H|| absolute; "
+    "'far fewer': >= 10x at the smallest gap, ratio growing as the gap shrinks",
+    facts=("F8.1", "F8.2"),
+)
 def check_lanczos(ctx: ExperimentContext) -> Outcome:
     """Check L-LANCZOS: power iteration's and Lanczos' errors within their bounds; HVP counts."""
     rng = ctx.rng(41)
@@ -190,11 +213,13 @@ def check_lanczos(ctx: ExperimentContext) -> Outcome:
     gaps = ctx.pick([1e-1, 1e-2, 1e-3], [1e-1, 1e-2, 1e-3], [1e-1, 3e-2, 1e-2, 3e-3, 1e-3])
     n_seeds = ctx.pick(1, 2, 5)
     rng_gap = ctx.rng(42)
-    gap_runs = [_gap_run(g, 1000, int(rng_gap.integers(2**31))) for g in gaps
-                for _ in range(n_seeds)]
+    gap_runs = [
+        _gap_run(g, 1000, int(rng_gap.integers(2**31))) for g in gaps for _ in range(n_seeds)
+    ]
     ratios = [float(np.median([r["ratio"] for r in gap_runs if r["gap"] == g])) for g in gaps]
     power_ok = all(r["holds"] for r in power_runs) and all(
-        r["max_abs(tan/bound - 1)"] <= 1e-9 for r in power_runs if r.get("tight_case"))
+        r["max_abs(tan/bound - 1)"] <= 1e-9 for r in power_runs if r.get("tight_case")
+    )
     kps_ok = all(r["lower_ok"] and r["upper_ok"] for r in kps_runs)
     counts_ok = all(r["within_bounds"] for r in gap_runs)
     far_fewer = ratios[-1] >= 10 and all(b > a for a, b in zip(ratios, ratios[1:]))
@@ -204,8 +229,16 @@ def check_lanczos(ctx: ExperimentContext) -> Outcome:
         Verdict.HOLDS if ok else Verdict.FAILS,
         f"gap {gaps[-1]:g}: {smallest['hvp_power']} HVPs (power) vs "
         f"{smallest['hvp_lanczos']} (Lanczos)",
-        {"power_bound_holds": power_ok, "kps_bound_holds": kps_ok,
-         "counts_within_bounds": counts_ok, "far_fewer": far_fewer,
-         "median_ratio_power_over_lanczos_by_gap": dict(zip([str(g) for g in gaps], ratios)),
-         "power_runs": power_runs, "kps_runs": kps_runs, "gap_runs": gap_runs,
-         "target_relative_error": TARGET, "seed": ctx.seed})
+        {
+            "power_bound_holds": power_ok,
+            "kps_bound_holds": kps_ok,
+            "counts_within_bounds": counts_ok,
+            "far_fewer": far_fewer,
+            "median_ratio_power_over_lanczos_by_gap": dict(zip([str(g) for g in gaps], ratios)),
+            "power_runs": power_runs,
+            "kps_runs": kps_runs,
+            "gap_runs": gap_runs,
+            "target_relative_error": TARGET,
+            "seed": ctx.seed,
+        },
+    )

@@ -57,7 +57,7 @@ RHO = 0.05
 ALPHA = 0.5
 TOL_INV = 1e-9
 NOT_INV = 1e-3
-SCALES_NORMALIZED = (2.0**-10, 0.5, 4.0, 2.0**10)    # powers of two: s*H is exact
+SCALES_NORMALIZED = (2.0**-10, 0.5, 4.0, 2.0**10)  # powers of two: s*H is exact
 SCALES_RAW = (0.5, 2.0)
 
 
@@ -133,10 +133,17 @@ def _quadratic_case(spec: str, seed: int, steps: int, ctx: ExperimentContext) ->
     }
     out: dict[str, Any] = {"spectrum": spec, "seed": seed}
     for name, (kw, scales, invariant) in methods.items():
-        make = preset if name == "sam" else exact_v     # sam computes no eigenvector
-        runs = {s: run_steps(Quadratic(s * np.asarray(q.hessian_matrix)),
-                             make(name, lr=ETA, rho=RHO, **kw), w0, steps, ctx=ctx).iterates
-                for s in (1.0, *scales)}
+        make = preset if name == "sam" else exact_v  # sam computes no eigenvector
+        runs = {
+            s: run_steps(
+                Quadratic(s * np.asarray(q.hessian_matrix)),
+                make(name, lr=ETA, rho=RHO, **kw),
+                w0,
+                steps,
+                ctx=ctx,
+            ).iterates
+            for s in (1.0, *scales)
+        }
         dev = {s: _rel(runs[s], runs[1.0]) for s in scales}
         rec: dict[str, Any] = {"max_rel_difference_by_s": dev}
         if invariant:
@@ -144,17 +151,28 @@ def _quadratic_case(spec: str, seed: int, steps: int, ctx: ExperimentContext) ->
         else:
             rec["ok"] = min(dev.values()) >= NOT_INV
             rec["first_step_length_ratio_by_s"] = {
-                s: float(np.linalg.norm(runs[s][1] - runs[s][0])
-                         / np.linalg.norm(runs[1.0][1] - runs[1.0][0])) for s in scales}
+                s: float(
+                    np.linalg.norm(runs[s][1] - runs[s][0])
+                    / np.linalg.norm(runs[1.0][1] - runs[1.0][0])
+                )
+                for s in scales
+            }
         if name == "xsam_paper":
-            bound = max(_step_bound(Quadratic(s * np.asarray(q.hessian_matrix)), runs[s],
-                                    U[:, 0], ALPHA) for s in runs)
-            longest = max(float(np.max(np.linalg.norm(np.diff(runs[s], axis=0), axis=1)))
-                          for s in runs)
-            rec |= {"max ||dw||/(eta(1+alpha|c|))": bound,
-                    "max ||dw||/eta": longest / ETA, "bound 1+alpha": 1 + ALPHA}
-            rec["ok"] = bool(rec["ok"] and bound <= 1 + 1e-12
-                             and longest <= ETA * (1 + ALPHA) * (1 + 1e-12))
+            bound = max(
+                _step_bound(Quadratic(s * np.asarray(q.hessian_matrix)), runs[s], U[:, 0], ALPHA)
+                for s in runs
+            )
+            longest = max(
+                float(np.max(np.linalg.norm(np.diff(runs[s], axis=0), axis=1))) for s in runs
+            )
+            rec |= {
+                "max ||dw||/(eta(1+alpha|c|))": bound,
+                "max ||dw||/eta": longest / ETA,
+                "bound 1+alpha": 1 + ALPHA,
+            }
+            rec["ok"] = bool(
+                rec["ok"] and bound <= 1 + 1e-12 and longest <= ETA * (1 + ALPHA) * (1 + 1e-12)
+            )
         out[name] = rec
     out["ok"] = all(out[m]["ok"] for m in methods)
     return out
@@ -164,11 +182,16 @@ def _ravine_case(steps: int, ctx: ExperimentContext) -> dict[str, Any]:
     w0 = np.array([0.3, 0.8]) + 0.05 * ctx.rng(900).standard_normal(2)
     out: dict[str, Any] = {"lam0": 5.0, "w0": w0}
     for name, kw, scales, invariant in (
-            ("xsam_paper", dict(alpha=ALPHA, eigvec_source="exact"), (1e-2, 1e2), True),
-            ("nsam", {}, (1e-2, 1e2), True),
-            ("sam", {}, (0.5, 2.0), False)):
-        runs = {s: run_steps(Ravine(5.0 * s), preset(name, lr=ETA, rho=RHO, **kw), w0,
-                             steps, ctx=ctx).iterates for s in (1.0, *scales)}
+        ("xsam_paper", dict(alpha=ALPHA, eigvec_source="exact"), (1e-2, 1e2), True),
+        ("nsam", {}, (1e-2, 1e2), True),
+        ("sam", {}, (0.5, 2.0), False),
+    ):
+        runs = {
+            s: run_steps(
+                Ravine(5.0 * s), preset(name, lr=ETA, rho=RHO, **kw), w0, steps, ctx=ctx
+            ).iterates
+            for s in (1.0, *scales)
+        }
         dev = {s: _rel(runs[s], runs[1.0]) for s in scales}
         ok = max(dev.values()) <= TOL_INV if invariant else min(dev.values()) >= NOT_INV
         out[name] = {"max_rel_difference_by_s": dev, "ok": bool(ok)}
@@ -186,23 +209,50 @@ def _mlp_case(steps: int, ctx: ExperimentContext) -> dict[str, Any]:
 
     def run(name: str, s: float, kw: dict[str, Any], v: Any) -> np.ndarray:
         cfg = preset(name, lr=ETA, rho=RHO, momentum=0.9, **kw)
-        return run_steps(ScaledProblem(base, s), cfg, w0, steps, seed=ctx.seed, v=v,
-                         batches=batch_schedule(base.n_samples, batch, ctx.seed), ctx=ctx).iterates
+        return run_steps(
+            ScaledProblem(base, s),
+            cfg,
+            w0,
+            steps,
+            seed=ctx.seed,
+            v=v,
+            batches=batch_schedule(base.n_samples, batch, ctx.seed),
+            ctx=ctx,
+        ).iterates
 
     scales = (0.1, 10.0)
     cases = {
-        "xsam_paper (reference schedule, v present)": ("xsam_paper", dict(alpha=0.2, **ref),
-                                                       v0, True),
+        "xsam_paper (reference schedule, v present)": (
+            "xsam_paper",
+            dict(alpha=0.2, **ref),
+            v0,
+            True,
+        ),
         "nsam (reference schedule, v present)": ("nsam", dict(ref), v0, True),
         "sam": ("sam", {}, None, False),
         "control: xsam_paper before its first v (raw SAM steps)": (
-            "xsam_paper", dict(alpha=0.2, **ref), None, False),
+            "xsam_paper",
+            dict(alpha=0.2, **ref),
+            None,
+            False,
+        ),
         "xsam_paper with coupled weight decay 5e-4 (reference SGD)": (
-            "xsam_paper", dict(alpha=0.2, weight_decay=5e-4, **ref), v0, True),
+            "xsam_paper",
+            dict(alpha=0.2, weight_decay=5e-4, **ref),
+            v0,
+            True,
+        ),
     }
-    out: dict[str, Any] = {"widths": (4, 8, 3), "n_samples": 128, "batch_size": batch,
-                           "steps": steps, "lr": ETA, "rho": RHO, "momentum": 0.9,
-                           "reference_options": {k: str(v) for k, v in ref.items()}}
+    out: dict[str, Any] = {
+        "widths": (4, 8, 3),
+        "n_samples": 128,
+        "batch_size": batch,
+        "steps": steps,
+        "lr": ETA,
+        "rho": RHO,
+        "momentum": 0.9,
+        "reference_options": {k: str(v) for k, v in ref.items()},
+    }
     for label, (name, kw, v, invariant) in cases.items():
         runs = {s: run(name, s, kw, v) for s in (1.0, *scales)}
         dev = {s: _rel(runs[s], runs[1.0]) for s in scales}
@@ -212,24 +262,28 @@ def _mlp_case(steps: int, ctx: ExperimentContext) -> dict[str, Any]:
     return out
 
 
-@claim("F-NORM", "F",
-       "X-SAM's normalization makes its step length eta||d|| <= eta(1+alpha) independent of the "
-       "gradient scale, so X-SAM's iterates (once v exists, without weight decay) are invariant "
-       "to scaling the loss by s > 0 while SAM's are not; alpha = 0 (normalized SAM) is "
-       "invariant too, so the invariance comes from the normalization, not the correction.",
-       method="sympy (norm bound, homogeneity of each form); paired runs on L and sL: quadratics "
-              "(3 spectra x seeds, exact v), the ravine toy, a teacher-student MLP under the "
-              "reference schedule (power v, minibatches, momentum .9) with controls (before the "
-              "first v; weight decay)",
-       tolerance="invariant: 1e-9 relative over the run; not invariant: > 1e-3 relative; step "
-                 "length bound 1e-12 relative",
-       facts=("F1.5", "F6.1"),
-       backends=("numpy", "torch"))
+@claim(
+    "F-NORM",
+    "F",
+    "X-SAM's normalization makes its step length eta||d|| <= eta(1+alpha) independent of the "
+    "gradient scale, so X-SAM's iterates (once v exists, without weight decay) are invariant "
+    "to scaling the loss by s > 0 while SAM's are not; alpha = 0 (normalized SAM) is "
+    "invariant too, so the invariance comes from the normalization, not the correction.",
+    method="sympy (norm bound, homogeneity of each form); paired runs on L and sL: quadratics "
+    "(3 spectra x seeds, exact v), the ravine toy, a teacher-student MLP under the "
+    "reference schedule (power v, minibatches, momentum .9) with controls (before the "
+    "first v; weight decay)",
+    tolerance="invariant: 1e-9 relative over the run; not invariant: > 1e-3 relative; step "
+    "length bound 1e-12 relative",
+    facts=("F1.5", "F6.1"),
+    backends=("numpy", "torch"),
+)
 def check_norm(ctx: ExperimentContext) -> Outcome:
     der = invariance.scale_invariance()
     seeds = [ctx.seed + i for i in range(ctx.pick(1, 2, 4))]
-    quad = [_quadratic_case(spec, s, ctx.pick(60, 150, 400), ctx)
-            for spec in SPECTRA for s in seeds]
+    quad = [
+        _quadratic_case(spec, s, ctx.pick(60, 150, 400), ctx) for spec in SPECTRA for s in seeds
+    ]
     rav = _ravine_case(ctx.pick(100, 200, 400), ctx)
     mlp = _mlp_case(ctx.pick(30, 80, 250), ctx)
     ok = der.all_proved and all(c["ok"] for c in quad) and rav["ok"] and mlp["ok"]
@@ -237,13 +291,23 @@ def check_norm(ctx: ExperimentContext) -> Outcome:
     def worst(name: str) -> float:
         return max(max(c[name]["max_rel_difference_by_s"].values()) for c in quad)
 
-    evidence = {"symbolic": {der.name: der.proved}, "eta": ETA, "rho": RHO, "alpha": ALPHA,
-                "seeds": seeds, "scales_normalized": SCALES_NORMALIZED,
-                "scales_sam_projector": SCALES_RAW, "quadratics": quad, "ravine": rav,
-                "mlp": mlp,
-                "max_rel_difference": {m: worst(m) for m in
-                                       ("xsam_paper", "xsam_symmetric", "nsam", "sam",
-                                        "xsam_projector")}}
-    key = (f"X-SAM/nsam differ {max(worst('xsam_paper'), worst('nsam')):.0e} under sL; "
-           f"SAM {min(min(c['sam']['max_rel_difference_by_s'].values()) for c in quad):.1g}")
+    evidence = {
+        "symbolic": {der.name: der.proved},
+        "eta": ETA,
+        "rho": RHO,
+        "alpha": ALPHA,
+        "seeds": seeds,
+        "scales_normalized": SCALES_NORMALIZED,
+        "scales_sam_projector": SCALES_RAW,
+        "quadratics": quad,
+        "ravine": rav,
+        "mlp": mlp,
+        "max_rel_difference": {
+            m: worst(m) for m in ("xsam_paper", "xsam_symmetric", "nsam", "sam", "xsam_projector")
+        },
+    }
+    key = (
+        f"X-SAM/nsam differ {max(worst('xsam_paper'), worst('nsam')):.0e} under sL; "
+        f"SAM {min(min(c['sam']['max_rel_difference_by_s'].values()) for c in quad):.1g}"
+    )
     return Outcome(Verdict.HOLDS if ok else Verdict.FAILS, key, evidence)

@@ -82,17 +82,15 @@ def _direction_draws(ctx: ExperimentContext) -> dict[str, float]:
         v /= np.linalg.norm(v)
         g = rng.standard_normal(dim) * 10.0 ** rng.uniform(-3, 3)
         if i % 5 == 0:
-            g = g - (g @ v) * v      # c = 0 exactly (up to rounding)
+            g = g - (g @ v) * v  # c = 0 exactly (up to rounding)
         a = float(rng.uniform(0, 2))
         gh = g / np.linalg.norm(g)
         c, craw = gh @ v, g @ v
         forms = {
             "paper": (dict(sign_rule="paper"), -2 * a * abs(c) * v),
-            "raw_projection": (dict(sign_rule="paper", coefficient="raw"),
-                               -2 * a * abs(craw) * v),
+            "raw_projection": (dict(sign_rule="paper", coefficient="raw"), -2 * a * abs(craw) * v),
             "symmetric": (dict(sign_rule="symmetric"), 0 * v),
-            "projector": (dict(sign_rule="symmetric", normalize=False, coefficient="raw"),
-                          0 * v),
+            "projector": (dict(sign_rule="symmetric", normalize=False, coefficient="raw"), 0 * v),
         }
         for name, (kw, expected) in forms.items():
             dp, _ = xsam_direction(g, v, a, **kw)
@@ -102,8 +100,9 @@ def _direction_draws(ctx: ExperimentContext) -> dict[str, float]:
     return worst
 
 
-def paper_step_jacobian(H: np.ndarray, w: np.ndarray, v: np.ndarray, alpha: float,
-                        eta: float = ETA, rho: float = RHO) -> np.ndarray:
+def paper_step_jacobian(
+    H: np.ndarray, w: np.ndarray, v: np.ndarray, alpha: float, eta: float = ETA, rho: float = RHO
+) -> np.ndarray:
     r"""Jacobian at ``w`` of one paper-rule X-SAM step with fixed ``v`` on a quadratic.
 
     The step is :math:`w \mapsto w - \eta(\hat g_a - \alpha|c|v)` on
@@ -123,9 +122,15 @@ def paper_step_jacobian(H: np.ndarray, w: np.ndarray, v: np.ndarray, alpha: floa
     return I - eta * (I - alpha * np.sign(c) * np.outer(v, v)) @ dgah
 
 
-def mirror_roundoff_bound(H: np.ndarray, iterates: np.ndarray, v: np.ndarray, R: np.ndarray,
-                          alpha: float, eta: float = ETA, rho: float = RHO
-                          ) -> tuple[np.ndarray, np.ndarray]:
+def mirror_roundoff_bound(
+    H: np.ndarray,
+    iterates: np.ndarray,
+    v: np.ndarray,
+    R: np.ndarray,
+    alpha: float,
+    eta: float = ETA,
+    rho: float = RHO,
+) -> tuple[np.ndarray, np.ndarray]:
     r"""First-order bound on the floating-point mirror error of a paper-rule X-SAM run.
 
     The error is :math:`\|B_k - RA_k\|` between the run ``A`` (``iterates``, from :math:`w_0`,
@@ -185,8 +190,8 @@ def mirror_roundoff_bound(H: np.ndarray, iterates: np.ndarray, v: np.ndarray, R:
     d_h = float(np.linalg.norm(R @ H @ R.T - H, 2)) + 2 * gam * abs_r**2 * abs_h
     d_r = float(np.linalg.norm(R.T @ R - I, 2)) + 2 * gam * abs_r**2
     d_v = float(np.linalg.norm(R @ v + v)) + gam * abs_r
-    grad_err = gam * abs_h + d_h + lam * d_r     # gradient error per unit ||w||
-    unit_err = 2 * (dim + 2) * u                 # relative error of g/||g||
+    grad_err = gam * abs_h + d_h + lam * d_r  # gradient error per unit ||w||
+    unit_err = 2 * (dim + 2) * u  # relative error of g/||g||
     jac, local = [], np.zeros(steps)
     smooth, kink = np.full(steps + 1, np.inf), np.full(steps + 1, np.inf)
     for j in range(steps):
@@ -227,8 +232,9 @@ def _mean_bounds(alpha: float, sign: int) -> tuple[float, float, int]:
     return (lo, hi, q) if sign > 0 else (-hi, -lo, q)
 
 
-def _pair(spec: str, seed: int, alpha: float, burn: int, tail: int, ctx: ExperimentContext
-          ) -> dict[str, Any]:
+def _pair(
+    spec: str, seed: int, alpha: float, burn: int, tail: int, ctx: ExperimentContext
+) -> dict[str, Any]:
     q, U = quadratic_case(spec, seed)
     u = U[:, 0]
     R = np.eye(q.dim) - 2 * np.outer(u, u)
@@ -244,8 +250,9 @@ def _pair(spec: str, seed: int, alpha: float, burn: int, tail: int, ctx: Experim
     A50 = A[: MIRROR_STEPS + 1]
     err = np.linalg.norm(B - A50 @ R.T, axis=1)
     # v as the optimizer computed it (u up to rounding)
-    bound, first_order = mirror_roundoff_bound(q.hessian_matrix, A50, to_numpy(run_a.state.v), R,
-                                             alpha)
+    bound, first_order = mirror_roundoff_bound(
+        q.hessian_matrix, A50, to_numpy(run_a.state.v), R, alpha
+    )
     # compare over the steps where the first-order bound is valid (a prefix of the run)
     valid = np.cumprod(first_order).astype(bool)
     horizon = int(np.sum(valid)) - 1
@@ -255,102 +262,156 @@ def _pair(spec: str, seed: int, alpha: float, burn: int, tail: int, ctx: Experim
     Rd = np.ones(q.dim)
     Rd[0] = -1.0
     wd = U.T @ w0
-    runs_d = [run_steps(qd, exact_v("xsam_paper", lr=ETA, rho=RHO, alpha=alpha,
-                                    eigvec_sign=sg), start, steps, ctx=ctx).iterates
-              for sg, start in ((1, wd), (-1, Rd * wd))]
+    runs_d = [
+        run_steps(
+            qd,
+            exact_v("xsam_paper", lr=ETA, rho=RHO, alpha=alpha, eigvec_sign=sg),
+            start,
+            steps,
+            ctx=ctx,
+        ).iterates
+        for sg, start in ((1, wd), (-1, Rd * wd))
+    ]
     mirror_d = float(np.max(np.abs(runs_d[1] - runs_d[0] * Rd)) / np.max(np.abs(runs_d[0])))
     scale = float(np.max(np.linalg.norm(A50, axis=1)))
-    rec: dict[str, Any] = {"spectrum": spec, "seed": seed, "alpha": alpha,
-                           "mirror_rel_error_eigenbasis": mirror_d,
-                           "mirror_steps_compared": horizon,
-                           "mirror_rel_error": float(np.max(err[valid])) / scale,
-                           "mirror_rel_roundoff_bound": float(bound[horizon]) / scale,
-                           "mirror_error_over_bound": mirror}
+    rec: dict[str, Any] = {
+        "spectrum": spec,
+        "seed": seed,
+        "alpha": alpha,
+        "mirror_rel_error_eigenbasis": mirror_d,
+        "mirror_steps_compared": horizon,
+        "mirror_rel_error": float(np.max(err[valid])) / scale,
+        "mirror_rel_roundoff_bound": float(bound[horizon]) / scale,
+        "mirror_error_over_bound": mirror,
+    }
     for name, W, sign in (("v=+u", A, 1), ("v=-u", C, -1)):
         x = W @ u
         perp = np.linalg.norm(W - np.outer(x, u), axis=1)
-        xt = x[burn:burn + tail]
+        xt = x[burn : burn + tail]
         mean = float(np.mean(xt))
         lo, hi, per = _mean_bounds(alpha, sign)
         reduced = bool(perp[burn:].max() <= REDUCED * ETA)
-        rec[name] = {"reduced": reduced,
-                     "trapped": bool(np.max(np.abs(xt[tail // 2:])) <= REDUCED * ETA),
-                     "mean<w,u>": mean, "pred_interval": [lo, hi], "period": per,
-                     "in_interval": bool(lo - 1e-9 * ETA < mean <= hi + 1e-9 * ETA)}
+        rec[name] = {
+            "reduced": reduced,
+            "trapped": bool(np.max(np.abs(xt[tail // 2 :])) <= REDUCED * ETA),
+            "mean<w,u>": mean,
+            "pred_interval": [lo, hi],
+            "period": per,
+            "in_interval": bool(lo - 1e-9 * ETA < mean <= hi + 1e-9 * ETA),
+        }
     plus, minus = rec["v=+u"], rec["v=-u"]
     rec["sign_flips"] = bool(plus["mean<w,u>"] > 0 > minus["mean<w,u>"])
     rec["compared"] = not (plus["trapped"] or minus["trapped"])
     rec["mirror_ok"] = bool(mirror_d <= TOL_MIRROR_EXACT and mirror <= 1.0 and horizon >= 1)
-    rec["ok"] = bool(rec["mirror_ok"] and (not rec["compared"] or rec["sign_flips"])
-                     and all(r["in_interval"] for r in (plus, minus) if r["reduced"]))
+    rec["ok"] = bool(
+        rec["mirror_ok"]
+        and (not rec["compared"] or rec["sign_flips"])
+        and all(r["in_interval"] for r in (plus, minus) if r["reduced"])
+    )
     return rec
 
 
-def _symmetric_pair(spec: str, seed: int, alpha: float, steps: int, ctx: ExperimentContext
-                    ) -> dict[str, Any]:
+def _symmetric_pair(
+    spec: str, seed: int, alpha: float, steps: int, ctx: ExperimentContext
+) -> dict[str, Any]:
     q, _ = quadratic_case(spec, seed)
     w0 = ctx.rng(700 + seed).standard_normal(q.dim)
-    runs = [run_steps(q, exact_v("xsam_symmetric", lr=ETA, rho=RHO, alpha=alpha,
-                                 eigvec_sign=sign), w0, steps, ctx=ctx).iterates
-            for sign in (1, -1)]
+    runs = [
+        run_steps(
+            q,
+            exact_v("xsam_symmetric", lr=ETA, rho=RHO, alpha=alpha, eigvec_sign=sign),
+            w0,
+            steps,
+            ctx=ctx,
+        ).iterates
+        for sign in (1, -1)
+    ]
     diff = float(np.max(np.abs(runs[0] - runs[1])) / np.max(np.abs(runs[0])))
-    return {"spectrum": spec, "seed": seed, "alpha": alpha, "max_rel_difference": diff,
-            "ok": diff <= TOL_SYM}
+    return {
+        "spectrum": spec,
+        "seed": seed,
+        "alpha": alpha,
+        "max_rel_difference": diff,
+        "ok": diff <= TOL_SYM,
+    }
 
 
-@claim("F-SIGN", "F",
-       "The paper rule is not invariant under v -> -v (d(v) - d(-v) = -2 alpha|c| v); on a "
-       "quadratic with exact v the long-run mean of <w, v> flips sign with the orientation of v "
-       "(the whole run mirrors); the symmetric rule is invariant.",
-       method="sympy identities (four forms, mirror symmetry); xsam_direction on random pairs; "
-              "X-SAM runs with exact v, eigvec_sign = +-1, on three spectra x seeds x alpha in "
-              "{.2, .5}, eta = rho = .05",
-       tolerance="directions 1e-12; mirror exact in the eigenbasis (1e-15), in a random basis "
-                 "within a first-order round-off bound derived from the run (first 50 steps, "
-                 "where the bound is first-order valid); means in the exact interval "
-                 "sigma(eta alpha -+ eta/q); symmetric rule 1e-12 relative",
-       facts=("F1.5", "F1.7", "F6.2", "F7.1"),
-       backends=("numpy", "torch"),
-       figure="quadratic-2d")
+@claim(
+    "F-SIGN",
+    "F",
+    "The paper rule is not invariant under v -> -v (d(v) - d(-v) = -2 alpha|c| v); on a "
+    "quadratic with exact v the long-run mean of <w, v> flips sign with the orientation of v "
+    "(the whole run mirrors); the symmetric rule is invariant.",
+    method="sympy identities (four forms, mirror symmetry); xsam_direction on random pairs; "
+    "X-SAM runs with exact v, eigvec_sign = +-1, on three spectra x seeds x alpha in "
+    "{.2, .5}, eta = rho = .05",
+    tolerance="directions 1e-12; mirror exact in the eigenbasis (1e-15), in a random basis "
+    "within a first-order round-off bound derived from the run (first 50 steps, "
+    "where the bound is first-order valid); means in the exact interval "
+    "sigma(eta alpha -+ eta/q); symmetric rule 1e-12 relative",
+    facts=("F1.5", "F1.7", "F6.2", "F7.1"),
+    backends=("numpy", "torch"),
+    figure="quadratic-2d",
+)
 def check_sign(ctx: ExperimentContext) -> Outcome:
     """Check F-SIGN: the paper rule's long-run mean ⟨w, v⟩ flips with v; the symmetric one's not."""
     der = invariance.orientation_difference()
     win = xsam_1d.paper_window()
     seeds = [ctx.seed + i for i in range(ctx.pick(1, 2, 5))]
-    burn, tail = ctx.pick(200, 300, 800), ctx.pick(200, 300, 800)   # tails: multiples of 20
+    burn, tail = ctx.pick(200, 300, 800), ctx.pick(200, 300, 800)  # tails: multiples of 20
     draws = _direction_draws(ctx)
     pairs = [_pair(spec, s, a, burn, tail, ctx) for spec in SPECTRA for s in seeds for a in ALPHAS]
-    symm = [_symmetric_pair(spec, s, 0.5, burn + tail, ctx) for spec in SPECTRA
-            for s in seeds[:1]]
+    symm = [_symmetric_pair(spec, s, 0.5, burn + tail, ctx) for spec in SPECTRA for s in seeds[:1]]
     compared = [p for p in pairs if p["compared"]]
-    reduced = {a: sum(p[k]["reduced"] for p in pairs if p["alpha"] == a
-                      for k in ("v=+u", "v=-u")) for a in ALPHAS}
-    ok = (der.all_proved and win.all_proved and max(draws.values()) <= TOL_DIR
-          and all(p["ok"] for p in pairs) and all(s["ok"] for s in symm)
-          and all(any(p["alpha"] == a for p in compared) for a in ALPHAS)
-          and all(reduced.values()))
-    means = {a: [round(p[k]["mean<w,u>"] / ETA, 3) for p in compared if p["alpha"] == a
-                 for k in ("v=+u", "v=-u")] for a in ALPHAS}
+    reduced = {
+        a: sum(p[k]["reduced"] for p in pairs if p["alpha"] == a for k in ("v=+u", "v=-u"))
+        for a in ALPHAS
+    }
+    ok = (
+        der.all_proved
+        and win.all_proved
+        and max(draws.values()) <= TOL_DIR
+        and all(p["ok"] for p in pairs)
+        and all(s["ok"] for s in symm)
+        and all(any(p["alpha"] == a for p in compared) for a in ALPHAS)
+        and all(reduced.values())
+    )
+    means = {
+        a: [
+            round(p[k]["mean<w,u>"] / ETA, 3)
+            for p in compared
+            if p["alpha"] == a
+            for k in ("v=+u", "v=-u")
+        ]
+        for a in ALPHAS
+    }
     evidence = {
         "symbolic": {der.name: der.proved, win.name: win.proved},
-        "eta": ETA, "rho": RHO, "seeds": seeds, "burn_in": burn, "window_steps": tail,
+        "eta": ETA,
+        "rho": RHO,
+        "seeds": seeds,
+        "burn_in": burn,
+        "window_steps": tail,
         "direction_max_abs_error": draws,
-        "pairs": pairs, "pairs_compared (neither run trapped)": f"{len(compared)}/{len(pairs)}",
+        "pairs": pairs,
+        "pairs_compared (neither run trapped)": f"{len(compared)}/{len(pairs)}",
         "runs_in_1d_regime_by_alpha (interval checked)": reduced,
         "means_over_eta_by_alpha (v=+u, v=-u)": means,
         "predicted_mean_over_eta": {a: f"+-{a} (within 1/q)" for a in ALPHAS},
         "symmetric_runs": symm,
         "max_mirror_rel_error_eigenbasis": max(p["mirror_rel_error_eigenbasis"] for p in pairs),
-        "max_mirror_error_over_roundoff_bound": max(p["mirror_error_over_bound"]
-                                                    for p in pairs),
+        "max_mirror_error_over_roundoff_bound": max(p["mirror_error_over_bound"] for p in pairs),
         "min_mirror_steps_compared": min(p["mirror_steps_compared"] for p in pairs),
         "max_symmetric_rel_difference": max(s["max_rel_difference"] for s in symm),
     }
     a0 = ALPHAS[-1]
     m = [p for p in compared if p["alpha"] == a0]
-    key = (f"mean<w,u>/eta at a={a0}: {m[0]['v=+u']['mean<w,u>'] / ETA:+.2f} vs "
-           f"{m[0]['v=-u']['mean<w,u>'] / ETA:+.2f}; mirror exact "
-           f"({evidence['max_mirror_rel_error_eigenbasis']:.0e}), in a random basis "
-           f"{evidence['max_mirror_error_over_roundoff_bound']:.0%} of its round-off bound"
-           if m else "no run in the 1-D regime")
+    key = (
+        f"mean<w,u>/eta at a={a0}: {m[0]['v=+u']['mean<w,u>'] / ETA:+.2f} vs "
+        f"{m[0]['v=-u']['mean<w,u>'] / ETA:+.2f}; mirror exact "
+        f"({evidence['max_mirror_rel_error_eigenbasis']:.0e}), in a random basis "
+        f"{evidence['max_mirror_error_over_roundoff_bound']:.0%} of its round-off bound"
+        if m
+        else "no run in the 1-D regime"
+    )
     return Outcome(Verdict.HOLDS if ok else Verdict.FAILS, key, evidence)

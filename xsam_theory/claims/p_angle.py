@@ -46,19 +46,23 @@ from xsam_theory.experiments.angle import (
 )
 
 HEADLINE_IDS = ("within-window", "regression-slope")
-HEADLINE_RULE = ("holds if the pooled 'within-window' and 'regression-slope' subclaims both "
-                 "hold (Holm-adjusted over the six subclaims), fails if either fails, "
-                 "inconclusive otherwise")
-ATTRIBUTION = ("a within-run association between |cos angle(g, v)| and the next step's change "
-               "of lambda_max along full-batch SAM on small teacher-student MLPs, with no "
-               "intervention on the angle: it is not causal, and says nothing about X-SAM's "
-               "correction")
+HEADLINE_RULE = (
+    "holds if the pooled 'within-window' and 'regression-slope' subclaims both "
+    "hold (Holm-adjusted over the six subclaims), fails if either fails, "
+    "inconclusive otherwise"
+)
+ATTRIBUTION = (
+    "a within-run association between |cos angle(g, v)| and the next step's change "
+    "of lambda_max along full-batch SAM on small teacher-student MLPs, with no "
+    "intervention on the angle: it is not causal, and says nothing about X-SAM's "
+    "correction"
+)
 STATISTICS = {"within-window": "within_window", "regression-slope": "slope"}
 STATEMENTS = {
     "within-window": "within windows of 10 steps, the 5 steps with the largest |cos| have a "
-                     "larger delta-lambda than the 5 smallest (within-window SDs)",
+    "larger delta-lambda than the 5 smallest (within-window SDs)",
     "regression-slope": "with a fixed effect per 10-step window, delta-lambda rises with "
-                        "log10|cos| (within-window SDs per decade)",
+    "log10|cos| (within-window SDs per decade)",
 }
 
 
@@ -79,27 +83,39 @@ def angle_subclaims(per_run: list[dict[str, Any]], seed: int = 0) -> list[Subcla
         for name, key in STATISTICS.items():
             ok = [r for r in rows if not r["diverged"] and np.isfinite(r[key])]
             where = f"at {prefix[:-1]}" if prefix else "over both rates"
-            out.append(subclaim(
-                f"{prefix}{name}", f"{STATEMENTS[name]}, {where}",
-                [r[key] for r in ok], better_if="positive", test="t", seed=seed,
-                n_diverged=sum(r["diverged"] for r in rows),
-                seeds=[r["seed"] for r in ok], lrs=[r["lr"] for r in ok]))
+            out.append(
+                subclaim(
+                    f"{prefix}{name}",
+                    f"{STATEMENTS[name]}, {where}",
+                    [r[key] for r in ok],
+                    better_if="positive",
+                    test="t",
+                    seed=seed,
+                    n_diverged=sum(r["diverged"] for r in rows),
+                    seeds=[r["seed"] for r in ok],
+                    lrs=[r["lr"] for r in ok],
+                )
+            )
     return judge_family(out)
 
 
-@claim("P-ANGLE", "P", "Along full-batch SAM training, lambda_max falls less per step when "
-       "|cos angle(g, v)| is larger (orientation-free), with the training phase controlled.",
-       method="full-batch SAM (rho 0.05, lr 0.5 and 2) on tanh teacher-student MLPs, 20+ "
-              "independent runs at the default scale; every step the top Hessian eigenpair "
-              "(warm-started ARPACK, relative residual <= 1e-9) and |cos angle(g, v)|; per run, "
-              "within 10-step windows, delta-lambda of the steps with larger vs smaller |cos| "
-              "and the slope of delta-lambda on log10|cos| with window fixed effects; "
-              "t intervals over runs; six subclaims (pooled and per rate) Holm-adjusted. "
-              f"Headline rule: {HEADLINE_RULE}.",
-       tolerance="a subclaim holds when its Holm-adjusted p < 0.05 with a positive estimate "
-                 "and no diverged run; fails when p < 0.05 with a negative estimate",
-       facts=("F1.1", "F4.2"),
-       figure="angle")
+@claim(
+    "P-ANGLE",
+    "P",
+    "Along full-batch SAM training, lambda_max falls less per step when "
+    "|cos angle(g, v)| is larger (orientation-free), with the training phase controlled.",
+    method="full-batch SAM (rho 0.05, lr 0.5 and 2) on tanh teacher-student MLPs, 20+ "
+    "independent runs at the default scale; every step the top Hessian eigenpair "
+    "(warm-started ARPACK, relative residual <= 1e-9) and |cos angle(g, v)|; per run, "
+    "within 10-step windows, delta-lambda of the steps with larger vs smaller |cos| "
+    "and the slope of delta-lambda on log10|cos| with window fixed effects; "
+    "t intervals over runs; six subclaims (pooled and per rate) Holm-adjusted. "
+    f"Headline rule: {HEADLINE_RULE}.",
+    tolerance="a subclaim holds when its Holm-adjusted p < 0.05 with a positive estimate "
+    "and no diverged run; fails when p < 0.05 with a negative estimate",
+    facts=("F1.1", "F4.2"),
+    figure="angle",
+)
 def check_p_angle(ctx: ExperimentContext) -> Outcome:
     """Check P-ANGLE: λ_max falls less per step when |cos∠(g, v)| is larger (Holm-judged)."""
     runs = angle_runs(ctx, reuse=True)
@@ -107,28 +123,38 @@ def check_p_angle(ctx: ExperimentContext) -> Outcome:
     judged = angle_subclaims(per_run, seed=ctx.seed)
     verdict = headline(judged, HEADLINE_IDS)
     by_id = {s.id: s for s in judged}
-    accuracy = {"max_relative_residual": max(r["max_relative_residual"] for r in per_run),
-                "median_abs_dlam": float(np.median([r["median_abs_dlam"] for r in per_run])),
-                "note": "|lambda_t - lambda_1(w_t)| <= the residual ||Hv - lambda v||, so the "
-                        "eigenvalue error is below max_relative_residual * lambda"}
+    accuracy = {
+        "max_relative_residual": max(r["max_relative_residual"] for r in per_run),
+        "median_abs_dlam": float(np.median([r["median_abs_dlam"] for r in per_run])),
+        "note": "|lambda_t - lambda_1(w_t)| <= the residual ||Hv - lambda v||, so the "
+        "eigenvalue error is below max_relative_residual * lambda",
+    }
     evidence = {
         "hyperparameters": angle_setup(ctx),
-        "n_runs": len(runs), "n_diverged": sum(r.diverged for r in runs),
-        "abs_cos_quantiles": {"all": abs_cos_quantiles(runs),
-                              **{_lr_label(lr): abs_cos_quantiles([r for r in runs
-                                                                   if r.lr == lr])
-                                 for lr in LRS}},
+        "n_runs": len(runs),
+        "n_diverged": sum(r.diverged for r in runs),
+        "abs_cos_quantiles": {
+            "all": abs_cos_quantiles(runs),
+            **{_lr_label(lr): abs_cos_quantiles([r for r in runs if r.lr == lr]) for lr in LRS},
+        },
         "eigenvalue_accuracy": accuracy,
         "subclaims": [s.to_json() for s in judged],
-        "headline": {"rule": HEADLINE_RULE, "subclaims": list(HEADLINE_IDS),
-                     "verdict": verdict.value, "attribution": ATTRIBUTION,
-                     "attributable_to": "a within-run association along SAM training (not "
-                                        "causal; it says nothing about X-SAM's correction)"},
-        "runs": [{**stats, "dlam": r.dlam, "abs_cos": r.abs_cos}
-                 for stats, r in zip(per_run, runs)],
+        "headline": {
+            "rule": HEADLINE_RULE,
+            "subclaims": list(HEADLINE_IDS),
+            "verdict": verdict.value,
+            "attribution": ATTRIBUTION,
+            "attributable_to": "a within-run association along SAM training (not "
+            "causal; it says nothing about X-SAM's correction)",
+        },
+        "runs": [
+            {**stats, "dlam": r.dlam, "abs_cos": r.abs_cos} for stats, r in zip(per_run, runs)
+        ],
     }
     ww, sl = by_id["within-window"], by_id["regression-slope"]
-    key = (f"within-window {ww.estimate:+.3f} SD [{ww.interval[0]:+.3f}, {ww.interval[1]:+.3f}], "
-           f"slope {sl.estimate:+.3f} SD/decade [{sl.interval[0]:+.3f}, {sl.interval[1]:+.3f}], "
-           f"{ww.n} runs; median |cos| {evidence['abs_cos_quantiles']['all']['median']:.1e}")
+    key = (
+        f"within-window {ww.estimate:+.3f} SD [{ww.interval[0]:+.3f}, {ww.interval[1]:+.3f}], "
+        f"slope {sl.estimate:+.3f} SD/decade [{sl.interval[0]:+.3f}, {sl.interval[1]:+.3f}], "
+        f"{ww.n} runs; median |cos| {evidence['abs_cos_quantiles']['all']['median']:.1e}"
+    )
     return Outcome(verdict, key, evidence)

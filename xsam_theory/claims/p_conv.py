@@ -38,9 +38,11 @@ from xsam_theory.experiments.convergence import (
 )
 from xsam_theory.stats import t_interval
 
-HEADLINE_RULE = ("holds if every headline cell (paper rule, alpha in (0, 1); quadratic full "
-                 "batch, MLP full batch, MLP minibatch) holds; fails if any fails; else "
-                 "inconclusive")
+HEADLINE_RULE = (
+    "holds if every headline cell (paper rule, alpha in (0, 1); quadratic full "
+    "batch, MLP full batch, MLP minibatch) holds; fails if any fails; else "
+    "inconclusive"
+)
 
 
 def tied_to(alpha: float) -> str | None:
@@ -77,12 +79,27 @@ def cell_subclaim(r: CellResult, kind: str) -> Subclaim:
     finite = r.slopes[np.isfinite(r.slopes)]
     n_div = int(r.diverged.sum())
     link = tied_to(c.alpha)
-    statement = (f"{c.id}: per-seed slope of log min_t<T ||grad|| vs log T at or below "
-                 f"{exp:g} + {allow:.3f} (derived rate + finite-T allowance), no seed diverged"
-                 + (f"; {link} predicts it does not converge" if link else ""))
-    s = subclaim(c.id, statement, finite - threshold, better_if="negative", n_diverged=n_div,
-                 problem=c.problem, form=c.form, alpha=c.alpha, batch=c.batch, role=kind,
-                 tied_to=link, expected_slope=exp, allowance=allow, threshold=threshold)
+    statement = (
+        f"{c.id}: per-seed slope of log min_t<T ||grad|| vs log T at or below "
+        f"{exp:g} + {allow:.3f} (derived rate + finite-T allowance), no seed diverged"
+        + (f"; {link} predicts it does not converge" if link else "")
+    )
+    s = subclaim(
+        c.id,
+        statement,
+        finite - threshold,
+        better_if="negative",
+        n_diverged=n_div,
+        problem=c.problem,
+        form=c.form,
+        alpha=c.alpha,
+        batch=c.batch,
+        role=kind,
+        tied_to=link,
+        expected_slope=exp,
+        allowance=allow,
+        threshold=threshold,
+    )
     if n_div:
         s = dataclasses.replace(s, test="rule", verdict=Verdict.FAILS)
     return s
@@ -102,17 +119,34 @@ def cell_record(r: CellResult, s: Subclaim) -> dict[str, Any]:
         slope = float(finite.mean()) if finite.size else math.nan
         interval = [math.nan, math.nan]
     c = r.cell
-    return {"id": c.id, "problem": c.problem, "form": c.form, "alpha": c.alpha, "batch": c.batch,
-            "n_seeds": len(r.seeds), "n_diverged": int(r.diverged.sum()), "slope": slope,
-            "interval": interval, "expected_slope": s.extra["expected_slope"],
-            "allowance": s.extra["allowance"], "threshold": s.extra["threshold"],
-            "verdict": Verdict(s.verdict).value, "role": s.extra["role"],
-            "tied_to": s.extra["tied_to"], "eta0": c.eta0, "seeds": list(r.seeds),
-            "seed_slopes": _finite(r.slopes), "initial_grad_norm": _finite(r.initial),
-            "final_grad_norm": _finite(r.final), "diverged": r.diverged.tolist(),
-            "T_grid": r.grid.tolist(), "best_grad_norm": [_finite(b) for b in r.best],
-            "max_alpha_adv_grad_norm": _finite(r.max_alpha_gadv),
-            "noise_floor": _finite(r.noise_floor), "median_abs_c": _finite(r.median_abs_c)}
+    return {
+        "id": c.id,
+        "problem": c.problem,
+        "form": c.form,
+        "alpha": c.alpha,
+        "batch": c.batch,
+        "n_seeds": len(r.seeds),
+        "n_diverged": int(r.diverged.sum()),
+        "slope": slope,
+        "interval": interval,
+        "expected_slope": s.extra["expected_slope"],
+        "allowance": s.extra["allowance"],
+        "threshold": s.extra["threshold"],
+        "verdict": Verdict(s.verdict).value,
+        "role": s.extra["role"],
+        "tied_to": s.extra["tied_to"],
+        "eta0": c.eta0,
+        "seeds": list(r.seeds),
+        "seed_slopes": _finite(r.slopes),
+        "initial_grad_norm": _finite(r.initial),
+        "final_grad_norm": _finite(r.final),
+        "diverged": r.diverged.tolist(),
+        "T_grid": r.grid.tolist(),
+        "best_grad_norm": [_finite(b) for b in r.best],
+        "max_alpha_adv_grad_norm": _finite(r.max_alpha_gadv),
+        "noise_floor": _finite(r.noise_floor),
+        "median_abs_c": _finite(r.median_abs_c),
+    }
 
 
 def constant_step_subclaim(cs: dict[str, Any]) -> Subclaim:
@@ -122,12 +156,17 @@ def constant_step_subclaim(cs: dict[str, Any]) -> Subclaim:
         ratio = tails / bounds
     ok = bool(np.all(np.isfinite(ratio)) and np.all(ratio <= 1.0)) and cs["n_diverged"] == 0
     slopes = [x for x in cs["slope_vs_eta"] if math.isfinite(x)]
-    s = subclaim("quadratic/paper/alpha=0.5/constant-step",
-                 "constant eta: the tail mean of ||grad|| stays within the descent-lemma "
-                 "neighbourhood bound (O(eta)) for every seed and eta; no seed diverged; "
-                 "estimate: log-log slope of the tail mean against eta (1 for an O(eta) "
-                 "neighbourhood), reported", slopes, better_if="positive",
-                 n_diverged=cs["n_diverged"], max_tail_over_bound=float(np.nanmax(ratio)))
+    s = subclaim(
+        "quadratic/paper/alpha=0.5/constant-step",
+        "constant eta: the tail mean of ||grad|| stays within the descent-lemma "
+        "neighbourhood bound (O(eta)) for every seed and eta; no seed diverged; "
+        "estimate: log-log slope of the tail mean against eta (1 for an O(eta) "
+        "neighbourhood), reported",
+        slopes,
+        better_if="positive",
+        n_diverged=cs["n_diverged"],
+        max_tail_over_bound=float(np.nanmax(ratio)),
+    )
     return dataclasses.replace(s, test="rule", verdict=Verdict.HOLDS if ok else Verdict.FAILS)
 
 
@@ -141,10 +180,13 @@ def _attributable_to(records: list[dict[str, Any]]) -> str:
     if not abl:
         return "not attributed: no alpha = 0 ablation at this scale"
     if all(r["verdict"] == "holds" for r in abl):
-        return ("the normalized step: the alpha = 0 ablation (normalized SAM) reaches the same "
-                "rate, so the correction is not what makes X-SAM converge")
-    return ("partly the correction: the alpha = 0 ablation does not reach the rate in "
-            + ", ".join(r["id"] for r in abl if r["verdict"] != "holds"))
+        return (
+            "the normalized step: the alpha = 0 ablation (normalized SAM) reaches the same "
+            "rate, so the correction is not what makes X-SAM converge"
+        )
+    return "partly the correction: the alpha = 0 ablation does not reach the rate in " + ", ".join(
+        r["id"] for r in abl if r["verdict"] != "holds"
+    )
 
 
 def _attribution(records: list[dict[str, Any]]) -> str:
@@ -161,26 +203,33 @@ def _attribution(records: list[dict[str, Any]]) -> str:
         return sentence + "; no alpha = 0 ablation at this scale, so no attribution."
     atxt = ", ".join(f"{r['id']} {r['slope']:.2f} ({r['verdict']})" for r in abl)
     if all(r["verdict"] == "holds" for r in abl):
-        return (sentence + f"; the alpha = 0 ablation (normalized SAM) reaches the rate too "
-                f"({atxt}): the rate is the normalized step's, not the correction's.")
+        return (
+            sentence + f"; the alpha = 0 ablation (normalized SAM) reaches the rate too "
+            f"({atxt}): the rate is the normalized step's, not the correction's."
+        )
     return sentence + f"; alpha = 0 ablation (normalized SAM): {atxt}."
 
 
-@claim("P-CONV", "P",
-       "With eta_t = eta0/sqrt(t+1) the authors' rule with alpha in (0, 1) reaches the rate "
-       "derived for its normalized step (best ||grad|| ~ log T/sqrt T), full batch and "
-       "minibatch, with no diverged seed; other forms and alpha >= 1 are subclaims (F-FREEZE, "
-       "F-ESCAPE).",
-       method="per cell (problem x form x alpha x batch, seeds): least-squares log-log slope of "
-              "min_{t<T} ||grad L|| on T = 2^k; subclaim: per-seed slopes minus (expected slope "
-              "+ finite-T allowance), t-test, Holm across cells; any diverged seed (non-finite or "
-              "final ||grad|| above the start's) fails the cell. Headline rule: " + HEADLINE_RULE
-              + ". Constant-eta neighbourhood bound reported as a rule subclaim.",
-       tolerance="threshold = derived slope (-1/2 normalized steps and the projector form on the "
-                 "quadratic, -1/4 unnormalized elsewhere) + allowance (slope of (H_T/S_T)^p + "
-                 "p/2 on the grid, 0.14-0.17); Holm family-wise 0.05; zero diverged seeds",
-       facts=("F3.6", "F5.3", "F7.2", "F7.3", "F7.4"), backends=("numpy", "torch"),
-       figure="convergence")
+@claim(
+    "P-CONV",
+    "P",
+    "With eta_t = eta0/sqrt(t+1) the authors' rule with alpha in (0, 1) reaches the rate "
+    "derived for its normalized step (best ||grad|| ~ log T/sqrt T), full batch and "
+    "minibatch, with no diverged seed; other forms and alpha >= 1 are subclaims (F-FREEZE, "
+    "F-ESCAPE).",
+    method="per cell (problem x form x alpha x batch, seeds): least-squares log-log slope of "
+    "min_{t<T} ||grad L|| on T = 2^k; subclaim: per-seed slopes minus (expected slope "
+    "+ finite-T allowance), t-test, Holm across cells; any diverged seed (non-finite or "
+    "final ||grad|| above the start's) fails the cell. Headline rule: "
+    + HEADLINE_RULE
+    + ". Constant-eta neighbourhood bound reported as a rule subclaim.",
+    tolerance="threshold = derived slope (-1/2 normalized steps and the projector form on the "
+    "quadratic, -1/4 unnormalized elsewhere) + allowance (slope of (H_T/S_T)^p + "
+    "p/2 on the grid, 0.14-0.17); Holm family-wise 0.05; zero diverged seeds",
+    facts=("F3.6", "F5.3", "F7.2", "F7.3", "F7.4"),
+    backends=("numpy", "torch"),
+    figure="convergence",
+)
 def check_p_conv(ctx: ExperimentContext) -> Outcome:
     """Check P-CONV: judge every cell's slopes and the constant-step bound, then the headline."""
     m = measure(ctx)
@@ -195,17 +244,25 @@ def check_p_conv(ctx: ExperimentContext) -> Outcome:
     verdict = headline(judged, head_ids)
     held = [i for i in head_ids if by_id[i].verdict is Verdict.HOLDS]
     failed = sorted(s.id for s in judged if s.verdict is Verdict.FAILS)
-    key = (f"headline {verdict.value}: {len(held)}/{len(head_ids)} headline cells hold; "
-           + (f"fails: {', '.join(failed)}" if failed else "no cell fails"))
+    key = f"headline {verdict.value}: {len(held)}/{len(head_ids)} headline cells hold; " + (
+        f"fails: {', '.join(failed)}" if failed else "no cell fails"
+    )
     evidence = {
         "cells": records,
         "subclaims": [s.to_json() for s in judged],
-        "headline": {"rule": HEADLINE_RULE, "subclaims": head_ids, "verdict": verdict.value,
-                     "attribution": _attribution(records),
-                     "attributable_to": _attributable_to(records)},
+        "headline": {
+            "rule": HEADLINE_RULE,
+            "subclaims": head_ids,
+            "verdict": verdict.value,
+            "attribution": _attribution(records),
+            "attributable_to": _attributable_to(records),
+        },
         "constant_step": m["constant_step"],
         "fast_path_deviation": m["fast_path_deviation"],
-        "hyperparameters": {k: (list(v) if isinstance(v, tuple) else v)
-                            for k, v in m["plan"].items() if k not in ("headline", "other")},
+        "hyperparameters": {
+            k: (list(v) if isinstance(v, tuple) else v)
+            for k, v in m["plan"].items()
+            if k not in ("headline", "other")
+        },
     }
     return Outcome(verdict, key, evidence)

@@ -43,16 +43,30 @@ from xsam_theory.claims.verdicts import Subclaim, Verdict, headline, judge_famil
 from xsam_theory.experiments.generalization import COMPARISONS, generalization_evidence
 from xsam_theory.stats import t_interval
 
-__all__ = ["HEADLINE_RULE", "LABELS", "attributable_to", "attribution", "build_subclaims",
-           "check_p_gen", "headline_ids", "reverses"]
+__all__ = [
+    "HEADLINE_RULE",
+    "LABELS",
+    "attributable_to",
+    "attribution",
+    "build_subclaims",
+    "check_p_gen",
+    "headline_ids",
+    "reverses",
+]
 
-LABELS = {"sgd": "SGD", "sam": "SAM", "nsam": "the alpha = 0 ablation",
-          "xsam_paper": "X-SAM (paper rule, alpha = 0.2)",
-          "xsam_paper_alpha0.5": "X-SAM (paper rule, alpha = 0.5)"}
-HEADLINE_RULE = ("holds if '<dataset>/xsam-vs-sam' holds on every dataset run, fails if it fails "
-                 "on any, inconclusive otherwise (subclaims: Holm-adjusted paired t tests of "
-                 "per-seed test-loss differences at the tuned rates, family-wise 5% over all of "
-                 "the claim's subclaims; a subclaim whose X-SAM side diverged cannot hold)")
+LABELS = {
+    "sgd": "SGD",
+    "sam": "SAM",
+    "nsam": "the alpha = 0 ablation",
+    "xsam_paper": "X-SAM (paper rule, alpha = 0.2)",
+    "xsam_paper_alpha0.5": "X-SAM (paper rule, alpha = 0.5)",
+}
+HEADLINE_RULE = (
+    "holds if '<dataset>/xsam-vs-sam' holds on every dataset run, fails if it fails "
+    "on any, inconclusive otherwise (subclaims: Holm-adjusted paired t tests of "
+    "per-seed test-loss differences at the tuned rates, family-wise 5% over all of "
+    "the claim's subclaims; a subclaim whose X-SAM side diverged cannot hold)"
+)
 
 
 def _interval(x: np.ndarray) -> tuple[float, float, float]:
@@ -92,25 +106,47 @@ def build_subclaims(evidence: dict[str, Any]) -> list[Subclaim]:
                 for p in comp["neighbours"]:
                     x = _pair(p["a"], p["b"], "test_loss")
                     e, lo, hi = _interval(x)
-                    pairings.append({"lr_a": p["lr_a"], "lr_b": p["lr_b"], "estimate": e,
-                                     "interval": [lo, hi], "n": int(x.size),
-                                     "reverses": reverses(est, lo, hi)})
+                    pairings.append(
+                        {
+                            "lr_a": p["lr_a"],
+                            "lr_b": p["lr_b"],
+                            "estimate": e,
+                            "interval": [lo, hi],
+                            "n": int(x.size),
+                            "reverses": reverses(est, lo, hi),
+                        }
+                    )
                 n_reversing = sum(p["reverses"] for p in pairings)
                 sensitive = n_reversing > 0
-            out.append(subclaim(
-                f"{name}/{cid}",
-                f"on {name}, {LABELS[a]} reaches a lower test loss than {LABELS[b]}, each at "
-                "its tuned learning rate (per-seed paired difference < 0)",
-                diff, better_if="negative", test="t",
-                n_diverged=int(sum(bool(x) for x in va["diverged"])),
-                dataset=name, method_a=a, method_b=b, lr_a=comp["lr_a"], lr_b=comp["lr_b"],
-                same_rate=comp["same_rate"], metric="test_loss",
-                other_diverged=int(sum(bool(x) for x in vb["diverged"])),
-                accuracy={"estimate": acc_est, "interval": [acc_lo, acc_hi],
-                          "n": int(acc.size), "better_if": "positive",
-                          "samples": acc.tolist()},
-                tuning_sensitive=sensitive, n_reversing_pairings=n_reversing,
-                neighbour_pairings=pairings))
+            out.append(
+                subclaim(
+                    f"{name}/{cid}",
+                    f"on {name}, {LABELS[a]} reaches a lower test loss than {LABELS[b]}, each at "
+                    "its tuned learning rate (per-seed paired difference < 0)",
+                    diff,
+                    better_if="negative",
+                    test="t",
+                    n_diverged=int(sum(bool(x) for x in va["diverged"])),
+                    dataset=name,
+                    method_a=a,
+                    method_b=b,
+                    lr_a=comp["lr_a"],
+                    lr_b=comp["lr_b"],
+                    same_rate=comp["same_rate"],
+                    metric="test_loss",
+                    other_diverged=int(sum(bool(x) for x in vb["diverged"])),
+                    accuracy={
+                        "estimate": acc_est,
+                        "interval": [acc_lo, acc_hi],
+                        "n": int(acc.size),
+                        "better_if": "positive",
+                        "samples": acc.tolist(),
+                    },
+                    tuning_sensitive=sensitive,
+                    n_reversing_pairings=n_reversing,
+                    neighbour_pairings=pairings,
+                )
+            )
     return out
 
 
@@ -138,12 +174,16 @@ def attributable_to(evidence: dict[str, Any], judged: list[Subclaim]) -> str:
     better = [n for n in names if xsam[n] is Verdict.HOLDS]
     worse = [n for n in names if xsam[n] is Verdict.FAILS]
     if better and all(corr[n] is Verdict.HOLDS for n in better):
-        why = (f"where X-SAM beats SAM ({', '.join(better)}) its correction's own effect holds "
-               "too, so the difference is attributable to the eigenvector correction")
+        why = (
+            f"where X-SAM beats SAM ({', '.join(better)}) its correction's own effect holds "
+            "too, so the difference is attributable to the eigenvector correction"
+        )
     elif better:
-        why = (f"where X-SAM beats SAM ({', '.join(better)}) the correction's own effect is not "
-               "established, so the difference is attributable to X-SAM's gradient "
-               "normalization")
+        why = (
+            f"where X-SAM beats SAM ({', '.join(better)}) the correction's own effect is not "
+            "established, so the difference is attributable to X-SAM's gradient "
+            "normalization"
+        )
     else:
         why = "X-SAM beats SAM on no dataset"
     if worse:
@@ -168,30 +208,37 @@ def attribution(evidence: dict[str, Any], judged: list[Subclaim]) -> str:
         p = evidence["datasets"][n]["reported_pairs"]["nsam - sam"]["test_loss"]
         norm.append(f"{n} {p['mean']:+.3g} [{p['ci95'][0]:+.3g}, {p['ci95'][1]:+.3g}]")
     why = attributable_to(evidence, judged)
-    sensitive = [s.id for s in judged if s.extra.get("tuning_sensitive")
-                 and s.id.endswith("/xsam-vs-sam")]
+    sensitive = [
+        s.id for s in judged if s.extra.get("tuning_sensitive") and s.id.endswith("/xsam-vs-sam")
+    ]
     xs = "; ".join(f"{n} {_fmt(by_id[f'{n}/xsam-vs-sam'])}" for n in names)
     cs = "; ".join(f"{n} {_fmt(by_id[f'{n}/xsam-vs-ablation'])}" for n in names)
     tail = f"; tuning-sensitive: {', '.join(sensitive)}" if sensitive else ""
-    return (f"Test loss X-SAM - SAM: {xs}; the correction's own effect (X-SAM - alpha=0 "
-            f"ablation): {cs}; normalization (ablation - SAM, unjudged 95% t): "
-            f"{'; '.join(norm)} — {why}{tail}.")
+    return (
+        f"Test loss X-SAM - SAM: {xs}; the correction's own effect (X-SAM - alpha=0 "
+        f"ablation): {cs}; normalization (ablation - SAM, unjudged 95% t): "
+        f"{'; '.join(norm)} — {why}{tail}."
+    )
 
 
-@claim("P-GEN", "P", "X-SAM generalizes better than SAM and SGD: lower test loss (and higher "
-       "test accuracy) on teacher-student MLPs, the digits data and generated classification "
-       "data.",
-       method="SGD-momentum base, cosine lr, minibatches; SGD, SAM, Eigen-SAM, X-SAM paper rule "
-              "(alpha 0.2 and 0.5), symmetric rule, alpha=0 ablation under one schedule; each "
-              "method's lr from a half-decade grid (extended until the choice is interior) by "
-              "mean validation loss on tuning seeds disjoint from the evaluation seeds; per "
-              "dataset subclaims xsam-vs-sam, xsam-vs-ablation, xsam-vs-sgd, "
-              "xsam-alpha0.5-vs-ablation on paired per-seed test-loss differences; headline: "
-              + HEADLINE_RULE,
-       tolerance="Holm-adjusted paired t tests, family-wise 5% over the claim's subclaims; "
-                 "95% t intervals reported",
-       facts=("F1.4", "F1.5"),
-       figure="generalization")
+@claim(
+    "P-GEN",
+    "P",
+    "X-SAM generalizes better than SAM and SGD: lower test loss (and higher "
+    "test accuracy) on teacher-student MLPs, the digits data and generated classification "
+    "data.",
+    method="SGD-momentum base, cosine lr, minibatches; SGD, SAM, Eigen-SAM, X-SAM paper rule "
+    "(alpha 0.2 and 0.5), symmetric rule, alpha=0 ablation under one schedule; each "
+    "method's lr from a half-decade grid (extended until the choice is interior) by "
+    "mean validation loss on tuning seeds disjoint from the evaluation seeds; per "
+    "dataset subclaims xsam-vs-sam, xsam-vs-ablation, xsam-vs-sgd, "
+    "xsam-alpha0.5-vs-ablation on paired per-seed test-loss differences; headline: "
+    + HEADLINE_RULE,
+    tolerance="Holm-adjusted paired t tests, family-wise 5% over the claim's subclaims; "
+    "95% t intervals reported",
+    facts=("F1.4", "F1.5"),
+    figure="generalization",
+)
 def check_p_gen(ctx: ExperimentContext) -> Outcome:
     """Check P-GEN: X-SAM's test loss against SAM, SGD and the α = 0 ablation, paired by seed."""
     ev = generalization_evidence(ctx)
@@ -202,9 +249,15 @@ def check_p_gen(ctx: ExperimentContext) -> Outcome:
     key = "; ".join(f"{i.split('/')[0]}: X-SAM - SAM test loss {_fmt(by_id[i])}" for i in ids)
     if ev["skipped_datasets"]:
         key += "; skipped: " + ", ".join(ev["skipped_datasets"])
-    evidence = {**ev, "subclaims": [s.to_json() for s in judged],
-                "headline": {"rule": HEADLINE_RULE, "subclaims": ids,
-                             "verdict": Verdict(verdict).value,
-                             "attribution": attribution(ev, judged),
-                             "attributable_to": attributable_to(ev, judged)}}
+    evidence = {
+        **ev,
+        "subclaims": [s.to_json() for s in judged],
+        "headline": {
+            "rule": HEADLINE_RULE,
+            "subclaims": ids,
+            "verdict": Verdict(verdict).value,
+            "attribution": attribution(ev, judged),
+            "attributable_to": attributable_to(ev, judged),
+        },
+    }
     return Outcome(verdict, key or "no dataset ran", evidence)

@@ -56,20 +56,23 @@ from xsam_theory.optimizers import REFERENCE_OPTIONS
 from xsam_theory.symbolic.power_flip import dominant_negative_flip
 
 
-@claim("F-POWER", "F",
-       "Under the reference schedule the power-iteration v differs from the algebraic top "
-       "eigenvector along real training runs (angle, eigenvalue sign, relative error reported); "
-       "with a dominant negative eigenvalue, an odd number of warm-started power steps flips v "
-       "at every refresh.",
-       method="X-SAM reference loop on teacher-student MLPs: at every refresh, v vs the top "
-              "eigenvector of the same minibatch Hessian and of the full-batch Hessian; power "
-              "bound (F8.1) per refresh; Quadratic.dominant_negative with 5 (and, as control, 4) "
-              "power steps per refresh, against sympy's (-1)^k and (5/7)^k",
-       tolerance="descriptive (distributions in the evidence); power bound 1e-8 relative; flip "
-                 "signs exact once tan angle <= 0.1 by the bound; eigenvalue within the "
-                 "Rayleigh-quotient bound",
-       facts=("F1.5", "F8.1", "F8.3", "F8.4"),
-       figure="power-quality")
+@claim(
+    "F-POWER",
+    "F",
+    "Under the reference schedule the power-iteration v differs from the algebraic top "
+    "eigenvector along real training runs (angle, eigenvalue sign, relative error reported); "
+    "with a dominant negative eigenvalue, an odd number of warm-started power steps flips v "
+    "at every refresh.",
+    method="X-SAM reference loop on teacher-student MLPs: at every refresh, v vs the top "
+    "eigenvector of the same minibatch Hessian and of the full-batch Hessian; power "
+    "bound (F8.1) per refresh; Quadratic.dominant_negative with 5 (and, as control, 4) "
+    "power steps per refresh, against sympy's (-1)^k and (5/7)^k",
+    tolerance="descriptive (distributions in the evidence); power bound 1e-8 relative; flip "
+    "signs exact once tan angle <= 0.1 by the bound; eigenvalue within the "
+    "Rayleigh-quotient bound",
+    facts=("F1.5", "F8.1", "F8.3", "F8.4"),
+    figure="power-quality",
+)
 def check_power(ctx: ExperimentContext) -> Outcome:
     """Check F-POWER: the power-iteration v against the exact top eigenvector, and the sign flip."""
     der = dominant_negative_flip()
@@ -88,26 +91,46 @@ def check_power(ctx: ExperimentContext) -> Outcome:
         "fraction_angle_full_gt_10deg": float(np.mean(np.asarray(ang_f) > 10)),
         "fraction_angle_full_gt_45deg": float(np.mean(np.asarray(ang_f) > 45)),
         "fraction_negative_rayleigh": float(np.mean([r["rayleigh"] < 0 for r in rows])),
-        "fraction_dominant_eigenvalue_negative": float(np.mean(
-            [r["dominant_negative"] for r in rows])),
+        "fraction_dominant_eigenvalue_negative": float(
+            np.mean([r["dominant_negative"] for r in rows])
+        ),
         "rayleigh_rel_error": quantiles(rel),
         "power_bound_checked": len(checked),
         "power_bound_violations": sum(not r["bound_ok"] for r in checked),
     }
-    finite = all(np.isfinite(v) for r in rows for v in (r["angle_batch_top"],
-                                                        r["angle_full_top"], r["rel_error"]))
-    ok = (der.all_proved and bool(rows) and finite and stats["power_bound_violations"] == 0
-          and all(f["ok"] for f in flips))
-    evidence = {"symbolic": {der.name: der.proved},
-                "mlp": {"widths": WIDTHS, "n_samples": N_SAMPLES, "batch_size": BATCH,
-                        "steps": steps, "seeds": seeds, **HYPER, "lr_schedule": "cosine",
-                        "reference_options": {k: str(v) for k, v in
-                                              REFERENCE_OPTIONS["xsam"].items()}},
-                "statistics": stats, "refreshes_first_24": rows[:24],
-                "dominant_negative_runs": flips}
-    key = (f"median angle {stats['angle_to_minibatch_top_deg']['median']:.0f} deg (batch H), "
-           f"{stats['angle_to_full_batch_top_deg']['median']:.0f} deg (full H); "
-           f"k=5 flips every refresh")
+    finite = all(
+        np.isfinite(v)
+        for r in rows
+        for v in (r["angle_batch_top"], r["angle_full_top"], r["rel_error"])
+    )
+    ok = (
+        der.all_proved
+        and bool(rows)
+        and finite
+        and stats["power_bound_violations"] == 0
+        and all(f["ok"] for f in flips)
+    )
+    evidence = {
+        "symbolic": {der.name: der.proved},
+        "mlp": {
+            "widths": WIDTHS,
+            "n_samples": N_SAMPLES,
+            "batch_size": BATCH,
+            "steps": steps,
+            "seeds": seeds,
+            **HYPER,
+            "lr_schedule": "cosine",
+            "reference_options": {k: str(v) for k, v in REFERENCE_OPTIONS["xsam"].items()},
+        },
+        "statistics": stats,
+        "refreshes_first_24": rows[:24],
+        "dominant_negative_runs": flips,
+    }
+    key = (
+        f"median angle {stats['angle_to_minibatch_top_deg']['median']:.0f} deg (batch H), "
+        f"{stats['angle_to_full_batch_top_deg']['median']:.0f} deg (full H); "
+        f"k=5 flips every refresh"
+    )
     if not all(f["ok"] for f in flips):
         key = "flip prediction violated (see evidence)"
     return Outcome(Verdict.HOLDS if ok else Verdict.FAILS, key, evidence)

@@ -62,6 +62,7 @@ class Claim:
     ``facts`` names the derivations it rests on, ``backends`` the array backends its check can run
     the implementation under test on, ``figure`` the figure that shows it.
     """
+
     id: str
     kind: Kind
     statement: str
@@ -76,6 +77,7 @@ class Claim:
 @dataclass
 class ClaimResult:
     """The outcome of one claim's check: verdict, key number and evidence, with the claim's text."""
+
     id: str
     kind: str
     statement: str
@@ -91,11 +93,20 @@ class ClaimResult:
 
     def to_json(self) -> dict[str, Any]:
         """The SPEC §5 record (plus ``key``, ``figure`` and ``facts``)."""
-        return {"id": self.id, "kind": self.kind, "statement": self.statement,
-                "method": self.method, "verdict": self.verdict, "key": self.key,
-                "evidence": _jsonable(self.evidence), "tolerance": self.tolerance,
-                "seconds": round(self.seconds, 3), "figure": self.figure,
-                "facts": list(self.facts), "backend": self.backend}
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "statement": self.statement,
+            "method": self.method,
+            "verdict": self.verdict,
+            "key": self.key,
+            "evidence": _jsonable(self.evidence),
+            "tolerance": self.tolerance,
+            "seconds": round(self.seconds, 3),
+            "figure": self.figure,
+            "facts": list(self.facts),
+            "backend": self.backend,
+        }
 
 
 #: id -> Claim, in ledger order
@@ -105,9 +116,17 @@ CLAIMS: dict[str, Claim] = {}
 Check = Callable[[ExperimentContext], "Outcome"]
 
 
-def claim(id: str, kind: str, statement: str, *, method: str, tolerance: str,
-          facts: tuple[str, ...] = (), backends: tuple[str, ...] = ("numpy",),
-          figure: str | None = None) -> Callable[[Check], Check]:
+def claim(
+    id: str,
+    kind: str,
+    statement: str,
+    *,
+    method: str,
+    tolerance: str,
+    facts: tuple[str, ...] = (),
+    backends: tuple[str, ...] = ("numpy",),
+    figure: str | None = None,
+) -> Callable[[Check], Check]:
     """Decorator registering ``check`` as the claim ``id``.
 
     ``backends``: the array backends on which the check can run the implementation under test
@@ -120,8 +139,9 @@ def claim(id: str, kind: str, statement: str, *, method: str, tolerance: str,
     def register(check: Check) -> Check:
         if id in CLAIMS:
             raise ValueError(f"claim {id!r} is registered twice")
-        CLAIMS[id] = Claim(id, Kind(kind), statement, method, tolerance, check, facts,
-                           tuple(backends), figure)
+        CLAIMS[id] = Claim(
+            id, Kind(kind), statement, method, tolerance, check, facts, tuple(backends), figure
+        )
         return check
 
     return register
@@ -150,12 +170,23 @@ def run_claim(id: str, ctx: ExperimentContext | None = None) -> ClaimResult:
         if not isinstance(out, Outcome):
             raise TypeError(f"check of {id} returned {type(out).__name__}, not Outcome")
     except Exception as e:  # a failing check is a result, not a crash of the ledger
-        out = Outcome(Verdict.ERROR, f"{type(e).__name__}: {e}",
-                      {"traceback": traceback.format_exc()})
-    return ClaimResult(c.id, c.kind.value, c.statement, c.method, Verdict(out.verdict).value,
-                       out.key, out.evidence, c.tolerance, time.perf_counter() - t0,
-                       out.figure, c.facts,
-                       ctx.backend if ctx.device is None else f"{ctx.backend}:{ctx.device}")
+        out = Outcome(
+            Verdict.ERROR, f"{type(e).__name__}: {e}", {"traceback": traceback.format_exc()}
+        )
+    return ClaimResult(
+        c.id,
+        c.kind.value,
+        c.statement,
+        c.method,
+        Verdict(out.verdict).value,
+        out.key,
+        out.evidence,
+        c.tolerance,
+        time.perf_counter() - t0,
+        out.figure,
+        c.facts,
+        ctx.backend if ctx.device is None else f"{ctx.backend}:{ctx.device}",
+    )
 
 
 def _jsonable(x: Any) -> Any:
@@ -167,7 +198,7 @@ def _jsonable(x: Any) -> Any:
         return _jsonable(x.tolist())
     if isinstance(x, (np.floating, float)):
         f = float(x)
-        return f if math.isfinite(f) else str(f)   # JSON has no NaN/inf: say them in words
+        return f if math.isfinite(f) else str(f)  # JSON has no NaN/inf: say them in words
     if isinstance(x, (np.integer,)):
         return int(x)
     if isinstance(x, (np.bool_,)):

@@ -53,8 +53,9 @@ def fitted_rate(iterates: np.ndarray) -> float:
     return float(np.exp(slope))
 
 
-def _draw_spectrum(rng: np.random.Generator, eta: float, rho: float, lam_u: float,
-                   r_of: Any) -> np.ndarray:
+def _draw_spectrum(
+    rng: np.random.Generator, eta: float, rho: float, lam_u: float, r_of: Any
+) -> np.ndarray:
     """Eigenvalues (dim 3–16) whose rate-setting |r| in [0.6, 0.97] dominates the rest.
 
     The dominance margin is SEPARATION; some draws include an attracted negative eigenvalue
@@ -63,9 +64,9 @@ def _draw_spectrum(rng: np.random.Generator, eta: float, rho: float, lam_u: floa
     while True:
         dim = int(rng.integers(3, 17))
         lam = rng.uniform(0.02 * lam_u, 0.98 * lam_u, dim)
-        if rng.random() < 0.5:   # attracted negative direction: -lambda_neg in (1/rho, ...)
+        if rng.random() < 0.5:  # attracted negative direction: -lambda_neg in (1/rho, ...)
             lo = 1.0 / rho
-            hi = (1 + np.sqrt(1 + 8 * rho / eta)) / (2 * rho)   # eta rho l^2 - eta l < 2
+            hi = (1 + np.sqrt(1 + 8 * rho / eta)) / (2 * rho)  # eta rho l^2 - eta l < 2
             lam[-1] = -rng.uniform(lo * 1.05, hi * 0.95)
         r = np.abs(r_of(eta, rho, lam))
         order = np.sort(r)[::-1]
@@ -73,34 +74,45 @@ def _draw_spectrum(rng: np.random.Generator, eta: float, rho: float, lam_u: floa
             return lam
 
 
-def _run(lam: np.ndarray, eta: float, rho: float, seed: int, ctx: ExperimentContext
-         ) -> dict[str, Any]:
+def _run(
+    lam: np.ndarray, eta: float, rho: float, seed: int, ctx: ExperimentContext
+) -> dict[str, Any]:
     q = Quadratic.from_spectrum(lam, seed=seed)
     Q, lam_sorted = q.eigenvectors, q.eigenvalues
     w0 = np.random.default_rng([seed, 1]).standard_normal(lam.size)
     with np.errstate(over="ignore", invalid="ignore"):
-        traj = trajectory(q, preset("usam", lr=eta, rho=rho), w0, STEPS, ctx=ctx,
-                          on_nonfinite="stop")
+        traj = trajectory(
+            q, preset("usam", lr=eta, rho=rho), w0, STEPS, ctx=ctx, on_nonfinite="stop"
+        )
     r = sym.usam_factor().func(eta, rho, lam_sorted)
-    z = traj.iterates @ Q                        # eigencomponents, row t = Q^T w_t
+    z = traj.iterates @ Q  # eigencomponents, row t = Q^T w_t
     scale = np.linalg.norm(traj.iterates[:-1], axis=1) * max(1.0, float(np.max(np.abs(r))))
     map_res = float(np.max(np.linalg.norm(z[1:] - r * z[:-1], axis=1) / scale))
-    return {"rate_fit": fitted_rate(traj.iterates), "rate_closed": float(np.max(np.abs(r))),
-            "map_residual": map_res, "status": traj.status,
-            "norm_ratio": float(np.linalg.norm(traj.iterates[-1]) / np.linalg.norm(w0))}
+    return {
+        "rate_fit": fitted_rate(traj.iterates),
+        "rate_closed": float(np.max(np.abs(r))),
+        "map_residual": map_res,
+        "status": traj.status,
+        "norm_ratio": float(np.linalg.norm(traj.iterates[-1]) / np.linalg.norm(w0)),
+    }
 
 
-@claim("L-USAM", "L", "On L = w^T H w / 2, USAM multiplies the i-th eigencomponent by "
-       "1 - eta lambda_i - eta rho lambda_i^2; it is stable iff 0 < eta lambda_i (1 + rho "
-       "lambda_i) < 2 for all i, and its observed linear rate is max_i |1 - eta lambda_i "
-       "(1 + rho lambda_i)|.",
-       method="sympy: USAM map on lambda w^2/2, threshold lambda_U solved, lambda_U < 2/eta; "
-              "usam trajectories on random quadratics (mixed-sign spectra): per-step map "
-              "equality, rate fitted from log||w|| vs closed form, decay at 0.99 lambda_U, "
-              "growth at 1.01 lambda_U and for lambda in (-1/rho, 0)",
-       tolerance="map 1e-12 relative per step; fitted rate 1e-9 relative", facts=("F3.1",),
-       backends=("numpy", "torch"),
-       figure="convergence")
+@claim(
+    "L-USAM",
+    "L",
+    "On L = w^T H w / 2, USAM multiplies the i-th eigencomponent by "
+    "1 - eta lambda_i - eta rho lambda_i^2; it is stable iff 0 < eta lambda_i (1 + rho "
+    "lambda_i) < 2 for all i, and its observed linear rate is max_i |1 - eta lambda_i "
+    "(1 + rho lambda_i)|.",
+    method="sympy: USAM map on lambda w^2/2, threshold lambda_U solved, lambda_U < 2/eta; "
+    "usam trajectories on random quadratics (mixed-sign spectra): per-step map "
+    "equality, rate fitted from log||w|| vs closed form, decay at 0.99 lambda_U, "
+    "growth at 1.01 lambda_U and for lambda in (-1/rho, 0)",
+    tolerance="map 1e-12 relative per step; fitted rate 1e-9 relative",
+    facts=("F3.1",),
+    backends=("numpy", "torch"),
+    figure="convergence",
+)
 def check_usam(ctx: ExperimentContext) -> Outcome:
     """Check L-USAM: USAM's per-eigencomponent factor 1 − ηλ_i − ηρλ_i², its edge and its rate."""
     factor, thr = sym.usam_factor(), sym.usam_threshold()
@@ -123,20 +135,33 @@ def check_usam(ctx: ExperimentContext) -> Outcome:
         rho = float(rng.uniform(0.01, 0.3))
         lam_u = float(thr.func(eta, rho))
         rest = rng.uniform(0.45, 0.8, 4) * lam_u
-        for kind, lam1 in (("0.99 lambda_U", 0.99 * lam_u), ("1.01 lambda_U", 1.01 * lam_u),
-                           ("escape lambda in (-1/rho, 0)", -min(0.5 / rho, 0.2 / eta))):
+        for kind, lam1 in (
+            ("0.99 lambda_U", 0.99 * lam_u),
+            ("1.01 lambda_U", 1.01 * lam_u),
+            ("escape lambda in (-1/rho, 0)", -min(0.5 / rho, 0.2 / eta)),
+        ):
             lam = np.concatenate([[lam1], rest])
             res = _run(lam, eta, rho, int(rng.integers(2**31)), ctx)
-            res.update(kind=kind, eta=eta, rho=rho, lambda_U=lam_u, lambda_probe=float(lam1),
-                       eta_lam_1_plus_rho_lam=float(eta * lam1 * (1 + rho * lam1)))
+            res.update(
+                kind=kind,
+                eta=eta,
+                rho=rho,
+                lambda_U=lam_u,
+                lambda_probe=float(lam1),
+                eta_lam_1_plus_rho_lam=float(eta * lam1 * (1 + rho * lam1)),
+            )
             runs.append(res)
     for k, res in enumerate(runs):
         rel = abs(res["rate_fit"] - res["rate_closed"]) / res["rate_closed"]
         res["rate_rel_error"] = rel
         grows = res["rate_fit"] > 1.0
         expect_growth = res["kind"] != "random" and res["kind"] != "0.99 lambda_U"
-        if (res["status"] != "completed" or res["map_residual"] > MAP_TOL or rel > RATE_TOL
-                or grows != expect_growth):
+        if (
+            res["status"] != "completed"
+            or res["map_residual"] > MAP_TOL
+            or rel > RATE_TOL
+            or grows != expect_growth
+        ):
             failures.append(k)
     proved = {**factor.proved, **{f"threshold: {k}": v for k, v in thr.proved.items()}}
     ok = factor.all_proved and thr.all_proved and not failures
@@ -145,9 +170,18 @@ def check_usam(ctx: ExperimentContext) -> Outcome:
     return Outcome(
         Verdict.HOLDS if ok else Verdict.FAILS,
         f"max rel. rate error {worst_rate:.1e} over {len(runs)} runs",
-        {"symbolic": proved, "assumptions": factor.assumptions,
-         "max_rate_rel_error": worst_rate, "max_map_residual": worst_map,
-         "failed_runs": failures, "steps": STEPS, "separation": SEPARATION,
-         "runs": [{k: (float(f"{v:.12g}") if isinstance(v, float) else v)
-                   for k, v in r.items()} for r in runs],
-         "seed": ctx.seed})
+        {
+            "symbolic": proved,
+            "assumptions": factor.assumptions,
+            "max_rate_rel_error": worst_rate,
+            "max_map_residual": worst_map,
+            "failed_runs": failures,
+            "steps": STEPS,
+            "separation": SEPARATION,
+            "runs": [
+                {k: (float(f"{v:.12g}") if isinstance(v, float) else v) for k, v in r.items()}
+                for r in runs
+            ],
+            "seed": ctx.seed,
+        },
+    )

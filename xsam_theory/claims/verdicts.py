@@ -109,11 +109,14 @@ class Subclaim:
 
     def __post_init__(self) -> None:
         if self.better_if not in ("negative", "positive"):
-            raise ValueError(f"subclaim {self.id!r}: better_if must be 'negative' or "
-                             f"'positive', got {self.better_if!r}")
+            raise ValueError(
+                f"subclaim {self.id!r}: better_if must be 'negative' or "
+                f"'positive', got {self.better_if!r}"
+            )
         if self.test not in ("t", "bootstrap", "rule"):
-            raise ValueError(f"subclaim {self.id!r}: test must be 't', 'bootstrap' or 'rule', "
-                             f"got {self.test!r}")
+            raise ValueError(
+                f"subclaim {self.id!r}: test must be 't', 'bootstrap' or 'rule', got {self.test!r}"
+            )
 
     def to_json(self) -> dict[str, Any]:
         """The evidence record ``{"id", "statement", "estimate", "interval", "n", ...}``.
@@ -121,19 +124,37 @@ class Subclaim:
         The record also holds ``"verdict"`` and the subclaim's other fields (test, p-values,
         simultaneous interval, samples); non-finite numbers are written as text by the ledger.
         """
-        return {"id": self.id, "statement": self.statement, "estimate": self.estimate,
-                "interval": list(self.interval), "n": self.n,
-                "verdict": Verdict(self.verdict).value, "better_if": self.better_if,
-                "test": self.test, "p_value": self.p_value, "p_adjusted": self.p_adjusted,
-                "interval_simultaneous": list(self.interval_simultaneous),
-                "n_diverged": self.n_diverged, "samples": list(self.samples),
-                **({"bootstrap_seed": self.seed} if self.test == "bootstrap" else {}),
-                **self.extra}
+        return {
+            "id": self.id,
+            "statement": self.statement,
+            "estimate": self.estimate,
+            "interval": list(self.interval),
+            "n": self.n,
+            "verdict": Verdict(self.verdict).value,
+            "better_if": self.better_if,
+            "test": self.test,
+            "p_value": self.p_value,
+            "p_adjusted": self.p_adjusted,
+            "interval_simultaneous": list(self.interval_simultaneous),
+            "n_diverged": self.n_diverged,
+            "samples": list(self.samples),
+            **({"bootstrap_seed": self.seed} if self.test == "bootstrap" else {}),
+            **self.extra,
+        }
 
 
-def subclaim(id: str, statement: str, samples: Iterable[float], *, better_if: str,
-             test: str = "t", n_diverged: int = 0, seed: int = 0, level: float = 0.95,
-             **extra: Any) -> Subclaim:
+def subclaim(
+    id: str,
+    statement: str,
+    samples: Iterable[float],
+    *,
+    better_if: str,
+    test: str = "t",
+    n_diverged: int = 0,
+    seed: int = 0,
+    level: float = 0.95,
+    **extra: Any,
+) -> Subclaim:
     """A subclaim from its per-seed values (finite ones; divergences are counted apart).
 
     ``test="t"``: mean with the Student-t interval and the one-sample t-test's p-value;
@@ -145,8 +166,10 @@ def subclaim(id: str, statement: str, samples: Iterable[float], *, better_if: st
     if x.ndim != 1:
         raise ValueError(f"subclaim {id!r}: samples must be 1-D, got shape {x.shape}")
     if not np.all(np.isfinite(x)):
-        raise ValueError(f"subclaim {id!r}: samples must be finite (count divergences in "
-                         f"n_diverged), got {x.tolist()}")
+        raise ValueError(
+            f"subclaim {id!r}: samples must be finite (count divergences in "
+            f"n_diverged), got {x.tolist()}"
+        )
     est, lo, hi, p = (float(x.mean()) if x.size else math.nan), math.nan, math.nan, math.nan
     if x.size >= 2:
         if test == "t":
@@ -156,12 +179,24 @@ def subclaim(id: str, statement: str, samples: Iterable[float], *, better_if: st
             iv = stats.bootstrap_interval(x, level, seed=seed)
             p = stats.bootstrap_p_value(x, seed=seed)
         else:
-            raise ValueError(f"subclaim {id!r}: test must be 't' or 'bootstrap' for samples, "
-                             f"got {test!r}")
+            raise ValueError(
+                f"subclaim {id!r}: test must be 't' or 'bootstrap' for samples, got {test!r}"
+            )
         lo, hi = iv.low, iv.high
-    return Subclaim(id, statement, est, (lo, hi), int(x.size), better_if,
-                    tuple(float(v) for v in x), test, p, n_diverged=int(n_diverged), extra=extra,
-                    seed=int(seed))
+    return Subclaim(
+        id,
+        statement,
+        est,
+        (lo, hi),
+        int(x.size),
+        better_if,
+        tuple(float(v) for v in x),
+        test,
+        p,
+        n_diverged=int(n_diverged),
+        extra=extra,
+        seed=int(seed),
+    )
 
 
 def holm(p_values: Sequence[float]) -> list[float]:
@@ -203,8 +238,12 @@ def judge_family(subclaims: Sequence[Subclaim], alpha: float = FAMILY_ALPHA) -> 
             continue
         p_adj = adjusted[k]
         verdict = Verdict.INCONCLUSIVE
-        if math.isfinite(p_adj) and p_adj < alpha and math.isfinite(s.estimate) \
-                and s.estimate != 0.0:
+        if (
+            math.isfinite(p_adj)
+            and p_adj < alpha
+            and math.isfinite(s.estimate)
+            and s.estimate != 0.0
+        ):
             on_claimed_side = (s.estimate < 0) == (s.better_if == "negative")
             verdict = Verdict.HOLDS if on_claimed_side else Verdict.FAILS
         if s.n_diverged and verdict is Verdict.HOLDS:
@@ -213,11 +252,15 @@ def judge_family(subclaims: Sequence[Subclaim], alpha: float = FAMILY_ALPHA) -> 
         if m and len(s.samples) >= 2:
             level = 1 - alpha / m
             x = np.asarray(s.samples)
-            iv = (stats.t_interval(x, level) if s.test == "t"
-                  else stats.bootstrap_interval(x, level, seed=s.seed))
+            iv = (
+                stats.t_interval(x, level)
+                if s.test == "t"
+                else stats.bootstrap_interval(x, level, seed=s.seed)
+            )
             simultaneous = (iv.low, iv.high)
-        out.append(replace(s, p_adjusted=p_adj, verdict=verdict,
-                           interval_simultaneous=simultaneous))
+        out.append(
+            replace(s, p_adjusted=p_adj, verdict=verdict, interval_simultaneous=simultaneous)
+        )
     return out
 
 

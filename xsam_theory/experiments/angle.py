@@ -136,12 +136,23 @@ class AngleRun:
 def angle_setup(ctx: ExperimentContext) -> dict[str, Any]:
     """The hyperparameters of the runs at ``ctx``'s scale (what the evidence reports)."""
     n_seeds = ctx.pick(3, 12, 24)
-    return {"widths": ctx.pick((6, 12, 3), (8, 24, 4), (8, 24, 4)),
-            "steps": ctx.pick(60, 150, 300), "n_seeds_per_lr": n_seeds, "lrs": list(LRS),
-            "rho": RHO, "n_samples": N_SAMPLES, "data_seed": 1000 + ctx.seed,
-            "burn_in": BURN_IN, "window": WINDOW, "eig_tol": EIG_TOL, "eig_ncv": EIG_NCV,
-            "seeds": {str(lr): [ctx.seed + k * n_seeds + s for s in range(n_seeds)]
-                      for k, lr in enumerate(LRS)}}
+    return {
+        "widths": ctx.pick((6, 12, 3), (8, 24, 4), (8, 24, 4)),
+        "steps": ctx.pick(60, 150, 300),
+        "n_seeds_per_lr": n_seeds,
+        "lrs": list(LRS),
+        "rho": RHO,
+        "n_samples": N_SAMPLES,
+        "data_seed": 1000 + ctx.seed,
+        "burn_in": BURN_IN,
+        "window": WINDOW,
+        "eig_tol": EIG_TOL,
+        "eig_ncv": EIG_NCV,
+        "seeds": {
+            str(lr): [ctx.seed + k * n_seeds + s for s in range(n_seeds)]
+            for k, lr in enumerate(LRS)
+        },
+    }
 
 
 def one_run(widths: Sequence[int], data_seed: int, seed: int, lr: float, steps: int) -> AngleRun:
@@ -181,10 +192,19 @@ def one_run(widths: Sequence[int], data_seed: int, seed: int, lr: float, steps: 
         except FloatingPointError:
             diverged = True
             break
-    n = len(lam) - 1          # steps with both endpoints measured
+    n = len(lam) - 1  # steps with both endpoints measured
     arr = lambda x: np.asarray(x[:n], dtype=float)  # noqa: E731
-    return AngleRun(seed, float(lr), np.asarray(lam, dtype=float), arr(cos), arr(ref),
-                    arr(prev), arr(res), arr(loss), diverged)
+    return AngleRun(
+        seed,
+        float(lr),
+        np.asarray(lam, dtype=float),
+        arr(cos),
+        arr(ref),
+        arr(prev),
+        arr(res),
+        arr(loss),
+        diverged,
+    )
 
 
 def _run_job(job: tuple) -> AngleRun:
@@ -206,7 +226,7 @@ def _one_blas_thread() -> contextlib.AbstractContextManager[Any]:
 
 
 def _workers(ctx: ExperimentContext, n_jobs: int) -> int:
-    if ctx.scale == "quick":       # a pool's start-up costs more than the quick runs
+    if ctx.scale == "quick":  # a pool's start-up costs more than the quick runs
         return 1
     try:
         cores = len(os.sched_getaffinity(0))
@@ -225,8 +245,11 @@ def angle_runs(ctx: ExperimentContext) -> list[AngleRun]:
     the cores); the runs do not depend on how many workers ran them.
     """
     setup = angle_setup(ctx)
-    jobs = [(setup["widths"], setup["data_seed"], s, lr, setup["steps"])
-            for lr in LRS for s in setup["seeds"][str(lr)]]
+    jobs = [
+        (setup["widths"], setup["data_seed"], s, lr, setup["steps"])
+        for lr in LRS
+        for s in setup["seeds"][str(lr)]
+    ]
     workers = _workers(ctx, len(jobs))
     if workers == 1:
         return [one_run(*job) for job in jobs]
@@ -240,6 +263,7 @@ def angle_runs(ctx: ExperimentContext) -> list[AngleRun]:
 
 # -- per-run statistics (pure functions of the per-step arrays) --------------------------------
 
+
 def _windows(n: int, window: int) -> list[slice]:
     if window < 2 or window % 2:
         raise ValueError(f"window must be an even integer >= 2, got {window!r}")
@@ -249,8 +273,9 @@ def _windows(n: int, window: int) -> list[slice]:
 def _check_pair(dlam: np.ndarray, x: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
     dlam, x = np.asarray(dlam, dtype=float), np.asarray(x, dtype=float)
     if dlam.shape != x.shape or dlam.ndim != 1:
-        raise ValueError(f"dlam and {name} must be 1-D of equal length, got {dlam.shape} and "
-                         f"{x.shape}")
+        raise ValueError(
+            f"dlam and {name} must be 1-D of equal length, got {dlam.shape} and {x.shape}"
+        )
     return dlam, x
 
 
@@ -352,15 +377,18 @@ def run_statistics(run: AngleRun, window: int = WINDOW) -> dict[str, Any]:
     dlam, cos = run.dlam, run.kept_cos
     side = cos >= 0
     out: dict[str, Any] = {
-        "seed": run.seed, "lr": run.lr, "diverged": run.diverged, "steps": int(dlam.size),
+        "seed": run.seed,
+        "lr": run.lr,
+        "diverged": run.diverged,
+        "steps": int(dlam.size),
         "within_window": window_split_effect(dlam, np.abs(cos), window),
         "slope": window_slope(dlam, np.abs(cos), window),
         "within_window_sd": within_window_sd(dlam, window),
         "median_abs_cos": float(np.median(np.abs(cos))) if cos.size else float("nan"),
-        "side_switch_fraction": float(np.mean(side[1:] != side[:-1])) if cos.size > 1
+        "side_switch_fraction": float(np.mean(side[1:] != side[:-1]))
+        if cos.size > 1
         else float("nan"),
-        "max_relative_residual": float(run.residual.max()) if run.residual.size
-        else float("nan"),
+        "max_relative_residual": float(run.residual.max()) if run.residual.size else float("nan"),
         "median_abs_dlam": float(np.median(np.abs(dlam))) if dlam.size else float("nan"),
     }
     for c in CONVENTIONS:
@@ -384,7 +412,11 @@ def summary_interval(samples: Sequence[float]) -> dict[str, float]:
     """Mean and 95 % Student-t interval of the finite ``samples`` (NaN below two)."""
     x = np.asarray([s for s in samples if np.isfinite(s)], dtype=float)
     if x.size < 2:
-        return {"estimate": float(x.mean()) if x.size else float("nan"),
-                "ci_low": float("nan"), "ci_high": float("nan"), "n": int(x.size)}
+        return {
+            "estimate": float(x.mean()) if x.size else float("nan"),
+            "ci_low": float("nan"),
+            "ci_high": float("nan"),
+            "n": int(x.size),
+        }
     iv = stats.t_interval(x)
     return {"estimate": iv.estimate, "ci_low": iv.low, "ci_high": iv.high, "n": int(x.size)}

@@ -57,15 +57,18 @@ class ExperimentContext:
         object.__setattr__(self, "seed", check_seed(self.seed))
         if self.datasets is not None:
             if isinstance(self.datasets, str):
-                raise ValueError(f"datasets must be a sequence of names, got the string "
-                                 f"{self.datasets!r}")
+                raise ValueError(
+                    f"datasets must be a sequence of names, got the string {self.datasets!r}"
+                )
             names = tuple(str(d).strip() for d in self.datasets)
             if not names or any(not d for d in names):
                 raise ValueError(f"datasets must be non-empty names, got {self.datasets!r}")
             object.__setattr__(self, "datasets", names)
-        if self.workers is not None and (isinstance(self.workers, bool) or
-                                         not isinstance(self.workers, numbers.Integral) or
-                                         self.workers < 1):
+        if self.workers is not None and (
+            isinstance(self.workers, bool)
+            or not isinstance(self.workers, numbers.Integral)
+            or self.workers < 1
+        ):
             raise ValueError(f"workers must be a positive integer or None, got {self.workers!r}")
 
     def pick(self, quick: Any, default: Any, full: Any) -> Any:

@@ -94,15 +94,38 @@ from xsam_theory.spectral import orient
 from xsam_theory.stats import loglog_slope
 from xsam_theory.symbolic.rates import finite_t_allowance
 
-__all__ = ["BATCH", "FORMS", "MLP_SAMPLES", "RHO", "SPECTRUM", "Cell", "CellResult",
-           "constant_step", "expected_slope", "fast_path_deviation", "grid_for", "measure",
-           "mlp_runs", "plan", "quadratic_runs", "run_cell"]
+__all__ = [
+    "BATCH",
+    "FORMS",
+    "MLP_SAMPLES",
+    "RHO",
+    "SPECTRUM",
+    "Cell",
+    "CellResult",
+    "constant_step",
+    "expected_slope",
+    "fast_path_deviation",
+    "grid_for",
+    "measure",
+    "mlp_runs",
+    "plan",
+    "quadratic_runs",
+    "run_cell",
+]
 
-FORMS = {"paper": "xsam_paper", "symmetric": "xsam_symmetric", "projector": "xsam_projector",
-         "raw_projection": "xsam_raw_projection"}
+FORMS = {
+    "paper": "xsam_paper",
+    "symmetric": "xsam_symmetric",
+    "projector": "xsam_projector",
+    "raw_projection": "xsam_raw_projection",
+}
 #: (sign rule is paper, step normalized, coefficient from the normalized g_adv) per form
-_SWITCHES = {"paper": (True, True, True), "symmetric": (False, True, True),
-             "projector": (False, False, False), "raw_projection": (True, True, False)}
+_SWITCHES = {
+    "paper": (True, True, True),
+    "symmetric": (False, True, True),
+    "projector": (False, False, False),
+    "raw_projection": (True, True, False),
+}
 SPECTRUM = (10.0, 4.0, 1.0)
 RHO = 0.05
 MLP_SAMPLES = 96
@@ -129,14 +152,16 @@ class Cell:
         if self.batch not in ("full", "minibatch"):
             raise ValueError(f"batch must be 'full' or 'minibatch', got {self.batch!r}")
         if self.batch == "minibatch" and self.problem != "mlp":
-            raise ValueError(f"minibatch cells need a problem with data (mlp), got "
-                             f"{self.problem!r}")
+            raise ValueError(
+                f"minibatch cells need a problem with data (mlp), got {self.problem!r}"
+            )
 
     @property
     def id(self) -> str:
         """The cell's id, ``problem/form/alpha=...`` plus ``/minibatch`` for a minibatch cell."""
-        return (f"{self.problem}/{self.form}/alpha={self.alpha:g}"
-                + ("/minibatch" if self.batch == "minibatch" else ""))
+        return f"{self.problem}/{self.form}/alpha={self.alpha:g}" + (
+            "/minibatch" if self.batch == "minibatch" else ""
+        )
 
     @property
     def normalized(self) -> bool:
@@ -156,14 +181,14 @@ class CellResult:
     cell: Cell
     seeds: tuple[int, ...]
     grid: np.ndarray
-    best: np.ndarray            # (n_seeds, len(grid)): best(T) on the grid
-    slopes: np.ndarray          # per-seed log-log slope (NaN where best is not finite/positive)
-    initial: np.ndarray         # ||grad L(w_0)||
-    final: np.ndarray           # ||grad L(w_T)|| (inf when the run stopped non-finite)
-    diverged: np.ndarray        # bool
+    best: np.ndarray  # (n_seeds, len(grid)): best(T) on the grid
+    slopes: np.ndarray  # per-seed log-log slope (NaN where best is not finite/positive)
+    initial: np.ndarray  # ||grad L(w_0)||
+    final: np.ndarray  # ||grad L(w_T)|| (inf when the run stopped non-finite)
+    diverged: np.ndarray  # bool
     max_alpha_gadv: np.ndarray  # max_t alpha ||g_adv|| (the raw-projection condition)
-    noise_floor: np.ndarray     # 2 sigma_B at the last iterate (minibatch); NaN otherwise
-    median_abs_c: np.ndarray    # median over steps of |<g_adv/|g_adv|, v>| (NaN at alpha = 0)
+    noise_floor: np.ndarray  # 2 sigma_B at the last iterate (minibatch); NaN otherwise
+    median_abs_c: np.ndarray  # median over steps of |<g_adv/|g_adv|, v>| (NaN at alpha = 0)
 
 
 def grid_for(t_max: int) -> np.ndarray:
@@ -201,8 +226,15 @@ def _unit_rows(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.where(n[:, None] > 0, u / safe[:, None], 0.0), n
 
 
-def quadratic_runs(form: str, alpha: float, eta0: float, seeds: tuple[int, ...], steps: int, *,
-                   schedule: str = "inv_sqrt") -> dict[str, np.ndarray]:
+def quadratic_runs(
+    form: str,
+    alpha: float,
+    eta0: float,
+    seeds: tuple[int, ...],
+    steps: int,
+    *,
+    schedule: str = "inv_sqrt",
+) -> dict[str, np.ndarray]:
     r"""X-SAM (``form``, exact :math:`v`, :math:`\rho` = :data:`RHO`) on the seeds' quadratics.
 
     All seeds run at once. Returns ``grad_norm`` (seeds, steps + 1) for :math:`w_0 \dots w_T`,
@@ -251,8 +283,15 @@ def fast_path_deviation(form: str, alpha: float, seed: int, steps: int = 64) -> 
     seed.
     """
     q, w0, _ = _quadratic_problem(seed)
-    cfg = preset(FORMS[form], lr=0.1, rho=RHO, alpha=alpha, lr_schedule="inv_sqrt",
-                 eigvec_source="exact", refresh_every=2**62)
+    cfg = preset(
+        FORMS[form],
+        lr=0.1,
+        rho=RHO,
+        alpha=alpha,
+        lr_schedule="inv_sqrt",
+        eigvec_source="exact",
+        refresh_every=2**62,
+    )
     ref = trajectory(q, cfg, w0, steps, iterate_every=None).diagnostics["grad_norm"]
     fast = quadratic_runs(form, alpha, 0.1, (seed,), steps)["grad_norm"][0, :steps]
     return float(np.max(np.abs(fast - ref) / np.maximum(np.abs(ref), 1e-300)))
@@ -268,13 +307,20 @@ def _noise_floor(p: MLP, w: np.ndarray, seed: int) -> float:
     r""":math:`2\sigma_B`: twice the RMS of :math:`\|g_B - g\|` over one epoch's minibatches."""
     g = np.asarray(p.grad(w))
     perm = np.random.default_rng([seed, 0xF100]).permutation(MLP_SAMPLES)
-    devs = [float(np.sum((np.asarray(p.grad(w, perm[i:i + BATCH])) - g) ** 2))
-            for i in range(0, MLP_SAMPLES - BATCH + 1, BATCH)]
+    devs = [
+        float(np.sum((np.asarray(p.grad(w, perm[i : i + BATCH])) - g) ** 2))
+        for i in range(0, MLP_SAMPLES - BATCH + 1, BATCH)
+    ]
     return 2.0 * math.sqrt(float(np.mean(devs)))
 
 
-def mlp_runs(cell: Cell, seeds: tuple[int, ...], steps: int, widths: tuple[int, ...],
-             ctx: ExperimentContext | None = None) -> dict[str, np.ndarray]:
+def mlp_runs(
+    cell: Cell,
+    seeds: tuple[int, ...],
+    steps: int,
+    widths: tuple[int, ...],
+    ctx: ExperimentContext | None = None,
+) -> dict[str, np.ndarray]:
     """The cell's MLP runs.
 
     Returns full-batch ``grad_norm`` (seeds, steps + 1) (``inf`` after a non-finite stop),
@@ -287,18 +333,33 @@ def mlp_runs(cell: Cell, seeds: tuple[int, ...], steps: int, widths: tuple[int, 
     mini = cell.batch == "minibatch"
     for i, s in enumerate(seeds):
         p, w0 = _mlp_problem(s, widths)
-        cfg = preset(FORMS[cell.form], lr=cell.eta0, rho=RHO, alpha=cell.alpha,
-                     lr_schedule="inv_sqrt", eigvec_source="lanczos", refresh_every=REFRESH)
-        traj = trajectory(p, cfg, w0, steps, ctx=ctx, seed=s, on_nonfinite="stop",
-                          batch_size=BATCH if mini else None,
-                          iterate_every=1 if mini else None)
+        cfg = preset(
+            FORMS[cell.form],
+            lr=cell.eta0,
+            rho=RHO,
+            alpha=cell.alpha,
+            lr_schedule="inv_sqrt",
+            eigvec_source="lanczos",
+            refresh_every=REFRESH,
+        )
+        traj = trajectory(
+            p,
+            cfg,
+            w0,
+            steps,
+            ctx=ctx,
+            seed=s,
+            on_nonfinite="stop",
+            batch_size=BATCH if mini else None,
+            iterate_every=1 if mini else None,
+        )
         k = traj.n_steps
         agn[i, :k] = traj.diagnostics["adv_grad_norm"]
         cs[i, :k] = traj.diagnostics["c"]
         with np.errstate(over="ignore", invalid="ignore"):
             if mini:
                 full = [float(np.linalg.norm(np.asarray(p.grad(w)))) for w in traj.iterates]
-                gn[i, :len(full)] = full
+                gn[i, : len(full)] = full
             else:
                 gn[i, :k] = traj.diagnostics["grad_norm"]
                 if traj.status != "diverged":
@@ -321,9 +382,14 @@ def _per_seed(grad_norm: np.ndarray, grid: np.ndarray) -> tuple[np.ndarray, np.n
     return best, slopes
 
 
-def run_cell(cell: Cell, seeds: tuple[int, ...], t_max: int, *,
-             widths: tuple[int, ...] = (6, 10, 3),
-             ctx: ExperimentContext | None = None) -> CellResult:
+def run_cell(
+    cell: Cell,
+    seeds: tuple[int, ...],
+    t_max: int,
+    *,
+    widths: tuple[int, ...] = (6, 10, 3),
+    ctx: ExperimentContext | None = None,
+) -> CellResult:
     """All seeds of one cell: best(T) on the grid, slopes, divergence (module docstring)."""
     grid = grid_for(t_max)
     if cell.problem == "quadratic":
@@ -337,13 +403,19 @@ def run_cell(cell: Cell, seeds: tuple[int, ...], t_max: int, *,
     initial, final = gn[:, 0], gn[:, -1]
     diverged = ~np.isfinite(final) | (final > initial)
     with np.errstate(invalid="ignore"):
-        max_ag = cell.alpha * np.max(np.where(np.isfinite(runs["adv_grad_norm"]),
-                                              runs["adv_grad_norm"], np.inf), axis=1)
+        max_ag = cell.alpha * np.max(
+            np.where(np.isfinite(runs["adv_grad_norm"]), runs["adv_grad_norm"], np.inf), axis=1
+        )
     abs_c = np.abs(runs["c"])
-    med_c = np.array([np.median(r[np.isfinite(r)]) if cell.alpha > 0 and np.any(np.isfinite(r))
-                      else math.nan for r in abs_c])
-    return CellResult(cell, tuple(seeds), grid, best, slopes, initial, final, diverged, max_ag,
-                      floor, med_c)
+    med_c = np.array(
+        [
+            np.median(r[np.isfinite(r)]) if cell.alpha > 0 and np.any(np.isfinite(r)) else math.nan
+            for r in abs_c
+        ]
+    )
+    return CellResult(
+        cell, tuple(seeds), grid, best, slopes, initial, final, diverged, max_ag, floor, med_c
+    )
 
 
 # -- the plan per scale ---------------------------------------------------------------------------
@@ -359,27 +431,49 @@ def plan(ctx: ExperimentContext) -> dict[str, Any]:
     minibatch on the MLP), the alpha = 0 ablation, and subclaim cells (other forms, alpha >= 1).
     """
     a_head = headline_alphas(ctx)
-    head = ([Cell("quadratic", "paper", a) for a in a_head]
-            + [Cell("mlp", "paper", a) for a in a_head]
-            + [Cell("mlp", "paper", a, "minibatch") for a in a_head])
+    head = (
+        [Cell("quadratic", "paper", a) for a in a_head]
+        + [Cell("mlp", "paper", a) for a in a_head]
+        + [Cell("mlp", "paper", a, "minibatch") for a in a_head]
+    )
     quad_alphas = ctx.pick((0.5, 1.5), (0.2, 0.5, 0.8, 1.0, 1.5), (0.2, 0.5, 0.8, 1.0, 1.5, 2.0))
     quad_forms = ctx.pick(("paper",), tuple(FORMS), tuple(FORMS))
     other = [Cell("quadratic", "paper", 0.0)]
-    other += [Cell("quadratic", f, a) for f in quad_forms for a in quad_alphas
-              if Cell("quadratic", f, a) not in head]
-    other += ctx.pick([], [Cell("mlp", "paper", 0.0), Cell("mlp", "projector", 0.5),
-                           Cell("mlp", "paper", 1.5)],
-                      [Cell("mlp", "paper", 0.0), Cell("mlp", "projector", 0.5),
-                       Cell("mlp", "symmetric", 0.5), Cell("mlp", "raw_projection", 0.5),
-                       Cell("mlp", "paper", 1.0), Cell("mlp", "paper", 1.5)])
-    return {"headline": head, "other": other,
-            "quadratic_seeds": ctx.pick(10, 20, 40), "mlp_seeds": ctx.pick(3, 6, 10),
-            "quadratic_t_max": ctx.pick(1024, 2048, 4096), "mlp_t_max": ctx.pick(256, 512, 1024),
-            "mlp_widths": ctx.pick((6, 10, 3), (6, 10, 3), (8, 16, 3))}
+    other += [
+        Cell("quadratic", f, a)
+        for f in quad_forms
+        for a in quad_alphas
+        if Cell("quadratic", f, a) not in head
+    ]
+    other += ctx.pick(
+        [],
+        [Cell("mlp", "paper", 0.0), Cell("mlp", "projector", 0.5), Cell("mlp", "paper", 1.5)],
+        [
+            Cell("mlp", "paper", 0.0),
+            Cell("mlp", "projector", 0.5),
+            Cell("mlp", "symmetric", 0.5),
+            Cell("mlp", "raw_projection", 0.5),
+            Cell("mlp", "paper", 1.0),
+            Cell("mlp", "paper", 1.5),
+        ],
+    )
+    return {
+        "headline": head,
+        "other": other,
+        "quadratic_seeds": ctx.pick(10, 20, 40),
+        "mlp_seeds": ctx.pick(3, 6, 10),
+        "quadratic_t_max": ctx.pick(1024, 2048, 4096),
+        "mlp_t_max": ctx.pick(256, 512, 1024),
+        "mlp_widths": ctx.pick((6, 10, 3), (6, 10, 3), (8, 16, 3)),
+    }
 
 
-def constant_step(seeds: tuple[int, ...], t_max: int, alpha: float = 0.5,
-                  etas: tuple[float, ...] = (0.1, 0.05, 0.025)) -> dict[str, Any]:
+def constant_step(
+    seeds: tuple[int, ...],
+    t_max: int,
+    alpha: float = 0.5,
+    etas: tuple[float, ...] = (0.1, 0.05, 0.025),
+) -> dict[str, Any]:
     """Paper rule, constant step, quadratic: the tail mean of ``||g||`` against its bound.
 
     Per eta and seed: the tail mean of ``||g||`` (last quarter), its descent-lemma bound,
@@ -393,17 +487,27 @@ def constant_step(seeds: tuple[int, ...], t_max: int, alpha: float = 0.5,
         gn, loss = r["grad_norm"], r["loss"]
         t0 = t_max - n
         tails.append(np.mean(gn[:, t0:t_max], axis=1))
-        bounds.append(kappa * (loss[:, t0] / (eta * n) + 0.5 * lam_max * (1 + alpha) ** 2 * eta)
-                      / (1 - alpha))
+        bounds.append(
+            kappa * (loss[:, t0] / (eta * n) + 0.5 * lam_max * (1 + alpha) ** 2 * eta) / (1 - alpha)
+        )
         div.append(~np.isfinite(gn[:, -1]) | (gn[:, -1] > gn[:, 0]))
     tails_a, bounds_a, div_a = np.array(tails), np.array(bounds), np.array(div)
-    slopes = [float(np.polyfit(np.log(etas), np.log(tails_a[:, i]), 1)[0])
-              if np.all(np.isfinite(tails_a[:, i])) and np.all(tails_a[:, i] > 0) else math.nan
-              for i in range(len(seeds))]
-    return {"alpha": alpha, "etas": list(etas), "tail_steps": n,
-            "tail_mean_grad_norm": tails_a.tolist(), "bound": bounds_a.tolist(),
-            "diverged": div_a.tolist(), "n_diverged": int(np.any(div_a, axis=0).sum()),
-            "slope_vs_eta": slopes}
+    slopes = [
+        float(np.polyfit(np.log(etas), np.log(tails_a[:, i]), 1)[0])
+        if np.all(np.isfinite(tails_a[:, i])) and np.all(tails_a[:, i] > 0)
+        else math.nan
+        for i in range(len(seeds))
+    ]
+    return {
+        "alpha": alpha,
+        "etas": list(etas),
+        "tail_steps": n,
+        "tail_mean_grad_norm": tails_a.tolist(),
+        "bound": bounds_a.tolist(),
+        "diverged": div_a.tolist(),
+        "n_diverged": int(np.any(div_a, axis=0).sum()),
+        "slope_vs_eta": slopes,
+    }
 
 
 def measure(ctx: ExperimentContext) -> dict[str, Any]:
@@ -418,11 +522,20 @@ def measure(ctx: ExperimentContext) -> dict[str, Any]:
     results: dict[str, CellResult] = {}
     for cell in p["headline"] + p["other"]:
         quad = cell.problem == "quadratic"
-        results[cell.id] = run_cell(cell, seeds_q if quad else seeds_m,
-                                    p["quadratic_t_max"] if quad else p["mlp_t_max"],
-                                    widths=p["mlp_widths"], ctx=ctx)
+        results[cell.id] = run_cell(
+            cell,
+            seeds_q if quad else seeds_m,
+            p["quadratic_t_max"] if quad else p["mlp_t_max"],
+            widths=p["mlp_widths"],
+            ctx=ctx,
+        )
     forms = sorted({c.form for c in p["headline"] + p["other"] if c.problem == "quadratic"})
     deviation = {f: fast_path_deviation(f, 0.5, ctx.seed) for f in forms}
-    return {"plan": p, "results": results, "seeds_quadratic": seeds_q, "seeds_mlp": seeds_m,
-            "constant_step": constant_step(seeds_q, p["quadratic_t_max"]),
-            "fast_path_deviation": deviation}
+    return {
+        "plan": p,
+        "results": results,
+        "seeds_quadratic": seeds_q,
+        "seeds_mlp": seeds_m,
+        "constant_step": constant_step(seeds_q, p["quadratic_t_max"]),
+        "fast_path_deviation": deviation,
+    }

@@ -130,14 +130,21 @@ METHODS: dict[str, Method] = {
     "nsam": Method("nsam", 0.0, True),
 }
 #: (id, a, b): the paired differences a − b the claim judges, per dataset
-COMPARISONS = (("xsam-vs-sam", "xsam_paper", "sam"),
-               ("xsam-vs-ablation", "xsam_paper", "nsam"),
-               ("xsam-vs-sgd", "xsam_paper", "sgd"),
-               ("xsam-alpha0.5-vs-ablation", "xsam_paper_alpha0.5", "nsam"))
+COMPARISONS = (
+    ("xsam-vs-sam", "xsam_paper", "sam"),
+    ("xsam-vs-ablation", "xsam_paper", "nsam"),
+    ("xsam-vs-sgd", "xsam_paper", "sgd"),
+    ("xsam-alpha0.5-vs-ablation", "xsam_paper_alpha0.5", "nsam"),
+)
 #: further paired differences reported (not judged): normalization, rules, Eigen-SAM
-REPORTED_PAIRS = (("nsam", "sam"), ("sam", "sgd"), ("xsam_symmetric", "sam"),
-                  ("xsam_paper", "xsam_symmetric"), ("eigen_sam", "sam"),
-                  ("xsam_paper_alpha0.5", "xsam_paper"))
+REPORTED_PAIRS = (
+    ("nsam", "sam"),
+    ("sam", "sgd"),
+    ("xsam_symmetric", "sam"),
+    ("xsam_paper", "xsam_symmetric"),
+    ("eigen_sam", "sam"),
+    ("xsam_paper_alpha0.5", "xsam_paper"),
+)
 RHO = 0.05
 BASE_OPTIONS = {"momentum": 0.9, "weight_decay": 5e-4, "lr_schedule": "cosine"}
 EIGEN_OPTIONS = {k: getattr(v, "value", v) for k, v in REFERENCE_OPTIONS["xsam"].items()}
@@ -150,17 +157,26 @@ TEACHER_STUDENT_EPOCHS = 30
 PLATEAU_FRACTION = 0.02
 TUNING_SEED_OFFSET = 10_000
 #: evaluation results (column -> sweep result expression)
-EVAL_RESULTS = {"train_loss": "final_loss", "train_accuracy": "final_accuracy",
-                "val_loss": "final_loss@val", "val_accuracy": "final_accuracy@val",
-                "test_loss": "final_loss@test", "test_accuracy": "final_accuracy@test",
-                "lambda_max": "spectral.lambda_max:last"}
+EVAL_RESULTS = {
+    "train_loss": "final_loss",
+    "train_accuracy": "final_accuracy",
+    "val_loss": "final_loss@val",
+    "val_accuracy": "final_accuracy@val",
+    "test_loss": "final_loss@test",
+    "test_accuracy": "final_accuracy@test",
+    "lambda_max": "spectral.lambda_max:last",
+}
 #: tuning results: no test metric is computed for selection
-TUNE_RESULTS = {"train_loss": "final_loss", "val_loss": "final_loss@val",
-                "val_accuracy": "final_accuracy@val"}
+TUNE_RESULTS = {
+    "train_loss": "final_loss",
+    "val_loss": "final_loss@val",
+    "val_accuracy": "final_accuracy@val",
+}
 METRICS = tuple(EVAL_RESULTS)
 
 
 # -- the plan ----------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class DataPlan:
@@ -198,15 +214,26 @@ class DataPlan:
 
     def problem(self) -> dict[str, Any]:
         """The sweep runner's problem table: an MLP of widths ``hidden`` on ``dataset``."""
-        return {"name": "xsam_theory.data:mlp_problem", "dataset": self.dataset,
-                "hidden": list(self.hidden), "options": dict(self.options)}
+        return {
+            "name": "xsam_theory.data:mlp_problem",
+            "dataset": self.dataset,
+            "hidden": list(self.hidden),
+            "options": dict(self.options),
+        }
 
     def setup(self) -> dict[str, Any]:
         """The dataset's setup as recorded in the evidence."""
-        return {"dataset": self.dataset, "options": self.options, "hidden": list(self.hidden),
-                "epochs": self.epochs, "steps": self.steps, "batch_size": self.batch_size,
-                "n_train": self.n_train, "in_process": self.in_process,
-                "noise_floor": self.noise_floor}
+        return {
+            "dataset": self.dataset,
+            "options": self.options,
+            "hidden": list(self.hidden),
+            "epochs": self.epochs,
+            "steps": self.steps,
+            "batch_size": self.batch_size,
+            "n_train": self.n_train,
+            "in_process": self.in_process,
+            "noise_floor": self.noise_floor,
+        }
 
 
 @dataclass(frozen=True)
@@ -235,18 +262,34 @@ def noise_floor(label_noise: float, n_classes: int) -> float:
 
 
 _TS = {"d_in": 6, "n_classes": 3, "teacher_hidden": 8, "label_noise": 0.2}
-_MC = {"n_samples": 1500, "n_features": 10, "n_informative": 5, "n_redundant": 2,
-       "n_classes": 3, "class_sep": 1.0, "flip_y": 0.1}
+_MC = {
+    "n_samples": 1500,
+    "n_features": 10,
+    "n_informative": 5,
+    "n_redundant": 2,
+    "n_classes": 3,
+    "class_sep": 1.0,
+    "flip_y": 0.1,
+}
 SPLIT = [0.6, 0.2, 0.2]
 
 
 def _builtin_plan(name: str, quick: bool, epochs: int) -> DataPlan:
     if name == "teacher_student":
-        sizes = ({"n_train": 512, "n_val": 256, "n_test": 1024} if quick else
-                 {"n_train": 1024, "n_val": 512, "n_test": 2048})
-        return DataPlan(name, name, {**_TS, **sizes}, (16,) if quick else (32,),
-                        epochs if quick else TEACHER_STUDENT_EPOCHS, sizes["n_train"],
-                        noise_floor=noise_floor(_TS["label_noise"], _TS["n_classes"]))
+        sizes = (
+            {"n_train": 512, "n_val": 256, "n_test": 1024}
+            if quick
+            else {"n_train": 1024, "n_val": 512, "n_test": 2048}
+        )
+        return DataPlan(
+            name,
+            name,
+            {**_TS, **sizes},
+            (16,) if quick else (32,),
+            epochs if quick else TEACHER_STUDENT_EPOCHS,
+            sizes["n_train"],
+            noise_floor=noise_floor(_TS["label_noise"], _TS["n_classes"]),
+        )
     if name == "digits":
         options: dict[str, Any] = {"fractions": SPLIT, "label_noise": 0.0}
     else:
@@ -261,8 +304,10 @@ def _user_plan(spec: str, epochs: int) -> DataPlan:
     options = {"fractions": SPLIT, "loader": loader, "digest": data.dataset_digest(X, y)}
     ds = data.load_dataset(name, seed=0, **options)
     if len(ds.train) < 2 * STEPS_PER_EPOCH:
-        raise ValueError(f"dataset {name!r}: {len(ds.train)} training rows; the study needs at "
-                         f"least {2 * STEPS_PER_EPOCH} ({STEPS_PER_EPOCH} minibatches of 2)")
+        raise ValueError(
+            f"dataset {name!r}: {len(ds.train)} training rows; the study needs at "
+            f"least {2 * STEPS_PER_EPOCH} ({STEPS_PER_EPOCH} minibatches of 2)"
+        )
     return DataPlan(name, name, options, (32,), epochs, len(ds.train), in_process=loader is None)
 
 
@@ -272,9 +317,15 @@ def plan(ctx: ExperimentContext) -> Plan:
     epochs = ctx.pick(10, 20, 20)
     skipped: dict[str, str] = {}
     notes: list[str] = []
-    wanted = list(ctx.datasets) if ctx.datasets is not None else ctx.pick(
-        ["teacher_student"], ["teacher_student", "digits", "make_classification"],
-        ["teacher_student", "digits", "make_classification"])
+    wanted = (
+        list(ctx.datasets)
+        if ctx.datasets is not None
+        else ctx.pick(
+            ["teacher_student"],
+            ["teacher_student", "digits", "make_classification"],
+            ["teacher_student", "digits", "make_classification"],
+        )
+    )
     plans: list[DataPlan] = []
     for spec in wanted:
         if spec in data.DATASETS:
@@ -285,20 +336,29 @@ def plan(ctx: ExperimentContext) -> Plan:
         else:
             dp = _user_plan(spec, epochs)
             if dp.in_process:
-                notes.append(f"{dp.name}: its loader cannot be imported by name in a worker "
-                             "process (a lambda, a local function or one in __main__), so its "
-                             "runs ran in this process, one at a time")
+                notes.append(
+                    f"{dp.name}: its loader cannot be imported by name in a worker "
+                    "process (a lambda, a local function or one in __main__), so its "
+                    "runs ran in this process, one at a time"
+                )
             plans.append(dp)
     names = [p.name for p in plans]
     if len(set(names)) != len(names):
         raise ValueError(f"two datasets of the study share a name: {names}")
     n_eval, n_tune = ctx.pick(3, 10, 30), ctx.pick(1, 2, 4)
-    return Plan(ctx.scale, tuple(plans), tuple(ctx.seed + i for i in range(n_eval)),
-                tuple(ctx.seed + TUNING_SEED_OFFSET + i for i in range(n_tune)),
-                neighbours=not quick, skipped=skipped, notes=tuple(notes))
+    return Plan(
+        ctx.scale,
+        tuple(plans),
+        tuple(ctx.seed + i for i in range(n_eval)),
+        tuple(ctx.seed + TUNING_SEED_OFFSET + i for i in range(n_tune)),
+        neighbours=not quick,
+        skipped=skipped,
+        notes=tuple(notes),
+    )
 
 
 # -- pure helpers ------------------------------------------------------------------------------
+
 
 def select_rate(mean_val: dict[float, float]) -> float:
     """The rate with the lowest mean validation loss.
@@ -328,11 +388,10 @@ def plateau(losses: np.ndarray, epochs: int) -> dict[str, Any]:
     x = np.asarray(losses, dtype=float)
     if x.size < epochs * STEPS_PER_EPOCH or not np.all(np.isfinite(x)):
         return {"met": False, "drop": math.nan, "total": math.nan}
-    e = x[:epochs * STEPS_PER_EPOCH].reshape(epochs, STEPS_PER_EPOCH).mean(axis=1)
+    e = x[: epochs * STEPS_PER_EPOCH].reshape(epochs, STEPS_PER_EPOCH).mean(axis=1)
     q = max(0, math.ceil(0.75 * epochs) - 1)
     drop, total = float(e[q] - e[-1]), float(e[0] - e[-1])
-    return {"met": bool(drop <= PLATEAU_FRACTION * max(total, 0.0)), "drop": drop,
-            "total": total}
+    return {"met": bool(drop <= PLATEAU_FRACTION * max(total, 0.0)), "drop": drop, "total": total}
 
 
 def _finite(x: Any) -> bool:
@@ -342,9 +401,12 @@ def _finite(x: Any) -> bool:
 def _summary(x: Sequence[float]) -> dict[str, Any]:
     a = np.asarray(x, dtype=float)
     a = a[np.isfinite(a)]
-    out: dict[str, Any] = {"n": int(a.size), "mean": float(a.mean()) if a.size else math.nan,
-                           "sd": float(a.std(ddof=1)) if a.size > 1 else math.nan,
-                           "ci95": [math.nan, math.nan]}
+    out: dict[str, Any] = {
+        "n": int(a.size),
+        "mean": float(a.mean()) if a.size else math.nan,
+        "sd": float(a.std(ddof=1)) if a.size > 1 else math.nan,
+        "ci95": [math.nan, math.nan],
+    }
     if a.size > 1:
         iv = t_interval(a)
         out["ci95"] = [iv.low, iv.high]
@@ -367,10 +429,16 @@ def _key(lr: float) -> str:
 
 # -- running -----------------------------------------------------------------------------------
 
+
 def _entry(label: str, lrs: Sequence[float], steps: int) -> dict[str, Any]:
     m = METHODS[label]
-    entry: dict[str, Any] = {"preset": m.preset, "label": label, **BASE_OPTIONS,
-                             "total_steps": steps, "grid": {"lr": [float(x) for x in lrs]}}
+    entry: dict[str, Any] = {
+        "preset": m.preset,
+        "label": label,
+        **BASE_OPTIONS,
+        "total_steps": steps,
+        "grid": {"lr": [float(x) for x in lrs]},
+    }
     if m.preset != "gd":
         entry["rho"] = RHO
     if m.alpha is not None and m.preset != "nsam":
@@ -388,40 +456,60 @@ class _Runner:
     pool: Any
     local: Any
     progress: IO[str] | None
-    counts: dict[str, float] = field(default_factory=lambda: {"runs": 0, "ran": 0,
-                                                              "run_seconds": 0.0})
+    counts: dict[str, float] = field(
+        default_factory=lambda: {"runs": 0, "ran": 0, "run_seconds": 0.0}
+    )
 
-    def run(self, phase: str, dp: DataPlan, runs: dict[str, Sequence[float]],
-            seeds: Sequence[int], results: dict[str, str], monitors: list[dict[str, Any]],
-            trajectories: bool) -> list[tuple[Any, Any]]:
+    def run(
+        self,
+        phase: str,
+        dp: DataPlan,
+        runs: dict[str, Sequence[float]],
+        seeds: Sequence[int],
+        results: dict[str, str],
+        monitors: list[dict[str, Any]],
+        trajectories: bool,
+    ) -> list[tuple[Any, Any]]:
         """Every (method, rate) in ``runs`` on every seed: ``[(RunRecord, Trajectory|None)]``."""
         from xsam_theory.sweeps import SweepSpec, SweepStore
 
         entries = [_entry(m, lrs, dp.steps) for m, lrs in runs.items() if lrs]
         if not entries:
             return []
-        spec = SweepSpec(name=f"p_gen-{dp.name}-{phase}", problem=dp.problem(),
-                         optimizers=entries, seeds=list(seeds), steps=dp.steps,
-                         batch_size=dp.batch_size, iterate_every=None, monitors=monitors,
-                         results=results, store_trajectory=trajectories,
-                         problem_seed_param="seed",
-                         description=f"P-GEN {phase} runs on {dp.name}")
+        spec = SweepSpec(
+            name=f"p_gen-{dp.name}-{phase}",
+            problem=dp.problem(),
+            optimizers=entries,
+            seeds=list(seeds),
+            steps=dp.steps,
+            batch_size=dp.batch_size,
+            iterate_every=None,
+            monitors=monitors,
+            results=results,
+            store_trajectory=trajectories,
+            problem_seed_param="seed",
+            description=f"P-GEN {phase} runs on {dp.name}",
+        )
         executor = self.local if dp.in_process else self.pool
-        result = run_experiment_sweep(spec, self.store, executor=executor,
-                                      progress=self.progress or False)
+        result = run_experiment_sweep(
+            spec, self.store, executor=executor, progress=self.progress or False
+        )
         if result.failed:
             first = result.failed[0]
-            raise RuntimeError(f"{len(result.failed)} P-GEN run(s) on {dp.name} failed, e.g. "
-                               f"{first.method} seed {first.seed}: "
-                               f"{first.message.strip().splitlines()[-1:]}")
+            raise RuntimeError(
+                f"{len(result.failed)} P-GEN run(s) on {dp.name} failed, e.g. "
+                f"{first.method} seed {first.seed}: "
+                f"{first.message.strip().splitlines()[-1:]}"
+            )
         self.counts["runs"] += len(result.records)
         self.counts["ran"] += result.ran
         self.counts["run_seconds"] += sum(r.wall_s or 0.0 for r in result.records)
         if not trajectories:
             return [(r, None) for r in result.records]
         with SweepStore(self.store, create=False) as st:
-            return [(r, st.trajectory(r) if r.outcome == "completed" else None)
-                    for r in result.records]
+            return [
+                (r, st.trajectory(r) if r.outcome == "completed" else None) for r in result.records
+            ]
 
 
 def _tune(runner: _Runner, dp: DataPlan, pl: Plan) -> dict[str, Any]:
@@ -462,10 +550,20 @@ def _tune(runner: _Runner, dp: DataPlan, pl: Plan) -> dict[str, Any]:
         "grid": {m: sorted(grid[m]) for m in METHODS},
         "extended": extended,
         "rounds": rounds,
-        "val_loss_per_seed": {m: {_key(lr): [v if math.isfinite(v) else "diverged" for v in vs]
-                                  for lr, vs in sorted(per_seed[m].items())} for m in METHODS},
-        "mean_val_loss": {m: {_key(lr): (v if math.isfinite(v) else "diverged")
-                              for lr, v in sorted(mean_val[m].items())} for m in METHODS},
+        "val_loss_per_seed": {
+            m: {
+                _key(lr): [v if math.isfinite(v) else "diverged" for v in vs]
+                for lr, vs in sorted(per_seed[m].items())
+            }
+            for m in METHODS
+        },
+        "mean_val_loss": {
+            m: {
+                _key(lr): (v if math.isfinite(v) else "diverged")
+                for lr, v in sorted(mean_val[m].items())
+            }
+            for m in METHODS
+        },
         "selected_lr": selected,
         "at_grid_edge": {m: selected[m] in (min(grid[m]), max(grid[m])) for m in METHODS},
     }
@@ -477,8 +575,9 @@ def _median_abs_c(traj: Any) -> float:
     return float(np.median(c)) if c.size else math.nan
 
 
-def _evaluate(runner: _Runner, dp: DataPlan, pl: Plan,
-              selected: dict[str, float]) -> dict[str, dict[float, dict[str, list[Any]]]]:
+def _evaluate(
+    runner: _Runner, dp: DataPlan, pl: Plan, selected: dict[str, float]
+) -> dict[str, dict[float, dict[str, list[Any]]]]:
     """Evaluate every method at its chosen rate, and optionally at the neighbouring rates.
 
     With ``pl.neighbours``, every method of a comparison is also run at the ladder rates next to
@@ -489,17 +588,21 @@ def _evaluate(runner: _Runner, dp: DataPlan, pl: Plan,
     at_selected = {m: [selected[m]] for m in METHODS}
     neighbours: dict[str, list[float]] = {}
     if pl.neighbours:
-        neighbours = {m: [x for x in ladder_neighbours(selected[m]) if x is not None]
-                      for m in METHODS if m in compared}
+        neighbours = {
+            m: [x for x in ladder_neighbours(selected[m]) if x is not None]
+            for m in METHODS
+            if m in compared
+        }
     monitors = [{"type": "spectral", "every": dp.steps, "method": "lanczos", "tol": 1e-4}]
     results_without = {k: v for k, v in EVAL_RESULTS.items() if k != "lambda_max"}
     index = {s: k for k, s in enumerate(pl.eval_seeds)}
     n = len(pl.eval_seeds)
-    columns = (*METRICS, "diverged", "plateau_met", "plateau_drop", "plateau_total",
-               "median_abs_c")
+    columns = (*METRICS, "diverged", "plateau_met", "plateau_drop", "plateau_total", "median_abs_c")
     table: dict[str, dict[float, dict[str, list[Any]]]] = {m: {} for m in METHODS}
-    for runs, results, mons, phase in ((at_selected, EVAL_RESULTS, monitors, "eval"),
-                                       (neighbours, results_without, [], "neighbours")):
+    for runs, results, mons, phase in (
+        (at_selected, EVAL_RESULTS, monitors, "eval"),
+        (neighbours, results_without, [], "neighbours"),
+    ):
         for m, lrs in runs.items():
             for lr in lrs:
                 table[m][lr] = {c: [math.nan] * n for c in columns}
@@ -515,45 +618,69 @@ def _evaluate(runner: _Runner, dp: DataPlan, pl: Plan,
                 row[q][k] = float(v) if _finite(v) else math.nan
             p = plateau(traj.diagnostics["loss"], dp.epochs)
             row["plateau_met"][k], row["plateau_drop"][k], row["plateau_total"][k] = (
-                p["met"], p["drop"], p["total"])
+                p["met"],
+                p["drop"],
+                p["total"],
+            )
             row["median_abs_c"][k] = _median_abs_c(traj)
     return table
 
 
-def _rate_table(table: dict[str, dict[float, dict[str, list[Any]]]],
-                selected: dict[str, float]) -> list[dict[str, Any]]:
+def _rate_table(
+    table: dict[str, dict[float, dict[str, list[Any]]]], selected: dict[str, float]
+) -> list[dict[str, Any]]:
     """The method × rate × metric table: mean, sd, 95 % t interval over the evaluation seeds."""
     rows = []
     for m, by_lr in table.items():
         for lr, cols in sorted(by_lr.items()):
-            role = ("selected" if lr == selected[m] else
-                    "lower" if lr < selected[m] else "upper")
+            role = "selected" if lr == selected[m] else "lower" if lr < selected[m] else "upper"
             for q in (*METRICS, "median_abs_c"):
-                rows.append({"method": m, "lr": lr, "role": role, "metric": q,
-                             **_summary(cols[q]), "n_diverged": int(sum(cols["diverged"]))})
+                rows.append(
+                    {
+                        "method": m,
+                        "lr": lr,
+                        "role": role,
+                        "metric": q,
+                        **_summary(cols[q]),
+                        "n_diverged": int(sum(cols["diverged"])),
+                    }
+                )
     return rows
 
 
-def _comparisons(table: dict[str, dict[float, dict[str, list[Any]]]],
-                 selected: dict[str, float]) -> dict[str, Any]:
+def _comparisons(
+    table: dict[str, dict[float, dict[str, list[Any]]]], selected: dict[str, float]
+) -> dict[str, Any]:
     """Per comparison, the raw per-seed values at the chosen and at the neighbouring rates.
 
     These are what the claim builds its subclaims from.
     """
     out = {}
     for cid, a, b in COMPARISONS:
+
         def cols(m: str, lr: float) -> dict[str, list[Any]]:
             c = table[m][lr]
-            return {"test_loss": c["test_loss"], "test_accuracy": c["test_accuracy"],
-                    "diverged": c["diverged"]}
+            return {
+                "test_loss": c["test_loss"],
+                "test_accuracy": c["test_accuracy"],
+                "diverged": c["diverged"],
+            }
 
-        pairings = [{"lr_a": la, "lr_b": lb, "a": cols(a, la), "b": cols(b, lb)}
-                    for la in sorted(table[a]) for lb in sorted(table[b])
-                    if (la, lb) != (selected[a], selected[b])]
-        out[cid] = {"a": a, "b": b, "lr_a": selected[a], "lr_b": selected[b],
-                    "same_rate": selected[a] == selected[b],
-                    "values": {"a": cols(a, selected[a]), "b": cols(b, selected[b])},
-                    "neighbours": pairings}
+        pairings = [
+            {"lr_a": la, "lr_b": lb, "a": cols(a, la), "b": cols(b, lb)}
+            for la in sorted(table[a])
+            for lb in sorted(table[b])
+            if (la, lb) != (selected[a], selected[b])
+        ]
+        out[cid] = {
+            "a": a,
+            "b": b,
+            "lr_a": selected[a],
+            "lr_b": selected[b],
+            "same_rate": selected[a] == selected[b],
+            "values": {"a": cols(a, selected[a]), "b": cols(b, selected[b])},
+            "neighbours": pairings,
+        }
     return out
 
 
@@ -562,46 +689,73 @@ def _dataset_evidence(runner: _Runner, dp: DataPlan, pl: Plan) -> dict[str, Any]
     selected = tuning["selected_lr"]
     table = _evaluate(runner, dp, pl, selected)
     at_selected = {m: table[m][selected[m]] for m in METHODS}
-    per_method = {m: {q: _summary(at_selected[m][q]) for q in (*METRICS, "median_abs_c")}
-                  for m in METHODS}
-    diverged = {m: [s for s, d in zip(pl.eval_seeds, at_selected[m]["diverged"]) if d]
-                for m in METHODS}
-    plateau_counts = {m: {"met": int(sum(bool(x) for x in at_selected[m]["plateau_met"])),
-                          "n": len(pl.eval_seeds)} for m in METHODS}
-    reported = {f"{a} - {b}": {q: _paired(at_selected[a][q], at_selected[b][q])
-                               for q in ("test_loss", "test_accuracy", "train_loss",
-                                         "lambda_max")}
-                for a, b in REPORTED_PAIRS}
+    per_method = {
+        m: {q: _summary(at_selected[m][q]) for q in (*METRICS, "median_abs_c")} for m in METHODS
+    }
+    diverged = {
+        m: [s for s, d in zip(pl.eval_seeds, at_selected[m]["diverged"]) if d] for m in METHODS
+    }
+    plateau_counts = {
+        m: {
+            "met": int(sum(bool(x) for x in at_selected[m]["plateau_met"])),
+            "n": len(pl.eval_seeds),
+        }
+        for m in METHODS
+    }
+    reported = {
+        f"{a} - {b}": {
+            q: _paired(at_selected[a][q], at_selected[b][q])
+            for q in ("test_loss", "test_accuracy", "train_loss", "lambda_max")
+        }
+        for a, b in REPORTED_PAIRS
+    }
     out: dict[str, Any] = {
-        "setup": dp.setup(), "tuning": tuning,
-        "per_seed": {m: {q: at_selected[m][q] for q in (*METRICS, "diverged", "plateau_met",
-                                                          "median_abs_c")}
-                     for m in METHODS},
-        "per_method": per_method, "diverged_seeds": diverged,
+        "setup": dp.setup(),
+        "tuning": tuning,
+        "per_seed": {
+            m: {q: at_selected[m][q] for q in (*METRICS, "diverged", "plateau_met", "median_abs_c")}
+            for m in METHODS
+        },
+        "per_method": per_method,
+        "diverged_seeds": diverged,
         "n_diverged": {m: len(v) for m, v in diverged.items()},
         "plateau": plateau_counts,
         "rate_table": _rate_table(table, selected),
-        "rate_per_seed": {m: {_key(lr): cols for lr, cols in sorted(by_lr.items())}
-                          for m, by_lr in table.items()},
+        "rate_per_seed": {
+            m: {_key(lr): cols for lr, cols in sorted(by_lr.items())} for m, by_lr in table.items()
+        },
         "comparisons": _comparisons(table, selected),
         "reported_pairs": reported,
     }
     if dp.noise_floor is not None:
-        best = min(METHODS, key=lambda m: (per_method[m]["train_loss"]["mean"]
-                                           if _finite(per_method[m]["train_loss"]["mean"])
-                                           else math.inf))
+        best = min(
+            METHODS,
+            key=lambda m: (
+                per_method[m]["train_loss"]["mean"]
+                if _finite(per_method[m]["train_loss"]["mean"])
+                else math.inf
+            ),
+        )
         train = per_method[best]["train_loss"]["mean"]
-        out["noise_floor"] = {"floor": dp.noise_floor, "best_method": best,
-                              "best_train_loss": train, "ratio": train / dp.noise_floor,
-                              "reached": bool(train <= 1.1 * dp.noise_floor),
-                              "rule": "reached if the lowest mean final training loss of any "
-                                      "method is at most 1.1 x the floor"}
+        out["noise_floor"] = {
+            "floor": dp.noise_floor,
+            "best_method": best,
+            "best_train_loss": train,
+            "ratio": train / dp.noise_floor,
+            "reached": bool(train <= 1.1 * dp.noise_floor),
+            "rule": "reached if the lowest mean final training loss of any "
+            "method is at most 1.1 x the floor",
+        }
     return out
 
 
 @reusable
-def generalization_evidence(ctx: ExperimentContext, *, store: str | Path | None = None,
-                            progress: IO[str] | bool | None = None) -> dict[str, Any]:
+def generalization_evidence(
+    ctx: ExperimentContext,
+    *,
+    store: str | Path | None = None,
+    progress: IO[str] | bool | None = None,
+) -> dict[str, Any]:
     """Run the study at ``ctx.scale`` (see the module docstring) and return its evidence.
 
     Args:
@@ -624,24 +778,32 @@ def generalization_evidence(ctx: ExperimentContext, *, store: str | Path | None 
             store, temporary = Path(store), False
             store.parent.mkdir(parents=True, exist_ok=True)
         local = stack.enter_context(LocalExecutor(1))
-        pool = (local if ctx.workers == 1 or all(d.in_process for d in pl.datasets)
-                else stack.enter_context(LocalExecutor(ctx.workers)))
+        pool = (
+            local
+            if ctx.workers == 1 or all(d.in_process for d in pl.datasets)
+            else stack.enter_context(LocalExecutor(ctx.workers))
+        )
         runner = _Runner(store, pool, local, stream)
         per_dataset = {dp.name: _dataset_evidence(runner, dp, pl) for dp in pl.datasets}
         store_text = "temporary (removed after the study)" if temporary else str(store)
     evidence = {
-        "protocol": {"methods": {m: {"preset": x.preset, "alpha": x.alpha}
-                                 for m, x in METHODS.items()},
-                     "rho": RHO, "base": BASE_OPTIONS, "eigenvector": EIGEN_OPTIONS,
-                     "ladder": list(LADDER), "start_rates": list(START_RATES),
-                     "lr_selection": "argmin of the mean validation loss over the tuning seeds; "
-                                     "grid extended while the choice is at an edge",
-                     "steps_per_epoch": STEPS_PER_EPOCH,
-                     "plateau_rule": f"E[ceil(3K/4)] - E[K] <= {PLATEAU_FRACTION} (E[1] - E[K]) "
-                                     "on epoch-mean minibatch training losses",
-                     "comparisons": [list(c) for c in COMPARISONS],
-                     "neighbouring_rates": pl.neighbours, "scale": pl.scale,
-                     "backend": "numpy (the sweep runner's), float64"},
+        "protocol": {
+            "methods": {m: {"preset": x.preset, "alpha": x.alpha} for m, x in METHODS.items()},
+            "rho": RHO,
+            "base": BASE_OPTIONS,
+            "eigenvector": EIGEN_OPTIONS,
+            "ladder": list(LADDER),
+            "start_rates": list(START_RATES),
+            "lr_selection": "argmin of the mean validation loss over the tuning seeds; "
+            "grid extended while the choice is at an edge",
+            "steps_per_epoch": STEPS_PER_EPOCH,
+            "plateau_rule": f"E[ceil(3K/4)] - E[K] <= {PLATEAU_FRACTION} (E[1] - E[K]) "
+            "on epoch-mean minibatch training losses",
+            "comparisons": [list(c) for c in COMPARISONS],
+            "neighbouring_rates": pl.neighbours,
+            "scale": pl.scale,
+            "backend": "numpy (the sweep runner's), float64",
+        },
         "tuning_seeds": list(pl.tuning_seeds),
         "eval_seeds": list(pl.eval_seeds),
         "datasets": per_dataset,

@@ -66,9 +66,21 @@ from xsam_theory.sweeps import build_problem, initial_point
 from xsam_theory.sweeps.executors import LocalExecutor
 from xsam_theory.sweeps.registry import problem_factory
 
-__all__ = ["COMPARISONS", "LEVELS", "METHODS", "PROBLEMS", "Setup", "diverged",
-           "first_reaching", "lambda_max_evidence", "loss_levels", "matched_step_length",
-           "paired_log_ratios", "setups", "unbalanced_factorization"]
+__all__ = [
+    "COMPARISONS",
+    "LEVELS",
+    "METHODS",
+    "PROBLEMS",
+    "Setup",
+    "diverged",
+    "first_reaching",
+    "lambda_max_evidence",
+    "loss_levels",
+    "matched_step_length",
+    "paired_log_ratios",
+    "setups",
+    "unbalanced_factorization",
+]
 
 #: method label -> (preset, alpha); the X-SAM runs and the ablation differ in alpha only
 METHODS: dict[str, tuple[str, float]] = {
@@ -113,8 +125,7 @@ unbalanced_factorization.default_init = _unbalanced_start  # type: ignore[attr-d
 
 @functools.lru_cache(maxsize=4)
 def _digits_mlp(hidden: tuple[int, ...], seed: int) -> Problem:
-    return mlp_problem("digits", hidden=hidden, seed=seed,
-                       options={"fractions": DIGITS_FRACTIONS})
+    return mlp_problem("digits", hidden=hidden, seed=seed, options={"fractions": DIGITS_FRACTIONS})
 
 
 def digits_mlp(hidden: Sequence[int] = (8,), seed: int = 0) -> Problem:
@@ -151,25 +162,49 @@ def setups(ctx: ExperimentContext) -> list[Setup]:
     refresh = ctx.pick(10, 5, 5)
     lanczos = {"eigvec_source": "lanczos", "refresh_every": refresh, "eigen_tol": 1e-8}
     return [
-        Setup("factorization",
-              {"name": "xsam_theory.experiments.lambda_max:unbalanced_factorization"},
-              eta=0.05, rho=0.05, steps=f_steps, iterate_every=1,
-              eigvec={"eigvec_source": "exact"}, measure="exact"),
-        Setup("teacher_student",
-              {"name": "mlp_teacher_student", "widths": [6, 12, 3], "n_samples": 128,
-               "seed": 3000 + ctx.seed},
-              eta=0.5, rho=0.05, steps=t_steps, iterate_every=max(1, t_steps // 100),
-              eigvec=lanczos),
-        Setup("digits",
-              {"name": "xsam_theory.experiments.lambda_max:digits_mlp", "hidden": [8],
-               "seed": ctx.seed},
-              eta=0.5, rho=0.05, steps=d_steps, iterate_every=max(1, d_steps // 50),
-              eigvec=lanczos),
+        Setup(
+            "factorization",
+            {"name": "xsam_theory.experiments.lambda_max:unbalanced_factorization"},
+            eta=0.05,
+            rho=0.05,
+            steps=f_steps,
+            iterate_every=1,
+            eigvec={"eigvec_source": "exact"},
+            measure="exact",
+        ),
+        Setup(
+            "teacher_student",
+            {
+                "name": "mlp_teacher_student",
+                "widths": [6, 12, 3],
+                "n_samples": 128,
+                "seed": 3000 + ctx.seed,
+            },
+            eta=0.5,
+            rho=0.05,
+            steps=t_steps,
+            iterate_every=max(1, t_steps // 100),
+            eigvec=lanczos,
+        ),
+        Setup(
+            "digits",
+            {
+                "name": "xsam_theory.experiments.lambda_max:digits_mlp",
+                "hidden": [8],
+                "seed": ctx.seed,
+            },
+            eta=0.5,
+            rho=0.05,
+            steps=d_steps,
+            iterate_every=max(1, d_steps // 50),
+            eigvec=lanczos,
+        ),
     ]
 
 
-def matched_step_length(problem: Problem, starts: Sequence[np.ndarray], eta: float,
-                        rho: float) -> float:
+def matched_step_length(
+    problem: Problem, starts: Sequence[np.ndarray], eta: float, rho: float
+) -> float:
     r"""SAM's mean first step length over the starts, the ``lr`` of the normalized methods.
 
     It is :math:`\eta \cdot \operatorname{mean}_s \|\nabla L(w_0^s + \rho\,\hat g(w_0^s))\|`.
@@ -190,12 +225,20 @@ def _optimizers(setup: Setup, step_len: float) -> list[dict[str, Any]]:
         if name == "gd":
             out.append({"label": label, "preset": "gd", "lr": setup.eta, **cos})
         elif name == "sam":
-            out.append({"label": label, "preset": "sam", "lr": setup.eta, "rho": setup.rho,
-                        **cos})
+            out.append({"label": label, "preset": "sam", "lr": setup.eta, "rho": setup.rho, **cos})
         else:
             # X-SAM and its ablation: identical tables but alpha (bit-for-bit twins at alpha=0)
-            out.append({"label": label, "preset": name, "lr": step_len, "rho": setup.rho,
-                        "alpha": alpha, **setup.eigvec, **cos})
+            out.append(
+                {
+                    "label": label,
+                    "preset": name,
+                    "lr": step_len,
+                    "rho": setup.rho,
+                    "alpha": alpha,
+                    **setup.eigvec,
+                    **cos,
+                }
+            )
     return out
 
 
@@ -232,8 +275,12 @@ def first_reaching(losses: np.ndarray, level: float) -> int:
 def diverged(status: str, losses: np.ndarray) -> bool:
     """A run diverged if it stopped on a non-finite value or ended above its initial loss."""
     losses = np.asarray(losses, dtype=float)
-    return (status != "completed" or losses.size == 0 or not np.isfinite(losses[-1])
-            or losses[-1] > losses[0])
+    return (
+        status != "completed"
+        or losses.size == 0
+        or not np.isfinite(losses[-1])
+        or losses[-1] > losses[0]
+    )
 
 
 #: relative tolerance of the Lanczos measurement (the compared effects are >= 1e-3 relative)
@@ -243,8 +290,11 @@ MEASURE_TOL = 1e-7
 def _lambda_max(problem: Problem, w: np.ndarray, method: str) -> float:
     """Top Hessian eigenvalue at ``w`` (NaN if the eigensolver fails at a huge point)."""
     try:
-        return float(top_eigenpair(HessianOperator.from_problem(problem, w), method,
-                                   tol=MEASURE_TOL).eigenvalue)
+        return float(
+            top_eigenpair(
+                HessianOperator.from_problem(problem, w), method, tol=MEASURE_TOL
+            ).eigenvalue
+        )
     except (ValueError, FloatingPointError, ArithmeticError):
         return math.nan
 
@@ -277,16 +327,22 @@ def _stored_losses(problem: Problem, traj: Any) -> np.ndarray:
     return out
 
 
-def _study(ctx: ExperimentContext, setup: Setup, seeds: list[int], executor: LocalExecutor,
-           store: Path) -> dict[str, Any]:
+def _study(
+    ctx: ExperimentContext, setup: Setup, seeds: list[int], executor: LocalExecutor, store: Path
+) -> dict[str, Any]:
     problem = build_problem(setup.problem)
     init = problem_factory(setup.problem["name"]).init
-    starts = {s: initial_point(problem, {"kind": "default"}, s, default_init=init)
-              for s in seeds}
+    starts = {s: initial_point(problem, {"kind": "default"}, s, default_init=init) for s in seeds}
     step_len = matched_step_length(problem, list(starts.values()), setup.eta, setup.rho)
-    spec = {"name": f"P-LMAX-{setup.name}-{ctx.scale}-seed{ctx.seed}", "problem": setup.problem,
-            "seeds": seeds, "steps": setup.steps, "init": {"kind": "default"},
-            "iterate_every": setup.iterate_every, "optimizers": _optimizers(setup, step_len)}
+    spec = {
+        "name": f"P-LMAX-{setup.name}-{ctx.scale}-seed{ctx.seed}",
+        "problem": setup.problem,
+        "seeds": seeds,
+        "steps": setup.steps,
+        "init": {"kind": "default"},
+        "iterate_every": setup.iterate_every,
+        "optimizers": _optimizers(setup, step_len),
+    }
     result = run_experiment_sweep(spec, store, executor=executor, progress=ctx.progress)
     if not result.ok:
         bad = [r for r in result.records if r.status != "done"]
@@ -299,28 +355,46 @@ def _study(ctx: ExperimentContext, setup: Setup, seeds: list[int], executor: Loc
     with _one_blas_thread():
         for s in seeds:
             records.append(_measure_seed(problem, setup, s, runs[s]))
-    return {"problem": setup.name, "problem_spec": setup.problem, "eta": setup.eta,
-            "rho": setup.rho, "steps": setup.steps, "iterate_every": setup.iterate_every,
-            "normalized_step_length": step_len, "eigvec": setup.eigvec,
-            "measure": setup.measure, "seeds": seeds, "per_seed": records}
+    return {
+        "problem": setup.name,
+        "problem_spec": setup.problem,
+        "eta": setup.eta,
+        "rho": setup.rho,
+        "steps": setup.steps,
+        "iterate_every": setup.iterate_every,
+        "normalized_step_length": step_len,
+        "eigvec": setup.eigvec,
+        "measure": setup.measure,
+        "seeds": seeds,
+        "per_seed": records,
+    }
 
 
-def _measure_seed(problem: Problem, setup: Setup, seed: int,
-                  trajs: Mapping[str, Any]) -> dict[str, Any]:
+def _measure_seed(
+    problem: Problem, setup: Setup, seed: int, trajs: Mapping[str, Any]
+) -> dict[str, Any]:
     losses = {m: _stored_losses(problem, trajs[m]) for m in METHODS}
     div = {m: diverged(trajs[m].status, losses[m]) for m in METHODS}
     l0 = float(losses["gd"][0])
-    mins = {m: float(np.nanmin(losses[m])) if np.any(np.isfinite(losses[m])) else math.nan
-            for m in METHODS}
+    mins = {
+        m: float(np.nanmin(losses[m])) if np.any(np.isfinite(losses[m])) else math.nan
+        for m in METHODS
+    }
     levels = loss_levels(l0, {m: v for m, v in mins.items() if not div[m]} or mins)
     methods = {}
     for m in METHODS:
         traj, loss = trajs[m], losses[m]
         steps = np.asarray(traj.iterate_steps, dtype=int)
-        row: dict[str, Any] = {"status": traj.status, "diverged": bool(div[m]),
-                               "min_loss": mins[m], "final_loss": float(loss[-1]),
-                               "final_step": int(steps[-1]), "lambda": {}, "step": {},
-                               "loss_at": {}}
+        row: dict[str, Any] = {
+            "status": traj.status,
+            "diverged": bool(div[m]),
+            "min_loss": mins[m],
+            "final_loss": float(loss[-1]),
+            "final_step": int(steps[-1]),
+            "lambda": {},
+            "step": {},
+            "loss_at": {},
+        }
         measured: dict[int, float] = {}
         for level in LEVELS:
             if level == "end":
@@ -328,8 +402,11 @@ def _measure_seed(problem: Problem, setup: Setup, seed: int,
             else:
                 k = first_reaching(loss, levels[level])
             if k < 0:
-                row["lambda"][level], row["step"][level], row["loss_at"][level] = \
-                    math.nan, -1, math.nan
+                row["lambda"][level], row["step"][level], row["loss_at"][level] = (
+                    math.nan,
+                    -1,
+                    math.nan,
+                )
                 continue
             if k not in measured:
                 measured[k] = _lambda_max(problem, traj.iterates[k], setup.measure)
@@ -338,13 +415,19 @@ def _measure_seed(problem: Problem, setup: Setup, seed: int,
             row["loss_at"][level] = float(loss[k])
         methods[m] = row
     finite_mins = [v for v in mins.values() if math.isfinite(v)]
-    return {"seed": seed, "initial_loss": l0, "levels": levels,
-            "best_loss": min(finite_mins) if finite_mins else math.nan,
-            "common_loss": levels["late"] / LATE_FACTOR, "methods": methods}
+    return {
+        "seed": seed,
+        "initial_loss": l0,
+        "levels": levels,
+        "best_loss": min(finite_mins) if finite_mins else math.nan,
+        "common_loss": levels["late"] / LATE_FACTOR,
+        "methods": methods,
+    }
 
 
-def paired_log_ratios(per_seed: Sequence[Mapping[str, Any]], a: str, b: str,
-                      level: str) -> dict[str, Any]:
+def paired_log_ratios(
+    per_seed: Sequence[Mapping[str, Any]], a: str, b: str, level: str
+) -> dict[str, Any]:
     r"""Per-seed :math:`\ln(\lambda_a/\lambda_b)` at ``level``, and what was left out.
 
     Taken over the seeds where both runs have a finite positive :math:`\lambda_{\max}` there.
@@ -377,13 +460,19 @@ def paired_log_ratios(per_seed: Sequence[Mapping[str, Any]], a: str, b: str,
             continue
         samples.append(math.log(la / lb))
         seeds.append(rec["seed"])
-    return {"samples": samples, "seeds": seeds, "unreached": unreached,
-            "nonpositive": nonpositive, "diverged": div}
+    return {
+        "samples": samples,
+        "seeds": seeds,
+        "unreached": unreached,
+        "nonpositive": nonpositive,
+        "diverged": div,
+    }
 
 
 @reusable
-def lambda_max_evidence(ctx: ExperimentContext,
-                        problems: Sequence[str] = PROBLEMS) -> dict[str, Any]:
+def lambda_max_evidence(
+    ctx: ExperimentContext, problems: Sequence[str] = PROBLEMS
+) -> dict[str, Any]:
     """Run the study at ``ctx``'s scale.
 
     Returns ``{"methods", "levels", "seeds", "problems": {name: study}}``, each study with its
@@ -401,6 +490,11 @@ def lambda_max_evidence(ctx: ExperimentContext,
         store, _ = run_store(ctx, stack)
         executor = stack.enter_context(contextlib.closing(LocalExecutor(ctx.workers)))
         studies = {s.name: _study(ctx, s, seeds, executor, store) for s in chosen}
-    return {"methods": {m: {"preset": p, "alpha": a} for m, (p, a) in METHODS.items()},
-            "levels": list(LEVELS), "comparisons": {k: list(v) for k, v in COMPARISONS.items()},
-            "late_factor": LATE_FACTOR, "seeds": seeds, "problems": studies}
+    return {
+        "methods": {m: {"preset": p, "alpha": a} for m, (p, a) in METHODS.items()},
+        "levels": list(LEVELS),
+        "comparisons": {k: list(v) for k, v in COMPARISONS.items()},
+        "late_factor": LATE_FACTOR,
+        "seeds": seeds,
+        "problems": studies,
+    }

@@ -38,8 +38,18 @@ from xsam_theory.trajectory import Trajectory, run_trajectory
 if TYPE_CHECKING:
     from xsam_theory.experiments.context import ExperimentContext
 
-__all__ = ["SPECTRA", "Run", "exact_v", "fixed_v_config", "placed", "quadratic_case",
-           "ravine_window", "run_steps", "spectrum", "trajectory"]
+__all__ = [
+    "SPECTRA",
+    "Run",
+    "exact_v",
+    "fixed_v_config",
+    "placed",
+    "quadratic_case",
+    "ravine_window",
+    "run_steps",
+    "spectrum",
+    "trajectory",
+]
 
 
 @dataclass(frozen=True)
@@ -64,8 +74,9 @@ def fixed_v_config(config: OptimizerConfig) -> OptimizerConfig:
     return config.replace(schedule="reference", refresh_every=2**62, steps_per_epoch=None)
 
 
-def placed(ctx: ExperimentContext | None, problem: Problem,
-           *arrays: Any) -> tuple[Problem, Callable[[Any], Any]]:
+def placed(
+    ctx: ExperimentContext | None, problem: Problem, *arrays: Any
+) -> tuple[Problem, Callable[[Any], Any]]:
     """``problem`` on ``ctx``'s backend and a function that moves an array there.
 
     NumPy (``ctx`` ``None`` or ``ctx.backend == "numpy"``) leaves everything as it is.
@@ -80,10 +91,18 @@ def placed(ctx: ExperimentContext | None, problem: Problem,
     return problem.convert(xp, dev), move
 
 
-def run_steps(problem: Problem, config: OptimizerConfig, w0: Any, steps: int, *, seed: int = 0,
-              v: Any = None, batches: Iterator[Any] | None = None,
-              after_step: Callable[[OptimizerState], OptimizerState] | None = None,
-              ctx: ExperimentContext | None = None) -> Run:
+def run_steps(
+    problem: Problem,
+    config: OptimizerConfig,
+    w0: Any,
+    steps: int,
+    *,
+    seed: int = 0,
+    v: Any = None,
+    batches: Iterator[Any] | None = None,
+    after_step: Callable[[OptimizerState], OptimizerState] | None = None,
+    ctx: ExperimentContext | None = None,
+) -> Run:
     """``steps`` optimizer steps from ``w0``.
 
     Args:
@@ -118,8 +137,15 @@ def run_steps(problem: Problem, config: OptimizerConfig, w0: Any, steps: int, *,
     return Run(np.stack(ws), diag, state)
 
 
-def trajectory(problem: Problem, config: OptimizerConfig, w0: Any, steps: int, *,
-               ctx: ExperimentContext | None = None, **options: Any) -> Trajectory:
+def trajectory(
+    problem: Problem,
+    config: OptimizerConfig,
+    w0: Any,
+    steps: int,
+    *,
+    ctx: ExperimentContext | None = None,
+    **options: Any,
+) -> Trajectory:
     """:func:`~xsam_theory.trajectory.run_trajectory` on ``ctx``'s backend.
 
     Its records are NumPy arrays on every backend.
@@ -165,8 +191,16 @@ def exact_v(name: str, **options: Any) -> OptimizerConfig:
 
 
 # -- the ravine toy ----------------------------------------------------------------------------
-def ravine_window(problem: Problem, config: OptimizerConfig, w0: Any, burn: int, window: int, *,
-                  v: Any = None, ctx: ExperimentContext | None = None) -> dict[str, np.ndarray]:
+def ravine_window(
+    problem: Problem,
+    config: OptimizerConfig,
+    w0: Any,
+    burn: int,
+    window: int,
+    *,
+    v: Any = None,
+    ctx: ExperimentContext | None = None,
+) -> dict[str, np.ndarray]:
     """Run ``burn + window`` steps on the ravine toy and return the window's records.
 
     Over the window: the iterates' ``x`` and ``y`` at the start of each step, the per-step ``Δy``
@@ -176,6 +210,10 @@ def ravine_window(problem: Problem, config: OptimizerConfig, w0: Any, burn: int,
     """
     run = run_steps(problem, config, w0, burn + window, v=v, ctx=ctx)
     W = run.iterates[burn:]
-    return {"x": W[:-1, 0], "y": W[:-1, 1], "dy": np.diff(W[:, 1]),
-            "step": np.linalg.norm(np.diff(W, axis=0), axis=1),
-            "v": None if run.state.v is None else to_numpy(run.state.v)}
+    return {
+        "x": W[:-1, 0],
+        "y": W[:-1, 1],
+        "dy": np.diff(W[:, 1]),
+        "step": np.linalg.norm(np.diff(W, axis=0), axis=1),
+        "v": None if run.state.v is None else to_numpy(run.state.v),
+    }

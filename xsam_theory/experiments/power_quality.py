@@ -5,7 +5,6 @@ and the dominant-negative quadratic flip runs are made. The claim
 :mod:`xsam_theory.claims.power_quality` judges them; the ``power-quality`` figure draws them.
 """
 
-
 from __future__ import annotations
 
 import contextlib
@@ -43,8 +42,14 @@ def _tan(a: np.ndarray, u: np.ndarray) -> float:
 
 def _mlp_run(seed: int, steps: int) -> list[dict[str, Any]]:
     p = MLP.teacher_student(WIDTHS, n_samples=N_SAMPLES, seed=seed)
-    cfg = preset("xsam_paper", **HYPER, **REFERENCE_OPTIONS["xsam"],
-                 steps_per_epoch=N_SAMPLES // BATCH, lr_schedule="cosine", total_steps=steps)
+    cfg = preset(
+        "xsam_paper",
+        **HYPER,
+        **REFERENCE_OPTIONS["xsam"],
+        steps_per_epoch=N_SAMPLES // BATCH,
+        lr_schedule="cosine",
+        total_steps=steps,
+    )
     k = cfg.power_steps
     state = init_state(p, np.asarray(p.init_params(seed)), cfg, seed=seed)
     batches = batch_schedule(N_SAMPLES, BATCH, seed)
@@ -63,12 +68,18 @@ def _mlp_run(seed: int, steps: int) -> list[dict[str, Any]]:
         dom, mu1, mu2 = vecs[:, order[0]], abs(lam[order[0]]), abs(lam[order[1]])
         full = top_eigenpair(HessianOperator.from_point(p.at(w)), "lanczos", tol=1e-10)
         ray = float(v @ HB @ v)
-        row = {"seed": seed, "step": t, "angle_batch_top": _angle(v, top),
-               "angle_full_top": _angle(v, np.asarray(full.eigenvector)),
-               "rayleigh": ray, "lambda_max_batch": float(lam[-1]),
-               "lambda_max_full": float(full.eigenvalue), "reference_eigenvalue": info.eigenvalue,
-               "rel_error": abs(ray - lam[-1]) / abs(lam[-1]),
-               "dominant_negative": bool(lam[order[0]] < 0)}
+        row = {
+            "seed": seed,
+            "step": t,
+            "angle_batch_top": _angle(v, top),
+            "angle_full_top": _angle(v, np.asarray(full.eigenvector)),
+            "rayleigh": ray,
+            "lambda_max_batch": float(lam[-1]),
+            "lambda_max_full": float(full.eigenvalue),
+            "reference_eigenvalue": info.eigenvalue,
+            "rel_error": abs(ray - lam[-1]) / abs(lam[-1]),
+            "dominant_negative": bool(lam[order[0]] < 0),
+        }
         if mu2 < mu1 * (1 - 1e-9):
             bound = (mu2 / mu1) ** k * _tan(np.asarray(prev), dom)
             # rounding of the HVPs, measured by the asymmetry of the assembled H_B: each of the
@@ -101,11 +112,16 @@ def quantiles(x: list[float]) -> dict[str, float]:
 
 def _flip_run(dim: int, seed: int, power_steps: int, refreshes: int) -> dict[str, Any]:
     q = Quadratic.dominant_negative(dim, seed=seed)
-    lam, U = q.eigenvalues, q.eigenvectors          # descending: lam[-1] = -7 dominates
+    lam, U = q.eigenvalues, q.eigenvectors  # descending: lam[-1] = -7 dominates
     v_dom, mu, lam2 = U[:, -1], abs(lam[-1]), max(abs(lam[0]), abs(lam[-2]))
     spread = float(lam[0] - lam[-1])
-    cfg = preset("xsam_paper", lr=0.05, rho=0.05, alpha=0.2,
-                 **{**REFERENCE_OPTIONS["xsam"], "power_steps": power_steps})
+    cfg = preset(
+        "xsam_paper",
+        lr=0.05,
+        rho=0.05,
+        alpha=0.2,
+        **{**REFERENCE_OPTIONS["xsam"], "power_steps": power_steps},
+    )
     every = cfg.refresh_every
     state = init_state(q, np.ones(dim) / np.sqrt(dim), cfg, seed=seed)
     tan0 = _tan(np.asarray(state.v_start), v_dom)
@@ -121,23 +137,35 @@ def _flip_run(dim: int, seed: int, power_steps: int, refreshes: int) -> dict[str
     overlaps = [float(vs[j + 1] @ vs[j]) for j in range(len(vs) - 1)]
     want = -1.0 if power_steps % 2 else 1.0
     signs_ok = all(np.sign(o) == want for o in overlaps[j0:])
-    bound_ok = all(_tan(vs[j], v_dom) <= bounds[j] * (1 + TOL_BOUND) + 1e-12
-                   for j in range(len(vs)))
+    bound_ok = all(
+        _tan(vs[j], v_dom) <= bounds[j] * (1 + TOL_BOUND) + 1e-12 for j in range(len(vs))
+    )
     # the reference's estimate: the Rayleigh quotient of u_{k-1} (k-1 steps into the refresh)
-    ray_bounds = [spread * (bounds[j - 1] * (lam2 / mu) ** (power_steps - 1)) ** 2
-                  for j in range(1, len(vs))]
-    eig_ok = all(abs(eigs[j] + mu) <= ray_bounds[j - 1] * (1 + 1e-8) + 1e-12
-                 for j in range(max(j0, 1), len(vs)))
-    return {"dim": dim, "seed": seed, "power_steps": power_steps, "refreshes": len(vs),
-            "algebraic_top": float(lam[0]), "dominant": float(lam[-1]),
-            "tan_factor_per_refresh": factor, "converged_from_refresh": j0,
-            "overlaps_after_convergence": [round(o, 6) for o in overlaps[j0:j0 + 6]],
-            "flips_every_refresh" if power_steps % 2 else "never_flips": signs_ok,
-            "eigenvalue_estimates_last": [float(e) for e in eigs[-3:]],
-            "overlaps": [float(o) for o in overlaps],
-            "eigenvalue_estimates": [float(e) for e in eigs],
-            "bound_ok": bound_ok, "eigenvalue_ok": eig_ok,
-            "ok": bool(signs_ok and bound_ok and eig_ok)}
+    ray_bounds = [
+        spread * (bounds[j - 1] * (lam2 / mu) ** (power_steps - 1)) ** 2 for j in range(1, len(vs))
+    ]
+    eig_ok = all(
+        abs(eigs[j] + mu) <= ray_bounds[j - 1] * (1 + 1e-8) + 1e-12
+        for j in range(max(j0, 1), len(vs))
+    )
+    return {
+        "dim": dim,
+        "seed": seed,
+        "power_steps": power_steps,
+        "refreshes": len(vs),
+        "algebraic_top": float(lam[0]),
+        "dominant": float(lam[-1]),
+        "tan_factor_per_refresh": factor,
+        "converged_from_refresh": j0,
+        "overlaps_after_convergence": [round(o, 6) for o in overlaps[j0 : j0 + 6]],
+        "flips_every_refresh" if power_steps % 2 else "never_flips": signs_ok,
+        "eigenvalue_estimates_last": [float(e) for e in eigs[-3:]],
+        "overlaps": [float(o) for o in overlaps],
+        "eigenvalue_estimates": [float(e) for e in eigs],
+        "bound_ok": bound_ok,
+        "eigenvalue_ok": eig_ok,
+        "ok": bool(signs_ok and bound_ok and eig_ok),
+    }
 
 
 @reusable
@@ -151,8 +179,10 @@ def power_evidence(ctx: ExperimentContext) -> dict[str, Any]:
     steps = ctx.pick(96, 480, 960)
     with _one_blas_thread():
         rows = [r for s in seeds for r in _mlp_run(s, steps)]
-    flips = [_flip_run(dim, ctx.seed + s, k, ctx.pick(12, 20, 40))
-             for dim in (6, 10) for s in range(ctx.pick(1, 2, 3)) for k in (5, 4)]
+    flips = [
+        _flip_run(dim, ctx.seed + s, k, ctx.pick(12, 20, 40))
+        for dim in (6, 10)
+        for s in range(ctx.pick(1, 2, 3))
+        for k in (5, 4)
+    ]
     return {"seeds": seeds, "steps": steps, "rows": rows, "flips": flips}
-
-

@@ -34,8 +34,9 @@ from xsam_theory.experiments.context import ExperimentContext
 __all__ = ["StoreUse", "run_experiment_sweep", "run_store", "store_tally", "sweep_name"]
 
 
-def run_store(ctx: ExperimentContext, stack: ExitStack,
-              relative: str = "sweeps.sqlite") -> tuple[Path, bool]:
+def run_store(
+    ctx: ExperimentContext, stack: ExitStack, relative: str = "sweeps.sqlite"
+) -> tuple[Path, bool]:
     """``(path, temporary)``: ``ctx.out_dir/relative``, or a store in a temporary folder.
 
     ``ctx.out_dir/relative`` has its folder created; a temporary folder is removed by ``stack`` on
@@ -92,8 +93,7 @@ def sweep_name(base: str, spec: Any) -> str:
     return f"{base}-{digest.hexdigest()[:12]}"
 
 
-def run_experiment_sweep(spec: Mapping[str, Any] | Any, store: str | Path, **options: Any
-                         ) -> Any:
+def run_experiment_sweep(spec: Mapping[str, Any] | Any, store: str | Path, **options: Any) -> Any:
     """Run ``spec`` into ``store`` as the sweep :func:`sweep_name` names, resuming it if present.
 
     ``spec`` is a sweep spec or its dict form; its ``name`` is the base name. The sweep is resumed
@@ -108,6 +108,9 @@ def run_experiment_sweep(spec: Mapping[str, Any] | Any, store: str | Path, **opt
     result = run_sweep(named, store, resume=True, **options)
     for use in _TALLIES:
         use.runs += len(result.records)
-        use.cached += sum(1 for r in result.records if r.status == "done"
-                          and r.finished is not None and r.finished < use.since)
+        use.cached += sum(
+            1
+            for r in result.records
+            if r.status == "done" and r.finished is not None and r.finished < use.since
+        )
     return result

@@ -78,8 +78,9 @@ class FigureContext:
         from xsam_theory.experiments.context import ExperimentContext
 
         scale = self.experiment_scale or self.pick("quick", "default")
-        return ExperimentContext(scale=scale, seed=self.seed, progress=False,
-                                 datasets=self.datasets)
+        return ExperimentContext(
+            scale=scale, seed=self.seed, progress=False, datasets=self.datasets
+        )
 
     @property
     def mode(self) -> str:
@@ -128,17 +129,20 @@ class FigureSpec:
 
 
 #: id -> figure, in the order the command makes them (ids are stable)
-FIGURES: dict[str, FigureSpec] = {s.id: s for s in (
-    FigureSpec("geometry", "geometry"),
-    FigureSpec("quadratic-2d", "quadratic_2d"),
-    FigureSpec("convergence", "convergence"),
-    FigureSpec("lambda-max", "lambda_max", draws_claim_evidence=True),
-    FigureSpec("drift", "drift"),
-    FigureSpec("angle", "angle", draws_claim_evidence=True),
-    FigureSpec("phase", "phase"),
-    FigureSpec("power-quality", "power_quality", draws_claim_evidence=True),
-    FigureSpec("generalization", "generalization", draws_claim_evidence=True),
-)}
+FIGURES: dict[str, FigureSpec] = {
+    s.id: s
+    for s in (
+        FigureSpec("geometry", "geometry"),
+        FigureSpec("quadratic-2d", "quadratic_2d"),
+        FigureSpec("convergence", "convergence"),
+        FigureSpec("lambda-max", "lambda_max", draws_claim_evidence=True),
+        FigureSpec("drift", "drift"),
+        FigureSpec("angle", "angle", draws_claim_evidence=True),
+        FigureSpec("phase", "phase"),
+        FigureSpec("power-quality", "power_quality", draws_claim_evidence=True),
+        FigureSpec("generalization", "generalization", draws_claim_evidence=True),
+    )
+}
 
 
 def figure_ids(only: Sequence[str] | None = None) -> list[str]:
@@ -147,13 +151,15 @@ def figure_ids(only: Sequence[str] | None = None) -> list[str]:
         return list(FIGURES)
     unknown = [i for i in only if i not in FIGURES]
     if unknown:
-        raise ValueError(f"unknown figure id(s) {', '.join(map(repr, unknown))}; "
-                         f"known: {', '.join(FIGURES)}")
+        raise ValueError(
+            f"unknown figure id(s) {', '.join(map(repr, unknown))}; known: {', '.join(FIGURES)}"
+        )
     return [i for i in FIGURES if i in only]
 
 
-def make_figure(id: str, ctx: FigureContext | None = None,
-                out: str | os.PathLike[str] | None = "paper_figures") -> Table:
+def make_figure(
+    id: str, ctx: FigureContext | None = None, out: str | os.PathLike[str] | None = "paper_figures"
+) -> Table:
     """Compute figure ``id``, draw it, and write its PNG, PDF and CSV together; return the table.
 
     Unless ``out`` is None, ``out/ID.png``, ``out/ID.pdf`` and ``out/ID.csv`` are written together
@@ -171,8 +177,9 @@ def make_figure(id: str, ctx: FigureContext | None = None,
     return table
 
 
-def write_together(fig: Any, table: Table, out: str | os.PathLike[str], stem: str, *,
-                   draft: bool = False) -> list[Path]:
+def write_together(
+    fig: Any, table: Table, out: str | os.PathLike[str], stem: str, *, draft: bool = False
+) -> list[Path]:
     """Write ``out/STEM.png``, ``.pdf`` and ``.csv`` as one set; return the three paths.
 
     All three are written into a temporary folder inside ``out`` first and then renamed into place
@@ -196,10 +203,14 @@ def write_together(fig: Any, table: Table, out: str | os.PathLike[str], stem: st
     return [out / name for name in names]
 
 
-def make_figures(ids: Sequence[str] | None = None, ctx: FigureContext | None = None,
-                 out: str | os.PathLike[str] = "paper_figures", *,
-                 stream: TextIO | None = None,
-                 failures: dict[str, str] | None = None) -> dict[str, float]:
+def make_figures(
+    ids: Sequence[str] | None = None,
+    ctx: FigureContext | None = None,
+    out: str | os.PathLike[str] = "paper_figures",
+    *,
+    stream: TextIO | None = None,
+    failures: dict[str, str] | None = None,
+) -> dict[str, float]:
     """Make several figures (all by default); return the seconds each figure took.
 
     One progress line per figure is printed to ``stream`` (default stdout).
@@ -226,10 +237,14 @@ def make_figures(ids: Sequence[str] | None = None, ctx: FigureContext | None = N
             print(f" failed: {failures[fid]}", file=stream, flush=True)
             continue
         seconds[fid] = time.perf_counter() - t0
-        print(f" {seconds[fid]:6.1f} s  -> {Path(out) / fid}.{{png,pdf,csv}}", file=stream,
-              flush=True)
-    print(f"{len(seconds)} figure(s), {ctx.mode} mode, {time.perf_counter() - t_all:.1f} s",
-          file=stream, flush=True)
+        print(
+            f" {seconds[fid]:6.1f} s  -> {Path(out) / fid}.{{png,pdf,csv}}", file=stream, flush=True
+        )
+    print(
+        f"{len(seconds)} figure(s), {ctx.mode} mode, {time.perf_counter() - t_all:.1f} s",
+        file=stream,
+        flush=True,
+    )
     return seconds
 
 
@@ -251,6 +266,9 @@ def main(out: str, only: Sequence[str] | None, quick: bool, seed: int = 0) -> in
     failures: dict[str, str] = {}
     make_figures(only, FigureContext(quick=quick, seed=seed), out, failures=failures)
     for fid, err in failures.items():
-        print(f"error: figure {fid!r} could not be made or written ({err}); its previous "
-              f"files in {out} are unchanged", file=sys.stderr)
+        print(
+            f"error: figure {fid!r} could not be made or written ({err}); its previous "
+            f"files in {out} are unchanged",
+            file=sys.stderr,
+        )
     return OUTPUT_FAILED if failures else 0

@@ -39,13 +39,19 @@ from xsam_theory.trajectory import run_trajectory
 
 ID = "convergence"
 TITLE = "Convergence: closed-form rates and the T^(-1/2) slope"
-SUMMARY = ("gradient norm / loss against steps for GD, USAM, SAM, X-SAM on a quadratic (with the "
-           "closed-form curves, rates, SAM cycle and X-SAM window) and an MLP; fitted T^-1/2 "
-           "slope of X-SAM with a decaying step")
+SUMMARY = (
+    "gradient norm / loss against steps for GD, USAM, SAM, X-SAM on a quadratic (with the "
+    "closed-form curves, rates, SAM cycle and X-SAM window) and an MLP; fitted T^-1/2 "
+    "slope of X-SAM with a decaying step"
+)
 
 SPECTRUM = (10.0, 4.0, 1.0)
-QUAD = {"gd": dict(lr=0.1), "usam": dict(lr=0.1, rho=0.095), "sam": dict(lr=0.1, rho=0.05),
-        "xsam_paper": dict(lr=0.05, rho=0.05, alpha=0.5, eigvec_source="exact")}
+QUAD = {
+    "gd": dict(lr=0.1),
+    "usam": dict(lr=0.1, rho=0.095),
+    "sam": dict(lr=0.1, rho=0.05),
+    "xsam_paper": dict(lr=0.05, rho=0.05, alpha=0.5, eigvec_source="exact"),
+}
 MLP_ETA, MLP_RHO, ALPHA = 0.5, 0.05, 0.5
 
 
@@ -59,8 +65,9 @@ def _mlp(seed: int, widths: tuple[int, ...]) -> tuple[MLP, np.ndarray]:
     return p, p.init_params(7000 + seed)
 
 
-def linear_closed_form(q: Quadratic, w0: np.ndarray, eta: float, rho: float,
-                       steps: int) -> tuple[np.ndarray, float]:
+def linear_closed_form(
+    q: Quadratic, w0: np.ndarray, eta: float, rho: float, steps: int
+) -> tuple[np.ndarray, float]:
     r"""GD (``rho=0``) / USAM on a quadratic: the exact gradient norms and the linear rate.
 
     The exact :math:`\|g_t\|`, ``t = 0..steps``, and the linear rate
@@ -68,7 +75,7 @@ def linear_closed_form(q: Quadratic, w0: np.ndarray, eta: float, rho: float,
     """
     lam, Q = np.asarray(q.eigenvalues), np.asarray(q.eigenvectors)
     r = np.asarray(symq.usam_factor().func(eta, rho, lam), dtype=float)
-    a = Q.T @ (q.hessian_matrix @ w0)                     # <g_0, q_i>
+    a = Q.T @ (q.hessian_matrix @ w0)  # <g_0, q_i>
     t = np.arange(steps + 1)[:, None]
     return np.sqrt(np.sum((a * r**t) ** 2, axis=1)), float(np.max(np.abs(r)))
 
@@ -83,25 +90,50 @@ def data(ctx: FigureContext) -> Table:
     for name, opts in QUAD.items():
         traj = run_trajectory(q, preset(name, **opts), w0, steps, seed=seed, iterate_every=None)
         d = traj.diagnostics
-        table.add_series({"step": np.arange(steps), "loss": d["loss"], "grad_norm": d["grad_norm"]},
-                         source="trajectory", problem="quadratic", series=name,
-                         schedule="constant", lr=opts["lr"], rho=opts.get("rho", 0.0),
-                         alpha=opts.get("alpha", 0.0))
+        table.add_series(
+            {"step": np.arange(steps), "loss": d["loss"], "grad_norm": d["grad_norm"]},
+            source="trajectory",
+            problem="quadratic",
+            series=name,
+            schedule="constant",
+            lr=opts["lr"],
+            rho=opts.get("rho", 0.0),
+            alpha=opts.get("alpha", 0.0),
+        )
         if name in ("gd", "usam"):
             curve, rate = linear_closed_form(q, w0, opts["lr"], opts.get("rho", 0.0), steps - 1)
-            table.add_series({"step": np.arange(steps), "grad_norm": curve},
-                             source="closed_form", problem="quadratic", series=name,
-                             quantity="linear_map", rate=rate, lr=opts["lr"],
-                             rho=opts.get("rho", 0.0))
+            table.add_series(
+                {"step": np.arange(steps), "grad_norm": curve},
+                source="closed_form",
+                problem="quadratic",
+                series=name,
+                quantity="linear_map",
+                rate=rate,
+                lr=opts["lr"],
+                rho=opts.get("rho", 0.0),
+            )
     c_star, _ = symq.sam_two_cycle().func(QUAD["sam"]["lr"], QUAD["sam"]["rho"], lam1, SPECTRUM[1])
-    table.add(source="closed_form", problem="quadratic", series="sam", quantity="cycle_grad_norm",
-              grad_norm=lam1 * float(c_star), lr=QUAD["sam"]["lr"], rho=QUAD["sam"]["rho"])
+    table.add(
+        source="closed_form",
+        problem="quadratic",
+        series="sam",
+        quantity="cycle_grad_norm",
+        grad_norm=lam1 * float(c_star),
+        lr=QUAD["sam"]["lr"],
+        rho=QUAD["sam"]["rho"],
+    )
     x = QUAD["xsam_paper"]
     lower, upper, _, _ = xsam_1d.paper_window().func(x["lr"], x["alpha"])
-    table.add(source="closed_form", problem="quadratic", series="xsam_paper",
-              quantity="window_grad_norm_bound",
-              grad_norm=lam1 * max(abs(float(lower)), float(upper)), lr=x["lr"], rho=x["rho"],
-              alpha=x["alpha"])
+    table.add(
+        source="closed_form",
+        problem="quadratic",
+        series="xsam_paper",
+        quantity="window_grad_norm_bound",
+        grad_norm=lam1 * max(abs(float(lower)), float(upper)),
+        lr=x["lr"],
+        rho=x["rho"],
+        alpha=x["alpha"],
+    )
 
     # (b) MLP, constant steps; X-SAM's lr is a step length matched to SAM's first step
     widths = ctx.pick((6, 12, 3), (8, 24, 4))
@@ -109,37 +141,70 @@ def data(ctx: FigureContext) -> Table:
     m_steps = ctx.pick(150, 500)
     step_len = matched_step_length(p, m0, MLP_ETA, MLP_RHO)
     eig = dict(eigvec_source="lanczos", refresh_every=5)
-    mlp_cfg = {"gd": preset("gd", lr=MLP_ETA), "usam": preset("usam", lr=MLP_ETA, rho=MLP_RHO),
-               "sam": preset("sam", lr=MLP_ETA, rho=MLP_RHO),
-               "xsam_paper": preset("xsam_paper", lr=step_len, rho=MLP_RHO, alpha=ALPHA, **eig)}
+    mlp_cfg = {
+        "gd": preset("gd", lr=MLP_ETA),
+        "usam": preset("usam", lr=MLP_ETA, rho=MLP_RHO),
+        "sam": preset("sam", lr=MLP_ETA, rho=MLP_RHO),
+        "xsam_paper": preset("xsam_paper", lr=step_len, rho=MLP_RHO, alpha=ALPHA, **eig),
+    }
     for name, cfg in mlp_cfg.items():
         traj = run_trajectory(p, cfg, m0, m_steps, seed=seed, iterate_every=None)
         d = traj.diagnostics
-        table.add_series({"step": np.arange(m_steps), "loss": d["loss"],
-                          "grad_norm": d["grad_norm"]},
-                         source="trajectory", problem="mlp", series=name, schedule="constant",
-                         lr=cfg.lr, rho=cfg.rho, alpha=cfg.alpha, widths="-".join(map(str, widths)))
+        table.add_series(
+            {"step": np.arange(m_steps), "loss": d["loss"], "grad_norm": d["grad_norm"]},
+            source="trajectory",
+            problem="mlp",
+            series=name,
+            schedule="constant",
+            lr=cfg.lr,
+            rho=cfg.rho,
+            alpha=cfg.alpha,
+            widths="-".join(map(str, widths)),
+        )
 
     # (c) P-CONV's cells: the claim's own measurement (run_cell)
     seeds = tuple(seed + k for k in range(ctx.pick(3, 5)))
-    for cell, t_max in ((Cell("quadratic", "paper", ALPHA), ctx.pick(512, 2048)),
-                        (Cell("mlp", "paper", ALPHA), ctx.pick(256, 1024)),
-                        (Cell("mlp", "paper", ALPHA, "minibatch"), ctx.pick(256, 1024)),
-                        (Cell("quadratic", "paper", 1.5), ctx.pick(512, 2048))):
+    for cell, t_max in (
+        (Cell("quadratic", "paper", ALPHA), ctx.pick(512, 2048)),
+        (Cell("mlp", "paper", ALPHA), ctx.pick(256, 1024)),
+        (Cell("mlp", "paper", ALPHA, "minibatch"), ctx.pick(256, 1024)),
+        (Cell("quadratic", "paper", 1.5), ctx.pick(512, 2048)),
+    ):
         r = run_cell(cell, seeds, t_max, widths=widths)
         finite = r.slopes[np.isfinite(r.slopes)]
         exp, allow = expected_slope(cell), allowance(cell, r.grid)
-        common = dict(problem=cell.problem, series="xsam_paper", schedule="inv_sqrt", cell=cell.id,
-                      batch=cell.batch, lr=cell.eta0, rho=MLP_RHO, alpha=cell.alpha)
-        table.add_series({"T": r.grid, "best_grad_norm": np.median(r.best, axis=0),
-                          "best_low": np.min(r.best, axis=0), "best_high": np.max(r.best, axis=0)},
-                         source="trajectory", **common)
-        table.add_series({"T": r.grid, "best_grad_norm": np.median(r.best, axis=0)},
-                         source="fit", slope=float(np.mean(finite)) if finite.size else np.nan,
-                         slope_low=float(np.min(finite)) if finite.size else np.nan,
-                         slope_high=float(np.max(finite)) if finite.size else np.nan,
-                         expected_slope=exp, threshold=exp + allow,
-                         n_seeds=len(seeds), n_diverged=int(r.diverged.sum()), **common)
+        common = dict(
+            problem=cell.problem,
+            series="xsam_paper",
+            schedule="inv_sqrt",
+            cell=cell.id,
+            batch=cell.batch,
+            lr=cell.eta0,
+            rho=MLP_RHO,
+            alpha=cell.alpha,
+        )
+        table.add_series(
+            {
+                "T": r.grid,
+                "best_grad_norm": np.median(r.best, axis=0),
+                "best_low": np.min(r.best, axis=0),
+                "best_high": np.max(r.best, axis=0),
+            },
+            source="trajectory",
+            **common,
+        )
+        table.add_series(
+            {"T": r.grid, "best_grad_norm": np.median(r.best, axis=0)},
+            source="fit",
+            slope=float(np.mean(finite)) if finite.size else np.nan,
+            slope_low=float(np.min(finite)) if finite.size else np.nan,
+            slope_high=float(np.max(finite)) if finite.size else np.nan,
+            expected_slope=exp,
+            threshold=exp + allow,
+            n_seeds=len(seeds),
+            n_diverged=int(r.diverged.sum()),
+            **common,
+        )
     return table
 
 
@@ -153,27 +218,47 @@ def plot(table: Table, ctx: FigureContext) -> Figure:
         t = quad.where(source="trajectory", series=name, schedule="constant")
         r = t.rows[0]
         step = "step " if name == "xsam_paper" else ""
-        hyper = (step + rf"$\eta={r['lr']:g}$" + (rf", $\rho={r['rho']:g}$" if r["rho"] else "")
-                 + (rf", $\alpha={r['alpha']:g}$" if r["alpha"] else ""))
-        h_run, = a1.semilogy(t.col("step"), t.col("grad_norm"), color=st["color"], ls=st["ls"],
-                             lw=1.1)
+        hyper = (
+            step
+            + rf"$\eta={r['lr']:g}$"
+            + (rf", $\rho={r['rho']:g}$" if r["rho"] else "")
+            + (rf", $\alpha={r['alpha']:g}$" if r["alpha"] else "")
+        )
+        (h_run,) = a1.semilogy(
+            t.col("step"), t.col("grad_norm"), color=st["color"], ls=st["ls"], lw=1.1
+        )
         cf = quad.where(source="closed_form", series=name)
         if name in ("gd", "usam"):
-            h_cf, = a1.semilogy(cf.col("step")[::6], cf.col("grad_norm")[::6], ls="none",
-                                marker="o", mfc="none", ms=3.2, mew=0.7, color=st["color"])
+            (h_cf,) = a1.semilogy(
+                cf.col("step")[::6],
+                cf.col("grad_norm")[::6],
+                ls="none",
+                marker="o",
+                mfc="none",
+                ms=3.2,
+                mew=0.7,
+                color=st["color"],
+            )
             what = rf"rate {cf.rows[0]['rate']:.3g}"
         else:
             h_cf = a1.axhline(cf.rows[0]["grad_norm"], color=st["color"], ls="--", lw=0.9)
-            what = (r"2-cycle $\lambda_1c^*$" if name == "sam" else
-                    r"window $\lambda_1\eta(1+\alpha)$")
+            what = (
+                r"2-cycle $\lambda_1c^*$" if name == "sam" else r"window $\lambda_1\eta(1+\alpha)$"
+            )
         handles.append((h_run, h_cf))
         labels.append(f"{st['label'].replace(' rule', '')}: {hyper}\nclosed form: {what}")
     a1.set_xlabel("step $t$")
     a1.set_ylabel(r"$\|\nabla L(w_t)\|$")
     a1.set_ylim(1e-6, 50)
     a1.set_title(r"(a) quadratic, spectrum (10, 4, 1)", loc="left", fontweight="bold")
-    subs[0].legend(handles, labels, loc="outside lower center", fontsize=5.8,
-                   handler_map={tuple: HandlerTuple(ndivide=None)}, handlelength=3.0)
+    subs[0].legend(
+        handles,
+        labels,
+        loc="outside lower center",
+        fontsize=5.8,
+        handler_map={tuple: HandlerTuple(ndivide=None)},
+        handlelength=3.0,
+    )
 
     mlp = table.where(problem="mlp", source="trajectory", schedule="constant")
     for name in ("gd", "usam", "sam", "xsam_paper"):
@@ -181,16 +266,33 @@ def plot(table: Table, ctx: FigureContext) -> Figure:
         t = mlp.where(series=name)
         r = t.rows[0]
         step = "step " if name == "xsam_paper" else ""
-        hyper = (step + rf"$\eta={r['lr']:.3g}$" + (rf", $\rho={r['rho']:g}$" if r["rho"] else "")
-                 + (rf", $\alpha={r['alpha']:g}$" if r["alpha"] else ""))
-        a2.semilogy(t.col("step"), t.col("loss"), color=st["color"], ls=st["ls"],
-                    lw=2.0 if name == "gd" else 1.1,
-                    label=f"{st['label']} ({hyper})")
+        hyper = (
+            step
+            + rf"$\eta={r['lr']:.3g}$"
+            + (rf", $\rho={r['rho']:g}$" if r["rho"] else "")
+            + (rf", $\alpha={r['alpha']:g}$" if r["alpha"] else "")
+        )
+        a2.semilogy(
+            t.col("step"),
+            t.col("loss"),
+            color=st["color"],
+            ls=st["ls"],
+            lw=2.0 if name == "gd" else 1.1,
+            label=f"{st['label']} ({hyper})",
+        )
     a2.set_xlabel("step $t$")
     a2.set_ylabel("training loss (cross-entropy)")
     a2.set_title(f"(b) MLP {mlp.rows[0]['widths']}, full batch", loc="left", fontweight="bold")
-    a2.text(0.03, 0.03, "GD, USAM and SAM\nnearly coincide here", transform=a2.transAxes,
-            ha="left", va="bottom", fontsize=6, color="0.3")
+    a2.text(
+        0.03,
+        0.03,
+        "GD, USAM and SAM\nnearly coincide here",
+        transform=a2.transAxes,
+        ha="left",
+        va="bottom",
+        fontsize=6,
+        color="0.3",
+    )
     panel_legend(subs[1], a2)
 
     colors = [OKABE_ITO["vermillion"], OKABE_ITO["blue"], OKABE_ITO["green"], "0.45"]
@@ -198,25 +300,50 @@ def plot(table: Table, ctx: FigureContext) -> Figure:
     for color, cell in zip(colors, fits.unique("cell")):
         t = table.where(source="trajectory", schedule="inv_sqrt", cell=cell)
         r = fits.where(cell=cell).rows[0]
-        a3.fill_between(t.col("T"), t.col("best_low"), t.col("best_high"), color=color,
-                        alpha=0.15, lw=0)
+        a3.fill_between(
+            t.col("T"), t.col("best_low"), t.col("best_high"), color=color, alpha=0.15, lw=0
+        )
         div = f", {r['n_diverged']}/{r['n_seeds']} diverged" if r["n_diverged"] else ""
-        a3.loglog(t.col("T"), t.col("best_grad_norm"), color=color, lw=1.1, marker="o", ms=2.5,
-                  label=(f"{cell}: slope {r['slope']:.2f}\n"
-                         f"(seeds {r['slope_low']:.2f}..{r['slope_high']:.2f}{div})"))
+        a3.loglog(
+            t.col("T"),
+            t.col("best_grad_norm"),
+            color=color,
+            lw=1.1,
+            marker="o",
+            ms=2.5,
+            label=(
+                f"{cell}: slope {r['slope']:.2f}\n"
+                f"(seeds {r['slope_low']:.2f}..{r['slope_high']:.2f}{div})"
+            ),
+        )
     T = fits.col("T")
     r0 = fits.rows[0]
     ref = fits.where(cell=r0["cell"]).col("best_grad_norm")[0] * 3
-    a3.loglog([T.min(), T.max()], [ref, ref * (T.max() / T.min()) ** r0["expected_slope"]],
-              color="0.4", ls="--", lw=0.9,
-              label=(rf"derived slope ${r0['expected_slope']:g}$" "\n"
-                     rf"(threshold ${r0['threshold']:.2f}$ with finite-$T$ allowance)"))
+    a3.loglog(
+        [T.min(), T.max()],
+        [ref, ref * (T.max() / T.min()) ** r0["expected_slope"]],
+        color="0.4",
+        ls="--",
+        lw=0.9,
+        label=(
+            rf"derived slope ${r0['expected_slope']:g}$"
+            "\n"
+            rf"(threshold ${r0['threshold']:.2f}$ with finite-$T$ allowance)"
+        ),
+    )
     a3.set_xlabel("steps $T$")
     a3.set_ylabel(r"$\min_{t<T}\|\nabla L(w_t)\|$")
     a3.set_xscale("log", base=2)
     a3.xaxis.set_minor_formatter(NullFormatter())
     a3.set_title("(c) P-CONV cells", loc="left", fontweight="bold")
-    panel_legend(subs[2], a3, title=(r"paper rule, $\eta_t=\eta_0/\sqrt{t+1}$;" "\n"
-                                     "median, range over seeds"),
-                 title_fontsize=6.0)
+    panel_legend(
+        subs[2],
+        a3,
+        title=(
+            r"paper rule, $\eta_t=\eta_0/\sqrt{t+1}$;"
+            "\n"
+            "median, range over seeds"
+        ),
+        title_fontsize=6.0,
+    )
     return fig

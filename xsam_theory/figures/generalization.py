@@ -31,14 +31,22 @@ from xsam_theory.stats import t_interval
 
 ID = "generalization"
 TITLE = "P-GEN: test loss and accuracy per method, rate sensitivity and paired differences"
-SUMMARY = ("the P-GEN evidence: test loss and accuracy per method (SGD, SAM, Eigen-SAM, X-SAM "
-           "paper rule at alpha 0.2 and 0.5, symmetric rule, alpha = 0 ablation) at tuned "
-           "rates with 95% intervals over seeds, test loss at neighbouring rates, and the judged "
-           "paired differences, per dataset")
+SUMMARY = (
+    "the P-GEN evidence: test loss and accuracy per method (SGD, SAM, Eigen-SAM, X-SAM "
+    "paper rule at alpha 0.2 and 0.5, symmetric rule, alpha = 0 ablation) at tuned "
+    "rates with 95% intervals over seeds, test loss at neighbouring rates, and the judged "
+    "paired differences, per dataset"
+)
 
-LABELS = {"sgd": "SGD", "sam": "SAM", "eigen_sam": "Eigen-SAM", "xsam_paper": "X-SAM",
-          "xsam_paper_alpha0.5": "X-SAM α=0.5", "xsam_symmetric": "X-SAM sym.",
-          "nsam": "α=0 (NSAM)"}
+LABELS = {
+    "sgd": "SGD",
+    "sam": "SAM",
+    "eigen_sam": "Eigen-SAM",
+    "xsam_paper": "X-SAM",
+    "xsam_paper_alpha0.5": "X-SAM α=0.5",
+    "xsam_symmetric": "X-SAM sym.",
+    "nsam": "α=0 (NSAM)",
+}
 PANEL_METRICS = {"test_loss": "test loss", "test_accuracy": "test accuracy"}
 
 
@@ -58,38 +66,79 @@ def data(ctx: FigureContext) -> Table:
     for name, d in ev["datasets"].items():
         lrs = d["tuning"]["selected_lr"]
         for m in METHODS:
-            table.add_series({"seed": np.array(ev["eval_seeds"]),
-                              **{q: np.asarray(d["per_seed"][m][q], dtype=float)
-                                 for q in PANEL_METRICS}},
-                             source="seed", claim_scale=cctx.scale, dataset=name, method=m,
-                             lr=lrs[m])
+            table.add_series(
+                {
+                    "seed": np.array(ev["eval_seeds"]),
+                    **{q: np.asarray(d["per_seed"][m][q], dtype=float) for q in PANEL_METRICS},
+                },
+                source="seed",
+                claim_scale=cctx.scale,
+                dataset=name,
+                method=m,
+                lr=lrs[m],
+            )
             for q in PANEL_METRICS:
                 s = d["per_method"][m][q]
-                table.add(source="method", claim_scale=cctx.scale, dataset=name, method=m,
-                          lr=lrs[m], metric=q, mean=s["mean"], sd=s["sd"],
-                          ci_low=s["ci95"][0], ci_high=s["ci95"][1], n=s["n"],
-                          n_diverged=d["n_diverged"][m])
+                table.add(
+                    source="method",
+                    claim_scale=cctx.scale,
+                    dataset=name,
+                    method=m,
+                    lr=lrs[m],
+                    metric=q,
+                    mean=s["mean"],
+                    sd=s["sd"],
+                    ci_low=s["ci95"][0],
+                    ci_high=s["ci95"][1],
+                    n=s["n"],
+                    n_diverged=d["n_diverged"][m],
+                )
             for lr, v in d["tuning"]["mean_val_loss"][m].items():
-                table.add(source="tuning", claim_scale=cctx.scale, dataset=name, method=m,
-                          lr=float(lr), mean_val_loss=v if isinstance(v, float) else math.inf,
-                          selected=float(lr) == lrs[m])
+                table.add(
+                    source="tuning",
+                    claim_scale=cctx.scale,
+                    dataset=name,
+                    method=m,
+                    lr=float(lr),
+                    mean_val_loss=v if isinstance(v, float) else math.inf,
+                    selected=float(lr) == lrs[m],
+                )
         for row in d["rate_table"]:
             if row["metric"] in PANEL_METRICS:
-                table.add(source="rate", claim_scale=cctx.scale, dataset=name,
-                          method=row["method"], lr=row["lr"], role=row["role"],
-                          metric=row["metric"], mean=row["mean"], ci_low=row["ci95"][0],
-                          ci_high=row["ci95"][1], n=row["n"], n_diverged=row["n_diverged"])
+                table.add(
+                    source="rate",
+                    claim_scale=cctx.scale,
+                    dataset=name,
+                    method=row["method"],
+                    lr=row["lr"],
+                    role=row["role"],
+                    metric=row["metric"],
+                    mean=row["mean"],
+                    ci_low=row["ci95"][0],
+                    ci_high=row["ci95"][1],
+                    n=row["n"],
+                    n_diverged=row["n_diverged"],
+                )
         for cid, a, b in COMPARISONS:
             vals = d["comparisons"][cid]["values"]
-            x = np.asarray(vals["a"]["test_loss"], float) - np.asarray(vals["b"]["test_loss"],
-                                                                       float)
+            x = np.asarray(vals["a"]["test_loss"], float) - np.asarray(
+                vals["b"]["test_loss"], float
+            )
             x = x[np.isfinite(x)]
             iv = t_interval(x) if x.size >= 2 else None
-            table.add(source="comparison", claim_scale=cctx.scale, dataset=name,
-                      comparison=cid, a=a, b=b, metric="test_loss",
-                      estimate=float(x.mean()) if x.size else math.nan,
-                      ci_low=iv.low if iv else math.nan, ci_high=iv.high if iv else math.nan,
-                      n=int(x.size))
+            table.add(
+                source="comparison",
+                claim_scale=cctx.scale,
+                dataset=name,
+                comparison=cid,
+                a=a,
+                b=b,
+                metric="test_loss",
+                estimate=float(x.mean()) if x.size else math.nan,
+                ci_low=iv.low if iv else math.nan,
+                ci_high=iv.high if iv else math.nan,
+                n=int(x.size),
+            )
     return table
 
 
@@ -98,18 +147,28 @@ def _method_panel(ax, table: Table, name: str, q: str) -> None:
     for i, m in enumerate(methods):
         st = _style(m)
         seeds = table.col(q, source="seed", dataset=name, method=m)
-        jitter = np.linspace(-0.2, 0.2, max(seeds.size, 1))[:seeds.size]
-        ax.plot(i + jitter, seeds, ls="none", marker=st["marker"], ms=2.0, alpha=0.35,
-                color=st["color"])
+        jitter = np.linspace(-0.2, 0.2, max(seeds.size, 1))[: seeds.size]
+        ax.plot(
+            i + jitter, seeds, ls="none", marker=st["marker"], ms=2.0, alpha=0.35, color=st["color"]
+        )
         s = table.where(source="method", dataset=name, method=m, metric=q).rows[0]
         if np.isfinite(s["ci_low"]):
-            ax.errorbar([i], [s["mean"]], yerr=[[s["mean"] - s["ci_low"]],
-                                                [s["ci_high"] - s["mean"]]],
-                        fmt=st["marker"], ms=4, capsize=2.5, lw=1.0, color=st["color"],
-                        mec="black", mew=0.4)
+            ax.errorbar(
+                [i],
+                [s["mean"]],
+                yerr=[[s["mean"] - s["ci_low"]], [s["ci_high"] - s["mean"]]],
+                fmt=st["marker"],
+                ms=4,
+                capsize=2.5,
+                lw=1.0,
+                color=st["color"],
+                mec="black",
+                mew=0.4,
+            )
     ax.set_xticks(np.arange(len(methods)))
-    ax.set_xticklabels([LABELS[m] for m in methods], fontsize=5.5, rotation=40, ha="right",
-                       rotation_mode="anchor")
+    ax.set_xticklabels(
+        [LABELS[m] for m in methods], fontsize=5.5, rotation=40, ha="right", rotation_mode="anchor"
+    )
     ax.set_ylabel(PANEL_METRICS[q], fontsize=7)
 
 
@@ -117,22 +176,31 @@ def _rate_panel(ax, table: Table, name: str) -> None:
     compared = list(dict.fromkeys(m for _, a, b in COMPARISONS for m in (a, b)))
     for m in compared:
         st = _style(m)
-        rows = sorted(table.where(source="rate", dataset=name, method=m,
-                                  metric="test_loss").rows, key=lambda r: r["lr"])
+        rows = sorted(
+            table.where(source="rate", dataset=name, method=m, metric="test_loss").rows,
+            key=lambda r: r["lr"],
+        )
         lr = np.array([r["lr"] for r in rows])
         mean = np.array([r["mean"] for r in rows])
         lo = np.array([r["ci_low"] for r in rows])
         hi = np.array([r["ci_high"] for r in rows])
-        ax.plot(lr, mean, color=st["color"], marker=st["marker"], ms=3, lw=1.0,
-                label=LABELS[m])
+        ax.plot(lr, mean, color=st["color"], marker=st["marker"], ms=3, lw=1.0, label=LABELS[m])
         ok = np.isfinite(lo)
         ax.fill_between(lr[ok], lo[ok], hi[ok], color=st["color"], alpha=0.12, lw=0)
         sel = [r for r in rows if r["role"] == "selected"]
         if sel:
-            ax.plot([sel[0]["lr"]], [sel[0]["mean"]], marker="o", ms=6, mfc="none",
-                    color="black", mew=0.7)
-        tune = sorted(table.where(source="tuning", dataset=name, method=m).rows,
-                      key=lambda r: r["lr"])
+            ax.plot(
+                [sel[0]["lr"]],
+                [sel[0]["mean"]],
+                marker="o",
+                ms=6,
+                mfc="none",
+                color="black",
+                mew=0.7,
+            )
+        tune = sorted(
+            table.where(source="tuning", dataset=name, method=m).rows, key=lambda r: r["lr"]
+        )
         tl = np.array([r["lr"] for r in tune])
         tv = np.array([r["mean_val_loss"] for r in tune])
         ok = np.isfinite(tv)
@@ -154,9 +222,16 @@ def _comparison_panel(ax, table: Table, name: str) -> None:
     y = np.arange(len(rows))[::-1]
     for yy, r in zip(y, rows):
         ok = np.isfinite(r["ci_low"])
-        ax.errorbar([r["estimate"]], [yy],
-                    xerr=[[r["estimate"] - r["ci_low"]], [r["ci_high"] - r["estimate"]]]
-                    if ok else None, fmt="o", ms=3.5, capsize=2.5, color="black", lw=1.0)
+        ax.errorbar(
+            [r["estimate"]],
+            [yy],
+            xerr=[[r["estimate"] - r["ci_low"]], [r["ci_high"] - r["estimate"]]] if ok else None,
+            fmt="o",
+            ms=3.5,
+            capsize=2.5,
+            color="black",
+            lw=1.0,
+        )
     ax.axvline(0.0, color="grey", lw=0.7, ls="--")
     ax.set_yticks(y)
     ax.set_yticklabels([r["comparison"] for r in rows], fontsize=5.5)
@@ -180,8 +255,12 @@ def plot(table: Table, ctx: FigureContext) -> Figure:
         lrs = ", ".join(f"{LABELS[m]} {_lr(table, name, m):g}" for m in METHODS)
         sub.suptitle(f"{name} — tuned learning rates: {lrs}", fontsize=6.5)
     scale = table.rows[0]["claim_scale"]
-    fig.suptitle(f"P-GEN (scale '{scale}'): dots = evaluation seeds, bars = mean with 95% t "
-                 "interval; verdicts (Holm) in claims.json", fontsize=7.5, fontweight="bold")
+    fig.suptitle(
+        f"P-GEN (scale '{scale}'): dots = evaluation seeds, bars = mean with 95% t "
+        "interval; verdicts (Holm) in claims.json",
+        fontsize=7.5,
+        fontweight="bold",
+    )
     return fig
 
 

@@ -30,8 +30,10 @@ from xsam_theory.vectors import angle_deg
 
 ID = "geometry"
 TITLE = "X-SAM correction geometry (D-G1…G4)"
-SUMMARY = ("angle(d, v) and ||d|| against angle(g_hat, v) for alpha in {0, 0.5, 1, 1.5, 2}, paper "
-           "and symmetric rules: sympy closed forms (curves) and the implementation (markers)")
+SUMMARY = (
+    "angle(d, v) and ||d|| against angle(g_hat, v) for alpha in {0, 0.5, 1, 1.5, 2}, paper "
+    "and symmetric rules: sympy closed forms (curves) and the implementation (markers)"
+)
 
 ALPHAS = (0.0, 0.5, 1.0, 1.5, 2.0)
 RULES = ("paper", "symmetric")
@@ -45,7 +47,7 @@ def closed_form(rule: str, c: np.ndarray, alpha: float) -> dict[str, np.ndarray]
     c = np.asarray(c, dtype=float)
     if rule == "paper":
         s, cc = np.ones_like(c), c
-    elif rule == "symmetric":          # the paper rule with v -> sign(c) v
+    elif rule == "symmetric":  # the paper rule with v -> sign(c) v
         s, cc = np.where(c < 0, -1.0, 1.0), np.abs(c)
     else:
         raise ValueError(f"rule must be 'paper' or 'symmetric', got {rule!r}")
@@ -53,10 +55,12 @@ def closed_form(rule: str, c: np.ndarray, alpha: float) -> dict[str, np.ndarray]
     def f(der: sym.Derivation) -> np.ndarray:
         return np.broadcast_to(np.asarray(der.func(cc, alpha), dtype=float), c.shape)
 
-    return {"d_dot_v": s * f(sym.parallel_component()),
-            "norm_d": np.sqrt(f(sym.direction_norm())),
-            "cos_d_v": s * f(sym.angle_monotonicity()),
-            "d_dot_g": f(sym.descent_inner_product())}
+    return {
+        "d_dot_v": s * f(sym.parallel_component()),
+        "norm_d": np.sqrt(f(sym.direction_norm())),
+        "cos_d_v": s * f(sym.angle_monotonicity()),
+        "d_dot_g": f(sym.descent_inner_product()),
+    }
 
 
 def data(ctx: FigureContext) -> Table:
@@ -71,11 +75,19 @@ def data(ctx: FigureContext) -> Table:
     for rule in RULES:
         for a in ALPHAS:
             cf = closed_form(rule, c, a)
-            table.add_series({"angle_g_v_deg": theta, "c": c,
-                              "angle_d_v_deg": np.degrees(np.arccos(np.clip(cf["cos_d_v"], -1, 1))),
-                              "norm_d": cf["norm_d"], "d_dot_v": cf["d_dot_v"],
-                              "d_dot_g": cf["d_dot_g"]},
-                             source="closed_form", rule=rule, alpha=a)
+            table.add_series(
+                {
+                    "angle_g_v_deg": theta,
+                    "c": c,
+                    "angle_d_v_deg": np.degrees(np.arccos(np.clip(cf["cos_d_v"], -1, 1))),
+                    "norm_d": cf["norm_d"],
+                    "d_dot_v": cf["d_dot_v"],
+                    "d_dot_g": cf["d_dot_g"],
+                },
+                source="closed_form",
+                rule=rule,
+                alpha=a,
+            )
             for _ in range(n_samples):
                 v = rng.standard_normal(dim)
                 v /= np.linalg.norm(v)
@@ -83,14 +95,22 @@ def data(ctx: FigureContext) -> Table:
                 u -= (u @ v) * v
                 u /= np.linalg.norm(u)
                 th = rng.uniform(1.0, 179.0)
-                g = (np.cos(np.radians(th)) * v + np.sin(np.radians(th)) * u) \
-                    * 10.0 ** rng.uniform(-3, 3)
+                g = (np.cos(np.radians(th)) * v + np.sin(np.radians(th)) * u) * 10.0 ** rng.uniform(
+                    -3, 3
+                )
                 d, cc = xsam_direction(g, v, a, sign_rule=rule)
                 gh = g / np.linalg.norm(g)
-                table.add(source="implementation", rule=rule, alpha=a,
-                          angle_g_v_deg=angle_deg(g, v), c=float(cc),
-                          angle_d_v_deg=angle_deg(d, v), norm_d=float(np.linalg.norm(d)),
-                          d_dot_v=float(d @ v), d_dot_g=float(d @ gh))
+                table.add(
+                    source="implementation",
+                    rule=rule,
+                    alpha=a,
+                    angle_g_v_deg=angle_deg(g, v),
+                    c=float(cc),
+                    angle_d_v_deg=angle_deg(d, v),
+                    norm_d=float(np.linalg.norm(d)),
+                    d_dot_v=float(d @ v),
+                    d_dot_g=float(d @ gh),
+                )
     return table
 
 
@@ -98,46 +118,93 @@ def plot(table: Table, ctx: FigureContext) -> Figure:
     """Draw the ``geometry`` figure from its table."""
     fig, axes = new_figure(DOUBLE, 4.3, nrows=2, ncols=2, sharex=True)
     colors = alpha_colors(list(ALPHAS))
-    names = {"paper": r"paper rule $d=\hat g-\alpha|c|\,v$",
-             "symmetric": r"symmetric rule $d=\hat g-\alpha c\,v$"}
+    names = {
+        "paper": r"paper rule $d=\hat g-\alpha|c|\,v$",
+        "symmetric": r"symmetric rule $d=\hat g-\alpha c\,v$",
+    }
     for i, rule in enumerate(RULES):
         ax_a, ax_n = axes[i]
         for a in ALPHAS:
             cf = table.where(source="closed_form", rule=rule, alpha=a)
             im = table.where(source="implementation", rule=rule, alpha=a)
             for ax, key in ((ax_a, "angle_d_v_deg"), (ax_n, "norm_d")):
-                ax.plot(cf.col("angle_g_v_deg"), cf.col(key), color=colors[a], lw=1.3,
-                        label=rf"$\alpha={a:g}$")
-                ax.plot(im.col("angle_g_v_deg"), im.col(key), ls="none", marker="o", ms=3.2,
-                        mfc="none", mew=0.8, color=colors[a])
+                ax.plot(
+                    cf.col("angle_g_v_deg"),
+                    cf.col(key),
+                    color=colors[a],
+                    lw=1.3,
+                    label=rf"$\alpha={a:g}$",
+                )
+                ax.plot(
+                    im.col("angle_g_v_deg"),
+                    im.col(key),
+                    ls="none",
+                    marker="o",
+                    ms=3.2,
+                    mfc="none",
+                    mew=0.8,
+                    color=colors[a],
+                )
         ax_a.axhline(90, color="0.7", lw=0.6, zorder=0)
         ax_n.axhline(1, color="0.7", lw=0.6, zorder=0)
-        note = ("G3: every curve lies on or above\n"
-                r"$\alpha=0$, i.e. $\angle(d,v)\geq\angle(\hat g,v)$" if rule == "paper" else
-                "no G3: a mirror\nimage about 90°")
-        ax_a.text(*((178, 8, note) if rule == "paper" else (94, 6, note)), fontsize=6.5,
-                  color="0.25", ha="right" if rule == "paper" else "left", va="bottom")
-        ax_n.text(2, 2.95, ("G2: $\\|d\\|\\leq 1$ for $c>0$ iff $\\alpha\\leq 2$;\n"
-                            "$\\|d\\| > 1$ for $c<0$, $\\alpha>0$" if rule == "paper" else
-                            "$\\|d\\|\\leq 1$ for every $c$ when $\\alpha\\leq 2$"),
-                  fontsize=6.5, color="0.25", ha="left", va="top")
+        note = (
+            "G3: every curve lies on or above\n"
+            r"$\alpha=0$, i.e. $\angle(d,v)\geq\angle(\hat g,v)$"
+            if rule == "paper"
+            else "no G3: a mirror\nimage about 90°"
+        )
+        ax_a.text(
+            *((178, 8, note) if rule == "paper" else (94, 6, note)),
+            fontsize=6.5,
+            color="0.25",
+            ha="right" if rule == "paper" else "left",
+            va="bottom",
+        )
+        ax_n.text(
+            2,
+            2.95,
+            (
+                "G2: $\\|d\\|\\leq 1$ for $c>0$ iff $\\alpha\\leq 2$;\n"
+                "$\\|d\\| > 1$ for $c<0$, $\\alpha>0$"
+                if rule == "paper"
+                else "$\\|d\\|\\leq 1$ for every $c$ when $\\alpha\\leq 2$"
+            ),
+            fontsize=6.5,
+            color="0.25",
+            ha="left",
+            va="top",
+        )
         ax_a.set_ylabel(r"$\angle(d, v)$ [deg]")
         ax_n.set_ylabel(r"$\|d\|$  ($\|\hat g\| = 1$)")
         ax_a.set_ylim(-3, 183)
         ax_a.set_yticks([0, 45, 90, 135, 180])
         ax_n.set_ylim(-0.05, 3.1)
-        ax_a.set_title(f"({'a' if i == 0 else 'c'}) {names[rule]}", loc="left",
-                       fontweight="bold")
-        ax_n.set_title(f"({'b' if i == 0 else 'd'}) {names[rule]}", loc="left",
-                       fontweight="bold")
+        ax_a.set_title(f"({'a' if i == 0 else 'c'}) {names[rule]}", loc="left", fontweight="bold")
+        ax_n.set_title(f"({'b' if i == 0 else 'd'}) {names[rule]}", loc="left", fontweight="bold")
     for ax in axes[1]:
         ax.set_xlabel(r"$\angle(\hat g, v)$ [deg]")
         ax.set_xticks([0, 45, 90, 135, 180])
         ax.set_xlim(0, 180)
     handles = [Line2D([], [], color=colors[a], lw=1.3, label=rf"$\alpha={a:g}$") for a in ALPHAS]
-    handles += [Line2D([], [], color="0.2", lw=1.3, label="sympy closed form (G1–G3)"),
-                Line2D([], [], color="0.2", ls="none", marker="o", mfc="none", mew=0.8,
-                       label="xsam_direction (implementation)")]
-    fig.legend(handles=handles, loc="outside lower center", ncols=7, fontsize=6.2,
-               columnspacing=1.2, handlelength=1.5)
+    handles += [
+        Line2D([], [], color="0.2", lw=1.3, label="sympy closed form (G1–G3)"),
+        Line2D(
+            [],
+            [],
+            color="0.2",
+            ls="none",
+            marker="o",
+            mfc="none",
+            mew=0.8,
+            label="xsam_direction (implementation)",
+        ),
+    ]
+    fig.legend(
+        handles=handles,
+        loc="outside lower center",
+        ncols=7,
+        fontsize=6.2,
+        columnspacing=1.2,
+        handlelength=1.5,
+    )
     return fig

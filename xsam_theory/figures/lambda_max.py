@@ -36,14 +36,23 @@ from xsam_theory.symbolic import quadratic as symq
 from xsam_theory.trajectory import SpectralMonitor, run_trajectory
 
 ID = "lambda-max"
-TITLE = ("lambda_max during full-batch MLP training with the GD and SAM edges, and at matched "
-         "training loss (P-LMAX)")
-SUMMARY = ("lambda_max along full-batch MLP training for GD, SAM, Eigen-SAM, X-SAM with GD's 2/eta "
-           "and SAM's gradient-dependent edge; P-LMAX: lambda_max against training loss per "
-           "method at the matched loss levels and the end of the budget")
+TITLE = (
+    "lambda_max during full-batch MLP training with the GD and SAM edges, and at matched "
+    "training loss (P-LMAX)"
+)
+SUMMARY = (
+    "lambda_max along full-batch MLP training for GD, SAM, Eigen-SAM, X-SAM with GD's 2/eta "
+    "and SAM's gradient-dependent edge; P-LMAX: lambda_max against training loss per "
+    "method at the matched loss levels and the end of the budget"
+)
 #: P-LMAX methods drawn, with the figure style each borrows
-PLMAX_METHODS = {"gd": "gd", "sam": "sam", "xsam0.2": "xsam_paper", "xsam0.5": "xsam_symmetric",
-                 "nsam": "nsam"}
+PLMAX_METHODS = {
+    "gd": "gd",
+    "sam": "sam",
+    "xsam0.2": "xsam_paper",
+    "xsam0.5": "xsam_symmetric",
+    "nsam": "nsam",
+}
 
 ETA, RHO, ALPHA = 0.5, 0.05, 0.5
 METHODS = ("gd", "sam", "eigen_sam", "xsam_paper")
@@ -71,14 +80,22 @@ def data(ctx: FigureContext) -> Table:
         "gd": preset("gd", lr=ETA),
         "sam": preset("sam", lr=ETA, rho=RHO),
         "eigen_sam": preset("eigen_sam", lr=ETA, rho=RHO, alpha=ALPHA, **eig),
-        "xsam_paper": preset("xsam_paper", lr=matched_step_length(problem, w0, ETA, RHO),
-                             rho=RHO, alpha=ALPHA, **eig),
+        "xsam_paper": preset(
+            "xsam_paper", lr=matched_step_length(problem, w0, ETA, RHO), rho=RHO, alpha=ALPHA, **eig
+        ),
     }
     table = Table()
     arch = "-".join(map(str, widths))
     for name, cfg in configs.items():
-        traj = run_trajectory(problem, cfg, w0, steps, seed=ctx.seed, iterate_every=None,
-                              monitors=[SpectralMonitor(every=every, tol=1e-10)])
+        traj = run_trajectory(
+            problem,
+            cfg,
+            w0,
+            steps,
+            seed=ctx.seed,
+            iterate_every=None,
+            monitors=[SpectralMonitor(every=every, tol=1e-10)],
+        )
         mon = traj.monitors["spectral"]
         at = mon["step"].astype(int)
         d = traj.diagnostics
@@ -89,8 +106,16 @@ def data(ctx: FigureContext) -> Table:
         if name == "sam":
             cols["sam_edge"] = sam_edge(ETA, RHO, np.where(np.isfinite(g_at), g_at, 1.0))
             cols["sam_edge"][~np.isfinite(g_at)] = np.nan
-        table.add_series(cols, source="trajectory", series=name, lr=cfg.lr, rho=cfg.rho,
-                         alpha=cfg.alpha, widths=arch, loss_fn="squared")
+        table.add_series(
+            cols,
+            source="trajectory",
+            series=name,
+            lr=cfg.lr,
+            rho=cfg.rho,
+            alpha=cfg.alpha,
+            widths=arch,
+            loss_fn="squared",
+        )
     table.add(source="closed_form", series="gd_edge", lambda_max=gd_edge(ETA), lr=ETA)
     _add_matched(table, ctx)
     return table
@@ -104,11 +129,19 @@ def _add_matched(table: Table, ctx: FigureContext) -> None:
         for rec in study["per_seed"]:
             for method, row in rec["methods"].items():
                 for level in LEVELS:
-                    table.add(source="matched", claim_scale=cctx.scale, problem=problem,
-                              seed=rec["seed"], series=method, level=level,
-                              level_loss=rec["levels"].get(level, np.nan),
-                              loss=row["loss_at"][level], lambda_max=row["lambda"][level],
-                              step=row["step"][level], diverged=row["diverged"])
+                    table.add(
+                        source="matched",
+                        claim_scale=cctx.scale,
+                        problem=problem,
+                        seed=rec["seed"],
+                        series=method,
+                        level=level,
+                        level_loss=rec["levels"].get(level, np.nan),
+                        loss=row["loss_at"][level],
+                        lambda_max=row["lambda"][level],
+                        step=row["step"][level],
+                        diverged=row["diverged"],
+                    )
 
 
 def plot(table: Table, ctx: FigureContext) -> Figure:
@@ -121,8 +154,13 @@ def plot(table: Table, ctx: FigureContext) -> Figure:
     matched = table.where(source="matched")
     problems = list(dict.fromkeys(matched.col("problem")))
     for k, problem in enumerate(problems):
-        _plot_matched(matched.where(problem=problem), fig.add_subplot(grid[1, 2 * k:2 * k + 2]),
-                      problem, "cde"[k], legend=k == 0)
+        _plot_matched(
+            matched.where(problem=problem),
+            fig.add_subplot(grid[1, 2 * k : 2 * k + 2]),
+            problem,
+            "cde"[k],
+            legend=k == 0,
+        )
     return fig
 
 
@@ -138,25 +176,31 @@ def _plot_matched(t: Table, ax, problem: str, letter: str, legend: bool) -> None
             lv = m.where(level=level)
             x, y = lv.col("loss"), lv.col("lambda_max")
             keep = np.isfinite(x) & np.isfinite(y) & (x > 0)
-            med.append((np.median(x[keep]), np.median(y[keep])) if keep.any()
-                       else (np.nan, np.nan))
+            med.append((np.median(x[keep]), np.median(y[keep])) if keep.any() else (np.nan, np.nan))
         xs, ys = np.array(med).T
-        ax.plot(xs, ys, color=st["color"], ls=st["ls"], lw=1.0, marker="o", ms=2.5,
-                label=method)
+        ax.plot(xs, ys, color=st["color"], ls=st["ls"], lw=1.0, marker="o", ms=2.5, label=method)
         ax.plot(xs[-1:], ys[-1:], color=st["color"], marker="s", ms=4, ls="none")
     for level in LEVELS[:-1]:
         v = t.where(level=level).col("level_loss")
         v = v[np.isfinite(v) & (v > 0)]
         if v.size:
             ax.axvline(np.median(v), color="0.6", ls=":", lw=0.8)
-            ax.text(np.median(v), 0.02, level, transform=ax.get_xaxis_transform(), fontsize=5,
-                    ha="right", va="bottom", color="0.4", rotation=90)
+            ax.text(
+                np.median(v),
+                0.02,
+                level,
+                transform=ax.get_xaxis_transform(),
+                fontsize=5,
+                ha="right",
+                va="bottom",
+                color="0.4",
+                rotation=90,
+            )
     ax.set_xscale("log")
     ax.invert_xaxis()
     ax.set_xlabel("training loss")
     ax.set_ylabel(r"$\lambda_{\max}$")
-    ax.set_title(f"({letter}) P-LMAX: {problem}", loc="left", fontweight="bold", fontsize=7,
-                 pad=9)
+    ax.set_title(f"({letter}) P-LMAX: {problem}", loc="left", fontweight="bold", fontsize=7, pad=9)
     if legend:
         ax.legend(fontsize=5, loc="best", title="square: end of budget", title_fontsize=5)
 
@@ -168,31 +212,54 @@ def _plot_edges(table: Table, ax, ax_l) -> None:
         r = t.rows[0]
         st = method_style(name)
         step = "step " if name == "xsam_paper" else ""
-        hyper = (step + rf"$\eta={r['lr']:.3g}$" + (rf", $\rho={r['rho']:g}$" if r["rho"] else "")
-                 + (rf", $\alpha={r['alpha']:g}$" if r["alpha"] else ""))
+        hyper = (
+            step
+            + rf"$\eta={r['lr']:.3g}$"
+            + (rf", $\rho={r['rho']:g}$" if r["rho"] else "")
+            + (rf", $\alpha={r['alpha']:g}$" if r["alpha"] else "")
+        )
         lab = f"{st['label']} ({hyper})"
-        ax.plot(t.col("step"), t.col("lambda_max"), color=st["color"], ls=st["ls"], lw=1.2,
-                label=lab)
-        ax_l.semilogy(t.col("step"), t.col("loss"), color=st["color"], ls=st["ls"], lw=1.2,
-                      label=lab)
+        ax.plot(
+            t.col("step"), t.col("lambda_max"), color=st["color"], ls=st["ls"], lw=1.2, label=lab
+        )
+        ax_l.semilogy(
+            t.col("step"), t.col("loss"), color=st["color"], ls=st["ls"], lw=1.2, label=lab
+        )
     edge = table.where(series="gd_edge").rows[0]
-    ax.axhline(edge["lambda_max"], color="k", ls=":", lw=1.0,
-               label=r"GD edge $2/\eta$")
+    ax.axhline(edge["lambda_max"], color="k", ls=":", lw=1.0, label=r"GD edge $2/\eta$")
     sam = traj.where(series="sam")
-    ax.plot(sam.col("step"), sam.col("sam_edge"), color=method_style("sam")["color"], ls=":",
-            lw=1.1, label=r"SAM edge $\lambda_{SAM}(\|g_t\|)$, SAM's $g_t$")
+    ax.plot(
+        sam.col("step"),
+        sam.col("sam_edge"),
+        color=method_style("sam")["color"],
+        ls=":",
+        lw=1.1,
+        label=r"SAM edge $\lambda_{SAM}(\|g_t\|)$, SAM's $g_t$",
+    )
     top = max(np.nanmax(traj.col("lambda_max")), edge["lambda_max"])
     ax.set_ylim(0, top * 1.15)
     ax.set_xlabel("step $t$")
     ax.set_ylabel(r"$\lambda_{\max}(\nabla^2 L(w_t))$")
-    ax.set_title(f"(a) MLP {traj.rows[0]['widths']}, squared loss, full batch", loc="left",
-                 fontweight="bold")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=2, fontsize=5.9,
-              columnspacing=1.0)
+    ax.set_title(
+        f"(a) MLP {traj.rows[0]['widths']}, squared loss, full batch", loc="left", fontweight="bold"
+    )
+    ax.legend(
+        loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=2, fontsize=5.9, columnspacing=1.0
+    )
     ax_l.set_xlabel("step $t$")
     ax_l.set_ylabel("training loss (squared)")
     ax_l.set_title("(b) training loss", loc="left", fontweight="bold")
     # below panel (b)'s axis label, right-aligned: clear of the legend under panel (a)
-    ax_l.text(1.0, -0.24, "X-SAM's normalized step has a\nfixed length: with a constant "
-              r"$\eta$" "\n" r"it stays in an $O(\eta)$ neighbourhood",
-              transform=ax_l.transAxes, ha="right", va="top", fontsize=5.5, color="0.3")
+    ax_l.text(
+        1.0,
+        -0.24,
+        "X-SAM's normalized step has a\nfixed length: with a constant "
+        r"$\eta$"
+        "\n"
+        r"it stays in an $O(\eta)$ neighbourhood",
+        transform=ax_l.transAxes,
+        ha="right",
+        va="top",
+        fontsize=5.5,
+        color="0.3",
+    )

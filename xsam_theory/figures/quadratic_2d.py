@@ -28,8 +28,10 @@ from xsam_theory.trajectory import run_trajectory
 
 ID = "quadratic-2d"
 TITLE = "SAM and X-SAM on a 2-D ill-conditioned quadratic"
-SUMMARY = ("paths of SAM, X-SAM paper rule (v and -v) and symmetric rule on a 2-D quadratic with "
-           "contours; the closed-form SAM 2-cycle and X-SAM windows marked")
+SUMMARY = (
+    "paths of SAM, X-SAM paper rule (v and -v) and symmetric rule on a 2-D quadratic with "
+    "contours; the closed-form SAM 2-cycle and X-SAM windows marked"
+)
 
 LAMBDAS = (10.0, 0.5)
 W0 = (1.0, 1.6)
@@ -69,27 +71,55 @@ def data(ctx: FigureContext) -> Table:
         traj = run_trajectory(problem, preset(name, **opts), w0, steps, seed=ctx.seed)
         w = traj.iterates
         loss = 0.5 * (l1 * w[:, 0] ** 2 + l2 * w[:, 1] ** 2)
-        table.add_series({"step": traj.iterate_steps, "x": w[:, 0], "y": w[:, 1], "loss": loss},
-                         source="trajectory", series=series, lr=opts["lr"], rho=opts["rho"],
-                         alpha=opts.get("alpha", 0.0), eigvec_sign=opts.get("eigvec_sign", 0),
-                         lambda_1=l1, lambda_2=l2)
+        table.add_series(
+            {"step": traj.iterate_steps, "x": w[:, 0], "y": w[:, 1], "loss": loss},
+            source="trajectory",
+            series=series,
+            lr=opts["lr"],
+            rho=opts["rho"],
+            alpha=opts.get("alpha", 0.0),
+            eigvec_sign=opts.get("eigvec_sign", 0),
+            lambda_1=l1,
+            lambda_2=l2,
+        )
     c_star, _ = symq.sam_two_cycle().func(SAM["lr"], SAM["rho"], l1, l2)
     for sgn in (1.0, -1.0):
-        table.add(source="closed_form", series="sam_two_cycle", x=sgn * float(c_star), y=0.0,
-                  lr=SAM["lr"], rho=SAM["rho"], alpha=0.0, lambda_1=l1, lambda_2=l2)
+        table.add(
+            source="closed_form",
+            series="sam_two_cycle",
+            x=sgn * float(c_star),
+            y=0.0,
+            lr=SAM["lr"],
+            rho=SAM["rho"],
+            alpha=0.0,
+            lambda_1=l1,
+            lambda_2=l2,
+        )
     for series, _, opts in RUNS[1:]:
         lo, hi = window(series, opts["lr"], opts["alpha"])
-        table.add(source="closed_form", series=f"{series}_window", lower=lo, upper=hi,
-                  lr=opts["lr"], rho=opts["rho"], alpha=opts["alpha"],
-                  eigvec_sign=opts["eigvec_sign"], lambda_1=l1, lambda_2=l2)
+        table.add(
+            source="closed_form",
+            series=f"{series}_window",
+            lower=lo,
+            upper=hi,
+            lr=opts["lr"],
+            rho=opts["rho"],
+            alpha=opts["alpha"],
+            eigvec_sign=opts["eigvec_sign"],
+            lambda_1=l1,
+            lambda_2=l2,
+        )
     return table
 
 
 def _label(series: str, row: dict) -> str:
     if series == "sam":
         return rf"SAM $\eta={row['lr']:g}$, $\rho={row['rho']:g}$"
-    base = {"xsam_paper": r"X-SAM paper, $+v$", "xsam_paper_flipped": r"X-SAM paper, $-v$",
-            "xsam_symmetric": "X-SAM symmetric"}[series]
+    base = {
+        "xsam_paper": r"X-SAM paper, $+v$",
+        "xsam_paper_flipped": r"X-SAM paper, $-v$",
+        "xsam_symmetric": "X-SAM symmetric",
+    }[series]
     return base + rf" (step $\eta={row['lr']:g}$, $\alpha={row['alpha']:g}$)"
 
 
@@ -103,32 +133,68 @@ def plot(table: Table, ctx: FigureContext) -> Figure:
     ys = np.linspace(-0.4, 1.8, 221)
     X, Y = np.meshgrid(xs, ys)
     Z = 0.5 * (l1 * X**2 + l2 * Y**2)
-    ax.contour(X, Y, Z, levels=[0.02, 0.1, 0.3, 0.6, 1.0, 1.6, 2.4, 3.4, 4.6, 6.0],
-               colors="0.6", linewidths=0.5, zorder=0)
+    ax.contour(
+        X,
+        Y,
+        Z,
+        levels=[0.02, 0.1, 0.3, 0.6, 1.0, 1.6, 2.4, 3.4, 4.6, 6.0],
+        colors="0.6",
+        linewidths=0.5,
+        zorder=0,
+    )
     handles = []
     for series in traj.unique("series"):
         t = traj.where(series=series)
         st = method_style(series)
         lab = _label(series, t.rows[0])
-        ax.plot(t.col("x"), t.col("y"), color=st["color"], ls=st["ls"], lw=0.7, marker=".",
-                ms=2.5, alpha=0.85, label=lab)
-        handles.append(Line2D([], [], color=st["color"], ls=st["ls"], marker=st["marker"], ms=3,
-                              lw=0.9, label=lab))
+        ax.plot(
+            t.col("x"),
+            t.col("y"),
+            color=st["color"],
+            ls=st["ls"],
+            lw=0.7,
+            marker=".",
+            ms=2.5,
+            alpha=0.85,
+            label=lab,
+        )
+        handles.append(
+            Line2D(
+                [], [], color=st["color"], ls=st["ls"], marker=st["marker"], ms=3, lw=0.9, label=lab
+            )
+        )
     cyc = table.where(source="closed_form", series="sam_two_cycle")
-    ax.plot(cyc.col("x"), cyc.col("y"), ls="none", marker="*", ms=9, mfc="white",
-            mec=method_style("sam")["color"], mew=1.2, zorder=5)
+    ax.plot(
+        cyc.col("x"),
+        cyc.col("y"),
+        ls="none",
+        marker="*",
+        ms=9,
+        mfc="white",
+        mec=method_style("sam")["color"],
+        mew=1.2,
+        zorder=5,
+    )
     ax.plot([W0[0]], [W0[1]], marker="o", color="k", ms=4, zorder=5)
     ax.annotate(r"$w_0$", W0, xytext=(4, 2), textcoords="offset points", fontsize=7)
-    ax.annotate(r"closed-form 2-cycle $\pm c^*v_1$", (cyc.col("x")[0], 0.0),
-                xytext=(0.25, -0.3), textcoords="data", fontsize=6.5,
-                arrowprops=dict(arrowstyle="-", lw=0.5, color="0.3"))
+    ax.annotate(
+        r"closed-form 2-cycle $\pm c^*v_1$",
+        (cyc.col("x")[0], 0.0),
+        xytext=(0.25, -0.3),
+        textcoords="data",
+        fontsize=6.5,
+        arrowprops=dict(arrowstyle="-", lw=0.5, color="0.3"),
+    )
     ax.set_xlabel(rf"$w_1 = \langle w, v_1\rangle$  ($\lambda_1={l1:g}$)")
     ax.set_ylabel(rf"$w_2$  ($\lambda_2={l2:g}$)")
     ax.set_xlim(xs[0], xs[-1])
     ax.set_ylim(ys[0], ys[-1])
     ax.set_aspect("equal")
-    ax.set_title(r"(a) paths on $L=\frac{1}{2}(\lambda_1 w_1^2+\lambda_2 w_2^2)$", loc="left",
-                 fontweight="bold")
+    ax.set_title(
+        r"(a) paths on $L=\frac{1}{2}(\lambda_1 w_1^2+\lambda_2 w_2^2)$",
+        loc="left",
+        fontweight="bold",
+    )
 
     # (b) the coordinate along v1 over the last steps, with the closed-form ranges
     last = 40
@@ -139,25 +205,56 @@ def plot(table: Table, ctx: FigureContext) -> Figure:
         st = method_style(series)
         s = t.col("step")
         keep = s > t_end - last
-        ax_x.plot(s[keep], t.col("x")[keep], color=st["color"], ls="-",
-                  lw=0.6, marker=st["marker"], ms=2.6, zorder=3 + k)
+        ax_x.plot(
+            s[keep],
+            t.col("x")[keep],
+            color=st["color"],
+            ls="-",
+            lw=0.6,
+            marker=st["marker"],
+            ms=2.6,
+            zorder=3 + k,
+        )
         if series != "sam":
             w = table.where(source="closed_form", series=f"{series}_window").rows[0]
-            ax_x.axhspan(w["lower"], w["upper"], xmin=0, xmax=1, color=st["color"], alpha=0.13,
-                         lw=0, zorder=0)
+            ax_x.axhspan(
+                w["lower"],
+                w["upper"],
+                xmin=0,
+                xmax=1,
+                color=st["color"],
+                alpha=0.13,
+                lw=0,
+                zorder=0,
+            )
             for b in (w["lower"], w["upper"]):
                 ax_x.axhline(b, color=st["color"], lw=0.6, ls=st["ls"], zorder=1)
     for c in cyc.col("x"):
         ax_x.axhline(c, color=method_style("sam")["color"], lw=1.0, ls="--", zorder=1)
-    ax_x.text(t_end - last + 1, cyc.col("x").max() * 1.04, r"SAM 2-cycle $\pm c^*$, "
-              r"$c^*=\eta\rho\lambda_1/(2-\eta\lambda_1)$", fontsize=6.5, va="bottom")
+    ax_x.text(
+        t_end - last + 1,
+        cyc.col("x").max() * 1.04,
+        r"SAM 2-cycle $\pm c^*$, "
+        r"$c^*=\eta\rho\lambda_1/(2-\eta\lambda_1)$",
+        fontsize=6.5,
+        va="bottom",
+    )
     ax_x.set_xlabel("step $t$")
     ax_x.set_ylabel(r"$\langle w_t, v_1\rangle$")
     ax_x.set_xlim(t_end - last, t_end + 0.5)
-    ax_x.set_title("(b) along $v_1$; lines, shading: closed forms",
-                   loc="left", fontweight="bold")
+    ax_x.set_title("(b) along $v_1$; lines, shading: closed forms", loc="left", fontweight="bold")
     ax_x.set_ylim(-0.36, 0.42)
-    handles.append(Line2D([], [], ls="none", marker="*", ms=8, mfc="white",
-                          mec=method_style("sam")["color"], label=r"closed-form $\pm c^*v_1$"))
+    handles.append(
+        Line2D(
+            [],
+            [],
+            ls="none",
+            marker="*",
+            ms=8,
+            mfc="white",
+            mec=method_style("sam")["color"],
+            label=r"closed-form $\pm c^*v_1$",
+        )
+    )
     fig.legend(handles=handles, loc="outside lower center", ncols=3, fontsize=6.5)
     return fig

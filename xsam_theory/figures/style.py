@@ -55,7 +55,7 @@ OKABE_ITO = {
     "vermillion": "#D55E00",
     "purple": "#CC79A7",
     "grey": "#7F7F7F",
-    "dark_yellow": "#A08A00",     # the palette's yellow darkened: readable on white
+    "dark_yellow": "#A08A00",  # the palette's yellow darkened: readable on white
 }
 
 RC = {
@@ -82,12 +82,16 @@ RC = {
     "ytick.major.size": 2.5,
     "figure.dpi": 100,
     "savefig.dpi": 220,
-    "savefig.bbox": None,         # the exact width asked for (constrained layout fills it)
-    "pdf.fonttype": 42,           # embed TrueType (no Type 3 fonts, which some venues reject)
+    "savefig.bbox": None,  # the exact width asked for (constrained layout fills it)
+    "pdf.fonttype": 42,  # embed TrueType (no Type 3 fonts, which some venues reject)
     "mathtext.fontset": "dejavusans",
     "image.cmap": "viridis",
-    "axes.prop_cycle": matplotlib.cycler(color=[OKABE_ITO[c] for c in (
-        "blue", "vermillion", "green", "orange", "purple", "sky", "black", "yellow")]),
+    "axes.prop_cycle": matplotlib.cycler(
+        color=[
+            OKABE_ITO[c]
+            for c in ("blue", "vermillion", "green", "orange", "purple", "sky", "black", "yellow")
+        ]
+    ),
 }
 
 
@@ -101,14 +105,16 @@ _METHODS: dict[str, dict[str, Any]] = {
     "sam": dict(color=OKABE_ITO["blue"], ls="-", marker="s", label="SAM"),
     "nsam": dict(color=OKABE_ITO["grey"], ls="-.", marker="x", label=r"X-SAM $\alpha=0$ (NSAM)"),
     "eigen_sam": dict(color=OKABE_ITO["green"], ls="--", marker="D", label="Eigen-SAM"),
-    "xsam_paper": dict(color=OKABE_ITO["vermillion"], ls="-", marker="^",
-                       label="X-SAM paper rule"),
-    "xsam_paper_flipped": dict(color=OKABE_ITO["orange"], ls="--", marker="v",
-                               label=r"X-SAM paper rule, $-v$"),
-    "xsam_symmetric": dict(color=OKABE_ITO["purple"], ls=":", marker="P",
-                           label="X-SAM symmetric rule"),
-    "xsam_projector": dict(color=OKABE_ITO["dark_yellow"], ls="-.", marker="*",
-                           label="X-SAM projector form"),
+    "xsam_paper": dict(color=OKABE_ITO["vermillion"], ls="-", marker="^", label="X-SAM paper rule"),
+    "xsam_paper_flipped": dict(
+        color=OKABE_ITO["orange"], ls="--", marker="v", label=r"X-SAM paper rule, $-v$"
+    ),
+    "xsam_symmetric": dict(
+        color=OKABE_ITO["purple"], ls=":", marker="P", label="X-SAM symmetric rule"
+    ),
+    "xsam_projector": dict(
+        color=OKABE_ITO["dark_yellow"], ls="-.", marker="*", label="X-SAM projector form"
+    ),
 }
 
 
@@ -141,8 +147,9 @@ def figure_style() -> Iterator[None]:
         yield
 
 
-def new_figure(width: float = DOUBLE, height: float = 2.4, *, nrows: int = 1, ncols: int = 1,
-               **subplot_kw: Any) -> tuple[Figure, Any]:
+def new_figure(
+    width: float = DOUBLE, height: float = 2.4, *, nrows: int = 1, ncols: int = 1, **subplot_kw: Any
+) -> tuple[Figure, Any]:
     """A :class:`~matplotlib.figure.Figure` (Agg canvas, constrained layout) and its axes."""
     fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)
@@ -150,8 +157,9 @@ def new_figure(width: float = DOUBLE, height: float = 2.4, *, nrows: int = 1, nc
     return fig, axes
 
 
-def new_columns(width: float, height: float, n: int,
-                width_ratios: tuple[float, ...] | None = None) -> tuple[Figure, list, list[Axes]]:
+def new_columns(
+    width: float, height: float, n: int, width_ratios: tuple[float, ...] | None = None
+) -> tuple[Figure, list, list[Axes]]:
     """A figure of ``n`` side-by-side subfigures with one axes each.
 
     A legend placed with ``subfig.legend(loc="outside lower center")`` sits under its own panel
@@ -169,8 +177,9 @@ def panel_legend(sub: Any, ax: Axes, **kw: Any) -> None:
     sub.legend(handles, labels, loc="outside lower center", **{"ncols": 1, "fontsize": 5.8, **kw})
 
 
-def write_figure(fig: Figure, table: Table, out: str | os.PathLike[str], stem: str, *,
-                 draft: bool = False) -> list[Path]:
+def write_figure(
+    fig: Figure, table: Table, out: str | os.PathLike[str], stem: str, *, draft: bool = False
+) -> list[Path]:
     """Write ``stem.png``, ``stem.pdf`` and ``stem.csv`` under ``out``, each atomically.
 
     Each is a temporary file, then renamed: an interrupted run never leaves a half-written file.

@@ -29,8 +29,11 @@ def _text(x: Any) -> str:
         return str(int(x))
     if isinstance(x, (float, np.floating)):
         f = float(x)
-        return repr(f) if math.isfinite(f) else ("nan" if math.isnan(f) else
-                                                 ("inf" if f > 0 else "-inf"))
+        return (
+            repr(f)
+            if math.isfinite(f)
+            else ("nan" if math.isnan(f) else ("inf" if f > 0 else "-inf"))
+        )
     return str(x)
 
 
@@ -85,8 +88,9 @@ class Table:
         arrays = {k: np.asarray(v) for k, v in columns.items()}
         lengths = {a.shape[0] for a in arrays.values()}
         if len(lengths) != 1:
-            raise ValueError(f"columns must have equal lengths, got "
-                             f"{ {k: a.shape for k, a in arrays.items()} }")
+            raise ValueError(
+                f"columns must have equal lengths, got { {k: a.shape for k, a in arrays.items()} }"
+            )
         n = lengths.pop()
         for i in range(n):
             self.add(**constant, **{k: a[i].item() for k, a in arrays.items()})
@@ -115,7 +119,7 @@ class Table:
     def unique(self, name: str, **match: Any) -> list[Any]:
         """Distinct values of column ``name``, in order of first appearance."""
         out: list[Any] = []
-        for r in (self.where(**match) if match else self):
+        for r in self.where(**match) if match else self:
             v = r.get(name)
             if v is not None and v not in out:
                 out.append(v)

@@ -136,23 +136,27 @@ class LRSchedule(_StrEnum):
 class CorrectionRule(_StrEnum):
     """The four X-SAM forms, as presets over (sign_rule, normalize, coefficient)."""
 
-    PAPER = "paper"                    # d = ĝ_adv − α|⟨ĝ_adv, v⟩| v   (the authors' code)
-    SYMMETRIC = "symmetric"            # d = ĝ_adv − α⟨ĝ_adv, v⟩ v     ("Pnorm")
-    PROJECTOR = "projector"            # d = g_adv − α⟨g_adv, v⟩ v     ("P", Thm 5.1's operator)
+    PAPER = "paper"  # d = ĝ_adv − α|⟨ĝ_adv, v⟩| v   (the authors' code)
+    SYMMETRIC = "symmetric"  # d = ĝ_adv − α⟨ĝ_adv, v⟩ v     ("Pnorm")
+    PROJECTOR = "projector"  # d = g_adv − α⟨g_adv, v⟩ v     ("P", Thm 5.1's operator)
     RAW_PROJECTION = "raw_projection"  # d = ĝ_adv − α|⟨g_adv, v⟩| v   (third-party retyping)
 
     @property
     def switches(self) -> dict[str, Any]:
         """The ``sign_rule``, ``normalize`` and ``coefficient`` values of this form."""
         return {
-            CorrectionRule.PAPER: dict(sign_rule=SignRule.PAPER, normalize=True,
-                                       coefficient=Coefficient.NORMALIZED),
-            CorrectionRule.SYMMETRIC: dict(sign_rule=SignRule.SYMMETRIC, normalize=True,
-                                           coefficient=Coefficient.NORMALIZED),
-            CorrectionRule.PROJECTOR: dict(sign_rule=SignRule.SYMMETRIC, normalize=False,
-                                           coefficient=Coefficient.RAW),
-            CorrectionRule.RAW_PROJECTION: dict(sign_rule=SignRule.PAPER, normalize=True,
-                                                coefficient=Coefficient.RAW),
+            CorrectionRule.PAPER: dict(
+                sign_rule=SignRule.PAPER, normalize=True, coefficient=Coefficient.NORMALIZED
+            ),
+            CorrectionRule.SYMMETRIC: dict(
+                sign_rule=SignRule.SYMMETRIC, normalize=True, coefficient=Coefficient.NORMALIZED
+            ),
+            CorrectionRule.PROJECTOR: dict(
+                sign_rule=SignRule.SYMMETRIC, normalize=False, coefficient=Coefficient.RAW
+            ),
+            CorrectionRule.RAW_PROJECTION: dict(
+                sign_rule=SignRule.PAPER, normalize=True, coefficient=Coefficient.RAW
+            ),
         }[self]
 
 
@@ -169,6 +173,7 @@ _FLOAT_FIELDS = ("lr", "rho", "alpha", "eigen_tol", "momentum", "weight_decay")
 
 
 # -- which method uses which option -----------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class OptionUse:
@@ -201,30 +206,53 @@ _SWITCH = "it is a switch of X-SAM's corrected direction"
 OPTION_USE: dict[str, OptionUse] = {
     "rho": OptionUse(_ASCENT, 0.0, "gd takes no ascent step"),
     "alpha": OptionUse(_EIGVEC, 0.0, "only eigen_sam and xsam have a correction strength"),
-    "perturbation": OptionUse(frozenset({Method.SAM, Method.XSAM}), Perturbation.NORMALIZED,
-                              "only sam and xsam take the ascent step rho g/||g|| or rho g "
-                              "(gd takes none, eigen_sam its own)"),
+    "perturbation": OptionUse(
+        frozenset({Method.SAM, Method.XSAM}),
+        Perturbation.NORMALIZED,
+        "only sam and xsam take the ascent step rho g/||g|| or rho g "
+        "(gd takes none, eigen_sam its own)",
+    ),
     "sign_rule": OptionUse(_XSAM, SignRule.PAPER, _SWITCH),
     "normalize": OptionUse(_XSAM, True, _SWITCH),
     "coefficient": OptionUse(_XSAM, Coefficient.NORMALIZED, _SWITCH),
     "eigvec_source": OptionUse(_EIGVEC, EigvecSource.LANCZOS, _NO_V),
     "refresh_every": OptionUse(_EIGVEC, 1, _NO_V),
-    "power_steps": OptionUse(_EIGVEC, 5, _NO_V, ("eigvec_source", frozenset({EigvecSource.POWER})),
-                             "only power iteration runs a fixed number of steps"),
-    "eigen_tol": OptionUse(_EIGVEC, 0.0, _NO_V,
-                           ("eigvec_source", frozenset({EigvecSource.LANCZOS})),
-                           "only the Lanczos eigensolver has a tolerance"),
-    "eigvec_sign": OptionUse(_EIGVEC, 1, _NO_V,
-                             ("eigvec_source", frozenset({EigvecSource.EXACT,
-                                                          EigvecSource.LANCZOS})),
-                             "power iteration keeps the orientation its iterations give"),
+    "power_steps": OptionUse(
+        _EIGVEC,
+        5,
+        _NO_V,
+        ("eigvec_source", frozenset({EigvecSource.POWER})),
+        "only power iteration runs a fixed number of steps",
+    ),
+    "eigen_tol": OptionUse(
+        _EIGVEC,
+        0.0,
+        _NO_V,
+        ("eigvec_source", frozenset({EigvecSource.LANCZOS})),
+        "only the Lanczos eigensolver has a tolerance",
+    ),
+    "eigvec_sign": OptionUse(
+        _EIGVEC,
+        1,
+        _NO_V,
+        ("eigvec_source", frozenset({EigvecSource.EXACT, EigvecSource.LANCZOS})),
+        "power iteration keeps the orientation its iterations give",
+    ),
     "schedule": OptionUse(_EIGVEC, Schedule.STANDARD, _NO_V),
-    "steps_per_epoch": OptionUse(_EIGVEC, None, _NO_V,
-                                 ("schedule", frozenset({Schedule.REFERENCE})),
-                                 "only the reference schedule restarts its counter each epoch"),
-    "total_steps": OptionUse(frozenset(Method), None, "",
-                             ("lr_schedule", frozenset({LRSchedule.COSINE})),
-                             "only the cosine learning-rate schedule has a length"),
+    "steps_per_epoch": OptionUse(
+        _EIGVEC,
+        None,
+        _NO_V,
+        ("schedule", frozenset({Schedule.REFERENCE})),
+        "only the reference schedule restarts its counter each epoch",
+    ),
+    "total_steps": OptionUse(
+        frozenset(Method),
+        None,
+        "",
+        ("lr_schedule", frozenset({LRSchedule.COSINE})),
+        "only the cosine learning-rate schedule has a length",
+    ),
 }
 
 _EIGVEC_OPTIONS = ("eigvec_source", "refresh_every", "power_steps", "eigen_tol", "eigvec_sign")
@@ -233,10 +261,16 @@ _EIGVEC_OPTIONS = ("eigvec_source", "refresh_every", "power_steps", "eigen_tol",
 #: their off value in the canonical form (the step is identical, diagnostics included).
 VALUE_INERT: tuple[tuple[Callable[[OptimizerConfig], bool], tuple[str, ...], str], ...] = (
     (lambda c: c.rho == 0.0, ("perturbation",), "at rho = 0 there is no ascent step"),
-    (lambda c: c.method is Method.XSAM and c.alpha == 0.0, ("sign_rule", "coefficient"),
-     "at alpha = 0 the correction alpha * gamma * v is zero (c does not depend on them)"),
-    (lambda c: c.method in _EIGVEC and not c.uses_eigvec, _EIGVEC_OPTIONS,
-     "at alpha = 0 under the standard schedule no eigenvector is computed"),
+    (
+        lambda c: c.method is Method.XSAM and c.alpha == 0.0,
+        ("sign_rule", "coefficient"),
+        "at alpha = 0 the correction alpha * gamma * v is zero (c does not depend on them)",
+    ),
+    (
+        lambda c: c.method in _EIGVEC and not c.uses_eigvec,
+        _EIGVEC_OPTIONS,
+        "at alpha = 0 under the standard schedule no eigenvector is computed",
+    ),
 )
 
 
@@ -301,7 +335,9 @@ class OptimizerConfig:
         if self.uses_eigvec and self.alpha > 2.0:
             warnings.warn(
                 f"alpha={self.alpha} lies outside [0, 2]: the norm bound ||d|| <= 1 (G2) fails "
-                "there", UserWarning, stacklevel=3,
+                "there",
+                UserWarning,
+                stacklevel=3,
             )
 
     def _coerce(self) -> None:
@@ -357,14 +393,16 @@ class OptimizerConfig:
             if value == use.off:
                 continue
             if self.method not in use.methods:
-                raise ValueError(f"{name}={_shown(value)} is not used by method "
-                                 f"{self.method_name!r}: {use.why}")
+                raise ValueError(
+                    f"{name}={_shown(value)} is not used by method {self.method_name!r}: {use.why}"
+                )
             if use.needs is not None:
                 other, values = use.needs
                 if getattr(self, other) not in values:
                     raise ValueError(
                         f"{name}={_shown(value)} is not used by method {self.method_name!r} "
-                        f"with {other}={_shown(getattr(self, other))}: {use.needs_why}")
+                        f"with {other}={_shown(getattr(self, other))}: {use.needs_why}"
+                    )
 
     @property
     def uses_eigvec(self) -> bool:
@@ -388,8 +426,11 @@ class OptimizerConfig:
             return "usam"
         if self.method is not Method.XSAM:
             return self.method.value
-        switches = {"sign_rule": self.sign_rule, "normalize": self.normalize,
-                    "coefficient": self.coefficient}
+        switches = {
+            "sign_rule": self.sign_rule,
+            "normalize": self.normalize,
+            "coefficient": self.coefficient,
+        }
         for rule in CorrectionRule:
             if rule.switches == switches:
                 return f"xsam_{rule.value}"
@@ -401,8 +442,7 @@ class OptimizerConfig:
         Returns:
             Their names, in :data:`OPTION_USE` order; the step does not depend on them.
         """
-        inert = {name for condition, names, _ in VALUE_INERT if condition(self)
-                 for name in names}
+        inert = {name for condition, names, _ in VALUE_INERT if condition(self) for name in names}
         return tuple(name for name in OPTION_USE if name in inert)
 
     def canonical(self) -> OptimizerConfig:
@@ -417,8 +457,11 @@ class OptimizerConfig:
             ``self`` with the options of :meth:`inert_options` replaced by
             :data:`OPTION_USE`'s off values.
         """
-        changes = {name: OPTION_USE[name].off for name in self.inert_options()
-                   if getattr(self, name) != OPTION_USE[name].off}
+        changes = {
+            name: OPTION_USE[name].off
+            for name in self.inert_options()
+            if getattr(self, name) != OPTION_USE[name].off
+        }
         return dataclasses.replace(self, **changes) if changes else self
 
     def replace(self, **changes: Any) -> OptimizerConfig:
@@ -432,8 +475,11 @@ class OptimizerConfig:
         dictionaries mean identical steps, so the dictionary is what run hashes are taken of.
         """
         config = self.canonical()
-        return {f.name: (v.value if isinstance(v, Enum) else v)
-                for f in dataclasses.fields(config) for v in [getattr(config, f.name)]}
+        return {
+            f.name: (v.value if isinstance(v, Enum) else v)
+            for f in dataclasses.fields(config)
+            for v in [getattr(config, f.name)]
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> OptimizerConfig:
@@ -470,6 +516,7 @@ def _check_int(name: str, value: Any, lower: int) -> None:
 
 # -- presets: the method names ----------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Preset:
     """A named method: a family, the options that define it, and defaults for the rest.
@@ -502,42 +549,67 @@ class Preset:
 
     def _contradiction(self, key: str, value: Any) -> str:
         wanted = {**self.fixed, key: value}
-        others = [p.name for p in PRESETS.values()
-                  if p is not self and all(k in wanted and wanted[k] == v
-                                           for k, v in p.fixed.items())]
+        others = [
+            p.name
+            for p in PRESETS.values()
+            if p is not self and all(k in wanted and wanted[k] == v for k, v in p.fixed.items())
+        ]
         hint = f"; use preset {' or '.join(map(repr, others))}" if others else ""
-        return (f"{key}={_shown(value)} contradicts preset {self.name!r} ({self.summary}: "
-                f"{key}={_shown(self.fixed[key])}){hint}")
+        return (
+            f"{key}={_shown(value)} contradicts preset {self.name!r} ({self.summary}: "
+            f"{key}={_shown(self.fixed[key])}){hint}"
+        )
 
 
 def _xsam_preset(name: str, rule: CorrectionRule) -> Preset:
-    return Preset(name, f"X-SAM, {rule.value} form",
-                  {"method": Method.XSAM, **rule.switches}, {"alpha": 0.2})
+    return Preset(
+        name, f"X-SAM, {rule.value} form", {"method": Method.XSAM, **rule.switches}, {"alpha": 0.2}
+    )
 
 
 #: method name -> :class:`Preset` (call it with options to get an :class:`OptimizerConfig`)
-PRESETS: dict[str, Preset] = {p.name: p for p in (
-    Preset("gd", "gradient descent", {"method": Method.GD}, {"rho": 0.0}),
-    Preset("usam", "SAM with the unnormalized perturbation rho g",
-           {"method": Method.SAM, "perturbation": Perturbation.UNNORMALIZED}),
-    Preset("sam", "SAM with the normalized perturbation rho g/||g||",
-           {"method": Method.SAM, "perturbation": Perturbation.NORMALIZED}),
-    Preset("nsam", "X-SAM's paper form at alpha = 0, the normalized SAM step",
-           {"method": Method.XSAM, "alpha": 0.0, **CorrectionRule.PAPER.switches}),
-    Preset("eigen_sam", "Eigen-SAM", {"method": Method.EIGEN_SAM}, {"alpha": 0.2}),
-    _xsam_preset("xsam", CorrectionRule.PAPER),
-    _xsam_preset("xsam_paper", CorrectionRule.PAPER),
-    _xsam_preset("xsam_symmetric", CorrectionRule.SYMMETRIC),
-    _xsam_preset("xsam_projector", CorrectionRule.PROJECTOR),
-    _xsam_preset("xsam_raw_projection", CorrectionRule.RAW_PROJECTION),
-)}
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in (
+        Preset("gd", "gradient descent", {"method": Method.GD}, {"rho": 0.0}),
+        Preset(
+            "usam",
+            "SAM with the unnormalized perturbation rho g",
+            {"method": Method.SAM, "perturbation": Perturbation.UNNORMALIZED},
+        ),
+        Preset(
+            "sam",
+            "SAM with the normalized perturbation rho g/||g||",
+            {"method": Method.SAM, "perturbation": Perturbation.NORMALIZED},
+        ),
+        Preset(
+            "nsam",
+            "X-SAM's paper form at alpha = 0, the normalized SAM step",
+            {"method": Method.XSAM, "alpha": 0.0, **CorrectionRule.PAPER.switches},
+        ),
+        Preset("eigen_sam", "Eigen-SAM", {"method": Method.EIGEN_SAM}, {"alpha": 0.2}),
+        _xsam_preset("xsam", CorrectionRule.PAPER),
+        _xsam_preset("xsam_paper", CorrectionRule.PAPER),
+        _xsam_preset("xsam_symmetric", CorrectionRule.SYMMETRIC),
+        _xsam_preset("xsam_projector", CorrectionRule.PROJECTOR),
+        _xsam_preset("xsam_raw_projection", CorrectionRule.RAW_PROJECTION),
+    )
+}
 
 #: Options of the authors' reference training loop.
 REFERENCE_OPTIONS = {
-    "xsam": dict(schedule=Schedule.REFERENCE, eigvec_source=EigvecSource.POWER, refresh_every=5,
-                 power_steps=5),
-    "eigen_sam": dict(schedule=Schedule.REFERENCE, eigvec_source=EigvecSource.POWER,
-                      refresh_every=100, power_steps=5),
+    "xsam": dict(
+        schedule=Schedule.REFERENCE,
+        eigvec_source=EigvecSource.POWER,
+        refresh_every=5,
+        power_steps=5,
+    ),
+    "eigen_sam": dict(
+        schedule=Schedule.REFERENCE,
+        eigvec_source=EigvecSource.POWER,
+        refresh_every=100,
+        power_steps=5,
+    ),
 }
 
 

@@ -44,9 +44,15 @@ def eigen_sam_perturbation(g: Any, v: Any, rho: float, alpha: float) -> Any:
     return rho * (g_hat + (alpha * s) * (v - c_g * g_hat))
 
 
-def xsam_direction(g_adv: Any, v: Any, alpha: float, *, sign_rule: SignRule | str = "paper",
-                   normalize: bool = True,
-                   coefficient: Coefficient | str = "normalized") -> tuple[Any, Any]:
+def xsam_direction(
+    g_adv: Any,
+    v: Any,
+    alpha: float,
+    *,
+    sign_rule: SignRule | str = "paper",
+    normalize: bool = True,
+    coefficient: Coefficient | str = "normalized",
+) -> tuple[Any, Any]:
     r"""X-SAM's corrected descent direction ``d`` and :math:`c = \langle \hat g_{adv}, v\rangle`.
 
     With base :math:`u = \hat g_{adv}` (``normalize``) or :math:`g_{adv}`, coefficient
@@ -71,6 +77,6 @@ def xsam_direction(g_adv: Any, v: Any, alpha: float, *, sign_rule: SignRule | st
     c = xp.vecdot(g_hat, v)
     gamma = c if coefficient is Coefficient.NORMALIZED else xp.vecdot(g_adv, v)
     if sign_rule is SignRule.PAPER:
-        gamma = xp.abs(gamma)          # sign(γ)·γ = |γ|
+        gamma = xp.abs(gamma)  # sign(γ)·γ = |γ|
     base = g_hat if normalize else g_adv
     return base - (alpha * gamma) * v, c

@@ -138,6 +138,7 @@ class StepPlan:
 
 # -- the phase and the plan ---------------------------------------------------------------------
 
+
 def phase_of(config: OptimizerConfig, has_v: bool) -> Phase:
     """The phase of a step.
 
@@ -215,11 +216,16 @@ def plan(config: OptimizerConfig, has_v: bool) -> StepPlan:
     """
     phase = phase_of(config, has_v)
     ascent = ascent_of(config, phase, has_v)
-    return StepPlan(phase=phase, ascent=ascent, descent=descent_of(config, phase, has_v),
-                    second_gradient=ascent is not Ascent.NONE and config.rho != 0.0)
+    return StepPlan(
+        phase=phase,
+        ascent=ascent,
+        descent=descent_of(config, phase, has_v),
+        second_gradient=ascent is not Ascent.NONE and config.rho != 0.0,
+    )
 
 
 # -- the planned formulas -------------------------------------------------------------------------
+
 
 def perturbation(config: OptimizerConfig, ascent: Ascent, g: Any, v: Any) -> Any:
     r"""The perturbation :math:`\varepsilon` that ``ascent`` names.
@@ -244,8 +250,9 @@ def perturbation(config: OptimizerConfig, ascent: Ascent, g: Any, v: Any) -> Any
     return sam_perturbation(g, config.rho, normalize=ascent is Ascent.NORMALIZED)
 
 
-def direction(config: OptimizerConfig, descent: Descent, g_adv: Any,
-              v: Any) -> tuple[Any, Any | None]:
+def direction(
+    config: OptimizerConfig, descent: Descent, g_adv: Any, v: Any
+) -> tuple[Any, Any | None]:
     r"""The descent direction :math:`d` that ``descent`` names, and X-SAM's coefficient.
 
     Args:
@@ -260,14 +267,21 @@ def direction(config: OptimizerConfig, descent: Descent, g_adv: Any,
         :math:`\langle\hat g_{adv}, v\rangle` for ``CORRECTED`` and ``None`` otherwise.
     """
     if descent is Descent.CORRECTED:
-        return xsam_direction(g_adv, v, config.alpha, sign_rule=config.sign_rule,
-                              normalize=config.normalize, coefficient=config.coefficient)
+        return xsam_direction(
+            g_adv,
+            v,
+            config.alpha,
+            sign_rule=config.sign_rule,
+            normalize=config.normalize,
+            coefficient=config.coefficient,
+        )
     if descent is Descent.NORMALIZED:
         return unit(g_adv), None
     return g_adv, None
 
 
 # -- the eigenvector ------------------------------------------------------------------------------
+
 
 def refresh_due(config: OptimizerConfig, step: int, epoch_step: int) -> bool:
     """Whether ``v`` is recomputed before the step with these counters.
@@ -325,6 +339,7 @@ def finish_eigvec(config: OptimizerConfig, v: Any) -> Any:
 
 # -- the counters ---------------------------------------------------------------------------------
 
+
 def advance(config: OptimizerConfig, step: int, epoch_step: int) -> tuple[int, int]:
     """The counters after a completed step.
 
@@ -358,8 +373,11 @@ def epoch_counter_never_restarts(config: OptimizerConfig) -> bool:
     Returns:
         ``uses_eigvec and schedule == "reference" and steps_per_epoch is None``.
     """
-    return (config.uses_eigvec and config.schedule is Schedule.REFERENCE
-            and config.steps_per_epoch is None)
+    return (
+        config.uses_eigvec
+        and config.schedule is Schedule.REFERENCE
+        and config.steps_per_epoch is None
+    )
 
 
 def refresh_never_happens(config: OptimizerConfig) -> bool:
@@ -374,6 +392,9 @@ def refresh_never_happens(config: OptimizerConfig) -> bool:
     Returns:
         ``uses_eigvec and schedule == "reference" and steps_per_epoch <= refresh_every``.
     """
-    return (config.uses_eigvec and config.schedule is Schedule.REFERENCE
-            and config.steps_per_epoch is not None
-            and config.steps_per_epoch <= config.refresh_every)
+    return (
+        config.uses_eigvec
+        and config.schedule is Schedule.REFERENCE
+        and config.steps_per_epoch is not None
+        and config.steps_per_epoch <= config.refresh_every
+    )

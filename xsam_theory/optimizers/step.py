@@ -27,8 +27,7 @@ from xsam_theory.problems.base import Problem, check_vector
 from xsam_theory.spectral import HessianOperator, power_iteration, top_eigenpair
 from xsam_theory.vectors import inner, norm
 
-__all__ = ["OptimizerState", "StepInfo", "finite_eigenpair", "init_state", "learning_rate",
-           "step"]
+__all__ = ["OptimizerState", "StepInfo", "finite_eigenpair", "init_state", "learning_rate", "step"]
 
 
 @dataclass(frozen=True)
@@ -77,13 +76,27 @@ class StepInfo:
     n_grad: int
     n_hvp: int
 
-    FIELDS = ("loss", "grad_norm", "adv_grad_norm", "direction_norm", "c", "angle_g_v",
-              "angle_g_v_free", "angle_d_v", "angle_d_v_free", "eigenvalue", "refreshed", "lr",
-              "n_grad", "n_hvp")
+    FIELDS = (
+        "loss",
+        "grad_norm",
+        "adv_grad_norm",
+        "direction_norm",
+        "c",
+        "angle_g_v",
+        "angle_g_v_free",
+        "angle_d_v",
+        "angle_d_v_free",
+        "eigenvalue",
+        "refreshed",
+        "lr",
+        "n_grad",
+        "n_hvp",
+    )
 
 
-def init_state(problem: Problem, w0: Any, config: OptimizerConfig, *,
-               seed: int = 0) -> OptimizerState:
+def init_state(
+    problem: Problem, w0: Any, config: OptimizerConfig, *, seed: int = 0
+) -> OptimizerState:
     """The state before the first step; ``seed`` draws the first eigenvector start vector."""
     check_vector("w0", w0, problem.dim)
     v_start = None
@@ -128,10 +141,12 @@ def finite_eigenpair(op: HessianOperator, compute: Any) -> Any:
         probe = op.matvec(op.xp.ones((op.dim,), dtype=op.dtype, device=op.device))
         if bool(op.xp.all(op.xp.isfinite(probe))):
             raise
-        raise FloatingPointError("non-finite Hessian-vector products (the Hessian overflows at "
-                                 "this point)") from err
-    if not (math.isfinite(float(res.eigenvalue))
-            and bool(op.xp.all(op.xp.isfinite(res.eigenvector)))):
+        raise FloatingPointError(
+            "non-finite Hessian-vector products (the Hessian overflows at this point)"
+        ) from err
+    if not (
+        math.isfinite(float(res.eigenvalue)) and bool(op.xp.all(op.xp.isfinite(res.eigenvector)))
+    ):
         raise FloatingPointError("non-finite eigenpair (the Hessian overflows at this point)")
     return res
 
@@ -145,8 +160,10 @@ def _refresh(point: Any, state: OptimizerState, config: OptimizerConfig) -> tupl
         def compute() -> Any:
             return power_iteration(op, start, config.power_steps, rayleigh=False)
     else:
+
         def compute() -> Any:
             return top_eigenpair(op, config.eigvec_source.value, v0=start, tol=config.eigen_tol)
+
     res = finite_eigenpair(op, compute)
     return rules.finish_eigvec(config, res.eigenvector), float(res.eigenvalue), op.n_hvp
 
@@ -159,8 +176,9 @@ def _angles(dot: float, norms: float) -> tuple[float, float]:
     return math.degrees(math.acos(cos)), math.degrees(math.acos(abs(cos)))
 
 
-def _adversarial_gradient(problem: Problem, w: Any, g: Any, eps: Any, batch: Any, t: int,
-                          loss: float, rho: float) -> Any:
+def _adversarial_gradient(
+    problem: Problem, w: Any, g: Any, eps: Any, batch: Any, t: int, loss: float, rho: float
+) -> Any:
     r""":math:`\nabla L(w + \varepsilon)` on ``batch``, an overflow reported as divergence.
 
     Raises:
@@ -180,13 +198,16 @@ def _adversarial_gradient(problem: Problem, w: Any, g: Any, eps: Any, batch: Any
         if not bool(xp.all(xp.isfinite(g))):
             what = f"non-finite gradient at the finite iterate of step {t} (loss {loss:.6g})"
         else:
-            what = (f"non-finite perturbed point w + eps at step {t} "
-                    f"(||g|| = {float(norm(g)):.6g}, rho = {rho!r})")
+            what = (
+                f"non-finite perturbed point w + eps at step {t} "
+                f"(||g|| = {float(norm(g)):.6g}, rho = {rho!r})"
+            )
         raise FloatingPointError(what) from err
 
 
-def _base_update(config: OptimizerConfig, state: OptimizerState, d: Any,
-                 eta: float) -> tuple[Any, Any]:
+def _base_update(
+    config: OptimizerConfig, state: OptimizerState, d: Any, eta: float
+) -> tuple[Any, Any]:
     r"""PyTorch SGD's update from direction ``d``: ``(w⁺, momentum buffer)``.
 
     :math:`b^+ = \mu b + (d + \lambda_{wd} w)` (the first step starts from
@@ -202,8 +223,19 @@ def _base_update(config: OptimizerConfig, state: OptimizerState, d: Any,
     return w - eta * update, buf
 
 
-def _info(point_loss: float, g: Any, g_adv: Any, d: Any, v: Any, c: Any, eigenvalue: float,
-          refreshed: bool, eta: float, n_grad: int, n_hvp: int) -> StepInfo:
+def _info(
+    point_loss: float,
+    g: Any,
+    g_adv: Any,
+    d: Any,
+    v: Any,
+    c: Any,
+    eigenvalue: float,
+    refreshed: bool,
+    eta: float,
+    n_grad: int,
+    n_hvp: int,
+) -> StepInfo:
     """The step's diagnostics (norms reused where two vectors are the same object)."""
     g_norm = float(norm(g))
     adv_norm = g_norm if g_adv is g else float(norm(g_adv))
@@ -214,15 +246,26 @@ def _info(point_loss: float, g: Any, g_adv: Any, d: Any, v: Any, c: Any, eigenva
         a_g, a_g_free = _angles(float(inner(g, v)), g_norm * v_norm)
         a_d, a_d_free = _angles(float(inner(d, v)), d_norm * v_norm)
     return StepInfo(
-        loss=point_loss, grad_norm=g_norm, adv_grad_norm=adv_norm, direction_norm=d_norm,
-        c=math.nan if c is None else float(c), angle_g_v=a_g, angle_g_v_free=a_g_free,
-        angle_d_v=a_d, angle_d_v_free=a_d_free, eigenvalue=eigenvalue, refreshed=refreshed,
-        lr=eta, n_grad=n_grad, n_hvp=n_hvp,
+        loss=point_loss,
+        grad_norm=g_norm,
+        adv_grad_norm=adv_norm,
+        direction_norm=d_norm,
+        c=math.nan if c is None else float(c),
+        angle_g_v=a_g,
+        angle_g_v_free=a_g_free,
+        angle_d_v=a_d,
+        angle_d_v_free=a_d_free,
+        eigenvalue=eigenvalue,
+        refreshed=refreshed,
+        lr=eta,
+        n_grad=n_grad,
+        n_hvp=n_hvp,
     )
 
 
-def step(problem: Problem, state: OptimizerState, config: OptimizerConfig,
-         batch: Any = None) -> tuple[OptimizerState, StepInfo]:
+def step(
+    problem: Problem, state: OptimizerState, config: OptimizerConfig, batch: Any = None
+) -> tuple[OptimizerState, StepInfo]:
     """One optimizer step from ``state`` on ``batch`` (``None``: all data).
 
     The decisions (refresh, phase, ascent, descent, counters) are those of
@@ -254,16 +297,23 @@ def step(problem: Problem, state: OptimizerState, config: OptimizerConfig,
     if refreshed:
         v, eigenvalue, n_hvp = _refresh(point, state, config)
     plan = rules.plan(config, has_v=v is not None)
-    g_adv, n_grad = g, 1                # ∇L(w + 0) = g: no second gradient
+    g_adv, n_grad = g, 1  # ∇L(w + 0) = g: no second gradient
     if plan.second_gradient:
         eps = rules.perturbation(config, plan.ascent, g, v)
-        g_adv, n_grad = _adversarial_gradient(problem, state.w, g, eps, batch, t, loss,
-                                              config.rho), 2
+        g_adv, n_grad = (
+            _adversarial_gradient(problem, state.w, g, eps, batch, t, loss, config.rho),
+            2,
+        )
     d, c = rules.direction(config, plan.descent, g_adv, v)
     w_new, buf = _base_update(config, state, d, eta)
     next_step, epoch_step = rules.advance(config, t, state.epoch_step)
     new_state = dataclasses.replace(
-        state, w=w_new, step=next_step, epoch_step=epoch_step, v=v, momentum=buf,
+        state,
+        w=w_new,
+        step=next_step,
+        epoch_step=epoch_step,
+        v=v,
+        momentum=buf,
         eigenvalue=eigenvalue if refreshed else state.eigenvalue,
     )
     return new_state, _info(loss, g, g_adv, d, v, c, eigenvalue, refreshed, eta, n_grad, n_hvp)

@@ -82,10 +82,10 @@ def _layer_widths(widths: Sequence[int]) -> tuple[int, ...]:
         sizes = tuple(widths)
     except TypeError:
         sizes = (widths,)
-    if len(sizes) < 2 or any(isinstance(d, bool) or not isinstance(d, numbers.Integral)
-                             or d < 1 for d in sizes):
-        raise ValueError(f"widths must hold >= 2 layer sizes, each an integer >= 1, "
-                         f"got {widths!r}")
+    if len(sizes) < 2 or any(
+        isinstance(d, bool) or not isinstance(d, numbers.Integral) or d < 1 for d in sizes
+    ):
+        raise ValueError(f"widths must hold >= 2 layer sizes, each an integer >= 1, got {widths!r}")
     return tuple(int(d) for d in sizes)
 
 
@@ -126,9 +126,9 @@ class _MLPPoint(Point):
         n_layers = len(self.layers)
         for l, (W, b) in enumerate(self.layers):
             z = a @ xp.matrix_transpose(W)
-            z += b                                              # z_l = a_{l-1} W_l^T + b_l
+            z += b  # z_l = a_{l-1} W_l^T + b_l
             if l < n_layers - 1:
-                a, d1 = act.first(xp, z)                        # a_l = phi(z_l), phi'(z_l)
+                a, d1 = act.first(xp, z)  # a_l = phi(z_l), phi'(z_l)
                 self.a.append(a)
                 self.d1.append(d1)
             else:
@@ -137,7 +137,7 @@ class _MLPPoint(Point):
         if self.problem.loss_name == "cross_entropy":
             m = xp.max(self.out, axis=1, keepdims=True)
             logp = self.out - (m + xp.log(xp.sum(xp.exp(self.out - m), axis=1, keepdims=True)))
-            self.P = xp.exp(logp)                                  # softmax(z_L)
+            self.P = xp.exp(logp)  # softmax(z_L)
             data_loss = -xp.sum(self.Y * logp) / n
         else:
             r = self.out - self.Y
@@ -158,17 +158,17 @@ class _MLPPoint(Point):
         else:
             delta = (self.out - self.Y) / n
         self.deltas: list[Any] = [None] * len(self.layers)
-        self.errors: list[Any] = [None] * len(self.layers)   # e_{l-1} = delta_l W_l
+        self.errors: list[Any] = [None] * len(self.layers)  # e_{l-1} = delta_l W_l
         grads_W, grads_b = [None] * len(self.layers), [None] * len(self.layers)
         for l in range(len(self.layers) - 1, -1, -1):
             W, _ = self.layers[l]
             self.deltas[l] = delta
             grads_W[l] = xp.matrix_transpose(delta) @ self.a[l]  # dL/dW_l = delta_l^T a_{l-1}
-            grads_b[l] = xp.sum(delta, axis=0)                    # dL/db_l = sum_i delta_l
+            grads_b[l] = xp.sum(delta, axis=0)  # dL/db_l = sum_i delta_l
             if l > 0:
-                e = delta @ W                                       # e_{l-1} = delta_l W_l
+                e = delta @ W  # e_{l-1} = delta_l W_l
                 self.errors[l - 1] = e
-                delta = self.d1[l - 1] * e                          # delta_{l-1} = phi'(z) * e
+                delta = self.d1[l - 1] * e  # delta_{l-1} = phi'(z) * e
         g = self.problem.flatten(grads_W, grads_b)
         if self.problem.l2:
             g = g + self.problem.l2 * self.w
@@ -199,8 +199,9 @@ class _MLPPoint(Point):
         """
         if self._curvature is None:
             act = self.problem.activation
-            self._curvature = [act.second(self.xp, a, d1) * e
-                               for a, d1, e in zip(self.a[1:], self.d1, self.errors)]
+            self._curvature = [
+                act.second(self.xp, a, d1) * e for a, d1, e in zip(self.a[1:], self.d1, self.errors)
+            ]
         return self._curvature
 
     def hvp_batch(self, V: Any) -> Any:
@@ -230,14 +231,15 @@ class _MLPPoint(Point):
         block = self.problem.hvp_block(self.X.shape[0], self.w)
         if k <= block:
             return self._hvp_block(V)
-        return self.xp.concat([self._hvp_block(V[i : i + block, :]) for i in range(0, k, block)],
-                              axis=0)
+        return self.xp.concat(
+            [self._hvp_block(V[i : i + block, :]) for i in range(0, k, block)], axis=0
+        )
 
     def _hvp_block(self, V: Any) -> Any:
         xp, p = self.xp, self.problem
         k = V.shape[0]
         n = self.X.shape[0]
-        VW, Vb = p.unflatten_batch(V)           # (k, d_l, d_{l-1}), (k, d_l)
+        VW, Vb = p.unflatten_batch(V)  # (k, d_l, d_{l-1}), (k, d_l)
         n_layers = len(self.layers)
         curvature = self._curvature_terms() if n_layers > 1 else []
 
@@ -252,8 +254,9 @@ class _MLPPoint(Point):
             Rz = xp.reshape(self.a[l] @ xp.matrix_transpose(VW_rows), (n, k, d_out))
             Rz += Vb[l]
             if Ra is not None:
-                Rz += xp.reshape(xp.reshape(Ra, (n * k, d_in)) @ xp.matrix_transpose(W),
-                                 (n, k, d_out))
+                Rz += xp.reshape(
+                    xp.reshape(Ra, (n * k, d_in)) @ xp.matrix_transpose(W), (n, k, d_out)
+                )
             Rz_list.append(Rz)
             if l < n_layers - 1:
                 Ra = xp.expand_dims(self.d1[l], axis=1) * Rz
@@ -275,8 +278,9 @@ class _MLPPoint(Point):
             d_out, d_in = W.shape
             delta, a = self.deltas[l], self.a[l]
             # R dL/dW_l = Rdelta^T a_{l-1} + delta^T Ra_{l-1}
-            RgW = xp.reshape(xp.matrix_transpose(xp.reshape(Rdelta, (n, k * d_out))) @ a,
-                             (k, d_out, d_in))
+            RgW = xp.reshape(
+                xp.matrix_transpose(xp.reshape(Rdelta, (n, k * d_out))) @ a, (k, d_out, d_in)
+            )
             if Ra_list[l] is not None:
                 t = xp.matrix_transpose(delta) @ xp.reshape(Ra_list[l], (n, k * d_in))
                 RgW += xp.permute_dims(xp.reshape(t, (d_out, k, d_in)), (1, 0, 2))
@@ -313,8 +317,17 @@ class MLP(Problem):
         l2: L2 coefficient :math:`\kappa \ge 0` (adds :math:`\tfrac\kappa2\|w\|^2`).
     """
 
-    def __init__(self, widths: Sequence[int], X: Any, Y: Any, *, activation: str = "tanh",
-                 loss: str = "cross_entropy", l2: float = 0.0, xp: ModuleType | None = None):
+    def __init__(
+        self,
+        widths: Sequence[int],
+        X: Any,
+        Y: Any,
+        *,
+        activation: str = "tanh",
+        loss: str = "cross_entropy",
+        l2: float = 0.0,
+        xp: ModuleType | None = None,
+    ):
         widths = _layer_widths(widths)
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {tuple(ACTIVATIONS)}, got {activation!r}")
@@ -347,10 +360,18 @@ class MLP(Problem):
 
     # -- constructors ---------------------------------------------------------------------------
     @classmethod
-    def teacher_student(cls, widths: Sequence[int], n_samples: int = 512, *,
-                        teacher_widths: Sequence[int] | None = None, loss: str = "cross_entropy",
-                        activation: str = "tanh", label_noise: float = 0.0, l2: float = 0.0,
-                        seed: int = 0) -> MLP:
+    def teacher_student(
+        cls,
+        widths: Sequence[int],
+        n_samples: int = 512,
+        *,
+        teacher_widths: Sequence[int] | None = None,
+        loss: str = "cross_entropy",
+        activation: str = "tanh",
+        label_noise: float = 0.0,
+        l2: float = 0.0,
+        seed: int = 0,
+    ) -> MLP:
         r"""Data from a seeded random teacher network; the student has layer sizes ``widths``.
 
         :math:`x_i \sim \mathcal N(0, I_{d_0})`; the teacher (tanh, widths ``teacher_widths``,
@@ -375,8 +396,9 @@ class MLP(Problem):
         rng = np.random.default_rng(check_seed(seed))
         X = rng.standard_normal((n_samples, widths[0]))
         w_teacher = math.sqrt(3.0) * torch_default_init(teacher_widths, rng)
-        teacher = cls(teacher_widths, X, np.zeros((n_samples, widths[-1])), loss="squared",
-                      xp=_numpy_xp())
+        teacher = cls(
+            teacher_widths, X, np.zeros((n_samples, widths[-1])), loss="squared", xp=_numpy_xp()
+        )
         out = to_numpy(teacher.at(_numpy_xp().asarray(w_teacher)).outputs)
         if loss == "cross_entropy":
             labels = np.argmax(out, axis=1)
@@ -428,8 +450,7 @@ class MLP(Problem):
         """Inverse of :meth:`unflatten_batch`."""
         xp = namespace(Ws[0])
         k = Ws[0].shape[0]
-        return xp.concat([t for W, b in zip(Ws, bs) for t in (xp.reshape(W, (k, -1)), b)],
-                         axis=1)
+        return xp.concat([t for W, b in zip(Ws, bs) for t in (xp.reshape(W, (k, -1)), b)], axis=1)
 
     # -- protocol -------------------------------------------------------------------------------
     @property
@@ -496,8 +517,10 @@ def _check_targets(Y: np.ndarray, n: int, n_out: int, loss: str) -> np.ndarray:
             if Y.shape[0] != n:
                 raise ValueError(f"labels must have shape ({n},), got {Y.shape}")
             if not np.issubdtype(Y.dtype, np.integer) or Y.min() < 0 or Y.max() >= n_out:
-                raise ValueError(f"labels must be integers in [0, {n_out}), got {Y.dtype} "
-                                 f"in [{Y.min()}, {Y.max()}]")
+                raise ValueError(
+                    f"labels must be integers in [0, {n_out}), got {Y.dtype} "
+                    f"in [{Y.min()}, {Y.max()}]"
+                )
             return np.eye(n_out)[Y]
         if Y.shape != (n, n_out):
             raise ValueError(f"Y must have shape ({n}, {n_out}) or ({n},), got {Y.shape}")

@@ -68,13 +68,21 @@ class Quadratic(Problem):
             (columns of ``eigenvectors``, eigenvalues in descending order).
     """
 
-    def __init__(self, H: Any, b: Any = None, *, eigenvalues: Any = None,
-                 eigenvectors: Any = None, xp: ModuleType | None = None):
+    def __init__(
+        self,
+        H: Any,
+        b: Any = None,
+        *,
+        eigenvalues: Any = None,
+        eigenvectors: Any = None,
+        xp: ModuleType | None = None,
+    ):
         H_np = to_numpy(H)
         check_real("H", H_np)
         if H_np.ndim not in (1, 2) or H_np.size == 0:
             raise ValueError(
-                f"H must be a (d, d) matrix or a (d,) diagonal, got shape {H_np.shape}")
+                f"H must be a (d, d) matrix or a (d,) diagonal, got shape {H_np.shape}"
+            )
         if H_np.ndim == 2 and H_np.shape[0] != H_np.shape[1]:
             raise ValueError(f"H must be square, got shape {H_np.shape}")
         if not np.all(np.isfinite(H_np)):
@@ -101,8 +109,9 @@ class Quadratic(Problem):
 
     # -- constructors ---------------------------------------------------------------------------
     @classmethod
-    def from_spectrum(cls, eigenvalues: Sequence[float], *, seed: int | None = 0,
-                      b: Any = None) -> Quadratic:
+    def from_spectrum(
+        cls, eigenvalues: Sequence[float], *, seed: int | None = 0, b: Any = None
+    ) -> Quadratic:
         r""":math:`H = Q\,\mathrm{diag}(\lambda)\,Q^\top` with a Haar-random orthogonal ``Q``.
 
         ``seed`` (an integer >= 0) draws ``Q``; ``seed=None`` keeps the standard basis
@@ -127,25 +136,41 @@ class Quadratic(Problem):
         return cls(lam, b, eigenvalues=lam[order], eigenvectors=np.eye(lam.size)[:, order])
 
     @classmethod
-    def repeated_top(cls, dim: int, *, top: float = 10.0, multiplicity: int = 2,
-                     rest: tuple[float, float] = (0.1, 5.0), seed: int = 0) -> Quadratic:
+    def repeated_top(
+        cls,
+        dim: int,
+        *,
+        top: float = 10.0,
+        multiplicity: int = 2,
+        rest: tuple[float, float] = (0.1, 5.0),
+        seed: int = 0,
+    ) -> Quadratic:
         """Top eigenvalue ``top`` repeated ``multiplicity`` times, the rest spread over ``rest``."""
         if not 1 <= multiplicity <= dim:
             raise ValueError(f"multiplicity must lie in [1, dim={dim}], got {multiplicity}")
-        lam = np.concatenate([np.full(multiplicity, float(top)),
-                              np.linspace(rest[1], rest[0], dim - multiplicity)])
+        lam = np.concatenate(
+            [np.full(multiplicity, float(top)), np.linspace(rest[1], rest[0], dim - multiplicity)]
+        )
         return cls.from_spectrum(lam, seed=seed)
 
     @classmethod
-    def dominant_negative(cls, dim: int, *, top: float = 5.0, negative: float = -7.0,
-                          rest: tuple[float, float] = (-2.0, 3.0), seed: int = 0) -> Quadratic:
+    def dominant_negative(
+        cls,
+        dim: int,
+        *,
+        top: float = 5.0,
+        negative: float = -7.0,
+        rest: tuple[float, float] = (-2.0, 3.0),
+        seed: int = 0,
+    ) -> Quadratic:
         """An indefinite ``H`` whose most negative eigenvalue dominates in magnitude (F8.3)."""
         if dim < 2:
             raise ValueError(f"dim must be >= 2, got {dim}")
         if not -negative > top > 0:
             raise ValueError(f"need -negative > top > 0, got top={top}, negative={negative}")
-        lam = np.concatenate([[float(top)], np.linspace(rest[1], rest[0], dim - 2),
-                              [float(negative)]])
+        lam = np.concatenate(
+            [[float(top)], np.linspace(rest[1], rest[0], dim - 2), [float(negative)]]
+        )
         return cls.from_spectrum(lam, seed=seed)
 
     # -- protocol -------------------------------------------------------------------------------
@@ -163,8 +188,9 @@ class Quadratic(Problem):
     def convert(self, xp: ModuleType, device: Any = None) -> Quadratic:
         """The same quadratic with ``H`` in namespace ``xp`` (on ``device``)."""
         H = xp.asarray(to_numpy(self.H), dtype=xp.float64, device=device)
-        return Quadratic(H, to_numpy(self.b), eigenvalues=self.eigenvalues,
-                         eigenvectors=self.eigenvectors)
+        return Quadratic(
+            H, to_numpy(self.b), eigenvalues=self.eigenvalues, eigenvectors=self.eigenvectors
+        )
 
     @property
     def hessian_matrix(self) -> Any:
@@ -180,4 +206,3 @@ class Quadratic(Problem):
     def _apply_rows(self, V: Any) -> Any:
         # rows of V times H (H symmetric): V H
         return V * self.H if self.diagonal else V @ self.H
-

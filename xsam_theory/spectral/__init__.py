@@ -44,9 +44,15 @@ __all__ = [
 METHODS = ("exact", "lanczos", "power")
 
 
-def top_eigenpair(op: HessianOperator, method: str = "lanczos", *, v0: Any = None,
-                  steps: int | None = None, tol: float | None = None,
-                  seed: int = 0) -> EigenResult:
+def top_eigenpair(
+    op: HessianOperator,
+    method: str = "lanczos",
+    *,
+    v0: Any = None,
+    steps: int | None = None,
+    tol: float | None = None,
+    seed: int = 0,
+) -> EigenResult:
     r"""One eigenpair of ``op`` by the named method.
 
     * ``"exact"``: :func:`exact_top` (dense, ``dim`` HVPs), the algebraic top

@@ -143,5 +143,6 @@ def angle_to_subspace(u: Any, basis: Any) -> float:
     uh = u / n
     p = xp.matmul(uh, B)  # B^T u_hat, shape (m,)
     perp = uh - xp.matmul(B, p)
-    return math.degrees(math.atan2(float(xp.linalg.vector_norm(perp)),
-                                   float(xp.linalg.vector_norm(p))))
+    return math.degrees(
+        math.atan2(float(xp.linalg.vector_norm(perp)), float(xp.linalg.vector_norm(p)))
+    )

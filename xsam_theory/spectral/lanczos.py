@@ -62,9 +62,16 @@ def _linear_operator(op: HessianOperator) -> scipy.sparse.linalg.LinearOperator:
     )
 
 
-def lanczos_eigsh(op: HessianOperator, k: int = 1, *, v0: Any = None, tol: float = 0.0,
-                  maxiter: int | None = None, ncv: int | None = None,
-                  seed: int = 0) -> EigenResult:
+def lanczos_eigsh(
+    op: HessianOperator,
+    k: int = 1,
+    *,
+    v0: Any = None,
+    tol: float = 0.0,
+    maxiter: int | None = None,
+    ncv: int | None = None,
+    seed: int = 0,
+) -> EigenResult:
     r"""Top-``k`` algebraic eigenpairs by ARPACK (``scipy.sparse.linalg.eigsh``, ``which="LA"``).
 
     Computes :math:`\lambda_1 \ge \dots \ge \lambda_k`, the ``k`` largest eigenvalues of the
@@ -104,15 +111,19 @@ def lanczos_eigsh(op: HessianOperator, k: int = 1, *, v0: Any = None, tol: float
     k = _check_k(k, op.dim)
     tol = check_tolerance("tol", tol)
     for name, value in (("maxiter", maxiter), ("ncv", ncv)):
-        if value is not None and (isinstance(value, bool) or
-                                  not isinstance(value, (int, np.integer)) or value < 1):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1
+        ):
             raise ValueError(f"{name} must be an integer >= 1 or None, got {value!r}")
     before = op.n_hvp
     if k >= op.dim:
         dense = exact_top(op, k)
         return EigenResult(
-            eigenvalues=dense.eigenvalues, eigenvectors=dense.eigenvectors,
-            residuals=dense.residuals, n_hvp=op.n_hvp - before, converged=True,
+            eigenvalues=dense.eigenvalues,
+            eigenvectors=dense.eigenvectors,
+            residuals=dense.residuals,
+            n_hvp=op.n_hvp - before,
+            converged=True,
             method=f"lanczos_eigsh->dense (k={k} >= dim={op.dim}: ARPACK needs k < dim)",
             iterations=0,
         )
@@ -143,15 +154,25 @@ def lanczos_eigsh(op: HessianOperator, k: int = 1, *, v0: Any = None, tol: float
     lam_b = xp.asarray(lam, dtype=op.dtype, device=op.device)
     residuals = _column_norms(xp, HV - Vb * xp.reshape(lam_b, (1, -1)))
     return EigenResult(
-        eigenvalues=lam, eigenvectors=Vb, residuals=residuals, n_hvp=op.n_hvp - before,
-        converged=converged, method=f"lanczos_eigsh (ARPACK, which='LA'{note})",
+        eigenvalues=lam,
+        eigenvectors=Vb,
+        residuals=residuals,
+        n_hvp=op.n_hvp - before,
+        converged=converged,
+        method=f"lanczos_eigsh (ARPACK, which='LA'{note})",
         iterations=iterations,
     )
 
 
-def _eigsh_la(A: scipy.sparse.linalg.LinearOperator, k: int, start: np.ndarray, tol: float,
-              maxiter: int | None, ncv: int | None,
-              seed: int) -> tuple[np.ndarray, np.ndarray, str]:
+def _eigsh_la(
+    A: scipy.sparse.linalg.LinearOperator,
+    k: int,
+    start: np.ndarray,
+    tol: float,
+    maxiter: int | None,
+    ncv: int | None,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray, str]:
     r"""``eigsh(which="LA")``, reproducible and robust to a start vector in the null space of ``H``.
 
     ARPACK's internal random vectors (drawn when the Krylov space becomes invariant) are seeded
@@ -162,13 +183,15 @@ def _eigsh_la(A: scipy.sparse.linalg.LinearOperator, k: int, start: np.ndarray, 
     annihilated too, :math:`H = 0` (with probability one) and its top-``k`` pairs are ``0`` with
     any orthonormal vectors (those of the restart, completed by QR).
     """
+
     def run(v0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         # ARPACK draws its own random vectors when the Krylov space becomes invariant (e.g.
         # H = cI, or few distinct eigenvalues); without a seeded generator they come from a
         # process-wide state, and the same call returns different eigenvectors (SPEC §8).
         extra = {"rng": np.random.default_rng([seed, 0xA2])} if _EIGSH_HAS_RNG else {}
-        return scipy.sparse.linalg.eigsh(A, k=k, which="LA", v0=v0, tol=tol, maxiter=maxiter,
-                                         ncv=ncv, **extra)
+        return scipy.sparse.linalg.eigsh(
+            A, k=k, which="LA", v0=v0, tol=tol, maxiter=maxiter, ncv=ncv, **extra
+        )
 
     try:
         lam, V = run(start)
@@ -195,12 +218,14 @@ _EIGSH_HAS_RNG = "rng" in inspect.signature(scipy.sparse.linalg.eigsh).parameter
 
 def _start_annihilated(err: Exception) -> bool:
     """Whether ``err`` is ARPACK's error -9 (SciPy keeps the code only in the message)."""
-    return (not isinstance(err, scipy.sparse.linalg.ArpackNoConvergence)
-            and str(err).startswith("ARPACK error -9:"))
+    return not isinstance(err, scipy.sparse.linalg.ArpackNoConvergence) and str(err).startswith(
+        "ARPACK error -9:"
+    )
 
 
-def lanczos(op: HessianOperator, v0: Any, steps: int, k: int = 1, *, tol: float = 1e-8,
-            seed: int = 0) -> EigenResult:
+def lanczos(
+    op: HessianOperator, v0: Any, steps: int, k: int = 1, *, tol: float = 1e-8, seed: int = 0
+) -> EigenResult:
     r"""Backend-native Lanczos with full reorthogonalization: top-``k`` Ritz pairs after ``steps``.
 
     From :math:`q_1 = v_0/\|v_0\|`, step :math:`j = 1, \dots, m` computes
@@ -304,9 +329,14 @@ def lanczos(op: HessianOperator, v0: Any, steps: int, k: int = 1, *, tol: float 
     if kk < k:
         note += f", only {kk} of k={k} pairs exist"
     return EigenResult(
-        eigenvalues=theta, eigenvectors=Y, residuals=residuals, n_hvp=n_hvp,
-        converged=converged, method=f"lanczos_krylov (full reorthogonalization{note})",
-        iterations=m, residual_estimates=estimates,
+        eigenvalues=theta,
+        eigenvectors=Y,
+        residuals=residuals,
+        n_hvp=n_hvp,
+        converged=converged,
+        method=f"lanczos_krylov (full reorthogonalization{note})",
+        iterations=m,
+        residual_estimates=estimates,
     )
 
 

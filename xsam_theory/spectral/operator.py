@@ -24,8 +24,15 @@ class HessianOperator:
     (:meth:`_apply_one`, :meth:`_apply_rows`), which costs no device synchronisation per HVP.
     """
 
-    def __init__(self, matmat: Callable[[Any], Any], dim: int, *, xp: ModuleType,
-                 dtype: Any, device: Any = None):
+    def __init__(
+        self,
+        matmat: Callable[[Any], Any],
+        dim: int,
+        *,
+        xp: ModuleType,
+        dtype: Any,
+        device: Any = None,
+    ):
         self._matmat = matmat
         self.dim = int(dim)
         self.xp = xp
@@ -37,8 +44,9 @@ class HessianOperator:
     def from_point(cls, point: Any) -> HessianOperator:
         """The Hessian of a :class:`~xsam_theory.problems.base.Point` (reuses its caches)."""
         w = point.w
-        return cls(point.hvp_batch, point.problem.dim, xp=namespace(w), dtype=w.dtype,
-                   device=device_of(w))
+        return cls(
+            point.hvp_batch, point.problem.dim, xp=namespace(w), dtype=w.dtype, device=device_of(w)
+        )
 
     @classmethod
     def from_problem(cls, problem: Any, w: Any, batch: Any = None) -> HessianOperator:

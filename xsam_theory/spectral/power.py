@@ -22,8 +22,15 @@ from xsam_theory.vectors import norm, unit
 __all__ = ["power_iteration", "shifted_power_iteration"]
 
 
-def power_iteration(op: HessianOperator, v0: Any, steps: int, *, rayleigh: bool = True,
-                    tol: float = 1e-8, seed: int = 0) -> EigenResult:
+def power_iteration(
+    op: HessianOperator,
+    v0: Any,
+    steps: int,
+    *,
+    rayleigh: bool = True,
+    tol: float = 1e-8,
+    seed: int = 0,
+) -> EigenResult:
     r"""``steps`` power-iteration steps, reference semantics: the DOMINANT (largest-|λ|) pair.
 
     .. math::
@@ -65,13 +72,19 @@ def power_iteration(op: HessianOperator, v0: Any, steps: int, *, rayleigh: bool 
         EigenResult: One pair, ``method="power"``, ``iterations`` = power steps actually run (HVPs
         in the loop; fewer than ``steps`` only after a zero-branch stop).
     """
-    return _power(op, v0, steps, shift=0.0, rayleigh=rayleigh, tol=tol, seed=seed,
-                  method="power")
+    return _power(op, v0, steps, shift=0.0, rayleigh=rayleigh, tol=tol, seed=seed, method="power")
 
 
-def shifted_power_iteration(op: HessianOperator, v0: Any, steps: int, shift: float, *,
-                            rayleigh: bool = True, tol: float = 1e-8,
-                            seed: int = 0) -> EigenResult:
+def shifted_power_iteration(
+    op: HessianOperator,
+    v0: Any,
+    steps: int,
+    shift: float,
+    *,
+    rayleigh: bool = True,
+    tol: float = 1e-8,
+    seed: int = 0,
+) -> EigenResult:
     r"""Power iteration on :math:`H + \sigma I` (the F8.3 fix): finds the algebraic top for large σ.
 
     .. math::
@@ -101,17 +114,36 @@ def shifted_power_iteration(op: HessianOperator, v0: Any, steps: int, shift: flo
     shift = float(shift)
     if not np.isfinite(shift):
         raise ValueError(f"shift must be finite, got {shift!r}")
-    return _power(op, v0, steps, shift=shift, rayleigh=rayleigh, tol=tol, seed=seed,
-                  method=f"shifted_power (shift={shift!r})")
+    return _power(
+        op,
+        v0,
+        steps,
+        shift=shift,
+        rayleigh=rayleigh,
+        tol=tol,
+        seed=seed,
+        method=f"shifted_power (shift={shift!r})",
+    )
 
 
-def _power(op: HessianOperator, v0: Any, steps: int, *, shift: float, rayleigh: bool,
-           tol: float, seed: int, method: str) -> EigenResult:
+def _power(
+    op: HessianOperator,
+    v0: Any,
+    steps: int,
+    *,
+    shift: float,
+    rayleigh: bool,
+    tol: float,
+    seed: int,
+    method: str,
+) -> EigenResult:
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
         raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
     if not rayleigh and steps < 1:
-        raise ValueError("rayleigh=False needs steps >= 1 (the eigenvalue of the last input "
-                         f"vector comes from the last power step), got steps={steps}")
+        raise ValueError(
+            "rayleigh=False needs steps >= 1 (the eigenvalue of the last input "
+            f"vector comes from the last power step), got steps={steps}"
+        )
     tol = check_tolerance("tol", tol)
     xp = op.xp
     u = _start_vector(op, v0, seed)

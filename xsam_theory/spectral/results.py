@@ -60,9 +60,7 @@ class EigenResult:
             )
         shape = tuple(self.eigenvectors.shape)
         if len(shape) != 2 or shape[1] != lam.shape[0]:
-            raise ValueError(
-                f"eigenvectors must have shape (dim, {lam.shape[0]}), got {shape}"
-            )
+            raise ValueError(f"eigenvectors must have shape (dim, {lam.shape[0]}), got {shape}")
         object.__setattr__(self, "eigenvalues", lam)
         object.__setattr__(self, "residuals", res)
 
@@ -111,7 +109,7 @@ def _start_vector(op: Any, v0: Any, seed: int) -> Any:
     if v0 is None:
         v0 = np.random.default_rng(seed).standard_normal(op.dim)
     elif hasattr(v0, "dtype"):
-        check_real("v0", v0)      # a complex or bool v0 would be cast silently
+        check_real("v0", v0)  # a complex or bool v0 would be cast silently
     v = _to_backend(op, v0)
     shape = tuple(v.shape)
     if shape != (op.dim,):

@@ -32,8 +32,9 @@ class TraceEstimate:
     n_hvp: int
 
 
-def hutchinson_trace(op: HessianOperator, n_probes: int, *, seed: int = 0,
-                     block: int = 16) -> TraceEstimate:
+def hutchinson_trace(
+    op: HessianOperator, n_probes: int, *, seed: int = 0, block: int = 16
+) -> TraceEstimate:
     r"""Hutchinson's unbiased estimate of :math:`\operatorname{tr}(H)` from Rademacher probes.
 
     .. math::
@@ -68,7 +69,7 @@ def hutchinson_trace(op: HessianOperator, n_probes: int, *, seed: int = 0,
     done = 0
     while done < n_probes:
         b = min(int(block), int(n_probes) - done)
-        Z_host = (2.0 * rng.integers(0, 2, size=(b, op.dim)) - 1.0)
+        Z_host = 2.0 * rng.integers(0, 2, size=(b, op.dim)) - 1.0
         Z = xp.asarray(Z_host, dtype=op.dtype, device=op.device)
         HZ = op._apply_rows(Z)
         samples.append(np.asarray(to_numpy(xp.sum(Z * HZ, axis=1)), dtype=float))
@@ -79,5 +80,6 @@ def hutchinson_trace(op: HessianOperator, n_probes: int, *, seed: int = 0,
         stderr = float(np.std(values, ddof=1)) / math.sqrt(values.size)
     else:
         stderr = math.nan
-    return TraceEstimate(estimate=estimate, stderr=stderr, n_probes=int(n_probes),
-                         n_hvp=op.n_hvp - before)
+    return TraceEstimate(
+        estimate=estimate, stderr=stderr, n_probes=int(n_probes), n_hvp=op.n_hvp - before
+    )

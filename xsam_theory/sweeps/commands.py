@@ -67,8 +67,11 @@ def unwritable_file(path: str | os.PathLike[str]) -> str | None:
 
 def check_lease(lease_s: float) -> float:
     """``lease_s`` if it is a positive finite number of seconds, else ``ValueError``."""
-    if isinstance(lease_s, bool) or not isinstance(lease_s, (int, float)) or \
-            not (math.isfinite(lease_s) and lease_s > 0):
+    if (
+        isinstance(lease_s, bool)
+        or not isinstance(lease_s, (int, float))
+        or not (math.isfinite(lease_s) and lease_s > 0)
+    ):
         raise ValueError(f"--lease must be a positive number of seconds, got {lease_s!r}")
     return float(lease_s)
 
@@ -93,11 +96,20 @@ def sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def sweep_command(spec_file: str, *, store: str | None = None, workers: int | None = None,
-                  dask_local: int | None = None, scheduler: str | None = None,
-                  resume: bool = False, quiet: bool = False, force: bool = False,
-                  lease_s: float | None = None,
-                  out: IO[str] | None = None, err: IO[str] | None = None) -> int:
+def sweep_command(
+    spec_file: str,
+    *,
+    store: str | None = None,
+    workers: int | None = None,
+    dask_local: int | None = None,
+    scheduler: str | None = None,
+    resume: bool = False,
+    quiet: bool = False,
+    force: bool = False,
+    lease_s: float | None = None,
+    out: IO[str] | None = None,
+    err: IO[str] | None = None,
+) -> int:
     """Run a sweep spec file; return the exit status.
 
     Exit status 0 when every run is done, 1 when some failed, 2 on a usage, spec or store error
@@ -120,33 +132,52 @@ def sweep_command(spec_file: str, *, store: str | None = None, workers: int | No
             check_run_count(spec.run_count(), force=force)
             executor = make_executor(workers, dask_local=dask_local, scheduler=scheduler)
             with executor:
-                result = run_sweep(spec, store_path, executor=executor, resume=resume,
-                                   progress=False if quiet else err, force=force, **lease)
+                result = run_sweep(
+                    spec,
+                    store_path,
+                    executor=executor,
+                    resume=resume,
+                    progress=False if quiet else err,
+                    force=force,
+                    **lease,
+                )
         except (ValueError, StoreError, ImportError) as e:
             return _error(str(e), err)
         except KeyboardInterrupt:
-            err.write("\ninterrupted: finished runs are stored; rerun with --resume to "
-                      "continue\n")
+            err.write("\ninterrupted: finished runs are stored; rerun with --resume to continue\n")
             return 130
     failed = result.failed
     diverged = sum(r.outcome == "diverged" for r in result.records)
-    out.write(f"{result.name}: {len(result)} runs, {len(result) - len(failed)} done "
-              f"({result.ran} computed now, {result.skipped} already stored), {len(failed)} "
-              f"failed, {diverged} diverged; {result.seconds:.1f} s\n"
-              f"store: {result.store}   (xsam-theory results {result.store})\n")
+    out.write(
+        f"{result.name}: {len(result)} runs, {len(result) - len(failed)} done "
+        f"({result.ran} computed now, {result.skipped} already stored), {len(failed)} "
+        f"failed, {diverged} diverged; {result.seconds:.1f} s\n"
+        f"store: {result.store}   (xsam-theory results {result.store})\n"
+    )
     for r in failed[:5]:
         lines = [ln for ln in r.message.strip().splitlines() if ln.strip()]
-        out.write(f"  failed {r.hash[:12]} {r.method} seed={r.seed}: "
-                  f"{lines[-1].strip() if lines else '?'}\n")
+        out.write(
+            f"  failed {r.hash[:12]} {r.method} seed={r.seed}: "
+            f"{lines[-1].strip() if lines else '?'}\n"
+        )
     if len(failed) > 5:
-        out.write(f"  ... and {len(failed) - 5} more (xsam-theory results {result.store} "
-                  "--where status=failed)\n")
+        out.write(
+            f"  ... and {len(failed) - 5} more (xsam-theory results {result.store} "
+            "--where status=failed)\n"
+        )
     return 1 if failed else 0
 
 
-def results_command(store: str, *, sweep: str | None = None, where: Sequence[str] = (),
-                    csv: str | None = None, columns: str = "varying",
-                    out: IO[str] | None = None, err: IO[str] | None = None) -> int:
+def results_command(
+    store: str,
+    *,
+    sweep: str | None = None,
+    where: Sequence[str] = (),
+    csv: str | None = None,
+    columns: str = "varying",
+    out: IO[str] | None = None,
+    err: IO[str] | None = None,
+) -> int:
     """Print (or write as CSV) the runs of a store, one row per run.
 
     Exit status 2 on a store or filter error.
@@ -158,16 +189,20 @@ def results_command(store: str, *, sweep: str | None = None, where: Sequence[str
         if problem is not None:
             return _error(f"cannot write --csv {csv}: {problem}", err)
     try:
-        with SweepStore(store, read_only=True,
-                        on_warning=lambda m: err.write(f"warning: {m}\n")) as st:
+        with SweepStore(
+            store, read_only=True, on_warning=lambda m: err.write(f"warning: {m}\n")
+        ) as st:
             sweeps = st.sweeps()
             records = st.records(sweep)
         filters = parse_where(where)
         records = filter_rows(records, filters)
     except (ValueError, KeyError, StoreError) as e:
         return _error(str(e).strip("'\""), err)
-    summary = ", ".join(f"{s['name']} ({s['done']}/{s['n_runs']} done, {s['failed']} failed)"
-                        for s in sweeps if sweep is None or s["name"] == sweep)
+    summary = ", ".join(
+        f"{s['name']} ({s['done']}/{s['n_runs']} done, {s['failed']} failed)"
+        for s in sweeps
+        if sweep is None or s["name"] == sweep
+    )
     rows = tidy(records, columns=columns)
     if csv:
         write_csv(rows, csv)

@@ -86,8 +86,9 @@ class Executor(ABC):
         """Release workers and connections."""
 
     @abstractmethod
-    def map_unordered(self, configs: Sequence[Mapping[str, Any]]
-                      ) -> Iterator[dict[str, Any] | None]:
+    def map_unordered(
+        self, configs: Sequence[Mapping[str, Any]]
+    ) -> Iterator[dict[str, Any] | None]:
         """Yield one output per configuration, in completion order, and ``None`` on idle ticks."""
 
     @abstractmethod
@@ -111,10 +112,12 @@ class LocalExecutor(Executor):
     workers instead of waiting for their runs.
     """
 
-    def __init__(self, workers: int | None = None, *, tick: float = 0.5,
-                 mp_context: str | None = None):
-        if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
-                                    or workers < 1):
+    def __init__(
+        self, workers: int | None = None, *, tick: float = 0.5, mp_context: str | None = None
+    ):
+        if workers is not None and (
+            isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
+        ):
             raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
         self.workers = workers or available_cores()
         self.tick = tick
@@ -149,8 +152,9 @@ class LocalExecutor(Executor):
             ctx.set_forkserver_preload(["xsam_theory.sweeps.worker"])
         self._release_workers()
         watched, self._driver_alive = ctx.Pipe(duplex=False)
-        return ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx,
-                                   initializer=watch_driver, initargs=(watched,))
+        return ProcessPoolExecutor(
+            max_workers=self.workers, mp_context=ctx, initializer=watch_driver, initargs=(watched,)
+        )
 
     def _release_workers(self) -> None:
         """Close the pipe the workers watch: those still alive exit."""
@@ -181,12 +185,17 @@ class LocalExecutor(Executor):
             return lost
         except (EOFError, ConnectionError) as e:  # the fork server died while starting
             self._terminate_pool()
-            raise (_start_failure() or RuntimeError(
-                f"the worker processes could not start ({type(e).__name__}: {e}); "
-                "workers=1 (--workers 1) runs in this process")) from e
+            raise (
+                _start_failure()
+                or RuntimeError(
+                    f"the worker processes could not start ({type(e).__name__}: {e}); "
+                    "workers=1 (--workers 1) runs in this process"
+                )
+            ) from e
 
-    def map_unordered(self, configs: Sequence[Mapping[str, Any]]
-                      ) -> Iterator[dict[str, Any] | None]:
+    def map_unordered(
+        self, configs: Sequence[Mapping[str, Any]]
+    ) -> Iterator[dict[str, Any] | None]:
         """Each run's output as it finishes, or ``None`` every ``tick`` seconds of waiting.
 
         Runs of a worker that died are rerun (see :meth:`_lost`); runs still in flight when
@@ -262,8 +271,11 @@ class LocalExecutor(Executor):
                 raise failure
         for h in lost:
             if runs.alone:
-                yield failed_output(h, "its worker process died while it ran alone (killed, "
-                                       "or out of memory?); see the system log")
+                yield failed_output(
+                    h,
+                    "its worker process died while it ran alone (killed, "
+                    "or out of memory?); see the system log",
+                )
             else:
                 runs.suspects.append(h)
 
@@ -289,8 +301,9 @@ class _Dispatch:
     received: bool = False
 
 
-def _collect(done: set[Future[dict[str, Any]]], inflight: dict[Future[dict[str, Any]], str]
-             ) -> tuple[list[dict[str, Any]], bool]:
+def _collect(
+    done: set[Future[dict[str, Any]]], inflight: dict[Future[dict[str, Any]], str]
+) -> tuple[list[dict[str, Any]], bool]:
     """The outputs of the finished futures ``done``, taken out of ``inflight``.
 
     Args:
@@ -359,8 +372,14 @@ def _start_failure(timeout: float = 60.0) -> Exception | None:
     cwd = os.getcwd()
     env = {**os.environ, "XSAM_DRIVER_PATH": os.pathsep.join(p for p in sys.path if p)}
     try:
-        probe = subprocess.run([sys.executable, "-c", _IMPORT_PROBE], cwd=cwd, env=env,
-                               capture_output=True, text=True, timeout=timeout)
+        probe = subprocess.run(
+            [sys.executable, "-c", _IMPORT_PROBE],
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         error, shadowing = _parse_probe(probe.stdout, probe.returncode, probe.stderr)
     except (OSError, subprocess.SubprocessError):
         error, shadowing = "", []
@@ -371,7 +390,8 @@ def _start_failure(timeout: float = 60.0) -> Exception | None:
         return RuntimeError(
             f"the worker processes died before finishing any run: {main_file} starts a sweep "
             "when it is imported, and every worker process imports it. Guard its entry point "
-            "with `if __name__ == \"__main__\":`; workers=1 runs in this process")
+            'with `if __name__ == "__main__":`; workers=1 runs in this process'
+        )
     return None
 
 
@@ -388,17 +408,23 @@ def _parse_probe(stdout: str, returncode: int, stderr: str) -> tuple[str, list[s
 
 
 def _import_failure_message(cwd: str, error: str, shadowing: Sequence[str]) -> str:
-    message = (f"the worker processes could not start: importing xsam_theory in a new Python "
-               f"process in {cwd} failed with {error}")
+    message = (
+        f"the worker processes could not start: importing xsam_theory in a new Python "
+        f"process in {cwd} failed with {error}"
+    )
     if not shadowing:
-        return (message + ". Check that `python -c \"import xsam_theory.sweeps.worker\"` "
-                "works in that directory; workers=1 (--workers 1) runs in this process")
+        return (
+            message + '. Check that `python -c "import xsam_theory.sweeps.worker"` '
+            "works in that directory; workers=1 (--workers 1) runs in this process"
+        )
     modules = ", ".join(_module_name(f) for f in shadowing)
     files = "that file" if len(shadowing) == 1 else "those files"
-    return (message + f". It imported {', '.join(shadowing)} from the working directory (which "
-            f"heads a new process's sys.path) in place of the module(s) {modules} of the "
-            f"standard library or an installed package: rename or move {files}, or run from "
-            "another directory")
+    return (
+        message + f". It imported {', '.join(shadowing)} from the working directory (which "
+        f"heads a new process's sys.path) in place of the module(s) {modules} of the "
+        f"standard library or an installed package: rename or move {files}, or run from "
+        "another directory"
+    )
 
 
 def _module_name(path: str) -> str:
@@ -448,18 +474,32 @@ class DaskExecutor(Executor):
     naming the address.
     """
 
-    def __init__(self, address: str | None = None, *, n_workers: int | None = None,
-                 processes: bool = True, client: Any = None, tick: float = 0.5,
-                 poll: float = 0.02, connect_timeout: float = 5.0):
+    def __init__(
+        self,
+        address: str | None = None,
+        *,
+        n_workers: int | None = None,
+        processes: bool = True,
+        client: Any = None,
+        tick: float = 0.5,
+        poll: float = 0.02,
+        connect_timeout: float = 5.0,
+    ):
         if sum(x is not None for x in (address, client)) > 1:
             raise ValueError("give a scheduler address or a client, not both")
-        if n_workers is not None and (isinstance(n_workers, bool) or
-                                      not isinstance(n_workers, int) or n_workers < 1):
+        if n_workers is not None and (
+            isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1
+        ):
             raise ValueError(f"n_workers must be an integer >= 1, got {n_workers!r}")
-        if (isinstance(connect_timeout, bool) or not isinstance(connect_timeout, (int, float))
-                or not math.isfinite(connect_timeout) or connect_timeout <= 0):
-            raise ValueError("connect_timeout must be a positive number of seconds, got "
-                             f"{connect_timeout!r}")
+        if (
+            isinstance(connect_timeout, bool)
+            or not isinstance(connect_timeout, (int, float))
+            or not math.isfinite(connect_timeout)
+            or connect_timeout <= 0
+        ):
+            raise ValueError(
+                f"connect_timeout must be a positive number of seconds, got {connect_timeout!r}"
+            )
         self.connect_timeout = float(connect_timeout)
         self.address = address
         self.n_workers = n_workers
@@ -492,8 +532,11 @@ class DaskExecutor(Executor):
                 self._client = _connect(distributed, self.address, self.connect_timeout)
             else:
                 self._cluster = distributed.LocalCluster(
-                    n_workers=self.n_workers or available_cores(), threads_per_worker=1,
-                    processes=self.processes, dashboard_address=":0")
+                    n_workers=self.n_workers or available_cores(),
+                    threads_per_worker=1,
+                    processes=self.processes,
+                    dashboard_address=":0",
+                )
                 self._client = distributed.Client(self._cluster)
             self._owns_client = True
         return self._client
@@ -507,8 +550,9 @@ class DaskExecutor(Executor):
             self._cluster.close()
             self._cluster = None
 
-    def map_unordered(self, configs: Sequence[Mapping[str, Any]]
-                      ) -> Iterator[dict[str, Any] | None]:
+    def map_unordered(
+        self, configs: Sequence[Mapping[str, Any]]
+    ) -> Iterator[dict[str, Any] | None]:
         """Submit one task per configuration, keyed by its run hash, and yield the outputs.
 
         Outputs come in completion order, with ``None`` on idle ticks; a task that raised (a
@@ -566,20 +610,26 @@ def _import_distributed() -> Any:
     try:
         import distributed
     except ImportError as e:
-        raise ImportError("the Dask executor needs dask.distributed: "
-                          "pip install 'xsam-theory[sweeps]' (or 'dask[distributed]')") from e
+        raise ImportError(
+            "the Dask executor needs dask.distributed: "
+            "pip install 'xsam-theory[sweeps]' (or 'dask[distributed]')"
+        ) from e
     return distributed
 
 
-def make_executor(workers: int | None = None, *, dask_local: int | None = None,
-                  scheduler: str | None = None) -> Executor:
+def make_executor(
+    workers: int | None = None, *, dask_local: int | None = None, scheduler: str | None = None
+) -> Executor:
     """The executor the CLI options describe.
 
     ``scheduler`` (a Dask address), ``dask_local`` (a LocalCluster of that many workers), or
     else a local pool of ``workers`` processes.
     """
-    given = [name for name, v in (("workers", workers), ("dask_local", dask_local),
-                                  ("scheduler", scheduler)) if v is not None]
+    given = [
+        name
+        for name, v in (("workers", workers), ("dask_local", dask_local), ("scheduler", scheduler))
+        if v is not None
+    ]
     if len(given) > 1:
         raise ValueError(f"choose one executor, got {given}")
     if scheduler is not None:

@@ -72,27 +72,38 @@ class ProblemFactory:
     init: Callable[[Problem, int], Any] | None = None
 
 
-def _quadratic(eigenvalues: Sequence[float], seed: int | None = 0,
-               b: Sequence[float] | None = None) -> Quadratic:
+def _quadratic(
+    eigenvalues: Sequence[float], seed: int | None = 0, b: Sequence[float] | None = None
+) -> Quadratic:
     return Quadratic.from_spectrum(eigenvalues, seed=seed, b=_array(b))
 
 
-def _quadratic_diagonal(eigenvalues: Sequence[float],
-                        b: Sequence[float] | None = None) -> Quadratic:
+def _quadratic_diagonal(
+    eigenvalues: Sequence[float], b: Sequence[float] | None = None
+) -> Quadratic:
     return Quadratic.diagonal_from(eigenvalues, b=_array(b))
 
 
-def _quadratic_repeated_top(dim: int, top: float = 10.0, multiplicity: int = 2,
-                            rest: Sequence[float] = (0.1, 5.0), seed: int = 0) -> Quadratic:
-    return Quadratic.repeated_top(dim, top=top, multiplicity=multiplicity, rest=tuple(rest),
-                                  seed=seed)
+def _quadratic_repeated_top(
+    dim: int,
+    top: float = 10.0,
+    multiplicity: int = 2,
+    rest: Sequence[float] = (0.1, 5.0),
+    seed: int = 0,
+) -> Quadratic:
+    return Quadratic.repeated_top(
+        dim, top=top, multiplicity=multiplicity, rest=tuple(rest), seed=seed
+    )
 
 
-def _quadratic_dominant_negative(dim: int, top: float = 5.0, negative: float = -7.0,
-                                 rest: Sequence[float] = (-2.0, 3.0),
-                                 seed: int = 0) -> Quadratic:
-    return Quadratic.dominant_negative(dim, top=top, negative=negative, rest=tuple(rest),
-                                       seed=seed)
+def _quadratic_dominant_negative(
+    dim: int,
+    top: float = 5.0,
+    negative: float = -7.0,
+    rest: Sequence[float] = (-2.0, 3.0),
+    seed: int = 0,
+) -> Quadratic:
+    return Quadratic.dominant_negative(dim, top=top, negative=negative, rest=tuple(rest), seed=seed)
 
 
 def _factorization(n: int = 1, depth: int = 2) -> Factorization:
@@ -107,12 +118,26 @@ def _ravine(lam0: float = 5.0) -> Ravine:
     return Ravine(lam0)
 
 
-def _mlp_teacher_student(widths: Sequence[int], n_samples: int = 512,
-                         teacher_widths: Sequence[int] | None = None,
-                         loss: str = "cross_entropy", activation: str = "tanh",
-                         label_noise: float = 0.0, l2: float = 0.0, seed: int = 0) -> MLP:
-    return MLP.teacher_student(widths, n_samples, teacher_widths=teacher_widths, loss=loss,
-                               activation=activation, label_noise=label_noise, l2=l2, seed=seed)
+def _mlp_teacher_student(
+    widths: Sequence[int],
+    n_samples: int = 512,
+    teacher_widths: Sequence[int] | None = None,
+    loss: str = "cross_entropy",
+    activation: str = "tanh",
+    label_noise: float = 0.0,
+    l2: float = 0.0,
+    seed: int = 0,
+) -> MLP:
+    return MLP.teacher_student(
+        widths,
+        n_samples,
+        teacher_widths=teacher_widths,
+        loss=loss,
+        activation=activation,
+        label_noise=label_noise,
+        l2=l2,
+        seed=seed,
+    )
 
 
 def _mlp_init(problem: Problem, seed: int) -> Any:
@@ -133,8 +158,9 @@ PROBLEMS: dict[str, ProblemFactory] = {
 }
 
 
-def register_problem(name: str, build: Callable[..., Problem], *,
-                     init: Callable[[Problem, int], Any] | None = None) -> None:
+def register_problem(
+    name: str, build: Callable[..., Problem], *, init: Callable[[Problem, int], Any] | None = None
+) -> None:
     """Add a named problem factory.
 
     Workers in other processes see it only if the module that calls this is imported there too;
@@ -160,8 +186,10 @@ def problem_factory(name: Any) -> ProblemFactory:
     try:
         return PROBLEMS[name]
     except KeyError:
-        raise ValueError(f"problem.name must be one of {sorted(PROBLEMS)} or "
-                         f"'package.module:function', got {name!r}") from None
+        raise ValueError(
+            f"problem.name must be one of {sorted(PROBLEMS)} or "
+            f"'package.module:function', got {name!r}"
+        ) from None
 
 
 def check_problem(spec: Mapping[str, Any]) -> None:
@@ -173,8 +201,10 @@ def check_problem(spec: Mapping[str, Any]) -> None:
     try:
         inspect.signature(factory.build).bind(**params)
     except TypeError as e:
-        raise ValueError(f"problem {spec['name']!r}: bad parameters {sorted(params)}: {e}; "
-                         f"it takes {inspect.signature(factory.build)}") from None
+        raise ValueError(
+            f"problem {spec['name']!r}: bad parameters {sorted(params)}: {e}; "
+            f"it takes {inspect.signature(factory.build)}"
+        ) from None
 
 
 def build_problem(spec: Mapping[str, Any]) -> Problem:
@@ -188,8 +218,7 @@ def build_problem(spec: Mapping[str, Any]) -> Problem:
     return factory.build(**{k: v for k, v in spec.items() if k != "name"})
 
 
-INIT_KINDS = {"default": {"seed", "scale"}, "normal": {"seed", "scale"},
-              "explicit": {"w0"}}
+INIT_KINDS = {"default": {"seed", "scale"}, "normal": {"seed", "scale"}, "explicit": {"w0"}}
 
 
 def check_init(spec: Mapping[str, Any]) -> None:
@@ -201,21 +230,30 @@ def check_init(spec: Mapping[str, Any]) -> None:
         raise ValueError(f"init.kind must be one of {sorted(INIT_KINDS)}, got {kind!r}")
     extra = set(spec) - {"kind"} - INIT_KINDS[kind]
     if extra:
-        raise ValueError(f"init kind {kind!r} takes {sorted(INIT_KINDS[kind])}, "
-                         f"got also {sorted(extra)}")
+        raise ValueError(
+            f"init kind {kind!r} takes {sorted(INIT_KINDS[kind])}, got also {sorted(extra)}"
+        )
     if kind == "explicit" and "w0" not in spec:
         raise ValueError("init kind 'explicit' needs w0 = [...]")
     seed = spec.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
         raise ValueError(f"init.seed must be an integer >= 0, got {seed!r}")
     scale = spec.get("scale", 1.0)
-    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or \
-            not (math.isfinite(scale) and scale > 0):
+    if (
+        isinstance(scale, bool)
+        or not isinstance(scale, (int, float))
+        or not (math.isfinite(scale) and scale > 0)
+    ):
         raise ValueError(f"init.scale must be a positive number, got {scale!r}")
 
 
-def initial_point(problem: Problem, spec: Mapping[str, Any], run_seed: int, *,
-                  default_init: Callable[[Problem, int], Any] | None = None) -> np.ndarray:
+def initial_point(
+    problem: Problem,
+    spec: Mapping[str, Any],
+    run_seed: int,
+    *,
+    default_init: Callable[[Problem, int], Any] | None = None,
+) -> np.ndarray:
     """The initial point an ``init`` table describes, drawn from ``init.seed``.
 
     The seed defaults to the run seed. ``default``: ``default_init(problem, seed)`` (the factory's
@@ -240,8 +278,10 @@ def initial_point(problem: Problem, spec: Mapping[str, Any], run_seed: int, *,
 
 #: type name -> (class, the quantities it records)
 MONITORS: dict[str, tuple[type, tuple[str, ...]]] = {
-    "spectral": (SpectralMonitor, ("lambda_max", "angle_g_top", "angle_g_top_free",
-                                   "angle_v_top_free", "n_hvp", "step")),
+    "spectral": (
+        SpectralMonitor,
+        ("lambda_max", "angle_g_top", "angle_g_top_free", "angle_v_top_free", "n_hvp", "step"),
+    ),
     "trace": (TraceMonitor, ("trace", "trace_stderr", "n_hvp", "step")),
 }
 
@@ -251,8 +291,7 @@ def resolve_monitors(specs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]
     out = []
     for i, spec in enumerate(specs):
         if not isinstance(spec, Mapping) or spec.get("type") not in MONITORS:
-            raise ValueError(f"monitors[{i}] needs type = one of {sorted(MONITORS)}, "
-                             f"got {spec!r}")
+            raise ValueError(f"monitors[{i}] needs type = one of {sorted(MONITORS)}, got {spec!r}")
         cls = MONITORS[spec["type"]][0]
         params = {k: v for k, v in spec.items() if k != "type"}
         try:
@@ -268,8 +307,7 @@ def resolve_monitors(specs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]
 
 def build_monitors(specs: Sequence[Mapping[str, Any]]) -> list[Any]:
     """Monitor objects from resolved monitor tables."""
-    return [MONITORS[s["type"]][0](**{k: v for k, v in s.items() if k != "type"})
-            for s in specs]
+    return [MONITORS[s["type"]][0](**{k: v for k, v in s.items() if k != "type"}) for s in specs]
 
 
 # -- scalar results -----------------------------------------------------------------------------
@@ -294,8 +332,11 @@ BUILTIN_RESULTS = {
     "final_lambda_max": "alias of spectral.lambda_max:last",
     "final_trace": "alias of trace.trace:last",
 }
-_ALIASES = {"min_loss": "diag.loss:min", "final_lambda_max": "spectral.lambda_max:last",
-            "final_trace": "trace.trace:last"}
+_ALIASES = {
+    "min_loss": "diag.loss:min",
+    "final_lambda_max": "spectral.lambda_max:last",
+    "final_trace": "trace.trace:last",
+}
 #: ``final_loss@SPLIT`` / ``final_accuracy@SPLIT``: the final iterate evaluated on the problem's
 #: held-out split ``SPLIT``, i.e. on ``problem.held_out[SPLIT]`` (a problem on other data with the
 #: same parameters, e.g. :func:`xsam_theory.data.mlp_problem`'s ``"val"`` and ``"test"``)
@@ -309,10 +350,12 @@ def _check_expression(expr: str, monitors: Sequence[Mapping[str, Any]]) -> str:
         return expr
     m = _EXPR.fullmatch(expr) if isinstance(expr, str) else None
     if m is None:
-        raise ValueError(f"result {expr!r} is neither one of {sorted(BUILTIN_RESULTS)}, "
-                         "final_loss@SPLIT / final_accuracy@SPLIT (a held-out split), nor "
-                         "SOURCE.QUANTITY[:REDUCER] (e.g. 'spectral.lambda_max:last', "
-                         "'diag.angle_d_v:mean')")
+        raise ValueError(
+            f"result {expr!r} is neither one of {sorted(BUILTIN_RESULTS)}, "
+            "final_loss@SPLIT / final_accuracy@SPLIT (a held-out split), nor "
+            "SOURCE.QUANTITY[:REDUCER] (e.g. 'spectral.lambda_max:last', "
+            "'diag.angle_d_v:mean')"
+        )
     source, quantity, reducer = m["source"], m["quantity"], m["reducer"] or "last"
     if reducer not in REDUCERS:
         raise ValueError(f"result {expr!r}: reducer must be one of {sorted(REDUCERS)}")
@@ -321,16 +364,19 @@ def _check_expression(expr: str, monitors: Sequence[Mapping[str, Any]]) -> str:
     else:
         by_name = {mon["name"]: mon for mon in monitors}
         if source not in by_name:
-            raise ValueError(f"result {expr!r} needs a monitor named {source!r}; the sweep has "
-                             f"{sorted(by_name) or 'none'} (and 'diag' for per-step values)")
+            raise ValueError(
+                f"result {expr!r} needs a monitor named {source!r}; the sweep has "
+                f"{sorted(by_name) or 'none'} (and 'diag' for per-step values)"
+            )
         known = MONITORS[by_name[source]["type"]][1]
     if quantity not in known:
         raise ValueError(f"result {expr!r}: {source!r} records {sorted(known)}")
     return f"{source}.{quantity}:{reducer}"
 
 
-def resolve_results(results: Sequence[str] | Mapping[str, str],
-                    monitors: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+def resolve_results(
+    results: Sequence[str] | Mapping[str, str], monitors: Sequence[Mapping[str, Any]]
+) -> dict[str, str]:
     """``{column: canonical expression}`` from a list of names/expressions or a table.
 
     An expression is a built-in name (:data:`BUILTIN_RESULTS`), ``final_loss@SPLIT`` or
@@ -358,13 +404,15 @@ def default_results(monitors: Sequence[Mapping[str, Any]]) -> dict[str, str]:
     """Final loss and gradient norm, plus λ_max / trace when a monitor of that name exists."""
     names = {m["name"] for m in monitors}
     columns = ["final_loss", "final_grad_norm"]
-    columns += [c for c, n in (("final_lambda_max", "spectral"), ("final_trace", "trace"))
-                if n in names]
+    columns += [
+        c for c, n in (("final_lambda_max", "spectral"), ("final_trace", "trace")) if n in names
+    ]
     return resolve_results(columns, monitors)
 
 
-def extract_results(problem: Problem, traj: Trajectory,
-                    results: Mapping[str, str]) -> dict[str, float | int]:
+def extract_results(
+    problem: Problem, traj: Trajectory, results: Mapping[str, str]
+) -> dict[str, float | int]:
     """Evaluate resolved result expressions on a finished trajectory.
 
     NaN for an empty series.
@@ -384,8 +432,10 @@ def extract_results(problem: Problem, traj: Trajectory,
         if held is not None:
             splits = getattr(problem, "held_out", None) or {}
             if held["split"] not in splits:
-                raise ValueError(f"result {expr!r}: the problem has no held-out split "
-                                 f"{held['split']!r} (it has {sorted(splits) or 'none'})")
+                raise ValueError(
+                    f"result {expr!r}: the problem has no held-out split "
+                    f"{held['split']!r} (it has {sorted(splits) or 'none'})"
+                )
             other = splits[held["split"]]
             if held["what"] == "final_loss":
                 out[column] = float(other.loss(traj.final_w))
@@ -396,13 +446,14 @@ def extract_results(problem: Problem, traj: Trajectory,
             continue
         if expr == "final_accuracy":
             if not isinstance(problem, MLP):
-                raise ValueError(f"final_accuracy needs an MLP problem, got "
-                                 f"{type(problem).__name__}")
+                raise ValueError(
+                    f"final_accuracy needs an MLP problem, got {type(problem).__name__}"
+                )
             out[column] = float(problem.accuracy(traj.final_w))
             continue
         source, rest = expr.split(".", 1)
         quantity, reducer = rest.split(":")
-        series = (traj.diagnostics if source == "diag" else traj.monitors.get(source, {}))
+        series = traj.diagnostics if source == "diag" else traj.monitors.get(source, {})
         values = np.asarray(series.get(quantity, ()), dtype=float)
         out[column] = REDUCERS[reducer](values) if values.size else math.nan
     return out

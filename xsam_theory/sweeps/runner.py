@@ -90,8 +90,17 @@ class Progress:
     most every ``every`` seconds and at the end.
     """
 
-    def __init__(self, name: str, total: int, skipped: int, where: str,
-                 stream: IO[str] | None, *, every: float = 5.0, width: int = 24):
+    def __init__(
+        self,
+        name: str,
+        total: int,
+        skipped: int,
+        where: str,
+        stream: IO[str] | None,
+        *,
+        every: float = 5.0,
+        width: int = 24,
+    ):
         self.name, self.total, self.skipped, self.where = name, total, skipped, where
         self.stream, self.every, self.width = stream, every, width
         self.done = self.failed = 0
@@ -101,8 +110,9 @@ class Progress:
         self._last = -math.inf
         self._tty = bool(stream is not None and getattr(stream, "isatty", lambda: False)())
         if stream is not None:
-            stream.write(f"sweep {name}: {total} runs, {skipped} already in the store; "
-                         f"running on {where}\n")
+            stream.write(
+                f"sweep {name}: {total} runs, {skipped} already in the store; running on {where}\n"
+            )
             stream.flush()
 
     @property
@@ -114,14 +124,19 @@ class Progress:
         """The progress line: bar, done, failed, left, elapsed time, ETA and the waiting note."""
         elapsed = time.monotonic() - self.t0
         finished = self.done + self.failed
-        eta = (elapsed / finished * self.remaining if finished
-               else (0.0 if self.remaining == 0 else math.nan))
+        eta = (
+            elapsed / finished * self.remaining
+            if finished
+            else (0.0 if self.remaining == 0 else math.nan)
+        )
         filled = round(self.width * (self.skipped + finished) / max(self.total, 1))
         bar = "#" * filled + "-" * (self.width - filled)
         eta_text = "?" if math.isnan(eta) else _seconds(eta)
         note = f" · {self.note}" if self.note else ""
-        return (f"[{bar}] {self.skipped + self.done}/{self.total} done · {self.failed} failed"
-                f" · {self.remaining} left · {_seconds(elapsed)} · ETA {eta_text}{note}")
+        return (
+            f"[{bar}] {self.skipped + self.done}/{self.total} done · {self.failed} failed"
+            f" · {self.remaining} left · {_seconds(elapsed)} · ETA {eta_text}{note}"
+        )
 
     def waiting(self, holders: Sequence[ClaimHolder]) -> None:
         """Say that the sweep waits for runs other owners hold (``[]``: it no longer waits).
@@ -129,8 +144,7 @@ class Progress:
         The line is written at once whenever who holds how many runs changes.
         """
         key = tuple((h.owner, h.runs) for h in holders)
-        self.note = ("waiting for " + "; ".join(h.describe() for h in holders)) if holders \
-            else ""
+        self.note = ("waiting for " + "; ".join(h.describe() for h in holders)) if holders else ""
         changed, self._holders = key != self._holders, key
         self.draw(force=changed)
 
@@ -212,13 +226,19 @@ def _executor_capacity(executor: Executor) -> int:
     return available_cores()
 
 
-def run_sweep(spec: SweepSpec | Mapping[str, Any] | str | os.PathLike[str],
-              store: str | os.PathLike[str], *,
-              executor: Executor | None = None, workers: int | None = None,
-              resume: bool = False, progress: bool | IO[str] = False,
-              on_result: Callable[[Mapping[str, Any]], None] | None = None,
-              lease_s: float = DEFAULT_LEASE_S, poll: float = 0.5,
-              force: bool = False) -> SweepResult:
+def run_sweep(
+    spec: SweepSpec | Mapping[str, Any] | str | os.PathLike[str],
+    store: str | os.PathLike[str],
+    *,
+    executor: Executor | None = None,
+    workers: int | None = None,
+    resume: bool = False,
+    progress: bool | IO[str] = False,
+    on_result: Callable[[Mapping[str, Any]], None] | None = None,
+    lease_s: float = DEFAULT_LEASE_S,
+    poll: float = 0.5,
+    force: bool = False,
+) -> SweepResult:
     """Run every run of ``spec`` that the store does not hold finished, and return the table.
 
     Args:
@@ -270,8 +290,9 @@ def run_sweep(spec: SweepSpec | Mapping[str, Any] | str | os.PathLike[str],
     try:
         batch = claim_batch_size(_executor_capacity(executor))
         with SweepStore(store) as st:
-            st.register_sweep(spec.name, spec.to_dict(), [(r.hash, r.config) for r in runs],
-                              resume=resume)
+            st.register_sweep(
+                spec.name, spec.to_dict(), [(r.hash, r.config) for r in runs], resume=resume
+            )
             statuses = st.statuses(configs)
             skipped = sum(s == "done" for s in statuses.values())
             bar = Progress(spec.name, len(runs), skipped, executor.describe(), stream)
@@ -280,8 +301,7 @@ def run_sweep(spec: SweepSpec | Mapping[str, Any] | str | os.PathLike[str],
                 with Heartbeat(st.path, owner, period=heartbeat_period(lease_s)):
                     while True:
                         statuses = st.statuses(configs)
-                        todo = [h for h in configs
-                                if statuses[h] != "done" and h not in attempted]
+                        todo = [h for h in configs if statuses[h] != "done" and h not in attempted]
                         if not todo:
                             break
                         claimed, busy = st.claim(todo, owner, lease_s=lease_s, limit=batch)
@@ -310,12 +330,22 @@ def run_sweep(spec: SweepSpec | Mapping[str, Any] | str | os.PathLike[str],
     finally:
         if own_executor:
             executor.close()
-    return SweepResult(name=spec.name, store=Path(store), records=tuple(records), ran=ran,
-                       skipped=skipped, seconds=time.monotonic() - t0)
+    return SweepResult(
+        name=spec.name,
+        store=Path(store),
+        records=tuple(records),
+        ran=ran,
+        skipped=skipped,
+        seconds=time.monotonic() - t0,
+    )
 
 
-def load_records(store: str | os.PathLike[str], sweep: str | None = None, *,
-                 status: str | Sequence[str] | None = None) -> list[RunRecord]:
+def load_records(
+    store: str | os.PathLike[str],
+    sweep: str | None = None,
+    *,
+    status: str | Sequence[str] | None = None,
+) -> list[RunRecord]:
     """The records of a store (one sweep, or all runs), without running or writing anything.
 
     The store is opened read-only, so this works in a read-only folder.

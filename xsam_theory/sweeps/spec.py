@@ -61,9 +61,22 @@ MAX_RUNS = 100_000
 #: run-level fields that a top-level grid axis may set directly
 RUN_AXES = ("steps", "batch_size", "iterate_every")
 
-_SPEC_KEYS = ("name", "problem", "optimizers", "seeds", "steps", "grid", "init", "batch_size",
-              "iterate_every", "monitors", "results", "store_trajectory", "description",
-              "problem_seed_param")
+_SPEC_KEYS = (
+    "name",
+    "problem",
+    "optimizers",
+    "seeds",
+    "steps",
+    "grid",
+    "init",
+    "batch_size",
+    "iterate_every",
+    "monitors",
+    "results",
+    "store_trajectory",
+    "description",
+    "problem_seed_param",
+)
 _ENTRY_KEYS = ("preset", "label", "grid")
 
 
@@ -106,14 +119,17 @@ def plain(obj: Any) -> Any:
         return [plain(v) for v in obj]
     if obj is None or isinstance(obj, (bool, int, float, str)):
         return obj
-    raise ValueError(f"sweep specs hold plain values (numbers, strings, lists, tables); "
-                     f"got {type(obj).__name__}: {obj!r}")
+    raise ValueError(
+        f"sweep specs hold plain values (numbers, strings, lists, tables); "
+        f"got {type(obj).__name__}: {obj!r}"
+    )
 
 
 def _axis_values(where: str, key: str, values: Any) -> list[Any]:
     if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
-        raise ValueError(f"{where}: grid axis {key!r} needs a non-empty list of values, "
-                         f"got {values!r}")
+        raise ValueError(
+            f"{where}: grid axis {key!r} needs a non-empty list of values, got {values!r}"
+        )
     return list(values)
 
 
@@ -196,8 +212,9 @@ class SweepSpec:
         _check_problem_seeds(self.problem, self.grid)
         _check_problem_seed_param(self.problem_seed_param, self.grid)
         if not isinstance(self.store_trajectory, bool):
-            raise ValueError(f"store_trajectory must be true or false, "
-                             f"got {self.store_trajectory!r}")
+            raise ValueError(
+                f"store_trajectory must be true or false, got {self.store_trajectory!r}"
+            )
 
     # -- construction ---------------------------------------------------------------------------
     @classmethod
@@ -247,8 +264,11 @@ class SweepSpec:
         check_problem(self.problem)
         check_init(self.init)
         monitors = resolve_monitors(self.monitors)
-        results = (default_results(monitors) if self.results is None
-                   else resolve_results(self.results, monitors))
+        results = (
+            default_results(monitors)
+            if self.results is None
+            else resolve_results(self.results, monitors)
+        )
         shared = {k: _axis_values("grid", k, v) for k, v in self.grid.items()}
         out: dict[str, RunConfig] = {}
         for i, entry in enumerate(self.optimizers):
@@ -265,22 +285,42 @@ class SweepSpec:
             for point in _product(shared):
                 for own_point in _product(own):
                     for seed in self.seeds:
-                        cfg = self._config(entry["preset"], label, fixed, point, own_point,
-                                           seed, monitors, results, where)
+                        cfg = self._config(
+                            entry["preset"],
+                            label,
+                            fixed,
+                            point,
+                            own_point,
+                            seed,
+                            monitors,
+                            results,
+                            where,
+                        )
                         h = run_hash(cfg)
                         out.setdefault(h, RunConfig(h, cfg))
         return list(out.values())
 
-    def _config(self, preset_name: str, label: str, fixed: dict[str, Any],
-                shared: dict[str, Any], own: dict[str, Any], seed: int,
-                monitors: list[dict[str, Any]], results: dict[str, str],
-                where: str) -> dict[str, Any]:
+    def _config(
+        self,
+        preset_name: str,
+        label: str,
+        fixed: dict[str, Any],
+        shared: dict[str, Any],
+        own: dict[str, Any],
+        seed: int,
+        monitors: list[dict[str, Any]],
+        results: dict[str, str],
+        where: str,
+    ) -> dict[str, Any]:
         problem = dict(self.problem)
         if self.problem_seed_param is not None:
             problem[self.problem_seed_param] = seed
         init = dict(self.init)
-        run = {"steps": self.steps, "batch_size": self.batch_size,
-               "iterate_every": self.iterate_every}
+        run = {
+            "steps": self.steps,
+            "batch_size": self.batch_size,
+            "iterate_every": self.iterate_every,
+        }
         options = dict(fixed)
         for key, value in shared.items():
             head, _, rest = key.partition(".")
@@ -297,7 +337,8 @@ class SweepSpec:
             else:
                 raise ValueError(
                     f"grid axis {key!r} is not an optimizer option, 'problem.PARAM', "
-                    f"'init.PARAM' or one of {list(RUN_AXES)}")
+                    f"'init.PARAM' or one of {list(RUN_AXES)}"
+                )
         options.update(own)
         try:
             opt = preset(preset_name, **options)
@@ -328,9 +369,11 @@ class SweepSpec:
 def check_run_count(n_runs: int, *, force: bool = False) -> None:
     """Refuse (``ValueError``) a sweep of more than :data:`MAX_RUNS` runs unless ``force``."""
     if n_runs > MAX_RUNS and not force:
-        raise ValueError(f"the sweep expands to {n_runs:,} runs, more than the limit of "
-                         f"{MAX_RUNS:,}; check the grid and seeds, or pass --force "
-                         "(force=True) to run it anyway")
+        raise ValueError(
+            f"the sweep expands to {n_runs:,} runs, more than the limit of "
+            f"{MAX_RUNS:,}; check the grid and seeds, or pass --force "
+            "(force=True) to run it anyway"
+        )
 
 
 _SEEDS_FORM = "seeds must be a list of distinct non-negative integers, e.g. seeds = [0, 1, 2]"
@@ -361,8 +404,9 @@ def _check_problem_seed_param(psp: Any, grid: Mapping[str, Any]) -> None:
     if not isinstance(psp, str) or not psp.isidentifier() or psp == "name":
         raise ValueError(f"problem_seed_param must name a problem parameter, got {psp!r}")
     if f"problem.{psp}" in grid:
-        raise ValueError(f"problem.{psp} is set by problem_seed_param; it cannot be "
-                         "a grid axis too")
+        raise ValueError(
+            f"problem.{psp} is set by problem_seed_param; it cannot be a grid axis too"
+        )
 
 
 def _check_seeds(seeds: Any) -> None:
@@ -432,8 +476,9 @@ def _check_run_fields(run: Mapping[str, Any]) -> None:
         raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
     for key in ("batch_size", "iterate_every"):
         value = run[key]
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                  or value < 1):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
             raise ValueError(f"{key} must be an integer >= 1 or absent, got {value!r}")
 
 

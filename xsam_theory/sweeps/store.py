@@ -94,8 +94,14 @@ MAX_HEARTBEAT_PERIOD_S = 30.0
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _CHUNK = 500
 #: SQLite errors of a write the file system refused (no space, file size limit, quota)
-_WRITE_REFUSED = ("SQLITE_FULL", "SQLITE_IOERR_WRITE", "SQLITE_IOERR_FSYNC",
-                  "SQLITE_IOERR_DIR_FSYNC", "SQLITE_IOERR_TRUNCATE", "SQLITE_IOERR_SHMSIZE")
+_WRITE_REFUSED = (
+    "SQLITE_FULL",
+    "SQLITE_IOERR_WRITE",
+    "SQLITE_IOERR_FSYNC",
+    "SQLITE_IOERR_DIR_FSYNC",
+    "SQLITE_IOERR_TRUNCATE",
+    "SQLITE_IOERR_SHMSIZE",
+)
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -157,11 +163,15 @@ class StoreWarning(UserWarning):
 
 def check_lease(lease_s: Any) -> float:
     """``lease_s`` as a float if it is a finite number of seconds > 0, else ``ValueError``."""
-    if isinstance(lease_s, bool) or not isinstance(lease_s, (int, float)) or \
-            not (math.isfinite(lease_s) and lease_s > 0):
+    if (
+        isinstance(lease_s, bool)
+        or not isinstance(lease_s, (int, float))
+        or not (math.isfinite(lease_s) and lease_s > 0)
+    ):
         raise ValueError(
             "lease_s must be a finite number of seconds > 0 (how long a claim on a run stays "
-            f"valid without a heartbeat; default {DEFAULT_LEASE_S:g}), got {lease_s!r}")
+            f"valid without a heartbeat; default {DEFAULT_LEASE_S:g}), got {lease_s!r}"
+        )
     return float(lease_s)
 
 
@@ -222,8 +232,7 @@ def owner_proven_dead(owner: str) -> bool:
     cannot be told; the lease decides then.
     """
     parts = owner.split("|")
-    if len(parts) < 4 or not parts[3] or parts[0] != socket.gethostname() or \
-            not parts[1].isdigit():
+    if len(parts) < 4 or not parts[3] or parts[0] != socket.gethostname() or not parts[1].isdigit():
         return False
     start, _, ns = parts[3].partition("@")
     if not ns or ns != _namespace_id():
@@ -237,8 +246,9 @@ def owner_proven_dead(owner: str) -> bool:
     return state in ("Z", "X") or now_start != start
 
 
-def claim_is_live(owner: str | None, heartbeat: float | None, *, lease_s: float,
-                  now: float | None = None) -> bool:
+def claim_is_live(
+    owner: str | None, heartbeat: float | None, *, lease_s: float, now: float | None = None
+) -> bool:
     """Whether a run's claim still stands.
 
     It does when its heartbeat is younger than ``lease_s`` and its owner is not proven dead
@@ -269,9 +279,11 @@ class ClaimHolder:
         now = time.time() if now is None else now
         left = max(0.0, self.expires - now)
         at = time.strftime("%H:%M:%S", time.localtime(self.expires))
-        return (f"{self.runs} run{'s' if self.runs != 1 else ''} held by {self.host} "
-                f"(pid {self.pid}); its lease expires in {left:.0f} s (at {at}) unless it "
-                "sends a heartbeat")
+        return (
+            f"{self.runs} run{'s' if self.runs != 1 else ''} held by {self.host} "
+            f"(pid {self.pid}); its lease expires in {left:.0f} s (at {at}) unless it "
+            "sends a heartbeat"
+        )
 
 
 class Heartbeat:
@@ -285,15 +297,15 @@ class Heartbeat:
     failures last.
     """
 
-    def __init__(self, path: str | os.PathLike[str], owner: str, *, period: float,
-                 timeout: float = 30.0):
+    def __init__(
+        self, path: str | os.PathLike[str], owner: str, *, period: float, timeout: float = 30.0
+    ):
         self.path, self.owner = Path(path), owner
         self.period, self.timeout = float(period), float(timeout)
         self.beats = 0
         self.error: BaseException | None = None
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"heartbeat {owner}",
-                                         daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat {owner}", daemon=True)
 
     def __enter__(self) -> Heartbeat:
         self._thread.start()
@@ -311,12 +323,15 @@ class Heartbeat:
     def _run(self) -> None:
         con = None
         try:
-            con = sqlite3.connect(self.path, timeout=min(self.timeout, self.period * 3),
-                                  isolation_level=None)
+            con = sqlite3.connect(
+                self.path, timeout=min(self.timeout, self.period * 3), isolation_level=None
+            )
             while not self._stop.wait(self.period):
                 try:
-                    con.execute("UPDATE runs SET heartbeat = ? WHERE owner = ? AND "
-                                "status = 'running'", (time.time(), self.owner))
+                    con.execute(
+                        "UPDATE runs SET heartbeat = ? WHERE owner = ? AND status = 'running'",
+                        (time.time(), self.owner),
+                    )
                     self.beats += 1
                 except sqlite3.Error as e:
                     self.error = e
@@ -384,9 +399,15 @@ class SweepStore:
     {'pending': 0, 'running': 0, 'done': 0, 'failed': 0}
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, create: bool = True,
-                 read_only: bool = False, timeout: float = 60.0,
-                 on_warning: Callable[[str], None] | None = None):
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        create: bool = True,
+        read_only: bool = False,
+        timeout: float = 60.0,
+        on_warning: Callable[[str], None] | None = None,
+    ):
         self.path = Path(path)
         self.read_only = bool(read_only)
         if self.read_only:
@@ -441,8 +462,9 @@ class SweepStore:
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         if self.read_only:
-            raise StoreError(f"{self.path} is opened read-only; open it without read_only=True "
-                             "to change it")
+            raise StoreError(
+                f"{self.path} is opened read-only; open it without read_only=True to change it"
+            )
         with self._guard():
             con = self.con
             con.execute("BEGIN IMMEDIATE")
@@ -454,9 +476,14 @@ class SweepStore:
             con.execute("COMMIT")
 
     # -- sweeps -----------------------------------------------------------------------------------
-    def register_sweep(self, name: str, spec: Mapping[str, Any],
-                       runs: Sequence[tuple[str, Mapping[str, Any]]], *,
-                       resume: bool = False) -> int:
+    def register_sweep(
+        self,
+        name: str,
+        spec: Mapping[str, Any],
+        runs: Sequence[tuple[str, Mapping[str, Any]]],
+        *,
+        resume: bool = False,
+    ) -> int:
         """Record sweep ``name`` with its runs ``[(hash, config), ...]``.
 
         New runs start ``pending``. Returns how many runs were new to the store.
@@ -469,34 +496,48 @@ class SweepStore:
         digest = hashlib.sha256("\n".join(hashes).encode()).hexdigest()
         now = time.time()
         with self._transaction() as con:
-            row = con.execute("SELECT runs_digest, n_runs, package_version FROM sweeps "
-                              "WHERE name = ?", (name,)).fetchone()
+            row = con.execute(
+                "SELECT runs_digest, n_runs, package_version FROM sweeps WHERE name = ?", (name,)
+            ).fetchone()
             if row is not None:
                 if row[0] != digest:
                     raise StoreError(
                         f"{self.path} already holds a different sweep named {name!r} "
                         f"({row[1]} runs, xsam-theory {row[2]}; this spec has {len(runs)} runs, "
-                        f"xsam-theory {__version__}): rename the sweep or use another store")
+                        f"xsam-theory {__version__}): rename the sweep or use another store"
+                    )
                 if not resume:
                     counts = self._counts(con, name)
                     raise SweepExistsError(
                         f"{self.path} already holds sweep {name!r} ({counts['done']} of "
                         f"{row[1]} runs done, {counts['failed']} failed): resume it "
                         "(--resume / resume=True; finished runs are skipped, failed and "
-                        "interrupted ones rerun) or use another store")
+                        "interrupted ones rerun) or use another store"
+                    )
                 return 0
-            con.execute("INSERT INTO sweeps VALUES (?, ?, ?, ?, ?, ?)",
-                        (name, json.dumps(dict(spec), sort_keys=True), digest, len(runs),
-                         __version__, now))
+            con.execute(
+                "INSERT INTO sweeps VALUES (?, ?, ?, ?, ?, ?)",
+                (name, json.dumps(dict(spec), sort_keys=True), digest, len(runs), __version__, now),
+            )
             before = con.total_changes
             con.executemany(
                 "INSERT OR IGNORE INTO runs (hash, config, status, created, package_version) "
                 "VALUES (?, ?, 'pending', ?, ?)",
-                [(h, json.dumps(dict(cfg), sort_keys=True, separators=(",", ":")), now,
-                  cfg.get("package_version")) for h, cfg in runs])
+                [
+                    (
+                        h,
+                        json.dumps(dict(cfg), sort_keys=True, separators=(",", ":")),
+                        now,
+                        cfg.get("package_version"),
+                    )
+                    for h, cfg in runs
+                ],
+            )
             new = con.total_changes - before
-            con.executemany("INSERT INTO sweep_runs VALUES (?, ?, ?)",
-                            [(name, i, h) for i, h in enumerate(hashes)])
+            con.executemany(
+                "INSERT INTO sweep_runs VALUES (?, ?, ?)",
+                [(name, i, h) for i, h in enumerate(hashes)],
+            )
             return new
 
     def sweeps(self) -> list[dict[str, Any]]:
@@ -506,10 +547,19 @@ class SweepStore:
         status.
         """
         with self._guard():
-            rows = self.con.execute("SELECT name, n_runs, package_version, created FROM sweeps "
-                                    "ORDER BY created, name").fetchall()
-            return [{"name": n, "n_runs": k, "package_version": v, "created": c,
-                     **self._counts(self.con, n)} for n, k, v, c in rows]
+            rows = self.con.execute(
+                "SELECT name, n_runs, package_version, created FROM sweeps ORDER BY created, name"
+            ).fetchall()
+            return [
+                {
+                    "name": n,
+                    "n_runs": k,
+                    "package_version": v,
+                    "created": c,
+                    **self._counts(self.con, n),
+                }
+                for n, k, v, c in rows
+            ]
 
     def spec(self, name: str) -> dict[str, Any]:
         """The spec a sweep was registered with."""
@@ -520,8 +570,14 @@ class SweepStore:
         return json.loads(row[0])
 
     # -- claims and results -----------------------------------------------------------------
-    def claim(self, hashes: Iterable[str], owner: str, *, lease_s: float = DEFAULT_LEASE_S,
-              limit: int | None = None) -> tuple[list[str], list[str]]:
+    def claim(
+        self,
+        hashes: Iterable[str],
+        owner: str,
+        *,
+        lease_s: float = DEFAULT_LEASE_S,
+        limit: int | None = None,
+    ) -> tuple[list[str], list[str]]:
         """Claim for ``owner`` up to ``limit`` (default: all) of the given runs, in order.
 
         The runs claimed are those pending, failed, or running under a claim that is no longer
@@ -530,8 +586,9 @@ class SweepStore:
         count as an attempt.
         """
         lease_s = check_lease(lease_s)
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
-                                  or limit < 0):
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 0
+        ):
             raise ValueError(f"limit must be an integer >= 0 or None, got {limit!r}")
         claimed: list[str] = []
         busy: list[str] = []
@@ -541,26 +598,35 @@ class SweepStore:
             for chunk in _chunks(hashes):
                 rows = con.execute(
                     f"SELECT hash, status, owner, heartbeat FROM runs WHERE hash IN "
-                    f"({','.join('?' * len(chunk))})", chunk).fetchall()
+                    f"({','.join('?' * len(chunk))})",
+                    chunk,
+                ).fetchall()
                 state = {h: (s, o, hb) for h, s, o, hb in rows}
                 for h in chunk:
                     if h not in state:
-                        raise StoreError(f"run {h[:12]} is not in {self.path}; register its "
-                                         "sweep first")
+                        raise StoreError(
+                            f"run {h[:12]} is not in {self.path}; register its sweep first"
+                        )
                     status, other, hb = state[h]
                     if status == "done":
                         continue
-                    if status == "running" and other != owner and \
-                            claim_is_live(other, hb, lease_s=lease_s, now=now):
+                    if (
+                        status == "running"
+                        and other != owner
+                        and claim_is_live(other, hb, lease_s=lease_s, now=now)
+                    ):
                         busy.append(h)
                     elif limit is None or len(claimed) < limit:
                         claimed.append(h)
-            con.executemany("UPDATE runs SET status = 'running', owner = ?, heartbeat = ? "
-                            "WHERE hash = ?", [(owner, now, h) for h in claimed])
+            con.executemany(
+                "UPDATE runs SET status = 'running', owner = ?, heartbeat = ? WHERE hash = ?",
+                [(owner, now, h) for h in claimed],
+            )
         return claimed, busy
 
-    def holders(self, hashes: Iterable[str], *, lease_s: float = DEFAULT_LEASE_S,
-                exclude: str | None = None) -> list[ClaimHolder]:
+    def holders(
+        self, hashes: Iterable[str], *, lease_s: float = DEFAULT_LEASE_S, exclude: str | None = None
+    ) -> list[ClaimHolder]:
         """The owners (but ``exclude``) whose live claims hold some of the given runs.
 
         Each comes with how many and when their lease expires, most runs first.
@@ -571,15 +637,24 @@ class SweepStore:
         with self._guard():
             for chunk in _chunks(list(hashes)):
                 for other, hb in self.con.execute(
-                        f"SELECT owner, heartbeat FROM runs WHERE status = 'running' AND hash "
-                        f"IN ({','.join('?' * len(chunk))})", chunk):
+                    f"SELECT owner, heartbeat FROM runs WHERE status = 'running' AND hash "
+                    f"IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                ):
                     if other != exclude and claim_is_live(other, hb, lease_s=lease_s, now=now):
                         found.setdefault(other, []).append(hb)
         out = []
         for other, beats in found.items():
             host, _, rest = other.partition("|")
-            out.append(ClaimHolder(owner=other, host=host, pid=rest.partition("|")[0] or "?",
-                                   runs=len(beats), expires=max(beats) + lease_s))
+            out.append(
+                ClaimHolder(
+                    owner=other,
+                    host=host,
+                    pid=rest.partition("|")[0] or "?",
+                    runs=len(beats),
+                    expires=max(beats) + lease_s,
+                )
+            )
         return sorted(out, key=lambda h: (-h.runs, h.owner))
 
     def complete(self, output: Mapping[str, Any]) -> bool:
@@ -598,22 +673,37 @@ class SweepStore:
                 "trajectory = ?, started = ?, finished = ?, wall_s = ?, worker = ?, "
                 "owner = NULL, heartbeat = NULL, attempts = attempts + 1 "
                 "WHERE hash = ? AND status != 'done'",
-                (output["status"], output.get("outcome"), output.get("message") or "", results,
-                 output.get("trajectory"), output.get("started"), output.get("finished"),
-                 output.get("wall_s"), output.get("worker"), output["hash"]))
+                (
+                    output["status"],
+                    output.get("outcome"),
+                    output.get("message") or "",
+                    results,
+                    output.get("trajectory"),
+                    output.get("started"),
+                    output.get("finished"),
+                    output.get("wall_s"),
+                    output.get("worker"),
+                    output["hash"],
+                ),
+            )
             return cur.rowcount == 1
 
     def heartbeat(self, owner: str) -> None:
         """Refresh the heartbeat of ``owner``'s running claims."""
         with self._transaction() as con:
-            con.execute("UPDATE runs SET heartbeat = ? WHERE owner = ? AND status = 'running'",
-                        (time.time(), owner))
+            con.execute(
+                "UPDATE runs SET heartbeat = ? WHERE owner = ? AND status = 'running'",
+                (time.time(), owner),
+            )
 
     def release(self, owner: str) -> int:
         """Put ``owner``'s unfinished claims back to ``pending``; returns how many."""
         with self._transaction() as con:
-            cur = con.execute("UPDATE runs SET status = 'pending', owner = NULL, "
-                              "heartbeat = NULL WHERE owner = ? AND status = 'running'", (owner,))
+            cur = con.execute(
+                "UPDATE runs SET status = 'pending', owner = NULL, "
+                "heartbeat = NULL WHERE owner = ? AND status = 'running'",
+                (owner,),
+            )
             return cur.rowcount
 
     def statuses(self, hashes: Iterable[str]) -> dict[str, str]:
@@ -621,9 +711,13 @@ class SweepStore:
         out: dict[str, str] = {}
         with self._guard():
             for chunk in _chunks(list(hashes)):
-                out.update(self.con.execute(
-                    f"SELECT hash, status FROM runs WHERE hash IN "
-                    f"({','.join('?' * len(chunk))})", chunk).fetchall())
+                out.update(
+                    self.con.execute(
+                        f"SELECT hash, status FROM runs WHERE hash IN "
+                        f"({','.join('?' * len(chunk))})",
+                        chunk,
+                    ).fetchall()
+                )
         return out
 
     # -- reading ----------------------------------------------------------------------------------
@@ -636,15 +730,18 @@ class SweepStore:
         if sweep is None:
             rows = con.execute("SELECT status, COUNT(*) FROM runs GROUP BY status").fetchall()
         else:
-            rows = con.execute("SELECT r.status, COUNT(*) FROM sweep_runs s JOIN runs r "
-                               "ON r.hash = s.hash WHERE s.sweep = ? GROUP BY r.status",
-                               (sweep,)).fetchall()
+            rows = con.execute(
+                "SELECT r.status, COUNT(*) FROM sweep_runs s JOIN runs r "
+                "ON r.hash = s.hash WHERE s.sweep = ? GROUP BY r.status",
+                (sweep,),
+            ).fetchall()
         counts = dict.fromkeys(STATUSES, 0)
         counts.update(rows)
         return counts
 
-    def records(self, sweep: str | None = None, *,
-                status: str | Sequence[str] | None = None) -> list[RunRecord]:
+    def records(
+        self, sweep: str | None = None, *, status: str | Sequence[str] | None = None
+    ) -> list[RunRecord]:
         """The runs of one sweep (in the sweep's order) or of the whole store.
 
         They come as :class:`RunRecord`; ``status`` keeps only runs with that status (or those
@@ -654,49 +751,81 @@ class SweepStore:
         bad = [s for s in statuses if s not in STATUSES]
         if bad:
             raise ValueError(f"status must be among {STATUSES}, got {bad}")
-        cols = ("r.hash, r.config, r.status, r.outcome, r.message, r.results, r.attempts, "
-                "r.started, r.finished, r.wall_s, r.worker, r.trajectory IS NOT NULL")
+        cols = (
+            "r.hash, r.config, r.status, r.outcome, r.message, r.results, r.attempts, "
+            "r.started, r.finished, r.wall_s, r.worker, r.trajectory IS NOT NULL"
+        )
         with self._guard():
             if sweep is None:
                 rows = self.con.execute(f"SELECT {cols} FROM runs r ORDER BY r.rowid").fetchall()
             else:
-                if self.con.execute("SELECT 1 FROM sweeps WHERE name = ?",
-                                    (sweep,)).fetchone() is None:
+                if (
+                    self.con.execute("SELECT 1 FROM sweeps WHERE name = ?", (sweep,)).fetchone()
+                    is None
+                ):
                     names = [s["name"] for s in self.sweeps()]
                     raise KeyError(f"no sweep named {sweep!r} in {self.path}; it holds {names}")
                 rows = self.con.execute(
                     f"SELECT {cols} FROM sweep_runs s JOIN runs r ON r.hash = s.hash "
-                    "WHERE s.sweep = ? ORDER BY s.position", (sweep,)).fetchall()
+                    "WHERE s.sweep = ? ORDER BY s.position",
+                    (sweep,),
+                ).fetchall()
             membership: dict[str, list[str]] = {}
-            for h, name in self.con.execute("SELECT hash, sweep FROM sweep_runs "
-                                            "ORDER BY sweep"):
+            for h, name in self.con.execute("SELECT hash, sweep FROM sweep_runs ORDER BY sweep"):
                 membership.setdefault(h, []).append(name)
         out = []
-        for (h, config, st, outcome, message, results, attempts, started, finished, wall_s,
-             worker, has_traj) in rows:
+        for (
+            h,
+            config,
+            st,
+            outcome,
+            message,
+            results,
+            attempts,
+            started,
+            finished,
+            wall_s,
+            worker,
+            has_traj,
+        ) in rows:
             if statuses and st not in statuses:
                 continue
-            out.append(RunRecord(
-                hash=h, config=json.loads(config), status=st, outcome=outcome,
-                message=message or "", results=json.loads(results) if results else {},
-                attempts=attempts, started=started, finished=finished, wall_s=wall_s,
-                worker=worker, sweeps=tuple(membership.get(h, ())),
-                has_trajectory=bool(has_traj)))
+            out.append(
+                RunRecord(
+                    hash=h,
+                    config=json.loads(config),
+                    status=st,
+                    outcome=outcome,
+                    message=message or "",
+                    results=json.loads(results) if results else {},
+                    attempts=attempts,
+                    started=started,
+                    finished=finished,
+                    wall_s=wall_s,
+                    worker=worker,
+                    sweeps=tuple(membership.get(h, ())),
+                    has_trajectory=bool(has_traj),
+                )
+            )
         return out
 
     def trajectory(self, run: str | RunRecord) -> Trajectory:
         """The stored trajectory of a run (by hash, a unique hash prefix, or record)."""
         key = run.hash if isinstance(run, RunRecord) else str(run)
         with self._guard():
-            rows = self.con.execute("SELECT hash, trajectory FROM runs WHERE hash LIKE ? "
-                                    "LIMIT 2", (key.replace("%", "") + "%",)).fetchall()
+            rows = self.con.execute(
+                "SELECT hash, trajectory FROM runs WHERE hash LIKE ? LIMIT 2",
+                (key.replace("%", "") + "%",),
+            ).fetchall()
         if not rows:
             raise KeyError(f"no run {key!r} in {self.path}")
         if len(rows) > 1:
             raise KeyError(f"hash prefix {key!r} is ambiguous in {self.path}")
         if rows[0][1] is None:
-            raise KeyError(f"run {rows[0][0][:12]} has no stored trajectory (not done, or "
-                           "store_trajectory = false)")
+            raise KeyError(
+                f"run {rows[0][0][:12]} has no stored trajectory (not done, or "
+                "store_trajectory = false)"
+            )
         return decode_trajectory(rows[0][1])
 
     def check(self) -> None:
@@ -709,9 +838,10 @@ class SweepStore:
 
 # -- opening ------------------------------------------------------------------------------------
 
+
 def _chunks(items: list[str]) -> Iterator[list[str]]:
     for i in range(0, len(items), _CHUNK):
-        yield items[i:i + _CHUNK]
+        yield items[i : i + _CHUNK]
 
 
 def _store_error(path: Path, e: sqlite3.DatabaseError) -> StoreError:
@@ -723,20 +853,30 @@ def _store_error(path: Path, e: sqlite3.DatabaseError) -> StoreError:
             f"limit (ulimit -f) or quota was reached ({text}, {name or 'no code'}). The store "
             "is intact: every run stored so far is kept, and runs left running are released or "
             "taken over once their lease expires. Make room (or raise the limit) and resume the "
-            "sweep (--resume / resume=True) to compute the rest")
+            "sweep (--resume / resume=True) to compute the rest"
+        )
     if name.startswith("SQLITE_BUSY") or "locked" in text:
         return StoreError(f"{path}: the store stayed locked by another process ({text})")
     if name.startswith("SQLITE_READONLY") or "readonly database" in text:
-        return StoreError(f"{path}: cannot write here ({text}): a read-only file or folder; "
-                          "read it with `xsam-theory results` or copy it somewhere writable")
-    if name.startswith("SQLITE_CORRUPT") or name == "SQLITE_NOTADB" or \
-            any(w in text for w in ("malformed", "not a database", "corrupt")):
-        return StoreError(f"{path} is corrupted or not an xsam-theory results store ({text}); "
-                          "finished runs can be recomputed into a new store")
+        return StoreError(
+            f"{path}: cannot write here ({text}): a read-only file or folder; "
+            "read it with `xsam-theory results` or copy it somewhere writable"
+        )
+    if (
+        name.startswith("SQLITE_CORRUPT")
+        or name == "SQLITE_NOTADB"
+        or any(w in text for w in ("malformed", "not a database", "corrupt"))
+    ):
+        return StoreError(
+            f"{path} is corrupted or not an xsam-theory results store ({text}); "
+            "finished runs can be recomputed into a new store"
+        )
     if name.startswith("SQLITE_IOERR") or "disk I/O" in text:
-        return StoreError(f"{path}: an I/O error while reading or writing the store ({text}, "
-                          f"{name or 'no code'}): a failing disk or network file system, or a "
-                          "corrupted file; SweepStore.check() tells whether the file is intact")
+        return StoreError(
+            f"{path}: an I/O error while reading or writing the store ({text}, "
+            f"{name or 'no code'}): a failing disk or network file system, or a "
+            "corrupted file; SweepStore.check() tells whether the file is intact"
+        )
     return StoreError(f"{path}: {text}")
 
 
@@ -773,9 +913,11 @@ def _check_file(path: Path, *, create: bool) -> bytes:
     if path.exists():
         with path.open("rb") as f:
             head = f.read(100)
-        if head and head[:len(_SQLITE_MAGIC)] != _SQLITE_MAGIC:
-            raise StoreError(f"{path} is not an xsam-theory results store: it is not an SQLite "
-                             f"database (it starts with {head[:8]!r})")
+        if head and head[: len(_SQLITE_MAGIC)] != _SQLITE_MAGIC:
+            raise StoreError(
+                f"{path} is not an xsam-theory results store: it is not an SQLite "
+                f"database (it starts with {head[:8]!r})"
+            )
         return head
     if not create:
         raise StoreError(f"no results store at {path}")
@@ -795,11 +937,14 @@ def _open(path: Path, *, create: bool, timeout: float) -> sqlite3.Connection:
     try:
         con = sqlite3.connect(path, timeout=timeout, isolation_level=None)  # busy timeout first
         _retrying(lambda: _ensure_schema(con, path, create=create), con, deadline)
-        mode = _retrying(lambda: con.execute("PRAGMA journal_mode = WAL").fetchone()[0], con,
-                         deadline)
+        mode = _retrying(
+            lambda: con.execute("PRAGMA journal_mode = WAL").fetchone()[0], con, deadline
+        )
         if str(mode).lower() != "wal":
-            raise StoreError(f"{path}: could not switch the store to WAL mode (got {mode!r}; "
-                             "a file system without shared memory?)")
+            raise StoreError(
+                f"{path}: could not switch the store to WAL mode (got {mode!r}; "
+                "a file system without shared memory?)"
+            )
         con.execute("PRAGMA synchronous = NORMAL")
         con.execute("PRAGMA foreign_keys = ON")
     except sqlite3.DatabaseError as e:
@@ -814,14 +959,17 @@ def _open(path: Path, *, create: bool, timeout: float) -> sqlite3.Connection:
 
 
 def _wal_missing_message(path: Path) -> str:
-    return (f"{path} is in WAL mode but its write-ahead log {path}-wal is missing: a sweep was "
-            "still writing it, or was killed, when this file was copied, so results written "
-            "since its last checkpoint may be missing here. Copy the -wal file along with it, "
-            "or let the sweep finish (or resume it) before copying")
+    return (
+        f"{path} is in WAL mode but its write-ahead log {path}-wal is missing: a sweep was "
+        "still writing it, or was killed, when this file was copied, so results written "
+        "since its last checkpoint may be missing here. Copy the -wal file along with it, "
+        "or let the sweep finish (or resume it) before copying"
+    )
 
 
-def _open_read_only(path: Path, *, timeout: float,
-                    warn: Callable[[str], None]) -> sqlite3.Connection:
+def _open_read_only(
+    path: Path, *, timeout: float, warn: Callable[[str], None]
+) -> sqlite3.Connection:
     """A read-only connection, with the schema checked and nothing written.
 
     It is opened with ``mode=ro``, and ``immutable=1`` where the file's ``-wal`` is missing or
@@ -838,18 +986,25 @@ def _open_read_only(path: Path, *, timeout: float,
     con = None
     try:
         try:
-            con = sqlite3.connect(f"{uri}?mode=ro{'&immutable=1' if immutable else ''}",
-                                  uri=True, timeout=timeout, isolation_level=None)
+            con = sqlite3.connect(
+                f"{uri}?mode=ro{'&immutable=1' if immutable else ''}",
+                uri=True,
+                timeout=timeout,
+                isolation_level=None,
+            )
             _read_schema(con, path)
         except sqlite3.OperationalError as e:
             if immutable or not in_wal_mode or "unable to open" not in str(e):
                 raise
             if con is not None:
                 con.close()
-            warn(f"{path}: its write-ahead log cannot be read here ({e}); reading the file "
-                 "alone, so results written since its last checkpoint may be missing")
-            con = sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, timeout=timeout,
-                                  isolation_level=None)
+            warn(
+                f"{path}: its write-ahead log cannot be read here ({e}); reading the file "
+                "alone, so results written since its last checkpoint may be missing"
+            )
+            con = sqlite3.connect(
+                f"{uri}?mode=ro&immutable=1", uri=True, timeout=timeout, isolation_level=None
+            )
             _read_schema(con, path)
     except sqlite3.DatabaseError as e:
         if con is not None:
@@ -870,8 +1025,7 @@ def _read_schema(con: sqlite3.Connection, path: Path) -> None:
         if app_id == APPLICATION_ID:
             _check_version(con, path)
             return
-        tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master "
-                                            "WHERE type = 'table'")]
+        tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
         if app_id != 0 or tables:
             raise _foreign(path, app_id, tables)
         raise StoreError(f"{path} is an empty database, not an xsam-theory results store")
@@ -880,8 +1034,10 @@ def _read_schema(con: sqlite3.Connection, path: Path) -> None:
 
 
 def _foreign(path: Path, app_id: int, tables: list[str]) -> StoreError:
-    return StoreError(f"{path} is an SQLite database but not an xsam-theory results store "
-                      f"(application_id {app_id:#x}, tables {sorted(tables)[:8]})")
+    return StoreError(
+        f"{path} is an SQLite database but not an xsam-theory results store "
+        f"(application_id {app_id:#x}, tables {sorted(tables)[:8]})"
+    )
 
 
 def _ensure_schema(con: sqlite3.Connection, path: Path, *, create: bool) -> None:
@@ -899,18 +1055,20 @@ def _ensure_schema(con: sqlite3.Connection, path: Path, *, create: bool) -> None
         if app_id == APPLICATION_ID:  # another process created it while we waited
             _check_version(con, path)
         else:
-            tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master "
-                                                "WHERE type = 'table'")]
+            tables = [
+                r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            ]
             if app_id != 0 or tables:
                 raise _foreign(path, app_id, tables)
             if not create:
-                raise StoreError(f"{path} is an empty database, not an xsam-theory results "
-                                 "store")
+                raise StoreError(f"{path} is an empty database, not an xsam-theory results store")
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     con.execute(statement)
-            con.execute("INSERT INTO meta VALUES ('schema_version', ?), ('created_by', ?)",
-                        (str(SCHEMA_VERSION), f"xsam-theory {__version__}"))
+            con.execute(
+                "INSERT INTO meta VALUES ('schema_version', ?), ('created_by', ?)",
+                (str(SCHEMA_VERSION), f"xsam-theory {__version__}"),
+            )
             con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         con.execute("COMMIT")
@@ -949,13 +1107,17 @@ def _check_version(con: sqlite3.Connection, path: Path) -> None:
     """
     version = con.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
-        raise StoreError(f"{path} was written by a newer xsam-theory (store schema {version}, "
-                         f"this version reads {SCHEMA_VERSION}): upgrade xsam-theory")
+        raise StoreError(
+            f"{path} was written by a newer xsam-theory (store schema {version}, "
+            f"this version reads {SCHEMA_VERSION}): upgrade xsam-theory"
+        )
     if 1 <= version < SCHEMA_VERSION:
-        raise StoreError(f"{path} was written by an older xsam-theory (store schema {version}) "
-                         "whose run hashes are not comparable: use a new store file or rerun "
-                         "the sweeps")
+        raise StoreError(
+            f"{path} was written by an older xsam-theory (store schema {version}) "
+            "whose run hashes are not comparable: use a new store file or rerun "
+            "the sweeps"
+        )
     if version < 1:
-        raise StoreError(f"{path} is an incomplete xsam-theory results store (schema version "
-                         f"{version})")
-
+        raise StoreError(
+            f"{path} is an incomplete xsam-theory results store (schema version {version})"
+        )

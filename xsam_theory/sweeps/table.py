@@ -20,8 +20,16 @@ from typing import Any
 from xsam_theory.io import atomic_write
 from xsam_theory.sweeps.store import RunRecord
 
-__all__ = ["Filter", "filter_rows", "flat_row", "format_table", "parse_where", "tidy",
-           "to_dataframe", "write_csv"]
+__all__ = [
+    "Filter",
+    "filter_rows",
+    "flat_row",
+    "format_table",
+    "parse_where",
+    "tidy",
+    "to_dataframe",
+    "write_csv",
+]
 
 _LEAD = ("hash", "method", "seed")
 _TAIL = ("status", "outcome", "attempts", "wall_s", "message")
@@ -48,10 +56,18 @@ def config_columns(config: Mapping[str, Any]) -> dict[str, Any]:
 
 def flat_row(record: RunRecord) -> dict[str, Any]:
     """Every column of one run (see the module docstring)."""
-    return {"hash": record.hash, "method": record.method, "seed": record.seed,
-            **config_columns(record.config), **record.results,
-            "status": record.status, "outcome": record.outcome, "attempts": record.attempts,
-            "wall_s": record.wall_s, "message": record.message}
+    return {
+        "hash": record.hash,
+        "method": record.method,
+        "seed": record.seed,
+        **config_columns(record.config),
+        **record.results,
+        "status": record.status,
+        "outcome": record.outcome,
+        "attempts": record.attempts,
+        "wall_s": record.wall_s,
+        "message": record.message,
+    }
 
 
 def tidy(records: Iterable[RunRecord], *, columns: str = "varying") -> list[dict[str, Any]]:
@@ -71,8 +87,9 @@ def tidy(records: Iterable[RunRecord], *, columns: str = "varying") -> list[dict
     for c in configs:
         names += [k for k in c if k not in names]
     if columns == "varying":
-        names = [k for k in names
-                 if len({json.dumps(c.get(k), sort_keys=True) for c in configs}) > 1]
+        names = [
+            k for k in names if len({json.dumps(c.get(k), sort_keys=True) for c in configs}) > 1
+        ]
     result_names: list[str] = []
     for r in records:
         result_names += [k for k in r.results if k not in result_names]
@@ -81,8 +98,15 @@ def tidy(records: Iterable[RunRecord], *, columns: str = "varying") -> list[dict
         row = {"hash": r.hash, "method": r.method, "seed": r.seed}
         row.update({k: c.get(k) for k in names})
         row.update({k: r.results.get(k) for k in result_names})
-        row.update({"status": r.status, "outcome": r.outcome, "attempts": r.attempts,
-                    "wall_s": r.wall_s, "message": _first_line(r.message)})
+        row.update(
+            {
+                "status": r.status,
+                "outcome": r.outcome,
+                "attempts": r.attempts,
+                "wall_s": r.wall_s,
+                "message": _first_line(r.message),
+            }
+        )
         rows.append(row)
     return rows
 
@@ -95,8 +119,12 @@ def _first_line(message: str) -> str:
 # -- filters ------------------------------------------------------------------------------------
 
 _OPS: dict[str, Callable[[Any, Any], bool]] = {
-    "!=": operator.ne, "<=": operator.le, ">=": operator.ge, "=": operator.eq,
-    "<": operator.lt, ">": operator.gt,
+    "!=": operator.ne,
+    "<=": operator.le,
+    ">=": operator.ge,
+    "=": operator.eq,
+    "<": operator.lt,
+    ">": operator.gt,
 }
 _WHERE = re.compile(r"\s*(?P<key>[^=!<>\s]+)\s*(?P<op>!=|<=|>=|==|=|<|>)\s*(?P<value>.*?)\s*")
 
@@ -137,13 +165,11 @@ class Filter:
         """The column this filter's key refers to, among ``names``."""
         if self.key in names:
             return self.key
-        hits = [n for n in names if n.rsplit(".", 1)[-1] == self.key or
-                n.endswith("." + self.key)]
+        hits = [n for n in names if n.rsplit(".", 1)[-1] == self.key or n.endswith("." + self.key)]
         if len(hits) == 1:
             return hits[0]
         if not hits:
-            raise ValueError(f"--where {self.key!r}: no such column; columns are "
-                             f"{sorted(names)}")
+            raise ValueError(f"--where {self.key!r}: no such column; columns are {sorted(names)}")
         raise ValueError(f"--where {self.key!r} is ambiguous: {sorted(hits)}")
 
     def check_column(self, column: str, values: Iterable[Any]) -> None:
@@ -155,13 +181,20 @@ class Filter:
         """
         kinds = {_kind(v) for v in values if v is not None}
         want = _kind(self.value)
-        if kinds == {"number"} and want != "number" and not (
-                self.value is None and self.op in ("=", "!=")):
-            raise ValueError(f"--where {str(self)!r}: column {column!r} holds numbers, and "
-                             f"{self.value!r} is not a number")
+        if (
+            kinds == {"number"}
+            and want != "number"
+            and not (self.value is None and self.op in ("=", "!="))
+        ):
+            raise ValueError(
+                f"--where {str(self)!r}: column {column!r} holds numbers, and "
+                f"{self.value!r} is not a number"
+            )
         if kinds == {"text"} and self.op not in ("=", "!=") and want != "text":
-            raise ValueError(f"--where {str(self)!r}: column {column!r} holds text; compare "
-                             "it with = or != or with text")
+            raise ValueError(
+                f"--where {str(self)!r}: column {column!r} holds text; compare "
+                "it with = or != or with text"
+            )
 
     def __call__(self, row: Mapping[str, Any]) -> bool:
         """Whether ``row`` satisfies the condition.
@@ -211,6 +244,7 @@ def filter_rows(records: Sequence[RunRecord], filters: Sequence[Filter]) -> list
 
 # -- output -------------------------------------------------------------------------------------
 
+
 def _csv_value(v: Any) -> Any:
     if v is None:
         return ""
@@ -256,10 +290,13 @@ def format_table(rows: Sequence[Mapping[str, Any]], *, drop_empty: bool = True) 
         names = [k for k in names if any(row.get(k) not in (None, "") for row in rows)]
     cells = [[_cell(row.get(k), k) for k in names] for row in rows]
     widths = [max(len(k), *(len(c[i]) for c in cells)) for i, k in enumerate(names)]
-    lines = ["  ".join(k.ljust(w) for k, w in zip(names, widths)),
-             "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(cell_row, widths)).rstrip()
-              for cell_row in cells]
+    lines = [
+        "  ".join(k.ljust(w) for k, w in zip(names, widths)),
+        "  ".join("-" * w for w in widths),
+    ]
+    lines += [
+        "  ".join(c.ljust(w) for c, w in zip(cell_row, widths)).rstrip() for cell_row in cells
+    ]
     return "\n".join(lines)
 
 
@@ -268,6 +305,8 @@ def to_dataframe(rows: Sequence[Mapping[str, Any]]) -> Any:
     try:
         import pandas as pd
     except ImportError as e:
-        raise ImportError("to_dataframe needs pandas (pip install pandas); the plain rows "
-                          "(list of dicts) need nothing") from e
+        raise ImportError(
+            "to_dataframe needs pandas (pip install pandas); the plain rows "
+            "(list of dicts) need nothing"
+        ) from e
     return pd.DataFrame(list(rows))

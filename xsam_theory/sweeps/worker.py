@@ -76,15 +76,24 @@ def _worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def failed_output(config_hash: str, message: str, *,
-                  started: float | None = None) -> dict[str, Any]:
+def failed_output(
+    config_hash: str, message: str, *, started: float | None = None
+) -> dict[str, Any]:
     """The output of a run that did not finish (an error, or a lost worker)."""
     now = time.time()
-    return {"hash": config_hash, "status": "failed", "outcome": None,
-            "message": message[-MAX_MESSAGE:], "results": {}, "trajectory": None,
-            "started": started if started is not None else now, "finished": now,
-            "wall_s": now - started if started is not None else 0.0,
-            "worker": _worker_name(), "package_version": __version__}
+    return {
+        "hash": config_hash,
+        "status": "failed",
+        "outcome": None,
+        "message": message[-MAX_MESSAGE:],
+        "results": {},
+        "trajectory": None,
+        "started": started if started is not None else now,
+        "finished": now,
+        "wall_s": now - started if started is not None else 0.0,
+        "worker": _worker_name(),
+        "package_version": __version__,
+    }
 
 
 def execute_run(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -104,28 +113,47 @@ def execute_run(config: Mapping[str, Any]) -> dict[str, Any]:
         if config.get("package_version") != __version__:
             raise RuntimeError(
                 f"this worker has xsam-theory {__version__}, the run was planned with "
-                f"{config.get('package_version')}: install the same version on every worker")
+                f"{config.get('package_version')}: install the same version on every worker"
+            )
         if config.get("backend", "numpy") != "numpy":
             raise ValueError(f"sweeps run on the numpy backend, got {config.get('backend')!r}")
         with use_backend("numpy"):
             problem = build_problem(config["problem"])
-            w0 = initial_point(problem, config["init"], config["seed"],
-                               default_init=problem_factory(config["problem"]["name"]).init)
+            w0 = initial_point(
+                problem,
+                config["init"],
+                config["seed"],
+                default_init=problem_factory(config["problem"]["name"]).init,
+            )
             traj = run_trajectory(
-                problem, OptimizerConfig.from_dict(config["optimizer"]), w0, config["steps"],
-                seed=config["seed"], batch_size=config["batch_size"],
+                problem,
+                OptimizerConfig.from_dict(config["optimizer"]),
+                w0,
+                config["steps"],
+                seed=config["seed"],
+                batch_size=config["batch_size"],
                 monitors=build_monitors(config["monitors"]),
-                iterate_every=config["iterate_every"], on_nonfinite="stop")
+                iterate_every=config["iterate_every"],
+                on_nonfinite="stop",
+            )
             with np.errstate(over="ignore", invalid="ignore"):
                 results = extract_results(problem, traj, config["results"])
         blob = encode_trajectory(traj) if config.get("store_trajectory", True) else None
     except Exception:
         return failed_output(config_hash, traceback.format_exc(), started=started)
-    return {"hash": config_hash, "status": "done", "outcome": traj.status,
-            "message": traj.message, "results": results, "trajectory": blob,
-            "started": started, "finished": time.time(),
-            "wall_s": time.perf_counter() - t0, "worker": _worker_name(),
-            "package_version": __version__}
+    return {
+        "hash": config_hash,
+        "status": "done",
+        "outcome": traj.status,
+        "message": traj.message,
+        "results": results,
+        "trajectory": blob,
+        "started": started,
+        "finished": time.time(),
+        "wall_s": time.perf_counter() - t0,
+        "worker": _worker_name(),
+        "package_version": __version__,
+    }
 
 
 _blas_lock = threading.Lock()
@@ -167,8 +195,9 @@ def watch_driver(driver_alive: Any) -> None:
     of a run. The parent process cannot serve as the signal: under ``forkserver`` the workers'
     parent is the fork server, which outlives the driver for as long as the workers do.
     """
-    threading.Thread(target=_exit_at_end_of_file, args=(driver_alive,),
-                     name="xsam-driver-watchdog", daemon=True).start()
+    threading.Thread(
+        target=_exit_at_end_of_file, args=(driver_alive,), name="xsam-driver-watchdog", daemon=True
+    ).start()
 
 
 def _exit_at_end_of_file(driver_alive: Any) -> None:
@@ -178,4 +207,3 @@ def _exit_at_end_of_file(driver_alive: Any) -> None:
     except (EOFError, OSError):
         pass
     os._exit(1)
-

@@ -38,11 +38,17 @@ class Derivation:
         return bool(self.proved) and all(self.proved.values())
 
 
-def derivation(name: str, expr: Any, symbols: tuple[sp.Symbol, ...], assumptions: str,
-               proved: dict[str, bool] | None = None) -> Derivation:
+def derivation(
+    name: str,
+    expr: Any,
+    symbols: tuple[sp.Symbol, ...],
+    assumptions: str,
+    proved: dict[str, bool] | None = None,
+) -> Derivation:
     """Build a :class:`Derivation`, lambdifying ``expr`` over ``symbols``."""
-    return Derivation(name, expr, symbols, sp.lambdify(symbols, expr, "numpy"), assumptions,
-                      dict(proved or {}))
+    return Derivation(
+        name, expr, symbols, sp.lambdify(symbols, expr, "numpy"), assumptions, dict(proved or {})
+    )
 
 
 def interval_nonnegative(expr: sp.Expr, var: sp.Symbol, domain: sp.Interval) -> bool:

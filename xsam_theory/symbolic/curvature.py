@@ -71,9 +71,9 @@ def curvature_seen() -> Derivation:
         return sp.Matrix([cc, *u_perp])
 
     u = vec(c)
-    Pu = u - alpha * c * v                                   # projector / symmetric
-    paper_pos = vec(cp) - alpha * sp.Abs(cp) * v             # paper rule, c > 0
-    paper_neg = vec(cn) - alpha * sp.Abs(cn) * v             # paper rule, c < 0
+    Pu = u - alpha * c * v  # projector / symmetric
+    paper_pos = vec(cp) - alpha * sp.Abs(cp) * v  # paper rule, c > 0
+    paper_neg = vec(cn) - alpha * sp.Abs(cn) * v  # paper rule, c < 0
     reduce_ = -(2 * alpha - alpha**2) * lam1 * c**2
     increase = (2 * alpha + alpha**2) * lam1 * c**2
     l1p = sp.Symbol("lambda_1p", positive=True)
@@ -83,20 +83,32 @@ def curvature_seen() -> Derivation:
     proved = {
         "v is an eigenvector: H v = lambda_1 v": sp.simplify(H * v - lam1 * v) == sp.zeros(4, 1),
         "<u, v> = c": sp.simplify((u.T * v)[0, 0] - c) == 0,
-        "projector/symmetric: (Pu)^T H (Pu) - u^T H u == -(2a - a^2) lambda_1 c^2":
-            sp.simplify(_quad(H, Pu) - _quad(H, u) - reduce_) == 0,
+        "projector/symmetric: (Pu)^T H (Pu) - u^T H u == -(2a - a^2) lambda_1 c^2": sp.simplify(
+            _quad(H, Pu) - _quad(H, u) - reduce_
+        )
+        == 0,
         "paper rule, c > 0: equals the symmetric form": sp.simplify(
-            paper_pos - (vec(cp) - alpha * cp * v)) == sp.zeros(4, 1),
-        "paper rule, c < 0: g~^T H g~ - u^T H u == +(2a + a^2) lambda_1 c^2":
-            sp.simplify(_quad(H, paper_neg) - _quad(H, vec(cn))
-                        - increase.subs(c, cn)) == 0,
+            paper_pos - (vec(cp) - alpha * cp * v)
+        )
+        == sp.zeros(4, 1),
+        "paper rule, c < 0: g~^T H g~ - u^T H u == +(2a + a^2) lambda_1 c^2": sp.simplify(
+            _quad(H, paper_neg) - _quad(H, vec(cn)) - increase.subs(c, cn)
+        )
+        == 0,
         "2a - a^2 > 0 exactly on (0, 2)": sp.solve_univariate_inequality(
-            factor > 0, a, relational=False) == sp.Interval.open(0, 2),
+            factor > 0, a, relational=False
+        )
+        == sp.Interval.open(0, 2),
         "2a - a^2 is largest at a = 1": sp.solve(sp.diff(factor, a), a) == [1],
         "paper rule, c < 0, a > 0, lambda_1 > 0: increase > 0": bool(
-            ((2 * ap + ap**2) * l1p * cn**2).is_positive),
+            ((2 * ap + ap**2) * l1p * cn**2).is_positive
+        ),
     }
-    return derivation("D-CURV curvature seen by the step", (reduce_, increase), (c, alpha, lam1),
-                      "H symmetric, v unit with H v = lambda_1 v exactly; u any vector "
-                      "(g_hat_adv or g_adv), c = <u, v>; alpha any real for the identities",
-                      proved)
+    return derivation(
+        "D-CURV curvature seen by the step",
+        (reduce_, increase),
+        (c, alpha, lam1),
+        "H symmetric, v unit with H v = lambda_1 v exactly; u any vector "
+        "(g_hat_adv or g_adv), c = <u, v>; alpha any real for the identities",
+        proved,
+    )

@@ -49,11 +49,11 @@ rho = sp.Symbol("rho", positive=True)
 lam0 = sp.Symbol("lambda_0", positive=True)
 lam = sp.Symbol("lambda_1", positive=True)
 alpha = sp.Symbol("alpha", nonnegative=True)
-p = sp.Symbol("p", positive=True)                 # step scale along v (1 - alpha)
+p = sp.Symbol("p", positive=True)  # step scale along v (1 - alpha)
 y = sp.Symbol("y", real=True)
 x = sp.Symbol("x", real=True)
-xs = sp.Symbol("x_s", positive=True)              # the cycle amplitude (a positive unknown)
-u = sp.Symbol("u", positive=True)                 # eta p lambda_1 = 2/(1 + u): 0 < . < 2
+xs = sp.Symbol("x_s", positive=True)  # the cycle amplitude (a positive unknown)
+u = sp.Symbol("u", positive=True)  # eta p lambda_1 = 2/(1 + u): 0 < . < 2
 
 
 def _zero(expr: sp.Expr) -> bool:
@@ -62,8 +62,10 @@ def _zero(expr: sp.Expr) -> bool:
 
 def _ravine_grad(xx: sp.Expr, yy: sp.Expr) -> tuple[sp.Expr, sp.Expr]:
     L = sp.Rational(1, 2) * lam0 * (1 + y**2) * x**2
-    return (sp.diff(L, x).subs({x: xx, y: yy}, simultaneous=True),
-            sp.diff(L, y).subs({x: xx, y: yy}, simultaneous=True))
+    return (
+        sp.diff(L, x).subs({x: xx, y: yy}, simultaneous=True),
+        sp.diff(L, y).subs({x: xx, y: yy}, simultaneous=True),
+    )
 
 
 def _amplitude() -> sp.Expr:
@@ -75,7 +77,7 @@ def _slower() -> bool:
     a = sp.Symbol("a", positive=True)
     k = 2 / (1 + u)
     ratio = (2 - k) / (2 - (1 - a) * k)
-    b = sp.Symbol("b", nonnegative=True)           # a = 1/(1 + b) covers (0, 1]
+    b = sp.Symbol("b", nonnegative=True)  # a = 1/(1 + b) covers (0, 1]
     r = sp.factor(sp.simplify(ratio.subs(a, 1 / (1 + b))))
     return bool(r.is_positive and sp.factor(sp.simplify(1 - r)).is_positive)
 
@@ -103,24 +105,30 @@ def ravine_drift() -> Derivation:
     drift = -eta * 2 * rho**2 / (2 - eta * p * lam) ** 2 * dlam_dy
     proved = {
         "2-cycle amplitude x* == eta p rho lambda1/(2 - eta p lambda1)": (
-            len(sol) == 1 and _zero(sol[0] - amp)),
+            len(sol) == 1 and _zero(sol[0] - amp)
+        ),
         "x* > 0 when 0 < eta p lambda1 < 2": bool(
-            sp.simplify(amp.subs(lam, 2 / (1 + u) / (eta * p))).is_positive),
+            sp.simplify(amp.subs(lam, 2 / (1 + u) / (eta * p))).is_positive
+        ),
         "g_adv,y equal at both cycle points": _zero(gy_plus - gy_minus),
-        "g_adv,y == (x* + rho)^2/2 * d lambda1/dy": _zero(
-            gy_plus - (amp + rho) ** 2 / 2 * dlam_dy),
+        "g_adv,y == (x* + rho)^2/2 * d lambda1/dy": _zero(gy_plus - (amp + rho) ** 2 / 2 * dlam_dy),
         "(x* + rho)^2/2 == 2 rho^2/(2 - eta p lambda1)^2": _zero(
-            (amp + rho) ** 2 / 2 - 2 * rho**2 / (2 - eta * p * lam) ** 2),
+            (amp + rho) ** 2 / 2 - 2 * rho**2 / (2 - eta * p * lam) ** 2
+        ),
         "GD: dL/dy == 0 at the valley floor x = 0": _zero(_ravine_grad(sp.Integer(0), y)[1]),
         "projector drift / SAM drift == ((2 - eta lambda1)/(2 - eta(1-alpha) lambda1))^2 < 1 "
         "for 0 < alpha <= 1, 0 < eta lambda1 < 2": _slower(),
     }
     expr = drift.subs({p: 1 - alpha}).subs(lam, lam0 * (1 + y**2))
-    return derivation("ravine drift per step (SAM: alpha = 0; projector form, v = e_x)", expr,
-                      (eta, rho, lam0, y, alpha),
-                      "SAM 2-cycle across the ravine settled, y adiabatic; leading order "
-                      "(epsilon's y component O(rho|x| y) and O(x^2) terms dropped); "
-                      "0 < eta (1 - alpha) lambda_1 < 2", proved)
+    return derivation(
+        "ravine drift per step (SAM: alpha = 0; projector form, v = e_x)",
+        expr,
+        (eta, rho, lam0, y, alpha),
+        "SAM 2-cycle across the ravine settled, y adiabatic; leading order "
+        "(epsilon's y component O(rho|x| y) and O(x^2) terms dropped); "
+        "0 < eta (1 - alpha) lambda_1 < 2",
+        proved,
+    )
 
 
 @cache
@@ -158,10 +166,14 @@ def ravine_drift_tilted() -> Derivation:
         "d_y at x = -x*": _zero(dy_at(-1) - target),
     }
     expr = (-eta * target).subs(p, 1 - alpha).subs(lam, lam0 * (1 + y**2))
-    return derivation("ravine drift per step, projector form with the iterate's exact v", expr,
-                      (eta, rho, lam0, y, alpha),
-                      "as ravine_drift, plus v = exact top eigenvector of the Hessian at the "
-                      "iterate (first order in its tilt)", proved)
+    return derivation(
+        "ravine drift per step, projector form with the iterate's exact v",
+        expr,
+        (eta, rho, lam0, y, alpha),
+        "as ravine_drift, plus v = exact top eigenvector of the Hessian at the "
+        "iterate (first order in its tilt)",
+        proved,
+    )
 
 
 @cache
@@ -184,16 +196,23 @@ def per_step_drift() -> Derivation:
     ell, kappa = sp.symbols("ell kappa", real=True)
     proved = {
         "g_adv,y/|g_adv,x| == y(|x| + rho)/(1 + y^2) (x > 0)": _zero(
-            ratio_pos - y * (xp + rho) / (1 + y**2)),
+            ratio_pos - y * (xp + rho) / (1 + y**2)
+        ),
         "g_adv,y/|g_adv,x| == y(|x| + rho)/(1 + y^2) (x < 0)": _zero(
-            -ratio_neg - y * (xp + rho) / (1 + y**2)),
+            -ratio_neg - y * (xp + rho) / (1 + y**2)
+        ),
         "SAM path length eta ||g_adv|| == eta lambda1 (|x| + rho) to leading order": _zero(
-            sp.Abs(gx.subs(x, xp)) - lam0 * (1 + y**2) * (xp + rho)),
+            sp.Abs(gx.subs(x, xp)) - lam0 * (1 + y**2) * (xp + rho)
+        ),
     }
     expr = -ell * y * (sp.Abs(x) + rho - 2 * alpha * kappa) / (1 + y**2)
-    return derivation("per-step drift along the ravine", expr, (x, y, ell, rho, alpha, kappa),
-                      "leading order in the tilt of g_adv (|y(|x|+rho)| << 1) and in rho|x|",
-                      proved)
+    return derivation(
+        "per-step drift along the ravine",
+        expr,
+        (x, y, ell, rho, alpha, kappa),
+        "leading order in the tilt of g_adv (|y(|x|+rho)| << 1) and in rho|x|",
+        proved,
+    )
 
 
 @cache
@@ -213,12 +232,19 @@ def factorization_gd() -> Derivation:
     x1, y1 = xx - eta * r * yy, yy - eta * r * xx
     proved = {
         "GD: D' == D (1 - eta^2 r^2)": _zero(
-            sp.expand(x1**2 - y1**2 - (xx**2 - yy**2) * (1 - eta**2 * r**2))),
+            sp.expand(x1**2 - y1**2 - (xx**2 - yy**2) * (1 - eta**2 * r**2))
+        ),
         "on xy = 1: (x^2 + y^2)^2 == D^2 + 4": _zero(
-            ((xpos**2 + 1 / xpos**2) ** 2 - (xpos**2 - 1 / xpos**2) ** 2) - 4),
+            ((xpos**2 + 1 / xpos**2) ** 2 - (xpos**2 - 1 / xpos**2) ** 2) - 4
+        ),
         "x^2 + 1/x^2 - 2 == (x - 1/x)^2 (flattest: lambda = 2 at |x| = 1)": _zero(
-            xpos**2 + 1 / xpos**2 - 2 - (xpos - 1 / xpos) ** 2),
+            xpos**2 + 1 / xpos**2 - 2 - (xpos - 1 / xpos) ** 2
+        ),
     }
-    return derivation("factorization toy: GD imbalance and sharpness on xy = 1",
-                      sp.sqrt(D**2 + 4), (D,),
-                      "scalar factorization L = (xy - 1)^2/2; GD with step eta", proved)
+    return derivation(
+        "factorization toy: GD imbalance and sharpness on xy = 1",
+        sp.sqrt(D**2 + 4),
+        (D,),
+        "scalar factorization L = (xy - 1)^2/2; GD with step eta",
+        proved,
+    )

@@ -32,13 +32,20 @@ import sympy as sp
 
 from xsam_theory.symbolic.base import Derivation, derivation, interval_nonnegative
 
-__all__ = ["Frame", "angle_monotonicity", "descent_inner_product", "direction_norm",
-           "general_frame", "paper_direction", "parallel_component"]
+__all__ = [
+    "Frame",
+    "angle_monotonicity",
+    "descent_inner_product",
+    "direction_norm",
+    "general_frame",
+    "paper_direction",
+    "parallel_component",
+]
 
 c = sp.Symbol("c", real=True)
 alpha = sp.Symbol("alpha", nonnegative=True)
-cp = sp.Symbol("c_p", positive=True)     # c > 0
-cn = sp.Symbol("c_n", negative=True)     # c < 0
+cp = sp.Symbol("c_p", positive=True)  # c > 0
+cn = sp.Symbol("c_n", negative=True)  # c < 0
 
 #: a step rule ``(g_hat, v, alpha, abs_c) -> d`` on column vectors
 StepRule = Callable[[sp.Matrix, sp.Matrix, sp.Expr, sp.Expr], sp.Matrix]
@@ -125,8 +132,11 @@ def parallel_component(rule: StepRule = paper_direction) -> Derivation:
     """
     f, d = _d(rule)
     rhs = c - alpha * sp.Abs(c)
-    proved = {"<d,v> - (c - alpha|c|) == 0 for all unit g_hat, v (general frame)":
-              f.holds(d.dot(f.v) - (f.c - alpha * f.abs_c))}
+    proved = {
+        "<d,v> - (c - alpha|c|) == 0 for all unit g_hat, v (general frame)": f.holds(
+            d.dot(f.v) - (f.c - alpha * f.abs_c)
+        )
+    }
     return derivation("G1 <d,v>", rhs, (c, alpha), "unit g_hat and v; alpha any real", proved)
 
 
@@ -155,11 +165,13 @@ def direction_norm(rule: StepRule = paper_direction) -> Derivation:
     proved = {
         "||d||^2 identity (general frame)": identity,
         "c>0: ||d||^2 - 1 == c^2 alpha (alpha - 2)": (
-            sp.simplify(pos - cp**2 * alpha * (alpha - 2)) == 0),
+            sp.simplify(pos - cp**2 * alpha * (alpha - 2)) == 0
+        ),
         "c>0: ||d|| <= 1 iff alpha in [0, 2]": window == sp.Interval(0, 2),
         "c<0: ||d||^2 - 1 == c^2 alpha (alpha + 2) >= 0": (
             sp.simplify(neg - cn**2 * alpha * (alpha + 2)) == 0
-            and bool((cn**2 * alpha * (alpha + 2)).is_nonnegative)),
+            and bool((cn**2 * alpha * (alpha + 2)).is_nonnegative)
+        ),
     }
     return derivation("G2 ||d||^2", rhs, (c, alpha), "unit g_hat and v, alpha >= 0", proved)
 
@@ -184,16 +196,26 @@ def angle_monotonicity() -> Derivation:
     red_neg = sp.factor(sp.expand((cn * (1 + alpha)) ** 2 - cn**2 * nd2.subs(c, cn)))
     proved = {
         "c>0, alpha<=1 reduces to c^2 (2a - a^2)(1 - c^2)": sp.simplify(
-            red_pos - cp**2 * (2 * alpha - alpha**2) * (1 - cp**2)) == 0,
+            red_pos - cp**2 * (2 * alpha - alpha**2) * (1 - cp**2)
+        )
+        == 0,
         "2a - a^2 >= 0 on [0, 1]": interval_nonnegative(2 * a - a**2, a, sp.Interval(0, 1)),
-        "c>0, alpha>1: numerator c(1 - alpha) < 0": bool((cp * (1 - (1 + sp.Symbol(
-            "e", positive=True)))).is_negative),
+        "c>0, alpha>1: numerator c(1 - alpha) < 0": bool(
+            (cp * (1 - (1 + sp.Symbol("e", positive=True)))).is_negative
+        ),
         "c<0 reduces to c^2 (2a + a^2)(1 - c^2)": sp.simplify(
-            red_neg - cn**2 * (2 * alpha + alpha**2) * (1 - cn**2)) == 0,
+            red_neg - cn**2 * (2 * alpha + alpha**2) * (1 - cn**2)
+        )
+        == 0,
         "2a + a^2 >= 0 for a >= 0": bool((2 * alpha + alpha**2).is_nonnegative),
     }
-    return derivation("G3 cos angle(d, v)", cos_dv, (c, alpha),
-                      "unit g_hat and v, alpha >= 0, |c| <= 1 (1 - c^2 >= 0)", proved)
+    return derivation(
+        "G3 cos angle(d, v)",
+        cos_dv,
+        (c, alpha),
+        "unit g_hat and v, alpha >= 0, |c| <= 1 (1 - c^2 >= 0)",
+        proved,
+    )
 
 
 @cache
@@ -210,6 +232,7 @@ def descent_inner_product(rule: StepRule = paper_direction) -> Derivation:
     """
     f, d = _d(rule)
     rhs = 1 - alpha * c * sp.Abs(c)
-    proved = {"<d,g_hat> identity (general frame)":
-              f.holds(d.dot(f.g_hat) - (1 - alpha * f.c * f.abs_c))}
+    proved = {
+        "<d,g_hat> identity (general frame)": f.holds(d.dot(f.g_hat) - (1 - alpha * f.c * f.abs_c))
+    }
     return derivation("G4 <d,g_hat>", rhs, (c, alpha), "unit g_hat and v, alpha >= 0", proved)

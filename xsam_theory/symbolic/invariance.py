@@ -91,19 +91,26 @@ def orientation_difference() -> Derivation:
     H = sp.diag(l1, l2)
     proved = {
         "paper: d(v) - d(-v) == -2 alpha |c| v": _zero_vec(
-            _paper(Gv, V) - _paper(Gv, -V) + 2 * alpha * sp.Abs(cc) * V),
+            _paper(Gv, V) - _paper(Gv, -V) + 2 * alpha * sp.Abs(cc) * V
+        ),
         "raw projection: d(v) - d(-v) == -2 alpha |<g,v>| v": _zero_vec(
-            _raw(Gv, V) - _raw(Gv, -V) + 2 * alpha * sp.Abs(Gv.dot(V)) * V),
+            _raw(Gv, V) - _raw(Gv, -V) + 2 * alpha * sp.Abs(Gv.dot(V)) * V
+        ),
         "symmetric: d(v) == d(-v)": _zero_vec(_symmetric(Gv, V) - _symmetric(Gv, -V)),
         "projector: d(v) == d(-v)": _zero_vec(_projector(Gv, V) - _projector(Gv, -V)),
         "unit(R g) == R unit(g)": _zero_vec(_unit(R * Gv) - R * gh),
         "mirror: d_paper(R g; -v) == R d_paper(g; v)": _zero_vec(
-            _paper(R * Gv, -V) - R * _paper(Gv, V)),
+            _paper(R * Gv, -V) - R * _paper(Gv, V)
+        ),
         "R H == H R (v eigenvector of H)": _zero_vec(R * H - H * R),
     }
-    return derivation("paper-rule orientation difference d(v) - d(-v)", -2 * alpha * sp.Abs(c),
-                      (c, alpha), "unit v, g != 0, alpha >= 0; mirror statement: v an exact "
-                      "eigenvector of a quadratic's H", proved)
+    return derivation(
+        "paper-rule orientation difference d(v) - d(-v)",
+        -2 * alpha * sp.Abs(c),
+        (c, alpha),
+        "unit v, g != 0, alpha >= 0; mirror statement: v an exact eigenvector of a quadratic's H",
+        proved,
+    )
 
 
 @cache
@@ -118,9 +125,9 @@ def scale_invariance() -> Derivation:
     :math:`s`; the raw projection's correction scales by :math:`s`. Expression: the bound
     :math:`1 + \alpha|c|` on :math:`\|d\|`.
     """
-    nd2 = 1 - 2 * alpha * c * sp.Abs(c) + alpha**2 * c**2     # ||d||^2 (theory-notes F6.1)
+    nd2 = 1 - 2 * alpha * c * sp.Abs(c) + alpha**2 * c**2  # ||d||^2 (theory-notes F6.1)
     bound = 1 + alpha * sp.Abs(c)
-    k = sp.Symbol("k", nonnegative=True)                      # |c| = 1/(1 + k) in (0, 1]
+    k = sp.Symbol("k", nonnegative=True)  # |c| = 1/(1 + k) in (0, 1]
     q = 1 / (1 + k)
     pos = sp.factor(sp.expand((bound**2 - nd2).subs(c, cp)))
     neg = sp.factor(sp.expand((bound**2 - nd2).subs(c, cn)))
@@ -135,21 +142,32 @@ def scale_invariance() -> Derivation:
     proved = {
         "c >= 0: (1 + alpha|c|)^2 - ||d||^2 == 2 alpha c (1 + c) >= 0": bool(
             sp.simplify(pos - 2 * alpha * cp * (1 + cp)) == 0
-            and (2 * alpha * cp * (1 + cp)).is_nonnegative),
+            and (2 * alpha * cp * (1 + cp)).is_nonnegative
+        ),
         "c < 0: (1 + alpha|c|)^2 - ||d||^2 == 2 alpha |c| (1 - |c|) >= 0 for |c| <= 1": bool(
             sp.simplify(neg - 2 * alpha * (-cn) * (1 + cn)) == 0
-            and sp.factor(2 * alpha * q * (1 - q)).is_nonnegative),
+            and sp.factor(2 * alpha * q * (1 - q)).is_nonnegative
+        ),
         "1 + alpha|c| <= 1 + alpha for |c| <= 1": bool(
-            sp.factor(1 + alpha - (1 + alpha * q)).is_nonnegative),
+            sp.factor(1 + alpha - (1 + alpha * q)).is_nonnegative
+        ),
         "paper: d(s g) == d(g)": _zero_vec(_paper(s * Gv, V) - _paper(Gv, V)),
         "symmetric: d(s g) == d(g)": _zero_vec(_symmetric(s * Gv, V) - _symmetric(Gv, V)),
         "raw projection is not scale-free: d(s g) - d(g) == -alpha (s - 1)|<g,v>| v": _zero_vec(
-            _raw(s * Gv, V) - _raw(Gv, V) + alpha * (s - 1) * sp.Abs(Gv.dot(V)) * V),
+            _raw(s * Gv, V) - _raw(Gv, V) + alpha * (s - 1) * sp.Abs(Gv.dot(V)) * V
+        ),
         "ascent step: rho unit(s g) == rho unit(g)": _zero_vec(
-            rho * _unit(s * Gv) - rho * _unit(Gv)),
+            rho * _unit(s * Gv) - rho * _unit(Gv)
+        ),
         "quadratic: g_adv(sH) == s g_adv(H) with eps = rho unit(Hw)": _zero_vec(
-            _g_adv(s * Hq) - s * _g_adv(Hq)),
+            _g_adv(s * Hq) - s * _g_adv(Hq)
+        ),
         "projector: d(s g) == s d(g)": _zero_vec(_projector(s * Gv, V) - s * _projector(Gv, V)),
     }
-    return derivation("X-SAM step length bound and scale (in)variance", bound, (c, alpha),
-                      "unit v, g != 0, s > 0, |c| <= 1, alpha >= 0", proved)
+    return derivation(
+        "X-SAM step length bound and scale (in)variance",
+        bound,
+        (c, alpha),
+        "unit v, g != 0, s > 0, |c| <= 1, alpha >= 0",
+        proved,
+    )

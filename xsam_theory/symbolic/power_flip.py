@@ -47,16 +47,23 @@ def dominant_negative_flip() -> Derivation:
 
     tan_k = sp.Abs(l2**k * b) / sp.Abs(ld**k * a)
     proved = {
-        "odd k: dominant coordinate == -mu^k a": sp.simplify(
-            dom(2 * m + 1) + mu ** (2 * m + 1) * a) == 0,
-        "even k: dominant coordinate == +mu^k a": sp.simplify(
-            dom(2 * m) - mu ** (2 * m) * a) == 0,
+        "odd k: dominant coordinate == -mu^k a": sp.simplify(dom(2 * m + 1) + mu ** (2 * m + 1) * a)
+        == 0,
+        "even k: dominant coordinate == +mu^k a": sp.simplify(dom(2 * m) - mu ** (2 * m) * a) == 0,
         "tan angle(u_k, v_d) == (|lambda_2|/mu)^k |b/a|": sp.simplify(
-            tan_k - (sp.Abs(l2) / mu) ** k * sp.Abs(b / a)) == 0,
+            tan_k - (sp.Abs(l2) / mu) ** k * sp.Abs(b / a)
+        )
+        == 0,
         "Rayleigh quotient of v_d == -mu": sp.simplify(
-            (sp.Matrix([1, 0]).T * sp.diag(ld, l2) * sp.Matrix([1, 0]))[0] + mu) == 0,
+            (sp.Matrix([1, 0]).T * sp.diag(ld, l2) * sp.Matrix([1, 0]))[0] + mu
+        )
+        == 0,
     }
-    return derivation("power iteration with a dominant negative eigenvalue",
-                      (sp.Abs(l2) / mu) ** k, (l2, mu, k),
-                      "H symmetric; lambda_d = -mu dominant in magnitude (|lambda_2| < mu); "
-                      "start vector not orthogonal to v_d", proved)
+    return derivation(
+        "power iteration with a dominant negative eigenvalue",
+        (sp.Abs(l2) / mu) ** k,
+        (l2, mu, k),
+        "H symmetric; lambda_d = -mu dominant in magnitude (|lambda_2| < mu); "
+        "start vector not orthogonal to v_d",
+        proved,
+    )

@@ -46,7 +46,7 @@ eta = sp.Symbol("eta", positive=True)
 rho = sp.Symbol("rho", positive=True)
 lam = sp.Symbol("lambda", real=True)
 lam_p = sp.Symbol("lambda", positive=True)
-G = sp.Symbol("G", positive=True)            # ||g||
+G = sp.Symbol("G", positive=True)  # ||g||
 mu = sp.Symbol("mu", nonnegative=True)
 w = sp.Symbol("w", real=True)
 
@@ -60,8 +60,7 @@ def _zero(expr: sp.Expr) -> bool:
     e = sp.simplify(expr)
     if e == 0:
         return True
-    e = e.replace(lambda t: t.is_Pow and t.exp == sp.S.Half,
-                  lambda t: sp.sqrt(sp.factor(t.base)))
+    e = e.replace(lambda t: t.is_Pow and t.exp == sp.S.Half, lambda t: sp.sqrt(sp.factor(t.base)))
     return sp.simplify(e) == 0
 
 
@@ -84,7 +83,7 @@ def usam_factor() -> Derivation:
 
     Expression: :math:`r(\lambda)` in ``(eta, rho, lambda)``; any real :math:`\lambda`.
     """
-    grad = lam * w                                   # dL/dw for L = lam w^2 / 2
+    grad = lam * w  # dL/dw for L = lam w^2 / 2
     w_new = w - eta * (grad.subs(w, w + rho * grad))
     r = sp.expand(w_new / w)
     closed = 1 - eta * lam - eta * rho * lam**2
@@ -95,9 +94,13 @@ def usam_factor() -> Derivation:
         "r == 1 - eta lam (1 + rho lam)": _zero(closed - (1 - eta * lam * (1 + rho * lam))),
         "|1 - x| < 1 iff 0 < x < 2": stable == sp.Interval.open(0, 2),
     }
-    return derivation("USAM per-eigendirection factor", closed, (eta, rho, lam),
-                      "L = w^T H w / 2, H symmetric; eta > 0, rho > 0; lambda any eigenvalue",
-                      proved)
+    return derivation(
+        "USAM per-eigendirection factor",
+        closed,
+        (eta, rho, lam),
+        "L = w^T H w / 2, H symmetric; eta > 0, rho > 0; lambda any eigenvalue",
+        proved,
+    )
 
 
 @cache
@@ -119,15 +122,21 @@ def usam_threshold() -> Derivation:
     series = sp.series(closed, rho, 0, 2).removeO()
     proved = {
         "eta lam (1 + rho lam) = 2 has one positive root, lambda_U": (
-            len(roots) == 1 and _zero(roots[0] - closed)),
+            len(roots) == 1 and _zero(roots[0] - closed)
+        ),
         "f' = eta (1 + 2 rho lam) > 0 for lam > 0": bool(sp.diff(f, lam_p).is_positive),
         "f(2/eta) - 2 = 4 rho / eta > 0, so lambda_U < 2/eta": (
-            _zero(f.subs(lam_p, 2 / eta) - 2 - 4 * rho / eta)
-            and bool((4 * rho / eta).is_positive)),
+            _zero(f.subs(lam_p, 2 / eta) - 2 - 4 * rho / eta) and bool((4 * rho / eta).is_positive)
+        ),
         "lambda_U = 2/eta - 4 rho/eta^2 + O(rho^2)": _zero(series - (2 / eta - 4 * rho / eta**2)),
     }
-    return derivation("USAM stability threshold lambda_U", closed, (eta, rho),
-                      "eta > 0, rho > 0, positive eigenvalues", proved)
+    return derivation(
+        "USAM stability threshold lambda_U",
+        closed,
+        (eta, rho),
+        "eta > 0, rho > 0, positive eigenvalues",
+        proved,
+    )
 
 
 @cache
@@ -155,15 +164,21 @@ def sam_edge() -> Derivation:
         "increasing in G: (G + 4rho/eta)^2 - (G^2 + 8 rho G/eta) = 16 rho^2/eta^2 > 0": (
             _zero(sp.expand(lhs**2 - rhs**2) - 16 * rho**2 / eta**2)
             and bool((16 * rho**2 / eta**2).is_positive)
-            and _zero(sp.diff(alt, G) - (lhs / rhs - 1) / (2 * rho))),
+            and _zero(sp.diff(alt, G) - (lhs / rhs - 1) / (2 * rho))
+        ),
         "rho -> 0: lambda_SAM -> 2/eta": _zero(sp.limit(closed, rho, 0, "+") - 2 / eta),
         "G -> oo: lambda_SAM -> 2/eta": _zero(sp.limit(closed, G, sp.oo) - 2 / eta),
         "G -> 0: lambda_SAM / sqrt(2G/(eta rho)) -> 1": _zero(
-            sp.limit(closed / sp.sqrt(2 * G / (eta * rho)), G, 0, "+") - 1),
+            sp.limit(closed / sp.sqrt(2 * G / (eta * rho)), G, 0, "+") - 1
+        ),
     }
-    return derivation("SAM edge lambda_SAM(||g||)", closed, (eta, rho, G),
-                      "eta, rho, ||g|| > 0; ||g|| frozen over one step (local USAM with rho/||g||)",
-                      proved)
+    return derivation(
+        "SAM edge lambda_SAM(||g||)",
+        closed,
+        (eta, rho, G),
+        "eta, rho, ||g|| > 0; ||g|| frozen over one step (local USAM with rho/||g||)",
+        proved,
+    )
 
 
 @cache
@@ -189,16 +204,21 @@ def heavy_ball_edge() -> Derivation:
     b_new = mu * bb + lam * w0
     step = sp.Matrix([w0 - eta * b_new, b_new])
     proved = {
-        "M is the PyTorch heavy-ball map": _zero(
-            (step - M * sp.Matrix([w0, bb])).norm()**2),
+        "M is the PyTorch heavy-ball map": _zero((step - M * sp.Matrix([w0, bb])).norm() ** 2),
         "charpoly == z^2 - (1 + mu - eta lam) z + mu": _zero(
-            p - (z**2 - (1 + mu - eta * lam) * z + mu)),
+            p - (z**2 - (1 + mu - eta * lam) * z + mu)
+        ),
         "p(1) == eta lam": _zero(p.subs(z, 1) - eta * lam),
         "p(-1) = 0  <=>  lam = 2(1 + mu)/eta": len(edge) == 1 and _zero(edge[0] - closed),
     }
-    return derivation("heavy-ball edge", closed, (eta, mu),
-                      "eta > 0, 0 <= mu < 1, no dampening, no weight decay (with weight decay "
-                      "lambda -> lambda + wd)", proved)
+    return derivation(
+        "heavy-ball edge",
+        closed,
+        (eta, mu),
+        "eta > 0, 0 <= mu < 1, no dampening, no weight decay (with weight decay "
+        "lambda -> lambda + wd)",
+        proved,
+    )
 
 
 @cache
@@ -211,14 +231,21 @@ def stability_edges() -> Derivation:
     """
     gd = sp.solve(sp.Eq(1 - eta * lam, -1), lam)
     u, s, h = usam_threshold(), sam_edge(), heavy_ball_edge()
-    proved = {"GD: 1 - eta lam = -1 <=> lam = 2/eta": len(gd) == 1 and _zero(gd[0] - 2 / eta),
-              "USAM at rho -> 0 is GD": _zero(sp.limit(u.expr, rho, 0, "+") - 2 / eta),
-              "heavy ball at mu = 0 is GD": _zero(h.expr.subs(mu, 0) - 2 / eta)}
+    proved = {
+        "GD: 1 - eta lam = -1 <=> lam = 2/eta": len(gd) == 1 and _zero(gd[0] - 2 / eta),
+        "USAM at rho -> 0 is GD": _zero(sp.limit(u.expr, rho, 0, "+") - 2 / eta),
+        "heavy ball at mu = 0 is GD": _zero(h.expr.subs(mu, 0) - 2 / eta),
+    }
     for prefix, der in (("USAM", u), ("SAM", s), ("heavy ball", h)):
         proved.update({f"{prefix}: {k}": v for k, v in der.proved.items()})
     expr = (2 / eta, u.expr, s.expr, h.expr)
-    return derivation("stability edges (GD, USAM, SAM, heavy ball)", expr, (eta, rho, G, mu),
-                      "quadratic, eta > 0, rho > 0, ||g|| > 0 frozen, 0 <= mu < 1", proved)
+    return derivation(
+        "stability edges (GD, USAM, SAM, heavy ball)",
+        expr,
+        (eta, rho, G, mu),
+        "quadratic, eta > 0, rho > 0, ||g|| > 0 frozen, 0 <= mu < 1",
+        proved,
+    )
 
 
 @cache
@@ -248,10 +275,10 @@ def sam_two_cycle() -> Derivation:
     Expression: ``(c_star, tau)`` in ``(eta, rho, lambda_1, lambda_i)``.
     """
     l1, li, c = (sp.Symbol(n, positive=True) for n in ("lambda_1", "lambda_i", "c"))
-    s = sp.Symbol("s", positive=True)          # eta lam1 = 2/(1 + s) in (0, 2)
-    f_plus = c - eta * l1 * (c + rho)           # x > 0: sign x = +1
+    s = sp.Symbol("s", positive=True)  # eta lam1 = 2/(1 + s) in (0, 2)
+    f_plus = c - eta * l1 * (c + rho)  # x > 0: sign x = +1
     x1 = sp.Symbol("x1", negative=True)
-    f_minus = x1 - eta * l1 * (x1 - rho)        # x < 0: sign x = -1
+    f_minus = x1 - eta * l1 * (x1 - rho)  # x < 0: sign x = -1
     two_step = f_minus.subs(x1, f_plus)
     roots = sp.solve(sp.Eq(two_step, c), c)
     c_star = eta * rho * l1 / (2 - eta * l1)
@@ -265,7 +292,7 @@ def sam_two_cycle() -> Derivation:
     un = u - eta * li * (u + rho * gu / ng)
     tau = 1 - eta * li - (2 - eta * l1) * (li / l1) ** 2
     t = sp.Symbol("t", positive=True)
-    a = 2 / (1 + s)                              # eta lam1 in (0, 2)
+    a = 2 / (1 + s)  # eta lam1 in (0, 2)
     tau_t = 1 - a * t - (2 - a) * t**2
 
     def at_cycle(expr: sp.Expr, sign: int) -> sp.Expr:
@@ -273,27 +300,37 @@ def sam_two_cycle() -> Derivation:
 
     proved = {
         "two-step fixed point f_-(f_+(c)) = c has the single root c*": (
-            len(roots) == 1 and _zero(roots[0] - c_star)),
+            len(roots) == 1 and _zero(roots[0] - c_star)
+        ),
         "f(c*) = -c*: the cycle is +-c* v1": _zero((f_plus + c).subs(c, c_star)),
         "f_+(c*) < 0 for 0 < eta lam1 < 2": bool(
-            sp.simplify(f_plus.subs(c, c_star).subs(on_edge)).is_negative),
+            sp.simplify(f_plus.subs(c, c_star).subs(on_edge)).is_negative
+        ),
         "c* > 0 for 0 < eta lam1 < 2": bool(sp.simplify(c_star.subs(on_edge)).is_positive),
         "d x+/d x on the cycle = 1 - eta lam1": all(
-            _zero(at_cycle(sp.diff(xn, x), sg) - (1 - eta * l1).subs(on_edge)) for sg in (1, -1)),
+            _zero(at_cycle(sp.diff(xn, x), sg) - (1 - eta * l1).subs(on_edge)) for sg in (1, -1)
+        ),
         "d u+/d u on the cycle = tau_i (both phases)": all(
-            _zero(at_cycle(sp.diff(un, u), sg) - tau.subs(on_edge)) for sg in (1, -1)),
+            _zero(at_cycle(sp.diff(un, u), sg) - tau.subs(on_edge)) for sg in (1, -1)
+        ),
         "d u+/d x = d x+/d u = 0 on the cycle": all(
             _zero(at_cycle(sp.diff(un, x), sg)) and _zero(at_cycle(sp.diff(xn, u), sg))
-            for sg in (1, -1)),
-        "1 - tau = eta lam1 t + (2 - eta lam1) t^2 > 0": bool(
-            sp.simplify(1 - tau_t).is_positive),
-        "1 + tau = (1 - t)(2 + (2 - eta lam1) t)": _zero(
-            1 + tau_t - (1 - t) * (2 + (2 - a) * t)),
+            for sg in (1, -1)
+        ),
+        "1 - tau = eta lam1 t + (2 - eta lam1) t^2 > 0": bool(sp.simplify(1 - tau_t).is_positive),
+        "1 + tau = (1 - t)(2 + (2 - eta lam1) t)": _zero(1 + tau_t - (1 - t) * (2 + (2 - a) * t)),
         "on the cycle ||g|| = lam1 c* solves eta lam (1 + rho lam/||g||) = 2 at lam = lam1": _zero(
-            eta * l1 * (1 + rho * l1 / (l1 * c_star)) - 2),
+            eta * l1 * (1 + rho * l1 / (l1 * c_star)) - 2
+        ),
         "lambda_SAM(lam1 c*) == lam1": _zero(
-            (sam_edge().expr.subs(G, l1 * c_star) - l1).subs(on_edge)),
+            (sam_edge().expr.subs(G, l1 * c_star) - l1).subs(on_edge)
+        ),
     }
-    return derivation("SAM 2-cycle on a quadratic", (c_star, tau), (eta, rho, l1, li),
-                      "L = w^T H w / 2, lambda_1 simple, 0 < lambda_i < lambda_1, "
-                      "0 < eta lambda_1 < 2, rho > 0, start with a nonzero v1 component", proved)
+    return derivation(
+        "SAM 2-cycle on a quadratic",
+        (c_star, tau),
+        (eta, rho, l1, li),
+        "L = w^T H w / 2, lambda_1 simple, 0 < lambda_i < lambda_1, "
+        "0 < eta lambda_1 < 2, rho > 0, start with a nonzero v1 component",
+        proved,
+    )

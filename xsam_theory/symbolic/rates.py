@@ -38,8 +38,7 @@ import sympy as sp
 
 from xsam_theory.symbolic.base import Derivation, derivation
 
-__all__ = ["asymptotic_slopes", "bound_curve", "exact_sums", "finite_t_allowance",
-           "partial_sums"]
+__all__ = ["asymptotic_slopes", "bound_curve", "exact_sums", "finite_t_allowance", "partial_sums"]
 
 
 @cache
@@ -65,8 +64,13 @@ def partial_sums() -> Derivation:
         "H_T = harmonic(T)": sp.summation(1 / j, (j, 1, n)) == sp.harmonic(n),
         "summands decreasing": bool(sp.diff(f_s, x).is_negative and sp.diff(f_h, x).is_negative),
     }
-    return derivation("bounds of S_T and H_T", (s_low, s_high, h_low, h_high), (T,),
-                      "T >= 1; sums over k = 1..T of decreasing positive summands", proved)
+    return derivation(
+        "bounds of S_T and H_T",
+        (s_low, s_high, h_low, h_high),
+        (T,),
+        "T >= 1; sums over k = 1..T of decreasing positive summands",
+        proved,
+    )
 
 
 @cache
@@ -82,10 +86,17 @@ def asymptotic_slopes() -> Derivation:
     for p in (sp.Integer(1), sp.Rational(1, 2)):
         bound = ((A + B * sp.log(T)) / (2 * sp.sqrt(T))) ** p
         out.append(sp.limit(sp.simplify(T * sp.diff(sp.log(bound), T)), T, sp.oo))
-    proved = {"normalized -> -1/2": out[0] == sp.Rational(-1, 2),
-              "unnormalized -> -1/4": out[1] == sp.Rational(-1, 4)}
-    return derivation("asymptotic log-log slopes of the descent-lemma bounds", tuple(out), (),
-                      "A, B > 0; eta_t = eta0/sqrt(t+1)", proved)
+    proved = {
+        "normalized -> -1/2": out[0] == sp.Rational(-1, 2),
+        "unnormalized -> -1/4": out[1] == sp.Rational(-1, 4),
+    }
+    return derivation(
+        "asymptotic log-log slopes of the descent-lemma bounds",
+        tuple(out),
+        (),
+        "A, B > 0; eta_t = eta0/sqrt(t+1)",
+        proved,
+    )
 
 
 def exact_sums(t_max: int) -> tuple[np.ndarray, np.ndarray]:
@@ -93,7 +104,7 @@ def exact_sums(t_max: int) -> tuple[np.ndarray, np.ndarray]:
     if isinstance(t_max, bool) or not isinstance(t_max, (int, np.integer)) or t_max < 1:
         raise ValueError(f"t_max must be an integer >= 1, got {t_max!r}")
     k = np.arange(1, int(t_max) + 1, dtype=float)
-    return np.cumsum(k ** -0.5), np.cumsum(1.0 / k)
+    return np.cumsum(k**-0.5), np.cumsum(1.0 / k)
 
 
 def bound_curve(grid: np.ndarray, a: float, b: float, power: float) -> np.ndarray:

@@ -59,11 +59,11 @@ lam1 = sp.Symbol("lambda_1", positive=True)
 lam2 = sp.Symbol("lambda_2", nonnegative=True)
 mu = sp.Symbol("mu", nonnegative=True)
 x = sp.Symbol("x", real=True)
-xp = sp.Symbol("x_p", positive=True)          # x > 0
-xn = sp.Symbol("x_n", negative=True)          # x < 0
-delta = sp.Symbol("delta", positive=True)     # alpha = 1 -+ delta
-G = sp.Symbol("G", positive=True)             # ||g||
-a_ = sp.Symbol("a", real=True)                # a free real for interval statements
+xp = sp.Symbol("x_p", positive=True)  # x > 0
+xn = sp.Symbol("x_n", negative=True)  # x < 0
+delta = sp.Symbol("delta", positive=True)  # alpha = 1 -+ delta
+G = sp.Symbol("G", positive=True)  # ||g||
+a_ = sp.Symbol("a", real=True)  # a free real for interval statements
 
 
 def _zero(expr: sp.Expr) -> bool:
@@ -94,19 +94,25 @@ def paper_rule_map() -> Derivation:
     g_adv = H * (w + rho * g / G)
     coef = sp.factor(g_adv[0])
     proved = {
-        "<g_adv, v1> == lambda1 (1 + rho lambda1/||g||) <w, v1>":
-            _zero(g_adv[0] - lam1 * (1 + rho * lam1 / G) * w1),
+        "<g_adv, v1> == lambda1 (1 + rho lambda1/||g||) <w, v1>": _zero(
+            g_adv[0] - lam1 * (1 + rho * lam1 / G) * w1
+        ),
         "lambda1 (1 + rho lambda1/||g||) > 0": bool((lam1 * (1 + rho * lam1 / G)).is_positive),
         "paper rule, x > 0: <d, v> == 1 - alpha": _zero(_d_paper(sp.Integer(1)) - (1 - alpha)),
-        "paper rule, x < 0: <d, v> == -(1 + alpha)": _zero(_d_paper(sp.Integer(-1))
-                                                           + (1 + alpha)),
+        "paper rule, x < 0: <d, v> == -(1 + alpha)": _zero(_d_paper(sp.Integer(-1)) + (1 + alpha)),
         "symmetric rule: <d, v> == sign(x)(1 - alpha)": all(
-            _zero((s - alpha * s) - s * (1 - alpha)) for s in (sp.Integer(1), sp.Integer(-1))),
+            _zero((s - alpha * s) - s * (1 - alpha)) for s in (sp.Integer(1), sp.Integer(-1))
+        ),
     }
     expr = x - eta * (sp.sign(x) - alpha)
-    return derivation("X-SAM paper rule, 1-D map", expr, (x, eta, alpha),
-                      "quadratic with H >= 0, v an exact unit top eigenvector (lambda_1 > 0), "
-                      f"transverse components decayed; <g_adv, v> = {coef}", proved)
+    return derivation(
+        "X-SAM paper rule, 1-D map",
+        expr,
+        (x, eta, alpha),
+        "quadratic with H >= 0, v an exact unit top eigenvector (lambda_1 > 0), "
+        f"transverse components decayed; <g_adv, v> = {coef}",
+        proved,
+    )
 
 
 @cache
@@ -138,24 +144,34 @@ def paper_window() -> Derivation:
     N, n_plus, x0, xN, f = sp.symbols("N n_+ x_0 x_N f", real=True)
     frac = sp.solve(sp.Eq(-f * a + (1 - f) * b, 0), f)
     n_sol = sp.solve(sp.Eq(xN, x0 - n_plus * a + (N - n_plus) * b), n_plus)
-    am = 1 - delta                                    # alpha in [0, 1): alpha = 1 - delta
+    am = 1 - delta  # alpha in [0, 1): alpha = 1 - delta
     proved = {
         "window width == 2 eta": _zero(upper - lower - 2 * eta),
         "image of (0, b] is (-a, 2 eta alpha]": _zero((upper - a) - 2 * eta * alpha),
         "2 eta alpha <= eta (1 + alpha) on alpha in [0, 1]": interval_nonnegative(
-            (eta * (1 + a_) - 2 * eta * a_).subs(eta, 1), a_, sp.Interval(0, 1)),
+            (eta * (1 + a_) - 2 * eta * a_).subs(eta, 1), a_, sp.Interval(0, 1)
+        ),
         "image of (-a, 0) is (2 eta alpha, b), inside the window since b > 0": bool(
-            _zero((lower + b) - 2 * eta * alpha) and b.is_positive),
+            _zero((lower + b) - 2 * eta * alpha) and b.is_positive
+        ),
         "steps toward the window are positive for alpha < 1 (a > 0, b > 0)": bool(
-            a.subs(alpha, am).is_positive and b.is_positive),
+            a.subs(alpha, am).is_positive and b.is_positive
+        ),
         "occupancy (displacement balance) == (1 + alpha)/2": (
-            len(frac) == 1 and _zero(frac[0] - (1 + alpha) / 2)),
+            len(frac) == 1 and _zero(frac[0] - (1 + alpha) / 2)
+        ),
         "n_+/N - (1+alpha)/2 == (x_0 - x_N)/(2 eta N)": (
-            len(n_sol) == 1 and _zero(n_sol[0] / N - (1 + alpha) / 2 - (x0 - xN) / (2 * eta * N))),
+            len(n_sol) == 1 and _zero(n_sol[0] / N - (1 + alpha) / 2 - (x0 - xN) / (2 * eta * N))
+        ),
     }
     expr = (lower, upper, (1 + alpha) / 2, (lower + upper) / 2)
-    return derivation("X-SAM paper rule window (F7.1)", expr, (eta, alpha),
-                      "1-D map of paper_rule_map, 0 <= alpha < 1, eta > 0", proved)
+    return derivation(
+        "X-SAM paper rule window (F7.1)",
+        expr,
+        (eta, alpha),
+        "1-D map of paper_rule_map, 0 <= alpha < 1, eta > 0",
+        proved,
+    )
 
 
 @cache
@@ -169,19 +185,25 @@ def symmetric_window() -> Derivation:
     Expression: the window half-width :math:`\eta(1-\alpha)`.
     """
     h = sp.Symbol("h", positive=True)
-    u = sp.Symbol("u", positive=True)            # x = h/(1 + u) ranges over (0, h)
+    u = sp.Symbol("u", positive=True)  # x = h/(1 + u) ranges over (0, h)
     x_in = h / (1 + u)
-    x1 = x_in - h                                 # x > 0: step down by h
-    x2 = x1 + h                                   # x1 < 0: step up by h
+    x1 = x_in - h  # x > 0: step down by h
+    x2 = x1 + h  # x1 < 0: step up by h
     proved = {
         "x in (0, h): x - h < 0": bool(sp.factor(x1).is_negative),
         "two-step map returns x": _zero(x2 - x_in),
         "|x| + |x - h| == h on (0, h]": _zero(sp.Abs(x_in) + sp.Abs(x1) - h),
         "h == eta (1 - alpha) is the symmetric rule's step along v": _zero(
-            (1 - alpha) * eta - eta * (1 - alpha)),
+            (1 - alpha) * eta - eta * (1 - alpha)
+        ),
     }
-    return derivation("X-SAM symmetric rule window", eta * (1 - alpha), (eta, alpha),
-                      "1-D map of the symmetric rule, 0 <= alpha < 1 (h > 0)", proved)
+    return derivation(
+        "X-SAM symmetric rule window",
+        eta * (1 - alpha),
+        (eta, alpha),
+        "1-D map of the symmetric rule, 0 <= alpha < 1 (h > 0)",
+        proved,
+    )
 
 
 @cache
@@ -202,17 +224,21 @@ def projector_factor() -> Derivation:
     M = sp.eye(2) - eta * P * (H + rho * H**2)
     r1 = 1 - eta * (1 - alpha) * (lam1 + rho * lam1**2)
     r2 = 1 - eta * (lam2 + rho * lam2**2)
-    k = sp.Symbol("k", real=True)                 # k = eta (1 - alpha) lambda (1 + rho lambda)
+    k = sp.Symbol("k", real=True)  # k = eta (1 - alpha) lambda (1 + rho lambda)
     stable = sp.solve_univariate_inequality(sp.Abs(1 - k) < 1, k, relational=False)
     proved = {
         "P commutes with H": _zero(sp.Matrix(P * H - H * P).norm()),
         "map == diag(r_1, r_2)": all(_zero(e) for e in (M - sp.diag(r1, r2))),
-        "|r_1| < 1 iff 0 < eta(1-alpha) lambda_1 (1 + rho lambda_1) < 2":
-            stable == sp.Interval.open(0, 2),
+        "|r_1| < 1 iff 0 < eta(1-alpha) lambda_1 (1 + rho lambda_1) < 2": stable
+        == sp.Interval.open(0, 2),
     }
-    return derivation("X-SAM projector form with USAM perturbation: factor along v1", r1,
-                      (eta, rho, alpha, lam1),
-                      "quadratic, v the exact top eigenvector, USAM perturbation rho*g", proved)
+    return derivation(
+        "X-SAM projector form with USAM perturbation: factor along v1",
+        r1,
+        (eta, rho, alpha, lam1),
+        "quadratic, v the exact top eigenvector, USAM perturbation rho*g",
+        proved,
+    )
 
 
 @cache
@@ -238,26 +264,34 @@ def fixed_points() -> Derivation:
     sols = sp.solve(list(Pg), [g1, g2, alpha], dict=True)
     proved = {
         "c >= 0: ||d||^2 - (1-alpha)^2 == (2 alpha - alpha^2)(1 - c^2)": _zero(
-            nd2.subs(c, cp) - (1 - alpha) ** 2 - (2 * alpha - alpha**2) * (1 - cp**2)),
+            nd2.subs(c, cp) - (1 - alpha) ** 2 - (2 * alpha - alpha**2) * (1 - cp**2)
+        ),
         "2a - a^2 >= 0 on [0, 2]": interval_nonnegative(2 * a_ - a_**2, a_, sp.Interval(0, 2)),
         "c >= 0, alpha > 2: ||d||^2 - 1 == c^2 alpha (alpha - 2) >= 0": bool(
             _zero(nd2.subs(c, cp) - 1 - cp**2 * alpha * (alpha - 2))
-            and (cp**2 * alpha * (alpha - 2)).subs(alpha, 2 + delta).is_nonnegative),
+            and (cp**2 * alpha * (alpha - 2)).subs(alpha, 2 + delta).is_nonnegative
+        ),
         "c < 0: ||d||^2 - 1 == c^2 (2 alpha + alpha^2) >= 0": bool(
             _zero(nd2.subs(c, cn) - 1 - cn**2 * (2 * alpha + alpha**2))
-            and (cn**2 * (2 * alpha + alpha**2)).is_nonnegative),
+            and (cn**2 * (2 * alpha + alpha**2)).is_nonnegative
+        ),
         "alpha = 1, c = 1: d == 0": _zero(nd2.subs({alpha: 1, c: 1})),
-        "alpha = 1, c > 0: <d, v> == c - |c| == 0": _zero(
-            (cp - alpha * sp.Abs(cp)).subs(alpha, 1)),
+        "alpha = 1, c > 0: <d, v> == c - |c| == 0": _zero((cp - alpha * sp.Abs(cp)).subs(alpha, 1)),
         "1-D, alpha = 1, x > 0: x' == x": _zero(
-            (xp - eta * (sp.sign(xp) - alpha)).subs(alpha, 1) - xp),
+            (xp - eta * (sp.sign(xp) - alpha)).subs(alpha, 1) - xp
+        ),
         "P g = 0 iff g = 0 or (alpha = 1 and g || v)": (
-            {frozenset(s.items()) for s in sols} == {
-                frozenset({g1: 0, g2: 0}.items()), frozenset({alpha: 1, g2: 0}.items())}),
+            {frozenset(s.items()) for s in sols}
+            == {frozenset({g1: 0, g2: 0}.items()), frozenset({alpha: 1, g2: 0}.items())}
+        ),
     }
-    return derivation("X-SAM fixed points at alpha = 1", nd2, (c, alpha),
-                      "unit g_hat_adv and v; alpha >= 0; quadratic with exact v for the 1-D "
-                      "statements", proved)
+    return derivation(
+        "X-SAM fixed points at alpha = 1",
+        nd2,
+        (c, alpha),
+        "unit g_hat_adv and v; alpha >= 0; quadratic with exact v for the 1-D statements",
+        proved,
+    )
 
 
 @cache
@@ -276,33 +310,42 @@ def escape() -> Derivation:
     Expression: ``(speed, speed with momentum, projector rate)``.
     """
     t = sp.Symbol("t", integer=True, positive=True)
-    kappa = sp.Symbol("kappa", positive=True)        # mu = exp(-kappa) in (0, 1)
+    kappa = sp.Symbol("kappa", positive=True)  # mu = exp(-kappa) in (0, 1)
     ap = 1 + delta
-    dv = 1 - alpha                                   # <d, v> for x > 0
+    dv = 1 - alpha  # <d, v> for x > 0
     speed = eta * (alpha - 1)
     speed_mu = eta * (alpha - 1) / (1 - mu)
     rate = 1 - eta * (1 - alpha) * (lam1 + rho * lam1**2)
 
-    def b(tt: sp.Expr) -> sp.Expr:                   # claimed closed form of the buffer
+    def b(tt: sp.Expr) -> sp.Expr:  # claimed closed form of the buffer
         return dv * (1 - mu ** (tt + 1)) / (1 - mu)
 
     b_lim = sp.limit(b(t).subs(mu, sp.exp(-kappa)), t, sp.oo)
     proved = {
         "x > 0: x' - x == eta (alpha - 1) > 0": bool(
-            _zero(-eta * dv - speed) and speed.subs(alpha, ap).is_positive),
+            _zero(-eta * dv - speed) and speed.subs(alpha, ap).is_positive
+        ),
         "x < 0: x' - x == eta (1 + alpha) > 0": bool(
-            _zero(-eta * (-1 - alpha) - eta * (1 + alpha)) and (eta * (1 + alpha)).is_positive),
+            _zero(-eta * (-1 - alpha) - eta * (1 + alpha)) and (eta * (1 + alpha)).is_positive
+        ),
         "momentum: b_0 == d and b_t == mu b_(t-1) + d for b_t = d(1 - mu^(t+1))/(1 - mu)": (
-            _zero(b(sp.Integer(0)) - dv) and _zero(b(t) - mu * b(t - 1) - dv)),
+            _zero(b(sp.Integer(0)) - dv) and _zero(b(t) - mu * b(t - 1) - dv)
+        ),
         "momentum: lim_t -eta b_t == eta (alpha - 1)/(1 - mu)": _zero(
-            -eta * b_lim - speed_mu.subs(mu, sp.exp(-kappa))),
+            -eta * b_lim - speed_mu.subs(mu, sp.exp(-kappa))
+        ),
         "projector: rate - 1 == eta (alpha - 1) lambda_1 (1 + rho lambda_1) > 0": bool(
             _zero(rate - 1 - eta * (alpha - 1) * lam1 * (1 + rho * lam1))
-            and (rate.subs(alpha, ap) - 1).is_positive),
+            and (rate.subs(alpha, ap) - 1).is_positive
+        ),
     }
-    return derivation("X-SAM escape for alpha > 1", (speed, speed_mu, rate),
-                      (eta, alpha, mu, rho, lam1),
-                      "1-D maps along an exact top eigenvector; alpha > 1; 0 <= mu < 1", proved)
+    return derivation(
+        "X-SAM escape for alpha > 1",
+        (speed, speed_mu, rate),
+        (eta, alpha, mu, rho, lam1),
+        "1-D maps along an exact top eigenvector; alpha > 1; 0 <= mu < 1",
+        proved,
+    )
 
 
 @cache
@@ -346,17 +389,23 @@ def v2_cycle_trap() -> Derivation:
     am = 1 - delta
     proved = {
         "c(x=0) == 0 and <g_adv_hat, v2>(x=0) == 1": (
-            _zero(c.subs(xs, 0)) and _zero(y_adv.subs(xs, 0) - 1)),
+            _zero(c.subs(xs, 0)) and _zero(y_adv.subs(xs, 0) - 1)
+        ),
         "dc/dx at x = 0 == K": _zero(K_series - K),
         "d<g_adv_hat, v2>/dx at x = 0 == 0 (y cycles to first order)": _zero(
-            sp.diff(y_adv, xs).subs(xs, 0)),
+            sp.diff(y_adv, xs).subs(xs, 0)
+        ),
         "K > 0": bool(K.is_positive),
-        "alpha = 1 - delta: m_plus < 1": bool((1 - m_plus.subs(alpha, am)).subs(
-            delta, sp.Symbol("d", positive=True)).is_positive),
+        "alpha = 1 - delta: m_plus < 1": bool(
+            (1 - m_plus.subs(alpha, am)).subs(delta, sp.Symbol("d", positive=True)).is_positive
+        ),
         "lim alpha -> 1 of m_plus == 1": _zero(sp.limit(m_plus, alpha, 1) - 1),
     }
-    return derivation("X-SAM paper rule: trap on the v2 2-cycle", (K, m_plus, m_minus),
-                      (lam1, l2, rho, eta, alpha, y),
-                      "quadratic diag(lambda_1, lambda_2), lambda_1 > lambda_2 > 0, v = v1 "
-                      "exact; linearized in x about the normalized-GD 2-cycle y = +-eta/2",
-                      proved)
+    return derivation(
+        "X-SAM paper rule: trap on the v2 2-cycle",
+        (K, m_plus, m_minus),
+        (lam1, l2, rho, eta, alpha, y),
+        "quadratic diag(lambda_1, lambda_2), lambda_1 > lambda_2 > 0, v = v1 "
+        "exact; linearized in x about the normalized-GD 2-cycle y = +-eta/2",
+        proved,
+    )

@@ -26,8 +26,13 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["GradientGraph", "flatten", "forward_over_reverse_hvp", "module_loss_function",
-           "unflatten"]
+__all__ = [
+    "GradientGraph",
+    "flatten",
+    "forward_over_reverse_hvp",
+    "module_loss_function",
+    "unflatten",
+]
 
 
 def _check_params(params: Sequence[Tensor]) -> None:
@@ -51,8 +56,10 @@ def flatten(tensors: Sequence[Tensor | None], params: Sequence[Tensor]) -> Tenso
     """
     if len(tensors) != len(params):
         raise ValueError(f"got {len(tensors)} tensors for {len(params)} parameters")
-    parts = [torch.zeros(p.numel(), dtype=p.dtype, device=p.device) if t is None
-             else t.reshape(-1) for t, p in zip(tensors, params)]
+    parts = [
+        torch.zeros(p.numel(), dtype=p.dtype, device=p.device) if t is None else t.reshape(-1)
+        for t, p in zip(tensors, params)
+    ]
     return torch.cat(parts)
 
 
@@ -106,8 +113,9 @@ class GradientGraph:
         if not pairs:
             return torch.zeros_like(v)
         outs, grad_outputs = zip(*pairs)
-        hv = torch.autograd.grad(outs, self.params, grad_outputs=grad_outputs,
-                                 retain_graph=True, allow_unused=True)
+        hv = torch.autograd.grad(
+            outs, self.params, grad_outputs=grad_outputs, retain_graph=True, allow_unused=True
+        )
         return flatten(hv, self.params)
 
     def release(self) -> None:
@@ -115,8 +123,9 @@ class GradientGraph:
         self._graph = [None] * len(self.params)
 
 
-def forward_over_reverse_hvp(func: Callable[..., Tensor], params: Sequence[Tensor],
-                             v: Tensor) -> Tensor:
+def forward_over_reverse_hvp(
+    func: Callable[..., Tensor], params: Sequence[Tensor], v: Tensor
+) -> Tensor:
     r""":math:`Hv` by forward-mode differentiation of the reverse-mode gradient (``torch.func``).
 
     ``func(*tensors)`` returns the scalar loss as a pure function of tensors shaped like
@@ -152,8 +161,9 @@ class _ClosureModule(torch.nn.Module):
         return self._closure()
 
 
-def module_loss_function(model: torch.nn.Module, closure: Callable[[], Tensor],
-                         params: Sequence[Tensor]) -> Callable[..., Tensor]:
+def module_loss_function(
+    model: torch.nn.Module, closure: Callable[[], Tensor], params: Sequence[Tensor]
+) -> Callable[..., Tensor]:
     """``func(*tensors)``: the loss ``closure()`` computes with ``params`` replaced by ``tensors``.
 
     Uses public ``torch.func.functional_call``; the model's other parameters and its buffers stay

@@ -61,8 +61,14 @@ class TorchEigenResult:
         return self.eigenvectors[:, 0]
 
 
-def lanczos_top(matvec: Callable[[Tensor], Tensor], v0: Tensor, steps: int, k: int = 1, *,
-                keep_hvps: bool = True) -> TorchEigenResult:
+def lanczos_top(
+    matvec: Callable[[Tensor], Tensor],
+    v0: Tensor,
+    steps: int,
+    k: int = 1,
+    *,
+    keep_hvps: bool = True,
+) -> TorchEigenResult:
     r"""Top-``k`` algebraic Ritz pairs after ``steps`` Lanczos steps with full reorthogonalization.
 
     From :math:`q_1 = v_0/\|v_0\|`:
@@ -98,7 +104,7 @@ def lanczos_top(matvec: Callable[[Tensor], Tensor], v0: Tensor, steps: int, k: i
     W = torch.zeros((steps, dim), dtype=dtype, device=device) if keep_hvps else None
     alphas = torch.zeros(steps, dtype=dtype, device=device)
     betas = torch.zeros(steps, dtype=dtype, device=device)
-    active = torch.ones(steps, dtype=torch.bool, device=device)   # step j is part of T_m
+    active = torch.ones(steps, dtype=torch.bool, device=device)  # step j is part of T_m
     Q[0] = v0 / torch.linalg.vector_norm(v0)
     alive = torch.ones((), dtype=torch.bool, device=device)
     for j in range(steps):
@@ -121,16 +127,16 @@ def lanczos_top(matvec: Callable[[Tensor], Tensor], v0: Tensor, steps: int, k: i
             # branch-free: after a breakdown the next q is exactly zero (and stays zero)
             safe = torch.where(ok, beta, torch.ones_like(beta))
             Q[j + 1] = torch.where(alive, r / safe, torch.zeros_like(r))
-    m = int(active.sum())                      # the one host synchronisation
+    m = int(active.sum())  # the one host synchronisation
     T = torch.diag(alphas[:m])
     if m > 1:
         off = betas[: m - 1]
         T = T + torch.diag(off, 1) + torch.diag(off, -1)
-    theta, S = torch.linalg.eigh(T)            # ascending, on the device
+    theta, S = torch.linalg.eigh(T)  # ascending, on the device
     kk = min(k, m)
     theta = torch.flip(theta, (0,))[:kk]
-    S = torch.flip(S, (1,))[:, :kk]            # (m, kk)
-    Y = S.T @ Q[:m]                            # Ritz vectors as rows
+    S = torch.flip(S, (1,))[:, :kk]  # (m, kk)
+    Y = S.T @ Q[:m]  # Ritz vectors as rows
     if W is not None:
         HY = S.T @ W[:m]
         n_extra = 0
@@ -141,13 +147,17 @@ def lanczos_top(matvec: Callable[[Tensor], Tensor], v0: Tensor, steps: int, k: i
     Y, HY = Y / norms, HY / norms
     residuals = torch.linalg.vector_norm(HY - theta[:, None] * Y, dim=1)
     note = f", breakdown: invariant subspace of dim {m}" if m < steps else ""
-    return TorchEigenResult(eigenvalues=theta, eigenvectors=orient(Y.T), residuals=residuals,
-                            n_hvp=steps + n_extra, iterations=m,
-                            method=f"torch lanczos (full reorthogonalization{note})")
+    return TorchEigenResult(
+        eigenvalues=theta,
+        eigenvectors=orient(Y.T),
+        residuals=residuals,
+        n_hvp=steps + n_extra,
+        iterations=m,
+        method=f"torch lanczos (full reorthogonalization{note})",
+    )
 
 
-def power_iteration(matvec: Callable[[Tensor], Tensor], v0: Tensor,
-                    steps: int) -> TorchEigenResult:
+def power_iteration(matvec: Callable[[Tensor], Tensor], v0: Tensor, steps: int) -> TorchEigenResult:
     r"""``steps`` warm-started power steps, the reference semantics (dominant pair, not oriented).
 
     .. math::
@@ -169,6 +179,11 @@ def power_iteration(matvec: Callable[[Tensor], Tensor], v0: Tensor,
         lam = torch.dot(u, Hu)
         res = torch.linalg.vector_norm(Hu - lam * u)
         u = torch.where(n > 0, Hu / torch.where(n > 0, n, torch.ones_like(n)), u)
-    return TorchEigenResult(eigenvalues=lam.reshape(1), eigenvectors=u.reshape(-1, 1),
-                            residuals=res.reshape(1), n_hvp=steps, iterations=steps,
-                            method="torch power (reference semantics)")
+    return TorchEigenResult(
+        eigenvalues=lam.reshape(1),
+        eigenvectors=u.reshape(-1, 1),
+        residuals=res.reshape(1),
+        n_hvp=steps,
+        iterations=steps,
+        method="torch power (reference semantics)",
+    )

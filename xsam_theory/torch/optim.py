@@ -104,16 +104,36 @@ from xsam_theory.torch.hvp import (
 from xsam_theory.torch.lanczos import lanczos_top, power_iteration
 from xsam_theory.trajectory import NonFiniteError
 
-__all__ = ["SAM", "USAM", "XSAM", "EigenSAM", "SAMFamily", "lr_lambda", "optimizer",
-           "optimizer_from_config"]
+__all__ = [
+    "SAM",
+    "USAM",
+    "XSAM",
+    "EigenSAM",
+    "SAMFamily",
+    "lr_lambda",
+    "optimizer",
+    "optimizer_from_config",
+]
 
 Closure = Callable[[], Tensor]
 
 #: OptimizerConfig fields that the SAM-family optimizer owns whatever the base optimizer; with
 #: another base than SGD every other keyword goes to the base optimizer.
-CONFIG_KEYS = ("rho", "alpha", "perturbation", "sign_rule", "normalize", "coefficient",
-               "eigvec_source", "refresh_every", "power_steps", "eigen_tol", "eigvec_sign",
-               "schedule", "steps_per_epoch")
+CONFIG_KEYS = (
+    "rho",
+    "alpha",
+    "perturbation",
+    "sign_rule",
+    "normalize",
+    "coefficient",
+    "eigvec_source",
+    "refresh_every",
+    "power_steps",
+    "eigen_tol",
+    "eigvec_sign",
+    "schedule",
+    "steps_per_epoch",
+)
 #: Every OptimizerConfig option: with SGD as the base all of them belong to the configuration
 #: (SGD's lr, momentum and weight decay are the package's).
 ALL_CONFIG_KEYS = tuple(f.name for f in dataclasses.fields(OptimizerConfig) if f.name != "method")
@@ -145,17 +165,23 @@ def _has_mode_dependent_layers(model: torch.nn.Module) -> bool:
     return any(isinstance(m, kinds) for m in model.modules())
 
 
-def _check_arguments(config: Any, base_optimizer: Any, lanczos_steps: Any, hessian_mode: Any,
-                     hvp_mode: Any, model: Any) -> None:
+def _check_arguments(
+    config: Any,
+    base_optimizer: Any,
+    lanczos_steps: Any,
+    hessian_mode: Any,
+    hvp_mode: Any,
+    model: Any,
+) -> None:
     """Raise ``ValueError`` naming the first invalid constructor argument."""
     if not isinstance(config, OptimizerConfig):
         raise ValueError(f"config must be an OptimizerConfig, got {type(config).__name__}")
-    if not (isinstance(base_optimizer, type)
-            and issubclass(base_optimizer, torch.optim.Optimizer)):
-        raise ValueError("base_optimizer must be a torch.optim.Optimizer class (e.g. "
-                         f"torch.optim.SGD), got {base_optimizer!r}")
-    if isinstance(lanczos_steps, bool) or not isinstance(lanczos_steps, int) \
-            or lanczos_steps < 1:
+    if not (isinstance(base_optimizer, type) and issubclass(base_optimizer, torch.optim.Optimizer)):
+        raise ValueError(
+            "base_optimizer must be a torch.optim.Optimizer class (e.g. "
+            f"torch.optim.SGD), got {base_optimizer!r}"
+        )
+    if isinstance(lanczos_steps, bool) or not isinstance(lanczos_steps, int) or lanczos_steps < 1:
         raise ValueError(f"lanczos_steps must be an integer >= 1, got {lanczos_steps!r}")
     if hessian_mode is not None and hessian_mode not in HESSIAN_MODES:
         raise ValueError(f"hessian_mode must be one of {HESSIAN_MODES}, got {hessian_mode!r}")
@@ -165,24 +191,28 @@ def _check_arguments(config: Any, base_optimizer: Any, lanczos_steps: Any, hessi
         raise ValueError(f"model must be an nn.Module, got {type(model).__name__}")
 
 
-def _check_eigvec_setup(hessian_mode: str | None, hvp_mode: str,
-                        model: torch.nn.Module | None) -> None:
+def _check_eigvec_setup(
+    hessian_mode: str | None, hvp_mode: str, model: torch.nn.Module | None
+) -> None:
     """Raise ``ValueError`` when the Hessian of an eigenvector method is ill-defined here."""
     if isinstance(model, torch.nn.parallel.DistributedDataParallel):
         raise ValueError(
             "Eigen-SAM / X-SAM under DistributedDataParallel are not supported: the "
             "double-backward HVPs bypass DDP's gradient synchronisation, so each replica "
-            "would compute its own eigenvector (see README, 'torch optimizers')")
+            "would compute its own eigenvector (see README, 'torch optimizers')"
+        )
     if hessian_mode is None and model is not None and _has_mode_dependent_layers(model):
         raise ValueError(
             "the model has BatchNorm or dropout layers, so the Hessian depends on the "
             "mode: pass hessian_mode='train' (the closure's loss as it is) or 'eval' "
-            "(model.eval() for the HVPs, as in the reference code)")
+            "(model.eval() for the HVPs, as in the reference code)"
+        )
     if hessian_mode == "eval" and model is None:
         raise ValueError("hessian_mode='eval' needs model= (the module to switch)")
     if hvp_mode == "forward_over_reverse" and model is None:
-        raise ValueError("hvp_mode='forward_over_reverse' needs model= (for "
-                         "torch.func.functional_call)")
+        raise ValueError(
+            "hvp_mode='forward_over_reverse' needs model= (for torch.func.functional_call)"
+        )
 
 
 _TORCH_DIR = os.path.dirname(torch.__file__)
@@ -194,8 +224,9 @@ def _caller_stacklevel() -> int:
     (torch wraps ``step`` in its own hooks and ``no_grad``, so the depth is not fixed.)
     """
     frame, level = inspect.currentframe(), 1
-    while frame is not None and (frame.f_code.co_filename == __file__
-                                 or frame.f_code.co_filename.startswith(_TORCH_DIR)):
+    while frame is not None and (
+        frame.f_code.co_filename == __file__ or frame.f_code.co_filename.startswith(_TORCH_DIR)
+    ):
         frame, level = frame.f_back, level + 1
     return level - 1
 
@@ -247,10 +278,19 @@ class SAMFamily(torch.optim.Optimizer):
 
     PRESET: str | None = None
 
-    def __init__(self, params: Iterable[Any], base_optimizer: type = torch.optim.SGD,
-                 config: OptimizerConfig | None = None, *, lanczos_steps: int = 20,
-                 hessian_mode: str | None = None, model: torch.nn.Module | None = None,
-                 hvp_mode: str = "double_backward", seed: int = 0, **base_kwargs: Any):
+    def __init__(
+        self,
+        params: Iterable[Any],
+        base_optimizer: type = torch.optim.SGD,
+        config: OptimizerConfig | None = None,
+        *,
+        lanczos_steps: int = 20,
+        hessian_mode: str | None = None,
+        model: torch.nn.Module | None = None,
+        hvp_mode: str = "double_backward",
+        seed: int = 0,
+        **base_kwargs: Any,
+    ):
         config = OptimizerConfig() if config is None else config
         _check_arguments(config, base_optimizer, lanczos_steps, hessian_mode, hvp_mode, model)
         if config.uses_eigvec:
@@ -275,8 +315,9 @@ class SAMFamily(torch.optim.Optimizer):
         self.last_info: dict[str, Any] = {}
 
     @classmethod
-    def from_preset(cls, name: str, params: Iterable[Any],
-                    base_optimizer: type = torch.optim.SGD, **kwargs: Any) -> SAMFamily:
+    def from_preset(
+        cls, name: str, params: Iterable[Any], base_optimizer: type = torch.optim.SGD, **kwargs: Any
+    ) -> SAMFamily:
         """The optimizer of preset ``name`` (same as :func:`optimizer`).
 
         Args:
@@ -339,8 +380,7 @@ class SAMFamily(torch.optim.Optimizer):
         ``standard`` refreshes at step 0 and every ``refresh_every`` steps; ``reference`` at
         per-epoch steps ``k, 2k, ...``, never 0.
         """
-        return rules.refresh_due(self.config, self._counters["step"],
-                                 self._counters["epoch_step"])
+        return rules.refresh_due(self.config, self._counters["step"], self._counters["epoch_step"])
 
     def new_epoch(self) -> None:
         """Restart the reference schedule's per-epoch counter (``v`` persists).
@@ -352,8 +392,11 @@ class SAMFamily(torch.optim.Optimizer):
         self._epoch_restarted = True
 
     def _warn_if_the_epoch_never_restarts(self) -> None:
-        if (self._warned_epoch or self._epoch_restarted
-                or not rules.epoch_counter_never_restarts(self.config)):
+        if (
+            self._warned_epoch
+            or self._epoch_restarted
+            or not rules.epoch_counter_never_restarts(self.config)
+        ):
             return
         self._warned_epoch = True
         warnings.warn(
@@ -361,7 +404,10 @@ class SAMFamily(torch.optim.Optimizer):
             "is None and new_epoch() was not called, so v is refreshed every refresh_every "
             "global steps, not every refresh_every steps of each epoch as in the authors' loop. "
             "Pass steps_per_epoch=len(train_loader), or call opt.new_epoch() at the start of "
-            "every epoch", UserWarning, stacklevel=_caller_stacklevel())
+            "every epoch",
+            UserWarning,
+            stacklevel=_caller_stacklevel(),
+        )
 
     # -- the eigenvector ----------------------------------------------------------------------
     def _random_start(self, params: list[Tensor], support: list[bool]) -> Tensor:
@@ -370,16 +416,19 @@ class SAMFamily(torch.optim.Optimizer):
         start = torch.as_tensor(x, dtype=params[0].dtype).to(params[0].device)
         if not all(support):
             # zero on parameters without a gradient: their Hessian rows are zero, and so is v
-            mask = flatten([torch.ones_like(p) if s else None for p, s in zip(params, support)],
-                           params)
+            mask = flatten(
+                [torch.ones_like(p) if s else None for p, s in zip(params, support)], params
+            )
             start = start * mask
         return start
 
     def _dense_top(self, hvp: Callable[[Tensor], Tensor], start: Tensor) -> tuple[Any, ...]:
         dim = start.shape[0]
         if dim > 20000:
-            raise ValueError(f"eigvec_source='exact' assembles the dense Hessian; {dim} "
-                             "parameters is too many (use 'lanczos')")
+            raise ValueError(
+                f"eigvec_source='exact' assembles the dense Hessian; {dim} "
+                "parameters is too many (use 'lanczos')"
+            )
         eye = torch.eye(dim, dtype=start.dtype, device=start.device)
         H = torch.stack([hvp(e) for e in eye])
         H = 0.5 * (H + H.T)
@@ -397,8 +446,9 @@ class SAMFamily(torch.optim.Optimizer):
             return self._dense_top(hvp, start)
         return res.eigenvector, res.eigenvalue, res.n_hvp
 
-    def _refresh_with(self, hvp: Callable[[Tensor], Tensor], params: list[Tensor],
-                      support: list[bool]) -> None:
+    def _refresh_with(
+        self, hvp: Callable[[Tensor], Tensor], params: list[Tensor], support: list[bool]
+    ) -> None:
         v = self._v(params)
         start = rules.eigvec_start(v, self._random_start(params, support) if v is None else None)
         vector, eigenvalue, n_hvp = self._solve(hvp, start)
@@ -439,8 +489,7 @@ class SAMFamily(torch.optim.Optimizer):
         with torch.enable_grad():
             if self.hvp_mode == "forward_over_reverse":
                 assert self.model is not None
-                func = module_loss_function(self.model, lambda: self._hessian_loss(closure),
-                                            params)
+                func = module_loss_function(self.model, lambda: self._hessian_loss(closure), params)
                 probe = GradientGraph(self._hessian_loss(closure), params)
                 support = [g is not None for g in probe.grads]
                 probe.release()
@@ -462,8 +511,12 @@ class SAMFamily(torch.optim.Optimizer):
         for good, name in zip(ok, names):
             if not good:
                 t = self._counters["step"]
-                raise NonFiniteError(f"non-finite {name} at step {t}; the weights are left at "
-                                     "the step's w", t, None, None)
+                raise NonFiniteError(
+                    f"non-finite {name} at step {t}; the weights are left at the step's w",
+                    t,
+                    None,
+                    None,
+                )
 
     @torch.no_grad()
     def undo_ascent(self) -> None:
@@ -501,11 +554,13 @@ class SAMFamily(torch.optim.Optimizer):
             self.undo_ascent()
             raise RuntimeError(
                 "first_step called again without second_step (did the second pass raise?): the "
-                "weights are back at w; compute the gradient at w again, then call first_step")
+                "weights are back at w; compute the gradient at w again, then call first_step"
+            )
         if self.refresh_due and self._refreshed_at != self._counters["step"]:
             raise RuntimeError(
                 "this step refreshes the eigenvector: call refresh_eigenvector(closure) before "
-                "first_step (or use step(closure), which does it)")
+                "first_step (or use step(closure), which does it)"
+            )
         params = self._params()
         if check_gradient:
             self._check_finite([_all_finite([p.grad for p in params])], ["gradient"])
@@ -551,7 +606,7 @@ class SAMFamily(torch.optim.Optimizer):
             if p.grad is not None:
                 p.grad.copy_(d_p)
         self.base_optimizer.step()
-        self._opt_called = True   # LR schedulers check that the optimizer stepped
+        self._opt_called = True  # LR schedulers check that the optimizer stepped
         refreshed = self._refreshed_at == self._counters["step"]
         self.last_info = {
             "grad_norm": pending["grad_norm"],
@@ -562,8 +617,7 @@ class SAMFamily(torch.optim.Optimizer):
             "refreshed": refreshed,
         }
         cnt = self._counters
-        cnt["step"], cnt["epoch_step"] = rules.advance(self.config, cnt["step"],
-                                                       cnt["epoch_step"])
+        cnt["step"], cnt["epoch_step"] = rules.advance(self.config, cnt["step"], cnt["epoch_step"])
         if zero_grad:
             self.zero_grad()
 
@@ -587,8 +641,10 @@ class SAMFamily(torch.optim.Optimizer):
             NonFiniteError: a non-finite loss or gradient (the weights stay at ``w``).
         """
         if closure is None:
-            raise ValueError("SAM-family optimizers need closure= (a function returning the "
-                             "loss), or the first_step / second_step pair")
+            raise ValueError(
+                "SAM-family optimizers need closure= (a function returning the "
+                "loss), or the first_step / second_step pair"
+            )
         self._warn_if_the_epoch_never_restarts()
         params = self._params()
         saved = self._save_schedule(params)
@@ -601,9 +657,12 @@ class SAMFamily(torch.optim.Optimizer):
 
     def _save_schedule(self, params: list[Tensor]) -> dict[str, Any]:
         # a refresh replaces the per-parameter eigvec tensors, so references suffice
-        return {"v": [self.state[p].get("eigvec") for p in params],
-                "counters": {k: self._counters[k] for k in _SCHEDULE_COUNTERS},
-                "eigenvalue": self._eigenvalue, "refreshed_at": self._refreshed_at}
+        return {
+            "v": [self.state[p].get("eigvec") for p in params],
+            "counters": {k: self._counters[k] for k in _SCHEDULE_COUNTERS},
+            "eigenvalue": self._eigenvalue,
+            "refreshed_at": self._refreshed_at,
+        }
 
     def _restore_schedule(self, saved: dict[str, Any], params: list[Tensor]) -> None:
         for p, part in zip(params, saved["v"]):
@@ -633,15 +692,16 @@ class SAMFamily(torch.optim.Optimizer):
                 for p, g in zip(params, gg.grads):
                     p.grad = g
             # before the HVPs and the ascent: nothing non-finite reaches v or the weights
-            self._check_finite([torch.isfinite(loss), _all_finite([p.grad for p in params])],
-                               ["loss", "gradient"])
+            self._check_finite(
+                [torch.isfinite(loss), _all_finite([p.grad for p in params])], ["loss", "gradient"]
+            )
             if gg is not None:
                 self._refresh_with(gg.hvp, params, [g is not None for g in gg.grads])
                 gg.release()
                 del gg
         loss = loss.detach()
         self._ascend(check_gradient=False)
-        if self._pending["plan"].second_gradient:   # type: ignore[index]
+        if self._pending["plan"].second_gradient:  # type: ignore[index]
             with torch.enable_grad():
                 for p in params:
                     p.grad = None
@@ -654,12 +714,15 @@ class SAMFamily(torch.optim.Optimizer):
     def _evaluate(closure: Closure, params: list[Tensor]) -> Tensor:
         loss = closure()
         if not isinstance(loss, Tensor) or loss.ndim != 0:
-            raise ValueError("closure must return the loss as a scalar tensor, got "
-                             f"{type(loss).__name__} {getattr(loss, 'shape', '')}")
+            raise ValueError(
+                "closure must return the loss as a scalar tensor, got "
+                f"{type(loss).__name__} {getattr(loss, 'shape', '')}"
+            )
         if any(p.grad is not None for p in params):
             raise RuntimeError(
                 "the closure called backward(): for SAM-family optimizers of xsam_theory the "
-                "closure must only return the loss (the optimizer differentiates it)")
+                "closure must only return the loss (the optimizer differentiates it)"
+            )
         if not loss.requires_grad:
             raise ValueError("the closure's loss does not depend on the parameters")
         return loss
@@ -701,8 +764,10 @@ class SAMFamily(torch.optim.Optimizer):
         except KeyError as e:
             raise ValueError(f"not a SAM-family optimizer state dict: no {e.args[0]!r}") from None
         if family["config"] != self.config.to_dict():
-            raise ValueError("the state dict was saved with a different configuration: "
-                             f"{family['config']} != {self.config.to_dict()}")
+            raise ValueError(
+                "the state dict was saved with a different configuration: "
+                f"{family['config']} != {self.config.to_dict()}"
+            )
         self.base_optimizer.load_state_dict(base)
         super().load_state_dict(sd)
         self.base_optimizer.param_groups = self.param_groups
@@ -729,8 +794,9 @@ def _default_lr(base_optimizer: type) -> float:
     raise ValueError(f"{base_optimizer.__name__} has no default learning rate: pass lr=")
 
 
-def _resolve(name: str, base_optimizer: type, kwargs: dict[str, Any],
-             defaults: dict[str, Any]) -> tuple[OptimizerConfig, dict[str, Any], dict[str, Any]]:
+def _resolve(
+    name: str, base_optimizer: type, kwargs: dict[str, Any], defaults: dict[str, Any]
+) -> tuple[OptimizerConfig, dict[str, Any], dict[str, Any]]:
     """Split ``kwargs`` into the preset's configuration, the family's options and the base's.
 
     With ``torch.optim.SGD`` as the base every configuration option (``lr``, ``momentum``,
@@ -745,8 +811,7 @@ def _resolve(name: str, base_optimizer: type, kwargs: dict[str, Any],
     options = {**defaults, **{k: base_kwargs.pop(k) for k in keys if k in base_kwargs}}
     if is_sgd:
         config = preset(name, **{"lr": _default_lr(base_optimizer), **options})
-        base_kwargs.update(lr=config.lr, momentum=config.momentum,
-                           weight_decay=config.weight_decay)
+        base_kwargs.update(lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
         return config, family, base_kwargs
     lr = base_kwargs.get("lr")
     if lr is None and isinstance(base_optimizer, type):
@@ -756,8 +821,9 @@ def _resolve(name: str, base_optimizer: type, kwargs: dict[str, Any],
     return preset(name, **{**options, "lr": float(lr) if plain else 1.0}), family, base_kwargs
 
 
-def optimizer(name: str, params: Iterable[Any], base_optimizer: type = torch.optim.SGD,
-              **kwargs: Any) -> SAMFamily:
+def optimizer(
+    name: str, params: Iterable[Any], base_optimizer: type = torch.optim.SGD, **kwargs: Any
+) -> SAMFamily:
     """The torch optimizer of a preset: ``optimizer("xsam_symmetric", params, lr=0.1, ...)``.
 
     Args:
@@ -785,9 +851,12 @@ def optimizer(name: str, params: Iterable[Any], base_optimizer: type = torch.opt
     return opt
 
 
-def optimizer_from_config(params: Iterable[Any], config: OptimizerConfig,
-                          base_optimizer: type = torch.optim.SGD,
-                          **kwargs: Any) -> SAMFamily:
+def optimizer_from_config(
+    params: Iterable[Any],
+    config: OptimizerConfig,
+    base_optimizer: type = torch.optim.SGD,
+    **kwargs: Any,
+) -> SAMFamily:
     """A :class:`SAMFamily` optimizer for a package configuration (e.g. a :func:`preset`).
 
     With ``torch.optim.SGD`` as the base, the configuration's ``lr``, ``momentum`` and
@@ -806,12 +875,17 @@ def optimizer_from_config(params: Iterable[Any], config: OptimizerConfig,
     """
     family = {k: kwargs.pop(k) for k in _FAMILY_KEYS if k in kwargs}
     if base_optimizer is torch.optim.SGD:
-        kwargs = {"lr": config.lr, "momentum": config.momentum,
-                  "weight_decay": config.weight_decay, **kwargs}
+        kwargs = {
+            "lr": config.lr,
+            "momentum": config.momentum,
+            "weight_decay": config.weight_decay,
+            **kwargs,
+        }
     return SAMFamily(params, base_optimizer, config, **family, **kwargs)
 
 
 # -- named shortcuts ------------------------------------------------------------------------------
+
 
 class SAM(SAMFamily):
     r"""SAM (Foret et al. 2021), preset ``sam``.
@@ -824,10 +898,16 @@ class SAM(SAMFamily):
 
     PRESET = "sam"
 
-    def __init__(self, params: Iterable[Any], base_optimizer: type = torch.optim.SGD,
-                 rho: float = 0.05, **kwargs: Any):
-        config, family, base_kwargs = _resolve(self.PRESET, base_optimizer,
-                                               {**kwargs, "rho": rho}, {})
+    def __init__(
+        self,
+        params: Iterable[Any],
+        base_optimizer: type = torch.optim.SGD,
+        rho: float = 0.05,
+        **kwargs: Any,
+    ):
+        config, family, base_kwargs = _resolve(
+            self.PRESET, base_optimizer, {**kwargs, "rho": rho}, {}
+        )
         super().__init__(params, base_optimizer, config, **family, **base_kwargs)
 
 
@@ -840,10 +920,16 @@ class USAM(SAMFamily):
 
     PRESET = "usam"
 
-    def __init__(self, params: Iterable[Any], base_optimizer: type = torch.optim.SGD,
-                 rho: float = 0.05, **kwargs: Any):
-        config, family, base_kwargs = _resolve(self.PRESET, base_optimizer,
-                                               {**kwargs, "rho": rho}, {})
+    def __init__(
+        self,
+        params: Iterable[Any],
+        base_optimizer: type = torch.optim.SGD,
+        rho: float = 0.05,
+        **kwargs: Any,
+    ):
+        config, family, base_kwargs = _resolve(
+            self.PRESET, base_optimizer, {**kwargs, "rho": rho}, {}
+        )
         super().__init__(params, base_optimizer, config, **family, **base_kwargs)
 
 
@@ -860,11 +946,20 @@ class EigenSAM(SAMFamily):
 
     PRESET = "eigen_sam"
 
-    def __init__(self, params: Iterable[Any], base_optimizer: type = torch.optim.SGD,
-                 rho: float = 0.05, alpha: float = 0.2, **kwargs: Any):
-        config, family, base_kwargs = _resolve(self.PRESET, base_optimizer,
-                                               {**kwargs, "rho": rho, "alpha": alpha},
-                                               REFERENCE_OPTIONS["eigen_sam"])
+    def __init__(
+        self,
+        params: Iterable[Any],
+        base_optimizer: type = torch.optim.SGD,
+        rho: float = 0.05,
+        alpha: float = 0.2,
+        **kwargs: Any,
+    ):
+        config, family, base_kwargs = _resolve(
+            self.PRESET,
+            base_optimizer,
+            {**kwargs, "rho": rho, "alpha": alpha},
+            REFERENCE_OPTIONS["eigen_sam"],
+        )
         super().__init__(params, base_optimizer, config, **family, **base_kwargs)
 
 
@@ -884,15 +979,22 @@ class XSAM(SAMFamily):
 
     PRESET = "xsam"
 
-    def __init__(self, params: Iterable[Any], base_optimizer: type = torch.optim.SGD,
-                 rho: float = 0.05, alpha: float = 0.2, rule: str = "paper", **kwargs: Any):
+    def __init__(
+        self,
+        params: Iterable[Any],
+        base_optimizer: type = torch.optim.SGD,
+        rho: float = 0.05,
+        alpha: float = 0.2,
+        rule: str = "paper",
+        **kwargs: Any,
+    ):
         try:
             name = f"xsam_{CorrectionRule(rule).value}"
         except ValueError:
             choices = ", ".join(repr(r.value) for r in CorrectionRule)
             raise ValueError(f"rule must be one of {choices}, got {rule!r}") from None
-        config, family, base_kwargs = _resolve(name, base_optimizer,
-                                               {**kwargs, "rho": rho, "alpha": alpha},
-                                               REFERENCE_OPTIONS["xsam"])
+        config, family, base_kwargs = _resolve(
+            name, base_optimizer, {**kwargs, "rho": rho, "alpha": alpha}, REFERENCE_OPTIONS["xsam"]
+        )
         super().__init__(params, base_optimizer, config, **family, **base_kwargs)
         self.preset = name
