@@ -18,7 +18,8 @@ from xsam_theory.experiments.context import ExperimentContext
 from xsam_theory.problems import Quadratic
 
 # the module (the package re-exports its function ``step`` under the same name)
-step_module = importlib.import_module("xsam_theory.optimizers.step")
+# the descent rule calls xsam_direction through the rules module (the one place it is chosen)
+rules_module = importlib.import_module("xsam_theory.optimizers.rules")
 
 
 def test_loss_levels_late_is_twice_the_deepest_common_loss_and_the_others_geometric():
@@ -85,14 +86,14 @@ def _quick(correction_off: bool):
     ctx = ExperimentContext(scale="quick", progress=False, workers=1)
     if not correction_off:
         return lm.lambda_max_evidence(ctx)
-    original = step_module.xsam_direction
+    original = rules_module.xsam_direction
 
     def no_correction(g_adv, v, alpha, **kw):
         return original(g_adv, v, 0.0, **kw)
 
     mp = pytest.MonkeyPatch()
     try:
-        mp.setattr(step_module, "xsam_direction", no_correction)
+        mp.setattr(rules_module, "xsam_direction", no_correction)
         return lm.lambda_max_evidence(ctx)
     finally:
         mp.undo()
