@@ -52,7 +52,7 @@ def test_bench_tiny_sections_and_targets(tmp_path, monkeypatch):
         monkeypatch.setitem(LABELS, key, text)
     lines = []
     cfg = BenchConfig(
-        models=("tiny",), repeats=1, quick=True, sections=("kernels", "eigen", "steps")
+        models=("tiny",), repeats=1, quick=True, sections=("kernels", "eigen", "lanczos", "steps")
     )
     report = run_bench(cfg, lines.append)
     text = "\n".join(lines)
@@ -64,11 +64,26 @@ def test_bench_tiny_sections_and_targets(tmp_path, monkeypatch):
     assert lz["name"] == renamed[(None, Kernel.EIGEN_LANCZOS)]
     assert lz["n_hvp"] == 40 and lz["rel_error"] < 1e-3
     ids = [t["id"] for t in report.targets]
-    assert ids == [f"T{i}" for i in range(1, 9)]
+    assert ids == [f"T{i}" for i in range(1, 12)]
+    # the Lanczos section: tiny alone stands in for small/medium; rows found by key
+    for batch in (MINIBATCH, N_SAMPLES):
+        lz = report.find(RowKey("lanczos", Kernel.LANCZOS_STEPS, model="tiny", batch=batch))
+        alone = report.find(RowKey("lanczos", Kernel.LANCZOS_HVPS, model="tiny", batch=batch))
+        assert lz["n_hvp"] == alone["n_hvp"] == 40
+        ratio = report.find(
+            RowKey("lanczos", Kernel.LANCZOS_STEPS_OVER_HVPS, model="tiny", batch=batch)
+        )
+        assert ratio["ratio"] == pytest.approx(lz["median_s"] / alone["median_s"], rel=1e-12)
+    tol = report.find(RowKey("lanczos", Kernel.LANCZOS_TOL_OVER_ARPACK, model="tiny"))
+    arpack = report.find(RowKey("lanczos", Kernel.ARPACK_TOL, model="tiny"))
+    assert tol["n_hvp_arpack"] == arpack["n_hvp"] > 0 and tol["rel_diff"] < 1e-6
+    on = report.find(RowKey("steps", Kernel.STEP_XSAM_DIAGNOSTICS, Library.PACKAGE))
+    assert on["seconds_per_step"] > 0
     status = {t["id"]: t["status"] for t in report.targets}
     assert status["T1"] == "n/a"  # needs the medium model
     assert status["T3"] in ("met", "NOT met") and status["T4"] == "n/a"
-    assert status["T5"] in ("met", "NOT met")
+    assert status["T5"] in ("met", "NOT met") and status["T11"] in ("met", "NOT met")
+    assert status["T9"] == status["T10"] == "n/a"  # no small or medium model
     assert evaluate_targets(report) == report.targets
     if "torch" in report.env:
         assert status["T6"] in ("met", "NOT met")
@@ -119,6 +134,39 @@ def _synthetic_report() -> Report:
     )
     report.add("verify", key_row(None, Kernel.VERIFY_QUICK, seconds=30.0, exit_status=0))
     report.add("threads", key_row(N, Kernel.EIGSH_UNLIMITED_OVER_LIMITED, ratio=2.0))
+    for model, batch, ratio in (
+        ("small", MINIBATCH, 1.10),
+        ("small", N_SAMPLES, 1.05),
+        ("medium", MINIBATCH, 1.0),
+        ("medium", N_SAMPLES, 1.15),
+    ):
+        report.add(
+            "lanczos",
+            key_row(
+                None,
+                Kernel.LANCZOS_STEPS_OVER_HVPS,
+                model=model,
+                batch=batch,
+                steps=40,
+                ratio=ratio,
+            ),
+        )
+    for model, time_ratio, n_lz, n_ar in (("tiny", 0.5, 30, 60), ("small", 0.8, 40, 50)):
+        report.add(
+            "lanczos",
+            key_row(
+                None,
+                Kernel.LANCZOS_TOL_OVER_ARPACK,
+                model=model,
+                batch=MINIBATCH,
+                tol=1e-6,
+                time_ratio=time_ratio,
+                hvp_ratio=n_lz / n_ar,
+                n_hvp_lanczos=n_lz,
+                n_hvp_arpack=n_ar,
+                accurate=True,
+            ),
+        )
     return report
 
 
@@ -131,6 +179,9 @@ EXPECTED_MEASURED = {
     "T6": "package R-op / torch double backward = tiny/128: 0.90 cached, 0.90 fresh",
     "T7": "verify --quick 30.0 s",
     "T8": "competing BLAS pools limited inside eigsh (unlimited / limited: numpy 2.0x)",
+    "T9": "40-step Lanczos / its HVPs on small: batch 128: 1.10x, batch 2048: 1.05x",
+    "T10": "40-step Lanczos / its HVPs on medium: batch 128: 1.00x, batch 2048: 1.15x",
+    "T11": "Lanczos / ARPACK at tol 1e-06: tiny 0.50x (30/60 HVPs), small 0.80x (40/50 HVPs)",
 }
 
 
@@ -166,6 +217,16 @@ def test_a_missing_measurement_is_reported_as_not_measured_by_its_key():
     assert got["T7"]["target"].startswith("verify --quick <= 60 s, default <= 5 min")
     others = {tid: t["measured"] for tid, t in got.items() if tid not in ("T1", "T7")}
     assert others == {k: v for k, v in EXPECTED_MEASURED.items() if k not in ("T1", "T7")}
+    # a quick run: no medium Lanczos rows; T10 names the missing row, T9 still reads small's
+    report.sections["lanczos"] = [r for r in report.sections["lanczos"] if r["model"] != "medium"]
+    got = {t["id"]: t for t in evaluate_targets(report)}
+    assert got["T10"]["status"] == "n/a" and got["T10"]["measured"] == (
+        "not measured: no row lanczos[kernel=lanczos_steps_over_hvps, model=medium, batch=128] "
+        "(full bench only: the medium model)"
+    )
+    assert got["T9"]["measured"] == EXPECTED_MEASURED["T9"] and got["T9"]["status"] == "met"
+    report.sections["lanczos"] = [r for r in report.sections["lanczos"] if r["batch"] != N_SAMPLES]
+    assert "model=small, batch=2048" in evaluate_targets(report)[8]["measured"]
     # T6 needs all four of its rows: without torch's fresh HVP it names that row
     report.sections["kernels"] = [
         r
@@ -177,6 +238,104 @@ def test_a_missing_measurement_is_reported_as_not_measured_by_its_key():
         t6["status"] == "n/a"
         and "kernels[kernel=hvp_fresh, library=torch, model=tiny, batch=128]" in t6["measured"]
     )
+
+
+def test_new_targets_miss_by_their_arithmetic():
+    """T9/T10 miss above 1.15x on any batch; T11 above 0.8x, or when less accurate than ARPACK."""
+    report = _synthetic_report()
+    for row in report.sections["lanczos"]:
+        if row["kernel"] == Kernel.LANCZOS_STEPS_OVER_HVPS.value and row["batch"] == N_SAMPLES:
+            row["ratio"] = 1.16
+    got = {t["id"]: t for t in evaluate_targets(report)}
+    assert got["T9"]["status"] == got["T10"]["status"] == "NOT met"
+    assert got["T9"]["ratio"] == got["T10"]["ratio"] == 1.16
+    assert got["T11"]["status"] == "met" and got["T11"]["hvp_ratio"] == 0.8
+    tiny = report.find(RowKey("lanczos", Kernel.LANCZOS_TOL_OVER_ARPACK, model="tiny"))
+    tiny["accurate"] = False
+    t11 = evaluate_targets(report)[10]
+    assert (
+        t11["status"] == "NOT met" and "tiny 0.50x (30/60 HVPs, less accurate)" in t11["measured"]
+    )
+    tiny["accurate"], tiny["time_ratio"] = True, 0.81
+    t11 = evaluate_targets(report)[10]
+    assert t11["status"] == "NOT met" and t11["time_ratio"] == 0.81
+
+
+def test_t5_reads_the_package_step_without_diagnostics_and_shows_it_with_them():
+    report = _synthetic_report()
+    report.add(
+        "steps",
+        key_row(
+            Library.PACKAGE,
+            Kernel.XSAM_OVER_SAM_BOUND_DIAGNOSTICS,
+            model="small",
+            ratio_to_bound=1.2,
+        ),
+    )
+    t5 = evaluate_targets(report)[4]
+    assert t5["status"] == "met" and t5["ratio_to_bound"] == 1.0
+    assert t5["measured"] == (
+        "X-SAM/SAM = package small 1.00 x bound (package with diagnostics on: small 1.20)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        ("gd", {"momentum": 0.9, "weight_decay": 1e-3}),
+        ("sam", {"rho": 0.05}),
+        ("usam", {"rho": 0.05}),
+        ("eigen_sam", {"rho": 0.05, "alpha": 0.3, "refresh_every": 2}),
+        ("xsam", {"rho": 0.05, "alpha": 0.3, "refresh_every": 2}),
+        (
+            "xsam",
+            {
+                "rho": 0.05,
+                "alpha": 0.2,
+                "schedule": "reference",
+                "eigvec_source": "power",
+                "refresh_every": 2,
+                "power_steps": 3,
+                "steps_per_epoch": 5,
+                "momentum": 0.5,
+            },
+        ),
+    ],
+)
+def test_step_without_diagnostics_takes_bit_identical_steps(name, options):
+    """``diagnostics=False`` changes no iterate, eigenvector or counter, only the NaN norms/angles.
+
+    The default run's vector diagnostics are finite where defined, so the NaNs are the opt-out's.
+    """
+    import math
+
+    import numpy as np
+
+    from xsam_theory.optimizers import init_state, preset, step
+    from xsam_theory.optimizers.step import VECTOR_DIAGNOSTICS, StepInfo
+    from xsam_theory.problems.mlp import MLP
+
+    problem = MLP.teacher_student((5, 7, 3), 40, teacher_widths=(5, 4, 3), seed=1)
+    config = preset(name, lr=0.1, **options)
+    on = off = init_state(problem, np.asarray(problem.init_params(0)), config, seed=3)
+    batches = np.random.default_rng(0).permutation(np.tile(np.arange(40), 3)).reshape(-1, 8)
+    for batch in batches:
+        on, info_on = step(problem, on, config, batch)
+        off, info_off = step(problem, off, config, batch, diagnostics=False)
+        for field in ("w", "v", "momentum"):
+            a, b = getattr(on, field), getattr(off, field)
+            assert (a is None and b is None) or np.array_equal(a, b)
+        assert (on.step, on.epoch_step) == (off.step, off.epoch_step)
+        for field in StepInfo.FIELDS:
+            x, y = getattr(info_on, field), getattr(info_off, field)
+            if field in VECTOR_DIAGNOSTICS:
+                assert math.isnan(y)
+            elif isinstance(x, float) and math.isnan(x):
+                assert math.isnan(y)
+            else:
+                assert x == y, field
+        assert math.isfinite(info_on.grad_norm)
+    assert on.v is not None or config.method.value in ("gd", "sam", "usam")
 
 
 def test_cli_bench_json_and_argument_errors(tmp_path, monkeypatch):

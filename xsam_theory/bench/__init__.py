@@ -16,23 +16,28 @@ Sections (each a list of rows; torch rows appear only when torch is installed):
    ``tol=1e-6``, the reference power iteration (5 cold steps, and 40), and a PyHessian-style power
    iteration (stop when the relative change is below 1e-3): HVPs, relative error against a tight
    ARPACK reference (``tol=0``), orientation-free angle to its eigenvector, residual, seconds.
-4. ``hessian``: the exact Hessian of the tiny model (batched R-operator assembly) and its
+4. ``lanczos``: the package's 40-step Lanczos against its HVPs alone, timed side by side (small
+   and medium, 128 and 2048 points; ``quick`` leaves out medium), and ``top_eigenpair``'s
+   Lanczos to ``tol=1e-6`` against ARPACK to the same tolerance (seconds, HVPs, residuals).
+5. ``hessian``: the exact Hessian of the tiny model (batched R-operator assembly) and its
    spectrum (``eigvalsh``), on the minibatch and on all 2048 points.
-5. ``steps``: seconds per step of GD, SAM and X-SAM (reference schedule, ``k = 5`` refresh period,
-   ``m = 5`` power steps), in the package's pure step and in the torch optimizers, with X-SAM/SAM
-   next to the HVP-count bound :math:`(2 + m r/k)/2` (``r`` = HVP/gradient cost measured here).
-6. ``threads``: ARPACK driving torch HVPs with and without the BLAS limit (T8).
-7. ``verify``: wall time of ``xsam-theory verify --quick`` (full runs only).
+6. ``steps``: seconds per step of GD, SAM and X-SAM (reference schedule, ``k = 5`` refresh period,
+   ``m = 5`` power steps), in the package's pure step (without its vector diagnostics, and SAM
+   and X-SAM also with them) and in the torch optimizers, with X-SAM/SAM next to the HVP-count
+   bound :math:`(2 + m r/k)/2` (``r`` = HVP/gradient cost measured here).
+7. ``threads``: ARPACK driving torch HVPs with and without the BLAS limit (T8).
+8. ``verify``: wall time of ``xsam-theory verify --quick`` (full runs only).
 
 Every row carries its keys, ``kernel`` (:class:`~xsam_theory.bench.keys.Kernel`) and where
 libraries are compared ``library`` (:class:`~xsam_theory.bench.keys.Library`); its ``name`` is a
-display label only. Each target T1–T8 (:mod:`xsam_theory.bench.targets`) finds its rows by key
+display label only. Each target T1–T11 (:mod:`xsam_theory.bench.targets`) finds its rows by key
 and is printed as ``measured / target``; a missing row is reported as not measured, by its key.
 Targets are reported, never asserted.
 
 Modules: ``keys`` (row keys and labels), ``timing`` (interleaved timing), ``config`` (what to
 measure, the environment), ``problem`` (the reference problem), ``report``, one module per group
-of sections (``kernels``, ``spectral``, ``steps``, ``system``), ``targets`` and ``run`` (driver).
+of sections (``kernels``, ``spectral``, ``lanczos_cost``, ``steps``, ``system``), ``targets``
+and ``run`` (driver).
 """
 
 from __future__ import annotations

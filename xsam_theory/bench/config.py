@@ -39,7 +39,16 @@ MINIBATCH = 128
 #: shortest sample of a timing (see :func:`~xsam_theory.bench.timing.interleaved`)
 MIN_SAMPLE_S = 0.05
 #: every section, in the order they run
-DEFAULT_SECTIONS = ("ceiling", "kernels", "eigen", "hessian", "steps", "threads", "verify")
+DEFAULT_SECTIONS = (
+    "ceiling",
+    "kernels",
+    "eigen",
+    "lanczos",
+    "hessian",
+    "steps",
+    "threads",
+    "verify",
+)
 TEACHER = (32, 64, 10)
 
 

@@ -48,7 +48,19 @@ class Kernel(str, Enum):
     STEP_GD = "step_gd"
     STEP_SAM = "step_sam"
     STEP_XSAM = "step_xsam"
+    #: the package's steps with their vector diagnostics (norms, angles) on
+    STEP_SAM_DIAGNOSTICS = "step_sam_diagnostics"
+    STEP_XSAM_DIAGNOSTICS = "step_xsam_diagnostics"
     XSAM_OVER_SAM_BOUND = "xsam_over_sam_vs_bound"
+    XSAM_OVER_SAM_BOUND_DIAGNOSTICS = "xsam_over_sam_vs_bound_diagnostics"
+    #: ``steps`` Lanczos steps, and the same number of HVPs alone (section ``lanczos``)
+    LANCZOS_STEPS = "lanczos_steps"
+    LANCZOS_HVPS = "lanczos_hvps_alone"
+    LANCZOS_STEPS_OVER_HVPS = "lanczos_steps_over_hvps"
+    #: the package's Lanczos to a tolerance (``top_eigenpair``) and ARPACK to the same one
+    LANCZOS_TOL = "lanczos_tol"
+    ARPACK_TOL = "arpack_tol"
+    LANCZOS_TOL_OVER_ARPACK = "lanczos_tol_over_arpack"
     EIGSH_LIMITED = "eigsh_blas_limited"
     EIGSH_UNLIMITED = "eigsh_pools_unlimited"
     EIGSH_UNLIMITED_OVER_LIMITED = "eigsh_unlimited_over_limited"
@@ -81,7 +93,13 @@ LABELS: dict[tuple[Library | None, Kernel], str] = {
             (Kernel.STEP_XSAM, "xsam"),
         )
     },
+    (Library.PACKAGE, Kernel.STEP_SAM_DIAGNOSTICS): "package sam step with diagnostics",
+    (Library.PACKAGE, Kernel.STEP_XSAM_DIAGNOSTICS): "package xsam step with diagnostics",
     (Library.PACKAGE, Kernel.XSAM_OVER_SAM_BOUND): "package X-SAM/SAM vs bound",
+    (
+        Library.PACKAGE,
+        Kernel.XSAM_OVER_SAM_BOUND_DIAGNOSTICS,
+    ): "package X-SAM/SAM vs bound, diagnostics on",
     (_T, Kernel.XSAM_OVER_SAM_BOUND): "torch X-SAM/SAM vs bound",
     **{
         (lib, kernel): text.format(lib=lib.value)
@@ -101,6 +119,12 @@ LABELS: dict[tuple[Library | None, Kernel], str] = {
     (None, Kernel.EIGEN_TORCH_LANCZOS): "torch-native lanczos_top (40 steps, no host sync)",
     (None, Kernel.HESSIAN): "tiny exact Hessian + eigvalsh",
     (None, Kernel.VERIFY_QUICK): "verify --quick",
+    (None, Kernel.LANCZOS_STEPS): "package Lanczos, fixed steps",
+    (None, Kernel.LANCZOS_HVPS): "its HVPs alone",
+    (None, Kernel.LANCZOS_STEPS_OVER_HVPS): "Lanczos / its HVPs",
+    (None, Kernel.LANCZOS_TOL): "top_eigenpair lanczos to tol",
+    (None, Kernel.ARPACK_TOL): "ARPACK eigsh to the same tol",
+    (None, Kernel.LANCZOS_TOL_OVER_ARPACK): "Lanczos / ARPACK at one tol",
 }
 
 

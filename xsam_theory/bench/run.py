@@ -13,6 +13,7 @@ import numpy as np
 from xsam_theory._version import __version__
 from xsam_theory.bench.config import BenchConfig, environment, loadavg, torch_or_none
 from xsam_theory.bench.kernels import bench_ceiling, bench_kernels
+from xsam_theory.bench.lanczos_cost import bench_lanczos
 from xsam_theory.bench.report import Report
 from xsam_theory.bench.spectral import bench_eigen, bench_hessian
 from xsam_theory.bench.steps import bench_steps
@@ -29,6 +30,7 @@ SECTIONS: dict[str, tuple[str, Callable[[Report, Out], None]]] = {
     "ceiling": ("GEMM ceiling", bench_ceiling),
     "kernels": ("Gradient and HVP", bench_kernels),
     "eigen": ("λ_max at init", bench_eigen),
+    "lanczos": ("Lanczos against its HVPs and against ARPACK", bench_lanczos),
     "hessian": ("Exact Hessian of tiny", bench_hessian),
     "steps": ("Per-step cost", bench_steps),
     "threads": ("Thread pools (SciPy's ARPACK driving HVPs)", bench_threads),

@@ -3,6 +3,11 @@ r"""Section ``steps``: seconds per step of GD, SAM and X-SAM against the HVP-cou
 X-SAM with the reference schedule refreshes ``v`` every ``k`` steps with ``m`` power steps, so
 over ``k`` steps it spends ``2k`` gradients and ``m`` HVPs where SAM spends ``2k`` gradients:
 X-SAM/SAM is at most :math:`(2 + m r/k)/2`, ``r`` the HVP/gradient cost measured in the same run.
+
+The package's steps are timed with ``diagnostics=False`` (the bench records no per-step norms or
+angles; the iterates are the same) and, for SAM and X-SAM, also with their vector diagnostics on
+(the default of :func:`~xsam_theory.optimizers.step`): the difference is that fixed per-step
+vector work, and a second bound row gives X-SAM/SAM with it.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from xsam_theory.bench.config import MIN_SAMPLE_S, MINIBATCH, MODELS, BenchConfig, torch_or_none
-from xsam_theory.bench.keys import Kernel, Library
+from xsam_theory.bench.keys import Kernel, Library, label
 from xsam_theory.bench.problem import (
     TorchStudent,
     n_params,
@@ -24,7 +29,7 @@ from xsam_theory.bench.problem import (
 from xsam_theory.bench.report import Report, key_row
 from xsam_theory.bench.timing import Timing, fmt_s, interleaved
 
-__all__ = ["STEP_KERNELS", "bench_steps"]
+__all__ = ["DIAGNOSTICS_ON", "STEP_KERNELS", "STEP_NAMES", "bench_steps"]
 
 #: the optimizers compared, by their kernel
 STEP_KERNELS = {Kernel.STEP_GD: "gd", Kernel.STEP_SAM: "sam", Kernel.STEP_XSAM: "xsam"}
@@ -39,12 +44,19 @@ def bench_steps(report: Report, out: Callable[[str], None]) -> None:
         _steps_one(report, out, model)
 
 
-def _package_contenders(cfg: BenchConfig, model: str, k: int) -> Contenders:
-    """``k`` steps of the package's pure step per optimizer, its gradient and cached HVP."""
-    from xsam_theory.optimizers import REFERENCE_OPTIONS, init_state, preset, step
+#: the package's steps timed with their vector diagnostics on (the default of ``step``), next to
+#: the same steps with ``diagnostics=False`` (what T5 reads: the bench records no diagnostics)
+DIAGNOSTICS_ON = {
+    Kernel.STEP_SAM_DIAGNOSTICS: Kernel.STEP_SAM,
+    Kernel.STEP_XSAM_DIAGNOSTICS: Kernel.STEP_XSAM,
+}
 
-    problem, w, batch = problem_on_backend(cfg, model)
-    configs = {
+
+def _package_configs() -> dict[Kernel, Any]:
+    """GD, SAM and X-SAM (reference schedule, epoch counter never restarting) by kernel."""
+    from xsam_theory.optimizers import REFERENCE_OPTIONS, preset
+
+    return {
         Kernel.STEP_GD: preset("gd", lr=0.05),
         Kernel.STEP_SAM: preset("sam", lr=0.05, rho=0.05),
         Kernel.STEP_XSAM: preset(
@@ -55,20 +67,36 @@ def _package_contenders(cfg: BenchConfig, model: str, k: int) -> Contenders:
             **{**REFERENCE_OPTIONS["xsam"], "steps_per_epoch": 10**6},
         ),
     }
-    states = {kernel: init_state(problem, w, c, seed=0) for kernel, c in configs.items()}
+
+
+def _package_contenders(cfg: BenchConfig, model: str, k: int) -> Contenders:
+    """``k`` steps of the package's pure step per optimizer, its gradient and cached HVP.
+
+    GD, SAM and X-SAM run with ``diagnostics=False``; SAM and X-SAM also with their vector
+    diagnostics (:data:`DIAGNOSTICS_ON`), to measure that fixed per-step vector work.
+    """
+    from xsam_theory.optimizers import init_state, step
+
+    problem, w, batch = problem_on_backend(cfg, model)
+    configs = _package_configs()
+    runs = {kernel: (kernel, False) for kernel in configs}
+    runs.update({on: (off, True) for on, off in DIAGNOSTICS_ON.items()})
+    states = {kernel: init_state(problem, w, configs[c], seed=0) for kernel, (c, _) in runs.items()}
 
     def period(kernel: Kernel) -> Callable[[], None]:
+        config, diagnostics = configs[runs[kernel][0]], runs[kernel][1]
+
         def run() -> None:
             s = states[kernel]
             for _ in range(k):
-                s, _info = step(problem, s, configs[kernel], batch)
+                s, _info = step(problem, s, config, batch, diagnostics=diagnostics)
             states[kernel] = s
 
         return run
 
     P = Library.PACKAGE
     c: Contenders = {}
-    for kernel in configs:
+    for kernel in runs:
         period(kernel)()  # move X-SAM past its plain-SAM start
         c[(P, kernel)] = period(kernel)
     # r: HVP/gradient cost ratio of the power iteration's HVPs (they reuse the caches)
@@ -148,6 +176,14 @@ def _steps_one(report: Report, out: Callable[[str], None], model: str) -> None:
             _library_rows(report, out, model, lib, times, k, m)
 
 
+#: the step rows' short names, by kernel
+STEP_NAMES = {
+    **STEP_KERNELS,
+    Kernel.STEP_SAM_DIAGNOSTICS: "sam+diagnostics",
+    Kernel.STEP_XSAM_DIAGNOSTICS: "xsam+diagnostics",
+}
+
+
 def _library_rows(
     report: Report,
     out: Callable[[str], None],
@@ -157,43 +193,106 @@ def _library_rows(
     k: int,
     m: int,
 ) -> None:
-    """One library's per-step rows and its X-SAM/SAM against :math:`(2 + m r/k)/2`."""
+    """One library's per-step rows and its X-SAM/SAM against :math:`(2 + m r/k)/2`.
+
+    With the package's diagnostics rows, a second bound row gives X-SAM/SAM with the vector
+    diagnostics on (the default step), and the diagnostics' seconds per step.
+    """
     r = times[(lib, Kernel.HVP_CACHED)].median / times[(lib, Kernel.GRADIENT)].median
-    per = {kernel: times[(lib, kernel)] for kernel in STEP_KERNELS}
-    sam, gd = per[Kernel.STEP_SAM].median, per[Kernel.STEP_GD].median
-    ratio = per[Kernel.STEP_XSAM].median / sam
     bound = (2.0 + m * r / k) / 2.0
-    for kernel, t in per.items():
-        report.add(
-            "steps",
-            key_row(
-                lib,
-                kernel,
-                model=model,
-                seconds_per_step=t.median / k,
-                min_s=t.min / k,
-                max_s=t.max / k,
-                ratio_to_sam=t.median / sam,
-            ),
+    sam = times[(lib, Kernel.STEP_SAM)].median
+    for kernel, name in STEP_NAMES.items():
+        if (lib, kernel) in times:
+            _step_row(report, out, model, lib, kernel, name, times[(lib, kernel)], k, sam)
+    gd = times[(lib, Kernel.STEP_GD)].median
+    xsam = times[(lib, Kernel.STEP_XSAM)].median
+    _bound_row(
+        report,
+        out,
+        (model, lib, Kernel.XSAM_OVER_SAM_BOUND),
+        xsam / sam,
+        bound,
+        r,
+        sam_over_gd=sam / gd,
+    )
+    if (lib, Kernel.STEP_XSAM_DIAGNOSTICS) in times:
+        on = times[(lib, Kernel.STEP_XSAM_DIAGNOSTICS)].median
+        sam_on = times[(lib, Kernel.STEP_SAM_DIAGNOSTICS)].median
+        _bound_row(
+            report,
+            out,
+            (model, lib, Kernel.XSAM_OVER_SAM_BOUND_DIAGNOSTICS),
+            on / sam_on,
+            bound,
+            r,
+            diagnostics_s_per_step=(on - xsam) / k,
+            diagnostics_fraction=(on - xsam) / on,
         )
-        out(
-            f"    {lib.value:<8} {STEP_KERNELS[kernel]:<5} {fmt_s(t.median / k):>9}/step "
-            f"[{fmt_s(t.min / k)}–{fmt_s(t.max / k)}]  {t.median / sam:5.2f}x SAM"
-        )
+
+
+def _step_row(
+    report: Report,
+    out: Callable[[str], None],
+    model: str,
+    lib: Library,
+    kernel: Kernel,
+    name: str,
+    t: Timing,
+    k: int,
+    sam: float,
+) -> None:
+    """One optimizer's seconds per step (``k`` steps per sample) and its ratio to SAM."""
     report.add(
         "steps",
         key_row(
             lib,
-            Kernel.XSAM_OVER_SAM_BOUND,
+            kernel,
+            model=model,
+            seconds_per_step=t.median / k,
+            min_s=t.min / k,
+            max_s=t.max / k,
+            ratio_to_sam=t.median / sam,
+        ),
+    )
+    out(
+        f"    {lib.value:<8} {name:<16} {fmt_s(t.median / k):>9}/step "
+        f"[{fmt_s(t.min / k)}–{fmt_s(t.max / k)}]  {t.median / sam:5.2f}x SAM"
+    )
+
+
+def _bound_row(
+    report: Report,
+    out: Callable[[str], None],
+    key: tuple[str, Library, Kernel],
+    ratio: float,
+    bound: float,
+    r: float,
+    **extra: float,
+) -> None:
+    """X-SAM/SAM next to the bound :math:`(2 + m r/k)/2`; ``key`` is ``(model, lib, kernel)``."""
+    model, lib, kernel = key
+    report.add(
+        "steps",
+        key_row(
+            lib,
+            kernel,
             model=model,
             r=r,
             xsam_over_sam=ratio,
             bound=bound,
             ratio_to_bound=ratio / bound,
-            sam_over_gd=sam / gd,
+            **extra,
         ),
     )
+    notes = []
+    if "sam_over_gd" in extra:
+        notes.append(f"SAM/GD = {extra['sam_over_gd']:.2f}")
+    if "diagnostics_s_per_step" in extra:
+        notes.append(
+            f"the vector diagnostics cost {fmt_s(extra['diagnostics_s_per_step'])}/step "
+            f"({100 * extra['diagnostics_fraction']:.1f}% of the X-SAM step)"
+        )
     out(
-        f"    {lib.value:<8} X-SAM/SAM = {ratio:.3f}, bound (2 + m·r/k)/2 = {bound:.3f} with "
-        f"r = {r:.2f}: {ratio / bound:.3f}x the bound; SAM/GD = {sam / gd:.2f}"
+        f"    {label(lib, kernel)}: X-SAM/SAM = {ratio:.3f}, bound (2 + m·r/k)/2 = "
+        f"{bound:.3f} with r = {r:.2f}: {ratio / bound:.3f}x the bound; {'; '.join(notes)}"
     )

@@ -27,7 +27,15 @@ from xsam_theory.problems.base import Problem, check_vector
 from xsam_theory.spectral import HessianOperator, power_iteration, top_eigenpair
 from xsam_theory.vectors import inner, norm
 
-__all__ = ["OptimizerState", "StepInfo", "finite_eigenpair", "init_state", "learning_rate", "step"]
+__all__ = [
+    "VECTOR_DIAGNOSTICS",
+    "OptimizerState",
+    "StepInfo",
+    "finite_eigenpair",
+    "init_state",
+    "learning_rate",
+    "step",
+]
 
 
 @dataclass(frozen=True)
@@ -58,7 +66,8 @@ class StepInfo:
     """Diagnostics of one step.
 
     NaN marks a quantity that is not defined at this step (no ``v`` yet, a zero vector, no
-    refresh); it never stands for a numerical failure.
+    refresh), or a vector diagnostic (:data:`VECTOR_DIAGNOSTICS`) of a step taken with
+    ``diagnostics=False``; it never stands for a numerical failure.
     """
 
     loss: float
@@ -223,20 +232,38 @@ def _base_update(
     return w - eta * update, buf
 
 
-def _info(
-    point_loss: float,
-    g: Any,
-    g_adv: Any,
-    d: Any,
-    v: Any,
-    c: Any,
-    eigenvalue: float,
-    refreshed: bool,
-    eta: float,
-    n_grad: int,
-    n_hvp: int,
-) -> StepInfo:
-    """The step's diagnostics (norms reused where two vectors are the same object)."""
+#: the :class:`StepInfo` fields computed from vectors (norms and angles): NaN when a step is
+#: taken with ``diagnostics=False``
+VECTOR_DIAGNOSTICS = (
+    "grad_norm",
+    "adv_grad_norm",
+    "direction_norm",
+    "angle_g_v",
+    "angle_g_v_free",
+    "angle_d_v",
+    "angle_d_v_free",
+)
+
+
+def _vector_diagnostics(g: Any, g_adv: Any, d: Any, v: Any) -> dict[str, float]:
+    r"""The norms and angles of a step, each vector pass done once.
+
+    :math:`\|g\|, \|g_{adv}\|, \|d\|` (a norm is reused where two vectors are the same
+    object: :math:`g_{adv} = g` without a second gradient, :math:`d = g_{adv}` for a raw
+    descent), and with ``v``: :math:`\|v\|` once for both angles, :math:`\langle g, v\rangle`
+    and :math:`\langle d, v\rangle`, giving :math:`\angle(g, v)` and :math:`\angle(d, v)`
+    (oriented and orientation-free, degrees). At most six passes over the vectors (X-SAM), two
+    for SAM, one for GD.
+
+    Args:
+        g: the gradient at ``w``.
+        g_adv: the gradient at ``w + eps`` (``g`` itself without a second gradient).
+        d: the descent direction (``g_adv`` itself for a raw descent).
+        v: the eigenvector, or ``None``.
+
+    Returns:
+        The :data:`VECTOR_DIAGNOSTICS` fields by name (angles NaN without ``v``).
+    """
     g_norm = float(norm(g))
     adv_norm = g_norm if g_adv is g else float(norm(g_adv))
     d_norm = adv_norm if d is g_adv else float(norm(d))
@@ -244,27 +271,50 @@ def _info(
     if v is not None:
         v_norm = float(norm(v))
         a_g, a_g_free = _angles(float(inner(g, v)), g_norm * v_norm)
-        a_d, a_d_free = _angles(float(inner(d, v)), d_norm * v_norm)
+        a_d, a_d_free = (a_g, a_g_free) if d is g else _angles(float(inner(d, v)), d_norm * v_norm)
+    return {
+        "grad_norm": g_norm,
+        "adv_grad_norm": adv_norm,
+        "direction_norm": d_norm,
+        "angle_g_v": a_g,
+        "angle_g_v_free": a_g_free,
+        "angle_d_v": a_d,
+        "angle_d_v_free": a_d_free,
+    }
+
+
+def _info(
+    point_loss: float,
+    vectors: dict[str, float] | None,
+    c: Any,
+    eigenvalue: float,
+    refreshed: bool,
+    eta: float,
+    n_grad: int,
+    n_hvp: int,
+) -> StepInfo:
+    """The step's :class:`StepInfo`; ``vectors=None``: the vector diagnostics are NaN."""
+    if vectors is None:
+        vectors = dict.fromkeys(VECTOR_DIAGNOSTICS, math.nan)
     return StepInfo(
         loss=point_loss,
-        grad_norm=g_norm,
-        adv_grad_norm=adv_norm,
-        direction_norm=d_norm,
         c=math.nan if c is None else float(c),
-        angle_g_v=a_g,
-        angle_g_v_free=a_g_free,
-        angle_d_v=a_d,
-        angle_d_v_free=a_d_free,
         eigenvalue=eigenvalue,
         refreshed=refreshed,
         lr=eta,
         n_grad=n_grad,
         n_hvp=n_hvp,
+        **vectors,
     )
 
 
 def step(
-    problem: Problem, state: OptimizerState, config: OptimizerConfig, batch: Any = None
+    problem: Problem,
+    state: OptimizerState,
+    config: OptimizerConfig,
+    batch: Any = None,
+    *,
+    diagnostics: bool = True,
 ) -> tuple[OptimizerState, StepInfo]:
     """One optimizer step from ``state`` on ``batch`` (``None``: all data).
 
@@ -277,6 +327,10 @@ def step(
         state: the state before the step.
         config: the optimizer's configuration.
         batch: sample indices of the minibatch, or ``None`` for all data.
+        diagnostics: compute the vector diagnostics of ``info`` (norms and angles,
+            :data:`VECTOR_DIAGNOSTICS`: up to six passes over the vectors). ``False`` leaves
+            them NaN and skips those passes, for callers that record none of them (the bench's
+            timings); the new state is bit-identical either way.
 
     Returns:
         ``(new_state, info)``.
@@ -316,4 +370,5 @@ def step(
         momentum=buf,
         eigenvalue=eigenvalue if refreshed else state.eigenvalue,
     )
-    return new_state, _info(loss, g, g_adv, d, v, c, eigenvalue, refreshed, eta, n_grad, n_hvp)
+    vectors = _vector_diagnostics(g, g_adv, d, v) if diagnostics else None
+    return new_state, _info(loss, vectors, c, eigenvalue, refreshed, eta, n_grad, n_hvp)
