@@ -35,7 +35,7 @@ from xsam_theory.spectral.results import (
 from xsam_theory.threads import limit_blas_for
 from xsam_theory.vectors import norm, unit
 
-__all__ = ["lanczos", "lanczos_eigsh"]
+__all__ = ["lanczos", "lanczos_eigsh", "thick_restart_lanczos"]
 
 
 def _host_dtype(op: HessianOperator) -> np.dtype:
@@ -224,7 +224,14 @@ def _start_annihilated(err: Exception) -> bool:
 
 
 def lanczos(
-    op: HessianOperator, v0: Any, steps: int, k: int = 1, *, tol: float = 1e-8, seed: int = 0
+    op: HessianOperator,
+    v0: Any,
+    steps: int,
+    k: int = 1,
+    *,
+    tol: float = 1e-8,
+    seed: int = 0,
+    stop_at_breakdown: bool | None = None,
 ) -> EigenResult:
     r"""Backend-native Lanczos with full reorthogonalization: top-``k`` Ritz pairs after ``steps``.
 
@@ -233,30 +240,32 @@ def lanczos(
     .. math::
 
         w_j = Hq_j, \quad
-        r_j = (I - Q_jQ_j^\top)^2\, w_j \ \ \text{(classical Gram–Schmidt, twice)}, \quad
-        \alpha_j = q_j^\top w_j + q_j^\top (I - Q_jQ_j^\top) w_j, \quad
+        r_j = (I - Q_j^\top Q_j)^2\, w_j \ \ \text{(classical Gram–Schmidt, twice)}, \quad
+        \alpha_j = q_j^\top w_j + q_j^\top (I - Q_j^\top Q_j) w_j, \quad
         \beta_j = \|r_j\|, \quad q_{j+1} = r_j/\beta_j,
 
-    with :math:`Q_j = [q_1, \dots, q_j]`, so that
-    :math:`HQ_m = Q_mT_m + \beta_m q_{m+1}e_m^\top` with :math:`T_m` tridiagonal
-    (diagonal :math:`\alpha`, off-diagonal :math:`\beta_1..\beta_{m-1}`). The eigenpairs
-    :math:`T_m s_i = \theta_i s_i` (``scipy.linalg.eigh_tridiagonal`` on the host) give the Ritz
-    pairs :math:`(\theta_i, y_i = Q_m s_i)`, the best approximations from the Krylov space
-    :math:`\mathcal K_m(H, v_0)`; :math:`\theta_1 \le \lambda_1` always.
+    with the rows :math:`Q_j = [q_1; \dots; q_j]` of a basis block allocated once (``(m + 1) x
+    dim``, rows written in place), so each Gram–Schmidt pass is two matrix–vector products on
+    that block, :math:`Q_j(Q_j^\top w)`. Then :math:`HQ_m^\top = Q_m^\top T_m + \beta_m
+    q_{m+1}e_m^\top` with :math:`T_m` tridiagonal (diagonal :math:`\alpha`, off-diagonal
+    :math:`\beta_1..\beta_{m-1}`). The eigenpairs :math:`T_m s_i = \theta_i s_i` (on the host)
+    give the Ritz pairs :math:`(\theta_i, y_i = Q_m^\top s_i)`, the best approximations from the
+    Krylov space :math:`\mathcal K_m(H, v_0)`; :math:`\theta_1 \le \lambda_1` always.
 
     Exactly ``steps`` HVPs are spent (one per step) unless the recurrence breaks down:
     :math:`\beta_j \le 10\sqrt{\mathrm{dim}}\,\varepsilon\,\|Hq_j\|` means
-    :math:`\mathcal K_j` is an invariant subspace (its Ritz pairs are exact eigenpairs), and the
-    loop stops early with ``m = j`` (for :math:`H = 0` after one HVP; never a division by zero).
+    :math:`\mathcal K_j` is an invariant subspace (its Ritz pairs are exact eigenpairs), and
+    ``m = j``. The loop is branch-free (after a breakdown :math:`q_{j+1} = 0` exactly, never a
+    division by zero) and reads its scalars on the host after every step when
+    ``stop_at_breakdown`` (a breakdown then stops the loop at once), else once, after the loop
+    (the HVPs after a breakdown are then spent on the zero vector and dropped). The default
+    stops on the CPU, where a read costs nothing, and not on an accelerator.
 
     Residuals: ``residual_estimates`` are the classical :math:`|\beta_m\, e_m^\top s_i|`;
     ``residuals`` are the exact :math:`\|Hy_i - \theta_i y_i\|`, computed for free by keeping the
-    HVP outputs :math:`W = [Hq_1, \dots, Hq_m]` (so :math:`Hy_i = W s_i` by linearity; memory
-    ``2 m dim``). ``converged`` is :math:`\|Hy_i - \theta_i y_i\| \le \mathrm{tol}\cdot|\theta_i|`
-    for every returned pair.
-
-    Everything except the ``m x m`` tridiagonal problem runs in the operator's array-API namespace
-    and on its device; the loop synchronises once per step (the breakdown test).
+    HVP outputs :math:`W = [Hq_1; \dots; Hq_m]` (so :math:`Hy_i = W^\top s_i` by linearity;
+    memory ``2 m dim``). ``converged`` is :math:`\|Hy_i - \theta_i y_i\| \le
+    \mathrm{tol}\cdot|\theta_i|` for every returned pair.
 
     Args:
         op (HessianOperator): The symmetric operator.
@@ -267,81 +276,246 @@ def lanczos(
         k (int): Number of Ritz pairs returned (fewer, ``m``, if a breakdown left ``m < k``).
         tol (float): Relative residual tolerance for ``converged``.
         seed (int): Seed for the default ``v0``, an integer >= 0.
+        stop_at_breakdown (bool, optional): Read the scalars after every step and stop at a
+            breakdown (``None``: on the CPU only).
 
     Returns:
         EigenResult: Ritz values in descending order, unit Ritz vectors (package sign convention),
         ``iterations = m``, ``method`` noting a breakdown.
     """
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
-        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+    _check_steps("steps", steps)
     k = _check_k(k, op.dim)
     if steps < k:
         raise ValueError(f"steps must be >= k to produce k Ritz pairs, got steps={steps}, k={k}")
     tol = check_tolerance("tol", tol)
-    xp = op.xp
-    q = _start_vector(op, v0, seed)
-    q = q / xp.linalg.vector_norm(q)
-    eps = float(np.finfo(_host_dtype(op)).eps)
-    breakdown_rtol = 10.0 * math.sqrt(op.dim) * eps
     before = op.n_hvp
-    Q: list[Any] = [q]
-    W: list[Any] = []
-    alphas: list[float] = []
-    betas: list[float] = []
-    breakdown = False
-    for j in range(int(steps)):
-        w = op._apply_one(Q[j])
-        W.append(w)
-        Qm = xp.stack(Q, axis=0)  # (j + 1, dim)
-        h1 = xp.matmul(Qm, w)
-        r = w - xp.matmul(h1, Qm)
-        h2 = xp.matmul(Qm, r)
-        r = r - xp.matmul(h2, Qm)
-        # rescaled norms: ||r||^2 may underflow even where ||r|| is a normal number
-        scalars = to_numpy(xp.stack([h1[j] + h2[j], norm(r), norm(w)]))
-        alpha, beta, w_norm = (float(s) for s in scalars)
-        alphas.append(alpha)
-        betas.append(beta)
-        if beta <= breakdown_rtol * w_norm:
-            breakdown = True
+    stop = _on_host(op) if stop_at_breakdown is None else bool(stop_at_breakdown)
+    kry = _Krylov(op, _start_vector(op, v0, seed), int(steps), 1 if stop else int(steps))
+    kry.extend(int(steps), None)
+    return kry.result(k, tol, op.n_hvp - before, "lanczos_krylov (full reorthogonalization")
+
+
+def thick_restart_lanczos(
+    op: HessianOperator,
+    v0: Any = None,
+    k: int = 1,
+    *,
+    tol: float = 1e-6,
+    max_basis: int = 20,
+    max_hvp: int | None = None,
+    seed: int = 0,
+) -> EigenResult:
+    r"""Top-``k`` algebraic eigenpairs to a residual tolerance, in a basis of ``max_basis`` vectors.
+
+    Thick-restart Lanczos (Wu & Simon): the Lanczos recurrence of :func:`lanczos` runs until the
+    basis holds :math:`m` = ``max_basis`` vectors; then the :math:`p` top Ritz pairs
+    :math:`(\theta_i, y_i = Q_m^\top s_i)` are kept (with :math:`Hy_i = W_m^\top s_i`, no HVP) and
+    the last residual vector :math:`q_{m+1}` is appended, so that
+
+    .. math::
+
+        H[y_1..y_p, q_{m+1}] = [y_1..y_p, q_{m+1}]
+        \begin{pmatrix}\Theta_p & \beta_m s_m \\ \beta_m s_m^\top & \cdot\end{pmatrix} + \dots,
+        \qquad s_m = (S_{m,1}, \dots, S_{m,p}),
+
+    an arrowhead projected matrix that the next steps extend by tridiagonal columns (full
+    reorthogonalization against the whole block keeps the basis orthonormal). Here
+    :math:`p = \max(k + 1, \lfloor 3m/4 \rfloor)`. The residual estimates
+    :math:`|\beta_j e_j^\top s_i|` of the current projected matrix are read after every step on
+    the CPU (every 10 on an accelerator), and the iteration stops as soon as
+    :math:`|\beta_j e_j^\top s_i| \le \mathrm{tol}\cdot|\theta_i|` for the ``k`` top pairs, or
+    after ``max_hvp`` HVPs. ``converged`` is the exact criterion
+    :math:`\|Hy_i - \theta_i y_i\| \le \mathrm{tol}\cdot|\theta_i|` (exact residuals from the kept
+    HVP outputs, no extra HVP).
+
+    Args:
+        op (HessianOperator): The symmetric operator.
+        v0 (array or None): Start vector (any backend); ``None``: a standard normal vector from
+            ``seed``.
+        k (int): Number of pairs, ``1 <= k < max_basis``.
+        tol (float): Relative residual tolerance, ``> 0``.
+        max_basis (int): Basis vectors kept at most, ``m`` (memory ``2 m dim``).
+        max_hvp (int, optional): HVP budget (default ``max(100 * max_basis, 1000)``).
+        seed (int): Seed for the default ``v0``, an integer >= 0.
+
+    Returns:
+        EigenResult: ``k`` pairs in descending order, ``iterations`` = Lanczos steps (= HVPs),
+        ``method`` naming the restarts.
+    """
+    k = _check_k(k, op.dim)
+    tol = check_tolerance("tol", tol)
+    if tol <= 0:
+        raise ValueError("tol must be > 0 (a residual of exactly 0 is not reachable in floats)")
+    _check_steps("max_basis", max_basis)
+    m = min(int(max_basis), op.dim)
+    if k >= m and m < op.dim:
+        raise ValueError(f"max_basis must be > k, got max_basis={max_basis}, k={k}")
+    budget = max(100 * m, 1000) if max_hvp is None else _check_steps("max_hvp", max_hvp)
+    before = op.n_hvp
+    kry = _Krylov(op, _start_vector(op, v0, seed), m, 1 if _on_host(op) else 10)
+    stop = _Converged(k, tol)
+    restarts = 0
+    while True:
+        kry.extend(min(m, kry.j + budget - (op.n_hvp - before)), stop)
+        if kry.broken or stop.done or op.n_hvp - before >= budget or kry.j < m:
             break
-        if j + 1 < steps:
-            Q.append(unit(r))  # = r / beta, exact to round-off even where r is subnormal
-    m = len(alphas)
-    n_hvp = op.n_hvp - before
-    theta, S = _tridiagonal_eigh(np.asarray(alphas), np.asarray(betas[: m - 1]))
-    kk = min(k, m)
-    order = np.argsort(-theta, kind="stable")[:kk]
-    theta = theta[order]
-    S = S[:, order]  # (m, kk)
-    estimates = np.abs(betas[m - 1] * S[m - 1, :])
-    S_b = xp.asarray(np.ascontiguousarray(S.T), dtype=op.dtype, device=op.device)  # (kk, m)
-    Y = xp.matmul(S_b, xp.stack(Q[:m], axis=0))  # Ritz vectors as rows
-    HY = xp.matmul(S_b, xp.stack(W, axis=0))  # H y_i = W s_i, no HVP
-    norms = xp.reshape(xp.linalg.vector_norm(Y, axis=1), (-1, 1))
-    Y, HY = Y / norms, HY / norms
-    theta_b = xp.asarray(theta, dtype=op.dtype, device=op.device)
-    residuals = _column_norms(xp, xp.matrix_transpose(HY - Y * xp.reshape(theta_b, (-1, 1))))
-    Y = xp.matrix_transpose(Y)
-    Y = orient(Y)
-    converged = bool(np.all(residuals <= tol * np.abs(theta)))
-    note = f", breakdown: invariant subspace of dim {m}" if breakdown else ""
-    if kk < k:
-        note += f", only {kk} of k={k} pairs exist"
-    return EigenResult(
-        eigenvalues=theta,
-        eigenvectors=Y,
-        residuals=residuals,
-        n_hvp=n_hvp,
-        converged=converged,
-        method=f"lanczos_krylov (full reorthogonalization{note})",
-        iterations=m,
-        residual_estimates=estimates,
+        kry.restart(max(k + 1, (3 * m) // 4))
+        restarts += 1
+    return kry.result(
+        k, tol, op.n_hvp - before, f"thick_restart_lanczos (max_basis={m}, {restarts} restarts"
     )
 
 
-def _tridiagonal_eigh(d: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Eigenpairs (ascending) of the symmetric tridiagonal matrix with diagonal ``d``, off ``e``."""
-    if d.size == 1:
-        return d.astype(float), np.ones((1, 1))
-    return scipy.linalg.eigh_tridiagonal(d, e)
+def _check_steps(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    return int(value)
+
+
+def _on_host(op: HessianOperator) -> bool:
+    """Whether the operator's arrays live in host memory (reading a scalar costs no sync)."""
+    return op.device is None or str(op.device).lower() in ("cpu", "cpu_device")
+
+
+class _Converged:
+    """Stopping test of :func:`thick_restart_lanczos`: the ``k`` top residual estimates."""
+
+    def __init__(self, k: int, tol: float):
+        self.k, self.tol, self.done = k, tol, False
+
+    def __call__(self, theta: np.ndarray, estimates: np.ndarray) -> bool:
+        kk = self.k
+        self.done = bool(
+            theta.shape[0] >= kk and np.all(estimates[:kk] <= self.tol * np.abs(theta[:kk]))
+        )
+        return self.done
+
+
+class _Krylov:
+    r"""A Lanczos factorization :math:`HQ_j^\top = Q_j^\top T_j + \beta_j q_{j+1}e_j^\top`.
+
+    ``V`` (``(m + 1) x dim``) holds the rows :math:`q_1..q_{m+1}` and ``W`` (``m x dim``) the
+    HVP outputs :math:`Hq_i`, both allocated once on the operator's device and written in place;
+    ``T`` (host, ``m x m``) is the projected matrix (tridiagonal, arrowhead after a restart),
+    ``j`` the number of steps in the basis and ``beta`` the coupling :math:`\beta_j`. The host
+    reads the step scalars once every ``sync_every`` steps.
+    """
+
+    def __init__(self, op: HessianOperator, v: Any, m: int, sync_every: int):
+        xp = op.xp
+        self.op, self.xp, self.m = op, xp, m
+        self.V = xp.zeros((m + 1, op.dim), dtype=op.dtype, device=op.device)
+        self.W = xp.zeros((m, op.dim), dtype=op.dtype, device=op.device)
+        self.V[0, :] = unit(v)
+        self.T = np.zeros((m, m))
+        self.j, self.beta, self.broken = 0, 0.0, False
+        self.rtol = 10.0 * math.sqrt(op.dim) * float(xp.finfo(op.dtype).eps)
+        self.sync_every = sync_every
+
+    def extend(self, stop: int, converged: Any) -> None:
+        """Steps ``j .. stop - 1`` (fewer after a breakdown or once ``converged`` says so)."""
+        while self.j < stop and not self.broken:
+            j0 = self.j
+            scalars = _lanczos_steps(
+                self.op, self.V, self.W, j0, min(stop, j0 + self.sync_every), self.rtol
+            )
+            self._record(np.asarray(to_numpy(scalars), dtype=float), j0)
+            if converged is not None and converged(*self.ritz(estimates_only=True)):
+                return
+
+    def _record(self, scalars: np.ndarray, j0: int) -> None:
+        """Enter the host scalars ``(alpha, beta, ok)`` of steps ``j0..`` into ``T``."""
+        alpha, beta, ok = scalars
+        bad = np.flatnonzero(ok == 0)
+        n = int(bad[0]) + 1 if bad.size else alpha.shape[0]
+        for i in range(n):
+            j = j0 + i
+            self.T[j, j] = alpha[i]
+            if j + 1 < self.m:  # the coupling to step j + 1 (outside T[:j+1, :j+1] until then)
+                self.T[j, j + 1] = self.T[j + 1, j] = beta[i]
+        self.j, self.beta, self.broken = j0 + n, float(beta[n - 1]), bool(bad.size)
+
+    def ritz(self, estimates_only: bool = False) -> tuple[np.ndarray, Any]:
+        """Ritz values (descending) and the eigenvectors of ``T`` (or the residual estimates)."""
+        theta, S = scipy.linalg.eigh(self.T[: self.j, : self.j])
+        theta, S = theta[::-1].copy(), S[:, ::-1].copy()  # copies: positive strides
+        if estimates_only:
+            return theta, np.abs(self.beta * S[self.j - 1, :])
+        return theta, S
+
+    def restart(self, p: int) -> None:
+        """Keep the ``p`` top Ritz pairs and the residual vector: the thick restart."""
+        xp, j = self.xp, self.j
+        theta, S = self.ritz()
+        Sb = xp.asarray(S[:, :p].T.copy(), dtype=self.op.dtype, device=self.op.device)
+        self.V[:p, :] = xp.matmul(Sb, self.V[:j, :])
+        self.W[:p, :] = xp.matmul(Sb, self.W[:j, :])
+        self.V[p, :] = self.V[j, :]
+        coupling = self.beta * S[j - 1, :p]
+        self.T = np.zeros_like(self.T)
+        self.T[:p, :p] = np.diag(theta[:p])
+        self.T[p, :p] = self.T[:p, p] = coupling
+        self.j = p
+
+    def result(self, k: int, tol: float, n_hvp: int, method: str) -> EigenResult:
+        """The ``k`` top Ritz pairs with exact residuals (``HY = S^T W``, no HVP)."""
+        xp, op, m = self.xp, self.op, self.j
+        theta, S = self.ritz()
+        kk = min(k, m)
+        theta, S = theta[:kk], S[:, :kk]
+        estimates = np.abs(self.beta * S[m - 1, :])
+        S_b = xp.asarray(S.T.copy(), dtype=op.dtype, device=op.device)
+        Y = xp.matmul(S_b, self.V[:m, :])  # Ritz vectors as rows
+        HY = xp.matmul(S_b, self.W[:m, :])  # H y_i = W^T s_i, no HVP
+        norms = xp.reshape(xp.linalg.vector_norm(Y, axis=1), (-1, 1))
+        Y, HY = Y / norms, HY / norms
+        theta_b = xp.asarray(theta.copy(), dtype=op.dtype, device=op.device)
+        residuals = _column_norms(xp, xp.matrix_transpose(HY - Y * xp.reshape(theta_b, (-1, 1))))
+        note = f", breakdown: invariant subspace of dim {m}" if self.broken else ""
+        if kk < k:
+            note += f", only {kk} of k={k} pairs exist"
+        return EigenResult(
+            eigenvalues=theta.copy(),
+            eigenvectors=orient(xp.matrix_transpose(Y)),
+            residuals=residuals,
+            n_hvp=n_hvp,
+            converged=bool(np.all(residuals <= tol * np.abs(theta))),
+            method=f"{method}{note})",
+            iterations=m,
+            residual_estimates=estimates,
+        )
+
+
+def _lanczos_steps(op: HessianOperator, V: Any, W: Any, j0: int, j1: int, rtol: float) -> Any:
+    r"""Lanczos steps ``j0 .. j1 - 1`` on the block ``V`` in place, with no host synchronisation.
+
+    Step ``j``: :math:`w = Hq_j` (stored in ``W[j]``), two classical Gram–Schmidt passes
+    :math:`r \leftarrow r - V_{:j+1}^\top(V_{:j+1} r)` from :math:`r = w`, :math:`\alpha_j` the
+    sum of the two :math:`q_j` coefficients, :math:`\beta_j = \|r\|` (rescaled by
+    :math:`\max|r_i|`: no underflow), ``ok`` :math:`= \beta_j > \mathrm{rtol}\,\|w\|` and
+    :math:`q_{j+1} = r/\beta_j`, or exactly ``0`` once a step was not ``ok`` (branch-free).
+
+    Returns:
+        array: Shape ``(3, j1 - j0)``: the rows ``alpha``, ``beta``, ``ok`` (as 0/1), on the device.
+    """
+    xp = op.xp
+    alive = xp.ones((), dtype=xp.bool, device=op.device)
+    out = []
+    for j in range(j0, j1):
+        w = op._apply_one(V[j, :])
+        W[j, :] = w
+        B = V[: j + 1, :]
+        h1 = xp.matmul(B, w)
+        r = w - xp.matmul(h1, B)
+        h2 = xp.matmul(B, r)
+        r = r - xp.matmul(h2, B)
+        s = xp.max(xp.abs(r))
+        s = xp.where(s > 0, s, xp.ones_like(s))
+        nr = xp.linalg.vector_norm(r / s)
+        beta = s * nr
+        ok = beta > rtol * norm(w)
+        alive = xp.logical_and(alive, ok)
+        q = (r / s) / xp.where(nr > 0, nr, xp.ones_like(nr))
+        V[j + 1, :] = xp.where(alive, q, xp.zeros_like(q))
+        out.append(xp.stack([h1[j] + h2[j], beta, xp.astype(alive, op.dtype)]))
+    return xp.stack(out, axis=1)

@@ -149,20 +149,7 @@ def _power(
     u = _start_vector(op, v0, seed)
     u = u / xp.linalg.vector_norm(u)
     before = op.n_hvp
-    last_in = last_Hu = None  # u_{j} and H u_{j} of the last step taken
-    stopped_at_zero = False
-    iterations = 0
-    for _ in range(int(steps)):
-        Hu = op._apply_one(u)
-        Au = Hu + shift * u if shift != 0.0 else Hu
-        last_in, last_Hu = u, Hu
-        iterations += 1
-        if float(norm(Au)) == 0.0:  # zero branch: (H + shift I) u = 0, an exact eigenvector
-            stopped_at_zero = True
-            break
-        # unit() rescales by max|Au_i| before normalizing: ||Au||^2 may underflow, and a
-        # subnormal ||Au|| is itself too coarse to divide by
-        u = unit(Au)
+    u, last_in, last_Hu, iterations, stopped_at_zero = _power_steps(op, u, int(steps), shift)
     if stopped_at_zero or not rayleigh:
         v, Hv = last_in, last_Hu
     else:
@@ -178,3 +165,36 @@ def _power(
         method=method,
         iterations=iterations,
     )
+
+
+def _power_steps(op: HessianOperator, u: Any, steps: int, shift: float) -> tuple[Any, ...]:
+    r"""``steps`` steps :math:`u \leftarrow Au/\|Au\|`, :math:`A = H + \sigma I`; zero branch kept.
+
+    On the CPU the loop stops at the first :math:`Au = 0` (an exact eigenvector); elsewhere it is
+    branch-free (no host synchronisation per step): where :math:`Au = 0` the iterate stays put,
+    so later steps repeat it, and the zero branch is read once after the loop.
+
+    Returns:
+        tuple: ``(u, last_in, last_Hu, iterations, stopped_at_zero)``.
+    """
+    xp = op.xp
+    on_host = op.device is None or str(op.device).lower() in ("cpu", "cpu_device")
+    last_in = last_Hu = None  # u_{j} and H u_{j} of the last step taken
+    zero = xp.zeros((), dtype=xp.bool, device=op.device)
+    iterations = 0
+    for _ in range(steps):
+        Hu = op._apply_one(u)
+        Au = Hu + shift * u if shift != 0.0 else Hu
+        last_in, last_Hu = u, Hu
+        iterations += 1
+        # unit() rescales by max|Au_i| before normalizing: ||Au||^2 may underflow, and a
+        # subnormal ||Au|| is itself too coarse to divide by
+        if on_host:
+            if float(norm(Au)) == 0.0:  # zero branch: (H + shift I) u = 0, an exact eigenvector
+                return u, last_in, last_Hu, iterations, True
+            u = unit(Au)
+            continue
+        n = norm(Au)
+        zero = xp.logical_or(zero, n == 0)
+        u = xp.where(n > 0, unit(Au), u)
+    return u, last_in, last_Hu, iterations, bool(zero)

@@ -14,8 +14,8 @@ derivatives come from autograd:
   :mod:`xsam_theory.optimizers.directions`, applied to flat tensors, as in the NumPy step.
 * :mod:`xsam_theory.torch.hvp`: Hessian-vector products by double backward (reusing the
   gradient's graph) or forward-over-reverse (``torch.func``).
-* :mod:`xsam_theory.torch.lanczos`: a torch-native Lanczos with full reorthogonalization whose
-  loop never leaves the device, and the reference power iteration.
+* :mod:`xsam_theory.torch.lanczos`: torch adapters (tensor results) of the package's one Lanczos
+  (:func:`xsam_theory.spectral.lanczos`) and its power iteration, on flat-vector HVPs.
 
 Importing this subpackage imports torch.
 """

@@ -1,31 +1,34 @@
-r"""Torch-native eigensolvers on a flat-vector HVP: Lanczos (algebraic top) and power iteration.
+r"""Torch adapters of the package's eigensolvers on a flat-vector HVP: Lanczos and power iteration.
 
-Both take ``matvec``, a function from a flat tensor to :math:`H` times it, and keep every
-vector on the tensor's device.
+Both take ``matvec``, a function from a flat tensor to :math:`H` times it, wrap it as a
+:class:`~xsam_theory.spectral.HessianOperator` on the tensor's namespace and device, and run the
+one implementation of :mod:`xsam_theory.spectral` on it, so every vector stays on the tensor's
+device:
 
-* :func:`lanczos_top` is the algorithm of :func:`xsam_theory.spectral.lanczos` (full
-  reorthogonalization by classical Gram–Schmidt twice, exact residuals from the kept HVP outputs),
-  rewritten so that **the Krylov loop never synchronises with the host**: a breakdown is handled
-  branch-free (the recurrence continues with a zero vector and the step is masked out), the
-  number of valid steps is read once after the loop, and the small ``m x m`` tridiagonal
-  eigenproblem is solved by ``torch.linalg.eigh`` on the same device. On CUDA the only host
-  transfers are that one count and whatever the caller converts to Python floats.
-* :func:`power_iteration` is the reference semantics of the X-SAM / Eigen-SAM code: a fixed
-  number of warm-started steps :math:`u \leftarrow Hu/\|Hu\|` converging to the *dominant*
-  (largest-:math:`|\lambda|`) eigenvector, with an exact zero branch (where :math:`Hu = 0` the
-  iterate stays put) instead of the reference's :math:`+10^{-12}`.
+* :func:`lanczos_top` is :func:`xsam_theory.spectral.lanczos` (full reorthogonalization on a
+  preallocated basis block, exact residuals from the kept HVP outputs; here its loop is
+  branch-free and reads its scalars on the host once per call);
+* :func:`power_iteration` is :func:`xsam_theory.spectral.power_iteration` with
+  ``rayleigh=False``, the reference semantics of the X-SAM / Eigen-SAM code: a fixed number of
+  warm-started steps :math:`u \leftarrow Hu/\|Hu\|` converging to the *dominant*
+  (largest-:math:`|\lambda|`) eigenvector, with an exact zero branch.
+
+Their results are :class:`TorchEigenResult`, the :class:`~xsam_theory.spectral.EigenResult` with
+its eigenvalues and residuals as tensors on the device.
 """
 
 from __future__ import annotations
 
-import math
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import array_api_compat.torch as xp_torch
 import torch
 from torch import Tensor
 
-from xsam_theory.spectral.angles import orient
+from xsam_theory.spectral import EigenResult, HessianOperator, lanczos
+from xsam_theory.spectral import power_iteration as _power_iteration
 
 __all__ = ["TorchEigenResult", "lanczos_top", "power_iteration"]
 
@@ -41,6 +44,7 @@ class TorchEigenResult:
         n_hvp: HVPs spent.
         iterations: Lanczos steps kept (``m``) or power steps run.
         method: which algorithm, with notes.
+        converged: the :class:`~xsam_theory.spectral.EigenResult`'s ``converged``.
     """
 
     eigenvalues: Tensor
@@ -49,6 +53,7 @@ class TorchEigenResult:
     n_hvp: int
     iterations: int
     method: str
+    converged: bool
 
     @property
     def eigenvalue(self) -> Tensor:
@@ -59,6 +64,36 @@ class TorchEigenResult:
     def eigenvector(self) -> Tensor:
         """The first eigenvector, shape ``(dim,)``."""
         return self.eigenvectors[:, 0]
+
+    @classmethod
+    def of(cls, res: EigenResult, like: Tensor, extra_hvp: int = 0) -> TorchEigenResult:
+        """``res`` with its host arrays as tensors of ``like``'s dtype and device."""
+
+        def tensor(a: object) -> Tensor:
+            return torch.as_tensor(a, dtype=like.dtype).to(like.device)
+
+        return cls(
+            eigenvalues=tensor(res.eigenvalues),
+            eigenvectors=res.eigenvectors,
+            residuals=tensor(res.residuals),
+            n_hvp=res.n_hvp + extra_hvp,
+            iterations=res.iterations,
+            method=f"torch {res.method}",
+            converged=res.converged,
+        )
+
+
+def _operator(matvec: Callable[[Tensor], Tensor], v0: Tensor) -> HessianOperator:
+    """``matvec`` as a :class:`HessianOperator` on ``v0``'s dtype and device (rows one by one)."""
+    if v0.ndim != 1:
+        raise ValueError(f"v0 must be a flat vector, got shape {tuple(v0.shape)}")
+    return HessianOperator(
+        lambda V: torch.stack([matvec(v) for v in V]),
+        v0.shape[0],
+        xp=xp_torch,
+        dtype=v0.dtype,
+        device=v0.device,
+    )
 
 
 def lanczos_top(
@@ -71,119 +106,45 @@ def lanczos_top(
 ) -> TorchEigenResult:
     r"""Top-``k`` algebraic Ritz pairs after ``steps`` Lanczos steps with full reorthogonalization.
 
-    From :math:`q_1 = v_0/\|v_0\|`:
+    :func:`xsam_theory.spectral.lanczos` on ``matvec`` (its docstring states the recurrence): the
+    Ritz pairs :math:`(\theta_i, Q_m^\top s_i)` of :math:`T_m s_i = \theta_i s_i`, exactly
+    ``steps`` HVPs with one host read per call (``stop_at_breakdown=False``: after a breakdown,
+    an invariant Krylov space of dimension ``m < steps``, the remaining steps run on the zero
+    vector and are dropped), ``k <= steps``.
 
-    .. math::
-        w_j = Hq_j,\quad r_j = (I - Q_jQ_j^\top)^2 w_j,\quad
-        \alpha_j = q_j^\top w_j + q_j^\top(I - Q_jQ_j^\top)w_j,\quad
-        \beta_j = \|r_j\|,\quad q_{j+1} = r_j/\beta_j,
-
-    then the eigenpairs :math:`T_m s_i = \theta_i s_i` of the tridiagonal :math:`T_m` give the
-    Ritz pairs :math:`(\theta_i, Q_m s_i)`. A breakdown
-    (:math:`\beta_j \le 10\sqrt{\mathrm{dim}}\,\varepsilon\|w_j\|`: the Krylov space is invariant)
-    sets every later :math:`q` to zero instead of stopping, so the loop has no data-dependent
-    branch; the steps after it are dropped (``m = j``) after the loop. Exactly ``steps`` HVPs are
-    spent.
-
-    ``keep_hvps=True`` keeps :math:`W = [Hq_1..Hq_m]` (memory ``2·steps·dim``) so that the
-    residuals :math:`\|Hy_i - \theta_i y_i\|` are exact and free; ``False`` spends ``k`` extra
-    HVPs on them instead. Ritz vectors follow the package's sign convention
+    The residuals :math:`\|Hy_i - \theta_i y_i\|` come from the kept HVP outputs (free);
+    ``keep_hvps=False`` recomputes them by ``k`` extra HVPs of the Ritz vectors (counted in
+    ``n_hvp``). Ritz vectors follow the package's sign convention
     (:func:`~xsam_theory.spectral.orient`).
     """
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= steps:
         raise ValueError(f"k must be an integer in [1, steps={steps}], got {k!r}")
-    if v0.ndim != 1:
-        raise ValueError(f"v0 must be a flat vector, got shape {tuple(v0.shape)}")
-    dim = v0.shape[0]
-    dtype, device = v0.dtype, v0.device
-    eps = torch.finfo(dtype).eps
-    rtol = 10.0 * math.sqrt(dim) * eps
-    Q = torch.zeros((steps, dim), dtype=dtype, device=device)
-    W = torch.zeros((steps, dim), dtype=dtype, device=device) if keep_hvps else None
-    alphas = torch.zeros(steps, dtype=dtype, device=device)
-    betas = torch.zeros(steps, dtype=dtype, device=device)
-    active = torch.ones(steps, dtype=torch.bool, device=device)  # step j is part of T_m
-    Q[0] = v0 / torch.linalg.vector_norm(v0)
-    alive = torch.ones((), dtype=torch.bool, device=device)
-    for j in range(steps):
-        q = Q[j]
-        w = matvec(q)
-        if W is not None:
-            W[j] = w
-        Qj = Q[: j + 1]
-        h1 = Qj @ w
-        r = w - h1 @ Qj
-        h2 = Qj @ r
-        r = r - h2 @ Qj
-        beta = torch.linalg.vector_norm(r)
-        alphas[j] = h1[j] + h2[j]
-        active[j] = alive
-        ok = beta > rtol * torch.linalg.vector_norm(w)
-        betas[j] = torch.where(ok, beta, torch.zeros_like(beta))
-        alive = alive & ok
-        if j + 1 < steps:
-            # branch-free: after a breakdown the next q is exactly zero (and stays zero)
-            safe = torch.where(ok, beta, torch.ones_like(beta))
-            Q[j + 1] = torch.where(alive, r / safe, torch.zeros_like(r))
-    m = int(active.sum())  # the one host synchronisation
-    T = torch.diag(alphas[:m])
-    if m > 1:
-        off = betas[: m - 1]
-        T = T + torch.diag(off, 1) + torch.diag(off, -1)
-    theta, S = torch.linalg.eigh(T)  # ascending, on the device
-    kk = min(k, m)
-    theta = torch.flip(theta, (0,))[:kk]
-    S = torch.flip(S, (1,))[:, :kk]  # (m, kk)
-    Y = S.T @ Q[:m]  # Ritz vectors as rows
-    if W is not None:
-        HY = S.T @ W[:m]
-        n_extra = 0
-    else:
-        HY = torch.stack([matvec(y) for y in Y])
-        n_extra = kk
-    norms = torch.linalg.vector_norm(Y, dim=1, keepdim=True)
-    Y, HY = Y / norms, HY / norms
-    residuals = torch.linalg.vector_norm(HY - theta[:, None] * Y, dim=1)
-    note = f", breakdown: invariant subspace of dim {m}" if m < steps else ""
-    return TorchEigenResult(
-        eigenvalues=theta,
-        eigenvectors=orient(Y.T),
-        residuals=residuals,
-        n_hvp=steps + n_extra,
-        iterations=m,
-        method=f"torch lanczos (full reorthogonalization{note})",
-    )
+    op = _operator(matvec, v0)
+    res = lanczos(op, v0, steps, k, stop_at_breakdown=False)
+    out = TorchEigenResult.of(res, v0)
+    if keep_hvps:
+        return out
+    Y = res.eigenvectors.T
+    HY = torch.stack([matvec(y) for y in Y])
+    residuals = torch.linalg.vector_norm(HY - out.eigenvalues[:, None] * Y, dim=1)
+    return dataclasses.replace(out, residuals=residuals, n_hvp=out.n_hvp + Y.shape[0])
 
 
 def power_iteration(matvec: Callable[[Tensor], Tensor], v0: Tensor, steps: int) -> TorchEigenResult:
     r"""``steps`` warm-started power steps, the reference semantics (dominant pair, not oriented).
 
-    .. math::
-        u_0 = v_0/\|v_0\|,\qquad u_{j+1} = Hu_j/\|Hu_j\| \quad(\text{and } u_{j+1} = u_j
-        \text{ where } Hu_j = 0).
+    :func:`xsam_theory.spectral.power_iteration` with ``rayleigh=False`` on ``matvec``:
 
-    No extra HVP: the eigenvalue is the Rayleigh quotient :math:`\langle u_{k-1}, Hu_{k-1}\rangle`
-    of the last *input* vector and the residual is :math:`\|Hu_{k-1} - \lambda u_{k-1}\|` (both
-    belong to :math:`u_{k-1}`), as in :func:`xsam_theory.spectral.power_iteration` with
-    ``rayleigh=False``. The loop has no host synchronisation.
+    .. math::
+        u_0 = v_0/\|v_0\|,\qquad u_{j+1} = Hu_j/\|Hu_j\|,
+
+    the iterate left in place where :math:`Hu_j = 0`. No extra HVP: the eigenvalue is the
+    Rayleigh quotient :math:`\langle u_{k-1}, Hu_{k-1}\rangle` of the last *input* vector and the
+    residual is :math:`\|Hu_{k-1} - \lambda u_{k-1}\|`.
     """
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
-    u = v0 / torch.linalg.vector_norm(v0)
-    lam = res = None
-    for _ in range(steps):
-        Hu = matvec(u)
-        n = torch.linalg.vector_norm(Hu)
-        lam = torch.dot(u, Hu)
-        res = torch.linalg.vector_norm(Hu - lam * u)
-        u = torch.where(n > 0, Hu / torch.where(n > 0, n, torch.ones_like(n)), u)
-    return TorchEigenResult(
-        eigenvalues=lam.reshape(1),
-        eigenvectors=u.reshape(-1, 1),
-        residuals=res.reshape(1),
-        n_hvp=steps,
-        iterations=steps,
-        method="torch power (reference semantics)",
-    )
+    res = _power_iteration(_operator(matvec, v0), v0, steps, rayleigh=False)
+    return TorchEigenResult.of(res, v0)
