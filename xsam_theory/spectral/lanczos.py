@@ -493,7 +493,8 @@ def _lanczos_steps(op: HessianOperator, V: Any, W: Any, j0: int, j1: int, rtol: 
     :math:`r \leftarrow r - V_{:j+1}^\top(V_{:j+1} r)` from :math:`r = w`, :math:`\alpha_j` the
     sum of the two :math:`q_j` coefficients, :math:`\beta_j = \|r\|` (rescaled by
     :math:`\max|r_i|`: no underflow), ``ok`` :math:`= \beta_j > \mathrm{rtol}\,\|w\|` and
-    :math:`q_{j+1} = r/\beta_j`, or exactly ``0`` once a step was not ``ok`` (branch-free).
+    :math:`q_{j+1} = r/\|r\|` (:func:`~xsam_theory.vectors.unit`), times ``0`` once a step was
+    not ``ok`` (branch-free: never a division by zero).
 
     Returns:
         array: Shape ``(3, j1 - j0)``: the rows ``alpha``, ``beta``, ``ok`` (as 0/1), on the device.
@@ -509,13 +510,9 @@ def _lanczos_steps(op: HessianOperator, V: Any, W: Any, j0: int, j1: int, rtol: 
         r = w - xp.matmul(h1, B)
         h2 = xp.matmul(B, r)
         r = r - xp.matmul(h2, B)
-        s = xp.max(xp.abs(r))
-        s = xp.where(s > 0, s, xp.ones_like(s))
-        nr = xp.linalg.vector_norm(r / s)
-        beta = s * nr
+        beta = norm(r)  # rescaled (no underflow); a direct formula for NumPy where as accurate
         ok = beta > rtol * norm(w)
         alive = xp.logical_and(alive, ok)
-        q = (r / s) / xp.where(nr > 0, nr, xp.ones_like(nr))
-        V[j + 1, :] = xp.where(alive, q, xp.zeros_like(q))
+        V[j + 1, :] = unit(r) * xp.astype(alive, op.dtype)  # unit(0) = 0: no division by zero
         out.append(xp.stack([h1[j] + h2[j], beta, xp.astype(alive, op.dtype)]))
     return xp.stack(out, axis=1)
