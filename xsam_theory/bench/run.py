@@ -97,7 +97,7 @@ def _print_footer(report: Report, out: Out) -> None:
     e = report.env
     out("\nTargets, measured / target")
     for t in report.targets:
-        out(f"  {t['id']}  {t['status']:<8} {t['measured']}  /  {t['target']}")
+        out(f"  {t['id']:<4} {t['status']:<8} {t['measured']}  /  {t['target']}")
     out(
         f"\nbench finished in {report.seconds:.0f} s; load average at start "
         f"{_fmt_load(e['loadavg_start'])}, at end {_fmt_load(e['loadavg_end'])} "
