@@ -122,7 +122,7 @@ LABELS: dict[tuple[Library | None, Kernel], str] = {
     (None, Kernel.LANCZOS_STEPS): "package Lanczos, fixed steps",
     (None, Kernel.LANCZOS_HVPS): "its HVPs alone",
     (None, Kernel.LANCZOS_STEPS_OVER_HVPS): "Lanczos / its HVPs",
-    (None, Kernel.LANCZOS_TOL): "top_eigenpair lanczos to tol",
+    (None, Kernel.LANCZOS_TOL): "top_eigenpair lanczos (default tol)",
     (None, Kernel.ARPACK_TOL): "ARPACK eigsh to the same tol",
     (None, Kernel.LANCZOS_TOL_OVER_ARPACK): "Lanczos / ARPACK at one tol",
 }
