@@ -509,7 +509,7 @@ def _lanczos_steps(op: HessianOperator, V: Any, W: Any, j0: int, j1: int, rtol: 
         h1 = xp.matmul(B, w)
         r = w - xp.matmul(h1, B)
         h2 = xp.matmul(B, r)
-        r = r - xp.matmul(h2, B)
+        r -= xp.matmul(h2, B)  # in place: one large temporary fewer per step
         beta = norm(r)  # rescaled (no underflow); a direct formula for NumPy where as accurate
         ok = beta > rtol * norm(w)
         alive = xp.logical_and(alive, ok)
