@@ -238,10 +238,10 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser(
         "bench",
-        help="measure the reference problem; print targets T1-T8",
+        help="measure the reference problem; print targets T1-T11",
         description="Gradient, HVP, lambda_max, exact-Hessian and per-step costs "
         "on the reference problem of PERFORMANCE.md, measured side by side "
-        "(interleaved repeats, median [min-max]); each target T1-T8 printed as "
+        "(interleaved repeats, median [min-max]); each target T1-T11 printed as "
         "measured / target. Torch rows appear when torch is installed.",
     )
     add_backend_arguments(p)
