@@ -468,3 +468,31 @@ def test_attempts_count_computations_not_claims(tmp_path):
         st.claim(hashes, "me|1|b")
         st.release("me|1|b")
         assert {r.attempts for r in st.records()} == {0}
+
+
+def test_resuming_a_sweep_after_a_code_change_says_its_runs_are_stale(tmp_path, monkeypatch):
+    """The same spec planned by changed code is refused with the reason: the source changed.
+
+    Without the reason the message would read "a different sweep" of the same size and version,
+    which names no difference at all; a spec that really differs gets no such remark.
+    """
+    from xsam_theory import provenance
+
+    spec = {
+        "name": "same",
+        "problem": {"name": "factorization", "n": 3},
+        "optimizers": [{"preset": "sam", "lr": 0.05}],
+        "seeds": [0],
+        "steps": 3,
+    }
+    store = tmp_path / "s.sqlite"
+    run_sweep(spec, store, workers=1)
+    old = provenance.source_digest()
+    monkeypatch.setattr(provenance, "source_digest", lambda problem=None: "0123456789abcdef")
+    with pytest.raises(StoreError, match="the same spec, but the code changed") as info:
+        run_sweep(spec, store, workers=1, resume=True)
+    assert f"source digest {old} -> 0123456789abcdef" in str(info.value)
+    monkeypatch.undo()
+    with pytest.raises(StoreError) as other:
+        run_sweep({**spec, "steps": 4}, store, workers=1, resume=True)
+    assert "different sweep" in str(other.value) and "code changed" not in str(other.value)

@@ -504,7 +504,8 @@ class SweepStore:
                     raise StoreError(
                         f"{self.path} already holds a different sweep named {name!r} "
                         f"({row[1]} runs, xsam-theory {row[2]}; this spec has {len(runs)} runs, "
-                        f"xsam-theory {__version__}): rename the sweep or use another store"
+                        f"xsam-theory {__version__}){_code_change(con, name, runs)}: rename the "
+                        "sweep or use another store"
                     )
                 if not resume:
                     counts = self._counts(con, name)
@@ -837,6 +838,32 @@ class SweepStore:
 
 
 # -- opening ------------------------------------------------------------------------------------
+
+
+def _code_change(
+    con: sqlite3.Connection, name: str, runs: Sequence[tuple[str, Mapping[str, Any]]]
+) -> str:
+    """Say so when a sweep differs from the stored one because the code changed.
+
+    Run hashes include the source digest of the code that plans them; when the stored sweep's
+    first run and the new first run differ only in it, the sweep is the same spec computed by
+    other code, and the message says that its stored runs are stale.
+    """
+    stored = con.execute(
+        "SELECT r.config FROM sweep_runs s JOIN runs r ON r.hash = s.hash "
+        "WHERE s.sweep = ? ORDER BY s.position LIMIT 1",
+        (name,),
+    ).fetchone()
+    if stored is None or not runs:
+        return ""
+    old, new = json.loads(stored[0]), dict(runs[0][1])
+    old_digest, new_digest = old.pop("source_digest", None), new.pop("source_digest", None)
+    if old_digest == new_digest or old != new:
+        return ""
+    return (
+        f"; the same spec, but the code changed since its runs were computed (source digest "
+        f"{old_digest} -> {new_digest}), so they are stale"
+    )
 
 
 def _chunks(items: list[str]) -> Iterator[list[str]]:
