@@ -887,7 +887,25 @@ def optimizer_from_config(
 # -- named shortcuts ------------------------------------------------------------------------------
 
 
-class SAM(SAMFamily):
+class _RadiusShortcut(SAMFamily):
+    """A preset whose only method option with a default here is ``rho`` (SAM, USAM)."""
+
+    PRESET: str
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        base_optimizer: type = torch.optim.SGD,
+        rho: float = 0.05,
+        **kwargs: Any,
+    ):
+        config, family, base_kwargs = _resolve(
+            self.PRESET, base_optimizer, {**kwargs, "rho": rho}, {}
+        )
+        super().__init__(params, base_optimizer, config, **family, **base_kwargs)
+
+
+class SAM(_RadiusShortcut):
     r"""SAM (Foret et al. 2021), preset ``sam``.
 
     :math:`\varepsilon = \rho\hat g`, update with :math:`\nabla L(w + \varepsilon)`.
@@ -898,20 +916,8 @@ class SAM(SAMFamily):
 
     PRESET = "sam"
 
-    def __init__(
-        self,
-        params: Iterable[Any],
-        base_optimizer: type = torch.optim.SGD,
-        rho: float = 0.05,
-        **kwargs: Any,
-    ):
-        config, family, base_kwargs = _resolve(
-            self.PRESET, base_optimizer, {**kwargs, "rho": rho}, {}
-        )
-        super().__init__(params, base_optimizer, config, **family, **base_kwargs)
 
-
-class USAM(SAMFamily):
+class USAM(_RadiusShortcut):
     r"""Unnormalized SAM, preset ``usam``: :math:`\varepsilon = \rho g`.
 
     ``USAM(params, base_optimizer=torch.optim.SGD, rho=0.05, **kwargs)`` is
@@ -919,18 +925,6 @@ class USAM(SAMFamily):
     """
 
     PRESET = "usam"
-
-    def __init__(
-        self,
-        params: Iterable[Any],
-        base_optimizer: type = torch.optim.SGD,
-        rho: float = 0.05,
-        **kwargs: Any,
-    ):
-        config, family, base_kwargs = _resolve(
-            self.PRESET, base_optimizer, {**kwargs, "rho": rho}, {}
-        )
-        super().__init__(params, base_optimizer, config, **family, **base_kwargs)
 
 
 class EigenSAM(SAMFamily):
