@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 
 from xsam_theory import OptimizerConfig
 from xsam_theory.strategies import (  # noqa: F401  (symmetric_case/mlp_case: eval of reprs)
+    EIGENVALUE_KINDS,
     MAX_CONDITION,
     SCALE_RANGE,
-    SPECTRUM_KINDS,
     finite_vectors,
     mlp_case,
     mlp_cases,
@@ -54,7 +54,7 @@ def test_symmetric_matrices_are_symmetric_with_the_requested_spectrum(case):
 
 
 @given(
-    st.sampled_from(SPECTRUM_KINDS).flatmap(
+    st.sampled_from(EIGENVALUE_KINDS).flatmap(
         lambda k: st.tuples(st.just(k), symmetric_matrices(kinds=(k,), max_dim=8))
     )
 )

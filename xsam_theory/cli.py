@@ -150,13 +150,13 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "sweep",
         help="run a grid x seeds sweep into a results store",
-        description="Expand SPEC_FILE (TOML or JSON; see "
+        description="Expand SWEEP_FILE (TOML or JSON; see "
         "examples/sweeps/phase_quick.toml) into runs and execute those the store "
         "does not hold finished. Exit status 1 if any run failed, 2 on bad "
         "input (checked before any run starts). Ctrl-C or SIGTERM stops it "
         "with status 130: finished runs stay stored; rerun with --resume.",
     )
-    p.add_argument("spec_file", metavar="SPEC_FILE", help="sweep spec (.toml or .json)")
+    p.add_argument("spec_file", metavar="SWEEP_FILE", help="sweep spec (.toml or .json)")
     p.add_argument(
         "--store", metavar="PATH", help="SQLite results store (default: <sweep name>.sqlite)"
     )

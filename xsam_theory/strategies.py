@@ -49,11 +49,11 @@ from xsam_theory.problems.mlp import torch_default_init
 from xsam_theory.problems.quadratic import random_orthogonal
 
 __all__ = [
+    "EIGENVALUE_KINDS",
     "INVALID_OPTION_VALUES",
     "MAX_CONDITION",
     "OPTION_SAMPLES",
     "SCALE_RANGE",
-    "SPECTRUM_KINDS",
     "TINY_VALUES",
     "UNUSED_OPTIONS",
     "InvalidOption",
@@ -77,7 +77,7 @@ __all__ = [
 ]
 
 #: the spectrum kinds :func:`spectra` can build (and the smallest dimension each needs)
-SPECTRUM_KINDS = (
+EIGENVALUE_KINDS = (
     "psd",
     "indefinite",
     "repeated_top",
@@ -127,7 +127,7 @@ class SymmetricCase:
         eigenvalues: :math:`\lambda` in descending algebraic order (what was asked for; the
             computed ``H`` has this spectrum up to :math:`O(d\,\varepsilon\max|\lambda|)`).
         eigenvectors: :math:`Q` with columns in the order of ``eigenvalues``.
-        kind: one of :data:`SPECTRUM_KINDS` (or ``"custom"``).
+        kind: one of :data:`EIGENVALUE_KINDS` (or ``"custom"``).
         basis_seed: ``None`` for :math:`Q = I`, else the seed of the Haar-random :math:`Q`.
     """
 
@@ -217,7 +217,7 @@ def spectra(
     *,
     min_dim: int = 1,
     max_dim: int = 6,
-    kinds: Sequence[str] = SPECTRUM_KINDS,
+    kinds: Sequence[str] = EIGENVALUE_KINDS,
     max_condition: float = MAX_CONDITION,
     scale_range: tuple[float, float] = SCALE_RANGE,
 ) -> tuple[str, np.ndarray]:
@@ -293,7 +293,7 @@ def symmetric_matrices(
     *,
     min_dim: int = 1,
     max_dim: int = 6,
-    kinds: Sequence[str] = SPECTRUM_KINDS,
+    kinds: Sequence[str] = EIGENVALUE_KINDS,
     max_condition: float = MAX_CONDITION,
     scale_range: tuple[float, float] = SCALE_RANGE,
     basis: str = "any",

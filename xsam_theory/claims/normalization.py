@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from xsam_theory.claims.registry import ExperimentContext, Outcome, Verdict, claim
-from xsam_theory.experiments.loops import SPECTRA, exact_v, quadratic_case, run_steps
+from xsam_theory.experiments.loops import QUADRATIC_CASES, exact_v, quadratic_case, run_steps
 from xsam_theory.optimizers import REFERENCE_OPTIONS, preset
 from xsam_theory.problems import MLP, Point, Problem, Quadratic, Ravine
 from xsam_theory.symbolic import invariance
@@ -282,7 +282,9 @@ def check_norm(ctx: ExperimentContext) -> Outcome:
     der = invariance.scale_invariance()
     seeds = [ctx.seed + i for i in range(ctx.pick(1, 2, 4))]
     quad = [
-        _quadratic_case(spec, s, ctx.pick(60, 150, 400), ctx) for spec in SPECTRA for s in seeds
+        _quadratic_case(spec, s, ctx.pick(60, 150, 400), ctx)
+        for spec in QUADRATIC_CASES
+        for s in seeds
     ]
     rav = _ravine_case(ctx.pick(100, 200, 400), ctx)
     mlp = _mlp_case(ctx.pick(30, 80, 250), ctx)

@@ -52,7 +52,7 @@ import numpy as np
 
 from xsam_theory.backend import to_numpy
 from xsam_theory.claims.registry import ExperimentContext, Outcome, Verdict, claim
-from xsam_theory.experiments.loops import SPECTRA, Run, exact_v, quadratic_case, run_steps
+from xsam_theory.experiments.loops import QUADRATIC_CASES, Run, exact_v, quadratic_case, run_steps
 from xsam_theory.optimizers import xsam_direction
 from xsam_theory.problems import Quadratic
 from xsam_theory.symbolic import invariance, xsam_1d
@@ -360,8 +360,17 @@ def check_sign(ctx: ExperimentContext) -> Outcome:
     seeds = [ctx.seed + i for i in range(ctx.pick(1, 2, 5))]
     burn, tail = ctx.pick(200, 300, 800), ctx.pick(200, 300, 800)  # tails: multiples of 20
     draws = _direction_draws(ctx)
-    pairs = [_pair(spec, s, a, burn, tail, ctx) for spec in SPECTRA for s in seeds for a in ALPHAS]
-    symm = [_symmetric_pair(spec, s, 0.5, burn + tail, ctx) for spec in SPECTRA for s in seeds[:1]]
+    pairs = [
+        _pair(spec, s, a, burn, tail, ctx)
+        for spec in QUADRATIC_CASES
+        for s in seeds
+        for a in ALPHAS
+    ]
+    symm = [
+        _symmetric_pair(spec, s, 0.5, burn + tail, ctx)
+        for spec in QUADRATIC_CASES
+        for s in seeds[:1]
+    ]
     compared = [p for p in pairs if p["compared"]]
     reduced = {
         a: sum(p[k]["reduced"] for p in pairs if p["alpha"] == a for k in ("v=+u", "v=-u"))

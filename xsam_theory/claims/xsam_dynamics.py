@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from xsam_theory.claims.registry import ExperimentContext, Outcome, Verdict, claim
-from xsam_theory.experiments.loops import SPECTRA, exact_v, quadratic_case, run_steps
+from xsam_theory.experiments.loops import QUADRATIC_CASES, exact_v, quadratic_case, run_steps
 from xsam_theory.symbolic import xsam_1d as sym
 
 ETA = 0.05
@@ -289,18 +289,20 @@ def check_window(ctx: ExperimentContext) -> Outcome:
     burn, tail = ctx.pick(300, 600, 1500), ctx.pick(300, 600, 1500)
     paper = [
         _paper_window_run(spec, s, a, 1 if (i + s) % 2 == 0 else -1, burn, tail, ctx)
-        for spec in SPECTRA
+        for spec in QUADRATIC_CASES
         for s in seeds
         for i, a in enumerate(WINDOW_ALPHAS)
     ]
     symm = [
         _symmetric_run(spec, s, a, -1 if s % 2 else 1, burn, tail // 2, ctx)
-        for spec in SPECTRA
+        for spec in QUADRATIC_CASES
         for s in seeds[: ctx.pick(1, 1, 3)]
         for a in SYMMETRIC_ALPHAS
     ]
     proj = [
-        _projector_run(spec, seeds[0], a, 40, ctx) for spec in SPECTRA for a in SYMMETRIC_ALPHAS
+        _projector_run(spec, seeds[0], a, 40, ctx)
+        for spec in QUADRATIC_CASES
+        for a in SYMMETRIC_ALPHAS
     ]
 
     reduced = [r for r in paper if r["reduced"]]
@@ -515,14 +517,18 @@ def check_freeze(ctx: ExperimentContext) -> Outcome:
     steps = ctx.pick(300, 600, 1200)
     paper = [
         _freeze_paper(spec, s, sign, steps, ctx)
-        for spec in SPECTRA
+        for spec in QUADRATIC_CASES
         for s in seeds
         for sign in (1, -1)
     ]
     proj = [
-        _freeze_projector(spec, s, ctx.pick(300, 600, 1200), ctx) for spec in SPECTRA for s in seeds
+        _freeze_projector(spec, s, ctx.pick(300, 600, 1200), ctx)
+        for spec in QUADRATIC_CASES
+        for s in seeds
     ]
-    fixed = [_fixed_point(spec, seeds[0], sign, 50, ctx) for spec in SPECTRA for sign in (1, -1)]
+    fixed = [
+        _fixed_point(spec, seeds[0], sign, 50, ctx) for spec in QUADRATIC_CASES for sign in (1, -1)
+    ]
     ok = (
         proved
         and all(r["ok"] for r in paper)
@@ -656,14 +662,14 @@ def check_escape(ctx: ExperimentContext) -> Outcome:
     steps = ctx.pick(400, 600, 1200)
     paper = [
         _escape_paper(spec, s, a, mu, 1 if (i + s) % 2 == 0 else -1, steps, ctx)
-        for spec in SPECTRA
+        for spec in QUADRATIC_CASES
         for s in seeds
         for i, a in enumerate(ESCAPE_ALPHAS)
         for mu in (0.0, 0.9)
     ]
     proj = [
         _escape_projector(spec, seeds[0], a, eta, 60, ctx)
-        for spec in SPECTRA
+        for spec in QUADRATIC_CASES
         for a in ESCAPE_ALPHAS
         for eta in (1e-3, ETA)
     ]

@@ -98,8 +98,8 @@ __all__ = [
     "BATCH",
     "FORMS",
     "MLP_SAMPLES",
+    "QUADRATIC_EIGENVALUES",
     "RHO",
-    "SPECTRUM",
     "Cell",
     "CellResult",
     "constant_step",
@@ -126,7 +126,7 @@ _SWITCHES = {
     "projector": (False, False, False),
     "raw_projection": (True, True, False),
 }
-SPECTRUM = (10.0, 4.0, 1.0)
+QUADRATIC_EIGENVALUES = (10.0, 4.0, 1.0)
 RHO = 0.05
 MLP_SAMPLES = 96
 BATCH = 16
@@ -214,8 +214,8 @@ def allowance(cell: Cell, grid: np.ndarray) -> float:
 
 # -- the quadratic: a loop vectorized over seeds --------------------------------------------------
 def _quadratic_problem(seed: int) -> tuple[Quadratic, np.ndarray, np.ndarray]:
-    q = Quadratic.from_spectrum(list(SPECTRUM), seed=5000 + seed)
-    w0 = np.random.default_rng([seed, 5]).standard_normal(len(SPECTRUM))
+    q = Quadratic.from_spectrum(list(QUADRATIC_EIGENVALUES), seed=5000 + seed)
+    w0 = np.random.default_rng([seed, 5]).standard_normal(len(QUADRATIC_EIGENVALUES))
     v = np.asarray(orient(q.eigenvectors[:, 0]), dtype=float)
     return q, w0, v
 
@@ -479,7 +479,10 @@ def constant_step(
     Per eta and seed: the tail mean of ``||g||`` (last quarter), its descent-lemma bound,
     divergence; and per seed the log-log slope of the tail mean against eta.
     """
-    lam_max, kappa = max(SPECTRUM), max(SPECTRUM) / min(SPECTRUM)
+    lam_max, kappa = (
+        max(QUADRATIC_EIGENVALUES),
+        max(QUADRATIC_EIGENVALUES) / min(QUADRATIC_EIGENVALUES),
+    )
     tails, bounds, div = [], [], []
     n = t_max // 4
     for eta in etas:

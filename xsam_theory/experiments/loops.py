@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from xsam_theory.experiments.context import ExperimentContext
 
 __all__ = [
-    "SPECTRA",
+    "QUADRATIC_CASES",
     "Run",
     "exact_v",
     "fixed_v_config",
@@ -156,7 +156,7 @@ def trajectory(
 
 # -- quadratics with an exact top eigenvector ----------------------------------------------------
 #: the spectra of the quadratic checks: two from theory-notes (F7.1, F3.2) and a seeded random one
-SPECTRA = ("(10,4,1)", "(10,6,3,1)", "random d=6")
+QUADRATIC_CASES = ("(10,4,1)", "(10,6,3,1)", "random d=6")
 
 
 def spectrum(name: str, seed: int) -> np.ndarray:
@@ -168,7 +168,7 @@ def spectrum(name: str, seed: int) -> np.ndarray:
     if name == "random d=6":
         rest = np.random.default_rng([seed, 0x5EC]).uniform(0.5, 5.0, 5)
         return np.concatenate([[8.0], np.sort(rest)[::-1]])
-    raise ValueError(f"unknown spectrum {name!r}; known: {SPECTRA}")
+    raise ValueError(f"unknown spectrum {name!r}; known: {QUADRATIC_CASES}")
 
 
 def quadratic_case(name: str, seed: int) -> tuple[Quadratic, np.ndarray]:

@@ -45,7 +45,7 @@ SUMMARY = (
     "slope of X-SAM with a decaying step"
 )
 
-SPECTRUM = (10.0, 4.0, 1.0)
+QUADRATIC_EIGENVALUES = (10.0, 4.0, 1.0)
 QUAD = {
     "gd": dict(lr=0.1),
     "usam": dict(lr=0.1, rho=0.095),
@@ -56,8 +56,8 @@ MLP_ETA, MLP_RHO, ALPHA = 0.5, 0.05, 0.5
 
 
 def _quadratic(seed: int) -> tuple[Quadratic, np.ndarray]:
-    q = Quadratic.from_spectrum(list(SPECTRUM), seed=5000 + seed)
-    return q, np.random.default_rng([seed, 5]).standard_normal(len(SPECTRUM))
+    q = Quadratic.from_spectrum(list(QUADRATIC_EIGENVALUES), seed=5000 + seed)
+    return q, np.random.default_rng([seed, 5]).standard_normal(len(QUADRATIC_EIGENVALUES))
 
 
 def _mlp(seed: int, widths: tuple[int, ...]) -> tuple[MLP, np.ndarray]:
@@ -86,7 +86,7 @@ def data(ctx: FigureContext) -> Table:
     seed = ctx.seed
     q, w0 = _quadratic(seed)
     steps = ctx.pick(150, 300)
-    lam1 = SPECTRUM[0]
+    lam1 = QUADRATIC_EIGENVALUES[0]
     for name, opts in QUAD.items():
         traj = run_trajectory(q, preset(name, **opts), w0, steps, seed=seed, iterate_every=None)
         d = traj.diagnostics
@@ -112,7 +112,9 @@ def data(ctx: FigureContext) -> Table:
                 lr=opts["lr"],
                 rho=opts.get("rho", 0.0),
             )
-    c_star, _ = symq.sam_two_cycle().func(QUAD["sam"]["lr"], QUAD["sam"]["rho"], lam1, SPECTRUM[1])
+    c_star, _ = symq.sam_two_cycle().func(
+        QUAD["sam"]["lr"], QUAD["sam"]["rho"], lam1, QUADRATIC_EIGENVALUES[1]
+    )
     table.add(
         source="closed_form",
         problem="quadratic",

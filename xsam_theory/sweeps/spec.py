@@ -61,7 +61,7 @@ MAX_RUNS = 100_000
 #: run-level fields that a top-level grid axis may set directly
 RUN_AXES = ("steps", "batch_size", "iterate_every")
 
-_SPEC_KEYS = (
+_SWEEP_KEYS = (
     "name",
     "problem",
     "optimizers",
@@ -220,9 +220,9 @@ class SweepSpec:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SweepSpec:
         """A spec from a plain mapping (a parsed TOML or JSON file); unknown keys are errors."""
-        unknown = sorted(set(data) - set(_SPEC_KEYS))
+        unknown = sorted(set(data) - set(_SWEEP_KEYS))
         if unknown:
-            raise ValueError(f"unknown sweep spec key(s) {unknown}; allowed: {list(_SPEC_KEYS)}")
+            raise ValueError(f"unknown sweep spec key(s) {unknown}; allowed: {list(_SWEEP_KEYS)}")
         missing = [k for k in ("name", "problem", "optimizers") if k not in data]
         if missing:
             raise ValueError(f"sweep spec misses required key(s) {missing}")
