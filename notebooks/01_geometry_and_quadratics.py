@@ -20,9 +20,9 @@
 # what you see here is what the command writes. Set the environment variable
 # `XSAM_FIGURES_QUICK=1` for the quick scale (what CI runs); by default the full scale is used.
 #
-# Notation (SPEC §2): $g_{adv} = \nabla L(w + \rho\hat g)$, $\hat u = u/\|u\|$, $v$ a unit
-# estimate of the top Hessian eigenvector, $c = \langle \hat g_{adv}, v\rangle$. The X-SAM step
-# direction is
+# Notation (`docs/theory.md#T-notation`): $g_{adv} = \nabla L(w + \rho\hat g)$,
+# $\hat u = u/\|u\|$, $v$ a unit estimate of the top Hessian eigenvector,
+# $c = \langle \hat g_{adv}, v\rangle$. The X-SAM step direction is
 #
 # * paper rule (the authors' code): $d = \hat g_{adv} - \alpha\,\mathrm{sign}(c)\,c\,v
 #   = \hat g_{adv} - \alpha|c|\,v$,
@@ -50,7 +50,8 @@ print(f"mode: {ctx.mode}; figures go to {OUT.resolve()}")
 # ## 1. The correction geometry (claims D-G1 … D-G4)
 #
 # Both $\hat g$ and $d$ lie in $\mathrm{span}(\hat g, v)$, so the geometry depends on
-# $c = \cos\angle(\hat g, v)$ and $\alpha$ only. For the paper rule (theory-notes F6.1, F6.3):
+# $c = \cos\angle(\hat g, v)$ and $\alpha$ only. For the paper rule
+# (`docs/theory.md#T-correction-identities`, `docs/theory.md#T-angle-monotone`):
 #
 # * G1 $\langle d, v\rangle = c - \alpha|c|$;
 # * G2 $\|d\|^2 = 1 - c^2 + (c - \alpha|c|)^2$, so for $c > 0$, $\|d\| \le 1 \iff \alpha\in[0,2]$,
@@ -90,7 +91,7 @@ print(
 #
 # On $L = \frac12(\lambda_1 w_1^2 + \lambda_2 w_2^2)$ normalized SAM settles into the 2-cycle
 # $\pm c^* v_1$ with $c^* = \eta\rho\lambda_1/(2 - \eta\lambda_1)$ (Bartlett, Long and Bousquet;
-# theory-notes F3.2), which sits exactly on SAM's own stability edge.
+# `docs/theory.md#T-sam-cycle`), which sits exactly on SAM's own stability edge.
 #
 # X-SAM's step is normalized. Once the transverse component has decayed,
 # $x = \langle w, v\rangle$ follows $x' = x - \eta(\mathrm{sign}\,x - \alpha)$ for the paper rule,
@@ -120,7 +121,8 @@ for series in ("xsam_paper", "xsam_paper_flipped", "xsam_symmetric"):
 # %% [markdown]
 # ## 3. When the 1-D reduction fails: the trap on the $v_2$ cycle (F-TRAP)
 #
-# The window above assumes, with theory-notes §7, that the components transverse to $v$ decay.
+# The window above assumes, with the 1-D reduction of `docs/theory.md#T-reduction-1d`, that the
+# components transverse to $v$ decay.
 # They need not. At $x = \langle w, v_1\rangle = 0$ the correction vanishes ($c = 0$) and every
 # normalized form is normalized GD along $v_2$, with the 2-cycle $y = \pm\eta/2$. Linearizing
 # about that cycle, $c = Kx + O(x^2)$ with

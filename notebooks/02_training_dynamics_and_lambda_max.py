@@ -73,8 +73,8 @@ for row in conv.where(source="fit"):
 # until it reaches $2/\eta$ and hovers there (Cohen et al. 2021, the *edge of stability*).
 # Freezing $\|g\|$, normalized SAM is locally USAM with radius $\rho/\|g\|$, so its edge is
 # $\lambda_{SAM}(\|g\|) = \frac{\|g\|}{2\rho}\big(\sqrt{1 + 8\rho/(\eta\|g\|)} - 1\big) < 2/\eta$
-# (Long & Bartlett 2023; theory-notes F3.3). The figure evaluates it at SAM's own gradient norm
-# along its run. X-SAM's `lr` is a step length, matched to SAM's first step.
+# (Long & Bartlett 2023; `docs/theory.md#T-sam-edge`). The figure evaluates it at SAM's own
+# gradient norm along its run. X-SAM's `lr` is a step length, matched to SAM's first step.
 
 # %%
 lmax = make_figure("lambda-max", ctx, OUT)
@@ -100,7 +100,8 @@ print(
 # \sqrt{D^2 + 4}$ with $D = x^2 - y^2$; the flattest is $(1, 1)$ with $\lambda = 2$. Gradient
 # flow conserves $D$, and one GD step multiplies it by $1 - \eta^2 r^2$ ($r = xy - 1$), so GD
 # stops at a sharp minimizer. SAM, bouncing across the valley in its 2-cycle, drifts along it
-# with per-step speed $\eta\cdot 2\rho^2/(2 - \eta\lambda_1)^2\cdot|\nabla\lambda_1|$ (F4.3),
+# with per-step speed $\eta\cdot 2\rho^2/(2 - \eta\lambda_1)^2\cdot|\nabla\lambda_1|$
+# (`docs/theory.md#T-drift`),
 # checked in panel (c) on the ravine $\frac12\lambda_0(1 + y^2)x^2$. The normalized forms drift
 # faster in wall steps only because their step length is $\eta$ rather than $\eta\|g_{adv}\|$
 # (F-CONFOUND).

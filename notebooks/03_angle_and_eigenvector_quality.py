@@ -74,9 +74,11 @@ assert np.isclose(row["estimate"], result.evidence["subclaims"][0]["estimate"])
 # The authors' loop refreshes $v$ every 5 steps by 5 warm-started power steps
 # $u \leftarrow H_B u/\|H_B u\|$ on the *minibatch* Hessian, with no convergence test and no
 # eigenvalue. Power iteration converges to the eigenvector of largest $|\lambda|$ at the rate
-# $\tan\angle(u_k, v_1) \le (|\lambda_2|/|\lambda_1|)^k\tan\angle(u_0, v_1)$ (F8.1); when a
+# $\tan\angle(u_k, v_1) \le (|\lambda_2|/|\lambda_1|)^k\tan\angle(u_0, v_1)$
+# (`docs/theory.md#T-power-rate`); when a
 # negative eigenvalue dominates, the iterate's sign flips at every step, so with an odd number of
-# steps per refresh $v$ flips at every refresh, and with it X-SAM's push along $+v$ (F8.3).
+# steps per refresh $v$ flips at every refresh, and with it X-SAM's push along $+v$
+# (`docs/theory.md#T-dominant-negative`).
 #
 # Panels (a, b): along real (small) training runs, the angle and the eigenvalue error of the
 # reference $v$ against the exact top eigenvector of the same minibatch Hessian (the eigensolver's

@@ -1,4 +1,4 @@
-"""Shared pytest configuration for ``tests/``: the hypothesis profiles (SPEC §8).
+"""Shared pytest configuration for ``tests/``: the hypothesis profiles (docs/testing.md).
 
 * ``ci`` (the default): derandomized (the same examples on every run, no example database),
   a modest number of examples per property, no deadline (timings on a shared 2-core machine

@@ -1,4 +1,4 @@
-"""Bad inputs get clear errors (SPEC §8).
+"""Bad inputs get clear errors (docs/reliability.md, docs/bad_inputs.md).
 
 The tables in ``docs/bad_inputs.md`` are executed row by row (Python calls, and ``xsam-theory``
 command lines run in a fresh working directory), and two hypothesis properties sweep whole classes
@@ -181,7 +181,10 @@ def test_bad_command_line_row(row_id, args, status, error, tmp_path, monkeypatch
 @given(invalid_optimizer_options())
 @example(InvalidOption({"method": "xsam", "lr": True, "rho": 0.05, "alpha": 0.5}, "lr", True))
 def test_every_invalid_option_raises_value_error_naming_the_option_and_value(bad):
-    """SPEC §2: invalid options raise ValueError naming the option and the value."""
+    """Invalid options raise ValueError naming the option and the value.
+
+    Which options are valid for which method: docs/algorithms.md#A-options.
+    """
     with pytest.raises(ValueError) as info:
         OptimizerConfig(**bad.options)
     message = str(info.value)

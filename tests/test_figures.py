@@ -161,7 +161,7 @@ def test_quadratic_2d_cycle_marker_is_l_sam2_and_paths_reach_it(quick):
     assert np.abs(sam.col("y")[-1]) < 1e-6
     for series, sign in (("xsam_paper", 1), ("xsam_paper_flipped", -1)):
         w = t.where(source="closed_form", series=f"{series}_window").rows[0]
-        lo, hi = -w["lr"] * (1 - w["alpha"]), w["lr"] * (1 + w["alpha"])  # F7.1, along +v
+        lo, hi = -w["lr"] * (1 - w["alpha"]), w["lr"] * (1 + w["alpha"])  # T-window, along +v
         if sign < 0:
             lo, hi = -hi, -lo
         assert (w["lower"], w["upper"]) == pytest.approx((lo, hi), abs=1e-15)
@@ -251,7 +251,8 @@ def test_drift_matches_the_factorization_and_ravine_closed_forms(quick):
         lam0, eta, rho, a = r0["lambda_0"], r0["lr"], r0["rho"], r0["alpha"]
         y_at = dict(zip(meas.col("step"), meas.col("y")))
         assert pred.col("y")[0] == y_at[r0["settle"]]
-        # the formula by hand, iterated (SAM: F4.3; projector, exact v at the iterate: F7.6)
+        # the formula by hand, iterated (SAM: T-drift; projector, exact v at the iterate:
+        # T-confound)
         y = y_at[r0["settle"]]
         want = {r0["settle"]: y}
         for k in range(int(r0["settle"]), int(pred.col("step")[-1])):
@@ -316,12 +317,13 @@ def test_power_quality_shows_the_claims_runs_and_the_flip(quick):
     from xsam_theory.experiments.power_quality import BATCH, N_SAMPLES
 
     epoch_step = mlp.col("step") % (N_SAMPLES // BATCH)  # the counter restarts each epoch
-    assert np.all((epoch_step % 5 == 0) & (epoch_step > 0))  # refreshes at 5, 10, ... (F1.5)
+    assert np.all((epoch_step % 5 == 0) & (epoch_step > 0))  # refreshes at 5, 10, ... (A-schedule)
     dn = t.where(source="dominant_negative")
     assert set(dn.unique("power_steps")) == {4, 5}
     for row in dn:
         if row["refresh"] > row["converged_from_refresh"] + 1:
-            # F8.3: an odd number of warm-started steps flips v at every refresh, an even one not
+            # T-dominant-negative: an odd number of warm-started steps flips v at every refresh,
+            # an even one not
             assert row["overlap_with_previous"] == pytest.approx(
                 -1.0 if row["power_steps"] % 2 else 1.0, abs=1e-3
             )

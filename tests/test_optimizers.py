@@ -1,4 +1,7 @@
-"""The SAM family against independent closed forms and hand-written loops (SPEC §2)."""
+"""The SAM family against independent closed forms and hand-written loops.
+
+The update formulas under test: docs/algorithms.md#A-presets.
+"""
 
 from __future__ import annotations
 
@@ -147,7 +150,7 @@ def test_sam_two_cycle_amplitude_bartlett_long_bousquet():
     traj = run_trajectory(
         q, preset("sam", lr=eta, rho=rho), RNG.standard_normal(4), 4000, iterate_every=None
     )
-    x_star = eta * rho * lam[0] / (2 - eta * lam[0])  # F3.2
+    x_star = eta * rho * lam[0] / (2 - eta * lam[0])  # docs/theory.md#T-sam-cycle
     np.testing.assert_allclose(np.abs(traj.final_w), [x_star, 0, 0, 0], atol=1e-10)
 
 

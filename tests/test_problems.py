@@ -1,8 +1,9 @@
-"""Problems with exact derivatives (SPEC §3): derivative checks and closed-form facts.
+"""Problems with exact derivatives: derivative checks and closed-form facts.
 
 The derivative checks (``derivative_checks.py``) compare every exact derivative against central
-finite differences; the closed-form tests compare against facts derived by hand (theory-notes
-F4.3, F4.4) through a dense NumPy ``eigh``, an oracle independent of the HVP code.
+finite differences; the closed-form tests compare against facts derived by hand
+(docs/theory.md#T-drift, docs/theory.md#T-flat-bias) through a dense NumPy ``eigh``, an oracle
+independent of the HVP code.
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ def test_derivatives_array_api_strict(name, problem, batch):
 
 @pytest.mark.parametrize(("name", "problem", "batch"), PROBLEMS, ids=IDS)
 def test_torch_matches_autograd(name, problem, batch):
-    """SPEC §3: with torch installed, gradient and Hessian agree with autograd (float64, 1e-8).
+    """With torch installed, gradient and Hessian agree with autograd (float64, 1e-8).
 
     Autograd differentiates the problem's own loss expression, so this checks the hand-derived
     gradient and Hessian formulas against the loss formula, with no finite-difference error.
@@ -219,7 +220,7 @@ def test_factorization_balancedness_conserved_by_gradient_flow(n, depth):
 
 @pytest.mark.parametrize("n", [1, 3])
 def test_factorization_gd_step_scales_invariant(n):
-    """theory-notes F4.4: one GD step multiplies D = |x|^2 - |y|^2 by (1 - eta^2 r^2)."""
+    """docs/theory.md#T-flat-bias: one GD step multiplies D = |x|^2 - |y|^2 by (1 - eta^2 r^2)."""
     rng = np.random.default_rng(30 + n)
     problem = Factorization(n=n, depth=2)
     for eta in (0.05, 0.3, 1.1):

@@ -1,7 +1,7 @@
 r"""Properties of optimizer steps and trajectories.
 
-Equivariance, invariance, reductions, robustness, determinism, persistence (SPEC §2, §5
-F-NORM/F-SIGN, §8).
+Equivariance, invariance, reductions, robustness, determinism, persistence
+(docs/algorithms.md#A-presets, the claims F-NORM and F-SIGN, docs/reliability.md).
 
 Tolerances for "the same trajectory up to round-off". Two runs that are equal in exact arithmetic
 (a rotated or rescaled problem) differ in floating point by a few ulps per operation, and a step
@@ -491,7 +491,9 @@ def test_raw_projection_step_length_depends_on_the_gradient_scale():
     st.data(),
 )
 def test_projected_direction_sees_curvature_lowered_by_two_alpha_minus_alpha_squared(case, data):
-    """D-CURV (F6.5): the symmetric form sees curvature lowered by (2 alpha − alpha^2) lambda_1 c^2.
+    """D-CURV: the symmetric form sees curvature lowered by (2 alpha − alpha^2) lambda_1 c^2.
+
+    Derivation: docs/theory.md#T-curvature.
 
     With v the exact top eigenvector (H v = lambda_1 v) and c = <ĝ, v>, the symmetric form sees
     (Pĝ)^T H (Pĝ) = ĝ^T H ĝ − (2 alpha − alpha^2) lambda_1 c^2, and the paper rule with c < 0 sees
@@ -572,7 +574,8 @@ def stationary_inputs(draw):
 def test_steps_from_zero_and_subnormal_gradients_are_finite(inp):
     """No NaN or inf from finite inputs, at zero and at subnormal w.
 
-    SPEC §2: every preset, every eigenvector source, every base optimizer, at w = 0 (an exact
+    docs/algorithms.md#A-conventions: every preset, every eigenvector source, every base
+    optimizer, at w = 0 (an exact
     stationary point: g = 0, ε = 0, d = 0, so w+ = w exactly) and at subnormal w (gradients in the
     subnormal range). Loss, norms and the learning rate are finite; the angles are NaN only where a
     vector is zero (documented "not available").
@@ -627,7 +630,9 @@ REFERENCE_WARNING = "ignore:reference schedule with steps_per_epoch:UserWarning"
 @pytest.mark.filterwarnings(REFERENCE_WARNING)
 @given(run_inputs())
 def test_same_seed_gives_the_same_bits(inp):
-    """The same problem, configuration, start and seed give bit-identical trajectories (SPEC §8).
+    """The same problem, configuration, start and seed give bit-identical trajectories.
+
+    Why it matters: docs/reliability.md.
 
     Iterates, every diagnostic and statuses agree bit for bit on the NumPy backend — for every
     preset, eigenvector source (incl. ARPACK and power iteration from the seeded start), schedule

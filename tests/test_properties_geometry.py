@@ -1,7 +1,8 @@
 r"""Properties of the pure maps.
 
 X-SAM's correction geometry (G1–G4), orientation, reductions, and the zero/underflow/overflow
-branches of the vector primitives (SPEC §2, theory-notes §6).
+branches of the vector primitives (docs/algorithms.md#A-conventions,
+docs/theory.md#T-correction-identities).
 
 Tolerances. Every map here is a handful of dot products and axpys on vectors of dimension
 ``n <= 8`` whose inputs are unit vectors (after normalization). ``c = <ĝ, v>`` then carries an
@@ -100,7 +101,7 @@ def test_G2_norm_identity(inp):
 
 @given(geometry_inputs())
 @example(_example([0.6, 0.8], [0.6, 0.8], 2.0))  # c = 1, alpha = 2: a reflection, ||d|| = 1
-@example(_example([0.6, 0.8], [0.6, 0.8], 1.0))  # c = 1, alpha = 1: d = 0 (F6.6 fixed point)
+@example(_example([0.6, 0.8], [0.6, 0.8], 1.0))  # c = 1, alpha = 1: d = 0 (T-fixed-points)
 def test_G2_norm_bound_holds_exactly_when_c_positive_and_alpha_at_most_two(inp):
     """G2: for c > 0, ||d|| <= 1 iff alpha in [0, 2]; for c < 0 and alpha > 0, ||d|| > 1.
 
@@ -146,7 +147,9 @@ def test_G4_inner_product_with_the_normalized_gradient(inp):
 
 @given(geometry_inputs())
 def test_paper_rule_under_v_flip_gains_exactly_two_alpha_abs_c_v(inp):
-    """F6.2: d(v) − d(−v) = −2 alpha |c| v for the paper rule (not invariant when alpha c != 0).
+    """d(v) − d(−v) = −2 alpha |c| v for the paper rule (not invariant when alpha c != 0).
+
+    Derivation: docs/theory.md#T-orientation.
 
     Likewise −2 alpha |<g, v>| v for the raw-projection form; c(−v) = −c(v) bit for bit.
     """
@@ -219,7 +222,7 @@ def any_gradient_and_direction(draw):
 @example((*_example([5e-324, 0.0], [1.0, 0.0], 0.5), 0.1))  # subnormal gradient
 @example((*_example([0.0, 0.0, 1.0, 1.0, 1.0], [0.0] * 5, 0.0), 5e-324))  # subnormal radius
 def test_pure_maps_return_finite_values_from_finite_inputs(inp):
-    """No NaN or inf from finite inputs (SPEC §2).
+    """No NaN or inf from finite inputs (docs/algorithms.md#A-conventions).
 
     Zero gradients give a zero perturbation and a zero normalized direction, zero directions give no
     correction, subnormal and huge gradients are normalized correctly.

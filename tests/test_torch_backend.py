@@ -1,4 +1,6 @@
-"""The torch backend (SPEC §7): the same array-API code on torch tensors agrees with NumPy.
+"""The torch backend: the same array-API code on torch tensors agrees with NumPy.
+
+The backend switch and its parity target: docs/algorithms.md#A-backends.
 
 Every check runs the package's own math twice, on NumPy arrays and on torch CPU float64
 tensors (``problem.convert(array_api_compat.torch)``), and asks for agreement to 1e-10

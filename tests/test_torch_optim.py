@@ -104,7 +104,10 @@ def _cfg(name, **extra):
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
 def test_every_preset_matches_the_numpy_reference(problem, name):
-    """SPEC §7: nn.Sequential + torch optimizer == NumPy run_trajectory, 1e-10 (float64)."""
+    """nn.Sequential + torch optimizer == NumPy run_trajectory, 1e-10 (float64).
+
+    The parity target: docs/algorithms.md#A-backends.
+    """
     cfg = _cfg(name)
     w0 = problem.init_params(3)
     ref = run_trajectory(problem, cfg, w0, 16, seed=1)

@@ -80,7 +80,7 @@ def test_load_rejects_a_foreign_file(tmp_path):
 
 
 def test_projector_form_alpha_above_one_diverges_and_reports_last_finite_state():
-    # F7.4: the projector form with alpha in (1, 2] grows along v1 by
+    # docs/theory.md#T-projector-usam: the projector form with alpha in (1, 2] grows along v1 by
     # 1 + eta (alpha - 1)(lam + rho lam^2) per step
     q = Quadratic.diagonal_from([10.0, 1.0])
     cfg = preset(

@@ -1,4 +1,4 @@
-"""The `verify` command: outputs, schema, exit status, and the mutation check (SPEC §5)."""
+"""The `verify` command: outputs, schema, exit status, and the mutation check (docs/claims.md)."""
 
 from __future__ import annotations
 
@@ -152,7 +152,8 @@ def test_run_steps_runs_the_implementation_on_the_context_backend():
     on_torch = run_steps(q, cfg, w0, 60, ctx=ExperimentContext(scale="quick", backend="torch"))
     assert isinstance(on_torch.state.w, torch.Tensor)
     assert isinstance(on_torch.iterates, np.ndarray)
-    # SPEC §7: the backends agree to 1e-10 relative on 100-step trajectories (float64)
+    # docs/algorithms.md#A-backends: the backends agree to 1e-10 relative on 100-step
+    # trajectories (float64)
     scale = np.linalg.norm(on_numpy.iterates, axis=1, keepdims=True)
     assert np.max(np.abs(on_torch.iterates - on_numpy.iterates) / scale) <= 1e-10
 

@@ -41,7 +41,7 @@ def _add_verify(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "verify",
         help="run the claims ledger; write claims.json and report.md",
-        description="Run every claim of the ledger (SPEC §5) as a check. Exit "
+        description="Run every claim of the ledger (docs/claims.md) as a check. Exit "
         "status 1 if any D/L/F claim fails or errors; P verdicts never change it.",
     )
     scale = p.add_mutually_exclusive_group()
@@ -240,7 +240,8 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
         "bench",
         help="measure the reference problem; print targets T1-T11",
         description="Gradient, HVP, lambda_max, exact-Hessian and per-step costs "
-        "on the reference problem of PERFORMANCE.md, measured side by side "
+        "on the reference problem of docs/performance.md#perf-reference-problem, "
+        "measured side by side "
         "(interleaved repeats, median [min-max]); each target T1-T11 printed as "
         "measured / target. Torch rows appear when torch is installed.",
     )
@@ -274,7 +275,7 @@ def _add_figures(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "figures",
         help="make the paper figures (PNG + PDF + CSV per figure)",
-        description="Compute and draw the figures of SPEC §6; each figure ID is "
+        description="Compute and draw the figures of docs/figures.md; each figure ID is "
         "written as OUT/ID.png, OUT/ID.pdf and OUT/ID.csv (the numbers it plots), "
         f"atomically. Ids: {', '.join(FIGURES)}.",
     )

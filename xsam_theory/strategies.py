@@ -236,7 +236,8 @@ def spectra(
       :math:`\delta \in [10^{-12}, 10^{-1}]`.
     * ``dominant_negative``: :math:`\lambda_{\min} = -S` dominates in magnitude, the algebraic top
       :math:`\lambda_1 = S\cdot 10^{-u} > 0` (:math:`u > 0`), the rest in
-      :math:`[-\lambda_1, \lambda_1]` (F8.3's power-iteration pitfall).
+      :math:`[-\lambda_1, \lambda_1]` (the power-iteration pitfall of
+      docs/theory.md#T-dominant-negative).
     * ``singular``: PSD with one or more exact zeros (condition number infinite; the nonzero part
       has condition :math:`\le \kappa`).
     """

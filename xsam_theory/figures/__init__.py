@@ -1,4 +1,4 @@
-"""The paper figures (SPEC §6): one module per figure, one registry, one style.
+"""The paper figures (docs/figures.md): one module per figure, one registry, one style.
 
 Each figure module defines ``ID``, ``TITLE``, ``SUMMARY`` and two functions:
 

@@ -1,6 +1,6 @@
 r"""``drift``: sharpness drift along a manifold of minimizers (L-DRIFT, F-CONFOUND).
 
-See theory-notes F4.3, F4.4, F7.6.
+See docs/theory.md#T-drift, docs/theory.md#T-flat-bias and docs/theory.md#T-confound.
 
 (a, b) The factorization toy :math:`\tfrac12(xy - 1)^2` from the unbalanced start (3, 0.4): its
 minimizers :math:`xy = 1` have :math:`\lambda_{\max} = x^2 + y^2 = \sqrt{D^2 + 4}`,

@@ -1,4 +1,6 @@
-r"""``geometry``: the X-SAM correction geometry, D-G1…G4 (theory-notes F6.1, F6.3).
+r"""``geometry``: the X-SAM correction geometry, D-G1…G4.
+
+Derivations: docs/theory.md#T-correction-identities and docs/theory.md#T-angle-monotone.
 
 For unit :math:`\hat g` and :math:`v` with :math:`c = \langle\hat g, v\rangle = \cos\theta`, the
 paper rule :math:`d = \hat g - \alpha|c|v` and the symmetric rule :math:`d = \hat g - \alpha cv`:

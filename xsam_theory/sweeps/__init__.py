@@ -1,4 +1,4 @@
-"""Sweeps that scale out (SPEC §9).
+"""Sweeps that scale out (docs/sweeps.md).
 
 A grid × seeds runner, an embedded SQLite results store, a local process pool by default and
 Dask distributed for clusters.

@@ -1,4 +1,4 @@
-"""Declarative sweep specifications and their expansion into runs (SPEC §9).
+"""Declarative sweep specifications and their expansion into runs (docs/sweeps.md).
 
 A :class:`SweepSpec` names one problem, one or more optimizer presets with their options and
 hyperparameter grids, the seeds, the number of steps, the monitors and the scalar results to
