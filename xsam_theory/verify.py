@@ -93,7 +93,7 @@ def _bar(out: IO[str], done: int, total: int, label: str, elapsed: float) -> Non
 
 
 def exit_status(results: Sequence[ClaimResult]) -> int:
-    """1 if any D/L/F claim fails or errors (SPEC §5); P verdicts never change it."""
+    """1 if any D/L/F claim fails or errors; P verdicts never change it."""
     bad = [r for r in results if r.kind != "P" and r.verdict in ("fails", "error")]
     return 1 if bad else 0
 

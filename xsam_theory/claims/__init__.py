@@ -1,4 +1,7 @@
-"""The claims ledger (SPEC §5). :func:`load_all` registers every claim module in ledger order."""
+"""The claims ledger (docs/claims.md).
+
+:func:`load_all` registers every claim module in ledger order.
+"""
 
 from __future__ import annotations
 

@@ -129,7 +129,7 @@ def _median(x: list[float]) -> float:
     tolerance="exact: per run D(negated) == -D(canonical) in floating point, >= 2 runs with "
     "both sides, no cos exactly 0, pooled sign reverses, a decisive verdict "
     "reverses",
-    facts=("F1.1",),
+    facts=("T-xsam-abstract",),
     figure="angle",
 )
 def check_f_orient(ctx: ExperimentContext) -> Outcome:

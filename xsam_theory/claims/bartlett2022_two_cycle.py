@@ -1,6 +1,7 @@
 r"""L-SAM2: normalized SAM's 2-cycle on a quadratic.
 
-After Bartlett, Long & Bousquet 2022 (theory-notes F3.2, F3.3).
+After Bartlett, Long & Bousquet 2022. Derivations: docs/theory.md#T-sam-cycle and
+docs/theory.md#T-sam-edge.
 
 Symbolic: :func:`xsam_theory.symbolic.quadratic.sam_two_cycle` solves the two-step fixed-point
 equation for :math:`c^* = \eta\rho\lambda_1/(2 - \eta\lambda_1)`, linearizes the map at
@@ -131,7 +132,7 @@ def _factor_run(
     "measured ||g|| on the edge, measured 1- and 2-step transverse factors; "
     "divergence at eta lambda_1 = 2.1",
     tolerance="amplitude and edge 1e-10 relative; transverse factors 1e-7 absolute",
-    facts=("F3.2", "F3.3"),
+    facts=("T-sam-cycle", "T-sam-edge"),
     backends=("numpy", "torch"),
     figure="quadratic-2d",
 )

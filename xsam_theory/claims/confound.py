@@ -1,9 +1,11 @@
 r"""F-CONFOUND: step length, not the correction, sets how fast normalized forms move λ_max.
 
-See theory-notes F4.3, F7.6.
+Derivations: docs/theory.md#T-drift (SAM's drift) and docs/theory.md#T-confound (the forms'
+drift, with the tilted-v correction).
 
 On the ravine toy :math:`L = \tfrac12\lambda_0(1 + y^2)x^2` (λ₀ = 5, η = 0.1, ρ = 0.02 as in
-F4.3; starts ``(1e-3, y0)``), :math:`\lambda_{\max} = \lambda_0(1 + y^2)` on the valley floor, so
+docs/theory.md#T-drift; starts ``(1e-3, y0)``), :math:`\lambda_{\max} = \lambda_0(1 + y^2)` on
+the valley floor, so
 the per-step drift :math:`\Delta y` is the per-step change of :math:`\lambda_{\max}` (times
 :math:`2\lambda_0 y`). Symbolic part: :mod:`xsam_theory.symbolic.drift`. Measured over a window
 after a burn-in (the cycle across the valley settles within a few dozen steps):
@@ -11,13 +13,14 @@ after a burn-in (the cycle across the valley settles within a few dozen steps):
 1. **SAM and the projector form at matched step length** (both unnormalized: step
    :math:`\eta\|g_{adv}\|`), with ``v`` the valley's eigenvector :math:`e_x` held fixed: the mean
    :math:`\Delta y` against :math:`-\eta\cdot 2\rho^2/(2 - \eta(1-\alpha)\lambda_1)^2\cdot
-   2\lambda_0 y` (F4.3 at α = 0, F7.6 for α ∈ {0.3, 0.6}), which sympy shows is slower than SAM
+   2\lambda_0 y` (docs/theory.md#T-drift at α = 0, docs/theory.md#T-confound for
+   α ∈ {0.3, 0.6}), which sympy shows is slower than SAM
    for every α ∈ (0, 1].
 2. **The projector form with the iterate's exact top eigenvector** (refreshed every step), the
    testbed default: that ``v`` is tilted by :math:`2xy/(1+y^2)`, so the correction also removes
    part of the along-valley gradient; measured against the derived
-   :math:`-\eta\lambda_0 y(x^*+\rho)(x^*+\rho-2\alpha x^*)`, and the F7.6 formula's error there is
-   reported (it is a finding, not a tolerance).
+   :math:`-\eta\lambda_0 y(x^*+\rho)(x^*+\rho-2\alpha x^*)`, and the fixed-v formula's error
+   there is reported (it is a finding, not a tolerance).
 3. **The normalized forms** (``nsam`` = α = 0, the symmetric and the paper rule at α = 0.3;
    ``v`` fixed and exact): their step has length η, not :math:`\eta\|g_{adv}\|`; the measured
    :math:`\Delta y` against the leading-order per-step law
@@ -122,15 +125,15 @@ def _case(
     y = m["y"]
     if name in ("sam", "xsam_projector"):
         f7 = float(np.mean(sym.ravine_drift().func(ETA, RHO, LAM0, y, alpha)))
-        rec["closed_form_F4.3_F7.6"] = f7
-        rec["F7.6_rel_error"] = abs(meas / f7 - 1)
+        rec["closed_form_fixed_v"] = f7
+        rec["fixed_v_rel_error"] = abs(meas / f7 - 1)
         if vmode == "exact":
             tilt = float(np.mean(sym.ravine_drift_tilted().func(ETA, RHO, LAM0, y, alpha)))
             rec["closed_form_tilted_v"] = tilt
             rec["tilted_rel_error"] = abs(meas / tilt - 1)
             rec["ok"] = bool(rec["tilted_rel_error"] <= TOL_CLOSED)
         else:
-            rec["ok"] = bool(rec["F7.6_rel_error"] <= TOL_CLOSED)
+            rec["ok"] = bool(rec["fixed_v_rel_error"] <= TOL_CLOSED)
     else:
         rec["ok"] = bool(rec["leading_rel_error"] <= TOL_LEADING)
         if vmode != "exact" and name in ("nsam", "xsam_symmetric"):
@@ -169,7 +172,7 @@ CASES = (
     "per-step law",
     tolerance="2e-3 relative for the closed forms (SAM, projector); 1e-2 for the normalized "
     "forms' leading-order law",
-    facts=("F4.3", "F7.6"),
+    facts=("T-drift", "T-confound"),
     backends=("numpy", "torch"),
     figure="drift",
 )
@@ -209,7 +212,7 @@ def check_confound(ctx: ExperimentContext) -> Outcome:
     confound = all(ratios[k] > 1 for k in ratios if not k.startswith("xsam_projector"))
     ok = all(d.all_proved for d in ders) and all(r["ok"] for r in rows) and slower and confound
     f76_exact = [
-        r["F7.6_rel_error"] for r in rows if r["form"] == "xsam_projector" and r["v"] == "exact"
+        r["fixed_v_rel_error"] for r in rows if r["form"] == "xsam_projector" and r["v"] == "exact"
     ]
     evidence = {
         "symbolic": {d.name: d.proved for d in ders},
@@ -223,16 +226,16 @@ def check_confound(ctx: ExperimentContext) -> Outcome:
         "drift_rate_relative_to_SAM (per step, per unit y)": ratios,
         "projector_slower_than_SAM": slower,
         "normalized_faster_than_SAM": confound,
-        "F7.6 formula with the iterate's exact v: rel error": {
+        "fixed-v formula with the iterate's exact v: rel error": {
             "min": min(f76_exact),
             "max": max(f76_exact),
-            "note": "F7.6 assumes v = the valley's eigenvector; with the iterate's tilted "
-            "exact v the correction also removes part of g_adv,y: "
+            "note": "the fixed-v formula assumes v = the valley's eigenvector; with the "
+            "iterate's tilted exact v the correction also removes part of g_adv,y: "
             "dy = -eta lambda0 y (x*+rho)(x*+rho-2 alpha x*)",
         },
     }
     worst = max(
-        r.get("tilted_rel_error", r.get("F7.6_rel_error", r["leading_rel_error"])) for r in rows
+        r.get("tilted_rel_error", r.get("fixed_v_rel_error", r["leading_rel_error"])) for r in rows
     )
     key = (
         f"nsam drifts {ratios['nsam a=0.0 v=-']:.0f}x SAM/step; P(a=.6) "

@@ -1,4 +1,6 @@
-r"""D-CURV: the curvature the X-SAM step sees, with the exact top eigenvector (theory-notes F6.5).
+r"""D-CURV: the curvature the X-SAM step sees, with the exact top eigenvector.
+
+Derivation: docs/theory.md#T-curvature.
 
 Symbolic proof: :func:`xsam_theory.symbolic.curvature.curvature_seen` (eigenbasis with a generic
 symmetric complement block). Numerical confirmation against the implementation: random quadratics
@@ -47,7 +49,7 @@ FORMS = {
     "xsam_direction (symmetric, projector, paper forms) on random quadratics, "
     "g_adv and alpha in [0, 3], against the lambdified closed form",
     tolerance="1e-12 * ||H|| ||u||^2 (1 + alpha)^2 absolute",
-    facts=("F6.5",),
+    facts=("T-curvature",),
 )
 def check_curvature(ctx: ExperimentContext) -> Outcome:
     """Check D-CURV: the curvature change of the projector and paper forms against the closed form.

@@ -1,6 +1,7 @@
 r"""L-DRIFT: SAM drifts toward flat minima along a valley of minimizers.
 
-See theory-notes F4.3, F4.4; Bartlett, Long, Bousquet 2023; Wen, Ma, Li 2023.
+Derivations: docs/theory.md#T-drift and docs/theory.md#T-flat-bias. Literature: Bartlett, Long,
+Bousquet 2023; Wen, Ma, Li 2023.
 
 Symbolic part (:mod:`xsam_theory.symbolic.drift`): SAM's 2-cycle across the ravine
 :math:`L = \tfrac12\lambda_0(1 + y^2)x^2` has amplitude :math:`x^* = \eta\rho\lambda_1/(2 -
@@ -24,16 +25,17 @@ Numerical part:
    relative) and ends at :math:`\sqrt{D_T^2 + 4} \approx 9.06` (1e-9 relative, GD having
    converged onto the manifold).
 3. Two-block toy (``TwoBlockFactorization``, block sharpnesses a²+b², c²+d²) from a minimizer of
-   block 2 with sharpnesses (9.7, 4.7) and block 1 slightly off its manifold (a × 1.01, so the
-   first gradient is block 1's, not rounding noise), η = ρ = 0.05. Full-batch SAM vs batch-1 SAM
-   (one seeded random sample per step, ``batch=[0]`` or ``[1]``). Because a block's residual can
-   hit exactly 0 in floating point and freeze that block forever (theory-notes F4.4 pitfall), the
-   claim's own loop adds 1e-10·N(0, I) to the iterate after every step (the optimizer has no noise
-   option; :func:`~xsam_theory.experiments.loops.run_steps` ``after_step``). Over the first phase
-   full-batch SAM must shrink block 1 by ≥ 1 while block 2 moves by ≤ 1% of that; batch-1 SAM must
-   shrink block 2 by ≥ 10% of block 1's decrease. At the default and full scales the run goes on
-   until after the blocks meet (full-batch: block 2 then shrinks too), and the same runs without
-   the noise are reported as the pitfall's control (block 2 then never moves).
+   block 2 with sharpnesses (9.7, 4.7) and block 1 slightly off its manifold (a × 1.01, so the first
+   gradient is block 1's, not rounding noise), η = ρ = 0.05. Full-batch SAM vs batch-1 SAM (one
+   seeded random sample per step, ``batch=[0]`` or ``[1]``). Because a block's residual can hit
+   exactly 0 in floating point and freeze that block forever (the pitfall noted in
+   docs/theory.md#T-flat-bias), the claim's own loop adds 1e-10·N(0, I) to the iterate after every
+   step (the optimizer has no noise option; :func:`~xsam_theory.experiments.loops.run_steps`
+   ``after_step``). Over the first phase full-batch SAM must shrink block 1 by ≥ 1 while block 2
+   moves by ≤ 1% of that; batch-1 SAM must shrink block 2 by ≥ 10% of block 1's decrease. At the
+   default and full scales the run goes on until after the blocks meet (full-batch: block 2 then
+   shrinks too), and the same runs without the noise are reported as the pitfall's control (block 2
+   then never moves).
 """
 
 from __future__ import annotations
@@ -208,7 +210,7 @@ def _two_block_case(phase1: int, total: int, seed: int, ctx: ExperimentContext) 
     tolerance="ravine drift 2e-3 relative; factorization |lambda_SAM - 2| <= .05, GD identity "
     "1e-12; two-block: block 2 moves <= 1% of block 1 (full batch), >= 10% "
     "(batch-1)",
-    facts=("F4.3", "F4.4"),
+    facts=("T-drift", "T-flat-bias"),
     backends=("numpy", "torch"),
     figure="drift",
 )

@@ -1,7 +1,8 @@
 r"""L-EDGE: stability edges of GD, USAM, SAM and heavy ball, and λ_max along MLP training.
 
 The MLP training is full-batch. After Cohen et al. 2021; Long & Bartlett 2023; Agarwala &
-Dauphin 2023; theory-notes F3.3–F3.5.
+Dauphin 2023. Derivations: docs/theory.md#T-sam-edge, docs/theory.md#T-sam-lmax and
+docs/theory.md#T-gd-edge (heavy ball included).
 
 Symbolic: :func:`xsam_theory.symbolic.quadratic.stability_edges` — GD :math:`2/\eta`, USAM
 :math:`\eta\lambda(1+\rho\lambda) = 2`, SAM :math:`\lambda_{SAM}(\|g\|) =
@@ -237,7 +238,7 @@ def _mlp_run(seed: int, steps: int, every: int, ctx: ExperimentContext) -> dict[
     "SAM on a tanh MLP with lambda_max by Lanczos every 10 steps, late-phase ratios",
     tolerance="quadratic rates 1e-6 relative; MLP: late-phase (from the first ratio >= 0.95) "
     "median ratio in [0.8, 1.1]; outside: fails; edge not reached: inconclusive",
-    facts=("F3.3", "F3.4", "F3.5"),
+    facts=("T-sam-edge", "T-sam-lmax", "T-gd-edge"),
     backends=("numpy", "torch"),
     figure="lambda-max",
 )

@@ -1,4 +1,7 @@
-"""D-G1 … D-G4: the X-SAM correction geometry (theory-notes F6.1, F6.3).
+"""D-G1 … D-G4: the X-SAM correction geometry.
+
+Derivations: docs/theory.md#T-correction-identities (D-G1, D-G2, D-G4) and
+docs/theory.md#T-angle-monotone (D-G3).
 
 Each check proves the statement with sympy (:mod:`xsam_theory.symbolic.geometry`) and confirms it
 numerically: the implementation's :func:`~xsam_theory.optimizers.xsam_direction` on random unit
@@ -64,7 +67,7 @@ def _outcome(name: str, der: sym.Derivation, max_res: float, n: int, extra: dict
     method="sympy: <d, v> from d = g_hat - alpha|c| v in a general frame (ideal of unit "
     "g_hat, v); xsam_direction on random unit pairs",
     tolerance="1e-12 absolute",
-    facts=("F6.1",),
+    facts=("T-correction-identities",),
     figure="geometry",
 )
 def check_g1(ctx: ExperimentContext) -> Outcome:
@@ -85,7 +88,7 @@ def check_g1(ctx: ExperimentContext) -> Outcome:
     "iff alpha in [0, 2] (and ||d|| > 1 when c < 0, alpha > 0).",
     method="sympy identity + factorization c^2 alpha(alpha -+ 2) per sign of c; numerical draws",
     tolerance="1e-12 absolute",
-    facts=("F6.1",),
+    facts=("T-correction-identities",),
     figure="geometry",
 )
 def check_g2(ctx: ExperimentContext) -> Outcome:
@@ -112,7 +115,7 @@ def check_g2(ctx: ExperimentContext) -> Outcome:
     "angle(d, v) >= angle(g_hat, v) for every alpha >= 0.",
     method="sympy: per sign of c, reduce to (2a -+ a^2)(1 - c^2) >= 0; numerical draws",
     tolerance="1e-12 absolute on the cosines",
-    facts=("F6.3",),
+    facts=("T-angle-monotone",),
     figure="geometry",
 )
 def check_g3(ctx: ExperimentContext) -> Outcome:
@@ -141,7 +144,7 @@ def check_g3(ctx: ExperimentContext) -> Outcome:
     "<d, g_hat> = 1 - alpha c|c|: d is a descent direction unless alpha c|c| >= 1.",
     method="sympy identity; numerical draws",
     tolerance="1e-12 absolute",
-    facts=("F6.1",),
+    facts=("T-correction-identities",),
     figure="geometry",
 )
 def check_g4(ctx: ExperimentContext) -> Outcome:

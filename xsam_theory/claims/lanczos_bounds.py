@@ -1,10 +1,13 @@
-r"""L-LANCZOS: convergence bounds of power iteration and Lanczos (theory-notes F8.1, F8.2).
+r"""L-LANCZOS: convergence bounds of power iteration and Lanczos.
+
+Derivations: docs/theory.md#T-power-rate and docs/theory.md#T-lanczos-bound.
 
 Three checks on the implementation (:func:`~xsam_theory.spectral.power_iteration`,
 :func:`~xsam_theory.spectral.lanczos`), all on operators with a constructed spectrum and known
 eigenvectors:
 
-1. *Power iteration* (Golub & Van Loan §8.2; eigenvalues ordered by :math:`|\lambda|`):
+1. *Power iteration* (Golub & Van Loan, *Matrix Computations*, section 8.2; eigenvalues ordered
+   by :math:`|\lambda|`):
    :math:`\tan\angle(q_k, v_1) \le (|\lambda_2|/|\lambda_1|)^k\tan\angle(q_0, v_1)` for every
    :math:`k \le 60`, on dense :math:`H = Q\,\mathrm{diag}(\lambda)Q^\top` (:math:`d = 200`,
    ratio 0.9, spectra of both signs, including a dominant negative eigenvalue). The bound is an
@@ -189,7 +192,7 @@ def _gap_run(gap: float, dim: int, seed: int) -> dict[str, Any]:
     "for relative gaps 1e-1, 1e-2, 1e-3 (d = 1000)",
     tolerance="power: 1e-10 relative + 1e-12 absolute on tan; KPS: 64 eps ||H|| absolute; "
     "'far fewer': >= 10x at the smallest gap, ratio growing as the gap shrinks",
-    facts=("F8.1", "F8.2"),
+    facts=("T-power-rate", "T-lanczos-bound"),
 )
 def check_lanczos(ctx: ExperimentContext) -> Outcome:
     """Check L-LANCZOS: power iteration's and Lanczos' errors within their bounds; HVP counts."""

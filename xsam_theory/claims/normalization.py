@@ -1,6 +1,6 @@
 r"""F-NORM: X-SAM's normalization makes it blind to the scale of the loss.
 
-See theory-notes F1.5(a), F1.5(c), F6.1.
+Background: docs/algorithms.md#A-reference-code and docs/theory.md#T-correction-identities.
 
 Symbolic part (:func:`xsam_theory.symbolic.invariance.scale_invariance`): the paper rule's step
 satisfies :math:`\|d\| \le 1 + \alpha|c| \le 1 + \alpha`; the paper and symmetric directions
@@ -275,7 +275,7 @@ def _mlp_case(steps: int, ctx: ExperimentContext) -> dict[str, Any]:
     "first v; weight decay)",
     tolerance="invariant: 1e-9 relative over the run; not invariant: > 1e-3 relative; step "
     "length bound 1e-12 relative",
-    facts=("F1.5", "F6.1"),
+    facts=("A-reference-code", "T-correction-identities"),
     backends=("numpy", "torch"),
 )
 def check_norm(ctx: ExperimentContext) -> Outcome:

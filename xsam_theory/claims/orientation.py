@@ -1,6 +1,7 @@
 r"""F-SIGN: the paper rule depends on the orientation of ``v``; the symmetric rule does not.
 
-See theory-notes F1.5(d), F1.7, F6.2.
+Background: docs/algorithms.md#A-reference-code, docs/algorithms.md#A-lineage and
+docs/theory.md#T-orientation.
 
 Symbolic part (:func:`xsam_theory.symbolic.invariance.orientation_difference`):
 :math:`d(v) - d(-v) = -2\alpha|c|v` for the paper rule, 0 for the symmetric and projector forms,
@@ -349,7 +350,7 @@ def _symmetric_pair(
     "within a first-order round-off bound derived from the run (first 50 steps, "
     "where the bound is first-order valid); means in the exact interval "
     "sigma(eta alpha -+ eta/q); symmetric rule 1e-12 relative",
-    facts=("F1.5", "F1.7", "F6.2", "F7.1"),
+    facts=("A-reference-code", "A-lineage", "T-orientation", "T-window"),
     backends=("numpy", "torch"),
     figure="quadratic-2d",
 )

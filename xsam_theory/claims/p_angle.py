@@ -113,7 +113,7 @@ def angle_subclaims(per_run: list[dict[str, Any]], seed: int = 0) -> list[Subcla
     f"Headline rule: {HEADLINE_RULE}.",
     tolerance="a subclaim holds when its Holm-adjusted p < 0.05 with a positive estimate "
     "and no diverged run; fails when p < 0.05 with a negative estimate",
-    facts=("F1.1", "F4.2"),
+    facts=("T-xsam-abstract", "T-eig-gradient"),
     figure="angle",
 )
 def check_p_angle(ctx: ExperimentContext) -> Outcome:

@@ -226,7 +226,14 @@ def _attribution(records: list[dict[str, Any]]) -> str:
     tolerance="threshold = derived slope (-1/2 normalized steps and the projector form on the "
     "quadratic, -1/4 unnormalized elsewhere) + allowance (slope of (H_T/S_T)^p + "
     "p/2 on the grid, 0.14-0.17); Holm family-wise 0.05; zero diverged seeds",
-    facts=("F3.6", "F5.3", "F7.2", "F7.3", "F7.4"),
+    facts=(
+        "T-ngd",
+        "T-normalized-rate",
+        "T-xsam-convergence",
+        "T-freeze",
+        "T-escape",
+        "T-projector-usam",
+    ),
     backends=("numpy", "torch"),
     figure="convergence",
 )

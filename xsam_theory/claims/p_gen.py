@@ -236,7 +236,7 @@ def attribution(evidence: dict[str, Any], judged: list[Subclaim]) -> str:
     + HEADLINE_RULE,
     tolerance="Holm-adjusted paired t tests, family-wise 5% over the claim's subclaims; "
     "95% t intervals reported",
-    facts=("F1.4", "F1.5"),
+    facts=("T-xsam-setup", "A-reference-code"),
     figure="generalization",
 )
 def check_p_gen(ctx: ExperimentContext) -> Outcome:

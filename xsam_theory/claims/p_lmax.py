@@ -164,7 +164,7 @@ def _pct(s: Subclaim) -> str:
     "ratios, t test, Holm over all subclaims. Headline rule: " + HEADLINE_RULE,
     tolerance="Holm-adjusted p < 0.05 (family of 60 subclaims) on the claimed side; a "
     "diverged run on the claimed-better side prevents holds",
-    facts=("F4.4", "F7.6"),
+    facts=("T-flat-bias", "T-confound"),
     figure="lambda-max",
 )
 def check_p_lmax(ctx: ExperimentContext) -> Outcome:

@@ -1,10 +1,15 @@
-r"""F-POWER: how good is the reference loop's power-iteration ``v`` (theory-notes F1.5, F8.1, F8.3)?
+r"""F-POWER: how good is the reference loop's power-iteration ``v``?
+
+Background: docs/algorithms.md#A-reference-code (the reference loop),
+docs/theory.md#T-power-rate, docs/theory.md#T-dominant-negative and
+docs/algorithms.md#A-reference-caveats.
 
 Part 1 (descriptive). Small teacher–student MLPs (cross-entropy, tanh) trained with X-SAM under
 the reference loop: ``REFERENCE_OPTIONS["xsam"]`` (5 warm-started power steps on the current
 minibatch Hessian, refreshed at steps 5, 10, … of each epoch, the counter restarting every epoch),
-minibatches of 16 with ``drop_last``, lr 0.1 with cosine decay, momentum 0.9, weight decay 5e-4,
-ρ = 0.05, α = 0.2 (the code defaults of F1.4). At every refresh the new ``v`` is compared with
+minibatches of 16 with ``drop_last``, lr 0.1 with cosine decay, momentum 0.9, weight decay 5e-4, ρ =
+0.05, α = 0.2 (the code defaults of docs/theory.md#T-xsam-setup). At every refresh the new ``v`` is
+compared with
 
 * the algebraic top eigenvector of **the same minibatch Hessian at the same point** — the
   operator the power iteration was applied to. This is the primary comparison: it isolates the
@@ -18,14 +23,14 @@ so at a refresh step it compares the previous refresh's ``v`` (up to ``refresh_e
 stale, computed on another minibatch) with the current minibatch Hessian — a mixture of
 staleness, sampling and eigensolver error.
 
-Recorded per refresh: the orientation-free angle to each top eigenvector, the sign of the
-Rayleigh quotient ``vᵀH_Bv``, its relative error against ``λ_max(H_B)``, and whether the dominant
-eigenvalue of ``H_B`` is negative. The power-iteration bound (F8.1, eigenvalues ordered by
-magnitude) ``tan∠(v, v_dom) ≤ (|λ_2|/|λ_1|)^5 tan∠(v_prev, v_dom)`` is checked at every refresh
-with a gap (tolerance 1e-8 relative + 1e-10, plus a rounding allowance ``5‖E‖/(|λ_1| − |λ_2|)``
-with ``‖E‖`` estimated by the asymmetry ``‖H_B − H_Bᵀ‖_F`` of the Hessian assembled from HVPs —
-it matters only when the minibatch is fitted to ~1e-10 loss and ``|λ_1|`` falls to ~1e-8): the
-only part of Part 1 that can fail.
+Recorded per refresh: the orientation-free angle to each top eigenvector, the sign of the Rayleigh
+quotient ``vᵀH_Bv``, its relative error against ``λ_max(H_B)``, and whether the dominant eigenvalue
+of ``H_B`` is negative. The power-iteration bound (docs/theory.md#T-power-rate, eigenvalues ordered
+by magnitude) ``tan∠(v, v_dom) ≤ (|λ_2|/|λ_1|)^5 tan∠(v_prev, v_dom)`` is checked at every refresh
+with a gap (tolerance 1e-8 relative + 1e-10, plus a rounding allowance ``5‖E‖/(|λ_1| − |λ_2|)`` with
+``‖E‖`` estimated by the asymmetry ``‖H_B − H_Bᵀ‖_F`` of the Hessian assembled from HVPs — it
+matters only when the minibatch is fitted to ~1e-10 loss and ``|λ_1|`` falls to ~1e-8): the only
+part of Part 1 that can fail.
 
 Part 2 (exact). ``Quadratic.dominant_negative`` (top 5, dominant −7, the rest in [−2, 3]) under
 the same schedule: sympy (:func:`~xsam_theory.symbolic.power_flip.dominant_negative_flip`) shows
@@ -65,12 +70,12 @@ from xsam_theory.symbolic.power_flip import dominant_negative_flip
     "at every refresh.",
     method="X-SAM reference loop on teacher-student MLPs: at every refresh, v vs the top "
     "eigenvector of the same minibatch Hessian and of the full-batch Hessian; power "
-    "bound (F8.1) per refresh; Quadratic.dominant_negative with 5 (and, as control, 4) "
-    "power steps per refresh, against sympy's (-1)^k and (5/7)^k",
+    "bound (docs/theory.md#T-power-rate) per refresh; Quadratic.dominant_negative with 5 "
+    "(and, as control, 4) power steps per refresh, against sympy's (-1)^k and (5/7)^k",
     tolerance="descriptive (distributions in the evidence); power bound 1e-8 relative; flip "
     "signs exact once tan angle <= 0.1 by the bound; eigenvalue within the "
     "Rayleigh-quotient bound",
-    facts=("F1.5", "F8.1", "F8.3", "F8.4"),
+    facts=("A-reference-code", "T-power-rate", "T-dominant-negative", "A-reference-caveats"),
     figure="power-quality",
 )
 def check_power(ctx: ExperimentContext) -> Outcome:

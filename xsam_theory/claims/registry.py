@@ -1,4 +1,4 @@
-"""The claims ledger (SPEC §5): one registry, the single source of truth for every claim.
+"""The claims ledger (docs/claims.md): one registry, the single source of truth for every claim.
 
 A :class:`Claim` couples an id, a kind, a one-sentence statement, the method and tolerance, and a
 check function ``check(ctx) -> Outcome``. ``xsam-theory verify`` and the pytest modules in
@@ -92,7 +92,7 @@ class ClaimResult:
     backend: str = "numpy"
 
     def to_json(self) -> dict[str, Any]:
-        """The SPEC §5 record (plus ``key``, ``figure`` and ``facts``)."""
+        """The claim's record in ``claims.json`` (docs/claims.md#C-evidence)."""
         return {
             "id": self.id,
             "kind": self.kind,

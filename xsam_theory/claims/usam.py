@@ -1,4 +1,6 @@
-r"""L-USAM: unnormalized SAM on a quadratic (theory-notes F3.1).
+r"""L-USAM: unnormalized SAM on a quadratic.
+
+Derivation: docs/theory.md#T-usam.
 
 Symbolic: :func:`xsam_theory.symbolic.quadratic.usam_factor` (the map
 :math:`w \mapsto (I - \eta H - \eta\rho H^2)w` per eigendirection and the stable set
@@ -109,7 +111,7 @@ def _run(
     "equality, rate fitted from log||w|| vs closed form, decay at 0.99 lambda_U, "
     "growth at 1.01 lambda_U and for lambda in (-1/rho, 0)",
     tolerance="map 1e-12 relative per step; fitted rate 1e-9 relative",
-    facts=("F3.1",),
+    facts=("T-usam",),
     backends=("numpy", "torch"),
     figure="convergence",
 )

@@ -1,12 +1,15 @@
-r"""F-WINDOW, F-TRAP, F-FREEZE, F-ESCAPE: X-SAM along an exact top eigenvector (theory-notes §7).
+r"""F-WINDOW, F-TRAP, F-FREEZE, F-ESCAPE: X-SAM along an exact top eigenvector.
+
+Derivations: docs/theory.md#T-reduction-1d (the 1-D reduction), #T-window, #T-trap, #T-freeze,
+#T-escape, #T-projector-usam and #T-projector-sam of the same page.
 
 Each check proves the one-dimensional statements with sympy (:mod:`xsam_theory.symbolic.xsam_1d`)
-and runs the implementation (:func:`~xsam_theory.optimizers.step` with ``eigvec_source="exact"``)
-on quadratics with an exact top eigenvector: the spectra (10,4,1), (10,6,3,1) and a seeded random
-d = 6 spectrum, each in a seeded random basis, seeded Gaussian starts, both orientations of ``v``,
-η = ρ = 0.05 (theory-notes F7.1). Measurements are compared with the closed forms, never with the
-code's own diagnostics: ``x = <w, v>`` is read off the iterates, and where a check needs
-``c = <ĝ_adv, v>`` it is recomputed from ``H`` in NumPy.
+and runs the implementation (:func:`~xsam_theory.optimizers.step` with ``eigvec_source="exact"``) on
+quadratics with an exact top eigenvector: the spectra (10,4,1), (10,6,3,1) and a seeded random d = 6
+spectrum, each in a seeded random basis, seeded Gaussian starts, both orientations of ``v``, η = ρ =
+0.05 (the setting of docs/theory.md#T-window). Measurements are compared with the closed forms,
+never with the code's own diagnostics: ``x = <w, v>`` is read off the iterates, and where a check
+needs ``c = <ĝ_adv, v>`` it is recomputed from ``H`` in NumPy.
 
 Tolerances:
 
@@ -29,9 +32,9 @@ Tolerances:
   bracket, not a fixed tolerance, is what the closed form implies at finite t).
 
 "Reduced" runs are those whose components transverse to ``v`` have decayed below 1e-6·η over the
-measurement window: the premise of the 1-D reduction (theory-notes §7). Runs where they have not
-are reported, not hidden: the paper rule can settle on a normalized-GD 2-cycle across ``v_2``
-with ``<w, v> → 0``, which contradicts "observed in all runs"; F-TRAP states and checks that
+measurement window: the premise of the 1-D reduction (docs/theory.md#T-reduction-1d). Runs where
+they have not are reported, not hidden: the paper rule can settle on a normalized-GD 2-cycle across
+``v_2`` with ``<w, v> → 0``, so the premise does not always hold; F-TRAP states and checks that
 finding against its linearization.
 """
 
@@ -276,7 +279,7 @@ def _trap_case(alpha: float, steps: int, ctx: ExperimentContext) -> dict[str, An
     "transverse components decayed; runs that did not are counted in the evidence",
     tolerance="per-step map 1e-9 eta; window ends 1e-9 eta; occupancy < 1/N (exact bound); "
     "projector iterates 1e-9 of ||w0||",
-    facts=("F7.1", "F7.4", "F7.5", "F7.6"),
+    facts=("T-window", "T-projector-usam", "T-projector-sam", "T-confound"),
     backends=("numpy", "torch"),
     figure="quadratic-2d",
 )
@@ -353,7 +356,8 @@ def check_window(ctx: ExperimentContext) -> Outcome:
     "The 1-D reduction behind F-WINDOW can fail: on a quadratic with exact v, for alpha close "
     "to 1 the paper rule locks on the normalized-GD 2-cycle across v2 with <w,v> -> 0, exactly "
     "when the linearized two-step multiplier of <w,v> about that cycle has modulus < 1; this "
-    "contradicts theory-notes F7.1's 'transverse components decay (observed in all runs)'.",
+    "contradicts the premise of the 1-D reduction (docs/theory.md#T-reduction-1d) that the "
+    "transverse components always decay.",
     method="sympy linearization of c = <g_adv_hat, v1> about the v2 2-cycle (K = dc/dx); "
     "runs of the paper rule with exact v on spectrum (10,6,3,1) started on the cycle "
     "y = eta/2 with x0 = 1e-9, alpha in {.2, .5, .8, .9}, eta = rho = .05: measured "
@@ -361,7 +365,7 @@ def check_window(ctx: ExperimentContext) -> Outcome:
     "half) vs predicted (|two-step multiplier| < 1)",
     tolerance="two-step multiplier 1e-4 relative (neglected terms O(x0/eta) ~ 1e-8); trap "
     "prediction must match for every alpha, and at least one alpha must trap",
-    facts=("F7.1",),
+    facts=("T-reduction-1d", "T-window", "T-trap"),
     backends=("numpy", "torch"),
 )
 def check_trap(ctx: ExperimentContext) -> Outcome:
@@ -507,7 +511,7 @@ def _freeze_projector(spec: str, seed: int, steps: int, ctx: ExperimentContext) 
     "projector (USAM perturbation) runs on three spectra x seeds",
     tolerance="per-step Delta x 1e-9 eta; frozen x 1e-9 eta; projector iterates 1e-9 "
     "relative to the closed form",
-    facts=("F6.6", "F7.2", "F7.4"),
+    facts=("T-fixed-points", "T-freeze", "T-projector-usam"),
     backends=("numpy", "torch"),
 )
 def check_freeze(ctx: ExperimentContext) -> Outcome:
@@ -652,7 +656,7 @@ def _escape_projector(
     "{0, .9}; projector (USAM perturbation) runs at eta in {1e-3, .05}",
     tolerance="per-step law 1e-9 eta; speed within 1 - c_min of eta(alpha-1)/(1-mu) over "
     "the last third (c_min >= .9); projector per-step ratio 1e-9 relative",
-    facts=("F5.3", "F7.3", "F7.4"),
+    facts=("T-xsam-convergence", "T-escape", "T-projector-usam"),
     backends=("numpy", "torch"),
 )
 def check_escape(ctx: ExperimentContext) -> Outcome:

@@ -2,8 +2,8 @@
 
 They drive :func:`xsam_theory.optimizers.step` directly, because several checks need what the
 trajectory runner does not offer: a given, fixed eigenvector ``v`` (the valley's or a seeded
-one), a per-step perturbation of the iterate (the two-block toy's 1e-10 noise, theory-notes
-F4.4), or the Hessian at the very point and minibatch of a refresh (F-POWER).
+one), a per-step perturbation of the iterate (the two-block toy's 1e-10 noise,
+docs/theory.md#T-flat-bias), or the Hessian at the very point and minibatch of a refresh (F-POWER).
 
 Backends: the claims' measurement code is NumPy; the implementation under test (problem,
 optimizer step, trajectory runner) runs on the check's backend. :func:`run_steps` and
@@ -155,7 +155,8 @@ def trajectory(
 
 
 # -- quadratics with an exact top eigenvector ----------------------------------------------------
-#: the spectra of the quadratic checks: two from theory-notes (F7.1, F3.2) and a seeded random one
+#: the spectra of the quadratic checks: the examples of docs/theory.md#T-window and
+#: docs/theory.md#T-sam-cycle, and a seeded random one
 QUADRATIC_CASES = ("(10,4,1)", "(10,6,3,1)", "random d=6")
 
 
