@@ -1,4 +1,9 @@
-"""The README's example runs as written and prints what the README says it prints."""
+"""The front page and the guide pages are kept true.
+
+The README and the pages of ``docs/`` that took over its reference material (``docs/python.md``,
+``docs/torch.md``, ``docs/sweeps.md``, ``docs/usage.md``, ``docs/reliability.md``): their
+examples run as written and print what the pages say; the numbers they state are the code's.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +12,30 @@ import io
 import re
 from pathlib import Path
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+DOCS = ROOT / "docs"
 
 
-def test_readme_example_runs_and_prints_lambda_max_before_and_after():
-    text = README.read_text(encoding="utf-8")
-    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
-    assert blocks, "README.md has no python example"
+def _python_blocks(path: Path) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", path.read_text(encoding="utf-8"), flags=re.S)
+
+
+def _section(text: str, heading: str) -> str:
+    """The text from ``heading`` to the next heading of the same or a higher level."""
+    level = len(heading) - len(heading.lstrip("#"))
+    start = text.index(heading)
+    end = re.search(rf"^#{{1,{level}}} ", text[start + len(heading) :], flags=re.M)
+    return text[start : start + len(heading) + end.start()] if end else text[start:]
+
+
+def test_first_example_runs_and_prints_lambda_max_before_and_after():
+    path = DOCS / "python.md"
+    blocks = _python_blocks(path)
+    assert blocks, "docs/python.md has no python example"
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        exec(compile(blocks[0], "README.md", "exec"), {"__name__": "readme"})
+        exec(compile(blocks[0], str(path), "exec"), {"__name__": "guide"})
     printed = out.getvalue()
     assert "lambda_max at init" in printed
     for name in ("sam", "xsam_paper"):
@@ -26,9 +45,36 @@ def test_readme_example_runs_and_prints_lambda_max_before_and_after():
 
 
 def test_readme_names_the_test_command_that_ci_runs():
-    ci = (README.parent / ".ci" / "run").read_text(encoding="utf-8")
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert "```bash\npytest\n```" in README.read_text(encoding="utf-8")
     assert ci.strip().splitlines()[-1].strip() == "pytest"
+
+
+def test_readme_set_up_is_the_one_ci_runs_and_names_the_main_job():
+    """The README's set-up commands are the ones CI runs, before the main job and the tests.
+
+    CI (``.ci/run``) installs torch first and then the package with its extras; a README that
+    told a newcomer something else would not be what is tested.
+    """
+    text = README.read_text(encoding="utf-8")
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    top = text[: text.index("<!-- claims-table:start -->")]
+    for pip in re.findall(r"pip install [^\n]*?(torch==[0-9.]+|-e \"\.\[[a-z,]+\]\")", ci):
+        assert f"pip install {pip}" in top, pip
+    assert "xsam-theory verify" in top
+    assert "python -m sphinx -b html docs docs/_build/html" in text
+    assert 'pip install -e ".[docs]"' in text
+
+
+def test_readme_links_resolve_inside_the_repository():
+    """Every relative link and image of the README names a file of the repository."""
+    text = README.read_text(encoding="utf-8")
+    targets = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text)
+    local = [t for t in targets if "://" not in t]
+    assert any(t.startswith("paper_figures/") and t.endswith(".png") for t in local)
+    assert "docs/figures.md" in local
+    for target in local:
+        assert (ROOT / target).exists(), target
 
 
 def test_readme_claims_table_is_generated_and_matches_the_registry():
@@ -68,7 +114,7 @@ def test_readme_claims_table_is_generated_and_matches_the_registry():
             assert verdict == "**holds**", (cid, verdict)
 
 
-def test_readme_own_data_example_runs_as_a_script(tmp_path):
+def test_own_data_example_runs_as_a_script(tmp_path):
     """The "your own data" example runs as written, as a script, and prints its verdict.
 
     It runs as a script because its study uses worker processes; it prints a verdict and what it is
@@ -79,10 +125,7 @@ def test_readme_own_data_example_runs_as_a_script(tmp_path):
 
     pytest = __import__("pytest")
     pytest.importorskip("sklearn")
-    text = README.read_text(encoding="utf-8")
-    block = next(
-        b for b in re.findall(r"```python\n(.*?)```", text, flags=re.S) if "register_dataset" in b
-    )
+    block = next(b for b in _python_blocks(DOCS / "python.md") if "register_dataset" in b)
     script = tmp_path / "own_data.py"
     script.write_text(block, encoding="utf-8")
     out = subprocess.run(
@@ -93,19 +136,28 @@ def test_readme_own_data_example_runs_as_a_script(tmp_path):
     assert verdict in ("holds", "fails", "inconclusive"), out.stdout
 
 
-def test_readme_failure_model_states_the_numbers_the_code_uses():
-    """The default lease, run limit and exit statuses in the README's failure model are the code's.
+def test_failure_model_states_the_numbers_the_code_uses():
+    """The lease, run limit, timeouts and exit statuses of the guide pages are the code's.
 
-    A change in the code without the README fails here.
+    ``docs/reliability.md`` (the failure model), ``docs/sweeps.md`` (the run limit and the lease)
+    and ``docs/usage.md`` (the exit statuses of ``verify``): a change in the code without the
+    pages fails here.
     """
-    from xsam_theory.io import OUTPUT_FAILED
-    from xsam_theory.sweeps import DEFAULT_LEASE_S, MAX_RUNS
+    import inspect
 
-    text = README.read_text(encoding="utf-8")
-    section = text[text.index("## Failure model") : text.index("## Layout")]
+    from xsam_theory.io import OUTPUT_FAILED
+    from xsam_theory.sweeps import DEFAULT_LEASE_S, MAX_RUNS, DaskExecutor
+
+    section = (DOCS / "reliability.md").read_text(encoding="utf-8")
+    sweeps = (DOCS / "sweeps.md").read_text(encoding="utf-8")
+    usage = (DOCS / "usage.md").read_text(encoding="utf-8")
     assert f"default {DEFAULT_LEASE_S:g} s" in section
-    assert f"{MAX_RUNS:,} runs" in text
-    assert f"exit status {OUTPUT_FAILED}" in section and f"{OUTPUT_FAILED} when an output" in text
+    assert f"(default {DEFAULT_LEASE_S:g})" in sweeps
+    assert f"{MAX_RUNS:,} runs" in sweeps
+    assert f"exit status {OUTPUT_FAILED}" in section
+    assert f"{OUTPUT_FAILED} when an output" in _section(usage, "## `verify`: the claims ledger")
+    timeout = inspect.signature(DaskExecutor).parameters["connect_timeout"].default
+    assert f"fails after {timeout:g} s" in section
     for case in (
         "Bad input",
         "killed sweep",
@@ -118,11 +170,11 @@ def test_readme_failure_model_states_the_numbers_the_code_uses():
         assert case in section, case
 
 
-def test_readme_torch_example_runs_without_warnings_and_computes_v():
-    """The README's torch.optim example runs as written, warns nothing, and refreshes v.
+def test_torch_example_runs_without_warnings_and_computes_v():
+    """The torch.optim example of ``docs/torch.md`` runs as written, warns nothing, and refreshes v.
 
     With ``steps_per_epoch`` given and the epoch longer than ``refresh_every``, the authors'
-    schedule computes ``v`` (an eigenvalue and HVPs are reported); a README example that dropped
+    schedule computes ``v`` (an eigenvalue and HVPs are reported); an example that dropped
     ``steps_per_epoch`` would warn, and one with a shorter epoch would never compute ``v``.
     """
     import warnings
@@ -130,17 +182,13 @@ def test_readme_torch_example_runs_without_warnings_and_computes_v():
     import pytest
 
     pytest.importorskip("torch")
-    text = README.read_text(encoding="utf-8")
-    block = next(
-        b
-        for b in re.findall(r"```python\n(.*?)```", text, flags=re.S)
-        if "from xsam_theory.torch import XSAM" in b
-    )
+    path = DOCS / "torch.md"
+    block = next(b for b in _python_blocks(path) if "from xsam_theory.torch import XSAM" in b)
     out = io.StringIO()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         with contextlib.redirect_stdout(out):
-            exec(compile(block, "README.md", "exec"), {"__name__": "readme"})
+            exec(compile(block, str(path), "exec"), {"__name__": "guide"})
     loss, lam, n_hvp = re.search(
         r"loss ([0-9.]+), lambda estimate ([0-9.]+), \d+ gradients, "
         r"(\d+) HVPs",
