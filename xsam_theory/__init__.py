@@ -4,7 +4,8 @@ The public API in one place::
 
     from xsam_theory import MLP, Quadratic, preset, run_trajectory, top_eigenpair
 
-See README.md for a tour.
+A tour: docs/python.md; what every optimizer computes: docs/algorithms.md; the theory the
+checks rely on: docs/theory.md; the claims and their verdicts: docs/claims.md.
 """
 
 from xsam_theory._version import __version__

@@ -1,4 +1,6 @@
-r"""Datasets for the generalization study (SPEC §3, claim P-GEN).
+r"""Datasets for the generalization study (claim P-GEN: docs/claims/P-GEN.md).
+
+How the datasets become problems: docs/algorithms.md#A-problems.
 
 A seeded teacher–student generator, scikit-learn's ``load_digits`` and a ``make_classification``
 set, each with fixed train / validation / test splits, and datasets a user registers

@@ -1,4 +1,6 @@
-"""Vector primitives with exact zero branches (SPEC §2: a zero vector is never divided by its norm).
+"""Vector primitives with exact zero branches: a zero vector is never divided by its norm.
+
+The convention and what it guarantees: docs/algorithms.md#A-conventions.
 
 Every function here takes arrays from any array-API namespace and is branch-free there, so it
 neither synchronises a GPU nor lets a NaN out of a finite input. Float64 NumPy vectors whose
@@ -77,6 +79,9 @@ def inner(u: Any, v: Any) -> Any:
 
 def unit(u: Any) -> Any:
     r""":math:`\hat u = u/\|u\|`, and exactly ``0`` where :math:`u = 0`.
+
+    No epsilon is added to the norm (docs/algorithms.md#A-conventions): a nonzero vector, however
+    small or large, comes back as a unit vector.
 
     >>> import numpy as np
     >>> unit(np.array([3.0, 4.0])).tolist(), unit(np.zeros(2)).tolist()

@@ -11,7 +11,8 @@ value, so that configurations that differ only in inert options have one diction
 run hash (and configurations with one dictionary take identical steps).
 
 The user-facing method names are the preset names (:data:`PRESETS`, :func:`preset`); the
-:class:`Method` enum is the internal family a preset belongs to.
+:class:`Method` enum is the internal family a preset belongs to. Every preset's formula:
+docs/algorithms.md#A-presets; the option table and its rules: docs/algorithms.md#A-options.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class Method(_StrEnum):
 
     The user-facing method names are the preset names (:data:`PRESETS`): ``usam`` is the
     ``sam`` family with the unnormalized perturbation, ``nsam`` and the four ``xsam_*`` forms
-    belong to the ``xsam`` family.
+    belong to the ``xsam`` family (docs/algorithms.md#A-presets).
     """
 
     GD = "gd"
@@ -67,7 +68,9 @@ class Method(_StrEnum):
 class Perturbation(_StrEnum):
     r"""SAM's ascent step.
 
-    ``normalized``: :math:`\varepsilon = \rho\hat g`; ``unnormalized``: :math:`\rho g` (USAM).
+    ``normalized``: :math:`\varepsilon = \rho\hat g` (SAM); ``unnormalized``:
+    :math:`\varepsilon = \rho g` (USAM, docs/theory.md#T-usam). With :math:`g = 0` both are
+    exactly :math:`0` (docs/algorithms.md#A-conventions).
     """
 
     NORMALIZED = "normalized"
@@ -77,8 +80,10 @@ class Perturbation(_StrEnum):
 class SignRule(_StrEnum):
     r"""X-SAM's sign rule.
 
-    ``paper`` subtracts :math:`\alpha\,\mathrm{sign}(c)\,c\,v = \alpha|c|v`; ``symmetric``
-    subtracts :math:`\alpha c v` (invariant under :math:`v\to-v`).
+    ``paper`` subtracts :math:`\alpha\,\mathrm{sign}(\gamma)\,\gamma\,v = \alpha|\gamma|v`;
+    ``symmetric`` subtracts :math:`\alpha \gamma v` (invariant under :math:`v\to-v`; the paper
+    rule is not: docs/theory.md#T-orientation). :math:`\gamma` is the coefficient of
+    :class:`Coefficient` (docs/algorithms.md#A-xsam-forms).
     """
 
     PAPER = "paper"
@@ -88,8 +93,8 @@ class SignRule(_StrEnum):
 class Coefficient(_StrEnum):
     r"""Where X-SAM's projection coefficient comes from.
 
-    ``normalized``: :math:`\langle\hat g_{adv}, v\rangle`; ``raw``:
-    :math:`\langle g_{adv}, v\rangle`.
+    ``normalized``: :math:`\gamma = \langle\hat g_{adv}, v\rangle`; ``raw``:
+    :math:`\gamma = \langle g_{adv}, v\rangle` (docs/algorithms.md#A-xsam-forms).
     """
 
     NORMALIZED = "normalized"
@@ -97,10 +102,12 @@ class Coefficient(_StrEnum):
 
 
 class EigvecSource(_StrEnum):
-    """How ``v`` is computed.
+    r"""How ``v`` is computed (docs/algorithms.md#A-eigenvector-sources).
 
-    Dense ``exact`` eigh, ``lanczos`` (algebraic top), or ``power`` (the reference: dominant
-    |λ|).
+    Dense ``exact`` eigh and ``lanczos`` give the algebraic top eigenpair; ``power`` runs
+    ``power_steps`` warm-started steps :math:`u \leftarrow Hu/\|Hu\|` (the authors' routine),
+    which converge to the eigenvector of largest :math:`|\lambda|`
+    (docs/theory.md#T-dominant-negative).
     """
 
     EXACT = "exact"
@@ -114,7 +121,8 @@ class Schedule(_StrEnum):
     ``standard``: ``v`` is computed at step 0 and every ``refresh_every`` steps after.
     ``reference``: the authors' loop — first refresh at step ``refresh_every`` (never at 0), the
     counter restarts every epoch while ``v`` persists, and before the first ``v`` X-SAM takes the
-    raw SAM step (Eigen-SAM the USAM perturbation).
+    raw SAM step (Eigen-SAM the USAM perturbation). Step by step:
+    docs/algorithms.md#A-schedule.
     """
 
     STANDARD = "standard"
@@ -125,7 +133,8 @@ class LRSchedule(_StrEnum):
     r"""The learning-rate schedule :math:`\eta_t`.
 
     ``constant`` :math:`\eta_0`; ``inv_sqrt`` :math:`\eta_0/\sqrt{t+1}`;
-    ``cosine`` :math:`\eta_0(1+\cos(\pi t/T))/2` over ``total_steps`` :math:`T`.
+    ``cosine`` :math:`\eta_0(1+\cos(\pi \min(t, T)/T))/2` over ``total_steps`` :math:`T`
+    (docs/algorithms.md#A-lr-schedules).
     """
 
     CONSTANT = "constant"
@@ -134,7 +143,17 @@ class LRSchedule(_StrEnum):
 
 
 class CorrectionRule(_StrEnum):
-    """The four X-SAM forms, as presets over (sign_rule, normalize, coefficient)."""
+    r"""The four X-SAM forms, as presets over (sign_rule, normalize, coefficient).
+
+    With :math:`c = \langle\hat g_{adv}, v\rangle`:
+
+    * ``paper``: :math:`d = \hat g_{adv} - \alpha|c|v` (the authors' code);
+    * ``symmetric``: :math:`d = \hat g_{adv} - \alpha c v`;
+    * ``projector``: :math:`d = g_{adv} - \alpha\langle g_{adv}, v\rangle v`;
+    * ``raw_projection``: :math:`d = \hat g_{adv} - \alpha|\langle g_{adv}, v\rangle| v`.
+
+    Where each comes from: docs/algorithms.md#A-xsam-forms.
+    """
 
     PAPER = "paper"  # d = ĝ_adv − α|⟨ĝ_adv, v⟩| v   (the authors' code)
     SYMMETRIC = "symmetric"  # d = ĝ_adv − α⟨ĝ_adv, v⟩ v     ("Pnorm")
@@ -177,7 +196,7 @@ _FLOAT_FIELDS = ("lr", "rho", "alpha", "eigen_tol", "momentum", "weight_decay")
 
 @dataclass(frozen=True)
 class OptionUse:
-    """When the step reads an option; one row of :data:`OPTION_USE`.
+    """When the step reads an option; one row of :data:`OPTION_USE` (docs/algorithms.md#A-options).
 
     Attributes:
         methods: the families whose step reads the option.
@@ -202,7 +221,8 @@ _NO_V = "only eigen_sam and xsam compute an eigenvector v"
 _SWITCH = "it is a switch of X-SAM's corrected direction"
 
 #: option -> when the step reads it. Options every method reads (``lr``, ``momentum``,
-#: ``weight_decay``, ``lr_schedule``) are not listed.
+#: ``weight_decay``, ``lr_schedule``) are not listed. The table in words:
+#: docs/algorithms.md#A-options.
 OPTION_USE: dict[str, OptionUse] = {
     "rho": OptionUse(_ASCENT, 0.0, "gd takes no ascent step"),
     "alpha": OptionUse(_EIGVEC, 0.0, "only eigen_sam and xsam have a correction strength"),
@@ -258,7 +278,8 @@ OPTION_USE: dict[str, OptionUse] = {
 _EIGVEC_OPTIONS = ("eigvec_source", "refresh_every", "power_steps", "eigen_tol", "eigvec_sign")
 
 #: (condition, options, why): options that a *value* makes inert. They are accepted and take
-#: their off value in the canonical form (the step is identical, diagnostics included).
+#: their off value in the canonical form (the step is identical, diagnostics included;
+#: docs/algorithms.md#A-options).
 VALUE_INERT: tuple[tuple[Callable[[OptimizerConfig], bool], tuple[str, ...], str], ...] = (
     (lambda c: c.rho == 0.0, ("perturbation",), "at rho = 0 there is no ascent step"),
     (
@@ -280,7 +301,9 @@ class OptimizerConfig:
 
     An option the method does not read (see :data:`OPTION_USE`) must keep its off value
     (its default; ``0`` for ``rho``): anything else raises ``ValueError`` naming the option, the
-    method and why it is not read.
+    method and why it is not read. ``alpha > 2`` for a method that uses ``v`` warns: the bound
+    :math:`\|d\| \le 1` of the paper form fails there (docs/theory.md#T-correction-identities).
+    Every option and its rules: docs/algorithms.md#A-options.
 
     Attributes:
         method: the family, ``gd`` | ``sam`` | ``eigen_sam`` | ``xsam`` (see :class:`Method`;
@@ -301,7 +324,8 @@ class OptimizerConfig:
         schedule: ``standard`` | ``reference`` (see :class:`Schedule`).
         steps_per_epoch: length of an epoch for the reference schedule's step counter
             (``None``: set by the runner from the data, or never restart; ``reference`` only).
-        momentum: heavy-ball coefficient :math:`\mu \in [0, 1)` (PyTorch SGD semantics).
+        momentum: heavy-ball coefficient :math:`\mu \in [0, 1)` (PyTorch SGD semantics:
+            docs/algorithms.md#A-base-step).
         weight_decay: coupled L2 coefficient added to the direction (PyTorch SGD semantics).
         lr_schedule: ``constant`` | ``inv_sqrt`` | ``cosine``; ``total_steps`` for ``cosine``
             (and only there).
@@ -409,7 +433,8 @@ class OptimizerConfig:
         """Whether the step needs the top eigenvector ``v``.
 
         Eigen-SAM and X-SAM need it when ``alpha > 0``; under the reference schedule also at
-        ``alpha = 0``, because there the step changes form once ``v`` exists.
+        ``alpha = 0``, because there the step changes form once ``v`` exists
+        (docs/algorithms.md#A-schedule).
         """
         return self.method in _EIGVEC and (self.alpha > 0.0 or self.schedule is Schedule.REFERENCE)
 
@@ -465,7 +490,17 @@ class OptimizerConfig:
         return dataclasses.replace(self, **changes) if changes else self
 
     def replace(self, **changes: Any) -> OptimizerConfig:
-        """A copy with some options changed (validated again)."""
+        """A copy with some options changed (validated again).
+
+        Args:
+            **changes: options to change, by name.
+
+        Returns:
+            The new configuration.
+
+        Raises:
+            ValueError: an invalid value, as for the constructor.
+        """
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
@@ -525,6 +560,8 @@ class Preset:
     defining one (``preset("usam", perturbation="normalized")``,
     ``preset("nsam", alpha=0.5)``) raises ``ValueError`` naming the preset that has it.
 
+    The presets and their formulas: docs/algorithms.md#A-presets.
+
     Attributes:
         name: the method name.
         summary: what the method is, in a few words.
@@ -567,7 +604,8 @@ def _xsam_preset(name: str, rule: CorrectionRule) -> Preset:
     )
 
 
-#: method name -> :class:`Preset` (call it with options to get an :class:`OptimizerConfig`)
+#: method name -> :class:`Preset` (call it with options to get an :class:`OptimizerConfig`);
+#: the formula of each: docs/algorithms.md#A-presets
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
@@ -596,7 +634,9 @@ PRESETS: dict[str, Preset] = {
     )
 }
 
-#: Options of the authors' reference training loop.
+#: Options of the authors' reference training loop: power iteration on the reference schedule,
+#: refreshed every 5 (X-SAM) or 100 (Eigen-SAM) steps (docs/algorithms.md#A-reference-code,
+#: docs/algorithms.md#A-eigensam-code).
 REFERENCE_OPTIONS = {
     "xsam": dict(
         schedule=Schedule.REFERENCE,
@@ -615,6 +655,8 @@ REFERENCE_OPTIONS = {
 
 def preset(name: str, **options: Any) -> OptimizerConfig:
     """The configuration of the method ``name`` (see :data:`PRESETS`) with ``options``.
+
+    Each preset's update formula: docs/algorithms.md#A-presets.
 
     Args:
         name: a method name: one of :data:`PRESETS`.

@@ -27,7 +27,9 @@ standard one in three rules, all here: ``v`` is first computed at the per-epoch 
 ``refresh_every`` (never at 0) and then every ``refresh_every`` steps of an epoch
 (:func:`refresh_due`); the per-epoch counter restarts every ``steps_per_epoch`` steps while
 ``v`` persists (:func:`advance`); before the first ``v`` (:attr:`Phase.BEFORE_V`) X-SAM takes
-the raw SAM step :math:`d = g_{adv}` and Eigen-SAM perturbs by USAM's :math:`\rho g`.
+the raw SAM step :math:`d = g_{adv}` and Eigen-SAM perturbs by USAM's :math:`\rho g`. The
+schedules step by step: docs/algorithms.md#A-schedule; what the authors' loop does:
+docs/algorithms.md#A-reference-code.
 """
 
 from __future__ import annotations
@@ -74,6 +76,8 @@ __all__ = [
 class Phase(str, Enum):
     """Where a step stands relative to the first eigenvector.
 
+    See docs/algorithms.md#A-schedule.
+
     Attributes:
         BEFORE_V: the reference schedule before its first ``v`` (the authors' loop then takes
             plain SAM steps, see the module docstring).
@@ -93,7 +97,7 @@ class Ascent(str, Enum):
         NORMALIZED: SAM's :math:`\varepsilon = \rho\hat g`.
         UNNORMALIZED: USAM's :math:`\varepsilon = \rho g`.
         EIGEN_SAM: :math:`\varepsilon = \rho(\hat g + \alpha\,\mathrm{sign}\langle g,v\rangle
-            (v - \langle\hat g,v\rangle\hat g))`.
+            (v - \langle\hat g,v\rangle\hat g))` (docs/algorithms.md#A-eigen-sam).
     """
 
     NONE = "none"
@@ -110,7 +114,8 @@ class Descent(str, Enum):
             the reference schedule, or with ``normalize=False`` and no ``v``).
         NORMALIZED: :math:`d = \hat g_{adv}` (X-SAM without ``v``: :math:`\alpha = 0`).
         CORRECTED: X-SAM's :math:`d = u - \alpha(|\gamma|\text{ or }\gamma)v`
-            (:func:`~xsam_theory.optimizers.directions.xsam_direction`).
+            (:func:`~xsam_theory.optimizers.directions.xsam_direction`,
+            docs/algorithms.md#A-xsam-forms).
     """
 
     RAW = "raw"
@@ -288,7 +293,7 @@ def refresh_due(config: OptimizerConfig, step: int, epoch_step: int) -> bool:
 
     Standard schedule: at global steps ``0, k, 2k, ...``; reference schedule: at per-epoch
     steps ``k, 2k, ...`` (never 0), with ``k = refresh_every``. Never for a configuration that
-    uses no eigenvector.
+    uses no eigenvector (docs/algorithms.md#A-schedule).
 
     Args:
         config: the optimizer's configuration.
@@ -323,7 +328,8 @@ def finish_eigvec(config: OptimizerConfig, v: Any) -> Any:
 
     Power iteration (the reference semantics) keeps the orientation its iterations give;
     ``exact`` and ``lanczos`` vectors are put in the canonical orientation (largest-magnitude
-    entry positive, :func:`~xsam_theory.spectral.orient`) and multiplied by ``eigvec_sign``.
+    entry positive, :func:`~xsam_theory.spectral.orient`) and multiplied by ``eigvec_sign``
+    (docs/algorithms.md#A-eigenvector-sources).
 
     Args:
         config: supplies ``eigvec_source`` and ``eigvec_sign``.
@@ -344,7 +350,7 @@ def advance(config: OptimizerConfig, step: int, epoch_step: int) -> tuple[int, i
     """The counters after a completed step.
 
     The global step increases by one; the per-epoch step too, restarting at 0 when it reaches
-    ``steps_per_epoch`` (never when that is ``None``).
+    ``steps_per_epoch`` (never when that is ``None``; docs/algorithms.md#A-schedule).
 
     Args:
         config: supplies ``steps_per_epoch``.

@@ -1,7 +1,8 @@
-"""Objectives with exact derivatives (SPEC §3).
+"""Objectives with exact derivatives (docs/algorithms.md#A-problems).
 
 The :class:`Problem` / :class:`Point` protocol, quadratics, the factorization and ravine toys,
-and multilayer perceptrons.
+and multilayer perceptrons. Every problem gives its loss, gradient and Hessian-vector products
+exactly (no finite differences).
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""The problem protocol: objectives with exact first and second derivatives (SPEC §3).
+"""The problem protocol: objectives with exact first and second derivatives.
+
+The problems and how the optimizers use them: docs/algorithms.md#A-problems.
 
 A :class:`Problem` maps a flat parameter vector ``w`` (shape ``(dim,)``) to a loss. Everything a
 method needs at one point — loss, gradient, Hessian-vector products — comes from a

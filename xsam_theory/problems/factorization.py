@@ -1,11 +1,12 @@
-r"""Factorization toys: a manifold of minimizers whose sharpness varies along it (SPEC §3).
+r"""Factorization toys: a manifold of minimizers whose sharpness varies along it.
 
 :class:`Factorization` is the scalar toy :math:`\tfrac12(xy-1)^2`, the vector toy
 :math:`\tfrac12(x^\top y-1)^2` and the depth-``k`` product in one class. At every minimizer
 its Hessian is the rank-one Gauss-Newton term :math:`qq^\top`, so :math:`\lambda_{\max}` equals the
-trace and the toy cannot separate the two criteria of theory-notes F4.4.
-:class:`TwoBlockFactorization` (toy B of F4.4) is a two-sample problem whose per-sample losses
-live on separate blocks of parameters; it separates :math:`\lambda_{\max}` from the trace.
+trace and the toy cannot separate the two criteria of what SAM regularizes
+(docs/theory.md#T-flat-bias). :class:`TwoBlockFactorization` (toy B there) is a two-sample
+problem whose per-sample losses live on separate blocks of parameters; it separates
+:math:`\lambda_{\max}` from the trace. The problems: docs/algorithms.md#A-problems.
 """
 
 from __future__ import annotations
@@ -151,7 +152,7 @@ class Factorization(Problem):
     :math:`\|x\|^2 + \|y\|^2`, smallest (= 2) at :math:`|x| = |y| = 1` for scalars.
     Gradient flow conserves :math:`W_{ij}^2 - W_{kj}^2` for every column :math:`j` (for
     ``depth=2``: :math:`D = \|x\|^2 - \|y\|^2`), and for ``depth=2`` one gradient step of size
-    :math:`\eta` multiplies :math:`D` by :math:`1 - \eta^2 r^2` exactly (theory-notes F4.4).
+    :math:`\eta` multiplies :math:`D` by :math:`1 - \eta^2 r^2` exactly (docs/theory.md#T-flat-bias).
 
     The problem has no data (``n_samples`` is ``None``): ``batch`` must be ``None``.
 
@@ -270,7 +271,7 @@ class _TwoBlockPoint(Point):
 
 
 class TwoBlockFactorization(Problem):
-    r"""Toy B of theory-notes F4.4: two samples, each fitting one scalar product.
+    r"""Toy B of what SAM regularizes (docs/theory.md#T-flat-bias): two samples, two products.
 
     With ``w = (a, b, c, d)`` the per-sample losses are
 
@@ -342,7 +343,7 @@ class TwoBlockFactorization(Problem):
         r"""The per-sample block sharpnesses :math:`(a^2 + b^2,\ c^2 + d^2)`, shape ``(2,)``.
 
         At a minimizer of :math:`\ell_s` these are :math:`\lambda_{\max}(\nabla^2 \ell_s)` (the
-        quantity of SPEC §3 and theory-notes F4.4). They are **not** the eigenvalues of the
+        quantity that docs/theory.md#T-flat-bias compares). They are **not** the eigenvalues of the
         full-batch Hessian of :math:`L = \tfrac12(\ell_1 + \ell_2)`, which at a minimizer are
         half of them: :math:`\tfrac12(a^2+b^2)`, :math:`\tfrac12(c^2+d^2)` (and two zeros).
         """

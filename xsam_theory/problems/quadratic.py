@@ -1,8 +1,9 @@
-r"""Quadratic objectives :math:`L(w) = \tfrac12 w^\top H w - b^\top w` (SPEC §3).
+r"""Quadratic objectives :math:`L(w) = \tfrac12 w^\top H w - b^\top w`.
 
 ``H`` is dense (shape ``(d, d)``, symmetric) or diagonal (shape ``(d,)``), PSD or indefinite.
 Constructors build ``H`` with a prescribed spectrum in a random orthonormal basis, including a
-repeated top eigenvalue and a dominant negative eigenvalue (the power-iteration pitfall, F8.3).
+repeated top eigenvalue and a dominant negative eigenvalue (the power-iteration pitfall:
+docs/theory.md#T-dominant-negative). The problems: docs/algorithms.md#A-problems.
 """
 
 from __future__ import annotations
@@ -163,7 +164,15 @@ class Quadratic(Problem):
         rest: tuple[float, float] = (-2.0, 3.0),
         seed: int = 0,
     ) -> Quadratic:
-        """An indefinite ``H`` whose most negative eigenvalue dominates in magnitude (F8.3)."""
+        """An indefinite ``H`` whose most negative eigenvalue dominates in magnitude.
+
+        Eigenvalues ``top > 0`` (the algebraic top), ``negative`` with ``-negative > top`` (the
+        dominant one, which power iteration finds instead: docs/theory.md#T-dominant-negative) and
+        ``dim - 2`` values spread evenly over ``rest``, in a Haar-random basis drawn from ``seed``.
+
+        Raises:
+            ValueError: ``dim < 2``, or not ``-negative > top > 0``.
+        """
         if dim < 2:
             raise ValueError(f"dim must be >= 2, got {dim}")
         if not -negative > top > 0:

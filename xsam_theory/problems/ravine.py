@@ -1,8 +1,9 @@
-r"""The ravine toy :math:`L(x, y) = \tfrac12 \lambda_0 (1 + y^2) x^2` (SPEC §3, theory-notes F4.3).
+r"""The ravine toy :math:`L(x, y) = \tfrac12 \lambda_0 (1 + y^2) x^2`.
 
 Its minimizers form the line :math:`x = 0`, along which the sharpness
 :math:`\lambda_1 = \lambda_0(1 + y^2)` grows away from :math:`y = 0`. SAM bouncing across the
-ravine drifts along it toward :math:`y = 0`; GD with :math:`\eta\lambda_1 < 2` does not.
+ravine drifts along it toward :math:`y = 0`; GD with :math:`\eta\lambda_1 < 2` does not
+(derivation: docs/theory.md#T-drift; the problems: docs/algorithms.md#A-problems).
 """
 
 from __future__ import annotations
@@ -72,7 +73,8 @@ class Ravine(Problem):
     At a minimizer :math:`x = 0` the Hessian is :math:`\mathrm{diag}(\lambda_0(1+y^2), 0)`, so
     :math:`\lambda_1 = \lambda_0(1+y^2)` (:meth:`sharpness`) with eigenvector :math:`e_x`, and
     :math:`\nabla\lambda_1 = (0, 2\lambda_0 y)` (:meth:`grad_sharpness`). No data:
-    ``batch`` must be ``None``.
+    ``batch`` must be ``None``. The drift of SAM along the ravine is derived in
+    docs/theory.md#T-drift.
 
     Args:
         lam0 (float): The curvature :math:`\lambda_0 > 0` across the ravine at :math:`y = 0`.

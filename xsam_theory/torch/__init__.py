@@ -17,7 +17,8 @@ derivatives come from autograd:
 * :mod:`xsam_theory.torch.lanczos`: torch adapters (tensor results) of the package's one Lanczos
   (:func:`xsam_theory.spectral.lanczos`) and its power iteration, on flat-vector HVPs.
 
-Importing this subpackage imports torch.
+Importing this subpackage imports torch. The optimizers' API: docs/algorithms.md#A-torch-optimizers;
+the torch backend: docs/algorithms.md#A-backends.
 """
 
 from __future__ import annotations

@@ -69,6 +69,10 @@ What the reference implementations get wrong, and what happens here:
 * **Epochs.** The reference schedule counts steps per epoch. Give ``steps_per_epoch``
   (``len(loader)``) or call :meth:`~SAMFamily.new_epoch` at the start of every epoch; an
   eigenvector method on the reference schedule with neither warns once, on its first step.
+
+The whole API, with what is not supported (DDP for the eigenvector methods, AMP):
+docs/algorithms.md#A-torch-optimizers; the formulas of the presets: docs/algorithms.md#A-presets;
+where the package departs from the reference code: docs/algorithms.md#A-deviations.
 """
 
 from __future__ import annotations
@@ -149,6 +153,8 @@ def lr_lambda(config: OptimizerConfig) -> Callable[[int], float]:
     r"""The factor :math:`\eta_t/\eta_0` of ``config.lr_schedule`` for ``LambdaLR``.
 
     Step ``torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(config))`` once per optimizer step.
+    The schedules (:math:`1`, :math:`1/\sqrt{t+1}`, :math:`(1+\cos(\pi\min(t,T)/T))/2`):
+    docs/algorithms.md#A-lr-schedules.
 
     Args:
         config: the configuration whose ``lr_schedule`` to follow.
@@ -199,7 +205,7 @@ def _check_eigvec_setup(
         raise ValueError(
             "Eigen-SAM / X-SAM under DistributedDataParallel are not supported: the "
             "double-backward HVPs bypass DDP's gradient synchronisation, so each replica "
-            "would compute its own eigenvector (see README, 'torch optimizers')"
+            "would compute its own eigenvector (see docs/algorithms.md#A-torch-optimizers)"
         )
     if hessian_mode is None and model is not None and _has_mode_dependent_layers(model):
         raise ValueError(
@@ -238,10 +244,20 @@ def _all_finite(tensors: list[Tensor | None]) -> Tensor:
 
 
 class SAMFamily(torch.optim.Optimizer):
-    """GD, SAM, USAM, Eigen-SAM and every X-SAM form as one ``torch.optim.Optimizer``.
+    r"""GD, SAM, USAM, Eigen-SAM and every X-SAM form as one ``torch.optim.Optimizer``.
 
     Build one by preset name with :func:`optimizer` / :meth:`from_preset`, from a configuration
     with :func:`optimizer_from_config`, or through a named shortcut (:class:`SAM`, ...).
+
+    One step on the flattened parameters :math:`w`: refresh ``v`` when due, then
+
+    .. math::
+        \varepsilon = \text{perturbation}(g, v),\quad
+        g_{adv} = \nabla L(w + \varepsilon),\quad d = \text{direction}(g_{adv}, v),
+
+    with the rules of :mod:`xsam_theory.optimizers.rules`, after which the base optimizer steps
+    with :math:`d` as the gradient (for SGD: :math:`b \leftarrow \mu b + d + \lambda_{wd} w`,
+    :math:`w \leftarrow w - \eta b`). The API: docs/algorithms.md#A-torch-optimizers.
 
     Args:
         params: parameters or parameter groups (as for any torch optimizer).
@@ -826,6 +842,9 @@ def optimizer(
 ) -> SAMFamily:
     """The torch optimizer of a preset: ``optimizer("xsam_symmetric", params, lr=0.1, ...)``.
 
+    How the keyword arguments are split between the configuration, the optimizer and the base
+    optimizer: docs/algorithms.md#A-torch-optimizers.
+
     Args:
         name: a key of :data:`xsam_theory.optimizers.PRESETS` (``gd``, ``usam``, ``sam``,
             ``nsam``, ``eigen_sam``, ``xsam``, ``xsam_paper``, ``xsam_symmetric``,
@@ -908,7 +927,8 @@ class _RadiusShortcut(SAMFamily):
 class SAM(_RadiusShortcut):
     r"""SAM (Foret et al. 2021), preset ``sam``.
 
-    :math:`\varepsilon = \rho\hat g`, update with :math:`\nabla L(w + \varepsilon)`.
+    :math:`\varepsilon = \rho\hat g`, update with :math:`\nabla L(w + \varepsilon)`
+    (docs/algorithms.md#A-presets).
 
     ``SAM(params, base_optimizer=torch.optim.SGD, rho=0.05, **kwargs)`` is
     ``optimizer("sam", params, base_optimizer, rho=rho, **kwargs)`` as a class.
@@ -919,6 +939,8 @@ class SAM(_RadiusShortcut):
 
 class USAM(_RadiusShortcut):
     r"""Unnormalized SAM, preset ``usam``: :math:`\varepsilon = \rho g`.
+
+    Update with :math:`\nabla L(w + \rho g)` (docs/algorithms.md#A-presets).
 
     ``USAM(params, base_optimizer=torch.optim.SGD, rho=0.05, **kwargs)`` is
     ``optimizer("usam", params, base_optimizer, rho=rho, **kwargs)`` as a class.
@@ -935,7 +957,8 @@ class EigenSAM(SAMFamily):
     by 5 warm-started power steps every 100 steps, first refresh at step 100, the unnormalized
     ``ρg`` perturbation before it. Pass ``schedule="standard"`` and ``eigvec_source="lanczos"``
     for the testbed's default (refresh at step 0, algebraic top eigenvector), and
-    ``steps_per_epoch`` for the reference loop's per-epoch counter.
+    ``steps_per_epoch`` for the reference loop's per-epoch counter. The perturbation:
+    docs/algorithms.md#A-eigen-sam; the authors' loop: docs/algorithms.md#A-eigensam-code.
     """
 
     PRESET = "eigen_sam"
@@ -968,7 +991,8 @@ class XSAM(SAMFamily):
     with :math:`c = \langle\hat g_{adv}, v\rangle` and :math:`g_{adv} = \nabla L(w + \rho\hat g)`.
     Defaults are the authors' loop (``REFERENCE_OPTIONS["xsam"]``): ``v`` by 5 warm-started power
     steps every 5 steps, first refresh at step 5, plain SAM before it; pass ``steps_per_epoch``
-    for its per-epoch counter.
+    for its per-epoch counter. The forms: docs/algorithms.md#A-xsam-forms; the authors' loop:
+    docs/algorithms.md#A-reference-code.
     """
 
     PRESET = "xsam"
