@@ -152,7 +152,8 @@ class Factorization(Problem):
     :math:`\|x\|^2 + \|y\|^2`, smallest (= 2) at :math:`|x| = |y| = 1` for scalars.
     Gradient flow conserves :math:`W_{ij}^2 - W_{kj}^2` for every column :math:`j` (for
     ``depth=2``: :math:`D = \|x\|^2 - \|y\|^2`), and for ``depth=2`` one gradient step of size
-    :math:`\eta` multiplies :math:`D` by :math:`1 - \eta^2 r^2` exactly (docs/theory.md#T-flat-bias).
+    :math:`\eta` multiplies :math:`D` by :math:`1 - \eta^2 r^2` exactly
+    (docs/theory.md#T-flat-bias).
 
     The problem has no data (``n_samples`` is ``None``): ``batch`` must be ``None``.
 
