@@ -154,7 +154,7 @@ def render_report(results: Sequence[ClaimResult], meta: dict[str, Any]) -> str:
             "",
         ]
         if r.facts:
-            out += [f"**Theory notes.** {', '.join(r.facts)}", ""]
+            out += [f"**Rests on.** {', '.join(r.facts)}", ""]
         if r.figure:
             fid = Path(r.figure).stem
             out += [

@@ -60,7 +60,8 @@ def oriented_summary(per_run: list[dict[str, Any]], convention: str) -> dict[str
     """The oriented statistic under ``convention``: mean, 95 % t interval and verdict.
 
     Taken over the runs where both sides have steps; the oriented claim's verdict counts a
-    positive statistic as support.
+    positive statistic as support. The statistic is :math:`D_s` of the module docstring (mean
+    Δλ at acute minus at obtuse oriented angles); background: docs/theory.md#T-xsam-abstract.
     """
     s = summary_interval([r[f"oriented_{convention}"] for r in per_run if not r["diverged"]])
     verdict = verdict_from_interval(s["ci_low"], s["ci_high"], better_if="positive")
@@ -68,7 +69,12 @@ def oriented_summary(per_run: list[dict[str, Any]], convention: str) -> dict[str
 
 
 def flip_findings(per_run: list[dict[str, Any]], n_zero_cos: int) -> dict[str, Any]:
-    """Conditions 1–3 of the module docstring on the per-run numbers."""
+    r"""Conditions 1–3 of the module docstring on the per-run numbers.
+
+    Per run: both sides of 90° have steps, :math:`D_{-s} = -D_s` exactly and no
+    :math:`\cos_t = 0`; pooled: the estimate changes sign with the convention and a decisive
+    canonical verdict turns into the opposite one.
+    """
     both = [r for r in per_run if not r["diverged"] and math.isfinite(r["oriented_canonical"])]
     exact = all(r["oriented_negated"] == -r["oriented_canonical"] for r in both)
     same_runs = all(
@@ -133,7 +139,10 @@ def _median(x: list[float]) -> float:
     figure="angle",
 )
 def check_f_orient(ctx: ExperimentContext) -> Outcome:
-    """Check F-ORIENT: negating v's sign convention negates the oriented statistic on every run."""
+    """Check F-ORIENT: negating v's sign convention negates the oriented statistic on every run.
+
+    Rests on docs/theory.md#T-xsam-abstract. The claim's page: docs/claims/F-ORIENT.md.
+    """
     runs = angle_runs(ctx, reuse=True)
     per_run = [run_statistics(r) for r in runs]
     n_zero = int(sum(np.count_nonzero(r.cos[BURN_IN:] == 0) for r in runs))

@@ -141,6 +141,9 @@ def check_two_cycle(ctx: ExperimentContext) -> Outcome:
 
     Measures the amplitude, the alternation, the gradient norm on the SAM edge and the 1- and
     2-step transverse factors against the closed forms, and divergence at ηλ_1 = 2.1.
+
+    Rests on docs/theory.md#T-sam-cycle, docs/theory.md#T-sam-edge. The claim's page:
+    docs/claims/L-SAM2.md.
     """
     der = sym.sam_two_cycle()
     rng = ctx.rng(31)

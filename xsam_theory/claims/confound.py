@@ -177,7 +177,11 @@ CASES = (
     figure="drift",
 )
 def check_confound(ctx: ExperimentContext) -> Outcome:
-    """Check F-CONFOUND on the ravine toy: the normalized forms' drift against the closed forms."""
+    """Check F-CONFOUND on the ravine toy: the normalized forms' drift against the closed forms.
+
+    Rests on docs/theory.md#T-drift, docs/theory.md#T-confound. The claim's page:
+    docs/claims/F-CONFOUND.md.
+    """
     ders = (sym.ravine_drift(), sym.ravine_drift_tilted(), sym.per_step_drift())
     y0s = ctx.pick((0.25, 0.5), (0.25, 0.5, 0.75), (0.2, 0.35, 0.5, 0.65, 0.8))
     burn, window = ctx.pick(100, 200, 300), ctx.pick(200, 300, 600)

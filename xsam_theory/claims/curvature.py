@@ -56,6 +56,8 @@ def check_curvature(ctx: ExperimentContext) -> Outcome:
 
     With v the exact top eigenvector the projector forms change the curvature the step sees by
     -(2α - α²)λ_1c², the paper rule with c < 0 by +(2α + α²)λ_1c².
+
+    Rests on docs/theory.md#T-curvature. The claim's page: docs/claims/D-CURV.md.
     """
     der = sym.curvature_seen()
     rng = ctx.rng(11)

@@ -215,7 +215,11 @@ def _two_block_case(phase1: int, total: int, seed: int, ctx: ExperimentContext) 
     figure="drift",
 )
 def check_drift(ctx: ExperimentContext) -> Outcome:
-    """Check L-DRIFT: SAM's drift along the ravine, factorization and two-block toys."""
+    """Check L-DRIFT: SAM's drift along the ravine, factorization and two-block toys.
+
+    Rests on docs/theory.md#T-drift, docs/theory.md#T-flat-bias. The claim's page:
+    docs/claims/L-DRIFT.md.
+    """
     ders = (sym.ravine_drift(), sym.factorization_gd())
     seeds = [ctx.seed + i for i in range(ctx.pick(1, 2, 3))]
     y0s = ctx.pick((0.25, 0.5), (0.25, 0.5, 0.75), (0.15, 0.3, 0.5, 0.75))

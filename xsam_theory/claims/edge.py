@@ -68,7 +68,13 @@ STEPS_Q = 300
 
 
 def window_rate(x: np.ndarray, start: int = 60, gap: int = 200, width: int = 40) -> float:
-    """Per-step rate from the maxima of ``|x|`` over two windows ``gap`` steps apart."""
+    """Per-step rate from the maxima of ``|x|`` over two windows ``gap`` steps apart.
+
+    ``r = (max|x[s+gap : s+gap+width]| / max|x[s : s+width]|)^(1/gap)`` with ``s = start``
+    (both windows inclusive of their last index): the geometric mean factor per step of a
+    sequence that oscillates around 0 (the quadratic runs at the edges of
+    docs/theory.md#T-sam-edge and docs/theory.md#T-gd-edge).
+    """
     a = float(np.max(np.abs(x[start : start + width + 1])))
     b = float(np.max(np.abs(x[start + gap : start + gap + width + 1])))
     return (b / a) ** (1.0 / gap)
@@ -77,7 +83,9 @@ def window_rate(x: np.ndarray, start: int = 60, gap: int = 200, width: int = 40)
 def recurrence_rate(x: np.ndarray) -> float:
     """Largest root modulus of the recurrence ``x[t+1] = a x[t] + b x[t-1]`` fitted to ``x``.
 
-    The coefficients ``a`` and ``b`` are fitted by least squares.
+    The coefficients ``a`` and ``b`` are fitted by least squares; the rate is the largest
+    modulus of the roots of :math:`z^2 - az - b`, the per-step factor of a two-term recurrence
+    such as heavy ball's (docs/theory.md#T-gd-edge).
     """
     A = np.stack([x[1:-1], x[:-2]], axis=1)
     (a, b), *_ = np.linalg.lstsq(A, x[2:], rcond=None)
@@ -243,7 +251,11 @@ def _mlp_run(seed: int, steps: int, every: int, ctx: ExperimentContext) -> dict[
     figure="lambda-max",
 )
 def check_edge(ctx: ExperimentContext) -> Outcome:
-    """Check L-EDGE: stability edges of GD, USAM, SAM, heavy ball; λ_max along MLP training."""
+    """Check L-EDGE: stability edges of GD, USAM, SAM, heavy ball; λ_max along MLP training.
+
+    Rests on docs/theory.md#T-sam-edge, docs/theory.md#T-sam-lmax, docs/theory.md#T-gd-edge. The
+    claim's page: docs/claims/L-EDGE.md.
+    """
     der = sym.stability_edges()
     cases = _quadratic_part(ctx)
     quad_ok = all(c["ok"] for c in cases)

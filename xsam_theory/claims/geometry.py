@@ -71,7 +71,10 @@ def _outcome(name: str, der: sym.Derivation, max_res: float, n: int, extra: dict
     figure="geometry",
 )
 def check_g1(ctx: ExperimentContext) -> Outcome:
-    """Check D-G1: ⟨d, v⟩ = c − α|c| for the paper rule d = ĝ − α|c|v."""
+    """Check D-G1: ⟨d, v⟩ = c − α|c| for the paper rule d = ĝ − α|c|v.
+
+    Rests on docs/theory.md#T-correction-identities. The claim's page: docs/claims/D-G1.md.
+    """
     der = sym.parallel_component()
     draws = _draws(ctx, 1)
     res = 0.0
@@ -92,7 +95,10 @@ def check_g1(ctx: ExperimentContext) -> Outcome:
     figure="geometry",
 )
 def check_g2(ctx: ExperimentContext) -> Outcome:
-    """Check D-G2: ‖d‖² = 1 − c² + (c − α|c|)², so ‖d‖ ≤ 1 when c > 0 iff α ∈ [0, 2]."""
+    """Check D-G2: ‖d‖² = 1 − c² + (c − α|c|)², so ‖d‖ ≤ 1 when c > 0 iff α ∈ [0, 2].
+
+    Rests on docs/theory.md#T-correction-identities. The claim's page: docs/claims/D-G2.md.
+    """
     der = sym.direction_norm()
     draws = _draws(ctx, 2)
     res, violations = 0.0, 0
@@ -119,7 +125,10 @@ def check_g2(ctx: ExperimentContext) -> Outcome:
     figure="geometry",
 )
 def check_g3(ctx: ExperimentContext) -> Outcome:
-    """Check D-G3: ∠(d, v) ≥ ∠(ĝ, v) for every α ≥ 0."""
+    """Check D-G3: ∠(d, v) ≥ ∠(ĝ, v) for every α ≥ 0.
+
+    Rests on docs/theory.md#T-angle-monotone. The claim's page: docs/claims/D-G3.md.
+    """
     der = sym.angle_monotonicity()
     draws = _draws(ctx, 3)
     res, violations, worst = 0.0, 0, 0.0
@@ -148,7 +157,10 @@ def check_g3(ctx: ExperimentContext) -> Outcome:
     figure="geometry",
 )
 def check_g4(ctx: ExperimentContext) -> Outcome:
-    """Check D-G4: ⟨d, ĝ⟩ = 1 − αc|c|, so d is a descent direction unless αc|c| ≥ 1."""
+    """Check D-G4: ⟨d, ĝ⟩ = 1 − αc|c|, so d is a descent direction unless αc|c| ≥ 1.
+
+    Rests on docs/theory.md#T-correction-identities. The claim's page: docs/claims/D-G4.md.
+    """
     der = sym.descent_inner_product()
     draws = _draws(ctx, 4)
     res = 0.0

@@ -195,7 +195,11 @@ def _gap_run(gap: float, dim: int, seed: int) -> dict[str, Any]:
     facts=("T-power-rate", "T-lanczos-bound"),
 )
 def check_lanczos(ctx: ExperimentContext) -> Outcome:
-    """Check L-LANCZOS: power iteration's and Lanczos' errors within their bounds; HVP counts."""
+    """Check L-LANCZOS: power iteration's and Lanczos' errors within their bounds; HVP counts.
+
+    Rests on docs/theory.md#T-power-rate, docs/theory.md#T-lanczos-bound. The claim's page:
+    docs/claims/L-LANCZOS.md.
+    """
     rng = ctx.rng(41)
     n_spectra = ctx.pick(2, 4, 10)
     power_runs, kps_runs = [], []

@@ -69,18 +69,25 @@ class _ScaledPoint(Point):
 
     @property
     def loss(self) -> Any:
+        """The scaled loss :math:`sL(w)`."""
         return self.s * self.inner.loss
 
     @property
     def grad(self) -> Any:
+        r"""The scaled gradient :math:`s\nabla L(w)`."""
         return self.s * self.inner.grad
 
     def hvp_batch(self, V: Any) -> Any:
+        """The scaled Hessian times each column of ``V``: :math:`sHV`."""
         return self.s * self.inner.hvp_batch(V)
 
 
 class ScaledProblem(Problem):
-    """``s · base``: loss, gradient and HVPs of ``base`` multiplied by ``s > 0``."""
+    r"""``s · base``: loss, gradient and HVPs of ``base`` multiplied by ``s > 0``.
+
+    The problem :math:`sL` of F-NORM: :math:`\nabla(sL) = s\nabla L`, :math:`\nabla^2(sL) = sH`.
+    With ``s`` a power of two every product is exact in floating point.
+    """
 
     def __init__(self, base: Problem, s: float):
         if not s > 0:
@@ -279,6 +286,19 @@ def _mlp_case(steps: int, ctx: ExperimentContext) -> dict[str, Any]:
     backends=("numpy", "torch"),
 )
 def check_norm(ctx: ExperimentContext) -> Outcome:
+    r"""Check F-NORM: X-SAM's iterates on :math:`sL` equal those on :math:`L`; SAM's do not.
+
+    Every X-SAM form steps by :math:`\eta d` with :math:`d` built from unit vectors
+    (:math:`\hat g_a = g_a/\|g_a\|` and ``v``), so :math:`\|d\| \le 1 + \alpha` and
+    :math:`d(sg) = d(g)` for :math:`s > 0`; the ascent point :math:`w + \rho\hat g` is scale free
+    too. SAM's step :math:`\eta g_a` scales with :math:`s`. Sympy proves the homogeneity and the
+    norm bound; paired runs on :math:`L` and :math:`sL` (quadratics with exact ``v``, the ravine
+    toy, an MLP under the reference schedule) compare the iterates, with controls before the
+    first ``v`` (plain SAM) and with weight decay (which breaks the invariance).
+
+    Rests on docs/algorithms.md#A-reference-code, docs/theory.md#T-correction-identities. The
+    claim's page: docs/claims/F-NORM.md.
+    """
     der = invariance.scale_invariance()
     seeds = [ctx.seed + i for i in range(ctx.pick(1, 2, 4))]
     quad = [

@@ -355,7 +355,11 @@ def _symmetric_pair(
     figure="quadratic-2d",
 )
 def check_sign(ctx: ExperimentContext) -> Outcome:
-    """Check F-SIGN: the paper rule's long-run mean ⟨w, v⟩ flips with v; the symmetric one's not."""
+    """Check F-SIGN: the paper rule's long-run mean ⟨w, v⟩ flips with v; the symmetric one's not.
+
+    Rests on docs/algorithms.md#A-reference-code, docs/algorithms.md#A-lineage,
+    docs/theory.md#T-orientation, docs/theory.md#T-window. The claim's page: docs/claims/F-SIGN.md.
+    """
     der = invariance.orientation_difference()
     win = xsam_1d.paper_window()
     seeds = [ctx.seed + i for i in range(ctx.pick(1, 2, 5))]

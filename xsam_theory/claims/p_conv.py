@@ -46,7 +46,11 @@ HEADLINE_RULE = (
 
 
 def tied_to(alpha: float) -> str | None:
-    """The F claim that predicts a cell's behaviour outside the derivation (alpha >= 1)."""
+    """The F claim that predicts a cell's behaviour outside the derivation (alpha >= 1).
+
+    α = 1: F-FREEZE (docs/theory.md#T-freeze); α > 1: F-ESCAPE (docs/theory.md#T-escape);
+    ``None`` for α < 1, where docs/theory.md#T-xsam-convergence applies.
+    """
     if alpha == 1.0:
         return "F-FREEZE"
     if alpha > 1.0:
@@ -55,7 +59,11 @@ def tied_to(alpha: float) -> str | None:
 
 
 def role(r: CellResult, headline_ids: set[str]) -> str:
-    """The cell's role in the claim: headline, the alpha = 0 ablation, or subclaim."""
+    """The cell's role in the claim: headline, the alpha = 0 ablation, or subclaim.
+
+    The headline cells are fixed by :data:`HEADLINE_RULE`; α = 0 is the ablation that
+    attributes the rate (docs/claims.md#C-p-protocol).
+    """
     if r.cell.id in headline_ids:
         return "headline"
     if r.cell.alpha == 0.0:
@@ -68,10 +76,13 @@ def _finite(x: np.ndarray) -> list[float | None]:
 
 
 def cell_subclaim(r: CellResult, kind: str) -> Subclaim:
-    """The cell's subclaim: a t-test of the slopes, or ``fails`` by rule.
+    r"""The cell's subclaim: a t-test of the slopes, or ``fails`` by rule.
 
-    The per-seed slopes are shifted by the threshold and t-tested; the subclaim ``fails`` by rule
-    when a seed diverged.
+    The per-seed slopes :math:`b_s` of :math:`\log\min_{t<T}\|\nabla L(w_t)\|` against
+    :math:`\log T` are shifted by the threshold :math:`\tau = b^* + a` (the derived slope
+    :math:`b^*` of docs/theory.md#T-normalized-rate plus the finite-T allowance :math:`a`) and
+    t-tested: the subclaim holds when :math:`E[b_s - \tau] < 0`. It ``fails`` by rule when a seed
+    diverged (docs/claims.md#C-p-protocol).
     """
     c = r.cell
     exp, allow = expected_slope(c), allowance(c, r.grid)
@@ -150,7 +161,13 @@ def cell_record(r: CellResult, s: Subclaim) -> dict[str, Any]:
 
 
 def constant_step_subclaim(cs: dict[str, Any]) -> Subclaim:
-    """Rule: every seed's tail mean within its descent-lemma bound at every eta, none diverged."""
+    r"""Rule: every seed's tail mean within its descent-lemma bound at every eta, none diverged.
+
+    Holds when :math:`\text{tail mean of }\|\nabla L\| / \text{bound} \le 1` for every seed and
+    constant step :math:`\eta`, the bound being the :math:`O(\eta)` neighbourhood of the
+    normalized step (docs/theory.md#T-ngd); the estimate reported is the log-log slope of the
+    tail mean against :math:`\eta` (1 for an :math:`O(\eta)` neighbourhood).
+    """
     tails, bounds = np.array(cs["tail_mean_grad_norm"]), np.array(cs["bound"])
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = tails / bounds
@@ -238,7 +255,12 @@ def _attribution(records: list[dict[str, Any]]) -> str:
     figure="convergence",
 )
 def check_p_conv(ctx: ExperimentContext) -> Outcome:
-    """Check P-CONV: judge every cell's slopes and the constant-step bound, then the headline."""
+    """Check P-CONV: judge every cell's slopes and the constant-step bound, then the headline.
+
+    Rests on docs/theory.md#T-ngd, docs/theory.md#T-normalized-rate,
+    docs/theory.md#T-xsam-convergence, docs/theory.md#T-freeze, docs/theory.md#T-escape,
+    docs/theory.md#T-projector-usam. The claim's page: docs/claims/P-CONV.md.
+    """
     m = measure(ctx)
     heads = {c.id for c in m["plan"]["headline"]}
     results: dict[str, CellResult] = m["results"]

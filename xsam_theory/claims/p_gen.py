@@ -84,14 +84,24 @@ def _pair(a: dict[str, Any], b: dict[str, Any], metric: str) -> np.ndarray:
 
 
 def reverses(estimate: float, low: float, high: float) -> bool:
-    """Whether an interval excludes 0 on the side opposite to ``estimate``'s sign."""
+    """Whether an interval excludes 0 on the side opposite to ``estimate``'s sign.
+
+    True when ``estimate < 0 < low`` or ``high < 0 < estimate``: a pairing of neighbouring
+    learning rates whose interval reverses the chosen rates' difference (tuning sensitivity).
+    """
     if not (math.isfinite(estimate) and math.isfinite(low) and math.isfinite(high)):
         return False
     return (estimate < 0 and low > 0) or (estimate > 0 and high < 0)
 
 
 def build_subclaims(evidence: dict[str, Any]) -> list[Subclaim]:
-    """The (not yet judged) subclaims of every dataset, from the raw per-seed numbers."""
+    r"""The (not yet judged) subclaims of every dataset, from the raw per-seed numbers.
+
+    Each comparison ``a - b`` of :data:`COMPARISONS` (X-SAM − SAM, X-SAM − ablation, ...) is the
+    per-seed paired difference of test loss :math:`\ell_a(s) - \ell_b(s)` over the seeds where
+    both runs finished (better if negative), with a Student-t interval; the runs that diverged
+    are counted apart (docs/claims.md#C-p-protocol).
+    """
     out = []
     for name, d in evidence["datasets"].items():
         for cid, a, b in COMPARISONS:
@@ -240,7 +250,11 @@ def attribution(evidence: dict[str, Any], judged: list[Subclaim]) -> str:
     figure="generalization",
 )
 def check_p_gen(ctx: ExperimentContext) -> Outcome:
-    """Check P-GEN: X-SAM's test loss against SAM, SGD and the α = 0 ablation, paired by seed."""
+    """Check P-GEN: X-SAM's test loss against SAM, SGD and the α = 0 ablation, paired by seed.
+
+    Rests on docs/theory.md#T-xsam-setup, docs/algorithms.md#A-reference-code. The claim's page:
+    docs/claims/P-GEN.md.
+    """
     ev = generalization_evidence(ctx)
     judged = judge_family(build_subclaims(ev))
     ids = headline_ids(ev)

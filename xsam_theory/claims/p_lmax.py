@@ -52,14 +52,24 @@ _LEVEL_TEXT = {
 
 
 def headline_ids(problems: list[str]) -> list[str]:
-    """The subclaims the headline rule reads."""
+    """The subclaims the headline rule reads.
+
+    ``problem/level/comparison`` for every problem, every level of :data:`HEADLINE_LEVELS` and
+    every comparison of :data:`HEADLINE_COMPARISONS`.
+    """
     return [
         f"{p}/{lv}/{c}" for p in problems for lv in HEADLINE_LEVELS for c in HEADLINE_COMPARISONS
     ]
 
 
 def build_subclaims(evidence: dict[str, Any]) -> list[Subclaim]:
-    """One unjudged subclaim per problem × level × comparison, from the per-seed records."""
+    r"""One unjudged subclaim per problem × level × comparison, from the per-seed records.
+
+    The per-seed value is :math:`\ln(\lambda_{\max}^a/\lambda_{\max}^b)` at the matched
+    training-loss level (:func:`xsam_theory.experiments.lambda_max.paired_log_ratios`); the
+    subclaim holds when its mean is significantly below 0 after Holm's adjustment
+    (docs/claims.md#C-p-protocol). Background: docs/theory.md#T-flat-bias.
+    """
     out = []
     for problem, study in evidence["problems"].items():
         for level in LEVELS:
@@ -168,7 +178,11 @@ def _pct(s: Subclaim) -> str:
     figure="lambda-max",
 )
 def check_p_lmax(ctx: ExperimentContext) -> Outcome:
-    """Check P-LMAX: λ_max of X-SAM, SAM and GD at matched training loss (per-seed log ratios)."""
+    """Check P-LMAX: λ_max of X-SAM, SAM and GD at matched training loss (per-seed log ratios).
+
+    Rests on docs/theory.md#T-flat-bias, docs/theory.md#T-confound. The claim's page:
+    docs/claims/P-LMAX.md.
+    """
     evidence = lambda_max_evidence(ctx)
     problems = list(evidence["problems"])
     judged = judge_family(build_subclaims(evidence))

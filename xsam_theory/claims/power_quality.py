@@ -79,7 +79,12 @@ from xsam_theory.symbolic.power_flip import dominant_negative_flip
     figure="power-quality",
 )
 def check_power(ctx: ExperimentContext) -> Outcome:
-    """Check F-POWER: the power-iteration v against the exact top eigenvector, and the sign flip."""
+    """Check F-POWER: the power-iteration v against the exact top eigenvector, and the sign flip.
+
+    Rests on docs/algorithms.md#A-reference-code, docs/theory.md#T-power-rate,
+    docs/theory.md#T-dominant-negative, docs/algorithms.md#A-reference-caveats. The claim's page:
+    docs/claims/F-POWER.md.
+    """
     der = dominant_negative_flip()
     ev = power_evidence(ctx)
     seeds, steps, rows, flips = ev["seeds"], ev["steps"], ev["rows"], ev["flips"]

@@ -37,7 +37,10 @@ __all__ = [
 
 
 class Kind(str, Enum):
-    """D derived lemma, L literature closed form, F testbed finding, P paper claim."""
+    """D derived lemma, L literature closed form, F testbed finding, P paper claim.
+
+    What each kind means and what a failure of each would say: docs/claims.md#C-kinds.
+    """
 
     D = "D"
     L = "L"
@@ -47,7 +50,10 @@ class Kind(str, Enum):
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a check found: the verdict, the key number as a short text, and the evidence."""
+    """What a check found: the verdict, the key number as a short text, and the evidence.
+
+    Verdicts: docs/claims.md#C-verdicts; the evidence's fixed entries: docs/claims.md#C-evidence.
+    """
 
     verdict: Verdict
     key: str
@@ -60,7 +66,9 @@ class Claim:
     """A registered claim: its id, kind, statement, method, tolerance and check function.
 
     ``facts`` names the derivations it rests on, ``backends`` the array backends its check can run
-    the implementation under test on, ``figure`` the figure that shows it.
+    the implementation under test on, ``figure`` the figure that shows it. The facts are the
+    bare anchor ids of docs/theory.md (``T-...``) and docs/algorithms.md (``A-...``); each
+    claim's page (docs/claims/<ID>.md) is generated from these fields.
     """
 
     id: str
@@ -76,7 +84,10 @@ class Claim:
 
 @dataclass
 class ClaimResult:
-    """The outcome of one claim's check: verdict, key number and evidence, with the claim's text."""
+    """The outcome of one claim's check: verdict, key number and evidence, with the claim's text.
+
+    One record of ``claims.json`` (:meth:`to_json`; the schema: docs/claims.md#C-evidence).
+    """
 
     id: str
     kind: str
@@ -159,7 +170,11 @@ def get_claim(id: str) -> Claim:
 
 
 def run_claim(id: str, ctx: ExperimentContext | None = None) -> ClaimResult:
-    """Run one claim's check; an exception becomes the verdict ``error`` with its traceback."""
+    """Run one claim's check; an exception becomes the verdict ``error`` with its traceback.
+
+    A claim whose check cannot run on ``ctx.backend`` runs on NumPy, and the result's
+    ``backend`` says so; ``seconds`` is the check's wall time (docs/claims.md#C-verdicts).
+    """
     c = get_claim(id)
     ctx = ctx or ExperimentContext()
     if ctx.backend not in c.backends:

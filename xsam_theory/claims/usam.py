@@ -116,7 +116,10 @@ def _run(
     figure="convergence",
 )
 def check_usam(ctx: ExperimentContext) -> Outcome:
-    """Check L-USAM: USAM's per-eigencomponent factor 1 − ηλ_i − ηρλ_i², its edge and its rate."""
+    """Check L-USAM: USAM's per-eigencomponent factor 1 − ηλ_i − ηρλ_i², its edge and its rate.
+
+    Rests on docs/theory.md#T-usam. The claim's page: docs/claims/L-USAM.md.
+    """
     factor, thr = sym.usam_factor(), sym.usam_threshold()
     rng = ctx.rng(21)
     n_problems = ctx.pick(4, 10, 40)

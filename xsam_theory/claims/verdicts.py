@@ -25,6 +25,9 @@ for the p-values sorted increasingly :math:`p_{(1)} \le \dots \le p_{(m)}`. A su
 size with its uncertainty); ``interval_simultaneous`` is the Bonferroni interval at level
 1 − 0.05/m, which covers all m effects at once. **Divergence counts:** a subclaim whose
 claimed-better side diverged in any paired seed cannot hold (``n_diverged`` says how many).
+
+The protocol in words: docs/claims.md#C-p-protocol; the statistics behind it, with the measured
+coverage of the intervals: docs/statistics.md.
 """
 
 from __future__ import annotations
@@ -55,7 +58,10 @@ FAMILY_ALPHA = 0.05
 
 
 class Verdict(str, Enum):
-    """The verdict of a claim or subclaim."""
+    """The verdict of a claim or subclaim: holds, fails, inconclusive or error.
+
+    Their meaning per kind of claim: docs/claims.md#C-verdicts.
+    """
 
     HOLDS = "holds"
     FAILS = "fails"
@@ -67,7 +73,8 @@ def verdict_from_interval(low: float, high: float, *, better_if: str = "negative
     """The verdict of an interval for a claimed sign.
 
     ``holds`` if the interval excludes 0 on the claimed side, ``fails`` if it excludes 0 on the
-    other side, ``inconclusive`` if it contains 0 (or is not finite).
+    other side, ``inconclusive`` if it contains 0 (or is not finite). For ``better_if =
+    "negative"``: holds iff ``high < 0``, fails iff ``low > 0``.
     """
     if better_if not in ("negative", "positive"):
         raise ValueError(f"better_if must be 'negative' or 'positive', got {better_if!r}")
@@ -155,9 +162,10 @@ def subclaim(
     level: float = 0.95,
     **extra: Any,
 ) -> Subclaim:
-    """A subclaim from its per-seed values (finite ones; divergences are counted apart).
+    r"""A subclaim from its per-seed values (finite ones; divergences are counted apart).
 
-    ``test="t"``: mean with the Student-t interval and the one-sample t-test's p-value;
+    ``test="t"``: mean with the Student-t interval :math:`\bar x \pm t_{n-1,0.975}\,s/\sqrt n`
+    and the one-sample t-test's p-value :math:`2P(T_{n-1} \ge |\bar x|\sqrt n/s)`;
     ``test="bootstrap"``: the percentile bootstrap of the mean (``seed``) and its two-sided tail
     p-value (:func:`xsam_theory.stats.bootstrap_p_value`). Fewer than 2 values give a NaN
     interval and p-value (an inconclusive subclaim).
@@ -200,7 +208,10 @@ def subclaim(
 
 
 def holm(p_values: Sequence[float]) -> list[float]:
-    """Holm's step-down adjusted p-values (see the module docstring).
+    r"""Holm's step-down adjusted p-values (see the module docstring).
+
+    :math:`p^{\mathrm{Holm}}_{(i)} = \max_{j \le i}\min(1, (m - j + 1)p_{(j)})` over the
+    p-values sorted increasingly (docs/claims.md#C-p-protocol).
 
     NaN stays NaN and does not count towards the family size.
     """
@@ -221,10 +232,14 @@ def holm(p_values: Sequence[float]) -> list[float]:
 
 
 def judge_family(subclaims: Sequence[Subclaim], alpha: float = FAMILY_ALPHA) -> list[Subclaim]:
-    """The subclaims of one claim with Holm-adjusted p-values, intervals and verdicts.
+    r"""The subclaims of one claim with Holm-adjusted p-values, intervals and verdicts.
 
-    The intervals are Bonferroni simultaneous intervals (see the module docstring). Subclaims
-    with ``test="rule"`` keep the verdict they were given and are not part of the family.
+    The intervals are Bonferroni simultaneous intervals (see the module docstring), at level
+    :math:`1 - \alpha/m` with :math:`m` the number of finite p-values. A subclaim holds when
+    :math:`p^{\mathrm{Holm}} < \alpha` with the estimate on the claimed side, fails when it is
+    on the other side, else is inconclusive; a diverged seed turns ``holds`` into
+    ``inconclusive``. Subclaims with ``test="rule"`` keep the verdict they were given and are not
+    part of the family (docs/claims.md#C-p-protocol).
     """
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"judge_family: alpha must lie in (0, 1), got {alpha!r}")
@@ -268,6 +283,7 @@ def headline(subclaims: Sequence[Subclaim], ids: Sequence[str]) -> Verdict:
     """The rule most P claims state: ``holds`` if every named subclaim holds.
 
     ``fails`` if any fails, ``inconclusive`` otherwise (also when ``ids`` names none that exist).
+    The headline rules are stated in each claim's method (docs/claims.md#C-p-protocol).
     """
     by_id = {s.id: s for s in subclaims}
     missing = [i for i in ids if i not in by_id]

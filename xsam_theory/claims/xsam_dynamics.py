@@ -284,7 +284,12 @@ def _trap_case(alpha: float, steps: int, ctx: ExperimentContext) -> dict[str, An
     figure="quadratic-2d",
 )
 def check_window(ctx: ExperimentContext) -> Outcome:
-    """Check F-WINDOW: the 1-D window, occupancy and projector factor, symbolic and on runs."""
+    """Check F-WINDOW: the 1-D window, occupancy and projector factor, symbolic and on runs.
+
+    Rests on docs/theory.md#T-window, docs/theory.md#T-projector-usam,
+    docs/theory.md#T-projector-sam, docs/theory.md#T-confound. The claim's page:
+    docs/claims/F-WINDOW.md.
+    """
     proved, symbolic = _all_proved(
         sym.paper_rule_map(), sym.paper_window(), sym.symmetric_window(), sym.projector_factor()
     )
@@ -369,6 +374,20 @@ def check_window(ctx: ExperimentContext) -> Outcome:
     backends=("numpy", "torch"),
 )
 def check_trap(ctx: ExperimentContext) -> Outcome:
+    r"""Check F-TRAP: the paper rule locks on the 2-cycle across :math:`v_2` when predicted.
+
+    On the normalized-GD 2-cycle :math:`y = \pm\eta/2` across :math:`v_2` (with :math:`x =
+    \langle w, v_1\rangle = 0`) the coefficient is :math:`c = Kx + O(x^2)` with :math:`K =
+    \lambda_1(\lambda_2|y| + \rho\lambda_1)/(\lambda_2^2|y|(|y| + \rho))`, so one paper-rule
+    step multiplies :math:`x` by :math:`m_\pm = 1 - \eta(1 \mp \alpha)K` (sign of :math:`x`). The
+    two-step multiplier is :math:`m_+^2` if :math:`m_+ > 0`, else :math:`m_+m_-`; the run is
+    predicted to trap (:math:`x \to 0`) exactly when its modulus is below 1. Sympy proves the
+    linearization (:func:`xsam_theory.symbolic.xsam_1d.v2_cycle_trap`); runs started on the cycle
+    with :math:`x_0 = 10^{-9}` measure the multiplier and whether they trap.
+
+    Rests on docs/theory.md#T-reduction-1d, docs/theory.md#T-window, docs/theory.md#T-trap. The
+    claim's page: docs/claims/F-TRAP.md.
+    """
     proved, symbolic = _all_proved(sym.v2_cycle_trap())
     trap = [_trap_case(a, ctx.pick(200, 300, 400), ctx) for a in TRAP_ALPHAS]
     traps = [r["alpha"] for r in trap if r["trapped"]]
@@ -515,7 +534,11 @@ def _freeze_projector(spec: str, seed: int, steps: int, ctx: ExperimentContext) 
     backends=("numpy", "torch"),
 )
 def check_freeze(ctx: ExperimentContext) -> Outcome:
-    """Check F-FREEZE: the alpha = 1 fixed points, symbolic and on paper-rule/projector runs."""
+    """Check F-FREEZE: the alpha = 1 fixed points, symbolic and on paper-rule/projector runs.
+
+    Rests on docs/theory.md#T-fixed-points, docs/theory.md#T-freeze,
+    docs/theory.md#T-projector-usam. The claim's page: docs/claims/F-FREEZE.md.
+    """
     proved, symbolic = _all_proved(sym.fixed_points(), sym.paper_rule_map(), sym.projector_factor())
     seeds = [ctx.seed + i for i in range(ctx.pick(1, 2, 4))]
     steps = ctx.pick(300, 600, 1200)
@@ -660,7 +683,11 @@ def _escape_projector(
     backends=("numpy", "torch"),
 )
 def check_escape(ctx: ExperimentContext) -> Outcome:
-    """Check F-ESCAPE: the alpha > 1 escape speed and projector rate, symbolic and on runs."""
+    """Check F-ESCAPE: the alpha > 1 escape speed and projector rate, symbolic and on runs.
+
+    Rests on docs/theory.md#T-xsam-convergence, docs/theory.md#T-escape,
+    docs/theory.md#T-projector-usam. The claim's page: docs/claims/F-ESCAPE.md.
+    """
     proved, symbolic = _all_proved(sym.escape(), sym.paper_rule_map())
     seeds = [ctx.seed + i for i in range(ctx.pick(1, 2, 4))]
     steps = ctx.pick(400, 600, 1200)
