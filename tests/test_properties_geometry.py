@@ -65,7 +65,7 @@ def _example(g, v, alpha):
     return (np.asarray(g, dtype=float), np.asarray(v, dtype=float), alpha)
 
 
-# Counterexamples found during development (kept; see the README's property-testing section):
+# Counterexamples found during development (kept; see docs/testing.md):
 #  * a gradient whose squared norm underflows: unit() returned it unnormalized (norm 0 -> divide
 #    by 1), so d had length ~1e-170 instead of ~1 (G2 failed). Fixed in xsam_theory/vectors.py.
 #  * a gradient whose squared norm overflows: unit() returned the zero vector (norm inf) and

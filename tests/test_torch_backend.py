@@ -238,14 +238,15 @@ def test_cli_backend_helper_parses_and_applies():
             resolve_backend("torch", "cuda")
 
 
-def test_readme_pytorch_examples_run():
-    """The README's two PyTorch examples run as written (kept true)."""
+def test_guide_pytorch_examples_run():
+    """The two PyTorch examples of ``docs/torch.md`` run as written (kept true)."""
     import contextlib
     import io
     import re
     from pathlib import Path
 
-    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    page = Path(__file__).resolve().parents[1] / "docs" / "torch.md"
+    text = page.read_text(encoding="utf-8")
     blocks = [
         b
         for b in re.findall(r"```python\n(.*?)```", text, flags=re.S)
@@ -255,7 +256,7 @@ def test_readme_pytorch_examples_run():
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         for block in blocks:
-            exec(compile(block, "README.md", "exec"), {"__name__": "readme"})
+            exec(compile(block, str(page), "exec"), {"__name__": "guide"})
     assert re.search(
         # 3 epochs of 8 batches, two gradients (w and w + eps) per step
         r"loss [0-9.]+, lambda estimate [0-9.]+, 48 gradients, \d+ HVPs",
