@@ -1,5 +1,6 @@
-"""D-CURV: the curvature the X-SAM step sees (theory-notes F6.5).
+"""D-CURV: the curvature the X-SAM step sees.
 
+Theory: docs/theory.md#T-curvature. Claim page: docs/claims/D-CURV.md.
 See xsam_theory.claims.curvature.
 """
 

@@ -1,4 +1,8 @@
-"""D-G1: the X-SAM correction geometry (theory-notes F6.1/F6.3); see xsam_theory.claims.geometry."""
+"""D-G1: the paper rule's component along v, <d, v> = c - alpha|c|.
+
+Theory: docs/theory.md#T-correction-identities. Claim page: docs/claims/D-G1.md.
+See xsam_theory.claims.geometry.
+"""
 
 from xsam_theory.claims import ExperimentContext, run_claim
 from xsam_theory.symbolic import geometry

@@ -1,4 +1,8 @@
-"""D-G2: the X-SAM correction geometry (theory-notes F6.1/F6.3); see xsam_theory.claims.geometry."""
+"""D-G2: the norm of the paper rule's direction, and when it is at most 1.
+
+Theory: docs/theory.md#T-correction-identities. Claim page: docs/claims/D-G2.md.
+See xsam_theory.claims.geometry.
+"""
 
 from xsam_theory.claims import ExperimentContext, run_claim
 from xsam_theory.symbolic import geometry

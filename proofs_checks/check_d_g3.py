@@ -1,4 +1,8 @@
-"""D-G3: the X-SAM correction geometry (theory-notes F6.1/F6.3); see xsam_theory.claims.geometry."""
+"""D-G3: the correction never decreases the angle to v.
+
+Theory: docs/theory.md#T-angle-monotone. Claim page: docs/claims/D-G3.md.
+See xsam_theory.claims.geometry.
+"""
 
 from xsam_theory.claims import ExperimentContext, run_claim
 from xsam_theory.symbolic import geometry

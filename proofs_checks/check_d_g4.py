@@ -1,4 +1,8 @@
-"""D-G4: the X-SAM correction geometry (theory-notes F6.1/F6.3); see xsam_theory.claims.geometry."""
+"""D-G4: <d, g_hat> = 1 - alpha c|c| (descent unless alpha c|c| >= 1).
+
+Theory: docs/theory.md#T-correction-identities. Claim page: docs/claims/D-G4.md.
+See xsam_theory.claims.geometry.
+"""
 
 from xsam_theory.claims import ExperimentContext, run_claim
 from xsam_theory.symbolic import geometry

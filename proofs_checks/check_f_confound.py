@@ -1,6 +1,7 @@
 """F-CONFOUND: step length, not the correction, sets the normalized forms' drift.
 
-Theory-notes F4.3, F7.6; see xsam_theory.claims.confound.
+Theory: docs/theory.md#T-drift and docs/theory.md#T-confound. Claim page:
+docs/claims/F-CONFOUND.md. See xsam_theory.claims.confound.
 """
 
 from xsam_theory.claims import ExperimentContext, run_claim

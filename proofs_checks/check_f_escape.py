@@ -1,6 +1,7 @@
 """F-ESCAPE: linear escape and exponential divergence for alpha > 1.
 
-Theory-notes F7.3, F7.4; see xsam_theory.claims.xsam_dynamics.
+Theory: docs/theory.md#T-escape and docs/theory.md#T-projector-usam. Claim page:
+docs/claims/F-ESCAPE.md. See xsam_theory.claims.xsam_dynamics.
 """
 
 from xsam_theory.claims import ExperimentContext, run_claim

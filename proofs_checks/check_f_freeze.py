@@ -1,6 +1,7 @@
-"""F-FREEZE: non-stationary fixed points at alpha = 1 (theory-notes F6.6, F7.2).
+"""F-FREEZE: non-stationary fixed points at alpha = 1.
 
-See xsam_theory.claims.xsam_dynamics.
+Theory: docs/theory.md#T-fixed-points and docs/theory.md#T-freeze. Claim page:
+docs/claims/F-FREEZE.md. See xsam_theory.claims.xsam_dynamics.
 """
 
 import pytest

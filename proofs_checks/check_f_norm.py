@@ -1,5 +1,7 @@
-"""F-NORM: X-SAM's iterates are invariant to scaling the loss (theory-notes F1.5, F6.1).
+"""F-NORM: X-SAM's iterates are invariant to scaling the loss.
 
+Theory: docs/theory.md#T-correction-identities (the step-length bound); the normalization is the
+authors' code's (docs/algorithms.md#A-reference-code). Claim page: docs/claims/F-NORM.md.
 See xsam_theory.claims.normalization.
 """
 

@@ -1,6 +1,7 @@
 """F-ORIENT: the oriented P-ANGLE statistic flips with v's sign convention.
 
-See xsam_theory.claims.angle_orientation.
+Theory: docs/theory.md#T-xsam-abstract (an angle "<= 90 deg" needs a sign convention for v).
+Claim page: docs/claims/F-ORIENT.md. See xsam_theory.claims.angle_orientation.
 
 Checked independently of the claim's code: the runs are re-read through the experiment, and for
 each run the oriented statistic under v and -v is recomputed here; the canonical convention of

@@ -1,5 +1,7 @@
-"""F-POWER: quality of the reference loop's power-iteration v (theory-notes F8.1, F8.3).
+"""F-POWER: quality of the reference loop's power-iteration v.
 
+Theory: docs/theory.md#T-power-rate and docs/theory.md#T-dominant-negative; the reference code's
+caveats: docs/algorithms.md#A-reference-caveats. Claim page: docs/claims/F-POWER.md.
 See xsam_theory.claims.power_quality.
 """
 

@@ -1,5 +1,7 @@
-"""F-SIGN: the paper rule depends on the orientation of v (theory-notes F6.2, F1.7).
+"""F-SIGN: the paper rule depends on the orientation of v.
 
+Theory: docs/theory.md#T-orientation and docs/theory.md#T-window; the lineage of the sign:
+docs/algorithms.md#A-lineage. Claim page: docs/claims/F-SIGN.md.
 See xsam_theory.claims.orientation.
 """
 

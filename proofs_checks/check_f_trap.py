@@ -2,6 +2,9 @@
 
 It does so exactly when the linearized two-step multiplier about that cycle has modulus < 1;
 see xsam_theory.claims.xsam_dynamics and xsam_theory.symbolic.xsam_1d.v2_cycle_trap.
+
+Theory: docs/theory.md#T-trap (it shows the premise of docs/theory.md#T-reduction-1d can fail).
+Claim page: docs/claims/F-TRAP.md.
 """
 
 from functools import cache

@@ -1,8 +1,10 @@
 """F-WINDOW: the paper rule's window along an exact top eigenvector.
 
-Theory-notes F7.1, F7.4, F7.6; see xsam_theory.claims.xsam_dynamics.
+Theory: docs/theory.md#T-window, docs/theory.md#T-reduction-1d and
+docs/theory.md#T-projector-usam. Claim page: docs/claims/F-WINDOW.md.
+See xsam_theory.claims.xsam_dynamics.
 
-The statement is conditional on the premise of theory-notes §7's 1-D reduction (the components
+The statement is conditional on the premise of the 1-D reduction (the components
 transverse to v decay). That premise does not always hold: for alpha near 1 the paper rule can
 lock on a normalized-GD 2-cycle across v2 with <w, v> -> 0; that finding is F-TRAP
 (check_f_trap.py). The closed forms here are checked on every run where the premise holds.

@@ -1,6 +1,7 @@
-"""L-DRIFT: SAM's drift toward flat minima (theory-notes F4.3, F4.4).
+"""L-DRIFT: SAM's drift toward flat minima.
 
-See xsam_theory.claims.drift.
+Theory: docs/theory.md#T-drift and docs/theory.md#T-flat-bias. Claim page:
+docs/claims/L-DRIFT.md. See xsam_theory.claims.drift.
 """
 
 from xsam_theory.claims import ExperimentContext, run_claim

@@ -1,6 +1,7 @@
-"""L-EDGE: stability edges and lambda_max along MLP training (theory-notes F3.3-F3.5).
+"""L-EDGE: stability edges and lambda_max along MLP training.
 
-See xsam_theory.claims.edge.
+Theory: docs/theory.md#T-gd-edge, docs/theory.md#T-sam-edge and docs/theory.md#T-sam-lmax.
+Claim page: docs/claims/L-EDGE.md. See xsam_theory.claims.edge.
 """
 
 from xsam_theory.claims import ExperimentContext, run_claim

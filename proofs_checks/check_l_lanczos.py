@@ -1,6 +1,7 @@
-"""L-LANCZOS: power iteration and Lanczos bounds (theory-notes F8.1, F8.2).
+"""L-LANCZOS: power iteration and Lanczos bounds.
 
-See xsam_theory.claims.lanczos_bounds.
+Theory: docs/theory.md#T-power-rate and docs/theory.md#T-lanczos-bound. Claim page:
+docs/claims/L-LANCZOS.md. See xsam_theory.claims.lanczos_bounds.
 """
 
 from xsam_theory.claims import ExperimentContext, run_claim

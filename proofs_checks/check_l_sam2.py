@@ -1,6 +1,7 @@
-"""L-SAM2: normalized SAM's 2-cycle (theory-notes F3.2, F3.3).
+"""L-SAM2: normalized SAM's 2-cycle.
 
-See xsam_theory.claims.bartlett2022_two_cycle.
+Theory: docs/theory.md#T-sam-cycle and docs/theory.md#T-sam-edge. Claim page:
+docs/claims/L-SAM2.md. See xsam_theory.claims.bartlett2022_two_cycle.
 """
 
 from xsam_theory.claims import ExperimentContext, run_claim

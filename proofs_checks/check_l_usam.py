@@ -1,4 +1,8 @@
-"""L-USAM: USAM on a quadratic (theory-notes F3.1); see xsam_theory.claims.usam."""
+"""L-USAM: USAM on a quadratic.
+
+Theory: docs/theory.md#T-usam. Claim page: docs/claims/L-USAM.md.
+See xsam_theory.claims.usam.
+"""
 
 from xsam_theory.claims import ExperimentContext, run_claim
 from xsam_theory.symbolic import quadratic

@@ -1,5 +1,8 @@
 """P-ANGLE: a paper claim, checked as an experiment (see xsam_theory.claims.p_angle).
 
+Theory: docs/theory.md#T-xsam-abstract and docs/theory.md#T-eig-gradient; protocol:
+docs/claims.md#C-p-protocol. Claim page: docs/claims/P-ANGLE.md.
+
 Any verdict is a result. What must hold: every per-run statistic is recomputed here from the
 per-step numbers in the evidence (Δλ and |cos| per kept step, with window matrices in NumPy,
 not the experiment's functions); each subclaim's sample is exactly those per-run numbers for its

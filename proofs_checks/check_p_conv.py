@@ -1,5 +1,8 @@
 """P-CONV: a paper claim, checked as an experiment (see xsam_theory.claims.p_conv).
 
+Theory: docs/theory.md#T-normalized-rate and docs/theory.md#T-xsam-convergence; protocol:
+docs/claims.md#C-p-protocol. Claim page: docs/claims/P-CONV.md.
+
 Any verdict is a result. What must hold: the expected slopes follow from the sympy derivation
 of the bounds' sums; every cell's interval, divergence count and verdict are recomputed here from
 the raw per-seed numbers in the evidence (scipy.stats.t, not the package's stats helpers); the

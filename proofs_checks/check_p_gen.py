@@ -2,6 +2,9 @@
 
 See xsam_theory.claims.p_gen and xsam_theory.experiments.generalization.
 
+Theory: docs/theory.md#T-xsam-setup (what the paper reports); protocol:
+docs/claims.md#C-p-protocol. Claim page: docs/claims/P-GEN.md.
+
 Any verdict is a result. What must hold, checked independently of the package's statistics
 code: every subclaim's estimate, 95 % t interval and p-value recomputed from the raw per-seed
 numbers in the evidence with ``scipy.stats``; Holm's adjustment re-applied by a separate

@@ -1,5 +1,8 @@
 """P-LMAX: a paper claim, checked as an experiment (see xsam_theory.claims.p_lmax).
 
+Theory: docs/theory.md#T-flat-bias and docs/theory.md#T-confound; protocol:
+docs/claims.md#C-p-protocol. Claim page: docs/claims/P-LMAX.md.
+
 Any verdict is a result. What must hold: the matched loss levels follow the stated rule from the
 per-run losses in the evidence (the late level is 2x the deepest loss every non-diverged run
 reaches, so within 2x of it, and every such run is measured there); every subclaim's samples,

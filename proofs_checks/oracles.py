@@ -1,5 +1,8 @@
 """Independent re-derivations shared by the P claims' checks (not the package's code).
 
+The protocol they serve: docs/claims.md#C-p-protocol (Holm's adjustment across a claim's
+subclaims); the package's own implementation is described in docs/statistics.md.
+
 Holm's step-down adjustment written out from its definition: sort the finite p-values,
 multiply the i-th smallest by (m - i + 1), keep the running maximum, cap at 1. NaN p-values
 stay NaN and do not count towards the family size m (the package's documented policy).

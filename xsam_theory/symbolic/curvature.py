@@ -1,4 +1,6 @@
-r"""D-CURV (theory-notes F6.5): the curvature the X-SAM step sees, with the exact top eigenvector.
+r"""D-CURV: the curvature the X-SAM step sees, with the exact top eigenvector.
+
+Derivation: docs/theory.md#T-curvature; claim page docs/claims/D-CURV.md.
 
 Setting: :math:`H` symmetric with :math:`Hv = \lambda_1 v`, :math:`\|v\| = 1`; a base vector
 :math:`u` (:math:`\hat g_{adv}` for the normalized forms, :math:`g_{adv}` for the projector form)
@@ -63,7 +65,11 @@ def curvature_seen() -> Derivation:
     :math:`c > 0`), the second for the paper rule at :math:`c < 0`. ``proved`` also holds
     the sign facts: a reduction for :math:`\alpha \in (0, 2)` when :math:`\lambda_1 > 0`, none at
     :math:`\alpha \in \{0, 2\}`, the largest at :math:`\alpha = 1`, and an increase for the paper
-    rule with :math:`c < 0`, :math:`\alpha > 0`.
+    rule with :math:`c < 0`, :math:`\alpha > 0`. Derivation: docs/theory.md#T-curvature.
+
+    Returns:
+        The :class:`~xsam_theory.symbolic.base.Derivation` of the pair of changes over
+        ``(c, alpha, lambda_1)``.
     """
     H, u_perp, v = _block_setup()
 

@@ -1,6 +1,8 @@
 r"""SAM's drift along a valley of minimizers and the factorization toys, by sympy.
 
-The derivations are theory-notes F4.3, F4.4 and F7.6.
+The derivations are docs/theory.md#T-drift (SAM), docs/theory.md#T-confound (the projector
+form, fixed and exact ``v``, and the normalized forms) and docs/theory.md#T-flat-bias (the
+factorization toy).
 
 The ravine toy :math:`L(x, y) = \tfrac12\lambda_0(1 + y^2)x^2` has the minimizers :math:`x = 0`
 with :math:`\lambda_1 = \lambda_0(1 + y^2)`, :math:`\nabla\lambda_1 = (0, 2\lambda_0 y)`.
@@ -11,8 +13,9 @@ the valley drives :math:`y` toward the flat point :math:`y = 0`.
   :math:`v = e_x` (per-direction step scale :math:`p = 1 - \alpha` along :math:`v`):
   :math:`x^* = \eta p\rho\lambda_1/(2 - \eta p\lambda_1)`, and the per-step drift
   :math:`\Delta y = -\eta\,(x^* + \rho)^2/2\cdot\partial_y\lambda_1
-  = -\eta\cdot 2\rho^2/(2 - \eta p\lambda_1)^2\cdot 2\lambda_0 y` (F4.3 with :math:`p = 1`,
-  F7.6 with :math:`p = 1 - \alpha`). GD's drift at the valley floor is exactly zero.
+  = -\eta\cdot 2\rho^2/(2 - \eta p\lambda_1)^2\cdot 2\lambda_0 y` (docs/theory.md#T-drift
+  with :math:`p = 1`, docs/theory.md#T-confound with :math:`p = 1 - \alpha`). GD's drift at the
+  valley floor is exactly zero.
 * :func:`ravine_drift_tilted` — the projector form with :math:`v` the exact top eigenvector of
   the Hessian *at the iterate*, tilted by :math:`v_y/v_x = 2xy/(1+y^2) + O(x^3)`: the
   correction then also removes part of the along-valley gradient,
@@ -84,7 +87,11 @@ def _slower() -> bool:
 
 @cache
 def ravine_drift() -> Derivation:
-    r"""F4.3/F7.6: the cycle amplitude and the per-step drift along the ravine.
+    r"""The cycle amplitude and the per-step drift along the ravine, SAM and projector form.
+
+    Derivation: docs/theory.md#T-drift (SAM, :math:`p = 1`) and docs/theory.md#T-confound
+    (projector form with :math:`v = e_x` fixed, :math:`p = 1 - \alpha`); the amplitude is also
+    the cycle of docs/theory.md#T-projector-sam.
 
     Proved: (i) the 1-D SAM map with step scale :math:`p` along :math:`v`,
     :math:`x' = x - \eta p\lambda_1(x + \rho\,\mathrm{sign}\,x)`, has the 2-cycle :math:`\pm x^*`,
@@ -96,6 +103,10 @@ def ravine_drift() -> Derivation:
     the valley floor :math:`x = 0` is exactly 0. Expression (per-step :math:`\Delta y`, with
     :math:`\lambda_1 = \lambda_0(1 + y^2)` and :math:`p = 1 - \alpha`):
     :math:`-\eta\cdot 2\rho^2/(2 - \eta(1-\alpha)\lambda_1)^2\cdot 2\lambda_0 y`.
+
+    Returns:
+        The :class:`~xsam_theory.symbolic.base.Derivation` of the per-step :math:`\Delta y` over
+        ``(eta, rho, lambda_0, y, alpha)``.
     """
     sol = sp.solve(sp.Eq(xs - eta * p * lam * (xs + rho), -xs), xs)
     amp = _amplitude()
@@ -135,6 +146,10 @@ def ravine_drift() -> Derivation:
 def ravine_drift_tilted() -> Derivation:
     r"""The projector form's drift with :math:`v` the exact top eigenvector at the iterate.
 
+    Derivation: docs/theory.md#T-confound (item 3: the fixed-:math:`v` formula of
+    :func:`ravine_drift` does not hold for this :math:`v`; the drift is smaller by the factor
+    :math:`1 - \alpha\eta(1-\alpha)\lambda_1`).
+
     Proved: (i) the top eigenvector :math:`(1, t)` of the ravine Hessian
     :math:`\lambda_0\begin{pmatrix}1+y^2 & 2xy\\ 2xy & x^2\end{pmatrix}` has
     :math:`t = 2xy/(1+y^2) + O(x^3)` (the slope solves :math:`Bt^2 + (A-C)t - B = 0`; the
@@ -145,6 +160,10 @@ def ravine_drift_tilted() -> Derivation:
     :math:`\lambda_0 y(|x| + \rho)(|x| + \rho - 2\alpha|x|)` at both cycle points.
     Expression: :math:`-\eta\lambda_0 y(x^* + \rho)(x^* + \rho - 2\alpha x^*)` with
     :math:`x^* = \eta(1-\alpha)\rho\lambda_1/(2 - \eta(1-\alpha)\lambda_1)`.
+
+    Returns:
+        The :class:`~xsam_theory.symbolic.base.Derivation` of the per-step :math:`\Delta y` over
+        ``(eta, rho, lambda_0, y, alpha)``.
     """
     A, B, C = lam0 * (1 + y**2), 2 * lam0 * x * y, lam0 * x**2
     t0 = 2 * x * y / (1 + y**2)
@@ -180,6 +199,8 @@ def ravine_drift_tilted() -> Derivation:
 def per_step_drift() -> Derivation:
     r"""Leading-order drift of one step at :math:`(x, y)`, every form.
 
+    Derivation: docs/theory.md#T-confound (item 4: the step-size confound).
+
     With :math:`s = \mathrm{sign}\,x`, :math:`g_{adv} \approx \nabla L(x + \rho s, y)`:
     :math:`\hat g_{adv,y} = y(|x| + \rho)/(1 + y^2)` to leading order (proved from the
     ratio :math:`g_{adv,y}/g_{adv,x}`), so the drift per unit path length is
@@ -188,6 +209,10 @@ def per_step_drift() -> Derivation:
     ``(x, y, step_length, rho, alpha, kappa)``):
     :math:`-\ell\, y(|x| + \rho - 2\alpha\kappa)/(1 + y^2)`, with :math:`\ell = \eta` for the
     normalized forms and :math:`\ell = \eta\lambda_1(|x| + \rho)` for SAM / the projector form.
+
+    Returns:
+        The :class:`~xsam_theory.symbolic.base.Derivation` of the drift over
+        ``(x, y, ell, rho, alpha, kappa)``.
     """
     gx, gy = _ravine_grad(x + rho * sp.sign(x), y)
     xp = sp.Symbol("x_p", positive=True)
@@ -217,13 +242,18 @@ def per_step_drift() -> Derivation:
 
 @cache
 def factorization_gd() -> Derivation:
-    r"""F4.4, toy A: GD on :math:`\tfrac12(xy - 1)^2` and the sharpness on :math:`xy = 1`.
+    r"""Toy A: GD on :math:`\tfrac12(xy - 1)^2` and the sharpness on :math:`xy = 1`.
+
+    Derivation: docs/theory.md#T-flat-bias (toy A).
 
     Proved: one GD step gives :math:`x'^2 - y'^2 = (x^2 - y^2)(1 - \eta^2 r^2)`;
     on :math:`xy = 1`, :math:`(x^2 + y^2)^2 = (x^2 - y^2)^2 + 4`, so
     :math:`\lambda_{\max} = \sqrt{D^2 + 4}`; and :math:`x^2 + 1/x^2 - 2 = (x - 1/x)^2 \ge 0`, so the
     flattest minimizer has :math:`\lambda = 2` at :math:`|x| = |y| = 1`.
     Expression: :math:`\sqrt{D^2 + 4}` (the sharpness of the minimizer with imbalance :math:`D`).
+
+    Returns:
+        The :class:`~xsam_theory.symbolic.base.Derivation` of :math:`\sqrt{D^2 + 4}` over ``(D,)``.
     """
     xx, yy = sp.symbols("x y", real=True)
     xpos = sp.Symbol("x", positive=True)

@@ -1,5 +1,8 @@
 r"""The X-SAM correction geometry G1–G4, derived with sympy.
 
+Derivations: docs/theory.md#T-correction-identities (G1, G2, G4) and
+docs/theory.md#T-angle-monotone (G3); claim pages docs/claims/D-G1.md to docs/claims/D-G4.md.
+
 Setting: unit :math:`\hat g`, unit :math:`v`, :math:`c = \langle \hat g, v\rangle \in [-1, 1]`,
 :math:`\alpha \ge 0`, paper rule :math:`d = \hat g - \alpha|c|v`.
 
@@ -62,6 +65,9 @@ def paper_direction(g_hat: sp.Matrix, v: sp.Matrix, a: sp.Expr, abs_c: sp.Expr) 
 
     Returns:
         :math:`d` as a column vector.
+
+    The rule is the authors' code's (docs/algorithms.md#A-reference-code); its geometry is
+    docs/theory.md#T-correction-identities.
     """
     return g_hat - a * abs_c * v
 
@@ -76,6 +82,8 @@ class Frame:
         c: :math:`\langle \hat g, v\rangle = \sum_i g_i v_i`.
         abs_c: the symbol :math:`k` standing for :math:`|c|`.
         basis: a Gröbner basis of :math:`(\|\hat g\|^2 - 1, \|v\|^2 - 1, k^2 - c^2)`.
+
+    The frame in which the identities of docs/theory.md#T-correction-identities are proved.
     """
 
     g_hat: sp.Matrix
@@ -89,6 +97,12 @@ class Frame:
 
         True when the expanded ``expr`` lies in the ideal (its remainder on division by the
         Gröbner basis is 0).
+
+        Args:
+            expr: a polynomial in the frame's coordinates, :math:`k` and :math:`\alpha`.
+
+        Returns:
+            Whether ``expr`` lies in the ideal.
         """
         return bool(self.basis.contains(sp.expand(expr)))
 
@@ -101,7 +115,7 @@ def general_frame(dim: int = 3) -> Frame:
         dim: the number of coordinates (3 suffices; any ``dim >= 2`` gives the same results).
 
     Returns:
-        The :class:`Frame`.
+        The :class:`Frame` (used by the proofs of docs/theory.md#T-correction-identities).
     """
     g_hat = sp.Matrix(sp.symbols(f"g1:{dim + 1}", real=True))
     v = sp.Matrix(sp.symbols(f"v1:{dim + 1}", real=True))
@@ -121,6 +135,8 @@ def _d(rule: StepRule) -> tuple[Frame, sp.Matrix]:
 @cache
 def parallel_component(rule: StepRule = paper_direction) -> Derivation:
     r"""G1: :math:`\langle d, v\rangle = c - \alpha|c|`, derived from :math:`d`'s definition.
+
+    Derivation: docs/theory.md#T-correction-identities; claim page docs/claims/D-G1.md.
 
     Args:
         rule: the step rule whose :math:`d` is examined (the paper rule; another rule is how
@@ -143,6 +159,8 @@ def parallel_component(rule: StepRule = paper_direction) -> Derivation:
 @cache
 def direction_norm(rule: StepRule = paper_direction) -> Derivation:
     r"""G2: :math:`\|d\|^2 = 1 - c^2 + (c - \alpha|c|)^2` and its sign against 1.
+
+    Derivation: docs/theory.md#T-correction-identities; claim page docs/claims/D-G2.md.
 
     The identity is derived from :math:`d`'s definition in the general frame; then for
     :math:`c > 0`, :math:`\|d\|^2 - 1 = c^2\alpha(\alpha - 2) \le 0 \iff \alpha\in[0, 2]`;
@@ -180,12 +198,17 @@ def direction_norm(rule: StepRule = paper_direction) -> Derivation:
 def angle_monotonicity() -> Derivation:
     r"""G3: :math:`\angle(d, v) \ge \angle(\hat g, v)` for every :math:`\alpha \ge 0`.
 
+    Derivation: docs/theory.md#T-angle-monotone; claim page docs/claims/D-G3.md.
+
     Equivalent to :math:`\cos\angle(d,v) = (c - \alpha|c|)/\|d\| \le c`. Cases:
     :math:`c > 0, \alpha \le 1`: both sides non-negative, squaring reduces it to
     :math:`(2\alpha - \alpha^2)(1 - c^2) \ge 0`; :math:`c > 0, \alpha > 1`: the left side is
     negative; :math:`c < 0`: dividing by :math:`c` reduces it to
     :math:`(2\alpha + \alpha^2)(1 - c^2) \ge 0`; :math:`c = 0`: :math:`d = \hat g`.
-    Returns the cosine :math:`\cos\angle(d, v)` as the expression.
+
+    Returns:
+        The :class:`~xsam_theory.symbolic.base.Derivation` of
+        :math:`\cos\angle(d, v) = (c - \alpha|c|)/\|d\|` over ``(c, alpha)``.
     """
     nd2 = 1 - c**2 + (c - alpha * sp.Abs(c)) ** 2
     cos_dv = (c - alpha * sp.Abs(c)) / sp.sqrt(nd2)
@@ -221,6 +244,8 @@ def angle_monotonicity() -> Derivation:
 @cache
 def descent_inner_product(rule: StepRule = paper_direction) -> Derivation:
     r"""G4: :math:`\langle d, \hat g\rangle = 1 - \alpha c|c|`, derived in the general frame.
+
+    Derivation: docs/theory.md#T-correction-identities; claim page docs/claims/D-G4.md.
 
     :math:`d` is a descent direction for :math:`g_{adv}` unless :math:`\alpha c|c| \ge 1`.
 

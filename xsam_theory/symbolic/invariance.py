@@ -1,7 +1,10 @@
-r"""Orientation and scale (in)variance of the X-SAM forms (theory-notes F6.2, F1.5(c)), by sympy.
+r"""Orientation and scale (in)variance of the X-SAM forms, by sympy.
+
+Derivations: docs/theory.md#T-orientation and docs/theory.md#T-correction-identities (the step
+length bound); the normalization is the authors' code's (docs/algorithms.md#A-reference-code).
 
 Setting: :math:`g` (any nonzero vector), unit :math:`v`, :math:`\hat g = g/\|g\|`,
-:math:`c = \langle\hat g, v\rangle`. The forms (SPEC §2):
+:math:`c = \langle\hat g, v\rangle`. The forms (docs/algorithms.md#A-xsam-forms):
 paper :math:`d = \hat g - \alpha|c|v`, symmetric :math:`\hat g - \alpha c v`, projector
 :math:`g - \alpha\langle g, v\rangle v`, raw projection
 :math:`\hat g - \alpha|\langle g, v\rangle|v`.
@@ -20,7 +23,8 @@ whose sign sympy decides.
   the scale-free ascent step :math:`\varepsilon = \rho\hat g` and :math:`v(sH) = v(H)`, the
   iterates are invariant under :math:`L \to sL`, :math:`s > 0`), while SAM's and the projector
   form's directions are homogeneous of degree 1 (the step scales with :math:`s`), and the raw
-  projection's correction scales with :math:`s` (it is not scale-free, F1.2).
+  projection's correction scales with :math:`s` (it is not scale-free,
+  docs/theory.md#T-xsam-update).
 """
 
 from __future__ import annotations
@@ -83,6 +87,11 @@ def orientation_difference() -> Derivation:
     :math:`Rw_t` of the run with :math:`v` from :math:`w_0` (the ascent step
     :math:`\rho\widehat{Hw}` commutes with :math:`R` as well).
     Expression: :math:`-2\alpha|c|` (the coefficient of :math:`v` in the paper rule's difference).
+    Derivation: docs/theory.md#T-orientation; claim page docs/claims/F-SIGN.md.
+
+    Returns:
+        The :class:`~xsam_theory.symbolic.base.Derivation` of :math:`-2\alpha|c|` over
+        ``(c, alpha)``.
     """
     gh = _unit(Gv)
     cc = gh.dot(V)
@@ -123,9 +132,14 @@ def scale_invariance() -> Derivation:
     symmetric directions and the ascent step :math:`\rho\hat g` are unchanged by
     :math:`g \to sg` (:math:`s > 0`); SAM's :math:`g_{adv}` and the projector form scale by
     :math:`s`; the raw projection's correction scales by :math:`s`. Expression: the bound
-    :math:`1 + \alpha|c|` on :math:`\|d\|`.
+    :math:`1 + \alpha|c|` on :math:`\|d\|`. Derivation: docs/theory.md#T-correction-identities;
+    claim page docs/claims/F-NORM.md.
+
+    Returns:
+        The :class:`~xsam_theory.symbolic.base.Derivation` of the bound over ``(c, alpha)``.
     """
-    nd2 = 1 - 2 * alpha * c * sp.Abs(c) + alpha**2 * c**2  # ||d||^2 (theory-notes F6.1)
+    # ||d||^2 (docs/theory.md#T-correction-identities)
+    nd2 = 1 - 2 * alpha * c * sp.Abs(c) + alpha**2 * c**2
     bound = 1 + alpha * sp.Abs(c)
     k = sp.Symbol("k", nonnegative=True)  # |c| = 1/(1 + k) in (0, 1]
     q = 1 / (1 + k)

@@ -1,4 +1,6 @@
-r"""Warm-started power iteration under a dominant negative eigenvalue (theory-notes F8.1, F8.3).
+r"""Warm-started power iteration under a dominant negative eigenvalue.
+
+Derivations: docs/theory.md#T-power-rate and docs/theory.md#T-dominant-negative.
 
 In the eigenbasis of the two largest-magnitude eigenvalues, :math:`H = \mathrm{diag}(\lambda_d,
 \lambda_2)` with the dominant :math:`\lambda_d = -\mu < 0` and :math:`|\lambda_2| < \mu`, a start
@@ -8,9 +10,9 @@ vector :math:`u_0 = (a, b)`, :math:`a \ne 0`, gives after :math:`k` normalized p
 * the sign of the dominant coordinate is :math:`(-1)^k\,\mathrm{sign}(a)`: with an odd number of
   steps per refresh (the reference uses 5) and a warm start, ``v`` flips orientation at every
   refresh; with an even number it keeps it;
-* :math:`\tan\angle(u_k, v_d) = (|\lambda_2|/\mu)^k\tan\angle(u_0, v_d)` (F8.1 with equality in
-  two dimensions, an upper bound in general), so the flip-to-flip overlap
-  :math:`\langle v_{j+1}, v_j\rangle \to -1`;
+* :math:`\tan\angle(u_k, v_d) = (|\lambda_2|/\mu)^k\tan\angle(u_0, v_d)` (the rate of
+  docs/theory.md#T-power-rate, with equality in two dimensions, an upper bound in general), so
+  the flip-to-flip overlap :math:`\langle v_{j+1}, v_j\rangle \to -1`;
 * the Rayleigh quotient tends to :math:`\lambda_d < 0`, not to the algebraic top eigenvalue.
 """
 
@@ -34,6 +36,14 @@ def dominant_negative_flip() -> Derivation:
     for odd and :math:`+\mu^k a` for even :math:`k`; the tangent of the angle to the dominant
     axis is :math:`(|\lambda_2|/\mu)^k|b/a|`; and the Rayleigh quotient of the dominant axis is
     :math:`-\mu`. Expression: the tangent factor per refresh :math:`(|\lambda_2|/\mu)^k`.
+
+    In the basis of the two dominant eigenvectors, :math:`H^k(a, b) = ((-\mu)^k a, \lambda_2^k b)`.
+    Derivation: docs/theory.md#T-dominant-negative (and docs/theory.md#T-power-rate for the
+    tangent).
+
+    Returns:
+        The :class:`~xsam_theory.symbolic.base.Derivation` of :math:`(|\lambda_2|/\mu)^k` over
+        ``(lambda_2, mu, k)``.
     """
     mu = sp.Symbol("mu", positive=True)
     l2 = sp.Symbol("lambda_2", real=True)

@@ -1,6 +1,8 @@
 r"""Closed forms of the SAM family on :math:`L(w) = \tfrac12 w^\top H w`, by sympy.
 
-The closed forms are those of theory-notes §3.
+The closed forms are those of docs/theory.md, part III (docs/theory.md#T-usam,
+docs/theory.md#T-sam-cycle, docs/theory.md#T-sam-edge, docs/theory.md#T-sam-lmax,
+docs/theory.md#T-gd-edge).
 
 Every map below is linear (GD, USAM, heavy ball) or piecewise linear (normalized SAM) on a
 quadratic, and it acts on each eigendirection of :math:`H` separately (normalized SAM couples the
@@ -8,16 +10,17 @@ directions only through :math:`\|g\|`). So each derivation works in an eigenbasi
 eigenvalue :math:`\lambda` per direction:
 
 * :func:`usam_factor` — USAM's factor :math:`r(\lambda) = 1 - \eta\lambda - \eta\rho\lambda^2`
-  (F3.1), the stable set :math:`|r| < 1 \iff 0 < \eta\lambda(1 + \rho\lambda) < 2`;
+  (docs/theory.md#T-usam), the stable set :math:`|r| < 1 \iff 0 < \eta\lambda(1 + \rho\lambda) < 2`;
 * :func:`usam_threshold` — the edge :math:`\lambda_U = (\sqrt{1 + 8\rho/\eta} - 1)/(2\rho)`
-  solved from :math:`\eta\lambda(1+\rho\lambda) = 2`, with :math:`\lambda_U < 2/\eta` (F3.1);
+  solved from :math:`\eta\lambda(1+\rho\lambda) = 2`, with :math:`\lambda_U < 2/\eta`
+  (docs/theory.md#T-usam);
 * :func:`sam_two_cycle` — normalized SAM's 2-cycle amplitude
   :math:`c^* = \eta\rho\lambda_1/(2 - \eta\lambda_1)` from the two-step fixed-point equation, the
   transverse factors :math:`\tau_i`, and the SAM-edge identity :math:`\lambda_{SAM}(\lambda_1 c^*)
-  = \lambda_1` (F3.2, F3.3);
+  = \lambda_1` (docs/theory.md#T-sam-cycle, docs/theory.md#T-sam-edge);
 * :func:`stability_edges` — the thresholds of GD (:math:`2/\eta`), USAM (:math:`\lambda_U`),
   SAM (:math:`\lambda_{SAM}(\|g\|)` with its limits) and heavy ball (:math:`2(1+\mu)/\eta`)
-  (F3.3–F3.5).
+  (docs/theory.md#T-sam-edge, docs/theory.md#T-sam-lmax, docs/theory.md#T-gd-edge).
 
 Proofs are ``simplify(lhs - rhs) == 0`` identities, sympy ``solve``/``limit`` results compared
 with the stated closed form, and inequalities reduced to products of factors whose signs sympy
@@ -66,7 +69,9 @@ def _zero(expr: sp.Expr) -> bool:
 
 @cache
 def usam_factor() -> Derivation:
-    r"""F3.1: USAM's factor :math:`r(\lambda)` on a quadratic.
+    r"""USAM's factor :math:`r(\lambda)` on a quadratic.
+
+    Derivation: docs/theory.md#T-usam; claim page docs/claims/L-USAM.md.
 
     USAM on :math:`\tfrac12\lambda w^2` multiplies :math:`w` by
     :math:`r(\lambda) = 1 - \eta\lambda - \eta\rho\lambda^2`.
@@ -82,6 +87,9 @@ def usam_factor() -> Derivation:
     a nonzero component along the maximizing direction).
 
     Expression: :math:`r(\lambda)` in ``(eta, rho, lambda)``; any real :math:`\lambda`.
+
+    Returns:
+        The :class:`~xsam_theory.symbolic.base.Derivation` of :math:`r(\lambda)`.
     """
     grad = lam * w  # dL/dw for L = lam w^2 / 2
     w_new = w - eta * (grad.subs(w, w + rho * grad))
@@ -105,7 +113,9 @@ def usam_factor() -> Derivation:
 
 @cache
 def usam_threshold() -> Derivation:
-    r"""F3.1: USAM's stability edge :math:`\lambda_U`.
+    r"""USAM's stability edge :math:`\lambda_U`.
+
+    Derivation: docs/theory.md#T-usam; claim page docs/claims/L-USAM.md.
 
     The USAM edge :math:`\lambda_U = (\sqrt{1 + 8\rho/\eta} - 1)/(2\rho)`, the positive
     root of :math:`\eta\lambda(1+\rho\lambda) = 2`; :math:`\lambda_U < 2/\eta` and
@@ -115,6 +125,10 @@ def usam_threshold() -> Derivation:
     (:math:`f' = \eta(1 + 2\rho\lambda) > 0`) and :math:`f(0) = 0`, so the stable positive
     eigenvalues are exactly :math:`(0, \lambda_U)`. :math:`\lambda_U < 2/\eta` because
     :math:`f(2/\eta) - 2 = 4\rho/\eta > 0`.
+
+    Returns:
+        The :class:`~xsam_theory.symbolic.base.Derivation` of :math:`\lambda_U` over
+        ``(eta, rho)``.
     """
     f = eta * lam_p * (1 + rho * lam_p)
     closed = (sp.sqrt(1 + 8 * rho / eta) - 1) / (2 * rho)
@@ -141,7 +155,10 @@ def usam_threshold() -> Derivation:
 
 @cache
 def sam_edge() -> Derivation:
-    r"""F3.3: normalized SAM's stability edge :math:`\lambda_{SAM}(\|g\|)`.
+    r"""Normalized SAM's stability edge :math:`\lambda_{SAM}(\|g\|)`.
+
+    Derivation: docs/theory.md#T-sam-edge; claim pages docs/claims/L-SAM2.md and
+    docs/claims/L-EDGE.md.
 
     The SAM edge is
     :math:`\lambda_{SAM}(\|g\|) = \frac{\|g\|}{2\rho}\big(\sqrt{1 + 8\rho/(\eta\|g\|)} - 1\big)`.
@@ -152,6 +169,9 @@ def sam_edge() -> Derivation:
     like :math:`\sqrt{2G/(\eta\rho)}` as :math:`G \to 0`.
 
     Expression: :math:`\lambda_{SAM}` in ``(eta, rho, G)``.
+
+    Returns:
+        The :class:`~xsam_theory.symbolic.base.Derivation` of :math:`\lambda_{SAM}`.
     """
     closed = G / (2 * rho) * (sp.sqrt(1 + 8 * rho / (eta * G)) - 1)
     from_usam = usam_threshold().expr.subs(rho, rho / G)
@@ -183,7 +203,9 @@ def sam_edge() -> Derivation:
 
 @cache
 def heavy_ball_edge() -> Derivation:
-    r"""F3.5: heavy ball's stability interval on a quadratic.
+    r"""Heavy ball's stability interval on a quadratic.
+
+    Derivation: docs/theory.md#T-gd-edge (heavy ball); claim page docs/claims/L-EDGE.md.
 
     Heavy ball (PyTorch SGD momentum :math:`\mu`, no dampening) on
     :math:`\tfrac12\lambda w^2` is stable iff :math:`0 < \eta\lambda < 2(1+\mu)` (for
@@ -194,6 +216,10 @@ def heavy_ball_edge() -> Derivation:
     characteristic polynomial :math:`z^2 - (1 + \mu - \eta\lambda)z + \mu`. Jury's conditions
     :math:`|\mu| < 1`, :math:`p(1) = \eta\lambda > 0`, :math:`p(-1) = 2(1+\mu) - \eta\lambda > 0`
     give the stated interval; the edge :math:`p(-1) = 0` is :math:`\lambda = 2(1+\mu)/\eta`.
+
+    Returns:
+        The :class:`~xsam_theory.symbolic.base.Derivation` of the edge :math:`2(1+\mu)/\eta` over
+        ``(eta, mu)``.
     """
     z = sp.Symbol("z")
     M = sp.Matrix([[1 - eta * lam, -eta * mu], [lam, mu]])
@@ -223,11 +249,17 @@ def heavy_ball_edge() -> Derivation:
 
 @cache
 def stability_edges() -> Derivation:
-    r"""F3.3–F3.5: the stability thresholds as closed forms in :math:`(\eta, \rho, \|g\|)`.
+    r"""The stability thresholds of GD, USAM, SAM and heavy ball as closed forms.
+
+    Derivation: docs/theory.md#T-gd-edge, docs/theory.md#T-usam, docs/theory.md#T-sam-edge and
+    docs/theory.md#T-sam-lmax; claim page docs/claims/L-EDGE.md.
 
     GD :math:`2/\eta` (solved from :math:`1 - \eta\lambda = -1`), USAM :math:`\lambda_U`,
     SAM :math:`\lambda_{SAM}(\|g\|)`, heavy ball :math:`2(1+\mu)/\eta`. The expression is the tuple
     ``(gd, usam, sam, heavy_ball)`` in ``(eta, rho, G, mu)``; ``proved`` collects every sub-result.
+
+    Returns:
+        The :class:`~xsam_theory.symbolic.base.Derivation` of the four thresholds.
     """
     gd = sp.solve(sp.Eq(1 - eta * lam, -1), lam)
     u, s, h = usam_threshold(), sam_edge(), heavy_ball_edge()
@@ -250,7 +282,10 @@ def stability_edges() -> Derivation:
 
 @cache
 def sam_two_cycle() -> Derivation:
-    r"""F3.2/F3.3: normalized SAM's 2-cycle on a quadratic: amplitude, transverse factors, edge.
+    r"""Normalized SAM's 2-cycle on a quadratic: amplitude, transverse factors, edge.
+
+    Derivation: docs/theory.md#T-sam-cycle and docs/theory.md#T-sam-edge; claim page
+    docs/claims/L-SAM2.md.
 
     Normalized SAM :math:`w^+ = w - \eta H(w + \rho Hw/\|Hw\|)` on a quadratic with a
     simple top eigenvalue, :math:`0 < \eta\lambda_1 < 2`.
@@ -273,6 +308,9 @@ def sam_two_cycle() -> Derivation:
     \lambda_1` identically: the cycle sits on its own edge.
 
     Expression: ``(c_star, tau)`` in ``(eta, rho, lambda_1, lambda_i)``.
+
+    Returns:
+        The :class:`~xsam_theory.symbolic.base.Derivation` of :math:`(c^*, \tau_i)`.
     """
     l1, li, c = (sp.Symbol(n, positive=True) for n in ("lambda_1", "lambda_i", "c"))
     s = sp.Symbol("s", positive=True)  # eta lam1 = 2/(1 + s) in (0, 2)

@@ -1,5 +1,8 @@
 r"""Rates of the descent-lemma bounds under the step size :math:`\eta_t = \eta_0/\sqrt{t+1}`.
 
+Derivation: docs/theory.md#T-normalized-rate (the rate P-CONV expects; claim page
+docs/claims/P-CONV.md).
+
 With :math:`S_T = \sum_{t<T}\eta_t/\eta_0 = \sum_{k=1}^{T} k^{-1/2}` and
 :math:`H_T = \sum_{t<T}\eta_t^2/\eta_0^2 = \sum_{k=1}^{T} k^{-1}`, a descent-lemma argument
 (see :mod:`xsam_theory.experiments.convergence`) bounds the best gradient norm by
@@ -47,7 +50,12 @@ def partial_sums() -> Derivation:
 
     Here :math:`S_T = \sum_{k=1}^T k^{-1/2}` and :math:`H_T = \sum_{k=1}^T k^{-1}`:
     ``expr = (S_low, S_high, H_low, H_high)`` as functions of ``T``; ``proved`` holds the sympy
-    identities behind them (the integrals and :math:`H_T` = ``harmonic(T)``).
+    identities behind them (the integrals and :math:`H_T` = ``harmonic(T)``):
+    :math:`2\sqrt{T+1} - 2 \le S_T \le 2\sqrt T - 1` and
+    :math:`\ln(T+1) \le H_T \le 1 + \ln T`. Derivation: docs/theory.md#T-normalized-rate.
+
+    Returns:
+        The :class:`~xsam_theory.symbolic.base.Derivation` of the four bounds over ``(T,)``.
     """
     T, x = sp.symbols("T x", positive=True)
     f_s, f_h = 1 / sp.sqrt(x), 1 / x
@@ -79,7 +87,11 @@ def asymptotic_slopes() -> Derivation:
 
     ``expr = (normalized, unnormalized)``: the limits of
     :math:`d\ln\big((A + B\ln T)/(2\sqrt T)\big)^p/d\ln T` for :math:`p = 1` and :math:`1/2`
-    (:math:`A, B > 0`).
+    (:math:`A, B > 0`): :math:`-1/2` and :math:`-1/4`. Derivation:
+    docs/theory.md#T-normalized-rate.
+
+    Returns:
+        The :class:`~xsam_theory.symbolic.base.Derivation` of the two limits (no free symbols).
     """
     T, A, B = sp.symbols("T A B", positive=True)
     out = []
@@ -100,7 +112,20 @@ def asymptotic_slopes() -> Derivation:
 
 
 def exact_sums(t_max: int) -> tuple[np.ndarray, np.ndarray]:
-    r""":math:`(S_T, H_T)` for :math:`T = 1 \dots` ``t_max`` (cumulative sums in float64)."""
+    r"""The partial sums :math:`(S_T, H_T)` for :math:`T = 1, \dots,` ``t_max``, in float64.
+
+    :math:`S_T = \sum_{k=1}^T k^{-1/2}` and :math:`H_T = \sum_{k=1}^T k^{-1}` (cumulative sums), the
+    sums of docs/theory.md#T-normalized-rate.
+
+    Args:
+        t_max: the largest :math:`T`, an integer ``>= 1``.
+
+    Returns:
+        The arrays ``(S, H)`` of length ``t_max``; ``S[T - 1]`` is :math:`S_T`.
+
+    Raises:
+        ValueError: if ``t_max`` is not an integer ``>= 1``.
+    """
     if isinstance(t_max, bool) or not isinstance(t_max, (int, np.integer)) or t_max < 1:
         raise ValueError(f"t_max must be an integer >= 1, got {t_max!r}")
     k = np.arange(1, int(t_max) + 1, dtype=float)
@@ -108,7 +133,24 @@ def exact_sums(t_max: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def bound_curve(grid: np.ndarray, a: float, b: float, power: float) -> np.ndarray:
-    r""":math:`\big((a + b H_T)/S_T\big)^{p}` on ``grid`` (``power`` :math:`p`)."""
+    r"""The bound :math:`\big((a + b H_T)/S_T\big)^{p}` on ``grid`` (``power`` :math:`p`).
+
+    The descent-lemma bound of docs/theory.md#T-normalized-rate with constants :math:`A = a`,
+    :math:`B = b`: :math:`p = 1` bounds the best gradient norm of a normalized step,
+    :math:`p = 1/2` that of an unnormalized one.
+
+    Args:
+        grid: the values of :math:`T`, a 1-D array of integers ``>= 1``.
+        a: the constant :math:`A \ge 0`.
+        b: the constant :math:`B \ge 0` (not both 0).
+        power: the exponent :math:`p`.
+
+    Returns:
+        The bound at each :math:`T` of ``grid``.
+
+    Raises:
+        ValueError: if ``grid`` or the constants are invalid.
+    """
     grid = np.asarray(grid, dtype=int)
     if grid.ndim != 1 or grid.size == 0 or np.any(grid < 1):
         raise ValueError(f"grid must be a 1-D array of integers >= 1, got {grid!r}")
@@ -127,7 +169,19 @@ def finite_t_allowance(grid: np.ndarray, power: float = 1.0) -> float:
     r"""How far above :math:`-p/2` the least-squares log-log slope of the bound can lie on ``grid``.
 
     It is the slope of :math:`(H_T/S_T)^p` (the case :math:`A = 0`) plus :math:`p/2`. ``power`` is 1
-    for a normalized step, 1/2 for an unnormalized one.
+    for a normalized step, 1/2 for an unnormalized one. Any :math:`A > 0` only steepens the bound,
+    so this is the worst case over the constants (docs/theory.md#T-normalized-rate); about 0.15 on
+    :math:`16 \le T \le 2048`.
+
+    Args:
+        grid: the values of :math:`T` (at least 2), integers ``>= 1``.
+        power: 1 (normalized step) or 0.5 (unnormalized step).
+
+    Returns:
+        The least-squares log-log slope of :math:`(H_T/S_T)^p` on ``grid``, plus :math:`p/2`.
+
+    Raises:
+        ValueError: if ``power`` is not 1 or 0.5, or ``grid`` has fewer than 2 points.
     """
     if power not in (0.5, 1.0):
         raise ValueError(f"power must be 1 (normalized) or 0.5 (unnormalized), got {power!r}")

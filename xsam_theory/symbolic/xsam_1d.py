@@ -1,4 +1,7 @@
-r"""X-SAM's one-dimensional dynamics along an exact top eigenvector (theory-notes §7, F6.6).
+r"""X-SAM's one-dimensional dynamics along an exact top eigenvector.
+
+Derivations: docs/theory.md, part VII (docs/theory.md#T-reduction-1d to docs/theory.md#T-trap)
+and docs/theory.md#T-fixed-points.
 
 Setting: :math:`L(w) = \tfrac12 w^\top H w` with :math:`H \succeq 0`, :math:`v` a unit top
 eigenvector (:math:`Hv = \lambda_1 v`, :math:`\lambda_1 > 0`, either orientation) and
@@ -7,24 +10,29 @@ eigenvector (:math:`Hv = \lambda_1 v`, :math:`\lambda_1 > 0`, either orientation
 :math:`\langle g_{adv}, v\rangle = \lambda_1(1 + \rho\lambda_1/\|g\|)\,x` has the sign of
 :math:`x` (:func:`paper_rule_map`). Once the components of :math:`w` transverse to :math:`v` have
 decayed, :math:`\hat g_{adv} = \mathrm{sign}(x)\,v` and every normalized form reduces to a map of
-the scalar :math:`x` that does not depend on :math:`\lambda_1` or :math:`\rho`:
+the scalar :math:`x` that does not depend on :math:`\lambda_1` or :math:`\rho`
+(docs/theory.md#T-reduction-1d). That premise can fail: :func:`v2_cycle_trap`
+(docs/theory.md#T-trap) gives the trap in which the transverse components never decay.
 
 * paper rule :math:`d = \hat g_{adv} - \alpha|c|v`:
   :math:`x' = x - \eta(\mathrm{sign}(x) - \alpha)`; for :math:`0 \le \alpha < 1` the window
   :math:`(-\eta(1-\alpha), \eta(1+\alpha)]` of width :math:`2\eta` is entered and never left, and
   the fraction of steps with :math:`x > 0` is :math:`(1+\alpha)/2` within :math:`1/N` over any
-  :math:`N` steps (:func:`paper_window`, F7.1);
+  :math:`N` steps (:func:`paper_window`, docs/theory.md#T-window);
 * symmetric rule :math:`d = \hat g_{adv} - \alpha c v`: normalized GD with step
   :math:`\eta(1-\alpha)`, a 2-cycle :math:`\{x, x - \eta(1-\alpha)\}` with
-  :math:`|x| + |x'| = \eta(1-\alpha)` (:func:`symmetric_window`, F7.6);
+  :math:`|x| + |x'| = \eta(1-\alpha)` (:func:`symmetric_window`, docs/theory.md#T-window);
 * projector form with the USAM perturbation, :math:`w' = w - \eta P(H + \rho H^2)w`,
   :math:`P = I - \alpha vv^\top`: the factor :math:`1 - \eta(1-\alpha)(\lambda_1 + \rho\lambda_1^2)`
-  along :math:`v` and the USAM factors elsewhere (:func:`projector_factor`, F7.4);
-* :math:`\alpha = 1`: non-stationary fixed points (:func:`fixed_points`, F6.6, F7.2);
+  along :math:`v` and the USAM factors elsewhere (:func:`projector_factor`,
+  docs/theory.md#T-projector-usam);
+* :math:`\alpha = 1`: non-stationary fixed points (:func:`fixed_points`,
+  docs/theory.md#T-fixed-points, docs/theory.md#T-freeze);
 * :math:`\alpha > 1`: linear escape at :math:`\eta(\alpha-1)` per step,
   :math:`\eta(\alpha-1)/(1-\mu)` with heavy-ball momentum :math:`\mu`, and exponential divergence
   of the projector form at the rate :math:`1 + \eta(\alpha-1)(\lambda_1 + \rho\lambda_1^2)` for
-  every :math:`\eta > 0` (:func:`escape`, F7.3, F7.4).
+  every :math:`\eta > 0` (:func:`escape`, docs/theory.md#T-escape,
+  docs/theory.md#T-projector-usam).
 
 The maps are piecewise affine and increasing on each piece, so the image of an interval is the
 interval between the images of its end points; every invariance statement is proved by comparing
@@ -79,6 +87,9 @@ def _d_paper(c: sp.Expr) -> sp.Expr:
 def paper_rule_map() -> Derivation:
     r"""The 1-D reduction of the paper rule: :math:`x' = x - \eta(\mathrm{sign}(x) - \alpha)`.
 
+    Derivation: docs/theory.md#T-reduction-1d (valid once the transverse components have
+    decayed; see docs/theory.md#T-trap for when they do not).
+
     Proved: (i) on :math:`\tfrac12 w^\top Hw` with :math:`Hv = \lambda_1 v`,
     :math:`\langle g_{adv}, v\rangle = \lambda_1(1 + \rho\lambda_1/\|g\|)x`, a positive multiple
     of :math:`x` (in an eigenbasis, :math:`H = \mathrm{diag}(\lambda_1, \lambda_2)`, with a
@@ -86,6 +97,9 @@ def paper_rule_map() -> Derivation:
     :math:`\langle d, v\rangle` is :math:`1 - \alpha` for :math:`x > 0` and :math:`-(1 + \alpha)`
     for :math:`x < 0`; the symmetric rule's is :math:`\pm(1 - \alpha)`.
     Expression: :math:`x - \eta(\mathrm{sign}(x) - \alpha)`.
+
+    Returns:
+        The :class:`~xsam_theory.symbolic.base.Derivation` of the map over ``(x, eta, alpha)``.
     """
     w1, w2 = sp.symbols("w_1 w_2", real=True)
     H = sp.diag(lam1, lam2)
@@ -117,7 +131,10 @@ def paper_rule_map() -> Derivation:
 
 @cache
 def paper_window() -> Derivation:
-    r"""F7.1: the paper rule's window, its width and the occupancy of its positive side.
+    r"""The paper rule's window, its width and the occupancy of its positive side.
+
+    Derivation: docs/theory.md#T-window; claim pages docs/claims/F-WINDOW.md and
+    docs/claims/F-SIGN.md.
 
     The window is :math:`(-\eta(1-\alpha), \eta(1+\alpha)]` for :math:`0 \le \alpha < 1`, its width
     :math:`2\eta`, and the occupancy :math:`(1+\alpha)/2`.
@@ -137,6 +154,10 @@ def paper_window() -> Derivation:
     window's midpoint, the long-run mean of :math:`x` when the rotation number
     :math:`(1-\alpha)/2` is irrational (the map is a rotation of the window, a circle of
     length :math:`2\eta`).
+
+    Returns:
+        The :class:`~xsam_theory.symbolic.base.Derivation` of the four numbers over
+        ``(eta, alpha)``.
     """
     a = eta * (1 - alpha)
     b = eta * (1 + alpha)
@@ -166,7 +187,7 @@ def paper_window() -> Derivation:
     }
     expr = (lower, upper, (1 + alpha) / 2, (lower + upper) / 2)
     return derivation(
-        "X-SAM paper rule window (F7.1)",
+        "X-SAM paper rule window",
         expr,
         (eta, alpha),
         "1-D map of paper_rule_map, 0 <= alpha < 1, eta > 0",
@@ -178,11 +199,17 @@ def paper_window() -> Derivation:
 def symmetric_window() -> Derivation:
     r"""The symmetric rule's 1-D map and its window.
 
+    Derivation: docs/theory.md#T-window (the symmetric rule; at :math:`\alpha = 0` it is the
+    normalized-GD cycle of docs/theory.md#T-ngd).
+
     The map is :math:`x' = x - h\,\mathrm{sign}(x)` with
     :math:`h = \eta(1-\alpha)` (normalized GD with step :math:`h`): for :math:`0 < x \le h`
     the orbit is the 2-cycle :math:`\{x, x - h\}` with :math:`|x| + |x - h| = h`, inside
     :math:`(-h, h]`; from :math:`x > h` it moves down by :math:`h` per step until it enters.
     Expression: the window half-width :math:`\eta(1-\alpha)`.
+
+    Returns:
+        The :class:`~xsam_theory.symbolic.base.Derivation` of the half-width over ``(eta, alpha)``.
     """
     h = sp.Symbol("h", positive=True)
     u = sp.Symbol("u", positive=True)  # x = h/(1 + u) ranges over (0, h)
@@ -208,7 +235,9 @@ def symmetric_window() -> Derivation:
 
 @cache
 def projector_factor() -> Derivation:
-    r"""F7.4: the projector form with USAM perturbation and its factor along :math:`v_1`.
+    r"""The projector form with USAM perturbation and its factor along :math:`v_1`.
+
+    Derivation: docs/theory.md#T-projector-usam.
 
     The map is :math:`w' = w - \eta P(H + \rho H^2)w`
     with :math:`P = I - \alpha vv^\top`, :math:`v = v_1`. In the eigenbasis
@@ -218,6 +247,11 @@ def projector_factor() -> Derivation:
     :math:`1-\alpha`, the others unchanged (:math:`P` commutes with :math:`H`). Stable along
     :math:`v_1` iff :math:`0 < \eta(1-\alpha)\lambda_1(1 + \rho\lambda_1) < 2`.
     Expression: the factor along :math:`v_1`.
+
+    Returns:
+        The :class:`~xsam_theory.symbolic.base.Derivation` of
+        :math:`1 - \eta(1-\alpha)(\lambda_1 + \rho\lambda_1^2)` over
+        ``(eta, rho, alpha, lambda_1)``.
     """
     H = sp.diag(lam1, lam2)
     P = sp.eye(2) - alpha * sp.Matrix([[1, 0], [0, 0]])
@@ -243,7 +277,10 @@ def projector_factor() -> Derivation:
 
 @cache
 def fixed_points() -> Derivation:
-    r"""F6.6, F7.2: fixed points of the corrections at :math:`\alpha = 1`.
+    r"""Fixed points of the corrections at :math:`\alpha = 1`.
+
+    Derivation: docs/theory.md#T-fixed-points and docs/theory.md#T-freeze; claim page
+    docs/claims/F-FREEZE.md.
 
     Paper rule (unit :math:`\hat g_{adv}`, :math:`c = \langle\hat g_{adv}, v\rangle`): for
     :math:`c \ge 0`, :math:`\|d\|^2 - (1-\alpha)^2 = (2\alpha - \alpha^2)(1 - c^2) \ge 0` on
@@ -254,6 +291,9 @@ def fixed_points() -> Derivation:
     = c - |c| = 0` exactly whenever :math:`c > 0`, transverse components or not. Projector form:
     :math:`Pg = 0 \iff g = 0` or (:math:`\alpha = 1` and :math:`g \parallel v`).
     Expression: :math:`\|d\|^2 = 1 - 2\alpha c|c| + \alpha^2c^2`.
+
+    Returns:
+        The :class:`~xsam_theory.symbolic.base.Derivation` of :math:`\|d\|^2` over ``(c, alpha)``.
     """
     c = sp.Symbol("c", real=True)
     cp = sp.Symbol("c_p", nonnegative=True)
@@ -296,7 +336,10 @@ def fixed_points() -> Derivation:
 
 @cache
 def escape() -> Derivation:
-    r"""F7.3, F7.4: escape for :math:`\alpha > 1` (written :math:`\alpha = 1 + \delta`).
+    r"""Escape for :math:`\alpha > 1` (written :math:`\alpha = 1 + \delta`).
+
+    Derivation: docs/theory.md#T-escape and docs/theory.md#T-projector-usam; claim page
+    docs/claims/F-ESCAPE.md.
 
     Paper rule, 1-D: :math:`x' - x = \eta(\alpha - 1) > 0` for :math:`x > 0` and
     :math:`\eta(1 + \alpha) > 0` for :math:`x < 0`: :math:`x` increases every step, becomes
@@ -308,6 +351,10 @@ def escape() -> Derivation:
     the factor along :math:`v_1` is :math:`r = 1 + \eta(\alpha - 1)(\lambda_1 + \rho\lambda_1^2)
     > 1` for every :math:`\eta > 0`: exponential divergence at rate :math:`r`.
     Expression: ``(speed, speed with momentum, projector rate)``.
+
+    Returns:
+        The :class:`~xsam_theory.symbolic.base.Derivation` of the three over
+        ``(eta, alpha, mu, rho, lambda_1)``.
     """
     t = sp.Symbol("t", integer=True, positive=True)
     kappa = sp.Symbol("kappa", positive=True)  # mu = exp(-kappa) in (0, 1)
@@ -352,6 +399,8 @@ def escape() -> Derivation:
 def v2_cycle_trap() -> Derivation:
     r"""F-TRAP: the paper rule's linearization about the normalized-GD 2-cycle across :math:`v_2`.
 
+    Derivation: docs/theory.md#T-trap; claim page docs/claims/F-TRAP.md.
+
     Setting: :math:`H = \mathrm{diag}(\lambda_1, \lambda_2)` in its eigenbasis,
     :math:`\lambda_1 > \lambda_2 > 0`, :math:`v = v_1`, :math:`w = (x, y)` with :math:`y > 0`.
     At :math:`x = 0`, :math:`\hat g_{adv} = \mathrm{sign}(y)v_2`, the correction vanishes
@@ -371,6 +420,9 @@ def v2_cycle_trap() -> Derivation:
     :math:`\alpha \to 1`, the trap always exists for :math:`\alpha` close enough to 1.
     Expression: ``(K, m_plus, m_minus)`` as functions of
     :math:`(\lambda_1, \lambda_2, \rho, \eta, \alpha, y)`.
+
+    Returns:
+        The :class:`~xsam_theory.symbolic.base.Derivation` of :math:`(K, m_+, m_-)`.
     """
     xs = sp.Symbol("x", real=True)
     y = sp.Symbol("y", positive=True)
