@@ -3,7 +3,7 @@
 t and percentile-bootstrap intervals of a mean, paired differences, log–log slopes, and the
 two-sided p-values that go with them. Everything random is seeded; results are plain floats.
 ``docs/statistics.md`` states when each is used (the percentile bootstrap undercovers at small
-samples: the t interval is the default).
+samples: the t interval is the default); docs/claims.md#C-p-protocol how the claims use them.
 """
 
 from __future__ import annotations
@@ -159,9 +159,10 @@ def bootstrap_p_value(x: Any, *, n_boot: int = 4000, seed: int = 0) -> float:
 
 
 def paired_difference(a: Any, b: Any, level: float = 0.95) -> Interval:
-    """Mean of the per-seed differences ``a - b`` with a t interval.
+    r"""Mean of the per-seed differences ``a - b`` with a t interval.
 
-    The paired t interval, as ``scipy.stats.ttest_rel(a, b).confidence_interval``.
+    With :math:`d_s = a_s - b_s`: :math:`\bar d \pm t_{n-1,(1+\ell)/2}\,s_d/\sqrt n`, the paired
+    t interval, as ``scipy.stats.ttest_rel(a, b).confidence_interval``.
     """
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if a.shape != b.shape:

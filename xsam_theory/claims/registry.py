@@ -68,7 +68,7 @@ class Claim:
     ``facts`` names the derivations it rests on, ``backends`` the array backends its check can run
     the implementation under test on, ``figure`` the figure that shows it. The facts are the
     bare anchor ids of docs/theory.md (``T-...``) and docs/algorithms.md (``A-...``); each
-    claim's page (docs/claims/<ID>.md) is generated from these fields.
+    claim's page in docs/claims/ (e.g. docs/claims/F-WINDOW.md) is generated from these fields.
     """
 
     id: str

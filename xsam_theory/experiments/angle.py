@@ -6,6 +6,8 @@ SAM training, and the change of :math:`\lambda_{\max}` per step.
 Measurements only: the claims :mod:`xsam_theory.claims.p_angle` (the orientation-free
 statement) and :mod:`xsam_theory.claims.angle_orientation` (F-ORIENT, the oriented statement's
 dependence on the sign convention of ``v``) judge them; the ``angle`` figure draws them.
+Background: docs/theory.md#T-xsam-abstract (the paper's angle argument) and
+docs/theory.md#T-eig-gradient (how the top eigenvalue changes along a step).
 
 Protocol (fixed before looking at the association between :math:`|\cos|` and
 :math:`\Delta\lambda`):

@@ -4,7 +4,7 @@ One :class:`ExperimentContext` is handed to every measurement in :mod:`xsam_theo
 and, through ``xsam-theory verify``, to every check of the claims ledger. Scales are the three
 budgets of the ledger on 2 CPU cores: ``quick`` (under a minute for the whole ledger: CI and the
 tests), ``default`` (under 5 minutes: what a newcomer runs) and ``full`` (under 30 minutes:
-paper-scale seeds and grids).
+paper-scale seeds and grids). The scales in the ledger: docs/claims.md#C-scales.
 """
 
 from __future__ import annotations

@@ -1,7 +1,10 @@
 r"""P-CONV's runs of X-SAM with a decaying step, and the rate each form is expected to reach.
 
 X-SAM with :math:`\eta_t = \eta_0/\sqrt{t+1}`: the best gradient norm so far, its log-log slope per
-seed, divergence per seed, and the rate each form is expected to reach.
+seed, divergence per seed, and the rate each form is expected to reach. The derivation below
+is docs/theory.md#T-normalized-rate (checked by :mod:`xsam_theory.symbolic.rates`); its
+relation to the paper's convergence statement: docs/theory.md#T-xsam-convergence; what
+happens at α = 1 and α > 1: docs/theory.md#T-freeze and docs/theory.md#T-escape.
 
 **Which rate to expect (derivation).** Take :math:`L` :math:`\ell`-smooth and bounded below by
 :math:`L^*`, and a step :math:`w_{t+1} = w_t - \eta_t d_t`. The descent lemma gives
@@ -199,16 +202,23 @@ def grid_for(t_max: int) -> np.ndarray:
 
 
 def expected_slope(cell: Cell) -> float:
-    """The derived log-log slope of the bound on ``best(T)`` (module docstring).
+    r"""The derived log-log slope of the bound on ``best(T)`` (module docstring).
 
     It is -1/2 for a normalized step and for the projector form on the quadratic, -1/4 for the
-    projector form elsewhere.
+    projector form elsewhere: :math:`\min_{t<T}\|g_t\| \lesssim \ln T/\sqrt T` for a
+    normalized step, :math:`\min_{t<T}\|g_t\|^2 \lesssim \ln T/\sqrt T` for an unnormalized one
+    (docs/theory.md#T-normalized-rate).
     """
     return -0.5 if (cell.normalized or cell.problem == "quadratic") else -0.25
 
 
 def allowance(cell: Cell, grid: np.ndarray) -> float:
-    """The finite-T allowance for the cell's bound on ``grid``."""
+    """The finite-T allowance for the cell's bound on ``grid``.
+
+    The largest flattening of the slope of :math:`(H_T/S_T)^p` on ``grid`` plus :math:`p/2`,
+    with :math:`p = 1` for an expected slope of -1/2 and :math:`p = 1/2` for -1/4
+    (:func:`xsam_theory.symbolic.rates.finite_t_allowance`; docs/theory.md#T-normalized-rate).
+    """
     return finite_t_allowance(grid, 1.0 if expected_slope(cell) == -0.5 else 0.5)
 
 

@@ -3,7 +3,9 @@ r"""The runs of the generalization study (claim P-GEN).
 Every method is trained under one schedule on each dataset, its learning rate tuned on seeds
 the comparison never sees, then evaluated on fresh seeds at the chosen rate and at the rates
 next to it. Measurements only; the claim :mod:`xsam_theory.claims.p_gen` judges them and the
-``generalization`` figure draws them.
+``generalization`` figure draws them. Background: docs/theory.md#T-xsam-setup (the paper's
+setting), docs/algorithms.md#A-schedule (the reference schedule of ``v``) and
+docs/claims.md#C-p-protocol (tuning seeds, ablation, divergence).
 
 Protocol (fixed before looking at the numbers):
 

@@ -1,7 +1,9 @@
 r"""The P-LMAX runs: λ_max of GD, SAM, X-SAM and its α = 0 ablation.
 
 The methods' :math:`\lambda_{\max}` are compared at matched training loss and at the end of
-equal budgets.
+equal budgets. Background: docs/theory.md#T-flat-bias (why SAM ends flatter on the
+factorization), docs/theory.md#T-sam-lmax (where SAM's λ_max settles) and
+docs/theory.md#T-confound (step length against correction).
 
 Protocol (fixed before looking at the numbers):
 
@@ -111,6 +113,8 @@ def unbalanced_factorization() -> Factorization:
     """The scalar factorization ½(xy − 1)² (a problem factory for the sweep runner).
 
     Its default init draws the unbalanced start x ~ U(2, 3), y ~ U(0.2, 0.5) from the run seed.
+    On the manifold xy = 1 the sharpness is λ_max = x² + y² ≥ 2, with equality at the flattest
+    minimizer |x| = |y| = 1 (docs/theory.md#T-flat-bias).
     """
     return Factorization()
 
@@ -273,7 +277,10 @@ def first_reaching(losses: np.ndarray, level: float) -> int:
 
 
 def diverged(status: str, losses: np.ndarray) -> bool:
-    """A run diverged if it stopped on a non-finite value or ended above its initial loss."""
+    """A run diverged if it stopped on a non-finite value or ended above its initial loss.
+
+    Diverged runs are counted, not averaged (docs/claims.md#C-p-protocol).
+    """
     losses = np.asarray(losses, dtype=float)
     return (
         status != "completed"

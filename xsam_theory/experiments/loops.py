@@ -69,7 +69,8 @@ def fixed_v_config(config: OptimizerConfig) -> OptimizerConfig:
 
     The reference schedule never refreshes at step 0 and, with ``refresh_every`` larger than any
     run and no epochs, never refreshes at all; once ``v`` is set it takes the ordinary X-SAM
-    step (the raw SAM step happens only while ``v`` is ``None``).
+    step (the raw SAM step happens only while ``v`` is ``None``). The schedule:
+    docs/algorithms.md#A-schedule.
     """
     return config.replace(schedule="reference", refresh_every=2**62, steps_per_epoch=None)
 
@@ -161,7 +162,11 @@ QUADRATIC_CASES = ("(10,4,1)", "(10,6,3,1)", "random d=6")
 
 
 def spectrum(name: str, seed: int) -> np.ndarray:
-    """Eigenvalues of the named spectrum (``random d=6``: top 8, five drawn from U[0.5, 5])."""
+    """Eigenvalues of the named spectrum (``random d=6``: top 8, five drawn from U[0.5, 5]).
+
+    ``(10,4,1)`` and ``(10,6,3,1)`` are the worked examples of docs/theory.md#T-window and
+    docs/theory.md#T-sam-cycle; the random one draws from the stream ``(seed, 0x5EC)``.
+    """
     if name == "(10,4,1)":
         return np.array([10.0, 4.0, 1.0])
     if name == "(10,6,3,1)":
@@ -186,7 +191,8 @@ def quadratic_case(name: str, seed: int) -> tuple[Quadratic, np.ndarray]:
 def exact_v(name: str, **options: Any) -> OptimizerConfig:
     """Preset ``name`` with the exact top eigenvector, computed once at step 0.
 
-    On a quadratic the eigenvector never changes.
+    On a quadratic the eigenvector never changes. ``eigvec_source="exact"``: the algebraic top
+    eigenvector of the dense Hessian (docs/algorithms.md#A-eigenvector-sources).
     """
     return preset(name, **{"eigvec_source": "exact", "refresh_every": 2**62, **options})
 
@@ -207,7 +213,7 @@ def ravine_window(
     Over the window: the iterates' ``x`` and ``y`` at the start of each step, the per-step ``Δy``
     and step lengths, and the final state's ``v`` (``None`` if the optimizer has none). ``burn``
     lets the cycle across the valley settle; ``window`` is even, so alternating cycle phases
-    average out.
+    average out. The toy and its drift: docs/theory.md#T-drift.
     """
     run = run_steps(problem, config, w0, burn + window, v=v, ctx=ctx)
     W = run.iterates[burn:]

@@ -3,6 +3,9 @@
 The power-iteration ``v`` is compared with the algebraic top eigenvectors along MLP training,
 and the dominant-negative quadratic flip runs are made. The claim
 :mod:`xsam_theory.claims.power_quality` judges them; the ``power-quality`` figure draws them.
+Background: docs/algorithms.md#A-reference-code and docs/algorithms.md#A-schedule (the loop),
+docs/algorithms.md#A-eigenvector-sources (power iteration's semantics),
+docs/theory.md#T-power-rate and docs/theory.md#T-dominant-negative.
 """
 
 from __future__ import annotations
@@ -170,10 +173,13 @@ def _flip_run(dim: int, seed: int, power_steps: int, refreshes: int) -> dict[str
 
 @reusable
 def power_evidence(ctx: ExperimentContext) -> dict[str, Any]:
-    """The F-POWER runs: what the claim judges and what the ``power-quality`` figure plots.
+    r"""The F-POWER runs: what the claim judges and what the ``power-quality`` figure plots.
 
     One computation serves both. ``rows``: one record per refresh of the MLP runs; ``flips``: the
-    dominant-negative quadratic runs (5 and 4 power steps per refresh).
+    dominant-negative quadratic runs (5 and 4 power steps per refresh). Per refresh the power
+    bound :math:`\tan\angle(v, v_{dom}) \le (|\lambda_2|/|\lambda_1|)^k\tan\angle(v_{prev},
+    v_{dom})` is evaluated (docs/theory.md#T-power-rate); with a dominant negative eigenvalue
+    each power step flips the sign of ``v`` (docs/theory.md#T-dominant-negative).
     """
     seeds = [ctx.seed + i for i in range(ctx.pick(2, 4, 8))]
     steps = ctx.pick(96, 480, 960)
