@@ -1,7 +1,12 @@
-"""Run the ``xsam-theory`` command line: ``python -m xsam_theory ARGS``."""
+"""Run the ``xsam-theory`` command line: ``python -m xsam_theory ARGS``.
+
+Importing this module (as the API reference's autodoc does) runs nothing; only executing it
+does.
+"""
 
 import sys
 
 from xsam_theory.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(main())
