@@ -8,6 +8,9 @@ The runs and per-run numbers come from :mod:`xsam_theory.experiments.angle`, the
 claims judge (quick figures use its quick scale, full figures its default scale), so the figure
 shows exactly the ledger's evidence. Intervals are 95 % Student-t intervals over runs (the
 subclaims' unadjusted intervals; the verdicts, Holm-adjusted, are in the ledger).
+
+The claims: docs/claims/P-ANGLE.md and docs/claims/F-ORIENT.md; the sign convention of ``v``:
+docs/theory.md#T-orientation.
 """
 
 from __future__ import annotations

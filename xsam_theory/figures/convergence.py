@@ -1,6 +1,7 @@
 r"""``convergence``: gradient norm and loss against steps for GD, USAM, SAM and X-SAM.
 
-The evidence of L-USAM, L-SAM2, F-WINDOW and P-CONV.
+The evidence of L-USAM, L-SAM2, F-WINDOW and P-CONV (derivations: docs/theory.md#T-usam,
+docs/theory.md#T-sam-cycle, docs/theory.md#T-window, docs/theory.md#T-normalized-rate).
 
 (a) On the quadratic :math:`\tfrac12 w^\top Hw`, :math:`H = Q\,\mathrm{diag}(10, 4, 1)Q^\top`,
 GD and USAM are linear maps, so their whole gradient-norm curves are closed forms:
@@ -70,8 +71,13 @@ def linear_closed_form(
 ) -> tuple[np.ndarray, float]:
     r"""GD (``rho=0``) / USAM on a quadratic: the exact gradient norms and the linear rate.
 
-    The exact :math:`\|g_t\|`, ``t = 0..steps``, and the linear rate
-    :math:`\max_i|r(\lambda_i)|`, from the sympy factor :math:`r(\lambda)`.
+    The exact :math:`\|g_t\| = \big(\sum_i (r(\lambda_i)^t\langle g_0, q_i\rangle)^2\big)^{1/2}`,
+    ``t = 0..steps``, with :math:`r(\lambda) = 1 - \eta\lambda - \eta\rho\lambda^2` (the sympy
+    factor), and the linear rate :math:`\max_i|r(\lambda_i)|` (derivation:
+    docs/theory.md#T-usam).
+
+    Returns:
+        ``(norms, rate)``: the gradient norms, shape ``(steps + 1,)``, and the linear rate.
     """
     lam, Q = np.asarray(q.eigenvalues), np.asarray(q.eigenvectors)
     r = np.asarray(symq.usam_factor().func(eta, rho, lam), dtype=float)

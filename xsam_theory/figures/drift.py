@@ -58,8 +58,12 @@ def _kept(steps: int) -> np.ndarray:
 def ravine_prediction(method: str, y0: float, n: int) -> np.ndarray:
     r"""``y`` over ``n`` steps from ``y0``, iterating the closed-form per-step drift.
 
-    The drift is SAM's :math:`-4\eta\lambda_0\rho^2y/(2-\eta\lambda_1)^2` (:math:`\alpha = 0`), or
-    the projector form's with the iterate's exact eigenvector (the tilted formula).
+    The drift is SAM's :math:`-4\eta\lambda_0\rho^2y/(2-\eta\lambda_1)^2` (:math:`\alpha = 0`;
+    docs/theory.md#T-drift), or the projector form's with the iterate's exact eigenvector (the
+    tilted formula of docs/theory.md#T-confound).
+
+    Raises:
+        ValueError: For a method without a drift formula.
     """
     r = RAVINE
     if method == "sam":

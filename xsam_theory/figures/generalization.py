@@ -9,6 +9,9 @@ The runs come from :func:`xsam_theory.experiments.generalization.generalization_
 function the claim P-GEN calls (quick figures use the ``quick`` scale, full figures
 ``default``); drawn after the claim in one process, the figure reuses its evidence. The figure
 shows estimates and intervals only; the Holm-adjusted verdicts are in ``claims.json``.
+
+The claim and its protocol: docs/claims/P-GEN.md, docs/claims.md#C-p-protocol and
+docs/statistics.md.
 """
 
 from __future__ import annotations

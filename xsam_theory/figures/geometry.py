@@ -44,7 +44,14 @@ RULES = ("paper", "symmetric")
 def closed_form(rule: str, c: np.ndarray, alpha: float) -> dict[str, np.ndarray]:
     r"""G1–G4 at :math:`c = \cos\angle(\hat g, v)` for ``rule``, from the sympy derivations.
 
-    The columns are ``d_dot_v``, ``norm_d``, ``cos_d_v`` and ``d_dot_g``, lambdified.
+    The columns are ``d_dot_v`` (G1, :math:`c - \alpha|c|`), ``norm_d`` (G2,
+    :math:`\sqrt{1 - c^2 + (c - \alpha|c|)^2}`), ``cos_d_v`` (G3) and ``d_dot_g`` (G4,
+    :math:`1 - \alpha c|c|`), lambdified; the symmetric rule is the paper rule at :math:`|c|`
+    with G1 and G3 multiplied by :math:`\mathrm{sign}(c)` (derivations:
+    docs/theory.md#T-correction-identities, docs/theory.md#T-angle-monotone).
+
+    Raises:
+        ValueError: For a rule other than ``"paper"`` and ``"symmetric"``.
     """
     c = np.asarray(c, dtype=float)
     if rule == "paper":

@@ -1,6 +1,7 @@
 r"""``lambda-max``: the top Hessian eigenvalue during training and at matched training loss.
 
-Along full-batch MLP training (L-EDGE) and at matched training loss (P-LMAX).
+Along full-batch MLP training (L-EDGE) and at matched training loss (P-LMAX). The edges:
+docs/theory.md#T-gd-edge and docs/theory.md#T-sam-edge.
 
 Bottom row (P-LMAX): the runs of :func:`xsam_theory.experiments.lambda_max.lambda_max_evidence`
 (quick figures use the claim's quick scale, full figures its default scale). Per problem,
@@ -59,12 +60,20 @@ METHODS = ("gd", "sam", "eigen_sam", "xsam_paper")
 
 
 def gd_edge(eta: float) -> float:
-    r""":math:`2/\eta` from the sympy stability edges."""
+    r"""GD's stability edge :math:`2/\eta`, from the sympy stability edges.
+
+    Derivation: docs/theory.md#T-gd-edge.
+    """
     return float(symq.stability_edges().func(eta, 1.0, 1.0, 0.0)[0])
 
 
 def sam_edge(eta: float, rho: float, grad_norm: np.ndarray) -> np.ndarray:
-    r""":math:`\lambda_{SAM}(\|g\|)` from the sympy derivation."""
+    r"""SAM's edge :math:`\lambda_{SAM}(\|g\|)` at the gradient norms ``grad_norm``.
+
+    :math:`\lambda_{SAM}(\|g\|) = \frac{\|g\|}{2\rho}(\sqrt{1 + 8\rho/(\eta\|g\|)} - 1)`,
+    evaluated elementwise at the gradient norms ``grad_norm`` from the sympy derivation
+    (derivation: docs/theory.md#T-sam-edge).
+    """
     return np.asarray(symq.sam_edge().func(eta, rho, np.asarray(grad_norm)), dtype=float)
 
 

@@ -5,10 +5,10 @@ standard normal starts (one per seed), X-SAM's paper rule with the exact top eig
 constant step length; at the end of the budget the exact :math:`\lambda_{\max}` (on the minimizer
 manifold :math:`\|x\|^2 + \|y\|^2 \geq 2`) and the loss, median over seeds. :math:`\alpha = 0` is
 normalized SAM; F-ESCAPE predicts that for :math:`\alpha > 1` the paper rule leaves the minimum
-(the loss column shows where). The grid runs through the sweep runner
-(:func:`xsam_theory.sweeps.run_sweep`: content-hashed runs, a SQLite store in a temporary
-folder, the local process pool in full mode); quick mode uses a coarse grid, one seed and fewer
-steps.
+(the loss column shows where; derivation: docs/theory.md#T-escape). The grid runs through the
+sweep runner (:func:`xsam_theory.sweeps.run_sweep`: content-hashed runs, a SQLite store in a
+temporary folder, the local process pool in full mode); quick mode uses a coarse grid, one seed
+and fewer steps.
 """
 
 from __future__ import annotations

@@ -10,6 +10,9 @@ error — and (ii) the full-batch Hessian — what "the top eigenvector" means i
 argument. (c, d) The dominant-negative quadratic (top 5, dominant −7): with 5 power steps per
 refresh the estimate converges to −7, not to the algebraic top 5, and ``v`` flips sign at every
 refresh (:func:`xsam_theory.symbolic.power_flip.dominant_negative_flip`); with 4 it does not.
+
+The reference loop: docs/algorithms.md#A-schedule and docs/algorithms.md#A-eigenvector-sources;
+the rate and the flip: docs/theory.md#T-power-rate and docs/theory.md#T-dominant-negative.
 """
 
 from __future__ import annotations

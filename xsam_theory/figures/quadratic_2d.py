@@ -9,6 +9,9 @@ r"""``quadratic-2d``: SAM and X-SAM on a 2-D ill-conditioned quadratic (L-SAM2, 
 :math:`(-\eta(1-\alpha), \eta(1+\alpha)]` along the *oriented* :math:`v` — shifted, not narrowed —
 so it flips with :math:`v \to -v`, while the symmetric rule oscillates in
 :math:`[-\eta(1-\alpha), \eta(1-\alpha)]` whatever the orientation.
+
+Derivations: docs/theory.md#T-sam-cycle, docs/theory.md#T-reduction-1d, docs/theory.md#T-window
+and docs/theory.md#T-orientation.
 """
 
 from __future__ import annotations
@@ -51,7 +54,17 @@ def window(series: str, eta: float, alpha: float) -> tuple[float, float]:
     r"""The closed-form long-run range of :math:`x = \langle w, e_1\rangle`.
 
     The paper rule's :math:`(-\eta(1-\alpha), \eta(1+\alpha)]` along the oriented :math:`v`
-    (mirrored for :math:`-v`), the symmetric rule's :math:`[-\eta(1-\alpha), \eta(1-\alpha)]`.
+    (mirrored for :math:`-v`), the symmetric rule's :math:`[-\eta(1-\alpha), \eta(1-\alpha)]`
+    (derivation: docs/theory.md#T-window).
+
+    Args:
+        series: ``"xsam_paper"``, ``"xsam_paper_flipped"`` (the paper rule with :math:`-v`) or
+            ``"xsam_symmetric"``.
+        eta: The step length.
+        alpha: The correction strength.
+
+    Returns:
+        The window's ``(lower, upper)`` ends.
     """
     if series == "xsam_symmetric":
         h = float(xsam_1d.symmetric_window().func(eta, alpha))
