@@ -7,6 +7,9 @@ NumPy is the default. The documented switch :func:`set_backend` selects the name
 
 This module is the only place with global state in the package, and it holds one thing:
 the name of the default backend.
+
+What the switch guarantees (float64 everywhere, NumPy and torch agreeing to 1e-10):
+docs/algorithms.md#A-backends; a guide with examples: docs/torch.md.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ Each check raises ``ValueError`` naming the argument, what it must be and what i
 bad input fails where it enters instead of coming back as a complex trajectory, a NaN Hessian-
 vector product or NumPy's own words about seeds. The checks work on arrays of any array-API
 namespace (NumPy, torch).
+
+Every bad input tried, with the exact error it gets: docs/bad_inputs.md; the failure model:
+docs/reliability.md.
 """
 
 from __future__ import annotations

@@ -1,4 +1,10 @@
-"""The ``xsam-theory`` command line."""
+"""The ``xsam-theory`` command line.
+
+One parser with the subcommands ``info``, ``verify`` (the claims ledger: docs/claims.md),
+``figures`` (docs/figures.md), ``bench`` (docs/performance.md), ``sweep`` and ``results``
+(docs/sweeps.md); each subcommand's work lives in its own module and this one only wires the
+arguments. The guide with examples and exit statuses: docs/usage.md.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +26,11 @@ from code, `sweep`/`results` run and tabulate hyperparameter grids, `bench` meas
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``xsam-theory`` argument parser, with every subcommand."""
+    """The ``xsam-theory`` argument parser, with every subcommand.
+
+    Returns:
+        The parser; ``parse_args`` on it gives the subcommand in ``args.command``.
+    """
     parser = argparse.ArgumentParser(
         prog="xsam-theory",
         description=DESCRIPTION,
@@ -312,7 +322,13 @@ def _info() -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``xsam-theory`` with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    """Run ``xsam-theory`` with ``argv`` (default ``sys.argv[1:]``); return the exit status.
+
+    The statuses are the subcommand's: for ``verify`` 0 when every D, L and F claim holds, 1 if
+    one fails or errors, 2 on bad input, 3 when an output cannot be written
+    (docs/claims.md#C-exit-status); 2 on bad input for every command; 130 for an interrupted
+    ``sweep``.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "info":

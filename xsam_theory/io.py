@@ -11,6 +11,9 @@ two runs side by side.
 
 :func:`prepare_output_folder` checks an output folder before any computation starts, so that a
 command given a file, or a place it cannot write, says so at once instead of after its work.
+
+What this guarantees to a user (outputs consistent after a kill, exit status 3 when an output
+cannot be written): docs/reliability.md.
 """
 
 from __future__ import annotations

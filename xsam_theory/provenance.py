@@ -10,6 +10,9 @@ registered from another module (:func:`~xsam_theory.sweeps.registry.register_pro
 ``"module:function"`` name) adds the source file of the module(s) defining its functions; a
 function with no source to read (typed at an interactive prompt) adds a token drawn once per
 process, so such runs are reused within one process and never across processes.
+
+Why a cached result is never stale: docs/reliability.md; how runs are identified:
+docs/sweeps.md.
 """
 
 from __future__ import annotations

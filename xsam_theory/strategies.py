@@ -16,7 +16,8 @@ the identity or Haar-random from a seed. Generated values are small frozen recor
 ``repr`` is a call of a public constructor (:func:`symmetric_case`, :func:`mlp_case`), so a
 shrunk counterexample printed by hypothesis can be pasted into an ``@example`` as it is.
 
-Needs ``hypothesis`` (the ``dev`` extra: ``pip install -e ".[dev]"``).
+Needs ``hypothesis`` (the ``dev`` extra: ``pip install -e ".[dev]"``). The property suite and
+its hypothesis profiles: docs/testing.md.
 """
 
 from __future__ import annotations

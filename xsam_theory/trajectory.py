@@ -10,6 +10,9 @@ The runner is three parts: :class:`RunOptions`, the validated options of a run;
 the monitors' rows and builds the :class:`Trajectory`; and a loop of monitors and steps. Every
 way a run can diverge (an overflow a step or a monitor reports, a non-finite loss or iterate)
 ends in the same place, which stops the run or raises.
+
+What each step reports: docs/algorithms.md#A-step-report; the schedule of the eigenvector
+refreshes: docs/algorithms.md#A-schedule; a tour with examples: docs/python.md.
 """
 
 from __future__ import annotations
@@ -70,6 +73,9 @@ class SpectralMonitor:
     when the optimizer has none), and the HVPs spent. ``batch="full"`` measures the full-data
     Hessian; ``"current"`` the minibatch of the step. ``tol`` is the eigen-solver's relative
     tolerance (a finite number >= 0; ``0``: machine precision).
+
+    The eigen-solvers: docs/algorithms.md#A-eigenvector-sources; the angle to the top eigenspace
+    when the top eigenvalue is repeated: docs/theory.md#T-eigenspace-angle.
     """
 
     every: int = 10
@@ -111,7 +117,12 @@ class SpectralMonitor:
 
 @dataclass(frozen=True)
 class TraceMonitor:
-    """Every ``every`` steps, a Hutchinson estimate of the full-data Hessian trace."""
+    r"""Every ``every`` steps, a Hutchinson estimate of the full-data Hessian trace.
+
+    :math:`\widehat{\mathrm{tr}}(H) = \frac1m\sum_{k=1}^m z_k^\top H z_k` over ``n_probes``
+    (:math:`m`) Rademacher probes :math:`z_k`, with its standard error (derivation:
+    docs/theory.md#T-hutchinson).
+    """
 
     every: int = 10
     n_probes: int = 32

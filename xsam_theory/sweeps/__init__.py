@@ -20,6 +20,7 @@ The whole API in one example::
     rows = result.table()          # list of flat dicts; result.dataframe() with pandas
 
 Importing this package does not import Dask; only :class:`DaskExecutor` does, when used.
+What survives a kill, a lost worker or a full disk: docs/reliability.md.
 """
 
 from xsam_theory.sweeps.executors import (

@@ -8,6 +8,8 @@ be created), a bad spec, a sweep larger than :data:`~xsam_theory.sweeps.spec.MAX
 ``force``, a ``--where`` condition on an unknown column or comparing a number column with
 text. ``sweep`` treats SIGTERM like Ctrl-C: finished runs stay stored, its claims are released,
 and it exits with status 130.
+
+The commands with examples: docs/sweeps.md; the failure model: docs/reliability.md.
 """
 
 from __future__ import annotations

@@ -12,7 +12,8 @@ a :class:`LocalExecutor` while runs are in flight (Ctrl-C) ends its workers at o
 cannot start at all raise :class:`WorkerImportError` naming the import that failed (a file in
 the working directory that shadows a standard-library module, for instance).
 
-Dask is optional and imported only by :class:`DaskExecutor`.
+Dask is optional and imported only by :class:`DaskExecutor`. What a lost worker costs:
+docs/reliability.md.
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ process or machine as it is — no pickled closures.
 
 Problems are named by :data:`PROBLEMS` (the keyword arguments of each entry are those of the
 constructor it wraps) or by an importable ``"package.module:function"``; register more with
-:func:`register_problem` in a module that the workers import too.
+:func:`register_problem` in a module that the workers import too. What a spec may name:
+docs/sweeps.md.
 """
 
 from __future__ import annotations

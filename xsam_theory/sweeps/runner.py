@@ -2,7 +2,8 @@
 
 :func:`run_sweep` is the one entry point; the ``xsam-theory sweep`` command is a thin wrapper.
 Runs are claimed a batch at a time and their claims kept alive by a heartbeat timer (see
-:mod:`xsam_theory.sweeps.store` for the lease model).
+:mod:`xsam_theory.sweeps.store` for the lease model; for a user's view, docs/sweeps.md and
+docs/reliability.md).
 """
 
 from __future__ import annotations

@@ -39,7 +39,8 @@ so it works in a read-only folder; it warns when the file is in WAL mode but its
 missing (a copy taken while a sweep was writing, or after one was killed): results written
 since the last checkpoint are then not in the file. A write that fails because the disk is
 full or a file size limit was reached raises :class:`StoreFullError`: the store is intact and
-the sweep resumes once there is room.
+the sweep resumes once there is room. The same guarantees, from a user's side:
+docs/reliability.md.
 """
 
 from __future__ import annotations

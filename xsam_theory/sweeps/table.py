@@ -3,7 +3,8 @@
 A row holds ``hash``, ``method``, ``seed``, the configuration leaves as dotted names
 (``optimizer.rho``, ``problem.n``, ``init.kind``, ...; lists as JSON text), the scalar results
 under their column names, and ``status``, ``outcome``, ``attempts``, ``wall_s``, ``message``.
-:func:`tidy` keeps, by default, only the configuration columns that vary between the rows.
+:func:`tidy` keeps, by default, only the configuration columns that vary between the rows
+(examples: docs/sweeps.md).
 """
 
 from __future__ import annotations
