@@ -1,0 +1,186 @@
+"""Sphinx extension of the xsam-theory site: the notebooks, and links out of the docstrings.
+
+Two hooks:
+
+* ``builder-inited``: copies every ``notebooks/*.py`` (jupytext percent format) into the ignored
+  folder ``docs/notebooks/``, where myst-nb reads and executes it (``nb_custom_formats`` in
+  ``docs/conf.py``). Relative markdown links of the notebooks, written from ``notebooks/``
+  (``[the window](../docs/theory.md#T-window)``), are rewritten to point to the same files from
+  the copy's folder. A copy is rewritten only when its content changes.
+* ``autodoc-process-docstring``: a repository reference in a docstring,
+  ``docs/theory.md#T-window`` (optionally in backticks), becomes a link to that label when the
+  label is declared (``(T-window)=``) in a page under ``docs/``; ``docs/page.md`` alone becomes
+  a link to the page. Other text is left as it is.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from sphinx import addnodes
+from sphinx.transforms.post_transforms import SphinxPostTransform
+
+DOCS = Path(__file__).resolve().parents[1]
+ROOT = DOCS.parent
+NOTEBOOKS = ROOT / "notebooks"
+COPIES = DOCS / "notebooks"
+
+_LINK = re.compile(r"\]\((?P<target>[^)\s]+)\)")
+_LABEL = re.compile(r"^\((?P<label>[^()\s]+)\)=\s*$", re.MULTILINE)
+_REF = re.compile(
+    r"(?P<tick>`{0,2})docs/(?P<page>[\w./-]+?)\.md(?:#(?P<anchor>[\w.-]+))?(?P=tick)(?![\w/])"
+)
+
+
+def _rewrite_link(target: str) -> str:
+    """Return a notebook's link target rewritten from ``notebooks/`` to ``docs/notebooks/``."""
+    if "://" in target or target.startswith(("#", "/", "mailto:")):
+        return target
+    path, sep, anchor = target.partition("#")
+    if not path:
+        return target
+    resolved = (NOTEBOOKS / path).resolve()
+    try:
+        resolved.relative_to(ROOT)
+    except ValueError:
+        return target
+    new = Path(_relpath(resolved, COPIES)).as_posix()
+    return new + sep + anchor
+
+
+def _relpath(path: Path, start: Path) -> str:
+    return os.path.relpath(path, start)
+
+
+def copy_notebooks(app) -> None:
+    """Copy ``notebooks/*.py`` to ``docs/notebooks/`` with their links rewritten."""
+    COPIES.mkdir(exist_ok=True)
+    wanted = set()
+    for source in sorted(NOTEBOOKS.glob("*.py")):
+        text = source.read_text(encoding="utf-8")
+        text = _LINK.sub(lambda m: f"]({_rewrite_link(m.group('target'))})", text)
+        copy = COPIES / source.name
+        wanted.add(copy.name)
+        if not copy.exists() or copy.read_text(encoding="utf-8") != text:
+            copy.write_text(text, encoding="utf-8")
+    for stale in COPIES.glob("*.py"):
+        if stale.name not in wanted:
+            stale.unlink()
+
+
+def _labels() -> set[str]:
+    """Return every MyST target label ``(ID)=`` declared in a page under ``docs/``."""
+    labels: set[str] = set()
+    for page in DOCS.rglob("*.md"):
+        if {"_build", "notebooks"} & set(page.relative_to(DOCS).parts[:-1]):
+            continue
+        labels.update(_LABEL.findall(page.read_text(encoding="utf-8")))
+    return labels
+
+
+_KNOWN: dict[str, set[str]] = {}
+
+
+def collect_labels(app) -> None:
+    """Remember the labels of the pages (read once, when the build starts)."""
+    _KNOWN["labels"] = _labels()
+
+
+def linkify(app, what, name, obj, options, lines: list[str]) -> None:
+    """Turn ``docs/<page>.md#<label>`` references in a docstring into Sphinx links.
+
+    Lines of a literal block (after a line ending in ``::``) are left alone.
+    """
+    labels = _KNOWN.get("labels")
+    if labels is None:
+        labels = _KNOWN["labels"] = _labels()
+
+    def replace(match: re.Match) -> str:
+        page, anchor = match.group("page"), match.group("anchor")
+        text = match.group(0).strip("`")
+        if anchor is not None:
+            if anchor in labels:
+                return f":ref:`{text} <{anchor}>`"
+            return match.group(0)
+        if (DOCS / f"{page}.md").is_file():
+            return f":doc:`{text} </{page}>`"
+        return match.group(0)
+
+    literal_indent = None  # indentation of the line that opened a literal block
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        indent = len(line) - len(line.lstrip())
+        if literal_indent is not None and stripped and indent <= literal_indent:
+            literal_indent = None
+        if literal_indent is None:
+            lines[i] = _REF.sub(replace, line)
+            if stripped.endswith("::"):
+                literal_indent = indent
+
+
+_TYPE = r"[A-Za-z_][\w.]*(\[[\w.\[\], |]*\])?"
+_TYPE_LIKE = re.compile(rf"^\s*{_TYPE}(\s*(\||or)\s*{_TYPE})*\s*$")
+
+
+def keep_data_colon(app, what, name, obj, options, lines: list[str]) -> None:
+    """Keep napoleon from reading ``prefix: text`` in a constant's doc comment as a type.
+
+    Napoleon (Google style) takes everything before the first colon of an attribute's or a
+    constant's docstring as its type. When that part does not look like a type (``int``,
+    ``dict[str, float]``, ``str | None``), the colon is replaced by a dash, so the comment
+    ``#: (id, a, b): the pairs`` renders as written instead of as a type ``(id, a, b)``.
+    """
+    if what not in ("data", "attribute") or not lines:
+        return
+    first = lines[0]
+    colon = re.search(r"(?<!:):(?!:)", re.sub(r"``.+?``|:\w+:`.+?`|`.+?`", _blank, first))
+    if colon is None or not first[colon.end() :].strip():
+        return
+    if _TYPE_LIKE.match(first[: colon.start()]):
+        return
+    lines[0] = first[: colon.start()] + " —" + first[colon.end() :]
+
+
+def _blank(match: re.Match) -> str:
+    return "x" * len(match.group(0))
+
+
+class LabelCase(SphinxPostTransform):
+    """Resolve ``[text](page.md#T-window)`` to the label ``(T-window)=`` declared in that page.
+
+    Sphinx stores label names in lower case, so MyST's link resolution (run right after this
+    transform) would not find a label written with capitals; a link whose anchor is neither a
+    heading slug nor an id of the page but whose lower-cased anchor is a label of that page is
+    pointed at the label.
+    """
+
+    default_priority = 8  # MyST's resolver runs at 9
+
+    def run(self, **kwargs) -> None:
+        """Lower-case the anchors of MyST document links that name a label of the page."""
+        labels = self.env.domaindata.get("std", {}).get("labels", {})
+        for node in self.document.findall(addnodes.pending_xref):
+            if node.get("reftype") != "myst" or node.get("refdomain") != "doc":
+                continue
+            anchor = node.get("reftargetid")
+            if not anchor or anchor == anchor.lower():
+                continue
+            docname = node["reftarget"]
+            slugs = self.env.metadata.get(docname, {}).get("myst_slugs", {})
+            if anchor in slugs:
+                continue
+            entry = labels.get(anchor.lower())
+            if entry is not None and entry[0] == docname:
+                node["reftargetid"] = anchor.lower()
+
+
+def setup(app):
+    """Register the hooks; the extension is safe for parallel reading."""
+    app.connect("builder-inited", copy_notebooks)
+    app.connect("builder-inited", collect_labels)
+    app.connect("autodoc-process-docstring", keep_data_colon, priority=400)
+    app.connect("autodoc-process-docstring", linkify)
+    app.add_post_transform(LabelCase)
+    return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
