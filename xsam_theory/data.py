@@ -444,7 +444,7 @@ def generated_classification(
     )
 
 
-#: the built-in datasets: name -> loader(**options, seed=...)
+#: the built-in datasets: name -> ``loader(**options, seed=...)``
 DATASETS = {
     "teacher_student": teacher_student,
     "digits": digits,

@@ -503,8 +503,8 @@ class MLP(Problem):
         """How many directions one R-operator pass takes on ``n`` samples.
 
         As many as keep each ``(n, k, width)`` float64 intermediate under :data:`HVP_BLOCK_BYTES`
-        on a CPU (larger temporaries are fresh ``mmap``s that the kernel zero-fills page by page
-        on every allocation, which costs more than the wider matrix products gain), and under
+        on a CPU (larger temporaries are fresh ``mmap`` regions that the kernel zero-fills page by
+        page on every allocation, which costs more than the wider matrix products gain), and under
         1 GiB on an accelerator.
         """
         budget = HVP_BLOCK_BYTES if _on_cpu(like) else 2**30
