@@ -240,16 +240,21 @@ def lanczos(
     .. math::
 
         w_j = Hq_j, \quad
-        r_j = (I - Q_j^\top Q_j)^2\, w_j \ \ \text{(classical Gram–Schmidt, twice)}, \quad
-        \alpha_j = q_j^\top w_j + q_j^\top (I - Q_j^\top Q_j) w_j, \quad
+        r_j = (I - Q_j^\top Q_j)\, w_j \ \ \text{(to working precision)}, \quad
+        \alpha_j = q_j^\top w_j, \quad
         \beta_j = \|r_j\|, \quad q_{j+1} = r_j/\beta_j,
 
     with the rows :math:`Q_j = [q_1; \dots; q_j]` of a basis block allocated once (``(m + 1) x
-    dim``, rows written in place), so each Gram–Schmidt pass is two matrix–vector products on
-    that block, :math:`Q_j(Q_j^\top w)`. Then :math:`HQ_m^\top = Q_m^\top T_m + \beta_m
-    q_{m+1}e_m^\top` with :math:`T_m` tridiagonal (diagonal :math:`\alpha`, off-diagonal
-    :math:`\beta_1..\beta_{m-1}`). The eigenpairs :math:`T_m s_i = \theta_i s_i` (on the host)
-    give the Ritz pairs :math:`(\theta_i, y_i = Q_m^\top s_i)`, the best approximations from the
+    dim``, rows written in place; the work vectors too), so each Gram–Schmidt pass is two
+    matrix–vector products on that block, :math:`r \leftarrow r - Q_j^\top(Q_j r)`. On the host
+    the projection is a local pass against :math:`q_{j-1}, q_j`, one such block pass, and a
+    second block pass only when the first shrank :math:`\|r\|` below :math:`1/\sqrt 2` of its
+    length (the DGKS criterion), which keeps :math:`\|Q Q^\top - I\|` at rounding level;
+    off the host every step runs two block passes, branch-free. Then
+    :math:`HQ_m^\top = Q_m^\top T_m + \beta_m q_{m+1}e_m^\top` with :math:`T_m` tridiagonal
+    (diagonal :math:`\alpha`, off-diagonal :math:`\beta_1..\beta_{m-1}`). The eigenpairs
+    :math:`T_m s_i = \theta_i s_i` (on the host) give the Ritz pairs
+    :math:`(\theta_i, y_i = Q_m^\top s_i)`, the best approximations from the
     Krylov space :math:`\mathcal K_m(H, v_0)`; :math:`\theta_1 \le \lambda_1` always.
 
     Exactly ``steps`` HVPs are spent (one per step) unless the recurrence breaks down:
@@ -411,13 +416,22 @@ class _Krylov:
         self.j, self.beta, self.broken = 0, 0.0, False
         self.rtol = 10.0 * math.sqrt(op.dim) * float(xp.finfo(op.dtype).eps)
         self.sync_every = sync_every
+        self.work = _Work(op)
+        self.spare: Any = None  # the Ritz block of a restart, allocated at the first one
 
     def extend(self, stop: int, converged: Any) -> None:
         """Steps ``j .. stop - 1`` (fewer after a breakdown or once ``converged`` says so)."""
         while self.j < stop and not self.broken:
             j0 = self.j
             scalars = _lanczos_steps(
-                self.op, self.V, self.W, j0, min(stop, j0 + self.sync_every), self.rtol
+                self.op,
+                self.V,
+                self.W,
+                j0,
+                min(stop, j0 + self.sync_every),
+                self.rtol,
+                self.work,
+                self.sync_every == 1,
             )
             self._record(np.asarray(to_numpy(scalars), dtype=float), j0)
             if converged is not None and converged(*self.ritz(estimates_only=True)):
@@ -448,8 +462,11 @@ class _Krylov:
         xp, j = self.xp, self.j
         theta, S = self.ritz()
         Sb = xp.asarray(S[:, :p].T.copy(), dtype=self.op.dtype, device=self.op.device)
-        self.V[:p, :] = xp.matmul(Sb, self.V[:j, :])
-        self.W[:p, :] = xp.matmul(Sb, self.W[:j, :])
+        if self.spare is None or self.spare.shape[0] < p:
+            self.spare = xp.empty((p, self.op.dim), dtype=self.op.dtype, device=self.op.device)
+        Y = self.spare[:p, :]
+        self.V[:p, :] = _matmul_into(Sb, self.V[:j, :], Y)  # Ritz vectors, no fresh block
+        self.W[:p, :] = _matmul_into(Sb, self.W[:j, :], Y)
         self.V[p, :] = self.V[j, :]
         coupling = self.beta * S[j - 1, :p]
         self.T = np.zeros_like(self.T)
@@ -486,33 +503,147 @@ class _Krylov:
         )
 
 
-def _lanczos_steps(op: HessianOperator, V: Any, W: Any, j0: int, j1: int, rtol: float) -> Any:
-    r"""Lanczos steps ``j0 .. j1 - 1`` on the block ``V`` in place, with no host synchronisation.
+def _matmul_into(a: Any, b: Any, out: Any) -> Any:
+    """``out[...] = a @ b`` without a fresh result array where the namespace allows it.
 
-    Step ``j``: :math:`w = Hq_j` (stored in ``W[j]``), two classical Gram–Schmidt passes
-    :math:`r \leftarrow r - V_{:j+1}^\top(V_{:j+1} r)` from :math:`r = w`, :math:`\alpha_j` the
-    sum of the two :math:`q_j` coefficients, :math:`\beta_j = \|r\|` (rescaled by
-    :math:`\max|r_i|`: no underflow), ``ok`` :math:`= \beta_j > \mathrm{rtol}\,\|w\|` and
-    :math:`q_{j+1} = r/\|r\|` (:func:`~xsam_theory.vectors.unit`), times ``0`` once a step was
-    not ``ok`` (branch-free: never a division by zero).
+    NumPy and torch write the product straight into ``out`` (``out=``); any other array-API
+    namespace computes ``a @ b`` and copies it in (the standard has no ``out=``).
+    """
+    if type(out) is np.ndarray:
+        return np.matmul(a, b, out=out)
+    if _is_torch(out):
+        import torch
+
+        if a.ndim == 1:  # torch.matmul's out= would resize a (1, n) product
+            return torch.mv(b.mT, a, out=out)
+        return torch.mm(a, b, out=out)
+    out[...] = a @ b
+    return out
+
+
+def _sub_into(a: Any, b: Any, out: Any) -> None:
+    """``out[...] = a - b`` in one pass where the namespace allows it (NumPy, torch)."""
+    if type(out) is np.ndarray:
+        np.subtract(a, b, out=out)
+    elif _is_torch(out):
+        import torch
+
+        torch.sub(a, b, out=out)
+    else:
+        out[...] = a - b
+
+
+def _is_torch(x: Any) -> bool:
+    """Whether ``x`` is a torch tensor (without importing torch when it is not loaded)."""
+    return type(x).__module__.startswith("torch")
+
+
+class _Work:
+    """The work vectors of the Lanczos steps, allocated once per factorization (no page faults).
+
+    ``r`` holds the vector being orthogonalized and ``t`` the block product subtracted from it.
+    """
+
+    def __init__(self, op: HessianOperator):
+        xp = op.xp
+        self.r = xp.empty((op.dim,), dtype=op.dtype, device=op.device)
+        self.t = xp.empty((op.dim,), dtype=op.dtype, device=op.device)
+
+    def project_out(self, B: Any) -> Any:
+        r"""One classical Gram–Schmidt pass :math:`r \leftarrow r - B^\top(Br)` in place.
+
+        Returns:
+            array: The coefficients :math:`h = Br`.
+        """
+        h = B @ self.r
+        self.r -= _matmul_into(h, B, self.t)
+        return h
+
+
+#: DGKS: a second Gram–Schmidt pass when one pass shrinks the vector below this fraction
+_DGKS = 1.0 / math.sqrt(2.0)
+
+
+def _lanczos_steps(
+    op: HessianOperator, V: Any, W: Any, j0: int, j1: int, rtol: float, work: _Work, host: bool
+) -> Any:
+    r"""Lanczos steps ``j0 .. j1 - 1`` on the block ``V`` in place.
+
+    Step ``j``: :math:`w = Hq_j` (stored in ``W[j]``), then :math:`r` orthogonalized against the
+    rows :math:`V_{:j+1}`, :math:`\alpha_j` the sum of its :math:`q_j` coefficients,
+    :math:`\beta_j = \|r\|` (no underflow: :func:`~xsam_theory.vectors.norm`), ``ok``
+    :math:`= \beta_j > \mathrm{rtol}\,\|w\|` and :math:`q_{j+1} = r/\|r\|`, times ``0`` once a
+    step was not ``ok`` (never a division by zero).
+
+    On the host (one step per call, scalars read at once) the orthogonalization is the local
+    pass against :math:`q_{j-1}, q_j` followed by one classical Gram–Schmidt pass against the
+    block, and a second one only when that pass shrank :math:`\|r\|` by more than
+    :math:`1/\sqrt 2` (the Daniel–Gragg–Kaufman–Stewart criterion): two block products a step
+    instead of four. Off the host the steps are branch-free and run two full passes
+    (:math:`r \leftarrow r - V_{:j+1}^\top(V_{:j+1} r)`, twice) with no host synchronisation.
 
     Returns:
         array: Shape ``(3, j1 - j0)``: the rows ``alpha``, ``beta``, ``ok`` (as 0/1), on the device.
     """
+    step = _host_step if host else _device_step
     xp = op.xp
     alive = xp.ones((), dtype=xp.bool, device=op.device)
     out = []
     for j in range(j0, j1):
         w = op._apply_one(V[j, :])
         W[j, :] = w
-        B = V[: j + 1, :]
-        h1 = xp.matmul(B, w)
-        r = w - xp.matmul(h1, B)
-        h2 = xp.matmul(B, r)
-        r -= xp.matmul(h2, B)  # in place: one large temporary fewer per step
-        beta = norm(r)  # rescaled (no underflow); a direct formula for NumPy where as accurate
-        ok = beta > rtol * norm(w)
+        alpha, beta, ok = step(xp, V, w, j, rtol, work)
         alive = xp.logical_and(alive, ok)
-        V[j + 1, :] = unit(r) * xp.astype(alive, op.dtype)  # unit(0) = 0: no division by zero
-        out.append(xp.stack([h1[j] + h2[j], beta, xp.astype(alive, op.dtype)]))
+        _store_next(xp, V, j, work.r, beta, alive)
+        out.append(xp.stack([alpha, beta, xp.astype(alive, op.dtype)]))
     return xp.stack(out, axis=1)
+
+
+def _host_step(xp: Any, V: Any, w: Any, j: int, rtol: float, work: _Work) -> tuple[Any, ...]:
+    r"""One orthogonalization on the host: local pass, one block pass, a second if DGKS says so.
+
+    :math:`\|w\|` for the breakdown test is :math:`\sqrt{\|h_0\|^2 + \|r_0\|^2}` from the
+    local pass :math:`w = h_0^\top L + r_0` (orthogonal parts: a sum of squares, no cancellation),
+    so no pass over ``w`` is spent on it.
+    """
+    r = work.r
+    L = V[max(j - 1, 0) : j + 1, :]
+    h0 = L @ w
+    _sub_into(w, _matmul_into(h0, L, work.t), r)
+    n0 = float(norm(r))
+    w_norm = math.hypot(float(xp.linalg.vector_norm(h0)), n0)
+    B = V[: j + 1, :]
+    alpha = h0[-1] + work.project_out(B)[j]
+    beta = norm(r)
+    if float(beta) < _DGKS * n0:
+        alpha = alpha + work.project_out(B)[j]
+        beta = norm(r)
+    return alpha, beta, beta > rtol * w_norm
+
+
+def _device_step(xp: Any, V: Any, w: Any, j: int, rtol: float, work: _Work) -> tuple[Any, ...]:
+    """One branch-free orthogonalization: two classical Gram–Schmidt passes against the block."""
+    work.r[...] = w
+    B = V[: j + 1, :]
+    alpha = work.project_out(B)[j] + work.project_out(B)[j]
+    beta = norm(work.r)
+    return alpha, beta, beta > rtol * norm(w)
+
+
+def _store_next(xp: Any, V: Any, j: int, r: Any, beta: Any, alive: Any) -> None:
+    r"""``V[j + 1] = r/beta`` while ``alive``, else exactly ``0`` (branch-free, no NaN).
+
+    A float64 NumPy vector whose :math:`\beta` lies safely inside the float range (the direct
+    path of :func:`~xsam_theory.vectors.unit`) is divided straight into the row; other vectors
+    take :func:`~xsam_theory.vectors.unit`'s rescaled path.
+    """
+    if type(r) is np.ndarray and r.dtype == np.float64:
+        b = float(beta)
+        if bool(alive) and _SAFE_BETA[0] < b < _SAFE_BETA[1]:
+            np.divide(r, b, out=V[j + 1, :])
+            return
+    V[j + 1, :] = unit(r) * xp.astype(alive, r.dtype)  # unit(0) = 0: no division by zero
+
+
+#: beta in this range divides without overflow or loss (the square root of unit's safe range)
+_SAFE_BETA = (2.0**-450, 2.0**450)
