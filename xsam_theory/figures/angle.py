@@ -64,7 +64,7 @@ def _group(rows: list[dict], group: str) -> list[dict]:
 
 
 def data(ctx: FigureContext) -> Table:
-    """The ``angle`` figure's table: per-run statistics, |cos| quantiles and pooled summaries."""
+    r"""The ``angle`` figure's table: per-run statistics, :math:`|\cos|` quantiles, summaries."""
     cctx = ctx.experiment_context()
     runs = angle_runs(cctx, reuse=True)
     setup = angle_setup(cctx)
