@@ -737,6 +737,8 @@ def mlp_problem(
 ) -> MLP:
     """The cross-entropy :class:`~xsam_theory.problems.MLP` on a dataset's training split.
 
+    (The problems: docs/algorithms.md#A-problems.)
+
     The dataset is ``load_dataset(dataset, seed=seed, **options)``; the layer sizes are
     ``(n_features, *hidden, n_classes)``.
 

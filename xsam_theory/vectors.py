@@ -112,7 +112,8 @@ def cosine(u: Any, v: Any) -> Any:
 def angle_deg(u: Any, v: Any, *, oriented: bool = True) -> float:
     r"""The angle between ``u`` and ``v`` in degrees.
 
-    ``oriented=True``: :math:`\arccos\cos\angle(u,v) \in [0°, 180°]`.
+    ``oriented=True``: :math:`\arccos\cos\angle(u,v) \in [0°, 180°]` (the angles a step
+    reports: docs/algorithms.md#A-step-report).
     ``oriented=False``: the orientation-free angle :math:`\arccos|\cos\angle(u,v)| \in [0°, 90°]`,
     which does not change under :math:`v \to -v`. Returns NaN if either vector is zero (the angle
     is undefined, and NaN here is a documented "not available", not a numerical failure).

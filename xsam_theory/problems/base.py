@@ -82,7 +82,7 @@ def _device(x: Any) -> Any:
 
 
 class Problem(ABC):
-    """An objective ``L: R^dim -> R`` with exact derivatives.
+    """An objective ``L: R^dim -> R`` with exact derivatives (docs/algorithms.md#A-problems).
 
     Subclasses implement :meth:`at`. The convenience methods below (``loss``, ``grad``, ``hvp``,
     ``hvp_batch``, ``hessian``) build a fresh :class:`Point` each call.

@@ -306,6 +306,9 @@ class _MLPPoint(Point):
 class MLP(Problem):
     r"""A fully connected network on fixed data (see the module docstring for the formulas).
 
+    :math:`L(w) = \frac1n\sum_i \ell(f(x_i), y_i) + \frac{\kappa}{2}\|w\|^2`, gradient by
+    backpropagation, HVPs by the R-operator (docs/algorithms.md#A-problems).
+
     Args:
         widths: layer widths ``(d_0, d_1, ..., d_L)``, integers >= 1; ``d_0`` inputs, ``d_L``
             outputs.

@@ -62,6 +62,10 @@ class _QuadraticPoint(Point):
 class Quadratic(Problem):
     r""":math:`L(w) = \tfrac12 w^\top H w - b^\top w`, gradient :math:`Hw - b`, Hessian :math:`H`.
 
+    The problem of the closed forms (the SAM cycle, the edges, the X-SAM window:
+    docs/theory.md#T-sam-cycle, docs/theory.md#T-window); the problems:
+    docs/algorithms.md#A-problems.
+
     Args:
         H: symmetric ``(d, d)`` matrix, or a ``(d,)`` vector holding a diagonal ``H``.
         b: linear term (default ``0``).
