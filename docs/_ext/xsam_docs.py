@@ -4,13 +4,16 @@ Two hooks:
 
 * ``builder-inited``: copies every ``notebooks/*.py`` (jupytext percent format) into the ignored
   folder ``docs/notebooks/``, where myst-nb reads and executes it (``nb_custom_formats`` in
-  ``docs/conf.py``). Relative markdown links of the notebooks, written from ``notebooks/``
-  (``[the window](../docs/theory.md#T-window)``), are rewritten to point to the same files from
-  the copy's folder. A copy is rewritten only when its content changes.
+  ``docs/conf.py``). Relative markdown links of the notebooks are written from ``notebooks/``
+  (a link to ``docs/theory.md`` starts with ``../``); they are rewritten to point to the same
+  files from the copy's folder. A copy is rewritten (atomically) only when its content changes.
 * ``autodoc-process-docstring``: a repository reference in a docstring,
   ``docs/theory.md#T-window`` (optionally in backticks), becomes a link to that label when the
-  label is declared (``(T-window)=``) in a page under ``docs/``; ``docs/page.md`` alone becomes
-  a link to the page. Other text is left as it is.
+  label is declared (``(T-window)=``) in a page under ``docs/``; a page path such as
+  ``docs/usage.md`` alone becomes a link to the page. Other text is left as it is. A constant's
+  doc comment is also kept from being misread as a type (``keep_data_colon``).
+
+``LabelCase`` lets ``[text](theory.md#T-window)`` links find labels written with capitals.
 """
 
 from __future__ import annotations
@@ -64,7 +67,10 @@ def copy_notebooks(app) -> None:
         copy = COPIES / source.name
         wanted.add(copy.name)
         if not copy.exists() or copy.read_text(encoding="utf-8") != text:
-            copy.write_text(text, encoding="utf-8")
+            # atomic: another build reading the copy at the same moment sees old or new
+            tmp = copy.with_name(f".{copy.name}.{os.getpid()}.tmp")
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, copy)
     for stale in COPIES.glob("*.py"):
         if stale.name not in wanted:
             stale.unlink()
