@@ -365,3 +365,66 @@ def test_threads_option_limits_the_pools_for_the_run_only():
     )
     assert report.env["threads"] == 1 and all(n == 1 for n in seen[0])
     assert [i["num_threads"] for i in threadpool_info()] == before
+
+
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        ("sam", {"rho": 0.05}),
+        ("usam", {"rho": 0.05, "momentum": 0.9, "weight_decay": 1e-3}),
+        ("eigen_sam", {"rho": 0.05, "alpha": 0.2, "eigvec_source": "power", "power_steps": 3}),
+        ("xsam", {"rho": 0.05, "alpha": 0.2, "eigvec_source": "power", "power_steps": 4}),
+        ("xsam", {"rho": 0.05, "alpha": 0.0, "eigvec_source": "lanczos"}),
+    ],
+)
+def test_in_place_vector_work_of_the_steps_is_bit_identical(name, options, monkeypatch):
+    """The steps' in-place NumPy paths (T5's per-step vector work) give the plain formulas' bits.
+
+    Reference: the same run with every in-place helper replaced by its plain expression
+    (``w + eps``, ``w - eta * u``, ``rho * unit(g)``, ``unit(Au)`` with a separate norm) and
+    X-SAM's direction written out as ``unit(g_adv) - (alpha * |<unit(g_adv), v>|) * v``.
+    """
+    import importlib
+
+    import numpy as np
+
+    directions = importlib.import_module("xsam_theory.optimizers.directions")
+    step_mod = importlib.import_module("xsam_theory.optimizers.step")
+    power = importlib.import_module("xsam_theory.spectral.power")
+    from xsam_theory.optimizers import init_state, preset, step
+    from xsam_theory.problems.mlp import MLP
+    from xsam_theory.vectors import norm, unit
+
+    problem = MLP.teacher_student((5, 7, 3), 40, teacher_widths=(5, 4, 3), seed=1)
+    config = preset(name, lr=0.1, **options)
+    batches = np.random.default_rng(0).permutation(np.tile(np.arange(40), 3)).reshape(-1, 8)
+
+    def run() -> list:
+        state = init_state(problem, np.asarray(problem.init_params(0)), config, seed=3)
+        states = []
+        for batch in batches:
+            state, _ = step(problem, state, config, batch, diagnostics=False)
+            states.append(state)
+        return states
+
+    fast = run()
+    monkeypatch.setattr(step_mod, "_add_into_own", lambda w, eps: w + eps)
+    monkeypatch.setattr(step_mod, "_minus_scaled", lambda w, eta, u: w - eta * u)
+    monkeypatch.setattr(directions, "_scale_own", lambda u, s: s * u)
+    monkeypatch.setattr(power, "_host_unit", lambda u: (unit(u), float(norm(u))))
+    plain = run()
+    for a, b in zip(fast, plain, strict=True):
+        for field in ("w", "v", "momentum"):
+            x, y = getattr(a, field), getattr(b, field)
+            assert (x is None and y is None) or np.array_equal(x, y), field
+        assert a.eigenvalue == b.eigenvalue or (a.eigenvalue != a.eigenvalue)
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        g_adv, v = (
+            rng.standard_normal(50) * 10.0 ** rng.integers(-150, 150),
+            unit(rng.normal(size=50)),
+        )
+        d, c = directions.xsam_direction(g_adv, v, 0.3)
+        g_hat = unit(g_adv)
+        assert np.array_equal(d, g_hat - (0.3 * abs(np.vecdot(g_hat, v))) * v)
+        assert float(c) == float(np.vecdot(g_hat, v))

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from xsam_theory.backend import namespace
 from xsam_theory.optimizers.config import Coefficient, SignRule
 from xsam_theory.vectors import unit
@@ -22,7 +24,18 @@ def sam_perturbation(g: Any, rho: float, *, normalize: bool = True) -> Any:
     The step is the perturbation :math:`\varepsilon`. Where :math:`g = 0` the perturbation is
     exactly :math:`0`.
     """
-    return rho * unit(g) if normalize else rho * g
+    if not normalize:
+        return rho * g
+    eps = unit(g)  # a new array: scaled in place where the namespace allows it
+    return _scale_own(eps, rho)
+
+
+def _scale_own(u: Any, s: Any) -> Any:
+    """``s * u`` for an array ``u`` this module created: in place for NumPy (same bits)."""
+    if type(u) is np.ndarray:
+        u *= s
+        return u
+    return s * u
 
 
 def eigen_sam_perturbation(g: Any, v: Any, rho: float, alpha: float) -> Any:
@@ -78,5 +91,9 @@ def xsam_direction(
     gamma = c if coefficient is Coefficient.NORMALIZED else xp.vecdot(g_adv, v)
     if sign_rule is SignRule.PAPER:
         gamma = xp.abs(gamma)  # sign(γ)·γ = |γ|
-    base = g_hat if normalize else g_adv
-    return base - (alpha * gamma) * v, c
+    if not normalize:
+        return g_adv - (alpha * gamma) * v, c
+    if type(g_hat) is np.ndarray:  # g_hat is new: subtract in place (same bits, one array fewer)
+        g_hat -= (alpha * gamma) * v
+        return g_hat, c
+    return g_hat - (alpha * gamma) * v, c

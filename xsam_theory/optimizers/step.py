@@ -194,7 +194,7 @@ def _adversarial_gradient(
         FloatingPointError: the gradient at ``w + eps`` is not finite because ``w + eps`` or
             ``g`` is not (a diverging run).
     """
-    w_adv = w + eps
+    w_adv = _add_into_own(w, eps)
     try:
         return problem.grad(w_adv, batch)
     except ValueError as err:
@@ -229,7 +229,25 @@ def _base_update(
     if config.momentum != 0.0:
         buf = update if state.momentum is None else config.momentum * state.momentum + update
         update = buf
-    return w - eta * update, buf
+    return _minus_scaled(w, eta, update), buf
+
+
+def _add_into_own(w: Any, eps: Any) -> Any:
+    """``w + eps`` written into ``eps`` (new, owned by the step) for NumPy; same bits."""
+    if type(eps) is np.ndarray and type(w) is np.ndarray and eps.dtype == w.dtype:
+        return np.add(w, eps, out=eps)
+    return w + eps
+
+
+def _minus_scaled(w: Any, eta: float, u: Any) -> Any:
+    """``w - eta * u`` in one new array for NumPy: ``eta * u`` written, ``w`` minus it in place.
+
+    The same operations in the same order as the plain expression, so the same bits.
+    """
+    if type(u) is np.ndarray and type(w) is np.ndarray and u.dtype == w.dtype:
+        t = np.multiply(eta, u)
+        return np.subtract(w, t, out=t)
+    return w - eta * u
 
 
 #: the :class:`StepInfo` fields computed from vectors (norms and angles): NaN when a step is

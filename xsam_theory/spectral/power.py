@@ -17,7 +17,7 @@ import numpy as np
 from xsam_theory.checks import check_tolerance
 from xsam_theory.spectral.operator import HessianOperator
 from xsam_theory.spectral.results import EigenResult, _start_vector
-from xsam_theory.vectors import norm, unit
+from xsam_theory.vectors import _numpy_norm, norm, unit
 
 __all__ = ["power_iteration", "shifted_power_iteration"]
 
@@ -190,11 +190,25 @@ def _power_steps(op: HessianOperator, u: Any, steps: int, shift: float) -> tuple
         # unit() rescales by max|Au_i| before normalizing: ||Au||^2 may underflow, and a
         # subnormal ||Au|| is itself too coarse to divide by
         if on_host:
-            if float(norm(Au)) == 0.0:  # zero branch: (H + shift I) u = 0, an exact eigenvector
+            u_next, n = _host_unit(Au)
+            if n == 0.0:  # zero branch: (H + shift I) u = 0, an exact eigenvector
                 return u, last_in, last_Hu, iterations, True
-            u = unit(Au)
+            u = u_next
             continue
         n = norm(Au)
         zero = xp.logical_or(zero, n == 0)
         u = xp.where(n > 0, unit(Au), u)
     return u, last_in, last_Hu, iterations, bool(zero)
+
+
+def _host_unit(u: Any) -> tuple[Any, float]:
+    r"""``(unit(u), ||u||)`` on the host, the norm computed once.
+
+    Bit-identical to :func:`~xsam_theory.vectors.unit`: a float64 NumPy vector safely inside the
+    float range is divided by the same direct-formula norm ``unit`` would divide by; every other
+    vector takes ``unit`` itself (and the rescaled :func:`~xsam_theory.vectors.norm`).
+    """
+    fast = _numpy_norm(u)
+    if fast is None:
+        return unit(u), float(norm(u))
+    return u / fast, fast
