@@ -19,7 +19,10 @@ xsam_theory/**/*.py, proofs_checks/*, tests/*.py, scripts/*.py and pyproject.tom
     folder, their fact numbering (a capital F, a number, a dot, a number) or a section sign;
 (e) ``escape``: a relative link or path that resolves outside the repository root, or an
     absolute path of a particular machine (under /work, /home, /root or /Users) in a page, a
-    notebook or pyproject.toml.
+    notebook or pyproject.toml;
+(f) ``name``: a dotted name of the package (``xsam_theory.symbolic.xsam_1d.v2_cycle_trap``) in
+    a page, a notebook, the package, proofs_checks/ or scripts/, that does not import (module)
+    or is not an attribute of what it names (tests are exempt: they make up modules on purpose).
 
 Each rule has a unit test on a small synthetic tree; ``test_repository_references`` runs the
 checker on this repository. The forbidden words are assembled from pieces below, so that this
@@ -203,6 +206,36 @@ PATH_REF = re.compile(
 #: a path followed by one of these is a pattern (docs/claims/<ID>.md, docs/bench-*.json)
 PATTERN_NEXT = set("*<{[$%")
 
+# (f) dotted names of the package
+DOTTED = re.compile(r"(?<![\w.])xsam_theory(?:\.[A-Za-z_]\w*)+")
+#: a dotted name followed by one of these is not a name (xsam_theory.egg-info, a pattern)
+DOTTED_NEXT = set("-{*<")
+
+
+@cache
+def resolves(name: str) -> bool | None:
+    """Return whether ``name`` is a module of the package or an attribute of one.
+
+    None when it cannot be told: a module needs an optional dependency that is missing.
+    """
+    import importlib
+
+    parts = name.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ModuleNotFoundError as exc:
+            if exc.name and not exc.name.startswith("xsam_theory"):
+                return None  # an optional dependency (torch, ...) is not installed
+            continue
+        for attr in parts[i:]:
+            obj = getattr(obj, attr, None)
+            if obj is None:
+                return False
+        return True
+    return False
+
+
 # (a) markdown links in a notebook's markdown cells (comment lines)
 NOTEBOOK_LINK = re.compile(r"!?\[[^\]]*\]\((?P<target>[^)\s]+)\)")
 
@@ -243,6 +276,8 @@ class Checker:
             self.check_paths(path, text, is_page or is_notebook)
             if is_page or is_notebook or rel == "pyproject.toml":
                 self.check_absolute(path, text)
+            if not rel.startswith("tests/"):
+                self.check_names(path, text)
             if is_page:
                 self.check_page_links(path, text)
             elif is_notebook:
@@ -360,6 +395,16 @@ class Checker:
         for number, line in enumerate(text.splitlines(), 1):
             for m in ABSOLUTE.finditer(line):
                 self.report(path, number, "escape", f"absolute path {m.group(0)}... of a machine")
+
+    # (f) ---------------------------------------------------------------------------------
+    def check_names(self, path: Path, text: str) -> None:
+        """Rule (f): dotted names of the package name a module or an attribute of one."""
+        for number, line in enumerate(text.splitlines(), 1):
+            for m in DOTTED.finditer(line):
+                if line[m.end() : m.end() + 1] in DOTTED_NEXT:
+                    continue
+                if resolves(m.group(0)) is False:
+                    self.report(path, number, "name", f"{m.group(0)} is not in the package")
 
 
 def check(root: Path) -> list[Finding]:
@@ -505,6 +550,16 @@ def test_rule_e_outside_the_repository(tmp_path):
     files[NB] = f"# %% [markdown]\n# see {up}" + "docs" + "/x.md\n"
     findings = check(_tree(tmp_path / "repo", files))
     assert _rules(findings) == [(IDX, "escape", 3), (IDX, "escape", 5), (NB, "escape", 2)], findings
+
+
+def test_rule_f_dotted_names(tmp_path):
+    files = dict(CLEAN)
+    files[IDX] = (
+        "# Index\n\n`xsam_theory.vectors`, `xsam_theory.symbolic.xsam_1d.v2_cycle_trap`\n\n"
+        "`xsam_theory.vectors.no_such" + "_function` and `xsam_theory.no_such" + "_module`\n"
+    )
+    findings = check(_tree(tmp_path, files))
+    assert _rules(findings) == [(IDX, "name", 5), (IDX, "name", 5)], findings
 
 
 def test_heading_slugs_follow_myst(tmp_path):
