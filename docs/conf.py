@@ -13,7 +13,9 @@ from the internet at build time.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -67,8 +69,11 @@ nb_merge_streams = True
 # matplotlib without a screen. An explicit setting in the environment wins (e.g.
 # XSAM_FIGURES_QUICK=0 renders the notebooks at full scale).
 os.environ.setdefault("XSAM_FIGURES_QUICK", "1")
-os.environ.setdefault("XSAM_FIGURES_OUT", tempfile.mkdtemp(prefix="xsam-docs-figures-"))
 os.environ.setdefault("MPLBACKEND", "Agg")
+if "XSAM_FIGURES_OUT" not in os.environ:
+    _figures = tempfile.mkdtemp(prefix="xsam-docs-figures-")
+    os.environ["XSAM_FIGURES_OUT"] = _figures
+    atexit.register(shutil.rmtree, _figures, ignore_errors=True)
 
 # --- API reference ------------------------------------------------------------------------------
 autosummary_generate = True
