@@ -1,6 +1,6 @@
 r"""Properties of the Hessian-vector products and the spectral tools.
 
-SPEC §3, §4; theory-notes §8.
+docs/theory.md#T-power-rate, docs/theory.md#T-lanczos-bound, docs/theory.md#T-dominant-negative.
 
 Tolerances are absolute and scale with :math:`\|H\|_2` (for matrices from the strategies,
 ``case.scale = max|λ|``), never with the condition number: eigenvalue errors of backward-stable
@@ -189,7 +189,7 @@ def test_top_eigenvectors_lie_within_the_davis_kahan_angle_of_the_top_eigenspace
 
 
 def _dominant_bound(case, v0, steps):
-    """Power iteration's F8.1 bound on |RQ(u_k) − lambda_dom|.
+    """Power iteration's rate bound (T-power-rate) on |RQ(u_k) − lambda_dom|.
 
     The bound is spread * tan^2 theta_k with tan theta_k <= ratio^k tan theta_0; ratio =
     max |lambda_i| / |lambda_dom| over the eigenvalues not equal to lambda_dom. Returns
@@ -227,7 +227,7 @@ SUBNORMAL_NORM = (
 @given(matrix_and_start(), st.integers(0, 30))
 @example(SUBNORMAL_NORM, 1)
 def test_power_iteration_respects_its_rate_bound(inp, steps):
-    """F8.1: power iteration respects its rate bound.
+    """T-power-rate: power iteration respects its rate bound.
 
     After k steps the Rayleigh quotient of the DOMINANT (largest-|lambda|) pair has error
     <= spread * (ratio^k tan theta_0)^2 (+ EIG_TOL and a per-step round-off allowance of
@@ -291,7 +291,7 @@ def test_lanczos_breakdown_counterexample_to_the_requested_hvp_count_comparison(
 
 @given(symmetric_matrices(kinds=("dominant_negative",)), st.integers(0, 2**32 - 1))
 def test_shifted_power_iteration_targets_the_algebraic_top_and_plain_power_the_dominant(case, seed):
-    """F8.3: shifted power iteration finds the algebraic top, plain power iteration the dominant.
+    """T-dominant-negative: shifted power finds the algebraic top, plain power the dominant.
 
     With a dominant negative eigenvalue, plain power iteration's Rayleigh quotient tends to
     lambda_min < 0 (never above lambda_1), while the shift sigma = ||H|| makes every eigenvalue >= 0

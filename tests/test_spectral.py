@@ -1,8 +1,9 @@
-"""Spectral tools (SPEC §4) against independent oracles.
+"""Spectral tools against independent oracles.
 
 Oracles: ``numpy.linalg.eigh`` of the dense matrix, the spectrum a quadratic was *built* from
-(``Quadratic.from_spectrum``), closed forms (F8.1 power-iteration rate, F8.2 Kaniel–Paige–Saad
-bound, Hutchinson's mean and variance), and an HVP counter kept outside the operator.
+(``Quadratic.from_spectrum``), closed forms (the power-iteration rate,
+docs/theory.md#T-power-rate; the Kaniel–Paige–Saad bound, docs/theory.md#T-lanczos-bound;
+Hutchinson's mean and variance), and an HVP counter kept outside the operator.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ def tan_angle(u: np.ndarray, v: np.ndarray) -> float:
     return float(np.linalg.norm(u - c * v)) / abs(c)
 
 
-SMALL_GAP = np.concatenate([[10.0, 9.0], np.linspace(8.0, -2.0, 48)])  # F8.2's example
+SMALL_GAP = np.concatenate([[10.0, 9.0], np.linspace(8.0, -2.0, 48)])  # the T-lanczos-bound example
 
 
 # -- top eigenpair: eigsh and Krylov Lanczos against numpy.linalg.eigh ----------------------------
@@ -159,7 +160,8 @@ def test_krylov_lanczos_breakdown_on_few_distinct_eigenvalues():
     assert res.converged and np.all(np.isfinite(np.asarray(res.eigenvectors)))
 
 
-# -- power iteration: the reference semantics and the dominant-magnitude pitfall (F8.3) ---------
+# -- power iteration: the reference semantics and the dominant-magnitude pitfall ---------------
+# (docs/theory.md#T-dominant-negative)
 
 
 def test_power_iteration_returns_dominant_negative_and_flips_sign():
@@ -218,7 +220,7 @@ def test_power_iteration_rate_bound_f81():
 
 
 def kps_bound(lam: np.ndarray, tan0: float, k: int) -> float:
-    """F8.2: (lam1 - lamn) (tan angle(q0, v1) / T_{k-1}(1 + 2 gamma))^2."""
+    """T-lanczos-bound: (lam1 - lamn) (tan angle(q0, v1) / T_{k-1}(1 + 2 gamma))^2."""
     gamma = (lam[0] - lam[1]) / (lam[1] - lam[-1])
     t = chebyshev.chebval(1.0 + 2.0 * gamma, [0.0] * (k - 1) + [1.0])
     return float((lam[0] - lam[-1]) * (tan0 / t) ** 2)

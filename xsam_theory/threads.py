@@ -1,4 +1,4 @@
-"""Thread pools: keep SciPy's BLAS from fighting torch for the cores (PERFORMANCE.md, T8).
+"""Thread pools: keep SciPy's BLAS from fighting torch for the cores (docs/performance.md#perf-T8).
 
 When SciPy's ARPACK (``scipy.sparse.linalg.eigsh``) drives an operator whose HVPs run in torch,
 two thread pools are live at once: the OpenBLAS that ARPACK calls for its vector updates, and

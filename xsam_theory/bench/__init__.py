@@ -32,7 +32,9 @@ Every row carries its keys, ``kernel`` (:class:`~xsam_theory.bench.keys.Kernel`)
 libraries are compared ``library`` (:class:`~xsam_theory.bench.keys.Library`); its ``name`` is a
 display label only. Each target T1–T11 (:mod:`xsam_theory.bench.targets`) finds its rows by key
 and is printed as ``measured / target``; a missing row is reported as not measured, by its key.
-Targets are reported, never asserted.
+Targets are reported, never asserted. The reference problem, the anchors, every target and the
+last full runs: docs/performance.md (#perf-reference-problem, #perf-anchors, #perf-T1 ...
+#perf-T11, #perf-method, #perf-last-run).
 
 Modules: ``keys`` (row keys and labels), ``timing`` (interleaved timing), ``config`` (what to
 measure, the environment), ``problem`` (the reference problem), ``report``, one module per group

@@ -1,5 +1,8 @@
 """The targets T1–T11, each read from the rows of one run by their keys.
 
+What each target asks and why: docs/performance.md#perf-targets (target ``Tn`` at
+``docs/performance.md#perf-Tn``); how the rows are measured: docs/performance.md#perf-method.
+
 Each target is one function ``report -> (measured, ok, numbers)`` registered with
 :func:`target`: ``measured`` is what the run shows in words, ``ok`` whether the target is met
 (``None``: not applicable), ``numbers`` the values behind it. A measurement the run lacks raises
@@ -41,7 +44,10 @@ class Target:
     goal_if_missing: str | None = None
 
     def evaluate(self, report: Report) -> dict[str, Any]:
-        """The target's record: ``id``, ``measured``, ``target``, ``status`` and the numbers."""
+        """The target's record: ``id``, ``measured``, ``target``, ``status``, ``doc``, the numbers.
+
+        ``doc`` is the target's explanation, ``docs/performance.md#perf-<id>``.
+        """
         goal = self.goal
         try:
             measured, ok, numbers = self.read(report)
@@ -54,6 +60,7 @@ class Target:
             "measured": measured,
             "target": goal,
             "status": status(ok),
+            "doc": f"docs/performance.md#perf-{self.id}",
             **numbers,
         }
 
@@ -195,7 +202,7 @@ def package_hvp_vs_torch(report: Report) -> Measured:
 @target(
     "T7",
     "<= 60 s (quick)",
-    "full bench only; see docs/benchmarks.md",
+    "full bench only; see docs/performance.md#perf-T7",
     "verify --quick <= 60 s, default <= 5 min, --full <= 30 min; pytest <= 5 min",
 )
 def verify_time(report: Report) -> Measured:

@@ -1,4 +1,7 @@
-r"""The pure maps of the SAM family (SPEC §2): perturbations and X-SAM's corrected direction.
+r"""The pure maps of the SAM family: perturbations and X-SAM's corrected direction.
+
+The formulas: docs/algorithms.md#A-xsam-forms (Eigen-SAM: docs/algorithms.md#A-eigen-sam); the
+identities they satisfy: docs/theory.md#T-correction-identities.
 
 Notation: :math:`g = \nabla L(w)`, :math:`g_{adv} = \nabla L(w+\varepsilon)`, :math:`v` a unit
 estimate of the top Hessian eigenvector, :math:`\hat u = u/\|u\|` with :math:`\hat 0 = 0`.
@@ -76,7 +79,8 @@ def xsam_direction(
         d = u - \alpha\,\mathrm{sign}(\gamma)\,\gamma\,v = u - \alpha|\gamma|\,v
         \quad(\text{paper rule}),\qquad d = u - \alpha\,\gamma\,v\quad(\text{symmetric rule}).
 
-    The four forms of SPEC §2 are :class:`~xsam_theory.optimizers.config.CorrectionRule` presets.
+    The four forms (docs/algorithms.md#A-xsam-forms) are
+    :class:`~xsam_theory.optimizers.config.CorrectionRule` presets.
     At :math:`\alpha = 0` the subtraction adds an exact zero, so ``d`` equals the base bit for bit.
 
     >>> import numpy as np

@@ -7,8 +7,11 @@ r"""One step of the SAM family as a pure function of (problem, state, config, ba
     b^+ = \mu\,b + (d + \lambda_{wd}\,w),\qquad w^+ = w - \eta_t\,b^+
 
 (PyTorch SGD semantics; with :math:`\mu = 0` and :math:`\lambda_{wd} = 0`,
-:math:`w^+ = w - \eta_t d`).
-The state is an immutable record; the step returns a new one and the step's diagnostics.
+:math:`w^+ = w - \eta_t d`; docs/algorithms.md#A-base-step).
+The state is an immutable record; the step returns a new one and the step's diagnostics
+(docs/algorithms.md#A-step-report). The perturbations and directions are those of
+docs/algorithms.md#A-xsam-forms (identities: docs/theory.md#T-correction-identities), the
+schedule that of docs/algorithms.md#A-schedule.
 """
 
 from __future__ import annotations

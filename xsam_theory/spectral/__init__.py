@@ -1,4 +1,4 @@
-r"""Spectral tools (SPEC §4): top eigenpairs, top-k, Hutchinson trace, angles, HVP counts.
+r"""Spectral tools: top eigenpairs, top-k, Hutchinson trace, angles, HVP counts.
 
 * dense ``eigh`` for small problems: :func:`eigh_spectrum`, :func:`exact_top`;
 * Lanczos, the algebraic top: :func:`lanczos_eigsh` (ARPACK, ``which="LA"``), the
@@ -8,7 +8,10 @@ r"""Spectral tools (SPEC §4): top eigenpairs, top-k, Hutchinson trace, angles, 
   :func:`power_iteration`, and the shift fix :func:`shifted_power_iteration`;
 * :func:`hutchinson_trace`; :func:`orient`, :func:`top_eigenspace`, :func:`angle_to_subspace`.
 
-Every method takes a :class:`HessianOperator` and reports the HVPs it spent.
+Every method takes a :class:`HessianOperator` and reports the HVPs it spent. The eigenvector
+sources and their semantics: docs/algorithms.md#A-eigenvector-sources; convergence:
+docs/theory.md#T-power-rate, docs/theory.md#T-lanczos-bound, docs/theory.md#T-dominant-negative;
+the trace: docs/theory.md#T-hutchinson; angles: docs/theory.md#T-eigenspace-angle.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ __all__ = [
     "top_eigenspace",
 ]
 
-#: eigenvector sources accepted by :func:`top_eigenpair` (SPEC §2: "exact", "lanczos", "power")
+#: eigenvector sources accepted by :func:`top_eigenpair` (docs/algorithms.md#A-eigenvector-sources)
 METHODS = ("exact", "lanczos", "power")
 
 

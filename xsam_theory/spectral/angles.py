@@ -3,7 +3,7 @@ r"""Sign conventions, top eigenspaces, and angles between a vector and a subspac
 An eigenvector is defined only up to sign, and a repeated top eigenvalue has a whole eigenspace of
 top eigenvectors. This module fixes the package's sign convention (:func:`orient`) and measures
 angles against the top *eigenspace* (:func:`top_eigenspace`, :func:`angle_to_subspace`), which is
-well defined in both cases.
+well defined in both cases (docs/theory.md#T-eigenspace-angle).
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ def orient(v: Any) -> Any:
     i.e. the component of largest magnitude is made non-negative, and on ties the first such
     component decides. Spectral methods that return an eigenvector of arbitrary sign (dense
     ``eigh``, ARPACK, Lanczos) pass it through this function, so results agree across backends;
-    power iteration does not (its sign is part of the reference semantics, F8.3). The zero vector
+    power iteration does not (its sign is part of the reference semantics:
+    docs/theory.md#T-dominant-negative). The zero vector
     is returned unchanged. Works for shape ``(dim,)`` and, column by column, ``(dim, k)``.
 
     Args:

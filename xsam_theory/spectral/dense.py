@@ -1,4 +1,7 @@
-r"""Dense eigendecomposition: the exact reference for small problems (SPEC §4 (a))."""
+r"""Dense eigendecomposition: the exact reference for small problems (source ``"exact"``).
+
+Semantics: docs/algorithms.md#A-eigenvector-sources.
+"""
 
 from __future__ import annotations
 

@@ -1,10 +1,11 @@
-r"""Lanczos: the algebraic top eigenpairs of a symmetric operator (SPEC §4 (b)).
+r"""Lanczos: the algebraic top eigenpairs of a symmetric operator (docs/theory.md#T-lanczos-bound).
 
 Two implementations:
 
 * :func:`lanczos_eigsh`: ARPACK's implicitly restarted Lanczos (``scipy.sparse.linalg.eigsh``) on
   a ``LinearOperator`` wired to the HVPs, with ``which="LA"`` (largest *algebraic*; never
-  ``"LM"``, which would return the largest magnitude, the power-iteration pitfall F8.3).
+  ``"LM"``, which would return the largest magnitude, the power-iteration pitfall of
+  docs/theory.md#T-dominant-negative).
 * :func:`lanczos`: a backend-native Lanczos with full reorthogonalization written against the
   array API only, so that the Krylov loop runs where the HVPs run (e.g. torch on CUDA); only the
   small tridiagonal eigenproblem goes to the host.
@@ -87,7 +88,7 @@ def lanczos_eigsh(
     During the call the BLAS pools that would compete with the HVPs are limited to one thread
     (:func:`xsam_theory.threads.limit_blas_for`: every BLAS pool for a torch operator, SciPy's
     own OpenBLAS for a NumPy one): ARPACK's spinning OpenBLAS threads would otherwise take the
-    cores the HVPs need (PERFORMANCE.md, T8).
+    cores the HVPs need (docs/performance.md#perf-T8).
 
     When ``k >= dim`` (ARPACK needs ``k < dim``), falls back to the dense decomposition
     (:func:`~xsam_theory.spectral.exact_top`, ``dim`` HVPs) and says so in ``method``.
@@ -187,7 +188,7 @@ def _eigsh_la(
     def run(v0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         # ARPACK draws its own random vectors when the Krylov space becomes invariant (e.g.
         # H = cI, or few distinct eigenvalues); without a seeded generator they come from a
-        # process-wide state, and the same call returns different eigenvectors (SPEC §8).
+        # process-wide state, and the same call returns different eigenvectors).
         extra = {"rng": np.random.default_rng([seed, 0xA2])} if _EIGSH_HAS_RNG else {}
         return scipy.sparse.linalg.eigsh(
             A, k=k, which="LA", v0=v0, tol=tol, maxiter=maxiter, ncv=ncv, **extra

@@ -1,4 +1,4 @@
-"""Hessian operators that count their HVPs (SPEC §4: every method reports the HVPs it spent)."""
+"""Hessian operators that count their HVPs (every spectral method reports the HVPs it spent)."""
 
 from __future__ import annotations
 

@@ -1,9 +1,12 @@
-r"""Power iteration with the reference semantics of the X-SAM / Eigen-SAM code (SPEC §4 (c)).
+r"""Power iteration with the reference semantics of the X-SAM / Eigen-SAM code.
+
+Semantics: docs/algorithms.md#A-eigenvector-sources; rate: docs/theory.md#T-power-rate.
 
 The authors' code refreshes the eigenvector with a fixed number of warm-started steps
 :math:`u \leftarrow Hu/\|Hu\|` and no convergence test. That iteration converges to the eigenvector
 of largest :math:`|\lambda|` (the *dominant* pair), which is not the algebraic top eigenpair when a
-negative eigenvalue dominates in magnitude; then the iterate's sign flips at every step (F8.3).
+negative eigenvalue dominates in magnitude; then the iterate's sign flips at every step
+(docs/theory.md#T-dominant-negative).
 :func:`power_iteration` keeps exactly that behaviour; :func:`shifted_power_iteration` applies the
 shift fix :math:`H + \sigma I`.
 """
@@ -40,8 +43,8 @@ def power_iteration(
     for exactly ``k = steps`` steps (no convergence test), warm-startable from ``v0``. The
     returned vector is :math:`u_k`. It converges to the eigenvector of largest :math:`|\lambda|`
     at the rate :math:`\tan\angle(u_k, v_1) \le (|\lambda_2|/|\lambda_1|)^k \tan\angle(u_0, v_1)`
-    (eigenvalues ordered by magnitude, F8.1). When that eigenvalue is negative, the sign of
-    :math:`u_j` flips at every step. The returned vector is *not* re-oriented.
+    (eigenvalues ordered by magnitude; docs/theory.md#T-power-rate). When that eigenvalue is
+    negative, the sign of :math:`u_j` flips at every step. The returned vector is *not* re-oriented.
 
     Zero branch: if :math:`Hu_j = 0` exactly, the iteration stops and returns :math:`u_j` with
     eigenvalue ``0`` and residual ``0`` (never a division by zero, never NaN).
@@ -85,7 +88,7 @@ def shifted_power_iteration(
     tol: float = 1e-8,
     seed: int = 0,
 ) -> EigenResult:
-    r"""Power iteration on :math:`H + \sigma I` (the F8.3 fix): finds the algebraic top for large σ.
+    r"""Power iteration on :math:`H + \sigma I`: finds the algebraic top for large enough σ.
 
     .. math::
 

@@ -1,4 +1,4 @@
-r"""Hutchinson's stochastic trace estimator with Rademacher probes (SPEC §4)."""
+r"""Hutchinson's stochastic trace estimator with Rademacher probes (docs/theory.md#T-hutchinson)."""
 
 from __future__ import annotations
 

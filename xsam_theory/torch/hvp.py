@@ -5,8 +5,9 @@ Two modes:
 * **double backward** (:class:`GradientGraph`): one backward pass with ``create_graph=True``
   gives :math:`g = \nabla L` *with its graph*; every HVP is then one more backward pass through
   that graph, :math:`Hv = \nabla_w \langle g, v\rangle`, reusing the forward pass and the first
-  backward (``retain_graph=True``). On the CPU this is the faster mode (PERFORMANCE.md: 1.6–2.0x
-  a gradient when the graph is reused, 2.6–3.1x fresh).
+  backward (``retain_graph=True``). On the CPU this is the faster mode
+  (docs/performance.md#perf-anchors: 1.6–2.0x a gradient when the graph is reused, 2.6–3.1x
+  fresh).
 * **forward-over-reverse** (:func:`forward_over_reverse_hvp`): ``torch.func.jvp`` of
   ``torch.func.grad``, :math:`Hv = \frac{d}{dt}\nabla L(w + tv)|_{t=0}`; no graph is kept, but
   every HVP redoes the forward and backward passes (3.2–8x a gradient on the CPU). The loss must
