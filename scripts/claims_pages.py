@@ -48,6 +48,7 @@ KIND_NAMES = {
 
 #: evidence keys and texts renamed in the code since a committed run: ``{old: new}``
 RENAMED_EVIDENCE = {
+    "X-SAM paper rule window (F7.1)": "X-SAM paper rule window",
     "closed_form_F4.3_F7.6": "closed_form_fixed_v",
     "F7.6_rel_error": "fixed_v_rel_error",
     "F7.6 formula with the iterate's exact v: rel error": (
@@ -284,7 +285,7 @@ def _rename(x: Any) -> Any:
     return x
 
 
-def import_run(run_dir: Path, commit: str, results: Path = RESULTS) -> None:
+def import_run(run_dir: Path, commit: str, results: Path = RESULTS, note: str = "") -> None:
     """Commit the run in ``run_dir`` (made at ``commit``) to ``results`` (see the module doc)."""
     from xsam_theory.claims import ClaimResult
     from xsam_theory.verify import render_report
@@ -327,6 +328,7 @@ def import_run(run_dir: Path, commit: str, results: Path = RESULTS) -> None:
             "changed since the run); evidence keys renamed since are renamed; every verdict, "
             "key number, evidence value and time is the run's"
         ),
+        **({"note": note} if note else {}),
     }
     results.mkdir(parents=True, exist_ok=True)
     (results / "claims.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
@@ -361,11 +363,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=DOCS, help="where to write (default: docs/)")
     ap.add_argument("--import-run", type=Path, metavar="RUN", help="a finished verify folder")
     ap.add_argument("--commit", help="the commit the imported run ran at (with --import-run)")
+    ap.add_argument("--note", default="", help="how the run was made, kept in run.json")
     args = ap.parse_args(argv)
     if args.import_run is not None:
         if not args.commit:
             ap.error("--import-run needs --commit")
-        import_run(args.import_run, args.commit)
+        import_run(args.import_run, args.commit, note=args.note)
     write(generate(), args.out)
     return 0
 
