@@ -34,7 +34,8 @@ after a burn-in (the cycle across the valley settles within a few dozen steps):
 Tolerances (relative): 2e-3 for the closed forms of 1–2 (neglected terms: the ascent step's
 ``y`` component, relative O(ρx*) ≲ 2e-4, and the tilt of :math:`\hat g_{adv}`, relative
 O(y²(x*+ρ)²) ≲ 5e-4 at y ≤ 0.75); 1e-2 for the normalized forms' leading-order law (their
-amplitude |x| ~ η/2 is larger: O(ρ|x|) ≲ 1e-3, O(y²(|x|+ρ)²) ≲ 3e-3).
+amplitude :math:`|x| \sim \eta/2` is larger: :math:`O(\rho|x|) \lesssim 10^{-3}`,
+:math:`O(y^2(|x|+\rho)^2) \lesssim 3\cdot 10^{-3}`).
 """
 
 from __future__ import annotations
