@@ -17,8 +17,9 @@ depends only on the registry and the committed run:
 
 ``--import-run`` copies a run's ``claims.json`` into ``docs/results/full/``, restating the
 fields that describe a claim rather than measure it (statement, method, tolerance, facts) from
-the current registry, and renaming evidence keys renamed since the run
-(:data:`RENAMED_EVIDENCE`); verdicts, key numbers, evidence values and seconds are the run's.
+the current registry, and renaming evidence keys and texts renamed in the code since the run
+(``--rename-evidence``, a JSON object ``{old: new}``); verdicts, key numbers, evidence values and
+seconds are the run's.
 What was restated is listed in ``run.json``. It then renders ``report.md`` from that file (figure
 links pointing at ``paper_figures/``) and regenerates the pages.
 """
@@ -44,22 +45,6 @@ KIND_NAMES = {
     "L": "closed form from the literature, checked against the implementation",
     "F": "finding about the reference algorithm on a testbed",
     "P": "claim of the paper, judged empirically: any verdict is a result",
-}
-
-#: evidence keys and texts renamed in the code since a committed run: ``{old: new}``
-RENAMED_EVIDENCE = {
-    "X-SAM paper rule window (F7.1)": "X-SAM paper rule window",
-    "closed_form_F4.3_F7.6": "closed_form_fixed_v",
-    "F7.6_rel_error": "fixed_v_rel_error",
-    "F7.6 formula with the iterate's exact v: rel error": (
-        "fixed-v formula with the iterate's exact v: rel error"
-    ),
-    "F7.6 assumes v = the valley's eigenvector; with the iterate's tilted exact v the "
-    "correction also removes part of g_adv,y: dy = -eta lambda0 y (x*+rho)(x*+rho-2 alpha x*)": (
-        "the fixed-v formula assumes v = the valley's eigenvector; with the iterate's tilted "
-        "exact v the correction also removes part of g_adv,y: "
-        "dy = -eta lambda0 y (x*+rho)(x*+rho-2 alpha x*)"
-    ),
 }
 
 _ESCAPE = re.compile(r"([\\`*_\[\]<>|$])")
@@ -275,17 +260,25 @@ def write(files: dict[str, str], out: Path) -> None:
         (out / rel).write_text(text, encoding="utf-8")
 
 
-def _rename(x: Any) -> Any:
+def _rename(x: Any, names: dict[str, str], used: set[str]) -> Any:
+    """``x`` with every dict key and string found in ``names`` replaced; ``used`` collects them."""
     if isinstance(x, dict):
-        return {RENAMED_EVIDENCE.get(k, k): _rename(v) for k, v in x.items()}
+        return {_rename(k, names, used): _rename(v, names, used) for k, v in x.items()}
     if isinstance(x, list):
-        return [_rename(v) for v in x]
-    if isinstance(x, str):
-        return RENAMED_EVIDENCE.get(x, x)
+        return [_rename(v, names, used) for v in x]
+    if isinstance(x, str) and x in names:
+        used.add(names[x])
+        return names[x]
     return x
 
 
-def import_run(run_dir: Path, commit: str, results: Path = RESULTS, note: str = "") -> None:
+def import_run(
+    run_dir: Path,
+    commit: str,
+    results: Path = RESULTS,
+    note: str = "",
+    renamed: dict[str, str] | None = None,
+) -> None:
     """Commit the run in ``run_dir`` (made at ``commit``) to ``results`` (see the module doc)."""
     from xsam_theory.claims import ClaimResult
     from xsam_theory.verify import render_report
@@ -306,9 +299,10 @@ def import_run(run_dir: Path, commit: str, results: Path = RESULTS, note: str = 
             "facts": list(c.facts),
         }
         changed = [k for k, v in current.items() if rec.get(k) != v]
-        evidence = _rename(rec["evidence"])
-        if evidence != rec["evidence"]:
-            changed.append("evidence keys (RENAMED_EVIDENCE)")
+        used: set[str] = set()
+        evidence = _rename(rec["evidence"], renamed or {}, used)
+        if used:
+            changed.append("evidence names, now: " + "; ".join(sorted(used)))
         rec.update(current, evidence=evidence)
         if rec.get("figure"):
             rec["figure"] = f"paper_figures/{Path(rec['figure']).name}"
@@ -364,11 +358,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--import-run", type=Path, metavar="RUN", help="a finished verify folder")
     ap.add_argument("--commit", help="the commit the imported run ran at (with --import-run)")
     ap.add_argument("--note", default="", help="how the run was made, kept in run.json")
+    ap.add_argument(
+        "--rename-evidence",
+        type=Path,
+        metavar="JSON",
+        help="a JSON object {old: new} of evidence keys/texts renamed in the code since the run",
+    )
     args = ap.parse_args(argv)
     if args.import_run is not None:
         if not args.commit:
             ap.error("--import-run needs --commit")
-        import_run(args.import_run, args.commit, note=args.note)
+        renamed = (
+            None
+            if args.rename_evidence is None
+            else json.loads(args.rename_evidence.read_text(encoding="utf-8"))
+        )
+        import_run(args.import_run, args.commit, note=args.note, renamed=renamed)
     write(generate(), args.out)
     return 0
 
