@@ -1,7 +1,8 @@
 """``xsam-theory verify``: run the claims ledger, print the table, write claims.json and report.md.
 
 It lives outside :mod:`xsam_theory.claims` (which states and judges claims) because it also
-draws figures, which import :mod:`xsam_theory.experiments` only.
+draws figures, which import :mod:`xsam_theory.experiments` only. What it writes and how to read
+it: docs/claims.md#C-evidence; its exit statuses: docs/claims.md#C-exit-status.
 """
 
 from __future__ import annotations
@@ -93,7 +94,10 @@ def _bar(out: IO[str], done: int, total: int, label: str, elapsed: float) -> Non
 
 
 def exit_status(results: Sequence[ClaimResult]) -> int:
-    """1 if any D/L/F claim fails or errors; P verdicts never change it."""
+    """1 if any D/L/F claim fails or errors; P verdicts never change it.
+
+    Otherwise 0 (docs/claims.md#C-exit-status).
+    """
     bad = [r for r in results if r.kind != "P" and r.verdict in ("fails", "error")]
     return 1 if bad else 0
 
@@ -121,7 +125,12 @@ def render_table(results: Sequence[ClaimResult]) -> str:
 
 
 def render_report(results: Sequence[ClaimResult], meta: dict[str, Any]) -> str:
-    """A readable markdown report: per claim its statement, method, evidence and verdict."""
+    """A readable markdown report: per claim its statement, method, evidence and verdict.
+
+    A summary table, then per claim its text, the anchors it rests on, its figure, a P claim's
+    headline and subclaims (:func:`render_subclaims`) and the evidence as JSON (cut at 6000
+    characters; ``claims.json`` keeps all of it). Layout: docs/claims.md#C-evidence.
+    """
     out = [
         "# xsam-theory verify report",
         "",
@@ -251,7 +260,7 @@ def write_outputs(
     """Write ``claims.json`` and ``report.md`` atomically into ``out_dir``.
 
     ``claims.json`` holds the run's settings, ``source_digest`` (the digest of the code that ran)
-    and every claim's record.
+    and every claim's record (the schema: docs/claims.md#C-evidence).
     """
     out_dir = Path(out_dir)
     doc = {

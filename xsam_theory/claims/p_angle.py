@@ -71,10 +71,13 @@ def _lr_label(lr: float) -> str:
 
 
 def angle_subclaims(per_run: list[dict[str, Any]], seed: int = 0) -> list[Subclaim]:
-    """The six subclaims (pooled and per rate, both statistics), Holm-judged as one family.
+    r"""The six subclaims (pooled and per rate, both statistics), Holm-judged as one family.
 
     They are built from the per-run numbers of
-    :func:`xsam_theory.experiments.angle.run_statistics`.
+    :func:`xsam_theory.experiments.angle.run_statistics`: the within-window split effect and the
+    within-window slope on :math:`\log_{10}|\cos|`, pooled over runs and per rate, each a mean
+    over runs with a t interval (better if positive: λ_max falls less when :math:`|\cos|` is
+    larger). Protocol: docs/claims.md#C-p-protocol; the argument: docs/theory.md#T-eig-gradient.
     """
     groups: list[tuple[str, list[dict[str, Any]]]] = [("", per_run)]
     groups += [(f"{_lr_label(lr)}/", [r for r in per_run if r["lr"] == lr]) for lr in LRS]

@@ -346,7 +346,8 @@ def oriented_difference(dlam: np.ndarray, cos: np.ndarray) -> float:
 
     The mean of :math:`\Delta\lambda` over steps with :math:`\angle(g, v) \le 90°`
     (:math:`\cos \ge 0`) minus the mean over steps with :math:`\angle > 90°`; NaN when either
-    side has no step.
+    side has no step. The paper's oriented statement (docs/theory.md#T-xsam-abstract); F-ORIENT
+    shows it changes sign with the convention of ``v``.
     """
     dlam, cos = _check_pair(dlam, cos, "cos")
     le = cos >= 0
