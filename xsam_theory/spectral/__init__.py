@@ -4,7 +4,7 @@ r"""Spectral tools: top eigenpairs, top-k, Hutchinson trace, angles, HVP counts.
 * Lanczos, the algebraic top: :func:`lanczos_eigsh` (ARPACK, ``which="LA"``), the
   backend-native :func:`lanczos` with full reorthogonalization, and its thick-restart variant
   :func:`thick_restart_lanczos` (a residual tolerance within a basis of ``max_basis`` vectors);
-* power iteration with the reference semantics (the dominant, largest-|λ| pair):
+* power iteration with the reference semantics (the dominant pair, of largest :math:`|\lambda|`):
   :func:`power_iteration`, and the shift fix :func:`shifted_power_iteration`;
 * :func:`hutchinson_trace`; :func:`orient`, :func:`top_eigenspace`, :func:`angle_to_subspace`.
 

@@ -34,7 +34,7 @@ def power_iteration(
     tol: float = 1e-8,
     seed: int = 0,
 ) -> EigenResult:
-    r"""``steps`` power-iteration steps, reference semantics: the DOMINANT (largest-|λ|) pair.
+    r"""``steps`` power-iteration steps, reference semantics: the DOMINANT pair (largest magnitude).
 
     .. math::
 
