@@ -95,7 +95,7 @@ def _print_header(cfg: BenchConfig, e: dict[str, Any], out: Out) -> None:
 def _print_footer(report: Report, out: Out) -> None:
     """The targets, the run's duration and the load average (a warning when it was busy)."""
     e = report.env
-    out("\nTargets, measured / target (target Tn explained at docs/performance.md#perf-Tn)")
+    out("\nTargets, measured / target (each explained in docs/performance.md#perf-targets)")
     for t in report.targets:
         out(f"  {t['id']:<4} {t['status']:<8} {t['measured']}  /  {t['target']}")
     out(

@@ -1,7 +1,7 @@
 """The targets T1–T11, each read from the rows of one run by their keys.
 
-What each target asks and why: docs/performance.md#perf-targets (target ``Tn`` at
-``docs/performance.md#perf-Tn``); how the rows are measured: docs/performance.md#perf-method.
+What each target asks and why: docs/performance.md#perf-targets (one section per target, e.g.
+docs/performance.md#perf-T9); how the rows are measured: docs/performance.md#perf-method.
 
 Each target is one function ``report -> (measured, ok, numbers)`` registered with
 :func:`target`: ``measured`` is what the run shows in words, ``ok`` whether the target is met
