@@ -18,7 +18,6 @@ import math
 from typing import Any
 
 import numpy as np
-import scipy.linalg
 import scipy.sparse.linalg
 
 from xsam_theory.backend import to_numpy
@@ -452,11 +451,12 @@ class _Krylov:
 
     def ritz(self, estimates_only: bool = False) -> tuple[np.ndarray, Any]:
         """Ritz values (descending) and the eigenvectors of ``T`` (or the residual estimates)."""
-        theta, S = scipy.linalg.eigh(self.T[: self.j, : self.j])
-        theta, S = theta[::-1].copy(), S[:, ::-1].copy()  # copies: positive strides
+        # NumPy's eigh: the same LAPACK solver family with less call overhead than SciPy's, which
+        # counts on the CPU where this runs after every step of a small problem
+        theta, S = np.linalg.eigh(self.T[: self.j, : self.j])
         if estimates_only:
-            return theta, np.abs(self.beta * S[self.j - 1, :])
-        return theta, S
+            return theta[::-1], np.abs(self.beta * S[self.j - 1, ::-1])
+        return theta[::-1].copy(), S[:, ::-1].copy()  # copies: positive strides
 
     def restart(self, p: int) -> None:
         """Keep the ``p`` top Ritz pairs and the residual vector: the thick restart."""
@@ -586,18 +586,36 @@ def _lanczos_steps(
     Returns:
         array: Shape ``(3, j1 - j0)``: the rows ``alpha``, ``beta``, ``ok`` (as 0/1), on the device.
     """
-    step = _host_step if host else _device_step
+    if host:
+        return _host_steps(op, V, W, j0, j1, rtol, work)
     xp = op.xp
     alive = xp.ones((), dtype=xp.bool, device=op.device)
     out = []
     for j in range(j0, j1):
         w = op._apply_one(V[j, :])
         W[j, :] = w
-        alpha, beta, ok = step(xp, V, w, j, rtol, work)
+        alpha, beta, ok = _device_step(xp, V, w, j, rtol, work)
         alive = xp.logical_and(alive, ok)
         _store_next(xp, V, j, work.r, beta, alive)
         out.append(xp.stack([alpha, beta, xp.astype(alive, op.dtype)]))
     return xp.stack(out, axis=1)
+
+
+def _host_steps(
+    op: HessianOperator, V: Any, W: Any, j0: int, j1: int, rtol: float, work: _Work
+) -> np.ndarray:
+    """:func:`_lanczos_steps` on the host: the step scalars as Python floats (no array calls)."""
+    xp = op.xp
+    alive = True
+    out = []
+    for j in range(j0, j1):
+        w = op._apply_one(V[j, :])
+        W[j, :] = w
+        alpha, beta, ok = _host_step(xp, V, w, j, rtol, work)
+        alive = alive and bool(ok)
+        _store_next(xp, V, j, work.r, beta, alive)
+        out.append((float(alpha), float(beta), 1.0 if alive else 0.0))
+    return np.array(out, dtype=float).T
 
 
 def _host_step(xp: Any, V: Any, w: Any, j: int, rtol: float, work: _Work) -> tuple[Any, ...]:
@@ -643,6 +661,9 @@ def _store_next(xp: Any, V: Any, j: int, r: Any, beta: Any, alive: Any) -> None:
         if bool(alive) and _SAFE_BETA[0] < b < _SAFE_BETA[1]:
             np.divide(r, b, out=V[j + 1, :])
             return
+    if isinstance(alive, bool):  # read on the host already
+        V[j + 1, :] = unit(r) * (1.0 if alive else 0.0)
+        return
     V[j + 1, :] = unit(r) * xp.astype(alive, r.dtype)  # unit(0) = 0: no division by zero
 
 
