@@ -5,7 +5,8 @@ Build it (warnings are errors, as in the test suite) with::
     python -m sphinx -W --keep-going -b html docs docs/_build/html
 
 The pages are MyST markdown; the API reference (``docs/api/``) is generated from the docstrings
-by autodoc, napoleon and autosummary; the notebooks of ``notebooks/`` (jupytext percent-format
+by autodoc and napoleon (module pages written by ``docs/_ext/xsam_docs.py``, summary tables by
+autosummary); the notebooks of ``notebooks/`` (jupytext percent-format
 ``.py`` files) are copied to ``docs/notebooks/`` when the build starts (``docs/_ext/xsam_docs.py``)
 and executed by myst-nb at the quick scale, so the pages show their outputs. Nothing is fetched
 from the internet at build time.
@@ -79,7 +80,9 @@ if "XSAM_FIGURES_OUT" not in os.environ:
     atexit.register(shutil.rmtree, _figures, ignore_errors=True)
 
 # --- API reference ------------------------------------------------------------------------------
-autosummary_generate = True
+# the module pages are written by docs/_ext/xsam_docs.py (write_api_pages); autosummary draws
+# their summary tables
+autosummary_generate = False
 autosummary_ignore_module_all = True
 autodoc_default_options = {
     "members": True,

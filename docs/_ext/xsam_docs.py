@@ -1,23 +1,31 @@
-"""Sphinx extension of the xsam-theory site: the notebooks, and links out of the docstrings.
+"""Sphinx extension of the xsam-theory site: notebooks, API pages, links out of docstrings.
 
-Two hooks:
+When the build starts (``builder-inited``):
 
-* ``builder-inited``: copies every ``notebooks/*.py`` (jupytext percent format) into the ignored
-  folder ``docs/notebooks/``, where myst-nb reads and executes it (``nb_custom_formats`` in
+* every ``notebooks/*.py`` (jupytext percent format) is copied into the ignored folder
+  ``docs/notebooks/``, where myst-nb reads and executes it (``nb_custom_formats`` in
   ``docs/conf.py``). Relative markdown links of the notebooks are written from ``notebooks/``
   (a link to ``docs/theory.md`` starts with ``../``); they are rewritten to point to the same
-  files from the copy's folder. A copy is rewritten (atomically) only when its content changes.
-* ``autodoc-process-docstring``: a repository reference in a docstring,
-  ``docs/theory.md#T-window`` (optionally in backticks), becomes a link to that label when the
-  label is declared (``(T-window)=``) in a page under ``docs/``; a page path such as
-  ``docs/usage.md`` alone becomes a link to the page. Other text is left as it is. A constant's
-  doc comment is also kept from being misread as a type (``keep_data_colon``).
+  files from the copy's folder;
+* one page per public module of ``xsam_theory`` is written into the ignored folder
+  ``docs/api/generated/`` (``write_api_pages``): autodoc's documentation of the module, with a
+  table of its submodules or of its functions and classes after the module's docstring.
+
+Files are rewritten (atomically) only when their content changes.
+
+While autodoc reads the docstrings (``autodoc-process-docstring``): a repository reference such
+as ``docs/theory.md#T-window`` (optionally in backticks) becomes a link to that label when the
+label is declared (``(T-window)=``) in a page under ``docs/``; a page path such as
+``docs/usage.md`` alone becomes a link to the page; other text is left as it is. A constant's doc
+comment is kept from being misread as a type (``keep_data_colon``).
 
 ``LabelCase`` lets ``[text](theory.md#T-window)`` links find labels written with capitals.
 """
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import os
 import re
 from pathlib import Path
@@ -33,7 +41,8 @@ COPIES = DOCS / "notebooks"
 _LINK = re.compile(r"\]\((?P<target>[^)\s]+)\)")
 _LABEL = re.compile(r"^\((?P<label>[^()\s]+)\)=\s*$", re.MULTILINE)
 _REF = re.compile(
-    r"(?P<tick>`{0,2})docs/(?P<page>[\w./-]+?)\.md(?:#(?P<anchor>[\w.-]+))?(?P=tick)(?![\w/])"
+    r"(?P<tick>`{0,2})docs/(?P<page>[\w./-]+?)\.md"
+    r"(?:#(?P<anchor>[\w-]+(?:\.[\w-]+)*))?(?P=tick)(?![\w/])"
 )
 
 
@@ -66,11 +75,8 @@ def copy_notebooks(app) -> None:
         text = _LINK.sub(lambda m: f"]({_rewrite_link(m.group('target'))})", text)
         copy = COPIES / source.name
         wanted.add(copy.name)
-        if not copy.exists() or copy.read_text(encoding="utf-8") != text:
-            # atomic: another build reading the copy at the same moment sees old or new
-            tmp = copy.with_name(f".{copy.name}.{os.getpid()}.tmp")
-            tmp.write_text(text, encoding="utf-8")
-            os.replace(tmp, copy)
+        # atomic: another build reading the copy at the same moment sees old or new
+        _write_if_changed(copy, text)
     for stale in COPIES.glob("*.py"):
         if stale.name not in wanted:
             stale.unlink()
@@ -182,10 +188,111 @@ class LabelCase(SphinxPostTransform):
                 node["reftargetid"] = anchor.lower()
 
 
+API = DOCS / "api" / "generated"
+PACKAGE = "xsam_theory"
+
+
+def _public_modules() -> list[tuple[str, bool]]:
+    """Return ``(name, is_package)`` of every public module of the package, sorted."""
+    import pkgutil
+
+    package = importlib.import_module(PACKAGE)
+    found = [(PACKAGE, True)]
+    for info in pkgutil.walk_packages(package.__path__, PACKAGE + "."):
+        if not any(part.startswith("_") for part in info.name.split(".")):
+            found.append((info.name, info.ispkg))
+    return sorted(found)
+
+
+def _rst_text(text: str) -> str:
+    """Return ``text`` with the characters reStructuredText would read as markup escaped."""
+    return re.sub(r"([\\`*_|])", r"\\\1", text)
+
+
+def _summary(module) -> str:
+    """Return the first line of a module's docstring (empty if it has none)."""
+    doc = (module.__doc__ or "").strip()
+    return doc.splitlines()[0].strip() if doc else ""
+
+
+def _members(module) -> list[str]:
+    """Return the public functions and classes defined in ``module`` (not imported), in order."""
+    names = []
+    for name, obj in vars(module).items():
+        if name.startswith("_") or getattr(obj, "__module__", None) != module.__name__:
+            continue
+        if inspect.isclass(obj) or inspect.isfunction(obj):
+            names.append(name)
+    return names
+
+
+def _module_page(name: str, is_package: bool, children: list[str]) -> str:
+    """Return the reStructuredText page of one module.
+
+    The summary tables (submodules, or functions and classes) are the content of the
+    ``automodule`` directive, so they appear after the module's docstring and before its members.
+    """
+    module = importlib.import_module(name)
+    title = _rst_text(name)
+    body = []
+    if children:
+        body += [".. rubric:: Modules", "", ".. list-table::", "   :widths: 35 65", ""]
+        for child in children:
+            summary = _rst_text(_summary(importlib.import_module(child))) or " "
+            body += [f"   * - :doc:`{child.rsplit('.', 1)[1]} <{child}>`", f"     - {summary}"]
+        body += ["", ".. toctree::", "   :hidden:", ""]
+        body += [f"   {child}" for child in children]
+        body.append("")
+    members = _members(module)
+    if members and not is_package:
+        body += [".. rubric:: Contents", "", ".. autosummary::", ""]
+        body += [f"   {member}" for member in members]
+        body.append("")
+    lines = [title, "=" * len(title), "", f".. currentmodule:: {name}", ""]
+    lines += [f".. automodule:: {name}", ""]
+    lines += [f"   {line}" if line else "" for line in body]
+    return "\n".join(lines) + "\n"
+
+
+def write_api_pages(app) -> None:
+    """Write one page per public module of the package into ``docs/api/generated/``.
+
+    Written here rather than by autosummary's generator, which takes a module for the function
+    of the same name that its package re-exports (``xsam_theory.optimizers.step``). A page is
+    rewritten only when its content changes; pages of modules that no longer exist are removed.
+    """
+    API.mkdir(parents=True, exist_ok=True)
+    modules = _public_modules()
+    names = {name for name, _ in modules}
+    wanted = set()
+    for name, is_package in modules:
+        children = [
+            other
+            for other in sorted(names)
+            if other.startswith(name + ".") and "." not in other[len(name) + 1 :]
+        ]
+        page = API / f"{name}.rst"
+        wanted.add(page.name)
+        _write_if_changed(page, _module_page(name, is_package, children))
+    for stale in API.glob("*.rst"):
+        if stale.name not in wanted:
+            stale.unlink()
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically, unless the file already holds it."""
+    if path.exists() and path.read_text(encoding="utf-8") == text:
+        return
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
 def setup(app):
     """Register the hooks; the extension is safe for parallel reading."""
     app.connect("builder-inited", copy_notebooks)
     app.connect("builder-inited", collect_labels)
+    app.connect("builder-inited", write_api_pages)
     app.connect("autodoc-process-docstring", keep_data_colon, priority=400)
     app.connect("autodoc-process-docstring", linkify)
     app.add_post_transform(LabelCase)
