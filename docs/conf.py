@@ -93,6 +93,8 @@ autodoc_default_options = {
 }
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
+# types are added to the parameters a docstring documents, not as a second, undocumented list
+autodoc_typehints_description_target = "documented"
 autodoc_typehints_format = "short"
 autoclass_content = "class"
 napoleon_google_docstring = True
