@@ -6,7 +6,8 @@ When the build starts (``builder-inited``):
   ``docs/notebooks/``, where myst-nb reads and executes it (``nb_custom_formats`` in
   ``docs/conf.py``). Relative markdown links of the notebooks are written from ``notebooks/``
   (a link to ``docs/theory.md`` starts with ``../``); they are rewritten to point to the same
-  files from the copy's folder;
+  files from the copy's folder, and a reference ```docs/theory.md#T-window``` in a markdown
+  cell becomes a link to that label;
 * one page per public module of ``xsam_theory`` is written into the ignored folder
   ``docs/api/generated/`` (``write_api_pages``): autodoc's documentation of the module, with a
   table of its submodules or of its functions and classes after the module's docstring.
@@ -66,13 +67,42 @@ def _relpath(path: Path, start: Path) -> str:
     return os.path.relpath(path, start)
 
 
+_TEXT_REF = re.compile(r"`docs/(?P<page>[\w./-]+?)\.md#(?P<anchor>[\w-]+(?:\.[\w-]+)*)`")
+
+
+def _link_text_refs(text: str, labels: set[str]) -> str:
+    """Make a backticked ``docs/theory.md#T-window`` in a markdown cell a link to its label.
+
+    Only lines of markdown cells (after ``# %% [markdown]``) change, and only references to a
+    label that a page declares; the text shown stays the same.
+    """
+    lines = text.splitlines(keepends=True)
+    in_markdown = False
+    for i, line in enumerate(lines):
+        if line.startswith("# %%"):
+            in_markdown = "[markdown]" in line
+            continue
+        if in_markdown and line.startswith("#"):
+            lines[i] = _TEXT_REF.sub(
+                lambda m: (
+                    f"[{m.group(0)}](../{m.group('page')}.md#{m.group('anchor')})"
+                    if m.group("anchor") in labels
+                    else m.group(0)
+                ),
+                line,
+            )
+    return "".join(lines)
+
+
 def copy_notebooks(app) -> None:
     """Copy ``notebooks/*.py`` to ``docs/notebooks/`` with their links rewritten."""
     COPIES.mkdir(exist_ok=True)
+    labels = _labels()
     wanted = set()
     for source in sorted(NOTEBOOKS.glob("*.py")):
         text = source.read_text(encoding="utf-8")
         text = _LINK.sub(lambda m: f"]({_rewrite_link(m.group('target'))})", text)
+        text = _link_text_refs(text, labels)
         copy = COPIES / source.name
         wanted.add(copy.name)
         # atomic: another build reading the copy at the same moment sees old or new
