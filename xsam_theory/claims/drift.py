@@ -21,7 +21,7 @@ Numerical part:
 2. Factorization from (3, 0.4) with η = ρ = 0.05 for 16000 steps (the drift's time scale is
    ~1/(ηρ²) = 8000): full-batch SAM ends within 0.05 of the flattest sharpness 2 (its 2-cycle
    keeps the iterate O(x*) ≈ 3e-3 off the manifold, so ``x² + y²`` read at an iterate is
-   off by ≲ 1e-2) with |x| ≈ |y|; GD obeys the imbalance identity at every step (1e-12
+   off by ≲ 1e-2) with ``|x| ≈ |y|``; GD obeys the imbalance identity at every step (1e-12
    relative) and ends at :math:`\sqrt{D_T^2 + 4} \approx 9.06` (1e-9 relative, GD having
    converged onto the manifold).
 3. Two-block toy (``TwoBlockFactorization``, block sharpnesses a²+b², c²+d²) from a minimizer of

@@ -120,7 +120,7 @@ def angle_subclaims(per_run: list[dict[str, Any]], seed: int = 0) -> list[Subcla
     figure="angle",
 )
 def check_p_angle(ctx: ExperimentContext) -> Outcome:
-    """Check P-ANGLE: λ_max falls less per step when |cos∠(g, v)| is larger (Holm-judged).
+    """Check P-ANGLE: λ_max falls less per step when ``|cos∠(g, v)|`` is larger (Holm-judged).
 
     Rests on docs/theory.md#T-xsam-abstract, docs/theory.md#T-eig-gradient. The claim's page:
     docs/claims/P-ANGLE.md.

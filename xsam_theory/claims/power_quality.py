@@ -13,7 +13,7 @@ compared with
 
 * the algebraic top eigenvector of **the same minibatch Hessian at the same point** — the
   operator the power iteration was applied to. This is the primary comparison: it isolates the
-  eigensolver (5 steps from a warm start; the dominant-|λ| semantics) from everything else.
+  eigensolver (5 steps from a warm start; the dominant-``|λ|`` semantics) from everything else.
 * the algebraic top eigenvector of **the full-batch Hessian** at that point — what "the top
   eigenvector of the Hessian" (the sharpness of the training loss) means in the paper's
   argument. The difference between the two comparisons is minibatch sampling error.

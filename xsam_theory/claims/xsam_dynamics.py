@@ -13,12 +13,12 @@ needs ``c = <ĝ_adv, v>`` it is recomputed from ``H`` in NumPy.
 
 Tolerances:
 
-* per-step identities of the 1-D maps (Δx = −η(1−α) or +η(1+α); Δx = 0 or 2η|c| at α = 1):
+* per-step identities of the 1-D maps (Δx = −η(1−α) or +η(1+α); Δx = 0 or 2η·``|c|`` at α = 1):
   1e-9·η absolute — the identities are exact once ``c = ±1`` (or exactly, at α = 1), and a step
   is a handful of O(1) floating-point operations;
 * the window: its end points ±1e-9·η (round-off); the occupancy: the exact bound
-  |n₊/N − (1+α)/2| < 1/N from displacement balance (:func:`~xsam_theory.symbolic.xsam_1d.
-  paper_window`), plus 1e-12;
+  :math:`|n_+/N - (1+\alpha)/2| < 1/N` from displacement balance
+  (:func:`~xsam_theory.symbolic.xsam_1d.paper_window`), plus 1e-12;
 * linear maps (the projector form with the USAM perturbation): every eigencomponent within
   1e-9·‖w₀‖ of the closed-form power of its factor, the first-step factor along ``v`` and the
   divergence rate per step within 1e-9 relative (round-off grows linearly in the number of

@@ -88,7 +88,7 @@ WINDOW = 10
 #: ARPACK's relative residual tolerance for each step's top eigenpair
 EIG_TOL = 1e-9
 EIG_NCV = 8
-#: |cos| below this is floored before its logarithm (float64 rounding of a cosine is ~1e-16)
+#: ``|cos|`` below this is floored before its logarithm (float64 rounding of a cosine is ~1e-16)
 COS_FLOOR = 1e-16
 #: sign conventions for ``v``: the package's canonical one, its negation, a fixed random
 #: reference vector per run, and continuity along the run (starting from the canonical sign)

@@ -114,7 +114,7 @@ def unbalanced_factorization() -> Factorization:
 
     Its default init draws the unbalanced start x ~ U(2, 3), y ~ U(0.2, 0.5) from the run seed.
     On the manifold xy = 1 the sharpness is λ_max = x² + y² ≥ 2, with equality at the flattest
-    minimizer |x| = |y| = 1 (docs/theory.md#T-flat-bias).
+    minimizer ``|x| = |y| = 1`` (docs/theory.md#T-flat-bias).
     """
     return Factorization()
 

@@ -540,8 +540,8 @@ def _check_targets(Y: np.ndarray, n: int, n_out: int, loss: str) -> np.ndarray:
 
 
 #: CPU memory budget (bytes) of one ``(n, k, width)`` intermediate of a batched HVP. Measured
-#: on the reference problem (docs/performance.md#perf-T2): 1 MiB blocks are as fast as or faster than 4
-#: and 16 MiB everywhere, up to 3x (medium model, 16 directions on 128 samples).
+#: on the reference problem (docs/performance.md#perf-T2): 1 MiB blocks are as fast as or
+#: faster than 4 and 16 MiB everywhere, up to 3x (medium model, 16 directions on 128 samples).
 HVP_BLOCK_BYTES = 2**20
 
 
