@@ -114,3 +114,15 @@ def test_figures_page_shows_every_paper_figure(site):
     for png in sorted((ROOT / "paper_figures").glob("*.png")):
         assert png.name in html, png.name
         assert (site / "_images" / png.name).is_file(), png.name
+
+
+def test_the_dev_extra_installs_everything_the_docs_extra_does():
+    """CI installs ``.[dev,torch]`` and builds the site: dev must list every docs requirement."""
+    tomllib = pytest.importorskip("tomllib")
+    pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    extras = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"][
+        "optional-dependencies"
+    ]
+    assert extras["docs"], "the docs extra is empty"
+    missing = sorted(set(extras["docs"]) - set(extras["dev"]))
+    assert not missing, f"in the docs extra but not in dev: {missing}"
