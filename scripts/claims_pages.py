@@ -101,6 +101,8 @@ def run_line(doc: dict[str, Any], run: dict[str, Any]) -> str:
 
 def _subclaims(evidence: dict[str, Any]) -> list[str]:
     """The headline and subclaims table of a P claim's evidence, as markdown lines."""
+    from xsam_theory.verify import subclaims_table
+
     out: list[str] = []
     head = evidence.get("headline") or {}
     if head:
@@ -121,22 +123,10 @@ def _subclaims(evidence: dict[str, Any]) -> list[str]:
             "",
             "Holm-adjusted within this claim ([the protocol](../claims.md#C-p-protocol)).",
             "",
-            "| subclaim | estimate | 95 % interval | n | diverged | p (Holm) | verdict |",
-            "|---|---|---|---|---|---|---|",
+            *subclaims_table(subs, text=md),
+            "",
         ]
-        for c in subs:
-            lo, hi = c.get("interval", ["nan", "nan"])
-            out.append(
-                f"| {md(c['id'])} | {_num(c.get('estimate'))} | [{_num(lo)}, {_num(hi)}] | "
-                f"{md(c.get('n'))} | {md(c.get('n_diverged', 0))} | "
-                f"{_num(c.get('p_adjusted'))} | {md(c.get('verdict'))} |"
-            )
-        out.append("")
     return out
-
-
-def _num(x: Any) -> str:
-    return f"{x:.3g}" if isinstance(x, (int, float)) and not isinstance(x, bool) else md(x)
 
 
 def render_page(claim: Any, result: dict[str, Any] | None, doc: dict, run: dict) -> str:

@@ -13,7 +13,7 @@ import multiprocessing
 import shutil
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import IO, Any
@@ -222,22 +222,34 @@ def render_subclaims(evidence: dict[str, Any]) -> list[str]:
         ]
         if head.get("attribution"):
             out += [f"**Attribution.** {head['attribution']}", ""]
-    out += [
+    return [*out, *subclaims_table(subs), ""]
+
+
+def subclaims_table(
+    subclaims: list[dict[str, Any]], text: Callable[[Any], str] = lambda x: _cell(str(x))
+) -> list[str]:
+    """The markdown table of a P claim's judged subclaims, one row per subclaim.
+
+    Columns: id, estimate, 95 % interval ``[lo, hi]``, n, diverged runs, Holm-adjusted p-value
+    and verdict (docs/claims.md#C-p-protocol). Numbers are written with 3 significant digits;
+    every other cell goes through ``text`` (by default: its pipes escaped).
+    """
+
+    def num(x: Any) -> str:
+        return f"{x:.3g}" if isinstance(x, (int, float)) and not isinstance(x, bool) else text(x)
+
+    rows = [
         "| subclaim | estimate | 95 % interval | n | diverged | p (Holm) | verdict |",
         "|---|---|---|---|---|---|---|",
     ]
-    for c in subs:
+    for c in subclaims:
         lo, hi = c.get("interval", ["nan", "nan"])
-        out.append(
-            f"| {_cell(str(c['id']))} | {_num(c.get('estimate'))} | "
-            f"[{_num(lo)}, {_num(hi)}] | {c.get('n')} | {c.get('n_diverged', 0)} | "
-            f"{_num(c.get('p_adjusted'))} | {c.get('verdict')} |"
+        rows.append(
+            f"| {text(c['id'])} | {num(c.get('estimate'))} | [{num(lo)}, {num(hi)}] | "
+            f"{text(c.get('n'))} | {text(c.get('n_diverged', 0))} | "
+            f"{num(c.get('p_adjusted'))} | {text(c.get('verdict'))} |"
         )
-    return [*out, ""]
-
-
-def _num(x: Any) -> str:
-    return f"{x:.3g}" if isinstance(x, (int, float)) else str(x)
+    return rows
 
 
 def _short(text: str) -> str:
