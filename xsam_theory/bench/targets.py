@@ -99,7 +99,10 @@ def _kernel(
 
 @target("T1", "<= 1.15x torch, >= 70%", "needs the medium model, NumPy and torch on the CPU")
 def gradient_vs_torch_and_ceiling(report: Report) -> Measured:
-    """NumPy gradient / torch gradient (medium, all points) <= 1.15, at >= 70% of NumPy GEMM."""
+    """NumPy gradient / torch gradient (medium, all points) <= 1.15, at >= 70% of NumPy GEMM.
+
+    The target is explained in docs/performance.md#perf-T1.
+    """
     ng = report.find(_kernel(Kernel.GRADIENT, Library.NUMPY, "medium", N_SAMPLES))
     tg = report.find(_kernel(Kernel.GRADIENT, Library.TORCH, "medium", N_SAMPLES))
     ceiling = report.find(RowKey("ceiling", Kernel.GEMM, Library.NUMPY))
@@ -117,6 +120,8 @@ def hvp_vs_gradient(report: Report) -> Measured:
     """Small model, worst batch: HVP cached <= 2.2, fresh <= 3.0 gradients; batched <= 0.8.
 
     The batched ratio is 16 HVPs in one batched call over 16 single calls.
+
+    The target is explained in docs/performance.md#perf-T2.
     """
     cached, fresh, batched = [], [], []
     for row in report.find_all(_kernel(Kernel.HVP_CACHED, Library.NUMPY, "small")):
@@ -139,7 +144,10 @@ def hvp_vs_gradient(report: Report) -> Measured:
 
 @target("T3", "<= 1e-6 within <= 40 HVPs")
 def lanczos_accuracy(report: Report) -> Measured:
-    """The package's 40-step Lanczos: relative error of λ_max <= 1e-6 on every model."""
+    """The package's 40-step Lanczos: relative error of λ_max <= 1e-6 on every model.
+
+    The target is explained in docs/performance.md#perf-T3.
+    """
     lz = report.find_all(RowKey("eigen", Kernel.EIGEN_LANCZOS))
     worst = max(r["rel_error"] for r in lz)
     hv = max(r["n_hvp"] for r in lz)
@@ -154,7 +162,10 @@ def lanczos_accuracy(report: Report) -> Measured:
 
 @target("T4", "<= 1 s (batch 128)")
 def exact_hessian_time(report: Report) -> Measured:
-    """Tiny's exact Hessian and its spectrum on the minibatch in <= 1 s (all batches shown)."""
+    """Tiny's exact Hessian and its spectrum on the minibatch in <= 1 s (all batches shown).
+
+    The target is explained in docs/performance.md#perf-T4.
+    """
     mini = report.find(RowKey("hessian", Kernel.HESSIAN, batch=MINIBATCH))["total_s"]
     parts = ", ".join(
         f"batch {h['batch']}: {h['total_s']:.2f} s"
@@ -169,6 +180,8 @@ def xsam_step_vs_bound(report: Report) -> Measured:
 
     The package's steps are those without vector diagnostics (the bench records none); the row
     with them on (``XSAM_OVER_SAM_BOUND_DIAGNOSTICS``) is shown, not judged.
+
+    The target is explained in docs/performance.md#perf-T5.
     """
     st = report.find_all(RowKey("steps", Kernel.XSAM_OVER_SAM_BOUND))
     parts = ", ".join(f"{r['library']} {r['model']} {r['ratio_to_bound']:.2f}" for r in st)
@@ -181,7 +194,10 @@ def xsam_step_vs_bound(report: Report) -> Measured:
 
 @target("T6", "<= 1.0x", "needs torch and the kernels section")
 def package_hvp_vs_torch(report: Report) -> Measured:
-    """The package's R-operator on torch / torch's double backward <= 1, cached and fresh."""
+    """The package's R-operator on torch / torch's double backward <= 1, cached and fresh.
+
+    The target is explained in docs/performance.md#perf-T6.
+    """
     P, T = Library.PACKAGE_ON_TORCH, Library.TORCH
     worst, parts = 0.0, []
     for row in report.find_all(_kernel(Kernel.HVP_CACHED, P)):
@@ -206,7 +222,10 @@ def package_hvp_vs_torch(report: Report) -> Measured:
     "verify --quick <= 60 s, default <= 5 min, --full <= 30 min; pytest <= 5 min",
 )
 def verify_time(report: Report) -> Measured:
-    """``xsam-theory verify --quick`` in <= 60 s with exit status 0 or 1."""
+    """``xsam-theory verify --quick`` in <= 60 s with exit status 0 or 1.
+
+    The target is explained in docs/performance.md#perf-T7.
+    """
     vr = report.find(RowKey("verify", Kernel.VERIFY_QUICK))
     return (
         f"verify --quick {vr['seconds']:.1f} s",
@@ -217,7 +236,10 @@ def verify_time(report: Report) -> Measured:
 
 @target("T8", "limited")
 def blas_pools_limited(report: Report) -> Measured:
-    """BLAS pools limited inside ``eigsh`` (by construction); the unlimited/limited times."""
+    """BLAS pools limited inside ``eigsh`` (by construction); the unlimited/limited times.
+
+    The target is explained in docs/performance.md#perf-T8.
+    """
     th = {
         r["library"]: r["ratio"]
         for r in report.rows("threads", kernel=Kernel.EIGSH_UNLIMITED_OVER_LIMITED)
@@ -253,7 +275,10 @@ def _lanczos_over_hvps(report: Report, model: str) -> Measured:
 
 @target("T9", "<= 1.15x its HVPs (small, batch 128 and 2048)", "needs the small model")
 def lanczos_vs_hvps_small(report: Report) -> Measured:
-    """The package's 40-step Lanczos / its 40 HVPs alone <= 1.15 on the small model."""
+    """The package's 40-step Lanczos / its 40 HVPs alone <= 1.15 on the small model.
+
+    The target is explained in docs/performance.md#perf-T9.
+    """
     return _lanczos_over_hvps(report, "small")
 
 
@@ -263,7 +288,10 @@ def lanczos_vs_hvps_small(report: Report) -> Measured:
     "full bench only: the medium model",
 )
 def lanczos_vs_hvps_medium(report: Report) -> Measured:
-    """The package's 40-step Lanczos / its 40 HVPs alone <= 1.15 on the medium model."""
+    """The package's 40-step Lanczos / its 40 HVPs alone <= 1.15 on the medium model.
+
+    The target is explained in docs/performance.md#perf-T10.
+    """
     return _lanczos_over_hvps(report, "medium")
 
 
@@ -273,6 +301,8 @@ def lanczos_tol_vs_arpack(report: Report) -> Measured:
 
     Met when the worst time ratio is <= 0.8 and every Lanczos residual is within ARPACK's
     accuracy (the row's ``accurate``); the HVP counts are shown.
+
+    The target is explained in docs/performance.md#perf-T11.
     """
     rows = report.find_all(RowKey("lanczos", Kernel.LANCZOS_TOL_OVER_ARPACK))
     worst = max(r["time_ratio"] for r in rows)
